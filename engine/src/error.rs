@@ -1,0 +1,67 @@
+//! The engine's one error enum. Operating errors (bad names, missing objects) are returned
+//! to the caller; corruption is its own variant and is never retried silently.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A bucket or object name a client sent is not acceptable; the text names the problem.
+    InvalidName(String),
+    /// The object (or its bucket directory) does not exist on this mountpath.
+    NotFound(PathBuf),
+    /// The client-declared checksum does not match the received bytes.
+    ChecksumMismatch { expected: String, actual: String },
+    /// Checksum type the engine cannot compute.
+    UnsupportedChecksum(String),
+    /// Stored bytes or metadata do not match their checksum.
+    Corrupt { path: PathBuf, detail: String },
+    /// The mountpath's file system is full.
+    NoSpace { path: PathBuf },
+    /// Any other I/O failure, with the operation and path involved.
+    Io { op: &'static str, path: PathBuf, source: io::Error },
+    /// Mountpath configuration problem (nested, not a directory, unusable).
+    Mountpath(String),
+}
+
+impl Error {
+    /// Classify an I/O error: ENOSPC/EDQUOT become [`Error::NoSpace`], ENOENT becomes
+    /// [`Error::NotFound`], the rest stay [`Error::Io`].
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        let path = path.into();
+        match source.raw_os_error() {
+            Some(28) | Some(122) => Error::NoSpace { path },
+            Some(2) => Error::NotFound(path),
+            _ => Error::Io { op, path, source },
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidName(m) => write!(f, "{m}"),
+            Error::NotFound(p) => write!(f, "{} does not exist", p.display()),
+            Error::ChecksumMismatch { expected, actual } => write!(
+                f,
+                "BAD DATA CHECKSUM: expected {expected}, got {actual}"
+            ),
+            Error::UnsupportedChecksum(t) => write!(f, "unsupported checksum type {t:?}"),
+            Error::Corrupt { path, detail } => {
+                write!(f, "corrupted object {}: {detail}", path.display())
+            }
+            Error::NoSpace { path } => write!(f, "out of space on {}", path.display()),
+            Error::Io { op, path, source } => {
+                write!(f, "{op} {} failed: {source}", path.display())
+            }
+            Error::Mountpath(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

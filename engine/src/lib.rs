@@ -1,0 +1,23 @@
+//! engine: one target's local storage.
+//!
+//! Mountpaths (one local file system each), HRW placement over them, the AIS on-disk
+//! layout (`<mountpath>/@<provider>/<bucket>/%ob/<object>`), object metadata (LOM) in the
+//! `user.ais.lom` xattr, and direct-I/O object writes and reads through glommio DMA files.
+//!
+//! Invariants: an object path never leaves its mountpath (names are validated before any
+//! path is built); a reader sees the old or the new object, never a mix (work file, sync,
+//! metadata, rename); checksum mismatches surface as [`Error::Corrupt`], never as data.
+//!
+//! What it does not do: sockets, cluster maps, HTTP. It depends on no workspace crate.
+
+pub mod error;
+pub mod hrw;
+pub mod layout;
+pub mod list;
+pub mod lom;
+pub mod mountpath;
+pub mod name;
+pub mod object;
+
+pub use error::Error;
+pub type Result<T> = std::result::Result<T, Error>;

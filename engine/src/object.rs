@@ -1,0 +1,418 @@
+//! Object writes and reads with O_DIRECT through glommio DMA files, on the owning core.
+//!
+//! PUT: bytes are copied into aligned DMA buffers and written to a work file under `%wk`
+//! with up to [`WRITE_BEHIND`] writes in flight, while XXH64 is computed over the stream.
+//! The tail is padded to the block size, then the file is truncated to the real size,
+//! fdatasync'ed (data and size), the LOM xattr is set, the work file is renamed into `%ob`,
+//! and the parent directory is fsync'ed. A reader sees the old object or the new one.
+//!
+//! GET: the file is opened first and its metadata read through the same descriptor, so
+//! data and metadata always belong to the same inode even if a PUT renames over it.
+//! Reads go through glommio's stream reader with [`READ_AHEAD`] buffers in flight.
+//!
+//! Not done here: HTTP, deciding which core owns a mountpath (callers route to it).
+#![allow(unsafe_code)]
+
+use crate::error::Error;
+use crate::layout::Bck;
+use crate::lom::{Lom, LOM_BYTES_MAX, XATTR_LOM};
+use crate::mountpath::Mountpath;
+use crate::Result;
+use glommio::io::{DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, OpenOptions};
+use glommio::task::JoinHandle;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use xxhash_rust::xxh64::Xxh64;
+
+/// Size of one DMA write buffer.
+pub const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// Writes in flight per PUT.
+pub const WRITE_BEHIND: usize = 4;
+/// Size of one DMA read buffer.
+pub const READ_BUFFER_BYTES: usize = 1 << 20;
+/// Reads in flight per GET.
+pub const READ_AHEAD: usize = 4;
+
+/// Checksum types the engine computes. `xxhash` and `xxhash2` are the same XXH64 (seed 0).
+pub fn is_supported_cksum(t: &str) -> bool {
+    matches!(t, "xxhash" | "xxhash2" | "none" | "")
+}
+
+/// What a PUT needs to know beyond the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct PutOpts {
+    /// Bucket checksum type ("xxhash2" by default, "none" to keep none).
+    pub cksum_type: String,
+    /// Checksum the client declared (type, hex value).
+    pub client_cksum: Option<(String, String)>,
+    /// Skip validating the client checksum and the identical-content no-op.
+    pub skip_vc: bool,
+    pub custom: Vec<(String, String)>,
+    pub versioning: bool,
+    /// fdatasync the file and fsync its directory before acknowledging.
+    pub fsync: bool,
+}
+
+/// Result of a committed PUT.
+#[derive(Debug, Clone)]
+pub struct PutResult {
+    pub lom: Lom,
+    /// False when the content was identical to the stored object and nothing changed.
+    pub changed: bool,
+}
+
+/// Streaming writer of one object into a work file.
+pub struct ObjectWriter {
+    file: Option<Rc<DmaFile>>,
+    buf: DmaBuffer,
+    filled: usize,
+    /// Offset in the file of `buf[0]`.
+    offset: u64,
+    in_flight: VecDeque<JoinHandle<std::io::Result<usize>>>,
+    hasher: Xxh64,
+    size: u64,
+    work: PathBuf,
+    fqn: PathBuf,
+    done: bool,
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{n:x}.{:x}", std::process::id())
+}
+
+impl ObjectWriter {
+    /// Start a PUT of `object` into bucket `bck` on mountpath `mp`.
+    pub async fn create(mp: &Mountpath, bck: &Bck, object: &str) -> Result<ObjectWriter> {
+        let fqn = bck.fqn(&mp.path, object);
+        let wk = bck.work_dir(&mp.path);
+        if !wk.is_dir() {
+            // The bucket exists in the BMD (the caller checked) but this mountpath has not
+            // seen it yet, e.g. it was attached later.
+            mp.create_bucket(bck)?;
+        }
+        let work = wk.join(format!(
+            "put.{:016x}.{}",
+            xxhash_rust::xxh64::xxh64(object.as_bytes(), 0),
+            unique_suffix()
+        ));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .read(true)
+            .dma_open(&work)
+            .await
+            .map_err(|e| Error::io("create work file", &work, e.into()))?;
+        let buf = file.alloc_dma_buffer(WRITE_BUFFER_BYTES);
+        Ok(ObjectWriter {
+            file: Some(Rc::new(file)),
+            buf,
+            filled: 0,
+            offset: 0,
+            in_flight: VecDeque::new(),
+            hasher: Xxh64::new(0),
+            size: 0,
+            work,
+            fqn,
+            done: false,
+        })
+    }
+
+    pub fn fqn(&self) -> &Path {
+        &self.fqn
+    }
+
+    fn file(&self) -> &Rc<DmaFile> {
+        self.file.as_ref().expect("file is present until commit or abort")
+    }
+
+    /// Append bytes to the object.
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        self.hasher.update(data);
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            let room = WRITE_BUFFER_BYTES - self.filled;
+            let n = room.min(data.len());
+            self.buf.as_bytes_mut()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+            if self.filled == WRITE_BUFFER_BYTES {
+                self.flush_buffer(WRITE_BUFFER_BYTES).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Submit `buf[..len]` (len aligned) at the current offset; keep at most WRITE_BEHIND in flight.
+    async fn flush_buffer(&mut self, len: usize) -> Result<()> {
+        assert!(len % 4096 == 0 && len <= WRITE_BUFFER_BYTES, "unaligned DMA write of {len}");
+        while self.in_flight.len() >= WRITE_BEHIND {
+            self.wait_one().await?;
+        }
+        let next = self.file().alloc_dma_buffer(WRITE_BUFFER_BYTES);
+        let mut buf = std::mem::replace(&mut self.buf, next);
+        if len < WRITE_BUFFER_BYTES {
+            let mut small = self.file().alloc_dma_buffer(len);
+            small.as_bytes_mut().copy_from_slice(&buf.as_bytes_mut()[..len]);
+            buf = small;
+        }
+        let file = self.file().clone();
+        let pos = self.offset;
+        let task = glommio::spawn_local(async move { file.write_at(buf, pos).await.map_err(Into::into) }).detach();
+        self.in_flight.push_back(task);
+        self.offset += len as u64;
+        self.filled = 0;
+        Ok(())
+    }
+
+    async fn wait_one(&mut self) -> Result<()> {
+        if let Some(t) = self.in_flight.pop_front() {
+            match t.await {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Error::io("write", &self.work, e)),
+                None => return Err(Error::io("write", &self.work, std::io::Error::other("write task cancelled"))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn drain(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.wait_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Finish the PUT: pad and write the tail, truncate, sync, set metadata, rename into place.
+    pub async fn commit(mut self, opts: &PutOpts) -> Result<PutResult> {
+        if self.filled > 0 {
+            let padded = self.filled.div_ceil(4096) * 4096;
+            self.buf.as_bytes_mut()[self.filled..padded].fill(0);
+            self.flush_buffer(padded).await?;
+        }
+        self.drain().await?;
+        self.file().truncate(self.size).await.map_err(|e| Error::io("truncate", &self.work, e.into()))?;
+        if opts.fsync {
+            self.file().fdatasync().await.map_err(|e| Error::io("fdatasync", &self.work, e.into()))?;
+        }
+        let value = format!("{:016x}", self.hasher.digest());
+        if let Some((ctype, cval)) = &opts.client_cksum {
+            if !opts.skip_vc && (ctype == "xxhash" || ctype == "xxhash2") && !cval.eq_ignore_ascii_case(&value) {
+                self.abort().await;
+                return Err(Error::ChecksumMismatch { expected: cval.clone(), actual: value });
+            }
+        }
+        let (cksum_type, cksum_value) = match opts.cksum_type.as_str() {
+            "none" => (String::new(), String::new()),
+            "" => ("xxhash2".to_string(), value),
+            t => (t.to_string(), value),
+        };
+        let old = read_lom_path(&self.fqn).ok();
+        if let Some(old) = &old {
+            if !opts.skip_vc
+                && !cksum_type.is_empty()
+                && old.size == self.size
+                && old.cksum_value == cksum_value
+                && old.custom == opts.custom
+            {
+                let old = old.clone();
+                self.abort().await;
+                return Ok(PutResult { lom: old, changed: false });
+            }
+        }
+        let version = if opts.versioning {
+            let prev = old.as_ref().and_then(|o| o.version.parse::<u64>().ok()).unwrap_or(0);
+            (prev + 1).to_string()
+        } else {
+            String::new()
+        };
+        let lom = Lom {
+            size: self.size,
+            cksum_type,
+            cksum_value,
+            version,
+            custom: opts.custom.clone(),
+            atime_ns: now_ns(),
+        };
+        let enc = lom.encode();
+        set_lom_fd(self.file(), &enc).map_err(|e| Error::io("setxattr", &self.work, e))?;
+        if let Some(parent) = self.fqn.parent() {
+            if !parent.is_dir() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io("mkdir", parent, e))?;
+            }
+        }
+        // Close before rename so no DMA descriptor outlives the work name.
+        if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
+            let _ = f.close().await;
+        }
+        glommio::io::rename(&self.work, &self.fqn)
+            .await
+            .map_err(|e| Error::io("rename", &self.fqn, e.into()))?;
+        self.done = true;
+        if opts.fsync {
+            if let Some(parent) = self.fqn.parent() {
+                let d = glommio::io::Directory::open(parent)
+                    .await
+                    .map_err(|e| Error::io("open dir", parent, e.into()))?;
+                d.sync().await.map_err(|e| Error::io("fsync dir", parent, e.into()))?;
+                let _ = d.close().await;
+            }
+        }
+        Ok(PutResult { lom, changed: true })
+    }
+
+    /// Abandon the PUT and remove the work file.
+    pub async fn abort(mut self) {
+        let _ = self.drain().await;
+        self.done = true;
+        if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
+            let _ = f.close().await;
+        }
+        let _ = glommio::io::remove(&self.work).await;
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            // Dropped mid-stream (client went away, deadline): the work file must not linger.
+            let _ = std::fs::remove_file(&self.work);
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn set_lom_fd(file: &DmaFile, enc: &[u8]) -> std::io::Result<()> {
+    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+    rustix::fs::fsetxattr(fd, XATTR_LOM, enc, rustix::fs::XattrFlags::empty()).map_err(Into::into)
+}
+
+fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
+    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+    let mut buf = [0u8; LOM_BYTES_MAX];
+    let n = rustix::fs::fgetxattr(fd, XATTR_LOM, &mut buf[..]).map_err(|e| lom_err(path, e))?;
+    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt { path: path.into(), detail })?;
+    let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", path, e.into()))?;
+    if st.st_size as u64 != lom.size {
+        return Err(Error::Corrupt {
+            path: path.into(),
+            detail: format!("file size {} differs from metadata size {}", st.st_size, lom.size),
+        });
+    }
+    lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
+    Ok(lom)
+}
+
+fn lom_err(path: &Path, e: rustix::io::Errno) -> Error {
+    if e == rustix::io::Errno::NODATA {
+        Error::Corrupt { path: path.into(), detail: format!("no {XATTR_LOM} xattr") }
+    } else {
+        Error::io("getxattr", path, e.into())
+    }
+}
+
+/// Read an object's metadata by path (blocking metadata syscalls; used for HEAD and listing).
+pub fn read_lom_path(path: &Path) -> Result<Lom> {
+    let mut buf = [0u8; LOM_BYTES_MAX];
+    let n = rustix::fs::getxattr(path, XATTR_LOM, &mut buf[..]).map_err(|e| {
+        if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NOTDIR {
+            Error::NotFound(path.into())
+        } else {
+            lom_err(path, e)
+        }
+    })?;
+    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt { path: path.into(), detail })?;
+    let st = rustix::fs::stat(path).map_err(|e| Error::io("stat", path, e.into()))?;
+    if st.st_size as u64 != lom.size {
+        return Err(Error::Corrupt {
+            path: path.into(),
+            detail: format!("file size {} differs from metadata size {}", st.st_size, lom.size),
+        });
+    }
+    lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
+    Ok(lom)
+}
+
+/// An open object: metadata plus a DMA file to stream from.
+pub struct ObjectReader {
+    pub lom: Lom,
+    pub fqn: PathBuf,
+    file: DmaFile,
+}
+
+impl ObjectReader {
+    pub async fn open(mp: &Mountpath, bck: &Bck, object: &str) -> Result<ObjectReader> {
+        let fqn = bck.fqn(&mp.path, object);
+        let file = match DmaFile::open(&fqn).await {
+            Ok(f) => f,
+            Err(e) => {
+                let e: std::io::Error = e.into();
+                return Err(match e.raw_os_error() {
+                    Some(2) | Some(20) | Some(21) => Error::NotFound(fqn),
+                    _ => Error::io("open", &fqn, e),
+                });
+            }
+        };
+        let lom = match read_lom_fd(&file, &fqn) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = file.close().await;
+                return Err(e);
+            }
+        };
+        Ok(ObjectReader { lom, fqn, file })
+    }
+
+    /// Stream `[start, start+len)` with read-ahead. Buffers come back at most
+    /// [`READ_BUFFER_BYTES`] long via `get_buffer_aligned`.
+    pub fn stream(self, start: u64, len: u64) -> DmaStreamReader {
+        DmaStreamReaderBuilder::new(self.file)
+            .with_buffer_size(READ_BUFFER_BYTES)
+            .with_read_ahead(READ_AHEAD)
+            .with_start_pos(start)
+            .with_end_pos(start + len)
+            .build()
+    }
+
+    pub async fn close(self) {
+        let _ = self.file.close().await;
+    }
+}
+
+/// Remove an object. Blocking unlink (metadata only).
+pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
+    let fqn = bck.fqn(&mp.path, object);
+    match std::fs::symlink_metadata(&fqn) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(Error::NotFound(fqn)),
+        Err(e) => return Err(Error::io("stat", &fqn, e)),
+    }
+    std::fs::remove_file(&fqn).map_err(|e| Error::io("unlink", &fqn, e))?;
+    // Remove now-empty parent directories up to %ob, so listings stay clean.
+    let stop = bck.dir(&mp.path).join(crate::layout::CT_OBJECT);
+    let mut dir = fqn.parent().map(Path::to_path_buf);
+    while let Some(d) = dir {
+        if d == stop || std::fs::remove_dir(&d).is_err() {
+            break;
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    Ok(())
+}
