@@ -1,1 +1,10 @@
+//! cluster: the node roles (proxy and target), routing and redirects, the Smap and BMD,
+//! and the per-core servers of the `aisnode` binary. Composes `engine` and `net`.
 
+pub mod api_error;
+pub mod meta;
+pub mod node;
+pub mod proxy;
+pub mod server;
+pub mod target;
+pub mod time;

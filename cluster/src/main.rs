@@ -1,1 +1,106 @@
-fn main(){}
+//! `aisnode`: one AIStore-compatible node. With no arguments it starts the embedded default:
+//! proxy and target in one process on 127.0.0.1:8080, two mountpaths under `./ais-data`,
+//! one pinned reactor per core.
+
+use clap::Parser;
+use cluster::node::{Node, NodeConfig, Role};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aisnode",
+    version,
+    about = "AIStore-compatible object storage node (thread-per-core, direct I/O)"
+)]
+struct Args {
+    /// Node role: `all` runs proxy and target in one process.
+    #[arg(long, default_value = "all", value_parser = ["all", "proxy", "target"])]
+    role: String,
+    /// Host/IP to listen on and to advertise in the cluster map.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Public port (proxy API; shared by all cores with SO_REUSEPORT).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// First per-core target port: core k listens on BASE+k (default: PORT+1).
+    #[arg(long)]
+    core_port_base: Option<u16>,
+    /// Data directory: configuration (conf/) and, unless --mountpath is given, mountpaths mp1 and mp2.
+    #[arg(long, default_value = "ais-data")]
+    data_dir: PathBuf,
+    /// Mountpath directory (repeatable); one local file system per disk.
+    #[arg(long = "mountpath")]
+    mountpaths: Vec<PathBuf>,
+    /// Number of cores (pinned reactors); default: all available cores.
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Acknowledge PUTs without fdatasync/dir fsync (faster, not power-loss safe; kill -9 safe).
+    #[arg(long)]
+    no_fsync: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AIS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let a = Args::parse();
+    let cores = a.cores.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let role = match a.role.as_str() {
+        "proxy" => Role::Proxy,
+        "target" => Role::Target,
+        _ => Role::All,
+    };
+    if role != Role::All {
+        eprintln!("aisnode: --role {} as a separate process is not supported yet (multi-node clusters are a later milestone); use --role all", a.role);
+        std::process::exit(2);
+    }
+    let core_port_base = match a.core_port_base {
+        Some(b) => b,
+        None => match a.port.checked_add(1) {
+            Some(b) => b,
+            None => {
+                eprintln!(
+                    "aisnode: --port {} leaves no room for core ports; give --core-port-base",
+                    a.port
+                );
+                std::process::exit(2);
+            }
+        },
+    };
+    if core_port_base as usize + cores > 65536 {
+        eprintln!(
+            "aisnode: core ports {core_port_base}..{} exceed 65535",
+            core_port_base as usize + cores - 1
+        );
+        std::process::exit(2);
+    }
+    let cfg = NodeConfig {
+        role,
+        host: a.host,
+        port: a.port,
+        core_port_base,
+        cores,
+        data_dir: a.data_dir,
+        mountpaths: a.mountpaths,
+        fsync: !a.no_fsync,
+    };
+    let node = match Node::init(cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("aisnode: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = cluster::server::run(node) {
+        eprintln!("aisnode: {e:#}");
+        std::process::exit(1);
+    }
+}

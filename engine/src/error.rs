@@ -20,7 +20,11 @@ pub enum Error {
     /// The mountpath's file system is full.
     NoSpace { path: PathBuf },
     /// Any other I/O failure, with the operation and path involved.
-    Io { op: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     /// Mountpath configuration problem (nested, not a directory, unusable).
     Mountpath(String),
 }
@@ -47,10 +51,9 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidName(m) => write!(f, "{m}"),
             Error::NotFound(p) => write!(f, "{} does not exist", p.display()),
-            Error::ChecksumMismatch { expected, actual } => write!(
-                f,
-                "BAD DATA CHECKSUM: expected {expected}, got {actual}"
-            ),
+            Error::ChecksumMismatch { expected, actual } => {
+                write!(f, "BAD DATA CHECKSUM: expected {expected}, got {actual}")
+            }
             Error::UnsupportedChecksum(t) => write!(f, "unsupported checksum type {t:?}"),
             Error::Corrupt { path, detail } => {
                 write!(f, "corrupted object {}: {detail}", path.display())

@@ -82,8 +82,18 @@ mod tests {
         let d = digest(u.as_bytes());
         assert_eq!(d, 17037399786638499582);
         let ids = ["lgGt8081", "Xyzt8082", "abct8083"];
-        let weights: Vec<u64> = ids.iter().map(|id| mix(digest(id.as_bytes()) ^ d)).collect();
-        assert_eq!(weights, vec![15721621995959914754, 13045397399144962678, 13416372772759942303]);
+        let weights: Vec<u64> = ids
+            .iter()
+            .map(|id| mix(digest(id.as_bytes()) ^ d))
+            .collect();
+        assert_eq!(
+            weights,
+            vec![
+                15721621995959914754,
+                13045397399144962678,
+                13416372772759942303
+            ]
+        );
         let i = choose(d, ids.iter().map(|id| digest(id.as_bytes()))).unwrap();
         assert_eq!(ids[i], "lgGt8081");
     }

@@ -25,7 +25,11 @@ pub struct Bck {
 
 impl Bck {
     pub fn ais(name: &str) -> Bck {
-        Bck { provider: "ais".into(), ns: String::new(), name: name.into() }
+        Bck {
+            provider: "ais".into(),
+            ns: String::new(),
+            name: name.into(),
+        }
     }
 
     /// `ais://name` (global namespace) or `ais://@uuid#ns/name`.
@@ -90,9 +94,19 @@ mod tests {
     #[test]
     fn fqn_follows_ais_layout() {
         let b = Bck::ais("mybucket");
-        assert_eq!(b.fqn(Path::new("/mp1"), "dir/obj1"), PathBuf::from("/mp1/@ais/mybucket/%ob/dir/obj1"));
-        let ns = Bck { provider: "gcp".into(), ns: "#prod".into(), name: "llm-data".into() };
-        assert_eq!(ns.fqn(Path::new("/m"), "images/dog.jpeg"), PathBuf::from("/m/@gcp/#prod/llm-data/%ob/images/dog.jpeg"));
+        assert_eq!(
+            b.fqn(Path::new("/mp1"), "dir/obj1"),
+            PathBuf::from("/mp1/@ais/mybucket/%ob/dir/obj1")
+        );
+        let ns = Bck {
+            provider: "gcp".into(),
+            ns: "#prod".into(),
+            name: "llm-data".into(),
+        };
+        assert_eq!(
+            ns.fqn(Path::new("/m"), "images/dog.jpeg"),
+            PathBuf::from("/m/@gcp/#prod/llm-data/%ob/images/dog.jpeg")
+        );
         assert_eq!(b.cname(), "ais://mybucket");
     }
 

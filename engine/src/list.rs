@@ -20,7 +20,14 @@ pub struct ListEntry {
 }
 
 /// Up to `limit` objects with names `> after` starting with `prefix`, in byte order.
-pub fn list(mp: &Mountpath, bck: &Bck, prefix: &str, after: &str, limit: usize, with_md: bool) -> Result<Vec<ListEntry>> {
+pub fn list(
+    mp: &Mountpath,
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+) -> Result<Vec<ListEntry>> {
     let root = bck.dir(&mp.path).join(CT_OBJECT);
     let mut out = Vec::new();
     if limit == 0 {
@@ -35,7 +42,15 @@ pub fn list(mp: &Mountpath, bck: &Bck, prefix: &str, after: &str, limit: usize, 
     Ok(out)
 }
 
-fn walk(dir: &Path, rel: &str, prefix: &str, after: &str, limit: usize, with_md: bool, out: &mut Vec<ListEntry>) -> Result<bool> {
+fn walk(
+    dir: &Path,
+    rel: &str,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+    out: &mut Vec<ListEntry>,
+) -> Result<bool> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         // A directory removed by a concurrent DELETE simply has nothing left to list.
@@ -45,14 +60,20 @@ fn walk(dir: &Path, rel: &str, prefix: &str, after: &str, limit: usize, with_md:
     let mut ents: Vec<(String, bool)> = Vec::new();
     for e in rd {
         let e = e.map_err(|e| Error::io("readdir", dir, e))?;
-        let Ok(name) = e.file_name().into_string() else { continue };
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
         let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
         ents.push((name, is_dir));
     }
     let key = |(n, d): &(String, bool)| if *d { format!("{n}/") } else { n.clone() };
     ents.sort_by_key(key);
     for (name, is_dir) in ents {
-        let full = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let full = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if is_dir {
             let dprefix = format!("{full}/");
             // Prefix filter: descend only if the dir can contain matching names.
@@ -83,7 +104,11 @@ fn walk(dir: &Path, rel: &str, prefix: &str, after: &str, limit: usize, with_md:
                     Err(_) => continue,
                 }
             };
-            out.push(ListEntry { name: full, size, lom });
+            out.push(ListEntry {
+                name: full,
+                size,
+                lom,
+            });
             if out.len() >= limit {
                 return Ok(true);
             }
@@ -113,7 +138,11 @@ mod tests {
         let mut names = vec!["a-c", "a/b", "a/c/d", "a0", "b", "a/b0", "ab", "z/y/x"];
         mk(&mp, &b, &names);
         names.sort();
-        let all: Vec<String> = list(&mp, &b, "", "", 100, false).unwrap().into_iter().map(|e| e.name).collect();
+        let all: Vec<String> = list(&mp, &b, "", "", 100, false)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(all, names);
         // Paging by 3 with the last name as token returns each exactly once.
         let mut got = Vec::new();
@@ -127,9 +156,17 @@ mod tests {
             got.extend(page.into_iter().map(|e| e.name));
         }
         assert_eq!(got, names);
-        let pre: Vec<String> = list(&mp, &b, "a/", "", 100, false).unwrap().into_iter().map(|e| e.name).collect();
+        let pre: Vec<String> = list(&mp, &b, "a/", "", 100, false)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(pre, vec!["a/b", "a/b0", "a/c/d"]);
-        let pre2: Vec<String> = list(&mp, &b, "a/c", "", 100, false).unwrap().into_iter().map(|e| e.name).collect();
+        let pre2: Vec<String> = list(&mp, &b, "a/c", "", 100, false)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(pre2, vec!["a/c/d"]);
     }
 
@@ -137,6 +174,8 @@ mod tests {
     fn missing_bucket_dir_lists_nothing() {
         let t = tempfile::tempdir().unwrap();
         let mp = Mountpath::init(t.path()).unwrap();
-        assert!(list(&mp, &Bck::ais("nope"), "", "", 10, false).unwrap().is_empty());
+        assert!(list(&mp, &Bck::ais("nope"), "", "", 10, false)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -79,7 +79,11 @@ impl Lom {
         out.push(META_CKSUM_XXHASH);
         out.extend_from_slice(&xxh64(&payload, MLCG32).to_be_bytes());
         out.extend_from_slice(&payload);
-        assert!(out.len() <= LOM_BYTES_MAX, "LOM of {} bytes exceeds {LOM_BYTES_MAX}", out.len());
+        assert!(
+            out.len() <= LOM_BYTES_MAX,
+            "LOM of {} bytes exceeds {LOM_BYTES_MAX}",
+            out.len()
+        );
         out
     }
 
@@ -92,13 +96,18 @@ impl Lom {
             return Err(format!("LOM meta-version {} not supported", buf[0]));
         }
         if buf[1] != META_CKSUM_XXHASH {
-            return Err(format!("LOM metadata checksum type {} not supported", buf[1]));
+            return Err(format!(
+                "LOM metadata checksum type {} not supported",
+                buf[1]
+            ));
         }
         let want = u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes"));
         let payload = &buf[PREAMBLE_BYTES..];
         let got = xxh64(payload, MLCG32);
         if want != got {
-            return Err(format!("LOM checksum mismatch: stored {want:016x}, computed {got:016x}"));
+            return Err(format!(
+                "LOM checksum mismatch: stored {want:016x}, computed {got:016x}"
+            ));
         }
         let mut lom = Lom::default();
         let mut have_size = false;
@@ -108,13 +117,16 @@ impl Lom {
             }
             let key = u16::from_be_bytes([rec[0], rec[1]]);
             let val = &rec[2..];
-            let s = || String::from_utf8(val.to_vec()).map_err(|_| format!("LOM key {key}: not UTF-8"));
+            let s =
+                || String::from_utf8(val.to_vec()).map_err(|_| format!("LOM key {key}: not UTF-8"));
             match key {
                 KEY_CKSUM_TYPE => lom.cksum_type = s()?,
                 KEY_CKSUM_VALUE => lom.cksum_value = s()?,
                 KEY_VERSION => lom.version = s()?,
                 KEY_SIZE => {
-                    let b: [u8; 8] = val.try_into().map_err(|_| format!("LOM size of {} bytes", val.len()))?;
+                    let b: [u8; 8] = val
+                        .try_into()
+                        .map_err(|_| format!("LOM size of {} bytes", val.len()))?;
                     lom.size = u64::from_be_bytes(b);
                     have_size = true;
                 }
@@ -124,8 +136,10 @@ impl Lom {
                         return Err("LOM custom metadata has an odd number of fields".into());
                     }
                     for kv in parts.chunks(2) {
-                        let k = String::from_utf8(kv[0].to_vec()).map_err(|_| "LOM custom key not UTF-8")?;
-                        let v = String::from_utf8(kv[1].to_vec()).map_err(|_| "LOM custom value not UTF-8")?;
+                        let k = String::from_utf8(kv[0].to_vec())
+                            .map_err(|_| "LOM custom key not UTF-8")?;
+                        let v = String::from_utf8(kv[1].to_vec())
+                            .map_err(|_| "LOM custom value not UTF-8")?;
                         lom.custom.push((k, v));
                     }
                 }
@@ -139,7 +153,10 @@ impl Lom {
     }
 
     pub fn custom_get(&self, key: &str) -> Option<&str> {
-        self.custom.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.custom
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -150,8 +167,13 @@ fn split_records(payload: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < payload.len() {
-        let fixed = payload.len() >= start + 2 && u16::from_be_bytes([payload[start], payload[start + 1]]) == KEY_SIZE;
-        let scan_from = if fixed { (start + 10).min(payload.len()) } else { start + 2.min(payload.len() - start) };
+        let fixed = payload.len() >= start + 2
+            && u16::from_be_bytes([payload[start], payload[start + 1]]) == KEY_SIZE;
+        let scan_from = if fixed {
+            (start + 10).min(payload.len())
+        } else {
+            start + 2.min(payload.len() - start)
+        };
         let end = payload[scan_from..]
             .windows(RECORD_SEP.len())
             .position(|w| w == RECORD_SEP)
@@ -178,14 +200,18 @@ pub fn validate_custom(custom: &[(String, String)]) -> Result<(), String> {
             return Err("custom metadata key is empty".into());
         }
         for s in [k, v] {
-            if s.bytes().any(|b| b == CUSTOM_SEP || b == 0) || s.as_bytes().windows(3).any(|w| w == RECORD_SEP) {
+            if s.bytes().any(|b| b == CUSTOM_SEP || b == 0)
+                || s.as_bytes().windows(3).any(|w| w == RECORD_SEP)
+            {
                 return Err(format!("custom metadata {s:?} contains a reserved byte"));
             }
         }
         total += k.len() + v.len();
     }
     if total > CUSTOM_MD_BYTES_MAX {
-        return Err(format!("custom metadata of {total} bytes exceeds {CUSTOM_MD_BYTES_MAX}"));
+        return Err(format!(
+            "custom metadata of {total} bytes exceeds {CUSTOM_MD_BYTES_MAX}"
+        ));
     }
     Ok(())
 }
@@ -213,24 +239,42 @@ mod tests {
 
     #[test]
     fn size_record_is_big_endian_u64() {
-        let b = Lom { size: 258, ..Default::default() }.encode();
+        let b = Lom {
+            size: 258,
+            ..Default::default()
+        }
+        .encode();
         assert_eq!(&b[10..], &[0, 3, 0, 0, 0, 0, 0, 0, 1, 2]);
     }
 
     #[test]
     fn bit_flip_is_detected() {
-        let lom = Lom { size: 5, cksum_type: "xxhash2".into(), cksum_value: "ab".into(), version: "1".into(), ..Default::default() };
+        let lom = Lom {
+            size: 5,
+            cksum_type: "xxhash2".into(),
+            cksum_value: "ab".into(),
+            version: "1".into(),
+            ..Default::default()
+        };
         let b = lom.encode();
         for i in 0..b.len() {
             let mut c = b.clone();
             c[i] ^= 0x10;
-            assert_ne!(Lom::decode(&c).ok(), Some(lom.clone()), "flip at {i} went unnoticed");
+            assert_ne!(
+                Lom::decode(&c).ok(),
+                Some(lom.clone()),
+                "flip at {i} went unnoticed"
+            );
         }
     }
 
     #[test]
     fn size_containing_separator_bytes_roundtrips() {
-        let lom = Lom { size: 0x00E3_2FBD_E32F_BD00, version: "1".into(), ..Default::default() };
+        let lom = Lom {
+            size: 0x00E3_2FBD_E32F_BD00,
+            version: "1".into(),
+            ..Default::default()
+        };
         assert_eq!(Lom::decode(&lom.encode()).unwrap(), lom);
     }
 

@@ -45,24 +45,39 @@ impl Mountpath {
                 .map_err(|e| Error::io("getcwd", configured, e))?
                 .join(configured)
         };
-        let path_str = crate::layout::clean_abs(&abs.to_string_lossy())
-            .ok_or_else(|| Error::Mountpath(format!("mountpath {}: not absolute", abs.display())))?;
+        let path_str = crate::layout::clean_abs(&abs.to_string_lossy()).ok_or_else(|| {
+            Error::Mountpath(format!("mountpath {}: not absolute", abs.display()))
+        })?;
         if path_str == "/" {
             return Err(Error::Mountpath("mountpath \"/\" is not allowed".into()));
         }
         let path = PathBuf::from(&path_str);
         if path.exists() && !path.is_dir() {
-            return Err(Error::Mountpath(format!("mountpath {}: not a directory", path.display())));
+            return Err(Error::Mountpath(format!(
+                "mountpath {}: not a directory",
+                path.display()
+            )));
         }
         fs::create_dir_all(&path).map_err(|e| {
-            Error::Mountpath(format!("mountpath {}: cannot create directory: {e}", path.display()))
+            Error::Mountpath(format!(
+                "mountpath {}: cannot create directory: {e}",
+                path.display()
+            ))
         })?;
         let md = fs::metadata(&path)
             .map_err(|e| Error::Mountpath(format!("mountpath {}: {e}", path.display())))?;
         if !md.is_dir() {
-            return Err(Error::Mountpath(format!("mountpath {}: not a directory", path.display())));
+            return Err(Error::Mountpath(format!(
+                "mountpath {}: not a directory",
+                path.display()
+            )));
         }
-        let mp = Mountpath { digest: hrw::digest(path_str.as_bytes()), path, path_str, dev: md.dev() };
+        let mp = Mountpath {
+            digest: hrw::digest(path_str.as_bytes()),
+            path,
+            path_str,
+            dev: md.dev(),
+        };
         mp.write_probe_marker()?;
         mp.clear_work_files();
         Ok(mp)
@@ -72,10 +87,13 @@ impl Mountpath {
         let dir = self.path.join(MARKERS_DIR);
         fs::create_dir_all(&dir).map_err(|e| self.unusable("create markers dir", e))?;
         let p = dir.join(DMA_PROBE_FILE);
-        let ok = fs::metadata(&p).map(|m| m.len() >= DMA_PROBE_BYTES as u64).unwrap_or(false);
+        let ok = fs::metadata(&p)
+            .map(|m| m.len() >= DMA_PROBE_BYTES as u64)
+            .unwrap_or(false);
         if !ok {
             let tmp = dir.join(format!("{DMA_PROBE_FILE}.tmp"));
-            fs::write(&tmp, vec![0xA5u8; DMA_PROBE_BYTES]).map_err(|e| self.unusable("write DMA probe marker", e))?;
+            fs::write(&tmp, vec![0xA5u8; DMA_PROBE_BYTES])
+                .map_err(|e| self.unusable("write DMA probe marker", e))?;
             fs::rename(&tmp, &p).map_err(|e| self.unusable("rename DMA probe marker", e))?;
         }
         Ok(())
@@ -93,7 +111,9 @@ impl Mountpath {
     /// reads real bytes. Call on the owning reactor before any other DMA open.
     pub async fn prime_dma(&self) -> Result<()> {
         let p = self.probe_path();
-        let f = glommio::io::DmaFile::open(&p).await.map_err(|e| Error::io("open DMA probe", &p, e.into()))?;
+        let f = glommio::io::DmaFile::open(&p)
+            .await
+            .map_err(|e| Error::io("open DMA probe", &p, e.into()))?;
         let r = f.read_at_aligned(0, DMA_PROBE_BYTES).await;
         let _ = f.close().await;
         match r {
@@ -125,18 +145,31 @@ impl Mountpath {
         let mut out = Vec::new();
         let subdirs = |p: &Path| -> Vec<PathBuf> {
             fs::read_dir(p)
-                .map(|rd| rd.flatten().filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).map(|e| e.path()).collect())
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                        .map(|e| e.path())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         for prov in subdirs(&self.path) {
-            if !prov.file_name().map(|n| n.to_string_lossy().starts_with('@')).unwrap_or(false) {
+            if !prov
+                .file_name()
+                .map(|n| n.to_string_lossy().starts_with('@'))
+                .unwrap_or(false)
+            {
                 continue;
             }
             for child in subdirs(&prov) {
                 if child.join(crate::layout::CT_OBJECT).is_dir() {
                     out.push(child);
                 } else {
-                    out.extend(subdirs(&child).into_iter().filter(|g| g.join(crate::layout::CT_OBJECT).is_dir()));
+                    out.extend(
+                        subdirs(&child)
+                            .into_iter()
+                            .filter(|g| g.join(crate::layout::CT_OBJECT).is_dir()),
+                    );
                 }
             }
         }
@@ -150,8 +183,13 @@ impl Mountpath {
     }
 
     pub fn write_daemon_id(&self, id: &str) -> Result<()> {
-        rustix::fs::setxattr(&self.path, XATTR_DAEMON_ID, id.as_bytes(), rustix::fs::XattrFlags::empty())
-            .map_err(|e| Error::io("setxattr daemon_id", &self.path, e.into()))
+        rustix::fs::setxattr(
+            &self.path,
+            XATTR_DAEMON_ID,
+            id.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )
+        .map_err(|e| Error::io("setxattr daemon_id", &self.path, e.into()))
     }
 
     /// Create a bucket's content-type directories. Blocking (control plane).
@@ -181,7 +219,10 @@ impl Mountpath {
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     t ^ N.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -236,7 +277,10 @@ mod tests {
         let c2 = Mountpath::init(&t.path().join("./c")).unwrap();
         assert!(check_not_nested(&[a2, c]).is_ok());
         let c3 = Mountpath::init(&t.path().join("c")).unwrap();
-        assert!(check_not_nested(&[c2, c3]).unwrap_err().to_string().contains("same"));
+        assert!(check_not_nested(&[c2, c3])
+            .unwrap_err()
+            .to_string()
+            .contains("same"));
     }
 
     #[test]
@@ -244,14 +288,20 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("file");
         fs::write(&f, b"x").unwrap();
-        assert!(Mountpath::init(&f).unwrap_err().to_string().contains("not a directory"));
+        assert!(Mountpath::init(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
     }
 
     #[test]
     fn init_writes_probe_marker_and_clears_work_files() {
         let t = tempfile::tempdir().unwrap();
         let mp = Mountpath::init(t.path()).unwrap();
-        assert_eq!(fs::metadata(mp.probe_path()).unwrap().len(), DMA_PROBE_BYTES as u64);
+        assert_eq!(
+            fs::metadata(mp.probe_path()).unwrap().len(),
+            DMA_PROBE_BYTES as u64
+        );
         let b = Bck::ais("b1");
         mp.create_bucket(&b).unwrap();
         let w = b.work_dir(&mp.path).join("put.leftover");

@@ -28,7 +28,9 @@ pub fn validate_bucket(name: &str) -> Result<(), String> {
         ));
     }
     if name.contains("..") {
-        return Err(format!("bucket name {name:?} is invalid: cannot contain '..'"));
+        return Err(format!(
+            "bucket name {name:?} is invalid: cannot contain '..'"
+        ));
     }
     if name == "." {
         return Err("bucket name \".\" is invalid".into());
@@ -85,7 +87,12 @@ mod tests {
 
     #[test]
     fn bucket_names_valid_and_invalid() {
-        for ok in ["a", "abc", "my-bucket_1.x", &"b".repeat(BUCKET_NAME_BYTES_MAX)] {
+        for ok in [
+            "a",
+            "abc",
+            "my-bucket_1.x",
+            &"b".repeat(BUCKET_NAME_BYTES_MAX),
+        ] {
             assert!(validate_bucket(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -105,7 +112,16 @@ mod tests {
 
     #[test]
     fn object_names_valid_and_invalid() {
-        for ok in ["a", "a/b/c", "dir/obj.txt", "..a", "a..", "a/.hidden", "spaces ok", "ünïcode"] {
+        for ok in [
+            "a",
+            "a/b/c",
+            "dir/obj.txt",
+            "..a",
+            "a..",
+            "a/.hidden",
+            "spaces ok",
+            "ünïcode",
+        ] {
             assert!(validate_object(ok).is_ok(), "{ok}");
         }
         let long_comp = "c".repeat(OBJECT_NAME_COMPONENT_BYTES_MAX + 1);

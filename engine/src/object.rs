@@ -127,7 +127,9 @@ impl ObjectWriter {
     }
 
     fn file(&self) -> &Rc<DmaFile> {
-        self.file.as_ref().expect("file is present until commit or abort")
+        self.file
+            .as_ref()
+            .expect("file is present until commit or abort")
     }
 
     /// Append bytes to the object.
@@ -149,7 +151,10 @@ impl ObjectWriter {
 
     /// Submit `buf[..len]` (len aligned) at the current offset; keep at most WRITE_BEHIND in flight.
     async fn flush_buffer(&mut self, len: usize) -> Result<()> {
-        assert!(len % 4096 == 0 && len <= WRITE_BUFFER_BYTES, "unaligned DMA write of {len}");
+        assert!(
+            len % 4096 == 0 && len <= WRITE_BUFFER_BYTES,
+            "unaligned DMA write of {len}"
+        );
         while self.in_flight.len() >= WRITE_BEHIND {
             self.wait_one().await?;
         }
@@ -157,12 +162,16 @@ impl ObjectWriter {
         let mut buf = std::mem::replace(&mut self.buf, next);
         if len < WRITE_BUFFER_BYTES {
             let mut small = self.file().alloc_dma_buffer(len);
-            small.as_bytes_mut().copy_from_slice(&buf.as_bytes_mut()[..len]);
+            small
+                .as_bytes_mut()
+                .copy_from_slice(&buf.as_bytes_mut()[..len]);
             buf = small;
         }
         let file = self.file().clone();
         let pos = self.offset;
-        let task = glommio::spawn_local(async move { file.write_at(buf, pos).await.map_err(Into::into) }).detach();
+        let task =
+            glommio::spawn_local(async move { file.write_at(buf, pos).await.map_err(Into::into) })
+                .detach();
         self.in_flight.push_back(task);
         self.offset += len as u64;
         self.filled = 0;
@@ -174,7 +183,13 @@ impl ObjectWriter {
             match t.await {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(Error::io("write", &self.work, e)),
-                None => return Err(Error::io("write", &self.work, std::io::Error::other("write task cancelled"))),
+                None => {
+                    return Err(Error::io(
+                        "write",
+                        &self.work,
+                        std::io::Error::other("write task cancelled"),
+                    ))
+                }
             }
         }
         Ok(())
@@ -200,15 +215,27 @@ impl ObjectWriter {
             self.flush_buffer(padded).await?;
         }
         self.drain().await?;
-        self.file().truncate(self.size).await.map_err(|e| Error::io("truncate", &self.work, e.into()))?;
+        self.file()
+            .truncate(self.size)
+            .await
+            .map_err(|e| Error::io("truncate", &self.work, e.into()))?;
         if opts.fsync {
-            self.file().fdatasync().await.map_err(|e| Error::io("fdatasync", &self.work, e.into()))?;
+            self.file()
+                .fdatasync()
+                .await
+                .map_err(|e| Error::io("fdatasync", &self.work, e.into()))?;
         }
         let value = format!("{:016x}", self.hasher.digest());
         if let Some((ctype, cval)) = &opts.client_cksum {
-            if !opts.skip_vc && (ctype == "xxhash" || ctype == "xxhash2") && !cval.eq_ignore_ascii_case(&value) {
+            if !opts.skip_vc
+                && (ctype == "xxhash" || ctype == "xxhash2")
+                && !cval.eq_ignore_ascii_case(&value)
+            {
                 self.abort().await;
-                return Err(Error::ChecksumMismatch { expected: cval.clone(), actual: value });
+                return Err(Error::ChecksumMismatch {
+                    expected: cval.clone(),
+                    actual: value,
+                });
             }
         }
         let (cksum_type, cksum_value) = match opts.cksum_type.as_str() {
@@ -226,11 +253,17 @@ impl ObjectWriter {
             {
                 let old = old.clone();
                 self.abort().await;
-                return Ok(PutResult { lom: old, changed: false });
+                return Ok(PutResult {
+                    lom: old,
+                    changed: false,
+                });
             }
         }
         let version = if opts.versioning {
-            let prev = old.as_ref().and_then(|o| o.version.parse::<u64>().ok()).unwrap_or(0);
+            let prev = old
+                .as_ref()
+                .and_then(|o| o.version.parse::<u64>().ok())
+                .unwrap_or(0);
             (prev + 1).to_string()
         } else {
             String::new()
@@ -263,7 +296,9 @@ impl ObjectWriter {
                 let d = glommio::io::Directory::open(parent)
                     .await
                     .map_err(|e| Error::io("open dir", parent, e.into()))?;
-                d.sync().await.map_err(|e| Error::io("fsync dir", parent, e.into()))?;
+                d.sync()
+                    .await
+                    .map_err(|e| Error::io("fsync dir", parent, e.into()))?;
                 let _ = d.close().await;
             }
         }
@@ -308,12 +343,18 @@ fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
     let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
     let mut buf = [0u8; LOM_BYTES_MAX];
     let n = rustix::fs::fgetxattr(fd, XATTR_LOM, &mut buf[..]).map_err(|e| lom_err(path, e))?;
-    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt { path: path.into(), detail })?;
+    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt {
+        path: path.into(),
+        detail,
+    })?;
     let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", path, e.into()))?;
     if st.st_size as u64 != lom.size {
         return Err(Error::Corrupt {
             path: path.into(),
-            detail: format!("file size {} differs from metadata size {}", st.st_size, lom.size),
+            detail: format!(
+                "file size {} differs from metadata size {}",
+                st.st_size, lom.size
+            ),
         });
     }
     lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
@@ -322,7 +363,10 @@ fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
 
 fn lom_err(path: &Path, e: rustix::io::Errno) -> Error {
     if e == rustix::io::Errno::NODATA {
-        Error::Corrupt { path: path.into(), detail: format!("no {XATTR_LOM} xattr") }
+        Error::Corrupt {
+            path: path.into(),
+            detail: format!("no {XATTR_LOM} xattr"),
+        }
     } else {
         Error::io("getxattr", path, e.into())
     }
@@ -338,12 +382,18 @@ pub fn read_lom_path(path: &Path) -> Result<Lom> {
             lom_err(path, e)
         }
     })?;
-    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt { path: path.into(), detail })?;
+    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt {
+        path: path.into(),
+        detail,
+    })?;
     let st = rustix::fs::stat(path).map_err(|e| Error::io("stat", path, e.into()))?;
     if st.st_size as u64 != lom.size {
         return Err(Error::Corrupt {
             path: path.into(),
-            detail: format!("file size {} differs from metadata size {}", st.st_size, lom.size),
+            detail: format!(
+                "file size {} differs from metadata size {}",
+                st.st_size, lom.size
+            ),
         });
     }
     lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;

@@ -18,7 +18,12 @@ fn first_put_is_empty_object_then_dma_reads_still_work() {
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             mp.prime_dma().await.expect("prime DMA probe");
-            let opts = PutOpts { cksum_type: "xxhash2".into(), versioning: true, fsync: true, ..Default::default() };
+            let opts = PutOpts {
+                cksum_type: "xxhash2".into(),
+                versioning: true,
+                fsync: true,
+                ..Default::default()
+            };
             // An empty object first: its work file is empty when created.
             let w = ObjectWriter::create(&mp, &bck, "empty").await.unwrap();
             w.commit(&opts).await.unwrap();
@@ -29,11 +34,17 @@ fn first_put_is_empty_object_then_dma_reads_still_work() {
             assert_eq!(r.lom.size, 10_000);
             assert_eq!(r.lom.version, "1");
             let rd = ObjectReader::open(&mp, &bck, "dir/ten-k").await.unwrap();
-            assert_eq!(rd.lom.cksum_value, format!("{:016x}", xxhash_rust::xxh64::xxh64(&data, 0)));
+            assert_eq!(
+                rd.lom.cksum_value,
+                format!("{:016x}", xxhash_rust::xxh64::xxh64(&data, 0))
+            );
             let mut s = rd.stream(0, 10_000);
             let mut got = Vec::new();
             loop {
-                let b = s.get_buffer_aligned(1 << 20).await.expect("DMA read must not fail with EOPNOTSUPP");
+                let b = s
+                    .get_buffer_aligned(1 << 20)
+                    .await
+                    .expect("DMA read must not fail with EOPNOTSUPP");
                 if b.is_empty() {
                     break;
                 }

@@ -1,0 +1,305 @@
+//! The node: configuration, identity, mountpaths and their owning cores, and the control
+//! plane's published snapshots (Smap, BMD). Shared by every core (`Arc<Node>`); data-path
+//! readers take snapshots through [`LocalView`] and so touch no lock per request.
+
+use crate::meta::{self, Bmd, CoreInfo, NetInfo, Smap, Snode};
+use anyhow::{bail, Context};
+use engine::mountpath::{self, Mountpath};
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    All,
+    Proxy,
+    Target,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub role: Role,
+    pub host: String,
+    pub port: u16,
+    pub core_port_base: u16,
+    pub cores: usize,
+    pub data_dir: PathBuf,
+    pub mountpaths: Vec<PathBuf>,
+    /// fdatasync objects and fsync their directories before acknowledging a PUT.
+    pub fsync: bool,
+}
+
+/// A value the control plane replaces whole; readers on every core see a consistent snapshot.
+pub struct Published<T> {
+    generation: AtomicU64,
+    value: Mutex<Arc<T>>,
+}
+
+impl<T> Published<T> {
+    pub fn new(v: T) -> Self {
+        Published {
+            generation: AtomicU64::new(1),
+            value: Mutex::new(Arc::new(v)),
+        }
+    }
+    pub fn load(&self) -> Arc<T> {
+        self.value
+            .lock()
+            .expect("publisher never panics while holding the lock")
+            .clone()
+    }
+    pub fn store(&self, v: T) {
+        *self
+            .value
+            .lock()
+            .expect("publisher never panics while holding the lock") = Arc::new(v);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A core's cached view of a [`Published`] value: one atomic load per request, the lock only
+/// when the value changed.
+pub struct LocalView<T> {
+    generation: Cell<u64>,
+    value: RefCell<Option<Arc<T>>>,
+}
+
+impl<T> Default for LocalView<T> {
+    fn default() -> Self {
+        LocalView {
+            generation: Cell::new(0),
+            value: RefCell::new(None),
+        }
+    }
+}
+
+impl<T> LocalView<T> {
+    pub fn get(&self, p: &Published<T>) -> Arc<T> {
+        let g = p.generation.load(Ordering::Acquire);
+        if g != self.generation.get() || self.value.borrow().is_none() {
+            *self.value.borrow_mut() = Some(p.load());
+            self.generation.set(g);
+        }
+        self.value.borrow().as_ref().expect("just filled").clone()
+    }
+}
+
+pub struct Node {
+    pub cfg: NodeConfig,
+    pub proxy_id: String,
+    pub target_id: String,
+    pub mountpaths: Vec<Mountpath>,
+    /// Owning core of each mountpath (same index).
+    pub mp_core: Vec<usize>,
+    pub smap: Published<Smap>,
+    pub bmd: Published<Bmd>,
+    /// Serializes control-plane changes (BMD updates and their persistence).
+    pub control: Mutex<()>,
+    pub confdir: PathBuf,
+    pub started: Instant,
+}
+
+impl Node {
+    /// Blocking set-up before the reactors start: mountpaths, IDs, persisted Smap and BMD.
+    pub fn init(cfg: NodeConfig) -> anyhow::Result<Node> {
+        if cfg.cores == 0 {
+            bail!("--cores must be at least 1");
+        }
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+        let confdir = cfg.data_dir.join("conf");
+        std::fs::create_dir_all(&confdir)
+            .with_context(|| format!("cannot create {}", confdir.display()))?;
+        let mut mps_cfg = cfg.mountpaths.clone();
+        if mps_cfg.is_empty() {
+            mps_cfg = vec![cfg.data_dir.join("mp1"), cfg.data_dir.join("mp2")];
+        }
+        let mut mountpaths = Vec::new();
+        for p in &mps_cfg {
+            mountpaths.push(Mountpath::init(p).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        mountpath::check_not_nested(&mountpaths).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mp_core = (0..mountpaths.len()).map(|i| i % cfg.cores).collect();
+
+        let proxy_id_path = confdir.join(".ais.proxy_id");
+        let proxy_id = match std::fs::read_to_string(&proxy_id_path) {
+            Ok(s) if meta::valid_node_id(s.trim()) => s.trim().to_string(),
+            _ => {
+                let id = std::env::var("AIS_DAEMON_ID")
+                    .ok()
+                    .filter(|s| meta::valid_node_id(s))
+                    .unwrap_or_else(|| meta::random_id(8));
+                std::fs::write(&proxy_id_path, &id)
+                    .with_context(|| format!("cannot write {}", proxy_id_path.display()))?;
+                id
+            }
+        };
+        let ids: Vec<Option<String>> = mountpaths.iter().map(|m| m.read_daemon_id()).collect();
+        let mut known: Vec<&String> = ids.iter().flatten().collect();
+        known.dedup();
+        let target_id = match known.as_slice() {
+            [] => meta::random_id(8),
+            [one] => (*one).clone(),
+            many => bail!(
+                "mountpaths carry different target IDs {many:?}: they belong to different nodes"
+            ),
+        };
+        for m in &mountpaths {
+            if m.read_daemon_id().as_deref() != Some(target_id.as_str()) {
+                m.write_daemon_id(&target_id)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+
+        let smap_path = confdir.join(".ais.smap");
+        let bmd_path = confdir.join(".ais.bmd");
+        let old_smap: Option<Smap> = meta::load(&smap_path).map_err(|e| anyhow::anyhow!(e))?;
+        let bmd: Option<Bmd> = meta::load(&bmd_path).map_err(|e| anyhow::anyhow!(e))?;
+        let uuid = old_smap
+            .as_ref()
+            .map(|s| s.uuid.clone())
+            .or_else(|| bmd.as_ref().map(|b| b.uuid.clone()))
+            .unwrap_or_else(|| meta::random_id(9));
+        let bmd = bmd.unwrap_or(Bmd {
+            buckets: Default::default(),
+            uuid: uuid.clone(),
+            version: 1,
+        });
+        if bmd.uuid != uuid {
+            bail!(
+                "BMD in {} belongs to cluster {}, Smap to {uuid}",
+                bmd_path.display(),
+                bmd.uuid
+            );
+        }
+        let node = Node {
+            proxy_id,
+            target_id,
+            mp_core,
+            smap: Published::new(Smap {
+                pmap: Default::default(),
+                proxy_si: placeholder_snode(),
+                tmap: Default::default(),
+                uuid: uuid.clone(),
+                creation_time: String::new(),
+                version: 0,
+            }),
+            bmd: Published::new(bmd),
+            control: Mutex::new(()),
+            confdir,
+            started: Instant::now(),
+            mountpaths,
+            cfg,
+        };
+        let mut smap = node.build_smap(&uuid);
+        if let Some(old) = old_smap {
+            smap.creation_time = old.creation_time.clone();
+            smap.version = if old.pmap == smap.pmap && old.tmap == smap.tmap {
+                old.version
+            } else {
+                old.version + 1
+            };
+        }
+        meta::persist(&smap_path, 2, &smap).context("persist Smap")?;
+        meta::persist(&node.confdir.join(".ais.bmd"), 2, &*node.bmd.load())
+            .context("persist BMD")?;
+        node.smap.store(smap);
+        Ok(node)
+    }
+
+    pub fn core_port(&self, core: usize) -> u16 {
+        self.cfg.core_port_base + core as u16
+    }
+
+    fn build_smap(&self, uuid: &str) -> Smap {
+        let host = &self.cfg.host;
+        let public = NetInfo::new(host, self.cfg.port);
+        let proxy = Snode {
+            public_net: public.clone(),
+            intra_control_net: public.clone(),
+            intra_data_net: public.clone(),
+            daemon_type: "proxy".into(),
+            daemon_id: self.proxy_id.clone(),
+            flags: 0,
+            id_digest: engine::hrw::digest(self.proxy_id.as_bytes()),
+            cores: vec![],
+        };
+        let cores = (0..self.cfg.cores)
+            .map(|c| CoreInfo {
+                core: c,
+                direct_url: format!("http://{host}:{}", self.core_port(c)),
+                mountpaths: self
+                    .mountpaths
+                    .iter()
+                    .zip(&self.mp_core)
+                    .filter(|(_, k)| **k == c)
+                    .map(|(m, _)| m.path_str.clone())
+                    .collect(),
+            })
+            .collect();
+        let target = Snode {
+            public_net: public.clone(),
+            intra_control_net: public.clone(),
+            intra_data_net: public,
+            daemon_type: "target".into(),
+            daemon_id: self.target_id.clone(),
+            flags: 0,
+            id_digest: engine::hrw::digest(self.target_id.as_bytes()),
+            cores,
+        };
+        let mut smap = Smap {
+            pmap: Default::default(),
+            proxy_si: proxy.clone(),
+            tmap: Default::default(),
+            uuid: uuid.into(),
+            creation_time: crate::time::format_go_datetime(crate::time::now_unix_ns()),
+            version: 1,
+        };
+        if self.cfg.role != Role::Target {
+            smap.pmap.insert(proxy.daemon_id.clone(), proxy);
+        }
+        if self.cfg.role != Role::Proxy {
+            smap.tmap.insert(target.daemon_id.clone(), target);
+        }
+        smap
+    }
+
+    /// Replace the BMD (control plane, under `control`): bump version, persist, publish.
+    pub fn update_bmd(
+        &self,
+        f: impl FnOnce(&mut Bmd) -> Result<(), crate::api_error::ApiError>,
+    ) -> Result<(), crate::api_error::ApiError> {
+        let _g = self.control.lock().expect("control lock");
+        let mut bmd = (*self.bmd.load()).clone();
+        f(&mut bmd)?;
+        bmd.version += 1;
+        meta::persist(&self.confdir.join(".ais.bmd"), 2, &bmd)
+            .map_err(|e| crate::api_error::ApiError::internal(format!("persist BMD: {e}")))?;
+        self.bmd.store(bmd);
+        Ok(())
+    }
+
+    /// `t[ID]` as AIS names nodes in messages.
+    pub fn tname(&self) -> String {
+        format!("t[{}]", self.target_id)
+    }
+    pub fn pname(&self) -> String {
+        format!("p[{}]", self.proxy_id)
+    }
+}
+
+fn placeholder_snode() -> Snode {
+    let n = NetInfo::new("", 0);
+    Snode {
+        public_net: n.clone(),
+        intra_control_net: n.clone(),
+        intra_data_net: n,
+        daemon_type: String::new(),
+        daemon_id: String::new(),
+        flags: 0,
+        id_digest: 0,
+        cores: vec![],
+    }
+}

@@ -1,0 +1,556 @@
+//! Per-core servers. Each core runs one pinned glommio executor that accepts on the node's
+//! public port (SO_REUSEPORT, shared by all cores) and on a port of its own. The public port
+//! plays the proxy (object requests are redirected to the owning core's port); a core port
+//! plays the target. A target request that lands on a core that does not own the object's
+//! mountpath is handed to the owner through a bounded cross-core channel: the connection's
+//! descriptor and its buffered bytes move, the owner re-reads the head and serves it.
+
+use crate::api_error::ApiError;
+use crate::meta::{Bmd, Smap};
+use crate::node::{LocalView, Node};
+use crate::{proxy, target};
+use anyhow::{bail, Context};
+use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
+use net::conn::{Conn, ConnError};
+use net::http::{self, BodyKind, RequestHead};
+use std::cell::Cell;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// Pending hand-offs per (source, destination) core pair.
+pub const HANDOFF_QUEUE_MAX: usize = 256;
+/// Connections one core serves at once; past it new connections are closed.
+pub const CONNS_PER_CORE_MAX: usize = 8192;
+
+/// A connection moving to the core that owns its request's object.
+pub struct Handoff {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Public,
+    Core,
+}
+
+pub enum Outcome {
+    KeepAlive,
+    Close,
+    Handoff(usize),
+}
+
+/// A parsed request as handlers see it.
+pub struct Req {
+    pub head: RequestHead,
+    pub query: Vec<(String, String)>,
+    pub remote: String,
+    pub listener: Listener,
+    /// Set once the handler has consumed the request body.
+    pub body_done: bool,
+}
+
+impl Req {
+    pub fn q(&self, k: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn q_true(&self, k: &str) -> bool {
+        matches!(
+            self.q(k),
+            Some("true") | Some("1") | Some("yes") | Some("y") | Some("on")
+        )
+    }
+    /// Redirect marker (spec §2.3): both `pid` and `utm` present.
+    pub fn redirected(&self) -> bool {
+        self.q("pid").is_some() && self.q("utm").is_some()
+    }
+    pub fn has_body(&self) -> bool {
+        !matches!(self.head.body, BodyKind::Empty | BodyKind::Length(0))
+    }
+}
+
+pub struct Core {
+    pub id: usize,
+    pub node: Arc<Node>,
+    smap: LocalView<Smap>,
+    bmd: LocalView<Bmd>,
+    senders: Vec<Option<ConnectedSender<Handoff>>>,
+    conns: Cell<usize>,
+    next_req: Cell<u64>,
+}
+
+impl Core {
+    pub fn smap(&self) -> Arc<Smap> {
+        self.smap.get(&self.node.smap)
+    }
+    pub fn bmd(&self) -> Arc<Bmd> {
+        self.bmd.get(&self.node.bmd)
+    }
+    /// Owning (mountpath index, core) of an object by HRW over this target's mountpaths.
+    pub fn owner(&self, bucket: &str, object: &str) -> (usize, usize) {
+        let uname = engine::hrw::uname("ais", "", bucket, object);
+        let mpi = engine::mountpath::choose(&self.node.mountpaths, &uname)
+            .expect("a target has at least one mountpath");
+        (mpi, self.node.mp_core[mpi])
+    }
+}
+
+/// Start every core and block until they exit. Errors during start-up (ports in use,
+/// mountpaths unusable) are returned before any core serves.
+pub fn run(node: Node) -> anyhow::Result<()> {
+    let node = Arc::new(node);
+    let n = node.cfg.cores;
+    let host = node.cfg.host.clone();
+    // glommio binds with SO_REUSEPORT, which would silently share a port with another
+    // process of the same user; probe each port exclusively first for a clear error.
+    let mut ports = vec![node.cfg.port];
+    ports.extend((0..n).map(|c| node.core_port(c)));
+    for p in &ports {
+        std::net::TcpListener::bind((host.as_str(), *p)).with_context(|| {
+            format!("cannot listen on {host}:{p} (port in use or address not available)")
+        })?;
+    }
+    let mut senders: Vec<Vec<Option<SharedSender<Handoff>>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<SharedReceiver<Handoff>>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, row) in senders.iter_mut().enumerate() {
+        for (j, slot) in row.iter_mut().enumerate() {
+            if i != j {
+                let (s, r) = shared_channel::new_bounded(HANDOFF_QUEUE_MAX);
+                *slot = Some(s);
+                receivers[j].push(r);
+            }
+        }
+    }
+    let cpus = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize, String>>();
+    let mut handles = Vec::new();
+    for (k, (sends, recvs)) in senders.into_iter().zip(receivers).enumerate() {
+        let node = node.clone();
+        let ready = ready_tx.clone();
+        let h = LocalExecutorBuilder::new(Placement::Fixed(k % cpus))
+            .name(&format!("core-{k}"))
+            .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
+            .spawn(move || async move {
+                if let Err(e) = core_main(k, node, sends, recvs, ready.clone()).await {
+                    let _ = ready.send(Err(format!("core {k}: {e:#}")));
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start executor for core {k}: {e}"))?;
+        handles.push(h);
+    }
+    drop(ready_tx);
+    for _ in 0..n {
+        match ready_rx.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => bail!("{e}"),
+            Err(_) => bail!("a core exited during start-up"),
+        }
+    }
+    tracing::info!(
+        port = node.cfg.port,
+        cores = n,
+        proxy_id = %node.proxy_id,
+        target_id = %node.target_id,
+        smap_version = node.smap.load().version,
+        "aisnode ready"
+    );
+    eprintln!(
+        "aisnode ready: http://{}:{} (proxy {}, target {}, {} cores, mountpaths: {})",
+        node.cfg.host,
+        node.cfg.port,
+        node.proxy_id,
+        node.target_id,
+        n,
+        node.mountpaths
+            .iter()
+            .map(|m| m.path_str.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+async fn core_main(
+    k: usize,
+    node: Arc<Node>,
+    sends: Vec<Option<SharedSender<Handoff>>>,
+    recvs: Vec<SharedReceiver<Handoff>>,
+    ready: std::sync::mpsc::Sender<Result<usize, String>>,
+) -> anyhow::Result<()> {
+    for (m, _) in node
+        .mountpaths
+        .iter()
+        .zip(&node.mp_core)
+        .filter(|(_, c)| **c == k)
+    {
+        m.prime_dma().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let host = node.cfg.host.clone();
+    let public = TcpListener::bind((host.as_str(), node.cfg.port))
+        .map_err(|e| anyhow::anyhow!("listen {host}:{}: {e}", node.cfg.port))?;
+    let own = TcpListener::bind((host.as_str(), node.core_port(k)))
+        .map_err(|e| anyhow::anyhow!("listen {host}:{}: {e}", node.core_port(k)))?;
+    // Receivers connect concurrently with our senders, or two cores would wait on each other.
+    let recv_tasks: Vec<_> = recvs
+        .into_iter()
+        .map(|r| glommio::spawn_local(r.connect()))
+        .collect();
+    let mut senders = Vec::new();
+    for s in sends {
+        senders.push(match s {
+            Some(s) => Some(s.connect().await),
+            None => None,
+        });
+    }
+    let core = Rc::new(Core {
+        id: k,
+        node,
+        smap: LocalView::default(),
+        bmd: LocalView::default(),
+        senders,
+        conns: Cell::new(0),
+        next_req: Cell::new(0),
+    });
+    for t in recv_tasks {
+        let r = t.await;
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            while let Some(h) = r.recv().await {
+                // SAFETY-free: OwnedFd guarantees the descriptor is open and ours.
+                let stream = unsafe_stream(h.fd);
+                let conn = Conn::from_parts(stream, h.buf);
+                glommio::spawn_local(serve(core.clone(), conn, Listener::Core)).detach();
+            }
+        })
+        .detach();
+    }
+    let _ = ready.send(Ok(k));
+    let a = glommio::spawn_local(accept_loop(core.clone(), public, Listener::Public));
+    let b = glommio::spawn_local(accept_loop(core, own, Listener::Core));
+    a.await;
+    b.await;
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn unsafe_stream(fd: OwnedFd) -> TcpStream {
+    // SAFETY: `fd` is an owned, open TCP socket descriptor (dup'ed on the sending core);
+    // ownership moves into the stream, which closes it on drop.
+    unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) }
+}
+
+async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
+    loop {
+        match l.accept().await {
+            Ok(s) => {
+                if core.conns.get() >= CONNS_PER_CORE_MAX {
+                    tracing::warn!(
+                        core = core.id,
+                        "connection limit {CONNS_PER_CORE_MAX} reached; closing new connection"
+                    );
+                    drop(s);
+                    continue;
+                }
+                glommio::spawn_local(serve(core.clone(), Conn::new(s), kind)).detach();
+            }
+            Err(e) => {
+                tracing::warn!(core = core.id, error = %e, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener) {
+    core.conns.set(core.conns.get() + 1);
+    let remote = conn
+        .stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    loop {
+        let head = match conn.read_head().await {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(e) => {
+                let status = match &e {
+                    ConnError::Http(h) => h.status(),
+                    ConnError::Timeout(_) => 408,
+                    _ => 0,
+                };
+                if status != 0 {
+                    let err = ApiError::new(status, e.to_string()).closing();
+                    let req = Req {
+                        head: RequestHead {
+                            method: String::new(),
+                            path: String::new(),
+                            query: String::new(),
+                            minor_version: 1,
+                            headers: vec![],
+                            body: BodyKind::Empty,
+                            keep_alive: false,
+                            expect_continue: false,
+                        },
+                        query: vec![],
+                        remote: remote.clone(),
+                        listener: kind,
+                        body_done: true,
+                    };
+                    let _ = send_error(&core, &mut conn, &req, &err).await;
+                }
+                break;
+            }
+        };
+        let id = core.next_req.get();
+        core.next_req.set(id + 1);
+        let span = tracing::debug_span!("req", id = %format!("{}-{id}", core.id), method = %head.method, path = %head.path);
+        let outcome = dispatch(&core, &mut conn, head, kind, &remote)
+            .instrument(span)
+            .await;
+        match outcome {
+            Outcome::KeepAlive => continue,
+            Outcome::Close => break,
+            Outcome::Handoff(to) => {
+                core.conns.set(core.conns.get() - 1);
+                handoff(&core, conn, to).await;
+                return;
+            }
+        }
+    }
+    core.conns.set(core.conns.get() - 1);
+    conn.close().await;
+}
+
+async fn handoff(core: &Core, conn: Conn, to: usize) {
+    let (stream, buf) = conn.into_parts_rewound();
+    // SAFETY: the descriptor belongs to `stream`, alive for this borrow.
+    #[allow(unsafe_code)]
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let fd = match rustix::io::dup(borrowed) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!(error = %e, "dup for hand-off failed; dropping connection");
+            return;
+        }
+    };
+    drop(stream);
+    let Some(Some(s)) = core.senders.get(to) else {
+        tracing::error!(to, "no hand-off channel to core");
+        return;
+    };
+    if s.send(Handoff { fd, buf }).await.is_err() {
+        tracing::error!(to, "hand-off channel closed");
+    }
+}
+
+async fn dispatch(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    head: RequestHead,
+    listener: Listener,
+    remote: &str,
+) -> Outcome {
+    let query = match http::parse_query(&head.query) {
+        Ok(q) => q,
+        Err(e) => vec![("__bad_query".to_string(), e.to_string())],
+    };
+    let mut req = Req {
+        head,
+        query,
+        remote: remote.to_string(),
+        listener,
+        body_done: false,
+    };
+    if !req.has_body() {
+        req.body_done = true;
+    }
+    let result = match req.q("__bad_query") {
+        Some(m) => Err(ApiError::bad_request(format!("invalid query string: {m}"))),
+        None => route(core, conn, &mut req).await,
+    };
+    let keep = req.head.keep_alive;
+    match result {
+        Ok(Outcome::KeepAlive) if keep && req.body_done => Outcome::KeepAlive,
+        Ok(Outcome::KeepAlive) => Outcome::Close,
+        Ok(o) => o,
+        Err(mut e) => {
+            if !req.body_done || !keep {
+                e.close = true;
+            }
+            if send_error(core, conn, &req, &e).await.is_err() || e.close {
+                Outcome::Close
+            } else {
+                Outcome::KeepAlive
+            }
+        }
+    }
+}
+
+/// Route by path: `/v1/<resource>/...` and the easy URL `/ais/<bucket>/<object>`.
+async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+    let raw = req.head.path.clone();
+    let path = http::percent_decode_path(&raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid URL path {raw:?}: {e}")))?;
+    let (resource, rest) = if let Some(r) = path.strip_prefix("/v1/") {
+        match r.split_once('/') {
+            Some((a, b)) => (a.to_string(), b.to_string()),
+            None => (r.to_string(), String::new()),
+        }
+    } else if let Some(r) = path.strip_prefix("/ais/") {
+        ("objects".to_string(), r.to_string())
+    } else if path == "/s3" || path.starts_with("/s3/") {
+        return Err(ApiError::not_implemented(
+            "S3 API is not implemented by this node yet",
+        ));
+    } else {
+        return Err(ApiError::new(
+            404,
+            format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
+        ));
+    };
+    let method = req.head.method.as_str();
+    match resource.as_str() {
+        "health" => proxy::health(core, conn, req).await,
+        "daemon" | "cluster" => proxy::query(core, conn, req, &resource, &rest).await,
+        "buckets" => {
+            if rest.is_empty() {
+                match method {
+                    "GET" => proxy::list_buckets(core, conn, req).await,
+                    _ => Err(method_not_allowed("GET")),
+                }
+            } else {
+                let bucket = rest.trim_end_matches('/');
+                check_provider(req, bucket)?;
+                engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
+                proxy::bucket(core, conn, req, bucket).await
+            }
+        }
+        "objects" => {
+            let Some((bucket, object)) = rest.split_once('/') else {
+                return Err(ApiError::bad_request(format!(
+                    "missing object name in {raw:?}"
+                )));
+            };
+            check_provider(req, bucket)?;
+            engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
+            engine::name::validate_object(object).map_err(ApiError::bad_request)?;
+            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE") {
+                return Err(method_not_allowed("GET, PUT, HEAD, DELETE"));
+            }
+            if !core.bmd().buckets.contains_key(bucket) {
+                return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
+            }
+            let (mpi, owner) = core.owner(bucket, object);
+            if req.listener == Listener::Public && !req.redirected() {
+                return proxy::redirect(core, conn, req, owner).await;
+            }
+            if owner != core.id {
+                return Ok(Outcome::Handoff(owner));
+            }
+            if req.listener == Listener::Core
+                && !req.redirected()
+                && !matches!(method, "GET" | "HEAD")
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{}: {method} {bucket}/{object} is expected to be redirected (missing pid/utm)",
+                    core.node.tname()
+                )));
+            }
+            target::object(core, conn, req, mpi, bucket, object).await
+        }
+        _ => Err(ApiError::new(
+            404,
+            format!("unknown resource /v1/{resource}"),
+        )),
+    }
+}
+
+fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {
+    match req.q("provider").unwrap_or("") {
+        "" | "ais" => {}
+        p => {
+            return Err(ApiError::not_implemented(format!(
+                "bucket \"{p}://{bucket}\": remote backends are not configured on this cluster"
+            )))
+        }
+    }
+    match req.q("namespace").unwrap_or("") {
+        "" | "@#" => Ok(()),
+        ns => Err(ApiError::not_implemented(format!(
+            "namespace {ns:?}: only the global namespace is supported"
+        ))),
+    }
+}
+
+pub fn method_not_allowed(allow: &'static str) -> ApiError {
+    let mut e = ApiError::new(405, format!("method not allowed (allowed: {allow})"));
+    e.tcode = "";
+    e.message = format!("method not allowed (allowed: {allow})");
+    e
+}
+
+/// Send an error in AIS's JSON shape (or `Hdr-Error` for HEAD).
+pub async fn send_error(
+    core: &Core,
+    conn: &mut Conn,
+    req: &Req,
+    e: &ApiError,
+) -> Result<(), ConnError> {
+    let node = if req.listener == Listener::Public && req.q("pid").is_none() {
+        core.node.pname()
+    } else {
+        core.node.tname()
+    };
+    let body = net::api::ErrBody {
+        tcode: e.tcode,
+        message: &e.message,
+        method: &req.head.method,
+        url_path: &req.head.path,
+        remote_addr: &req.remote,
+        caller: "",
+        node: &node,
+        status: e.status,
+    }
+    .to_json();
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Content-Type", "application/json"),
+        ("X-Content-Type-Options", "nosniff"),
+    ];
+    if e.status == 405 {
+        let allow = e
+            .message
+            .split("allowed: ")
+            .nth(1)
+            .unwrap_or("")
+            .trim_end_matches(')');
+        headers.push(("Allow", allow));
+    }
+    for (k, v) in &e.headers {
+        headers.push((k, v));
+    }
+    if e.close {
+        headers.push(("Connection", "close"));
+    }
+    if req.head.method == "HEAD" {
+        headers.push(("Hdr-Error", &body));
+        let mut out = Vec::new();
+        headers.push(("Content-Length", "0"));
+        http::write_response_head(&mut out, e.status, &headers);
+        conn.write_all(&out).await
+    } else {
+        conn.respond(e.status, &headers, body.as_bytes()).await
+    }
+}

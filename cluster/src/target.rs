@@ -1,0 +1,380 @@
+//! Target role: object PUT, GET (with a single range), HEAD and DELETE on the core that owns
+//! the object's mountpath. GET verifies the stored checksum while streaming; a mismatch is
+//! never a successful response: a small object gets a 500, a large one has its last buffer
+//! held back and the connection is cut short, so the client sees a truncated body.
+
+use crate::api_error::ApiError;
+use crate::server::{Core, Outcome, Req};
+use engine::layout::Bck;
+use engine::lom::Lom;
+use engine::object::{ObjectReader, ObjectWriter, PutOpts, READ_BUFFER_BYTES};
+use net::conn::Conn;
+use net::http::{self, RangeError};
+use std::rc::Rc;
+use xxhash_rust::xxh64::Xxh64;
+
+/// Socket-to-disk copy buffer per PUT.
+pub const PUT_RECV_BYTES: usize = 256 * 1024;
+/// Responses whose body fits here go out in one write with the head.
+pub const SMALL_RESPONSE_BYTES: usize = 64 * 1024;
+
+pub async fn object(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: usize,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    match req.head.method.as_str() {
+        "PUT" => put(core, conn, req, mpi, bucket, object).await,
+        "GET" => get(core, conn, req, mpi, bucket, object).await,
+        "HEAD" => head(core, conn, req, mpi, bucket, object).await,
+        "DELETE" => delete(core, conn, req, mpi, bucket, object).await,
+        _ => Err(crate::server::method_not_allowed("GET, PUT, HEAD, DELETE")),
+    }
+}
+
+fn io_err(e: net::conn::ConnError) -> ApiError {
+    ApiError::bad_request(format!("{e}")).closing()
+}
+
+/// Metadata headers (spec §5).
+fn md_headers(lom: &Lom) -> Vec<(&'static str, String)> {
+    let mut h = Vec::with_capacity(6);
+    if !lom.cksum_type.is_empty() {
+        h.push(("Ais-Checksum-Type", lom.cksum_type.clone()));
+        h.push(("Ais-Checksum-Value", lom.cksum_value.clone()));
+    }
+    if lom.atime_ns != 0 {
+        h.push(("Ais-Atime", lom.atime_ns.to_string()));
+    }
+    if !lom.version.is_empty() {
+        h.push(("Ais-Version", lom.version.clone()));
+    }
+    for (k, v) in &lom.custom {
+        h.push(("Ais-Custom-Md", format!("{k}={v}")));
+        if k == "ETag" {
+            h.push(("ETag", v.clone()));
+        }
+    }
+    h
+}
+
+fn parse_custom(req: &Req) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for v in req.head.header_all("ais-custom-md") {
+        for kv in v.split(',') {
+            let kv = kv.trim();
+            if kv.is_empty() {
+                continue;
+            }
+            let (k, val) = kv.split_once('=').ok_or_else(|| {
+                ApiError::bad_request(format!("invalid Ais-Custom-Md {kv:?}: expected key=value"))
+            })?;
+            out.retain(|(x, _)| x != k.trim());
+            out.push((k.trim().to_string(), val.trim().to_string()));
+        }
+    }
+    engine::lom::validate_custom(&out).map_err(ApiError::bad_request)?;
+    Ok(out)
+}
+
+async fn put(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: usize,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let cname = format!("ais://{bucket}");
+    let tname = node.tname();
+    let props = core
+        .bmd()
+        .buckets
+        .get(bucket)
+        .cloned()
+        .ok_or_else(|| ApiError::bucket_not_found(&cname))?;
+    if req.q("append_type").is_some() {
+        return Err(ApiError::not_implemented(
+            "append is not supported by this node",
+        ));
+    }
+    let custom = parse_custom(req)?;
+    let client_cksum = match (
+        req.head.header("ais-checksum-type"),
+        req.head.header("ais-checksum-value"),
+    ) {
+        (Some(t), Some(v)) if !t.is_empty() && t != "none" => {
+            Some((t.to_ascii_lowercase(), v.to_string()))
+        }
+        _ => None,
+    };
+    let skip_vc = req.q_true("skip_vc");
+    if let Some((t, _)) = &client_cksum {
+        if !skip_vc && !engine::object::is_supported_cksum(t) {
+            return Err(ApiError::bad_request(format!(
+                "checksum type {t:?} is not supported (supported: xxhash, xxhash2, none)"
+            )));
+        }
+    }
+    let opts = PutOpts {
+        cksum_type: props.checksum.ty.clone(),
+        client_cksum,
+        skip_vc,
+        custom,
+        versioning: props.versioning.enabled,
+        fsync: node.cfg.fsync,
+    };
+    let mp = &node.mountpaths[mpi];
+    let bck = Bck::ais(bucket);
+    let mut w = ObjectWriter::create(mp, &bck, object)
+        .await
+        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    if req.head.expect_continue {
+        if let Err(e) = conn.send_continue().await {
+            w.abort().await;
+            return Err(io_err(e));
+        }
+    }
+    let mut buf = vec![0u8; PUT_RECV_BYTES];
+    {
+        let mut body = conn.body(req.head.body);
+        loop {
+            let n = match body.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    w.abort().await;
+                    return Err(io_err(e));
+                }
+            };
+            if let Err(e) = w.write(&buf[..n]).await {
+                w.abort().await;
+                return Err(ApiError::from_engine(e, &tname, &cname, object).closing());
+            }
+        }
+    }
+    req.body_done = true;
+    let res = w
+        .commit(&opts)
+        .await
+        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let hs = md_headers(&res.lom);
+    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    conn.respond(200, &hv, b"").await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+async fn get(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: usize,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let cname = format!("ais://{bucket}");
+    let tname = node.tname();
+    let props = core
+        .bmd()
+        .buckets
+        .get(bucket)
+        .cloned()
+        .ok_or_else(|| ApiError::bucket_not_found(&cname))?;
+    if req.q("archpath").is_some() || req.q("archregx").is_some() {
+        return Err(ApiError::not_implemented(
+            "reading files inside archives (archpath) is not supported by this node",
+        ));
+    }
+    let mp = &node.mountpaths[mpi];
+    let rd = ObjectReader::open(mp, &Bck::ais(bucket), object)
+        .await
+        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let size = rd.lom.size;
+    let range = match req.head.header("range") {
+        None => None,
+        Some(v) => {
+            match http::parse_range(v, size) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    rd.close().await;
+                    let msg = match e {
+                    RangeError::Unsatisfiable => format!("{tname}: range {v:?} not satisfiable for {cname}/{object} of size {size}"),
+                    RangeError::MultiRange => format!("{tname}: multi-range requests are not supported ({v:?})"),
+                    RangeError::Malformed(m) => format!("{tname}: invalid range {v:?}: {m}"),
+                };
+                    let mut err = ApiError::new(416, msg);
+                    err.headers
+                        .push(("Content-Range", format!("bytes */{size}")));
+                    return Err(err);
+                }
+            }
+        }
+    };
+    let (start, len, status) = match range {
+        Some(r) => (r.start, r.len, 206),
+        None => (0, size, 200),
+    };
+    let verify = range.is_none()
+        && props.checksum.validate_warm_get
+        && matches!(rd.lom.cksum_type.as_str(), "xxhash" | "xxhash2");
+    let expected = rd.lom.cksum_value.clone();
+    let mut hs = md_headers(&rd.lom);
+    hs.push(("Content-Type", "application/octet-stream".into()));
+    hs.push(("Content-Length", len.to_string()));
+    hs.push(("Accept-Ranges", "bytes".into()));
+    if status == 206 {
+        hs.push((
+            "Content-Range",
+            format!("bytes {}-{}/{size}", start, start + len.saturating_sub(1)),
+        ));
+    }
+    let fqn = rd.fqn.clone();
+    let corrupt = |got: u64| {
+        tracing::error!(object = %format!("{cname}/{object}"), path = %fqn.display(), expected = %expected, actual = %format!("{got:016x}"), "checksum mismatch on GET: corrupted object");
+        ApiError::internal(format!("{tname}: {cname}/{object}: BAD DATA CHECKSUM: stored {expected}, computed {got:016x} (object is corrupted)"))
+    };
+    let mut head = Vec::with_capacity(512);
+    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    http::write_response_head(&mut head, status, &hv);
+    let mut hasher = Xxh64::new(0);
+    if len == 0 {
+        rd.close().await;
+        if verify && format!("{:016x}", hasher.digest()) != expected {
+            return Err(corrupt(hasher.digest()));
+        }
+        conn.write_all(&head).await.map_err(io_err)?;
+        return Ok(Outcome::KeepAlive);
+    }
+    let mut stream = rd.stream(start, len);
+    let read_err = |e: glommio::GlommioError<()>| {
+        let e: std::io::Error = e.into();
+        tracing::error!(object = %format!("{cname}/{object}"), error = %e, "disk read failed");
+        ApiError::internal(format!("{tname}: reading {cname}/{object}: {e}"))
+    };
+    let first = match stream.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = stream.close().await;
+            return Err(read_err(e));
+        }
+    };
+    if verify {
+        hasher.update(&first);
+    }
+    let mut sent = first.len() as u64;
+    if sent >= len {
+        let _ = stream.close().await;
+        if verify && format!("{:016x}", hasher.digest()) != expected {
+            return Err(corrupt(hasher.digest()));
+        }
+        if first.len() <= SMALL_RESPONSE_BYTES {
+            head.extend_from_slice(&first);
+            conn.write_all(&head).await.map_err(io_err)?;
+        } else {
+            conn.write_all(&head).await.map_err(io_err)?;
+            conn.write_all(&first).await.map_err(io_err)?;
+        }
+        return Ok(Outcome::KeepAlive);
+    }
+    // Large object: headers now, and always one buffer held back until the checksum holds.
+    if let Err(e) = conn.write_all(&head).await {
+        let _ = stream.close().await;
+        return Err(io_err(e));
+    }
+    let mut pending = first;
+    while sent < len {
+        let next = match stream.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => {
+                let _ = stream.close().await;
+                tracing::error!(object = %format!("{cname}/{object}"), "object shorter than its metadata size");
+                return Ok(Outcome::Close);
+            }
+            Err(e) => {
+                let _ = stream.close().await;
+                let _ = read_err(e);
+                return Ok(Outcome::Close);
+            }
+        };
+        if verify {
+            hasher.update(&next);
+        }
+        sent += next.len() as u64;
+        if let Err(e) = conn.write_all(&pending).await {
+            let _ = stream.close().await;
+            tracing::debug!(error = %e, "client went away during GET");
+            return Ok(Outcome::Close);
+        }
+        pending = next;
+    }
+    let _ = stream.close().await;
+    if verify && format!("{:016x}", hasher.digest()) != expected {
+        let _ = corrupt(hasher.digest());
+        return Ok(Outcome::Close);
+    }
+    conn.write_all(&pending).await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+async fn head(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: usize,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let cname = format!("ais://{bucket}");
+    let tname = node.tname();
+    let mp = &node.mountpaths[mpi];
+    let fqn = Bck::ais(bucket).fqn(&mp.path, object);
+    let lom = engine::object::read_lom_path(&fqn)
+        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let mut hs = md_headers(&lom);
+    hs.push(("Content-Length", lom.size.to_string()));
+    hs.push(("Ais-Present", "true".into()));
+    if req.q("props").is_none() {
+        hs.push(("Ais-Bucket-Name", bucket.into()));
+        hs.push(("Ais-Bucket-Provider", "ais".into()));
+        hs.push(("Ais-Name", object.into()));
+        hs.push(("Ais-Location", format!("{tname}:{}", mp.path_str)));
+        hs.push(("Ais-Mirror-Copies", "1".into()));
+        hs.push(("Ais-Mirror-Paths", format!("[{}]", fqn.display())));
+    }
+    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut out = Vec::with_capacity(512);
+    http::write_response_head(&mut out, 200, &hv);
+    conn.write_all(&out).await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+async fn delete(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    _req: &mut Req,
+    mpi: usize,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let cname = format!("ais://{bucket}");
+    let tname = node.tname();
+    match engine::object::delete(&node.mountpaths[mpi], &Bck::ais(bucket), object) {
+        Ok(()) => {}
+        Err(engine::Error::NotFound(_)) => {
+            return Err(ApiError::new(
+                404,
+                format!("{tname}: {cname}/{object} doesn't exist"),
+            ));
+        }
+        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+    }
+    conn.respond(200, &[], b"").await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
