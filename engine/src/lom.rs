@@ -132,7 +132,7 @@ impl Lom {
                 }
                 KEY_CUSTOM => {
                     let parts: Vec<&[u8]> = val.split(|b| *b == CUSTOM_SEP).collect();
-                    if parts.len() % 2 != 0 {
+                    if !parts.len().is_multiple_of(2) {
                         return Err("LOM custom metadata has an odd number of fields".into());
                     }
                     for kv in parts.chunks(2) {

@@ -152,7 +152,7 @@ impl ObjectWriter {
     /// Submit `buf[..len]` (len aligned) at the current offset; keep at most WRITE_BEHIND in flight.
     async fn flush_buffer(&mut self, len: usize) -> Result<()> {
         assert!(
-            len % 4096 == 0 && len <= WRITE_BUFFER_BYTES,
+            len.is_multiple_of(4096) && len <= WRITE_BUFFER_BYTES,
             "unaligned DMA write of {len}"
         );
         while self.in_flight.len() >= WRITE_BEHIND {
