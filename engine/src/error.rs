@@ -34,9 +34,13 @@ impl Error {
     /// [`Error::NotFound`], the rest stay [`Error::Io`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         let path = path.into();
-        match source.raw_os_error() {
-            Some(28) | Some(122) => Error::NoSpace { path },
-            Some(2) => Error::NotFound(path),
+        // glommio wraps OS errors in custom io::Errors that keep the kind but not the
+        // raw code, so classify by both.
+        match (source.raw_os_error(), source.kind()) {
+            (Some(28) | Some(122), _) | (_, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
+                Error::NoSpace { path }
+            }
+            (Some(2), _) | (_, io::ErrorKind::NotFound) => Error::NotFound(path),
             _ => Error::Io { op, path, source },
         }
     }
