@@ -37,7 +37,8 @@ impl Error {
         // glommio wraps OS errors in custom io::Errors that keep the kind but not the
         // raw code, so classify by both.
         match (source.raw_os_error(), source.kind()) {
-            (Some(28) | Some(122), _) | (_, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
+            (Some(28) | Some(122), _)
+            | (_, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
                 Error::NoSpace { path }
             }
             (Some(2), _) | (_, io::ErrorKind::NotFound) => Error::NotFound(path),

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod list;
 pub mod lom;
 pub mod mountpath;
+pub mod multipart;
 pub mod name;
 pub mod object;
 

@@ -89,6 +89,23 @@ impl ObjectWriter {
     /// Start a PUT of `object` into bucket `bck` on mountpath `mp`.
     pub async fn create(mp: &Mountpath, bck: &Bck, object: &str) -> Result<ObjectWriter> {
         let fqn = bck.fqn(&mp.path, object);
+        Self::create_at(mp, bck, fqn, object).await
+    }
+
+    /// Like [`ObjectWriter::create`] but renaming into `fqn` (inside the bucket's directory
+    /// on `mp`), e.g. a multipart part under `%ch`. `tag` names the work file.
+    pub async fn create_at(
+        mp: &Mountpath,
+        bck: &Bck,
+        fqn: PathBuf,
+        tag: &str,
+    ) -> Result<ObjectWriter> {
+        assert!(
+            fqn.starts_with(bck.dir(&mp.path)),
+            "{} outside its bucket",
+            fqn.display()
+        );
+        let object = tag;
         let wk = bck.work_dir(&mp.path);
         if !wk.is_dir() {
             // The bucket exists in the BMD (the caller checked) but this mountpath has not
@@ -409,7 +426,11 @@ pub struct ObjectReader {
 
 impl ObjectReader {
     pub async fn open(mp: &Mountpath, bck: &Bck, object: &str) -> Result<ObjectReader> {
-        let fqn = bck.fqn(&mp.path, object);
+        Self::open_path(bck.fqn(&mp.path, object)).await
+    }
+
+    /// Open any object-format file (object or multipart part) by full path.
+    pub async fn open_path(fqn: PathBuf) -> Result<ObjectReader> {
         let file = match DmaFile::open(&fqn).await {
             Ok(f) => f,
             Err(e) => {
