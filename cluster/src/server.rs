@@ -105,6 +105,10 @@ impl Core {
 /// Start every core and block until they exit. Errors during start-up (ports in use,
 /// mountpaths unusable) are returned before any core serves.
 pub fn run(node: Node) -> anyhow::Result<()> {
+    // Block SIGTERM/SIGINT here, before any thread exists, so every thread inherits the mask
+    // and the main thread alone takes them with sigwait below.
+    let sigs = termination_signals();
+    block_signals(&sigs);
     let node = Arc::new(node);
     let n = node.cfg.cores;
     let host = node.cfg.host.clone();
@@ -177,10 +181,44 @@ pub fn run(node: Node) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for h in handles {
-        let _ = h.join();
-    }
+    let sig = wait_signal(&sigs);
+    tracing::info!(signal = sig, "stopping on signal");
+    eprintln!("aisnode: stopping on signal {sig}");
+    // Every acknowledged PUT is already durable and in-flight ones only ever touched work
+    // files (removed at the next start), so exiting now loses nothing.
+    drop(handles);
     Ok(())
+}
+
+#[allow(unsafe_code)]
+fn termination_signals() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialize and fill a sigset_t we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+#[allow(unsafe_code)]
+fn block_signals(set: &libc::sigset_t) {
+    // SAFETY: `set` is initialized; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "pthread_sigmask failed");
+}
+
+#[allow(unsafe_code)]
+fn wait_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig: libc::c_int = 0;
+    loop {
+        // SAFETY: `set` is initialized and `sig` is a valid out-pointer.
+        let rc = unsafe { libc::sigwait(set, &mut sig) };
+        if rc == 0 {
+            return sig;
+        }
+    }
 }
 
 async fn core_main(
@@ -199,10 +237,8 @@ async fn core_main(
         m.prime_dma().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let host = node.cfg.host.clone();
-    let public = TcpListener::bind((host.as_str(), node.cfg.port))
-        .map_err(|e| anyhow::anyhow!("listen {host}:{}: {e}", node.cfg.port))?;
-    let own = TcpListener::bind((host.as_str(), node.core_port(k)))
-        .map_err(|e| anyhow::anyhow!("listen {host}:{}: {e}", node.core_port(k)))?;
+    let public = listen(&host, node.cfg.port)?;
+    let own = listen(&host, node.core_port(k))?;
     // Receivers connect concurrently with our senders, or two cores would wait on each other.
     let recv_tasks: Vec<_> = recvs
         .into_iter()
@@ -243,6 +279,30 @@ async fn core_main(
     a.await;
     b.await;
     Ok(())
+}
+
+/// Listening socket with SO_REUSEPORT (every core accepts on the public port) and
+/// SO_REUSEADDR (a restarted node binds despite its predecessor's TIME_WAIT connections).
+/// glommio's own `bind` sets only the former.
+fn listen(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    use rustix::net::{AddressFamily, SocketType};
+    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .with_context(|| format!("resolve {host}:{port}"))?
+        .next()
+        .with_context(|| format!("no address for {host}"))?;
+    let family = if addr.is_ipv6() {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let fd = rustix::net::socket(family, SocketType::STREAM, None).context("socket")?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true).context("SO_REUSEADDR")?;
+    rustix::net::sockopt::set_socket_reuseport(&fd, true).context("SO_REUSEPORT")?;
+    rustix::net::bind(&fd, &addr).with_context(|| format!("bind {addr}"))?;
+    rustix::net::listen(&fd, 1024).with_context(|| format!("listen {addr}"))?;
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is an owned, listening TCP socket; ownership moves into the listener.
+    Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
 }
 
 #[allow(unsafe_code)]
@@ -447,8 +507,8 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
             check_provider(req, bucket)?;
             engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
             engine::name::validate_object(object).map_err(ApiError::bad_request)?;
-            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE") {
-                return Err(method_not_allowed("GET, PUT, HEAD, DELETE"));
+            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
+                return Err(method_not_allowed("GET, PUT, HEAD, DELETE, PATCH"));
             }
             if !core.bmd().buckets.contains_key(bucket) {
                 return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));

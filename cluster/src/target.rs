@@ -31,7 +31,10 @@ pub async fn object(
         "GET" => get(core, conn, req, mpi, bucket, object).await,
         "HEAD" => head(core, conn, req, mpi, bucket, object).await,
         "DELETE" => delete(core, conn, req, mpi, bucket, object).await,
-        _ => Err(crate::server::method_not_allowed("GET, PUT, HEAD, DELETE")),
+        "PATCH" => patch(core, conn, req, mpi, bucket, object).await,
+        _ => Err(crate::server::method_not_allowed(
+            "GET, PUT, HEAD, DELETE, PATCH",
+        )),
     }
 }
 
@@ -222,7 +225,6 @@ async fn get(
     let verify = range.is_none()
         && props.checksum.validate_warm_get
         && matches!(rd.lom.cksum_type.as_str(), "xxhash" | "xxhash2");
-    let expected = rd.lom.cksum_value.clone();
     let mut hs = md_headers(&rd.lom);
     hs.push(("Content-Type", "application/octet-stream".into()));
     hs.push(("Content-Length", len.to_string()));
@@ -233,34 +235,68 @@ async fn get(
             format!("bytes {}-{}/{size}", start, start + len.saturating_sub(1)),
         ));
     }
+    let what = format!("{cname}/{object}");
+    match send_object(conn, rd, start, len, status, &hs, verify).await {
+        Ok(o) => Ok(o),
+        Err(SendError::Corrupt { expected, actual }) => Err(ApiError::internal(format!(
+            "{tname}: {what}: BAD DATA CHECKSUM: stored {expected}, computed {actual} (object is corrupted)"
+        ))),
+        Err(SendError::Read(e)) => Err(ApiError::internal(format!("{tname}: reading {what}: {e}"))),
+        Err(SendError::Conn(e)) => Err(io_err(e)),
+    }
+}
+
+/// Why [`send_object`] could not send a response; nothing was written to the client yet.
+pub enum SendError {
+    Corrupt { expected: String, actual: String },
+    Read(std::io::Error),
+    Conn(net::conn::ConnError),
+}
+
+/// Stream `[start, start+len)` of an open object with a response head of `status` and
+/// `headers` (which must include Content-Length). With `verify`, the whole-object XXH64 is
+/// checked: an object that fits in one read buffer is checked before anything is sent (so
+/// the caller can answer with an error); a larger one has its last buffer held back and the
+/// connection is cut on mismatch. Errors after the head was sent end in `Outcome::Close`.
+pub async fn send_object(
+    conn: &mut Conn,
+    rd: ObjectReader,
+    start: u64,
+    len: u64,
+    status: u16,
+    headers: &[(&'static str, String)],
+    verify: bool,
+) -> Result<Outcome, SendError> {
+    let expected = rd.lom.cksum_value.clone();
     let fqn = rd.fqn.clone();
-    let corrupt = |got: u64| {
-        tracing::error!(object = %format!("{cname}/{object}"), path = %fqn.display(), expected = %expected, actual = %format!("{got:016x}"), "checksum mismatch on GET: corrupted object");
-        ApiError::internal(format!("{tname}: {cname}/{object}: BAD DATA CHECKSUM: stored {expected}, computed {got:016x} (object is corrupted)"))
-    };
     let mut head = Vec::with_capacity(512);
-    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let hv: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     http::write_response_head(&mut head, status, &hv);
     let mut hasher = Xxh64::new(0);
+    let check = |hasher: &Xxh64| {
+        let actual = format!("{:016x}", hasher.digest());
+        if verify && actual != expected {
+            tracing::error!(path = %fqn.display(), expected = %expected, actual = %actual, "checksum mismatch on GET: corrupted object");
+            Err(SendError::Corrupt {
+                expected: expected.clone(),
+                actual,
+            })
+        } else {
+            Ok(())
+        }
+    };
     if len == 0 {
         rd.close().await;
-        if verify && format!("{:016x}", hasher.digest()) != expected {
-            return Err(corrupt(hasher.digest()));
-        }
-        conn.write_all(&head).await.map_err(io_err)?;
+        check(&hasher)?;
+        conn.write_all(&head).await.map_err(SendError::Conn)?;
         return Ok(Outcome::KeepAlive);
     }
     let mut stream = rd.stream(start, len);
-    let read_err = |e: glommio::GlommioError<()>| {
-        let e: std::io::Error = e.into();
-        tracing::error!(object = %format!("{cname}/{object}"), error = %e, "disk read failed");
-        ApiError::internal(format!("{tname}: reading {cname}/{object}: {e}"))
-    };
     let first = match stream.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
         Ok(b) => b,
         Err(e) => {
             let _ = stream.close().await;
-            return Err(read_err(e));
+            return Err(SendError::Read(e.into()));
         }
     };
     if verify {
@@ -269,22 +305,22 @@ async fn get(
     let mut sent = first.len() as u64;
     if sent >= len {
         let _ = stream.close().await;
-        if verify && format!("{:016x}", hasher.digest()) != expected {
-            return Err(corrupt(hasher.digest()));
-        }
+        check(&hasher)?;
         if first.len() <= SMALL_RESPONSE_BYTES {
             head.extend_from_slice(&first);
-            conn.write_all(&head).await.map_err(io_err)?;
+            conn.write_all(&head).await.map_err(SendError::Conn)?;
         } else {
-            conn.write_all(&head).await.map_err(io_err)?;
-            conn.write_all(&first).await.map_err(io_err)?;
+            conn.write_all(&head).await.map_err(SendError::Conn)?;
+            if conn.write_all(&first).await.is_err() {
+                return Ok(Outcome::Close);
+            }
         }
         return Ok(Outcome::KeepAlive);
     }
     // Large object: headers now, and always one buffer held back until the checksum holds.
     if let Err(e) = conn.write_all(&head).await {
         let _ = stream.close().await;
-        return Err(io_err(e));
+        return Err(SendError::Conn(e));
     }
     let mut pending = first;
     while sent < len {
@@ -292,12 +328,13 @@ async fn get(
             Ok(b) if !b.is_empty() => b,
             Ok(_) => {
                 let _ = stream.close().await;
-                tracing::error!(object = %format!("{cname}/{object}"), "object shorter than its metadata size");
+                tracing::error!(path = %fqn.display(), "object shorter than its metadata size");
                 return Ok(Outcome::Close);
             }
             Err(e) => {
                 let _ = stream.close().await;
-                let _ = read_err(e);
+                let e: std::io::Error = e.into();
+                tracing::error!(path = %fqn.display(), error = %e, "disk read failed mid-GET");
                 return Ok(Outcome::Close);
             }
         };
@@ -313,11 +350,12 @@ async fn get(
         pending = next;
     }
     let _ = stream.close().await;
-    if verify && format!("{:016x}", hasher.digest()) != expected {
-        let _ = corrupt(hasher.digest());
+    if check(&hasher).is_err() {
         return Ok(Outcome::Close);
     }
-    conn.write_all(&pending).await.map_err(io_err)?;
+    if conn.write_all(&pending).await.is_err() {
+        return Ok(Outcome::Close);
+    }
     Ok(Outcome::KeepAlive)
 }
 
@@ -375,6 +413,56 @@ async fn delete(
         }
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     }
+    conn.respond(200, &[], b"").await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// `PATCH /v1/objects/B/O`: merge custom metadata keys (or replace them all with
+/// `set-new-custom=true`), body `{"action":"","value":{"k":"v"}}`.
+async fn patch(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: usize,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let cname = format!("ais://{bucket}");
+    let tname = node.tname();
+    let body = conn
+        .body(req.head.body)
+        .read_to_vec(crate::proxy::CONTROL_BODY_BYTES_MAX)
+        .await
+        .map_err(io_err)?;
+    req.body_done = true;
+    let msg: net::api::ActMsg = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?;
+    let serde_json::Value::Object(map) = msg.value else {
+        return Err(ApiError::bad_request(
+            "custom metadata must be a JSON object of string values",
+        ));
+    };
+    let mut new: Vec<(String, String)> = Vec::new();
+    for (k, v) in map {
+        let v = match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        new.push((k, v));
+    }
+    let replace = req.q_true("set-new-custom");
+    let fqn = Bck::ais(bucket).fqn(&node.mountpaths[mpi].path, object);
+    let lom = engine::object::read_lom_path(&fqn)
+        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let mut custom = if replace { Vec::new() } else { lom.custom };
+    for (k, v) in new {
+        custom.retain(|(x, _)| *x != k);
+        custom.push((k, v));
+    }
+    engine::lom::validate_custom(&custom).map_err(ApiError::bad_request)?;
+    engine::object::set_custom(&fqn, custom)
+        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
     conn.respond(200, &[], b"").await.map_err(io_err)?;
     Ok(Outcome::KeepAlive)
 }

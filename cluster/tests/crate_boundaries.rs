@@ -14,7 +14,10 @@ fn deps(manifest: &str) -> Vec<String> {
         if l.starts_with('[') {
             in_deps = l.contains("dependencies");
             // `[dependencies.foo]` form
-            if let Some(rest) = l.strip_prefix("[dependencies.").or_else(|| l.strip_prefix("[dev-dependencies.")) {
+            if let Some(rest) = l
+                .strip_prefix("[dependencies.")
+                .or_else(|| l.strip_prefix("[dev-dependencies."))
+            {
                 out.push(rest.trim_end_matches(']').to_string());
                 in_deps = false;
             }
@@ -30,10 +33,17 @@ fn deps(manifest: &str) -> Vec<String> {
 }
 
 fn workspace_deps_of(krate: &str) -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cluster sits in the workspace root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cluster sits in the workspace root");
     let p = root.join(krate).join("Cargo.toml");
-    let Ok(text) = std::fs::read_to_string(&p) else { return vec![] };
-    deps(&text).into_iter().filter(|d| WORKSPACE_CRATES.contains(&d.as_str()) || d.contains("path")).collect()
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return vec![];
+    };
+    deps(&text)
+        .into_iter()
+        .filter(|d| WORKSPACE_CRATES.contains(&d.as_str()) || d.contains("path"))
+        .collect()
 }
 
 #[test]
@@ -49,7 +59,10 @@ fn net_depends_on_no_workspace_crate() {
 #[test]
 fn aisloader_depends_only_on_net() {
     let d = workspace_deps_of("aisloader");
-    assert!(d.iter().all(|x| x == "net"), "aisloader may depend on net only, found {d:?}");
+    assert!(
+        d.iter().all(|x| x == "net"),
+        "aisloader may depend on net only, found {d:?}"
+    );
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Lom {
     pub custom: Vec<(String, String)>,
     /// Unix nanoseconds, from the file's atime (not stored in the xattr).
     pub atime_ns: i64,
+    /// Unix nanoseconds, from the file's mtime (not stored in the xattr).
+    pub mtime_ns: i64,
 }
 
 impl Lom {
@@ -230,6 +232,7 @@ mod tests {
             version: "7".into(),
             custom: vec![("k".into(), "v".into()), ("ETag".into(), "\"x\"".into())],
             atime_ns: 0,
+            mtime_ns: 0,
         };
         let b = lom.encode();
         assert_eq!(b[0], 2);
@@ -286,7 +289,7 @@ mod tests {
     proptest! {
         #[test]
         fn roundtrip_any(size in any::<u64>(), ver in "[0-9]{0,5}", kv in proptest::collection::vec(("[a-z]{1,8}", "[ -~]{0,16}"), 0..5)) {
-            let lom = Lom { size, cksum_type: "xxhash2".into(), cksum_value: "00ff".into(), version: ver, custom: kv, atime_ns: 0 };
+            let lom = Lom { size, cksum_type: "xxhash2".into(), cksum_value: "00ff".into(), version: ver, custom: kv, atime_ns: 0, mtime_ns: 0 };
             prop_assert_eq!(Lom::decode(&lom.encode()).unwrap(), lom);
         }
 

@@ -292,6 +292,7 @@ impl ObjectWriter {
             version,
             custom: opts.custom.clone(),
             atime_ns: now_ns(),
+            mtime_ns: now_ns(),
         };
         let enc = lom.encode();
         set_lom_fd(self.file(), &enc).map_err(|e| Error::io("setxattr", &self.work, e))?;
@@ -375,6 +376,7 @@ fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
         });
     }
     lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
+    lom.mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
     Ok(lom)
 }
 
@@ -414,6 +416,17 @@ pub fn read_lom_path(path: &Path) -> Result<Lom> {
         });
     }
     lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
+    lom.mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
+    Ok(lom)
+}
+
+/// Replace an object's custom metadata (blocking xattr write; the data is untouched).
+pub fn set_custom(path: &Path, custom: Vec<(String, String)>) -> Result<Lom> {
+    let mut lom = read_lom_path(path)?;
+    lom.custom = custom;
+    let enc = lom.encode();
+    rustix::fs::setxattr(path, XATTR_LOM, &enc, rustix::fs::XattrFlags::empty())
+        .map_err(|e| Error::io("setxattr", path, e.into()))?;
     Ok(lom)
 }
 
