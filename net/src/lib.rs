@@ -3,5 +3,7 @@
 //! Depends on no workspace crate: no storage, no cluster map.
 
 pub mod api;
+pub mod client;
 pub mod conn;
 pub mod http;
+pub mod s3;

@@ -1,0 +1,20 @@
+//! aisloader: a load generator compatible with AIStore's `aisloader` (spec §7): same flags and
+//! output, native AIS API or any S3 server, closed or open loop, hdrhistogram percentiles and
+//! content verification. It sees the system only as a client does: its one workspace
+//! dependency is `net` (HTTP client and wire formats).
+//!
+//! Modules: [`flags`] (Go `flag` syntax, sizes, durations), [`params`] (the AIS flag table and
+//! its validation), [`format`] (AIS output formats), [`content`] (names, sizes, content as a
+//! function of the name), [`stats`] (counters, histograms, reports), [`bucket`] (control-plane
+//! calls), [`s3`] (SigV4, ListObjectsV2), [`run`] (executors, workers, the run itself).
+
+#![deny(unsafe_code)]
+
+pub mod bucket;
+pub mod content;
+pub mod flags;
+pub mod format;
+pub mod params;
+pub mod run;
+pub mod s3;
+pub mod stats;
