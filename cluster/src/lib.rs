@@ -5,6 +5,7 @@ pub mod api_error;
 pub mod meta;
 pub mod node;
 pub mod proxy;
+pub mod s3;
 pub mod server;
 pub mod target;
 pub mod time;

@@ -37,6 +37,13 @@ struct Args {
     /// Acknowledge PUTs without fdatasync/dir fsync (faster, not power-loss safe; kill -9 safe).
     #[arg(long)]
     no_fsync: bool,
+    /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
+    /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
+    #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
+    s3_access_key: Option<String>,
+    /// S3 secret key (env AIS_S3_SECRET_KEY).
+    #[arg(long, env = "AIS_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<String>,
 }
 
 fn main() {
@@ -91,6 +98,14 @@ fn main() {
         data_dir: a.data_dir,
         mountpaths: a.mountpaths,
         fsync: !a.no_fsync,
+        s3_credentials: match (a.s3_access_key, a.s3_secret_key) {
+            (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => vec![(k, s)],
+            (None, None) => vec![],
+            _ => {
+                eprintln!("aisnode: --s3-access-key and --s3-secret-key go together");
+                std::process::exit(2);
+            }
+        },
     };
     let node = match Node::init(cfg) {
         Ok(n) => n,

@@ -29,6 +29,8 @@ pub struct NodeConfig {
     pub mountpaths: Vec<PathBuf>,
     /// fdatasync objects and fsync their directories before acknowledging a PUT.
     pub fsync: bool,
+    /// S3 access keys (access key, secret). Empty: anonymous S3 access.
+    pub s3_credentials: Vec<(String, String)>,
 }
 
 /// A value the control plane replaces whole; readers on every core see a consistent snapshot.

@@ -228,7 +228,11 @@ pub async fn bucket(
     }
 }
 
-async fn create_bucket(core: &Rc<Core>, bucket: &str, cname: &str) -> Result<(), ApiError> {
+pub(crate) async fn create_bucket(
+    core: &Rc<Core>,
+    bucket: &str,
+    cname: &str,
+) -> Result<(), ApiError> {
     let node = core.node.clone();
     let b = bucket.to_string();
     let cname = cname.to_string();
@@ -252,7 +256,11 @@ async fn create_bucket(core: &Rc<Core>, bucket: &str, cname: &str) -> Result<(),
         .await
 }
 
-async fn destroy_bucket(core: &Rc<Core>, bucket: &str, cname: &str) -> Result<(), ApiError> {
+pub(crate) async fn destroy_bucket(
+    core: &Rc<Core>,
+    bucket: &str,
+    cname: &str,
+) -> Result<(), ApiError> {
     let node = core.node.clone();
     let b = bucket.to_string();
     let cname = cname.to_string();

@@ -472,9 +472,7 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
     } else if let Some(r) = path.strip_prefix("/ais/") {
         ("objects".to_string(), r.to_string())
     } else if path == "/s3" || path.starts_with("/s3/") {
-        return Err(ApiError::not_implemented(
-            "S3 API is not implemented by this node yet",
-        ));
+        return Ok(crate::s3::handle(core, conn, req, &path).await);
     } else {
         return Err(ApiError::new(
             404,

@@ -236,7 +236,8 @@ async fn get(
         ));
     }
     let what = format!("{cname}/{object}");
-    match send_object(conn, rd, start, len, status, &hs, verify).await {
+    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    match send_object(conn, rd, start, len, status, &hv, verify).await {
         Ok(o) => Ok(o),
         Err(SendError::Corrupt { expected, actual }) => Err(ApiError::internal(format!(
             "{tname}: {what}: BAD DATA CHECKSUM: stored {expected}, computed {actual} (object is corrupted)"
@@ -264,14 +265,13 @@ pub async fn send_object(
     start: u64,
     len: u64,
     status: u16,
-    headers: &[(&'static str, String)],
+    headers: &[(&str, &str)],
     verify: bool,
 ) -> Result<Outcome, SendError> {
     let expected = rd.lom.cksum_value.clone();
     let fqn = rd.fqn.clone();
     let mut head = Vec::with_capacity(512);
-    let hv: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    http::write_response_head(&mut head, status, &hv);
+    http::write_response_head(&mut head, status, headers);
     let mut hasher = Xxh64::new(0);
     let check = |hasher: &Xxh64| {
         let actual = format!("{:016x}", hasher.digest());
