@@ -384,7 +384,8 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
     }
     let mut duration = if fs.is_set("duration") {
         Some(duration_ns as u64)
-    } else if total_put_bytes != 0 || max_puts != 0 {
+    } else if total_put_bytes != 0 {
+        // AIS: an unset duration with a PUT size bound runs until the bound.
         None
     } else {
         notes.push(format!(
@@ -859,6 +860,12 @@ mod tests {
         assert_eq!(p.duration_ns, Some(90_000_000_000));
         let p = params(&["-duration=0", "-maxputs=10", "-pctput=100"]);
         assert_eq!((p.duration_ns, p.max_puts), (None, 10));
+        let p = params(&["-maxputs=10", "-pctput=100"]);
+        assert_eq!(
+            p.duration_ns,
+            Some(60_000_000_000),
+            "only -totalputsize lifts the default"
+        );
         assert!(matches!(
             run(&["-duration=0", "-bucket=b", "-cleanup=true"]),
             Ok(Command::CleanupOnly(_))

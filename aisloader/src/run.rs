@@ -37,6 +37,8 @@ use xxhash_rust::xxh64::Xxh64;
 const READ_BUFFER_BYTES_MIN: usize = net::client::READ_BUFFER_BYTES_MIN;
 /// ... at most this ...
 const READ_BUFFER_BYTES_MAX: usize = 512 << 10;
+/// ... or this when objects are under 1 MiB ...
+const READ_BUFFER_BYTES_SMALL_OBJECTS: usize = 64 << 10;
 /// ... and all workers' buffers together at most this.
 const READ_BUFFERS_TOTAL_BYTES_MAX: usize = 256 << 20;
 /// glommio I/O memory per executor: the loader does no file I/O, so the minimum.
@@ -327,13 +329,16 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
             p.read_off.saturating_add(p.read_len - 1)
         )
     });
-    let per_worker = (READ_BUFFERS_TOTAL_BYTES_MAX / p.workers as usize)
-        .clamp(READ_BUFFER_BYTES_MIN, READ_BUFFER_BYTES_MAX);
-    let read_buffer_bytes = if p.max_size >= 1 << 20 {
-        per_worker
+    // Large objects read in large pieces (fewer syscalls); small ones need little. Either way
+    // all workers together stay under READ_BUFFERS_TOTAL_BYTES_MAX unless each is at the floor.
+    let wanted = if p.max_size >= 1 << 20 {
+        READ_BUFFER_BYTES_MAX
     } else {
-        READ_BUFFER_BYTES_MIN
+        READ_BUFFER_BYTES_SMALL_OBJECTS
     };
+    let read_buffer_bytes = (READ_BUFFERS_TOTAL_BYTES_MAX / p.workers as usize)
+        .min(wanted)
+        .max(READ_BUFFER_BYTES_MIN);
     let listed = listed
         .into_iter()
         .map(|l| ListedName {
@@ -706,11 +711,14 @@ async fn do_put(wk: &mut Worker, spec: &Spec, base: Instant) -> bool {
                 .result
                 .borrow_mut()
                 .record_ok(Op::Put, size, latency_ns, None);
-            wk.core.own.borrow_mut().push(OwnName {
-                letters,
-                offset,
-                size,
-            });
+            // Names are kept only for GETs: a 100% PUT run would grow this without bound.
+            if p.put_pct < 100 {
+                wk.core.own.borrow_mut().push(OwnName {
+                    letters,
+                    offset,
+                    size,
+                });
+            }
         }
         Ok(resp) => {
             let kind = format!("http-{}", resp.status);

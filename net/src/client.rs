@@ -38,7 +38,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// Maximum size in bytes of a response head (status line, header fields, final empty line).
-pub const RESPONSE_HEAD_BYTES_MAX: usize = 64 * 1024;
+pub const RESPONSE_HEAD_BYTES_MAX: usize = 32 * 1024;
 /// Maximum number of header fields in a response head.
 pub const RESPONSE_HEADER_COUNT_MAX: usize = 100;
 /// Maximum number of redirects followed for one request.
@@ -57,7 +57,7 @@ pub const READ_BUFFER_BYTES_MIN: usize = RESPONSE_HEAD_BYTES_MAX;
 pub const COALESCE_BODY_BYTES_MAX: usize = 16 * 1024;
 
 const _: () = assert!(READ_BUFFER_BYTES_DEFAULT >= READ_BUFFER_BYTES_MIN);
-const _: () = assert!(COALESCE_BODY_BYTES_MAX < READ_BUFFER_BYTES_MIN);
+const _: () = assert!(RESPONSE_HEAD_BYTES_MAX <= READ_BUFFER_BYTES_MIN);
 
 // ---------------------------------------------------------------------------------------------
 // Errors
