@@ -805,6 +805,15 @@ async fn receive(
     signing: Option<&SigningContext>,
 ) -> S3Result<[u8; 16]> {
     let mut payload = Payload::new(req, signing)?;
+    match (
+        req.head
+            .header("x-amz-decoded-content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        req.head.body,
+    ) {
+        (Some(n), _) | (None, net::http::BodyKind::Length(n)) => w.size_hint(n),
+        _ => {}
+    }
     let mut header_ck: Option<(ChecksumHasher, String, String)> = None;
     for alg in ChecksumAlgorithm::ALL {
         if let Some(v) = req.head.header(alg.header_name()) {

@@ -136,6 +136,9 @@ async fn put(
     let mut w = ObjectWriter::create(mp, &bck, object)
         .await
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    if let net::http::BodyKind::Length(n) = req.head.body {
+        w.size_hint(n);
+    }
     if req.head.expect_continue {
         if let Err(e) = conn.send_continue().await {
             w.abort().await;

@@ -202,17 +202,32 @@ impl Mountpath {
         Ok(())
     }
 
-    /// Remove a bucket and all its data: rename into the trash dir (atomic), then delete.
+    /// Remove a bucket and all its data: rename into the trash dir (atomic, so the bucket
+    /// is gone at once), then delete the trash in the background. Whatever a crash leaves
+    /// in the trash is removed at the next start.
     pub fn destroy_bucket(&self, bck: &Bck) -> Result<()> {
+        if let Some(dst) = self.trash_bucket(bck)? {
+            std::thread::Builder::new()
+                .name("trash".into())
+                .spawn(move || {
+                    let _ = fs::remove_dir_all(&dst);
+                })
+                .map_err(|e| Error::io("spawn trash remover", &self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Rename a bucket's directory into the trash; `None` if it was not on this mountpath.
+    fn trash_bucket(&self, bck: &Bck) -> Result<Option<PathBuf>> {
         let dir = bck.dir(&self.path);
         if !dir.exists() {
-            return Ok(());
+            return Ok(None);
         }
         let trash = self.path.join(TRASH_DIR);
         fs::create_dir_all(&trash).map_err(|e| Error::io("mkdir", &trash, e))?;
         let dst = trash.join(format!("{}-{}-{}", bck.name, std::process::id(), unique()));
         fs::rename(&dir, &dst).map_err(|e| Error::io("rename to trash", &dir, e))?;
-        fs::remove_dir_all(&dst).map_err(|e| Error::io("remove", &dst, e))
+        Ok(Some(dst))
     }
 }
 

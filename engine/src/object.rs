@@ -28,10 +28,13 @@ use xxhash_rust::xxh64::Xxh64;
 
 /// Size of one DMA write buffer.
 pub const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// First write buffer when no size hint is given; buffers double up to WRITE_BUFFER_BYTES.
+pub const WRITE_BUFFER_FIRST_BYTES: usize = 64 * 1024;
 /// Writes in flight per PUT.
 pub const WRITE_BEHIND: usize = 4;
 /// Size of one DMA read buffer.
 pub const READ_BUFFER_BYTES: usize = 1 << 20;
+const _: () = assert!(READ_BUFFER_BYTES.is_power_of_two());
 /// Reads in flight per GET.
 pub const READ_AHEAD: usize = 4;
 
@@ -66,7 +69,11 @@ pub struct PutResult {
 /// Streaming writer of one object into a work file.
 pub struct ObjectWriter {
     file: Option<Rc<DmaFile>>,
-    buf: DmaBuffer,
+    /// The buffer being filled; allocated on demand, sized by `next_cap`.
+    buf: Option<DmaBuffer>,
+    /// Size of the next buffer: starts small (or at the size hint) and doubles up to
+    /// WRITE_BUFFER_BYTES, so small objects never allocate a full 1 MiB buffer.
+    next_cap: usize,
     filled: usize,
     /// Offset in the file of `buf[0]`.
     offset: u64,
@@ -124,10 +131,10 @@ impl ObjectWriter {
             .dma_open(&work)
             .await
             .map_err(|e| Error::io("create work file", &work, e.into()))?;
-        let buf = file.alloc_dma_buffer(WRITE_BUFFER_BYTES);
         Ok(ObjectWriter {
             file: Some(Rc::new(file)),
-            buf,
+            buf: None,
+            next_cap: WRITE_BUFFER_FIRST_BYTES,
             filled: 0,
             offset: 0,
             in_flight: VecDeque::new(),
@@ -149,18 +156,32 @@ impl ObjectWriter {
             .expect("file is present until commit or abort")
     }
 
+    /// The expected object size (e.g. Content-Length): the first buffer is sized to it.
+    pub fn size_hint(&mut self, bytes: u64) {
+        if self.buf.is_none() && self.size == 0 {
+            self.next_cap =
+                (bytes.max(1).div_ceil(4096) * 4096).min(WRITE_BUFFER_BYTES as u64) as usize;
+        }
+    }
+
     /// Append bytes to the object.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
         self.hasher.update(data);
         self.size += data.len() as u64;
         while !data.is_empty() {
-            let room = WRITE_BUFFER_BYTES - self.filled;
-            let n = room.min(data.len());
-            self.buf.as_bytes_mut()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+            if self.buf.is_none() {
+                let cap = self.next_cap;
+                self.buf = Some(self.file().alloc_dma_buffer(cap));
+                self.next_cap = (cap * 2).min(WRITE_BUFFER_BYTES);
+            }
+            let buf = self.buf.as_mut().expect("just allocated");
+            let cap = buf.len();
+            let n = (cap - self.filled).min(data.len());
+            buf.as_bytes_mut()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
             self.filled += n;
             data = &data[n..];
-            if self.filled == WRITE_BUFFER_BYTES {
-                self.flush_buffer(WRITE_BUFFER_BYTES).await?;
+            if self.filled == cap {
+                self.flush_buffer(cap).await?;
             }
         }
         Ok(())
@@ -175,15 +196,13 @@ impl ObjectWriter {
         while self.in_flight.len() >= WRITE_BEHIND {
             self.wait_one().await?;
         }
-        let next = self.file().alloc_dma_buffer(WRITE_BUFFER_BYTES);
-        let mut buf = std::mem::replace(&mut self.buf, next);
-        if len < WRITE_BUFFER_BYTES {
-            let mut small = self.file().alloc_dma_buffer(len);
-            small
-                .as_bytes_mut()
-                .copy_from_slice(&buf.as_bytes_mut()[..len]);
-            buf = small;
-        }
+        let mut buf = self.buf.take().expect("flush of an allocated buffer");
+        assert!(
+            len <= buf.len(),
+            "flush of {len} bytes from a {} byte buffer",
+            buf.len()
+        );
+        buf.trim_to_size(len);
         let file = self.file().clone();
         let pos = self.offset;
         let task =
@@ -228,7 +247,12 @@ impl ObjectWriter {
     pub async fn commit(mut self, opts: &PutOpts) -> Result<PutResult> {
         if self.filled > 0 {
             let padded = self.filled.div_ceil(4096) * 4096;
-            self.buf.as_bytes_mut()[self.filled..padded].fill(0);
+            let filled = self.filled;
+            self.buf
+                .as_mut()
+                .expect("filled implies a buffer")
+                .as_bytes_mut()[filled..padded]
+                .fill(0);
             self.flush_buffer(padded).await?;
         }
         self.drain().await?;
@@ -467,9 +491,18 @@ impl ObjectReader {
     /// Stream `[start, start+len)` with read-ahead. Buffers come back at most
     /// [`READ_BUFFER_BYTES`] long via `get_buffer_aligned`.
     pub fn stream(self, start: u64, len: u64) -> DmaStreamReader {
+        // Size buffers and read-ahead to the range: a 4 KiB GET must not allocate (and have
+        // the kernel zero) READ_AHEAD x 1 MiB of DMA memory.
+        let first_block = start / 4096 * 4096;
+        let span = (start + len).div_ceil(4096) * 4096 - first_block;
+        // glommio's stream reader indexes buffers by `pos / buffer_size`: keep it a power of two.
+        let buffer = (span.max(4096) as usize)
+            .next_power_of_two()
+            .min(READ_BUFFER_BYTES);
+        let ahead = (span.div_ceil(buffer as u64) as usize).clamp(1, READ_AHEAD);
         DmaStreamReaderBuilder::new(self.file)
-            .with_buffer_size(READ_BUFFER_BYTES)
-            .with_read_ahead(READ_AHEAD)
+            .with_buffer_size(buffer)
+            .with_read_ahead(ahead)
             .with_start_pos(start)
             .with_end_pos(start + len)
             .build()
