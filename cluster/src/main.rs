@@ -37,6 +37,15 @@ struct Args {
     /// Acknowledge PUTs without fdatasync/dir fsync (faster, not power-loss safe; kill -9 safe).
     #[arg(long)]
     no_fsync: bool,
+    /// Primary proxy URL to join (e.g. http://10.0.0.1:8080); omit on the primary itself.
+    #[arg(long)]
+    primary_url: Option<String>,
+    /// Keepalive period in milliseconds (AIS keepalivetracker.interval, default 10s).
+    #[arg(long, default_value_t = 10_000)]
+    keepalive_interval_ms: u64,
+    /// A node silent for interval x factor is removed from the Smap (AIS default 3).
+    #[arg(long, default_value_t = 3)]
+    keepalive_factor: u32,
     /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
     /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
     #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
@@ -65,8 +74,16 @@ fn main() {
         "target" => Role::Target,
         _ => Role::All,
     };
-    if role != Role::All {
-        eprintln!("aisnode: --role {} as a separate process is not supported yet (multi-node clusters are a later milestone); use --role all", a.role);
+    if role == Role::Target && a.primary_url.is_none() {
+        eprintln!("aisnode: --role target needs --primary-url (the primary proxy to join)");
+        std::process::exit(2);
+    }
+    if role == Role::All && a.primary_url.is_some() {
+        eprintln!("aisnode: --primary-url is for --role proxy|target; --role all is a whole cluster in one process");
+        std::process::exit(2);
+    }
+    if a.keepalive_interval_ms == 0 || a.keepalive_factor == 0 {
+        eprintln!("aisnode: --keepalive-interval-ms and --keepalive-factor must be positive");
         std::process::exit(2);
     }
     let core_port_base = match a.core_port_base {
@@ -98,6 +115,9 @@ fn main() {
         data_dir: a.data_dir,
         mountpaths: a.mountpaths,
         fsync: !a.no_fsync,
+        primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
+        keepalive_interval_ms: a.keepalive_interval_ms,
+        keepalive_factor: a.keepalive_factor,
         s3_credentials: match (a.s3_access_key, a.s3_secret_key) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => vec![(k, s)],
             (None, None) => vec![],

@@ -35,6 +35,10 @@ pub struct CoreInfo {
     pub mountpaths: Vec<String>,
 }
 
+/// Snode flags (spec §3).
+pub const FLAG_MAINTENANCE: u64 = 4;
+pub const FLAG_DECOMMISSION: u64 = 8;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Snode {
     pub public_net: NetInfo,

@@ -31,6 +31,11 @@ pub struct NodeConfig {
     pub fsync: bool,
     /// S3 access keys (access key, secret). Empty: anonymous S3 access.
     pub s3_credentials: Vec<(String, String)>,
+    /// Primary proxy's URL to join; `None` for the primary itself (and for `--role all`).
+    pub primary_url: Option<String>,
+    /// Keepalive period; a node silent for interval x factor leaves the Smap.
+    pub keepalive_interval_ms: u64,
+    pub keepalive_factor: u32,
 }
 
 /// A value the control plane replaces whole; readers on every core see a consistent snapshot.
@@ -101,6 +106,10 @@ pub struct Node {
     pub control: Mutex<()>,
     pub confdir: PathBuf,
     pub started: Instant,
+    /// Primary only: when each node was last heard from (keepalive or join).
+    pub last_seen: Mutex<std::collections::HashMap<String, Instant>>,
+    /// Set when this node was removed from the cluster through the API: stop keepalives.
+    pub left: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -115,7 +124,11 @@ impl Node {
         std::fs::create_dir_all(&confdir)
             .with_context(|| format!("cannot create {}", confdir.display()))?;
         let mut mps_cfg = cfg.mountpaths.clone();
-        if mps_cfg.is_empty() {
+        if cfg.role == Role::Proxy {
+            if !mps_cfg.is_empty() {
+                bail!("--mountpath is for targets; a proxy stores no objects");
+            }
+        } else if mps_cfg.is_empty() {
             mps_cfg = vec![cfg.data_dir.join("mp1"), cfg.data_dir.join("mp2")];
         }
         let mut mountpaths = Vec::new();
@@ -142,7 +155,10 @@ impl Node {
         let mut known: Vec<&String> = ids.iter().flatten().collect();
         known.dedup();
         let target_id = match known.as_slice() {
-            [] => meta::random_id(8),
+            [] => std::env::var("AIS_DAEMON_ID")
+                .ok()
+                .filter(|s| meta::valid_node_id(s) && cfg.role == Role::Target)
+                .unwrap_or_else(|| meta::random_id(8)),
             [one] => (*one).clone(),
             many => bail!(
                 "mountpaths carry different target IDs {many:?}: they belong to different nodes"
@@ -163,11 +179,17 @@ impl Node {
             .as_ref()
             .map(|s| s.uuid.clone())
             .or_else(|| bmd.as_ref().map(|b| b.uuid.clone()))
-            .unwrap_or_else(|| meta::random_id(9));
+            .unwrap_or_else(|| {
+                if cfg.primary_url.is_some() {
+                    String::new() // adopted from the primary at join
+                } else {
+                    meta::random_id(9)
+                }
+            });
         let bmd = bmd.unwrap_or(Bmd {
             buckets: Default::default(),
             uuid: uuid.clone(),
-            version: 1,
+            version: if cfg.primary_url.is_some() { 0 } else { 1 },
         });
         if bmd.uuid != uuid {
             bail!(
@@ -192,23 +214,182 @@ impl Node {
             control: Mutex::new(()),
             confdir,
             started: Instant::now(),
+            last_seen: Mutex::new(Default::default()),
+            left: std::sync::atomic::AtomicBool::new(false),
             mountpaths,
             cfg,
         };
-        let mut smap = node.build_smap(&uuid);
-        if let Some(old) = old_smap {
-            smap.creation_time = old.creation_time.clone();
-            smap.version = if old.pmap == smap.pmap && old.tmap == smap.tmap {
-                old.version
-            } else {
-                old.version + 1
-            };
+        let mut smap = if node.cfg.role == Role::All {
+            let mut smap = node.build_smap(&uuid);
+            if let Some(old) = old_smap {
+                smap.creation_time = old.creation_time.clone();
+                smap.version = if old.pmap == smap.pmap && old.tmap == smap.tmap {
+                    old.version
+                } else {
+                    old.version + 1
+                };
+            }
+            smap
+        } else if node.is_primary() {
+            // The primary owns the Smap: start from the persisted one (other nodes rejoin
+            // and keepalives refresh them) with itself as primary.
+            let me = node.self_snode();
+            let mut smap = old_smap.unwrap_or_else(|| Smap {
+                pmap: Default::default(),
+                proxy_si: me.clone(),
+                tmap: Default::default(),
+                uuid: uuid.clone(),
+                creation_time: crate::time::format_go_datetime(crate::time::now_unix_ns()),
+                version: 0,
+            });
+            smap.pmap.insert(me.daemon_id.clone(), me.clone());
+            smap.proxy_si = me;
+            smap.version += 1;
+            let now = Instant::now();
+            let mut seen = node.last_seen.lock().expect("last_seen lock");
+            for id in smap.pmap.keys().chain(smap.tmap.keys()) {
+                seen.insert(id.clone(), now);
+            }
+            drop(seen);
+            smap
+        } else {
+            // Joining node: whatever it had until the primary sends the current map.
+            old_smap.unwrap_or(Smap {
+                pmap: Default::default(),
+                proxy_si: node.self_snode(),
+                tmap: Default::default(),
+                uuid: uuid.clone(),
+                creation_time: String::new(),
+                version: 0,
+            })
+        };
+        if smap.uuid.is_empty() {
+            smap.uuid = uuid.clone();
         }
         meta::persist(&smap_path, 2, &smap).context("persist Smap")?;
         meta::persist(&node.confdir.join(".ais.bmd"), 2, &*node.bmd.load())
             .context("persist BMD")?;
         node.smap.store(smap);
         Ok(node)
+    }
+
+    /// The primary proxy: a proxy (or all-in-one node) started without `--primary-url`.
+    pub fn is_primary(&self) -> bool {
+        self.cfg.role != Role::Target && self.cfg.primary_url.is_none()
+    }
+
+    pub fn self_id(&self) -> &str {
+        match self.cfg.role {
+            Role::Target => &self.target_id,
+            _ => &self.proxy_id,
+        }
+    }
+
+    /// This node's Snode (the proxy's for `all`).
+    pub fn self_snode(&self) -> Snode {
+        let smap = self.build_smap("");
+        match self.cfg.role {
+            Role::Target => smap
+                .tmap
+                .get(&self.target_id)
+                .cloned()
+                .expect("target role builds its target snode"),
+            _ => smap
+                .pmap
+                .get(&self.proxy_id)
+                .cloned()
+                .expect("proxy role builds its proxy snode"),
+        }
+    }
+
+    pub fn keepalive_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.cfg.keepalive_interval_ms * self.cfg.keepalive_factor as u64,
+        )
+    }
+
+    /// Replace the Smap (primary, under `control`): bump version, persist, publish.
+    pub fn update_smap(
+        &self,
+        f: impl FnOnce(&mut Smap) -> Result<(), crate::api_error::ApiError>,
+    ) -> Result<Smap, crate::api_error::ApiError> {
+        let _g = self.control.lock().expect("control lock");
+        let mut smap = (*self.smap.load()).clone();
+        f(&mut smap)?;
+        smap.version += 1;
+        meta::persist(&self.confdir.join(".ais.smap"), 2, &smap)
+            .map_err(|e| crate::api_error::ApiError::internal(format!("persist Smap: {e}")))?;
+        self.smap.store(smap.clone());
+        Ok(smap)
+    }
+
+    /// Accept a Smap pushed by the primary (or returned at join): refuse another cluster's
+    /// or an older version; persist and publish.
+    pub fn apply_smap(&self, smap: Smap) -> Result<bool, String> {
+        let _g = self.control.lock().expect("control lock");
+        let cur = self.smap.load();
+        if !cur.uuid.is_empty() && cur.version > 0 && smap.uuid != cur.uuid {
+            return Err(format!(
+                "Smap from cluster {} refused: this node belongs to cluster {}",
+                smap.uuid, cur.uuid
+            ));
+        }
+        if smap.version < cur.version {
+            return Err(format!(
+                "older Smap version {} refused (have {})",
+                smap.version, cur.version
+            ));
+        }
+        if smap.version == cur.version && cur.version > 0 {
+            return Ok(false);
+        }
+        meta::persist(&self.confdir.join(".ais.smap"), 2, &smap)
+            .map_err(|e| format!("persist Smap: {e}"))?;
+        self.smap.store(smap);
+        Ok(true)
+    }
+
+    /// Accept a BMD pushed by the primary; a target creates and removes bucket directories
+    /// to match. Blocking (directory operations): call off the reactor.
+    pub fn apply_bmd(&self, bmd: Bmd) -> Result<bool, String> {
+        let _g = self.control.lock().expect("control lock");
+        let cur = self.bmd.load();
+        if !cur.uuid.is_empty() && cur.version > 0 && bmd.uuid != cur.uuid {
+            return Err(format!(
+                "BMD from cluster {} refused: this node belongs to cluster {}",
+                bmd.uuid, cur.uuid
+            ));
+        }
+        if bmd.version < cur.version {
+            return Err(format!(
+                "older BMD version {} refused (have {})",
+                bmd.version, cur.version
+            ));
+        }
+        if bmd.version == cur.version && cur.version > 0 {
+            return Ok(false);
+        }
+        for (name, _) in bmd
+            .buckets
+            .iter()
+            .filter(|(n, _)| !cur.buckets.contains_key(*n))
+        {
+            for m in &self.mountpaths {
+                m.create_bucket(&engine::layout::Bck::ais(name))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        for name in cur.buckets.keys().filter(|n| !bmd.buckets.contains_key(*n)) {
+            for m in &self.mountpaths {
+                if let Err(e) = m.destroy_bucket(&engine::layout::Bck::ais(name)) {
+                    tracing::error!(bucket = %name, mountpath = %m.path_str, error = %e, "removing bucket data failed");
+                }
+            }
+        }
+        meta::persist(&self.confdir.join(".ais.bmd"), 2, &bmd)
+            .map_err(|e| format!("persist BMD: {e}"))?;
+        self.bmd.store(bmd);
+        Ok(true)
     }
 
     pub fn core_port(&self, core: usize) -> u16 {

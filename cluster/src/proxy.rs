@@ -49,6 +49,14 @@ pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
     if !matches!(req.head.method.as_str(), "GET" | "HEAD") {
         return Err(method_not_allowed("GET"));
     }
+    let smap = core.smap();
+    let me = core.node.self_id();
+    if smap.version == 0 || (!smap.pmap.contains_key(me) && !smap.tmap.contains_key(me)) {
+        return Err(ApiError::new(
+            503,
+            format!("{me}: not ready: not a member of the cluster map yet"),
+        ));
+    }
     let up = core.node.started.elapsed().as_nanos().to_string();
     conn.respond(
         200,
@@ -233,9 +241,13 @@ pub(crate) async fn create_bucket(
     bucket: &str,
     cname: &str,
 ) -> Result<(), ApiError> {
+    if !core.node.is_primary() {
+        return primary_bucket_op(core, "POST", bucket, "create-bck").await;
+    }
     let node = core.node.clone();
     let b = bucket.to_string();
     let cname = cname.to_string();
+    let n2 = node.clone();
     glommio::executor()
         .spawn_blocking(move || {
             node.update_bmd(|bmd| {
@@ -253,7 +265,59 @@ pub(crate) async fn create_bucket(
                 Ok(())
             })
         })
-        .await
+        .await?;
+    sync_bmd(&n2).await;
+    Ok(())
+}
+
+/// Primary of a multi-node cluster: push the new BMD to every node before answering, so a
+/// client's next request finds the bucket wherever it lands.
+async fn sync_bmd(node: &std::sync::Arc<crate::node::Node>) {
+    if node.cfg.role != crate::node::Role::All {
+        let bmd = node.bmd.load();
+        crate::membership::metasync(node, None, Some(&bmd), &[]).await;
+    }
+}
+
+/// Non-primary proxy: run a bucket create/destroy on the primary.
+async fn primary_bucket_op(
+    core: &Rc<Core>,
+    method: &str,
+    bucket: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    let primary = core.smap().proxy_si.public_net.direct_url.clone();
+    if primary.is_empty() {
+        return Err(ApiError::new(503, "primary proxy unknown: not joined yet"));
+    }
+    let url = format!("{primary}/v1/buckets/{bucket}?provider=ais");
+    let body = format!("{{\"action\":\"{action}\",\"name\":\"\",\"value\":null}}");
+    let r = crate::membership::call(
+        method,
+        &url,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+    .map_err(|e| ApiError::new(503, format!("forwarding to primary: {e}")))?;
+    if r.status == 200 {
+        return Ok(());
+    }
+    let msg = serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&r.body).into_owned());
+    let mut e = ApiError::new(r.status, msg);
+    e.tcode = match r.status {
+        404 => "ErrBckNotFound",
+        409 => "ErrBckAlreadyExists",
+        _ => "",
+    };
+    Err(e)
 }
 
 pub(crate) async fn destroy_bucket(
@@ -261,7 +325,11 @@ pub(crate) async fn destroy_bucket(
     bucket: &str,
     cname: &str,
 ) -> Result<(), ApiError> {
+    if !core.node.is_primary() {
+        return primary_bucket_op(core, "DELETE", bucket, "destroy-bck").await;
+    }
     let node = core.node.clone();
+    let n2 = node.clone();
     let b = bucket.to_string();
     let cname = cname.to_string();
     glommio::executor()
@@ -274,9 +342,11 @@ pub(crate) async fn destroy_bucket(
                     tracing::error!(bucket = %cname, mountpath = %m.path_str, error = %e, "removing bucket data failed");
                 }
             }
-            Ok(())
+            Ok::<(), ApiError>(())
         })
-        .await
+        .await?;
+    sync_bmd(&n2).await;
+    Ok(())
 }
 
 async fn list_objects(
@@ -304,6 +374,9 @@ async fn list_objects(
     } else {
         lso.start_after.clone()
     };
+    if core.node.cfg.role == crate::node::Role::Proxy {
+        return list_across_targets(core, conn, req, bucket, lso, page_size).await;
+    }
     let node = core.node.clone();
     let b = bucket.to_string();
     let prefix = lso.prefix.clone();
@@ -410,22 +483,28 @@ async fn list_objects(
 
 /// Redirect an object request to the owning core (spec §2.3): 301 for GET, 307 otherwise,
 /// `Location` = core URL + original path + original query + `pid` + `utm`.
+/// Where a redirect points: a core of this node, or another node's core URL.
+pub enum RedirectTo {
+    Core(usize),
+    Url(String),
+}
+
 pub async fn redirect(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    owner: usize,
+    owner: RedirectTo,
 ) -> Result<Outcome, ApiError> {
     let status = if req.head.method == "GET" { 301 } else { 307 };
     let utm = time::base36(time::now_unix_ns() as u64);
     let sep = if req.head.query.is_empty() { "" } else { "&" };
+    let base = match owner {
+        RedirectTo::Core(k) => format!("http://{}:{}", core.node.cfg.host, core.node.core_port(k)),
+        RedirectTo::Url(u) => u,
+    };
     let location = format!(
-        "http://{}:{}{}?{}{sep}pid={}&utm={utm}",
-        core.node.cfg.host,
-        core.node.core_port(owner),
-        req.head.path,
-        req.head.query,
-        core.node.proxy_id
+        "{base}{}?{}{sep}pid={}&utm={utm}",
+        req.head.path, req.head.query, core.node.proxy_id
     );
     let mut close = false;
     if req.has_body() {
@@ -457,4 +536,145 @@ pub async fn redirect(
     } else {
         Outcome::KeepAlive
     })
+}
+
+/// Proxy of a multi-node cluster: ask every target for one page (names after the token),
+/// merge by name, truncate to the page size; the token is the last name of a full page
+/// (spec §2.4). Targets answer in msgpack; the client gets msgpack or JSON as it asked.
+async fn list_across_targets(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+    mut lso_in: LsoMsg,
+    page_size: usize,
+) -> Result<Outcome, ApiError> {
+    let smap = core.smap();
+    if lso_in.uuid.is_empty() {
+        lso_in.uuid = meta::random_id(9);
+    }
+    let value = serde_json::json!({
+        "prefix": lso_in.prefix,
+        "pagesize": page_size,
+        "uuid": lso_in.uuid,
+        "props": lso_in.props,
+        "continuation_token": lso_in.continuation_token,
+        "start_after": lso_in.start_after,
+        "flags": lso_in.flags.to_string(),
+    });
+    let body =
+        serde_json::to_vec(&serde_json::json!({"action": "list", "name": "", "value": value}))
+            .expect("json");
+    let body = std::rc::Rc::new(body);
+    let mut tasks = Vec::new();
+    for t in smap
+        .tmap
+        .values()
+        .filter(|t| t.flags & (crate::meta::FLAG_MAINTENANCE | crate::meta::FLAG_DECOMMISSION) == 0)
+    {
+        let url = format!(
+            "{}/v1/buckets/{bucket}?provider=ais",
+            t.public_net.direct_url
+        );
+        let body = body.clone();
+        let id = t.daemon_id.clone();
+        tasks.push(glommio::spawn_local(async move {
+            let r = crate::membership::call(
+                "GET",
+                &url,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "application/msgpack"),
+                ],
+                &body,
+            )
+            .await;
+            (id, r)
+        }));
+    }
+    let mut entries: Vec<LsoEntry> = Vec::new();
+    for t in tasks {
+        let (id, r) = t.await;
+        let r =
+            r.map_err(|e| ApiError::new(503, format!("listing {bucket} on target {id}: {e}")))?;
+        if r.status != 200 {
+            return Err(ApiError::new(
+                r.status,
+                format!(
+                    "listing {bucket} on target {id}: {}",
+                    String::from_utf8_lossy(&r.body)
+                ),
+            ));
+        }
+        let page: LsoPage = rmp_serde::from_slice(&r.body)
+            .map_err(|e| ApiError::internal(format!("target {id} sent a bad listing page: {e}")))?;
+        entries.extend(page.entries);
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.dedup_by(|a, b| a.name == b.name);
+    entries.truncate(page_size);
+    let full = entries.len() == page_size;
+    let page = LsoPage {
+        uuid: lso_in.uuid.clone(),
+        continuation_token: if full {
+            entries.last().map(|e| e.name.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        },
+        entries,
+        flags: 0,
+    };
+    let msgpack = req
+        .head
+        .header("accept")
+        .map(|a| a.contains("application/msgpack"))
+        .unwrap_or(false);
+    if msgpack {
+        conn.respond(
+            200,
+            &[("Content-Type", "application/msgpack")],
+            &page.to_msgpack(),
+        )
+        .await
+        .map_err(io_err)?;
+    } else {
+        conn.respond(
+            200,
+            &[("Content-Type", "application/json")],
+            &page.to_json(),
+        )
+        .await
+        .map_err(io_err)?;
+    }
+    Ok(Outcome::KeepAlive)
+}
+
+/// Proxy of a multi-node cluster: the object's HRW target (skipping maintenance and
+/// decommission) and, from the cores it advertises, the URL of the core that owns the
+/// object's mountpath.
+pub fn owner_url(smap: &crate::meta::Smap, bucket: &str, object: &str) -> Option<String> {
+    let uname = engine::hrw::uname("ais", "", bucket, object);
+    let d = engine::hrw::digest(uname.as_bytes());
+    let targets: Vec<&crate::meta::Snode> = smap
+        .tmap
+        .values()
+        .filter(|t| t.flags & (crate::meta::FLAG_MAINTENANCE | crate::meta::FLAG_DECOMMISSION) == 0)
+        .collect();
+    let t = targets[engine::hrw::choose(d, targets.iter().map(|t| t.id_digest))?];
+    let mps: Vec<(&str, &str)> = t
+        .cores
+        .iter()
+        .flat_map(|c| {
+            c.mountpaths
+                .iter()
+                .map(move |m| (m.as_str(), c.direct_url.as_str()))
+        })
+        .collect();
+    match engine::hrw::choose(
+        d,
+        mps.iter().map(|(m, _)| engine::hrw::digest(m.as_bytes())),
+    ) {
+        Some(i) => Some(mps[i].1.to_string()),
+        None => Some(t.public_net.direct_url.clone()),
+    }
 }

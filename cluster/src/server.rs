@@ -7,7 +7,7 @@
 
 use crate::api_error::ApiError;
 use crate::meta::{Bmd, Smap};
-use crate::node::{LocalView, Node};
+use crate::node::{LocalView, Node, Role};
 use crate::{proxy, target};
 use anyhow::{bail, Context};
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
@@ -274,6 +274,9 @@ async fn core_main(
         .detach();
     }
     let _ = ready.send(Ok(k));
+    if k == 0 {
+        crate::membership::start(core.clone());
+    }
     let a = glommio::spawn_local(accept_loop(core.clone(), public, Listener::Public));
     let b = glommio::spawn_local(accept_loop(core, own, Listener::Core));
     a.await;
@@ -472,6 +475,11 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
     } else if let Some(r) = path.strip_prefix("/ais/") {
         ("objects".to_string(), r.to_string())
     } else if path == "/s3" || path.starts_with("/s3/") {
+        if core.node.cfg.role != Role::All {
+            return Err(ApiError::not_implemented(
+                "S3 on separate proxy/target processes is not implemented yet: use --role all (one process per machine) for S3 clients",
+            ));
+        }
         return Ok(crate::s3::handle(core, conn, req, &path).await);
     } else {
         return Err(ApiError::new(
@@ -480,8 +488,38 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
         ));
     };
     let method = req.head.method.as_str();
+    let role = core.node.cfg.role;
     match resource.as_str() {
         "health" => proxy::health(core, conn, req).await,
+        "metasync" if method == "PUT" => crate::membership::handle_metasync(core, conn, req).await,
+        "cluster" if method != "GET" && method != "HEAD" => {
+            if role == Role::All {
+                return Err(ApiError::not_implemented(format!("{method} /v1/cluster/{rest}: single-process node (--role all) has no cluster membership")));
+            }
+            if !core.node.is_primary() {
+                if role == Role::Target {
+                    return Err(ApiError::bad_request(format!(
+                        "{method} /v1/cluster/{rest} goes to a proxy, not a target"
+                    )));
+                }
+                return crate::membership::forward_to_primary(core, conn, req).await;
+            }
+            let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+            match (method, parts.as_slice()) {
+                ("POST", ["autoreg"]) | ("POST", ["join"]) => {
+                    crate::membership::handle_autoreg(core, conn, req).await
+                }
+                ("POST", ["keepalive", id]) => {
+                    crate::membership::handle_keepalive(core, conn, req, id).await
+                }
+                ("DELETE", ["daemon", id]) => {
+                    crate::membership::handle_leave(core, conn, req, id).await
+                }
+                _ => Err(ApiError::not_implemented(format!(
+                    "{method} /v1/cluster/{rest} is not supported by this node"
+                ))),
+            }
+        }
         "daemon" | "cluster" => proxy::query(core, conn, req, &resource, &rest).await,
         "buckets" => {
             if rest.is_empty() {
@@ -511,14 +549,26 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
             if !core.bmd().buckets.contains_key(bucket) {
                 return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
             }
+            if role == Role::Proxy {
+                let Some(url) = proxy::owner_url(&core.smap(), bucket, object) else {
+                    return Err(ApiError::new(
+                        503,
+                        format!(
+                            "no targets in the cluster map (Smap v{}) to serve {bucket}/{object}",
+                            core.smap().version
+                        ),
+                    ));
+                };
+                return proxy::redirect(core, conn, req, proxy::RedirectTo::Url(url)).await;
+            }
             let (mpi, owner) = core.owner(bucket, object);
-            if req.listener == Listener::Public && !req.redirected() {
-                return proxy::redirect(core, conn, req, owner).await;
+            if role == Role::All && req.listener == Listener::Public && !req.redirected() {
+                return proxy::redirect(core, conn, req, proxy::RedirectTo::Core(owner)).await;
             }
             if owner != core.id {
                 return Ok(Outcome::Handoff(owner));
             }
-            if req.listener == Listener::Core
+            if (req.listener == Listener::Core || role == Role::Target)
                 && !req.redirected()
                 && !matches!(method, "GET" | "HEAD")
             {

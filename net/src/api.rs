@@ -69,25 +69,25 @@ pub struct LsoMsg {
 }
 
 /// One entry of a listing page. Field names are the msgpack (Go) keys; JSON uses others.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LsoEntry {
     #[serde(rename = "n")]
     pub name: String,
-    #[serde(rename = "cs", skip_serializing_if = "String::is_empty")]
+    #[serde(default, rename = "cs", skip_serializing_if = "String::is_empty")]
     pub checksum: String,
-    #[serde(rename = "a", skip_serializing_if = "String::is_empty")]
+    #[serde(default, rename = "a", skip_serializing_if = "String::is_empty")]
     pub atime: String,
-    #[serde(rename = "v", skip_serializing_if = "String::is_empty")]
+    #[serde(default, rename = "v", skip_serializing_if = "String::is_empty")]
     pub version: String,
-    #[serde(rename = "t", skip_serializing_if = "String::is_empty")]
+    #[serde(default, rename = "t", skip_serializing_if = "String::is_empty")]
     pub location: String,
-    #[serde(rename = "m", skip_serializing_if = "String::is_empty")]
+    #[serde(default, rename = "m", skip_serializing_if = "String::is_empty")]
     pub custom: String,
-    #[serde(rename = "s", skip_serializing_if = "is_zero_i64")]
+    #[serde(default, rename = "s", skip_serializing_if = "is_zero_i64")]
     pub size: i64,
-    #[serde(rename = "c", skip_serializing_if = "is_zero_i16")]
+    #[serde(default, rename = "c", skip_serializing_if = "is_zero_i16")]
     pub copies: i16,
-    #[serde(rename = "f", skip_serializing_if = "is_zero_u16")]
+    #[serde(default, rename = "f", skip_serializing_if = "is_zero_u16")]
     pub flags: u16,
 }
 
@@ -101,13 +101,13 @@ fn is_zero_u16(v: &u16) -> bool {
     *v == 0
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LsoPage {
     #[serde(rename = "UUID")]
     pub uuid: String,
     #[serde(rename = "ContinuationToken")]
     pub continuation_token: String,
-    #[serde(rename = "Entries")]
+    #[serde(rename = "Entries", default)]
     pub entries: Vec<LsoEntry>,
     #[serde(rename = "Flags")]
     pub flags: u32,
