@@ -2,6 +2,7 @@
 //! and the per-core servers of the `aisnode` binary. Composes `engine` and `net`.
 
 pub mod api_error;
+pub mod forward;
 pub mod membership;
 pub mod meta;
 pub mod node;

@@ -368,7 +368,8 @@ async fn list_objects(
         .collect();
     let has = |p: &str| props.iter().any(|x| x == p);
     let name_only = lso.flags & net::api::LSO_FLAG_NAME_ONLY != 0 || props == ["name"];
-    let with_md = has("checksum") || has("version") || has("atime") || has("custom");
+    let with_md =
+        has("checksum") || has("version") || has("atime") || has("custom") || has("last-modified");
     let after = if !lso.continuation_token.is_empty() {
         lso.continuation_token.clone()
     } else {
@@ -438,6 +439,11 @@ async fn list_objects(
                 },
                 copies: if has("copies") { 1 } else { 0 },
                 flags: net::api::ENTRY_FLAG_PRESENT,
+                mtime_ns: if has("last-modified") {
+                    lom.map(|l| l.mtime_ns).unwrap_or(0)
+                } else {
+                    0
+                },
                 name: e.name,
             }
         })

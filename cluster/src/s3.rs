@@ -122,7 +122,8 @@ pub async fn handle(
     };
     let t = Target { bucket, key };
     // Object requests run on the core that owns the object's mountpath.
-    if !t.bucket.is_empty()
+    if core.node.cfg.role != crate::node::Role::Proxy
+        && !t.bucket.is_empty()
         && !t.key.is_empty()
         && engine::name::validate_object(&t.key).is_ok()
         && engine::name::validate_bucket(&t.bucket).is_ok()
@@ -393,19 +394,18 @@ async fn bucket_op(
         "DELETE" => {
             let node = core.node.clone();
             let b = bucket.to_string();
-            let empty = glommio::executor()
-                .spawn_blocking(move || {
-                    let bck = Bck::ais(&b);
-                    node.mountpaths.iter().all(|m| {
-                        engine::list::list(m, &bck, "", "", 1, false)
-                            .map(|v| v.is_empty())
-                            .unwrap_or(false)
-                            && engine::multipart::list(m, &bck)
+            let no_objects = gather(core, bucket, "", "", 1).await?.is_empty();
+            let empty = no_objects
+                && glommio::executor()
+                    .spawn_blocking(move || {
+                        let bck = Bck::ais(&b);
+                        node.mountpaths.iter().all(|m| {
+                            engine::multipart::list(m, &bck)
                                 .map(|v| v.is_empty())
                                 .unwrap_or(false)
+                        })
                     })
-                })
-                .await;
+                    .await;
             if !empty {
                 return Err(s3err(
                     S3ErrorCode::BucketNotEmpty,
@@ -435,7 +435,7 @@ async fn bucket_op(
 }
 
 /// Entries (name, size, etag, mtime) after `after` with `prefix`, across all mountpaths, sorted.
-fn gather(
+fn gather_local(
     node: &crate::node::Node,
     bucket: &str,
     prefix: &str,
@@ -464,16 +464,84 @@ fn gather(
     Ok(all)
 }
 
+/// Same as [`gather_local`], for the node's role: a proxy of a multi-node cluster asks every
+/// target for one native listing page (with ETag in custom metadata and mtime).
+async fn gather(
+    core: &Rc<Core>,
+    bucket: &str,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+) -> S3Result<Vec<xml::ObjectEntry>> {
+    if core.node.cfg.role != crate::node::Role::Proxy {
+        let node = core.node.clone();
+        let (b, p, a) = (bucket.to_string(), prefix.to_string(), after.to_string());
+        return glommio::executor()
+            .spawn_blocking(move || gather_local(&node, &b, &p, &a, limit))
+            .await
+            .map_err(|e| internal(format!("listing {bucket}: {e}")));
+    }
+    let smap = core.smap();
+    let value = serde_json::json!({"prefix": prefix, "pagesize": limit, "props": "name,size,custom,checksum,last-modified", "continuation_token": after, "flags": "0"});
+    let body =
+        serde_json::to_vec(&serde_json::json!({"action": "list", "name": "", "value": value}))
+            .expect("json");
+    let mut all = Vec::new();
+    for t in smap.tmap.values() {
+        let url = format!(
+            "{}/v1/buckets/{bucket}?provider=ais",
+            t.public_net.direct_url
+        );
+        let r = crate::membership::call(
+            "GET",
+            &url,
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/msgpack"),
+            ],
+            &body,
+        )
+        .await
+        .map_err(|e| internal(format!("listing on target {}: {e}", t.daemon_id)))?;
+        if r.status != 200 {
+            return Err(internal(format!(
+                "listing on target {}: status {}",
+                t.daemon_id, r.status
+            )));
+        }
+        let page: net::api::LsoPage = rmp_serde::from_slice(&r.body)
+            .map_err(|e| internal(format!("bad listing page from {}: {e}", t.daemon_id)))?;
+        for e in page.entries {
+            let etag = e
+                .custom
+                .split(", ")
+                .find_map(|kv| kv.strip_prefix("ETag="))
+                .map(|v| format!("\"{}\"", etag::unquote(v)))
+                .unwrap_or_else(|| format!("\"{}\"", e.checksum));
+            all.push(xml::ObjectEntry {
+                key: e.name,
+                last_modified_unix_nanos: e.mtime_ns,
+                etag,
+                size_bytes: e.size.max(0) as u64,
+            });
+        }
+    }
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    all.dedup_by(|a, b| a.key == b.key);
+    all.truncate(limit);
+    Ok(all)
+}
+
 /// A listing page with delimiter roll-up: (contents, common prefixes, truncated, last item).
 #[allow(clippy::type_complexity)]
-fn list_page(
-    node: &crate::node::Node,
+async fn list_page(
+    core: &Rc<Core>,
     bucket: &str,
     prefix: &str,
     delimiter: Option<&str>,
     start: &str,
     max_keys: usize,
-) -> Result<(Vec<xml::ObjectEntry>, Vec<String>, bool, String), engine::Error> {
+) -> S3Result<(Vec<xml::ObjectEntry>, Vec<String>, bool, String)> {
     let delimiter = delimiter.filter(|d| !d.is_empty());
     let mut contents = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
@@ -486,7 +554,7 @@ fn list_page(
     }
     let mut last = String::new();
     loop {
-        let batch = gather(node, bucket, prefix, &after, max_keys + 1)?;
+        let batch = gather(core, bucket, prefix, &after, max_keys + 1).await?;
         let n = batch.len();
         let mut restarted = false;
         for e in batch {
@@ -558,12 +626,15 @@ async fn list_objects(
     let (contents, prefixes, truncated, last) = if max_keys == 0 {
         (vec![], vec![], false, String::new())
     } else {
-        let node = core.node.clone();
-        let (b, p, d) = (bucket.to_string(), prefix.clone(), delimiter.clone());
-        glommio::executor()
-            .spawn_blocking(move || list_page(&node, &b, &p, d.as_deref(), &start, max_keys))
-            .await
-            .map_err(|e| internal(format!("listing {bucket}: {e}")))?
+        list_page(
+            core,
+            bucket,
+            &prefix,
+            delimiter.as_deref(),
+            &start,
+            max_keys,
+        )
+        .await?
     };
     let fetch_owner = req.q_true("fetch-owner");
     let body = if v2 {
@@ -1020,6 +1091,51 @@ async fn delete_objects(
 ) -> S3Result<Outcome> {
     let body = read_small_body(conn, req).await?;
     let (keys, quiet) = xml::parse_delete_objects(&body)?;
+    if core.node.cfg.role == crate::node::Role::Proxy {
+        // Each key's owner target deletes it (native DELETE with the redirect marker).
+        let smap = core.smap();
+        let mut outcomes = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Err(m) = engine::name::validate_object(&key) {
+                outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::InvalidArgument,
+                    message: m,
+                });
+                continue;
+            }
+            let Some(base) = crate::proxy::owner_url(&smap, bucket, &key) else {
+                outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::ServiceUnavailable,
+                    message: "no targets".into(),
+                });
+                continue;
+            };
+            let url = format!(
+                "{base}/v1/objects/{bucket}/{}?provider=ais&pid={}&utm={}",
+                http::percent_encode_path(&key),
+                core.node.proxy_id,
+                crate::time::base36(crate::time::now_unix_ns() as u64)
+            );
+            match crate::membership::call("DELETE", &url, &[], b"").await {
+                Ok(r) if r.status == 200 || r.status == 404 => {
+                    outcomes.push(xml::DeleteOutcome::Deleted { key })
+                }
+                Ok(r) => outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::InternalError,
+                    message: String::from_utf8_lossy(&r.body).into_owned(),
+                }),
+                Err(e) => outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::InternalError,
+                    message: e,
+                }),
+            }
+        }
+        return send_xml(conn, 200, &xml::delete_result(&outcomes, quiet), &[]).await;
+    }
     let node = core.node.clone();
     let b = bucket.to_string();
     let outcomes = glommio::executor()
@@ -1405,6 +1521,12 @@ async fn list_uploads(
     req: &mut Req,
     bucket: &str,
 ) -> S3Result<Outcome> {
+    if core.node.cfg.role == crate::node::Role::Proxy {
+        return Err(s3err(
+            S3ErrorCode::NotImplemented,
+            "ListMultipartUploads through a proxy of a multi-node cluster is not implemented",
+        ));
+    }
     let prefix = req.q("prefix").unwrap_or("").to_string();
     let max_uploads: usize = req
         .q("max-uploads")

@@ -475,10 +475,24 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
     } else if let Some(r) = path.strip_prefix("/ais/") {
         ("objects".to_string(), r.to_string())
     } else if path == "/s3" || path.starts_with("/s3/") {
-        if core.node.cfg.role != Role::All {
-            return Err(ApiError::not_implemented(
-                "S3 on separate proxy/target processes is not implemented yet: use --role all (one process per machine) for S3 clients",
-            ));
+        if core.node.cfg.role == Role::Proxy {
+            // S3 clients do not follow redirects for uploads: stream object requests
+            // through to the owning target core; bucket requests are served here.
+            let rest = path
+                .strip_prefix("/s3")
+                .unwrap_or("")
+                .trim_start_matches('/');
+            if let Some((bucket, key)) = rest.split_once('/') {
+                if !key.is_empty()
+                    && engine::name::validate_bucket(bucket).is_ok()
+                    && engine::name::validate_object(key).is_ok()
+                {
+                    let Some(url) = proxy::owner_url(&core.smap(), bucket, key) else {
+                        return Err(ApiError::new(503, "no targets in the cluster map"));
+                    };
+                    return crate::forward::forward(conn, req, &url, &core.node.proxy_id).await;
+                }
+            }
         }
         return Ok(crate::s3::handle(core, conn, req, &path).await);
     } else {

@@ -89,6 +89,10 @@ pub struct LsoEntry {
     pub copies: i16,
     #[serde(default, rename = "f", skip_serializing_if = "is_zero_u16")]
     pub flags: u16,
+    /// Ours (prop `last-modified`): mtime in unix ns, for S3 listings through a proxy.
+    /// msgspec ignores unknown keys, so the SDK is unaffected.
+    #[serde(default, rename = "lm", skip_serializing_if = "is_zero_i64")]
+    pub mtime_ns: i64,
 }
 
 fn is_zero_i64(v: &i64) -> bool {

@@ -1,0 +1,217 @@
+//! Streaming reverse proxy for requests a client will not redirect (S3 uploads): the proxy
+//! opens a connection to the owning target core, sends the request head unchanged (same
+//! Host, path, query and signature headers, so SigV4 still verifies on the target), pipes
+//! the body through in bounded pieces, then pipes the response back. Nothing is held whole
+//! in memory; every read and write has the connection's deadlines.
+
+use crate::api_error::ApiError;
+use crate::server::{Outcome, Req};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use net::client::{Framing, ResponseHead};
+use net::conn::Conn;
+use net::http::BodyKind;
+use std::time::Duration;
+
+/// Deadline to connect to the target.
+pub const FORWARD_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Each upstream read or write must progress within this.
+pub const FORWARD_IO_TIMEOUT_MS: u64 = 60_000;
+/// Copy buffer per forwarded request.
+pub const FORWARD_BUFFER_BYTES: usize = 256 * 1024;
+/// Marker header the target sees on forwarded requests.
+pub const FORWARDED_BY: &str = "Ais-Forwarded-By";
+
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "expect",
+    "te",
+    "upgrade",
+];
+
+fn bad_gateway(m: impl Into<String>) -> ApiError {
+    ApiError::new(502, m)
+}
+
+/// Forward `req` to `base_url` (`http://host:port`) and relay the answer.
+pub async fn forward(
+    conn: &mut Conn,
+    req: &mut Req,
+    base_url: &str,
+    proxy_id: &str,
+) -> Result<Outcome, ApiError> {
+    let (ep, _) = net::client::parse_http_url(&format!("{}/", base_url.trim_end_matches('/')))
+        .map_err(|e| bad_gateway(format!("bad target URL {base_url}: {e}")))?;
+    let addr = format!("{}:{}", ep.host, ep.port);
+    let mut up = TcpStream::connect_timeout(
+        addr.as_str(),
+        Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS),
+    )
+    .await
+    .map_err(|e| bad_gateway(format!("connecting to target {addr}: {e}")))?;
+    let _ = up.set_nodelay(true);
+    let io_t = Some(Duration::from_millis(FORWARD_IO_TIMEOUT_MS));
+    let _ = up.set_read_timeout(io_t);
+    let _ = up.set_write_timeout(io_t);
+
+    let target = if req.head.query.is_empty() {
+        req.head.path.clone()
+    } else {
+        format!("{}?{}", req.head.path, req.head.query)
+    };
+    let mut head = format!("{} {} HTTP/1.1\r\n", req.head.method, target);
+    for (k, v) in &req.head.headers {
+        if HOP_BY_HOP.contains(&k.as_str()) {
+            continue;
+        }
+        head.push_str(k);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!(
+        "{FORWARDED_BY}: {proxy_id}\r\nConnection: close\r\n"
+    ));
+    match req.head.body {
+        BodyKind::Empty => {}
+        BodyKind::Length(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
+        BodyKind::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+    }
+    head.push_str("\r\n");
+    if req.head.expect_continue {
+        conn.send_continue()
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()).closing())?;
+    }
+    up.write_all(head.as_bytes())
+        .await
+        .map_err(|e| bad_gateway(format!("sending to target {addr}: {e}")))?;
+
+    // Request body.
+    let mut buf = vec![0u8; FORWARD_BUFFER_BYTES];
+    {
+        let chunked = matches!(req.head.body, BodyKind::Chunked);
+        let mut body = conn.body(req.head.body);
+        loop {
+            let n = body.read(&mut buf).await.map_err(|e| {
+                ApiError::bad_request(format!("reading request body: {e}")).closing()
+            })?;
+            if n == 0 {
+                break;
+            }
+            if chunked {
+                up.write_all(format!("{n:x}\r\n").as_bytes())
+                    .await
+                    .map_err(|e| bad_gateway(e.to_string()).closing())?;
+            }
+            up.write_all(&buf[..n]).await.map_err(|e| {
+                bad_gateway(format!("sending body to target {addr}: {e}")).closing()
+            })?;
+            if chunked {
+                up.write_all(b"\r\n")
+                    .await
+                    .map_err(|e| bad_gateway(e.to_string()).closing())?;
+            }
+        }
+        if chunked {
+            up.write_all(b"0\r\n\r\n")
+                .await
+                .map_err(|e| bad_gateway(e.to_string()).closing())?;
+        }
+    }
+    req.body_done = true;
+
+    // Response head.
+    let mut acc: Vec<u8> = Vec::with_capacity(4096);
+    let mut rh = ResponseHead::default();
+    let is_head = req.head.method == "HEAD";
+    let used = loop {
+        let n = up
+            .read(&mut buf)
+            .await
+            .map_err(|e| bad_gateway(format!("reading target {addr}: {e}")))?;
+        if n == 0 {
+            return Err(bad_gateway(format!(
+                "target {addr} closed the connection without a response"
+            )));
+        }
+        acc.extend_from_slice(&buf[..n]);
+        match net::client::parse_response_head(&acc, &mut rh, is_head) {
+            Ok(Some(used)) => break used,
+            Ok(None) => continue,
+            Err(e) => return Err(bad_gateway(format!("target {addr}: {e}"))),
+        }
+    };
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        rh.status,
+        net::http::reason_phrase(rh.status)
+    );
+    let mut close = !req.head.keep_alive;
+    for (k, v) in rh.headers() {
+        if HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let remaining: Option<u64> = match rh.framing {
+        Framing::None => {
+            if let Some(cl) = rh.header("content-length") {
+                out.push_str(&format!("Content-Length: {cl}\r\n"));
+            }
+            Some(0)
+        }
+        Framing::Length(n) => {
+            out.push_str(&format!("Content-Length: {n}\r\n"));
+            Some(n)
+        }
+        Framing::Chunked | Framing::UntilClose => {
+            // Targets always frame with Content-Length; anything else streams until close.
+            close = true;
+            None
+        }
+    };
+    if close {
+        out.push_str("Connection: close\r\n");
+    }
+    out.push_str("\r\n");
+    conn.write_all(out.as_bytes())
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()).closing())?;
+    let rest = &acc[used..];
+    let mut left = remaining.unwrap_or(u64::MAX);
+    let first = (rest.len() as u64).min(left) as usize;
+    if first > 0 {
+        conn.write_all(&rest[..first])
+            .await
+            .map_err(|_| ApiError::bad_request("client went away").closing())?;
+        left -= first as u64;
+    }
+    while left > 0 {
+        let want = (buf.len() as u64).min(left) as usize;
+        let n = match up.read(&mut buf[..want]).await {
+            Ok(0) if remaining.is_none() => break,
+            Ok(0) => {
+                tracing::warn!(target = %addr, "target closed mid-response");
+                return Ok(Outcome::Close);
+            }
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(target = %addr, error = %e, "reading target mid-response");
+                return Ok(Outcome::Close);
+            }
+        };
+        if conn.write_all(&buf[..n]).await.is_err() {
+            return Ok(Outcome::Close);
+        }
+        left -= n as u64;
+    }
+    Ok(if close {
+        Outcome::Close
+    } else {
+        Outcome::KeepAlive
+    })
+}
