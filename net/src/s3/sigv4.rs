@@ -333,8 +333,9 @@ impl ParsedAuth {
 
 /// What aws-chunked decoding needs after the request signature verified: the signing key, the
 /// date and scope, and the seed (request) signature that chains into the first chunk's.
-/// `Debug` does not print the signing key.
-#[derive(Clone, PartialEq, Eq)]
+/// `Debug` does not print the signing key (and there is no `PartialEq`, which would compare it
+/// in variable time).
+#[derive(Clone)]
 pub struct SigningContext {
     signing_key: [u8; 32],
     /// The verified access key.
