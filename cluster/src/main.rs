@@ -37,6 +37,12 @@ struct Args {
     /// Acknowledge PUTs without fdatasync/dir fsync (faster, not power-loss safe; kill -9 safe).
     #[arg(long)]
     no_fsync: bool,
+    /// Intra-cluster control network HOST:PORT (keepalive, metasync); default: the public one.
+    #[arg(long, value_parser = parse_host_port)]
+    intra_control: Option<(String, u16)>,
+    /// Intra-cluster data network HOST:PORT; default: the public one.
+    #[arg(long, value_parser = parse_host_port)]
+    intra_data: Option<(String, u16)>,
     /// Primary proxy URL to join (e.g. http://10.0.0.1:8080); omit on the primary itself.
     #[arg(long)]
     primary_url: Option<String>,
@@ -53,6 +59,17 @@ struct Args {
     /// S3 secret key (env AIS_S3_SECRET_KEY).
     #[arg(long, env = "AIS_S3_SECRET_KEY", hide_env_values = true)]
     s3_secret_key: Option<String>,
+}
+
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (h, p) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
+    let port: u16 = p.parse().map_err(|_| format!("{s:?}: bad port"))?;
+    if h.is_empty() {
+        return Err(format!("{s:?}: empty host"));
+    }
+    Ok((h.to_string(), port))
 }
 
 fn main() {
@@ -115,6 +132,8 @@ fn main() {
         data_dir: a.data_dir,
         mountpaths: a.mountpaths,
         fsync: !a.no_fsync,
+        intra_control: a.intra_control,
+        intra_data: a.intra_data,
         primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
         keepalive_interval_ms: a.keepalive_interval_ms,
         keepalive_factor: a.keepalive_factor,

@@ -31,6 +31,9 @@ pub struct NodeConfig {
     pub fsync: bool,
     /// S3 access keys (access key, secret). Empty: anonymous S3 access.
     pub s3_credentials: Vec<(String, String)>,
+    /// Intra-cluster control and data networks (host, port); `None`: same as public.
+    pub intra_control: Option<(String, u16)>,
+    pub intra_data: Option<(String, u16)>,
     /// Primary proxy's URL to join; `None` for the primary itself (and for `--role all`).
     pub primary_url: Option<String>,
     /// Keepalive period; a node silent for interval x factor leaves the Smap.
@@ -392,6 +395,20 @@ impl Node {
         Ok(true)
     }
 
+    /// Extra listening addresses (intra-control, intra-data) that differ from the public one.
+    pub fn extra_listen(&self) -> Vec<(String, u16)> {
+        let mut v: Vec<(String, u16)> = Vec::new();
+        for a in [&self.cfg.intra_control, &self.cfg.intra_data]
+            .into_iter()
+            .flatten()
+        {
+            if !(a.0 == self.cfg.host && a.1 == self.cfg.port) && !v.contains(a) {
+                v.push(a.clone());
+            }
+        }
+        v
+    }
+
     pub fn core_port(&self, core: usize) -> u16 {
         self.cfg.core_port_base + core as u16
     }
@@ -399,10 +416,22 @@ impl Node {
     fn build_smap(&self, uuid: &str) -> Smap {
         let host = &self.cfg.host;
         let public = NetInfo::new(host, self.cfg.port);
+        let control = self
+            .cfg
+            .intra_control
+            .as_ref()
+            .map(|(h, p)| NetInfo::new(h, *p))
+            .unwrap_or_else(|| public.clone());
+        let data = self
+            .cfg
+            .intra_data
+            .as_ref()
+            .map(|(h, p)| NetInfo::new(h, *p))
+            .unwrap_or_else(|| public.clone());
         let proxy = Snode {
             public_net: public.clone(),
-            intra_control_net: public.clone(),
-            intra_data_net: public.clone(),
+            intra_control_net: control.clone(),
+            intra_data_net: data.clone(),
             daemon_type: "proxy".into(),
             daemon_id: self.proxy_id.clone(),
             flags: 0,
@@ -424,8 +453,8 @@ impl Node {
             .collect();
         let target = Snode {
             public_net: public.clone(),
-            intra_control_net: public.clone(),
-            intra_data_net: public,
+            intra_control_net: control,
+            intra_data_net: data,
             daemon_type: "target".into(),
             daemon_id: self.target_id.clone(),
             flags: 0,

@@ -115,6 +115,7 @@ pub fn run(node: Node) -> anyhow::Result<()> {
     // glommio binds with SO_REUSEPORT, which would silently share a port with another
     // process of the same user; probe each port exclusively first for a clear error.
     let mut ports = vec![node.cfg.port];
+    ports.extend(node.extra_listen().into_iter().map(|(_, p)| p));
     ports.extend((0..n).map(|c| node.core_port(c)));
     for p in &ports {
         std::net::TcpListener::bind((host.as_str(), *p)).with_context(|| {
@@ -239,6 +240,10 @@ async fn core_main(
     let host = node.cfg.host.clone();
     let public = listen(&host, node.cfg.port)?;
     let own = listen(&host, node.core_port(k))?;
+    let mut extra = Vec::new();
+    for (h, p) in node.extra_listen() {
+        extra.push(listen(&h, p)?);
+    }
     // Receivers connect concurrently with our senders, or two cores would wait on each other.
     let recv_tasks: Vec<_> = recvs
         .into_iter()
@@ -276,6 +281,9 @@ async fn core_main(
     let _ = ready.send(Ok(k));
     if k == 0 {
         crate::membership::start(core.clone());
+    }
+    for l in extra {
+        glommio::spawn_local(accept_loop(core.clone(), l, Listener::Public)).detach();
     }
     let a = glommio::spawn_local(accept_loop(core.clone(), public, Listener::Public));
     let b = glommio::spawn_local(accept_loop(core, own, Listener::Core));
