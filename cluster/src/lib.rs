@@ -7,6 +7,7 @@ pub mod membership;
 pub mod meta;
 pub mod node;
 pub mod proxy;
+pub mod rebalance;
 pub mod s3;
 pub mod server;
 pub mod target;

@@ -27,6 +27,8 @@ pub const INTRA_CALL_ATTEMPTS_MAX: u32 = 3;
 pub const INTRA_BODY_BYTES_MAX: usize = 64 << 20;
 /// Pause between join attempts while the primary is unreachable.
 pub const JOIN_RETRY_MS: u64 = 500;
+/// Longest pause between join attempts.
+pub const JOIN_RETRY_MAX_MS: u64 = 10_000;
 
 /// Result of an intra-cluster call.
 pub struct CallResult {
@@ -140,13 +142,20 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<(), String> {
     }
     let reply: JoinReply =
         serde_json::from_slice(&r.body).map_err(|e| format!("bad join reply: {e}"))?;
-    apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await
+    match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
+        // A metasync with a newer map may overtake the join reply: that is success too.
+        Err(e) if e.starts_with("older") => Ok(()),
+        other => other,
+    }
 }
 
 /// Apply metadata off the reactor (persisting and bucket directories block).
 async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<(), String> {
-    glommio::executor()
+    let old = node.smap.load();
+    let n2 = node.clone();
+    let changed = glommio::executor()
         .spawn_blocking(move || {
+            let node = n2;
             if let Some(b) = bmd {
                 node.apply_bmd(b)?;
             }
@@ -159,10 +168,16 @@ async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<
                 } else if changed {
                     tracing::info!(smap_version = s.version, targets = s.tmap.len(), proxies = s.pmap.len(), "new Smap");
                 }
+                return Ok::<bool, String>(changed);
             }
-            Ok(())
+            Ok(false)
         })
-        .await
+        .await?;
+    if changed {
+        let new = node.smap.load();
+        crate::rebalance::on_smap_change(&node, &old, &new);
+    }
+    Ok(())
 }
 
 async fn join_and_keepalive(node: Arc<Node>) {
@@ -173,6 +188,7 @@ async fn join_and_keepalive(node: Arc<Node>) {
         .expect("non-primary has --primary-url");
     let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
     let mut joined = false;
+    let mut failures: u32 = 0;
     loop {
         if node.left.load(std::sync::atomic::Ordering::Relaxed) {
             glommio::timer::sleep(interval).await;
@@ -182,14 +198,25 @@ async fn join_and_keepalive(node: Arc<Node>) {
             match join(&node, &primary).await {
                 Ok(()) => {
                     joined = true;
+                    failures = 0;
+                    node.joined
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
                 }
                 Err(e) => {
-                    tracing::warn!(primary = %primary, error = %e, "join failed; retrying");
-                    if e.contains("another cluster") || e.contains("duplicate") {
-                        tracing::error!(error = %e, "join refused");
+                    failures += 1;
+                    let refused = e.contains("another cluster") || e.contains("duplicate");
+                    // Log the first failures and then every 20th, and back off (up to
+                    // JOIN_RETRY_MAX_MS) so a refused node does not flood its log.
+                    if failures <= 3 || failures % 20 == 0 {
+                        if refused {
+                            tracing::error!(primary = %primary, error = %e, attempt = failures, "join refused by the primary");
+                        } else {
+                            tracing::warn!(primary = %primary, error = %e, attempt = failures, "join failed; retrying");
+                        }
                     }
-                    glommio::timer::sleep(Duration::from_millis(JOIN_RETRY_MS)).await;
+                    let wait = (JOIN_RETRY_MS * failures.min(20) as u64).min(JOIN_RETRY_MAX_MS);
+                    glommio::timer::sleep(Duration::from_millis(wait)).await;
                     continue;
                 }
             }
@@ -216,6 +243,11 @@ async fn join_and_keepalive(node: Arc<Node>) {
                     "keepalive refused; re-joining (slow path)"
                 );
                 joined = false;
+                if r.status == 404 {
+                    // The primary dropped us: not ready until it takes us back.
+                    node.joined
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             Err(e) => tracing::warn!(error = %e, "keepalive to primary failed"),
         }
@@ -301,6 +333,9 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
             let url = format!("{u}/v1/metasync");
             match call("PUT", &url, &[("Content-Type", "application/octet-stream")], &body).await {
                 Ok(r) if r.status == 200 => {}
+                Ok(r) if String::from_utf8_lossy(&r.body).contains("older") => {
+                    tracing::debug!(url = %url, "metasync overtaken by a newer one")
+                }
                 Ok(r) => tracing::warn!(url = %url, status = r.status, body = %String::from_utf8_lossy(&r.body), "metasync refused"),
                 Err(e) => tracing::warn!(url = %url, error = %e, "metasync failed"),
             }

@@ -113,6 +113,10 @@ pub struct Node {
     pub last_seen: Mutex<std::collections::HashMap<String, Instant>>,
     /// Set when this node was removed from the cluster through the API: stop keepalives.
     pub left: std::sync::atomic::AtomicBool,
+    /// Rebalance jobs and the previous Smap (targets).
+    pub rebalance: crate::rebalance::RebalanceState,
+    /// Non-primary nodes: the primary accepted our join (and has not disowned us since).
+    pub joined: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -219,6 +223,8 @@ impl Node {
             started: Instant::now(),
             last_seen: Mutex::new(Default::default()),
             left: std::sync::atomic::AtomicBool::new(false),
+            rebalance: Default::default(),
+            joined: std::sync::atomic::AtomicBool::new(false),
             mountpaths,
             cfg,
         };

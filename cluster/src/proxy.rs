@@ -51,7 +51,10 @@ pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
     }
     let smap = core.smap();
     let me = core.node.self_id();
-    if smap.version == 0 || (!smap.pmap.contains_key(me) && !smap.tmap.contains_key(me)) {
+    let joined =
+        core.node.is_primary() || core.node.joined.load(std::sync::atomic::Ordering::Relaxed);
+    if !joined || smap.version == 0 || (!smap.pmap.contains_key(me) && !smap.tmap.contains_key(me))
+    {
         return Err(ApiError::new(
             503,
             format!("{me}: not ready: not a member of the cluster map yet"),
@@ -110,6 +113,34 @@ pub async fn query(
             });
             send_json(conn, &v).await
         }
+        "jobs" if core.node.cfg.role == crate::node::Role::Proxy => {
+            let smap = core.smap();
+            let mut all: Vec<serde_json::Value> = Vec::new();
+            for t in smap.tmap.values() {
+                let url = format!("{}/v1/daemon?what=jobs", t.public_net.direct_url);
+                match crate::membership::call("GET", &url, &[], b"").await {
+                    Ok(r) if r.status == 200 => {
+                        if let Ok(serde_json::Value::Array(v)) = serde_json::from_slice(&r.body) {
+                            all.extend(v);
+                        }
+                    }
+                    Ok(r) => {
+                        return Err(ApiError::new(
+                            502,
+                            format!("jobs on target {}: status {}", t.daemon_id, r.status),
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            502,
+                            format!("jobs on target {}: {e}", t.daemon_id),
+                        ))
+                    }
+                }
+            }
+            send_json(conn, &all).await
+        }
+        "jobs" => send_json(conn, &crate::rebalance::jobs_json(&core.node)).await,
         "remote" => send_json(conn, &serde_json::json!({"a": [], "ver": "0"})).await,
         "" => Err(ApiError::bad_request(format!(
             "/v1/{resource}: missing query parameter 'what'"

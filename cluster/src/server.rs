@@ -169,18 +169,30 @@ pub fn run(node: Node) -> anyhow::Result<()> {
         smap_version = node.smap.load().version,
         "aisnode ready"
     );
+    let what = match node.cfg.role {
+        Role::All => format!("proxy {}, target {}", node.proxy_id, node.target_id),
+        Role::Proxy => format!(
+            "proxy {}{}",
+            node.proxy_id,
+            if node.is_primary() { " (primary)" } else { "" }
+        ),
+        Role::Target => format!("target {}", node.target_id),
+    };
+    let mps = node
+        .mountpaths
+        .iter()
+        .map(|m| m.path_str.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     eprintln!(
-        "aisnode ready: http://{}:{} (proxy {}, target {}, {} cores, mountpaths: {})",
+        "aisnode ready: http://{}:{} ({what}, {n} cores{})",
         node.cfg.host,
         node.cfg.port,
-        node.proxy_id,
-        node.target_id,
-        n,
-        node.mountpaths
-            .iter()
-            .map(|m| m.path_str.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        if mps.is_empty() {
+            String::new()
+        } else {
+            format!(", mountpaths: {mps}")
+        }
     );
     let sig = wait_signal(&sigs);
     tracing::info!(signal = sig, "stopping on signal");

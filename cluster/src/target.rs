@@ -123,6 +123,19 @@ async fn put(
             )));
         }
     }
+    // Rebalance: an object moved by rebalance keeps its version, and never overwrites a
+    // copy the new owner already has (that one was PUT by a client after the map changed).
+    let rebalance = req.redirected() && req.q_true("rebalance");
+    let mp = &node.mountpaths[mpi];
+    let bck = Bck::ais(bucket);
+    if rebalance && bck.fqn(&mp.path, object).exists() {
+        conn.body(req.head.body).drain().await.map_err(io_err)?;
+        req.body_done = true;
+        conn.respond(200, &[("Ais-Rebalance", "exists")], b"")
+            .await
+            .map_err(io_err)?;
+        return Ok(Outcome::KeepAlive);
+    }
     let opts = PutOpts {
         cksum_type: props.checksum.ty.clone(),
         client_cksum,
@@ -130,9 +143,12 @@ async fn put(
         custom,
         versioning: props.versioning.enabled,
         fsync: node.cfg.fsync,
+        keep_version: if rebalance {
+            req.head.header("ais-version").map(str::to_string)
+        } else {
+            None
+        },
     };
-    let mp = &node.mountpaths[mpi];
-    let bck = Bck::ais(bucket);
     let mut w = ObjectWriter::create(mp, &bck, object)
         .await
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
@@ -197,9 +213,21 @@ async fn get(
         ));
     }
     let mp = &node.mountpaths[mpi];
-    let rd = ObjectReader::open(mp, &Bck::ais(bucket), object)
-        .await
-        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let rd = match ObjectReader::open(mp, &Bck::ais(bucket), object).await {
+        Ok(rd) => rd,
+        Err(engine::Error::NotFound(_)) => {
+            if let Some(o) =
+                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
+            {
+                return Ok(o);
+            }
+            return Err(ApiError::new(
+                404,
+                format!("{tname}: {cname}/{object} does not exist"),
+            ));
+        }
+        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+    };
     let size = rd.lom.size;
     let range = match req.head.header("range") {
         None => None,
@@ -375,8 +403,21 @@ async fn head(
     let tname = node.tname();
     let mp = &node.mountpaths[mpi];
     let fqn = Bck::ais(bucket).fqn(&mp.path, object);
-    let lom = engine::object::read_lom_path(&fqn)
-        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let lom = match engine::object::read_lom_path(&fqn) {
+        Ok(l) => l,
+        Err(engine::Error::NotFound(_)) => {
+            if let Some(o) =
+                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
+            {
+                return Ok(o);
+            }
+            return Err(ApiError::new(
+                404,
+                format!("{tname}: {cname}/{object} does not exist"),
+            ));
+        }
+        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+    };
     let mut hs = md_headers(&lom);
     hs.push(("Content-Length", lom.size.to_string()));
     hs.push(("Ais-Present", "true".into()));
@@ -398,7 +439,7 @@ async fn head(
 async fn delete(
     core: &Rc<Core>,
     conn: &mut Conn,
-    _req: &mut Req,
+    req: &mut Req,
     mpi: usize,
     bucket: &str,
     object: &str,
@@ -406,8 +447,12 @@ async fn delete(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
+    // During rebalance the object may still sit on its previous owner: delete it there too,
+    // or rebalance would bring it back.
+    let prev = crate::rebalance::delete_on_previous_owner(core, req, bucket, object).await;
     match engine::object::delete(&node.mountpaths[mpi], &Bck::ais(bucket), object) {
         Ok(()) => {}
+        Err(engine::Error::NotFound(_)) if prev => {}
         Err(engine::Error::NotFound(_)) => {
             return Err(ApiError::new(
                 404,
@@ -456,8 +501,21 @@ async fn patch(
     }
     let replace = req.q_true("set-new-custom");
     let fqn = Bck::ais(bucket).fqn(&node.mountpaths[mpi].path, object);
-    let lom = engine::object::read_lom_path(&fqn)
-        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let lom = match engine::object::read_lom_path(&fqn) {
+        Ok(l) => l,
+        Err(engine::Error::NotFound(_)) => {
+            if let Some(o) =
+                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
+            {
+                return Ok(o);
+            }
+            return Err(ApiError::new(
+                404,
+                format!("{tname}: {cname}/{object} does not exist"),
+            ));
+        }
+        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+    };
     let mut custom = if replace { Vec::new() } else { lom.custom };
     for (k, v) in new {
         custom.retain(|(x, _)| *x != k);

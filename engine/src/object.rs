@@ -56,6 +56,8 @@ pub struct PutOpts {
     pub versioning: bool,
     /// fdatasync the file and fsync its directory before acknowledging.
     pub fsync: bool,
+    /// Keep this version instead of bumping (objects moved by rebalance keep theirs).
+    pub keep_version: Option<String>,
 }
 
 /// Result of a committed PUT.
@@ -300,7 +302,9 @@ impl ObjectWriter {
                 });
             }
         }
-        let version = if opts.versioning {
+        let version = if let Some(v) = &opts.keep_version {
+            v.clone()
+        } else if opts.versioning {
             let prev = old
                 .as_ref()
                 .and_then(|o| o.version.parse::<u64>().ok())
@@ -419,7 +423,7 @@ fn lom_err(path: &Path, e: rustix::io::Errno) -> Error {
 pub fn read_lom_path(path: &Path) -> Result<Lom> {
     let mut buf = [0u8; LOM_BYTES_MAX];
     let n = rustix::fs::getxattr(path, XATTR_LOM, &mut buf[..]).map_err(|e| {
-        if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NOTDIR {
+        if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::NOTDIR || path.is_dir() {
             Error::NotFound(path.into())
         } else {
             lom_err(path, e)
@@ -474,6 +478,9 @@ impl ObjectReader {
                 let e: std::io::Error = e.into();
                 return Err(match e.raw_os_error() {
                     Some(2) | Some(20) | Some(21) => Error::NotFound(fqn),
+                    // A name that is a directory of other objects' names is no object.
+                    _ if fqn.is_dir() => Error::NotFound(fqn),
+                    _ if e.kind() == std::io::ErrorKind::NotFound => Error::NotFound(fqn),
                     _ => Error::io("open", &fqn, e),
                 });
             }

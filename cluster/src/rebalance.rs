@@ -1,0 +1,417 @@
+//! Global rebalance (target side) and get-from-neighbour.
+//!
+//! When the set of targets in the Smap changes, each target walks its mountpaths and sends
+//! every object that HRW now places on another target to that target's owning core
+//! (`PUT ...?rebalance=true` with the object's checksum, version and custom metadata); the
+//! local copy is removed only after the new owner answered 200, i.e. has it durably. The
+//! receiver never overwrites a copy it already has (a client PUT after the map change is
+//! newer). A GET/HEAD that misses on the new owner is forwarded to the previous owner
+//! (get-from-neighbour); a DELETE is also applied there, so rebalance cannot resurrect it.
+//! Rebalance is idempotent: a target runs a pass whenever it joins (and so after a
+//! restart), which finishes an interrupted run.
+//!
+//! Jobs ("xactions") are listed at `GET /v1/daemon?what=jobs` (per target) and
+//! `GET /v1/cluster?what=jobs` (a proxy gathers all targets).
+
+use crate::api_error::ApiError;
+use crate::meta::Smap;
+use crate::node::{Node, Role};
+use crate::server::{Core, Outcome, Req};
+use engine::layout::Bck;
+use engine::object::{ObjectReader, READ_BUFFER_BYTES};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use net::conn::Conn;
+use serde::Serialize;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Objects in flight per rebalance (bounded so foreground traffic keeps its latency).
+pub const REBALANCE_CONCURRENCY_MAX: usize = 4;
+/// Names listed per directory-walk batch.
+pub const REBALANCE_BATCH: usize = 1000;
+/// Per-object transfer deadline for each socket operation.
+pub const REBALANCE_IO_TIMEOUT_MS: u64 = 60_000;
+/// Jobs remembered per node.
+pub const JOBS_KEPT_MAX: usize = 64;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub node: String,
+    pub start_time_ns: i64,
+    pub end_time_ns: AtomicI64Ser,
+    pub objects: AtomicU64,
+    pub bytes: AtomicU64,
+    pub errors: AtomicU64,
+    pub aborted: AtomicBool,
+    pub finished: AtomicBool,
+    #[serde(skip)]
+    pub smap_version: i64,
+}
+
+/// An i64 that serializes as a number (end time, 0 while running).
+#[derive(Debug, Default)]
+pub struct AtomicI64Ser(pub std::sync::atomic::AtomicI64);
+
+impl Serialize for AtomicI64Ser {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Per-node rebalance state.
+#[derive(Default)]
+pub struct RebalanceState {
+    pub jobs: Mutex<Vec<Arc<Job>>>,
+    /// The Smap before the last change of the target set (for get-from-neighbour).
+    pub prev_smap: Mutex<Option<Arc<Smap>>>,
+}
+
+fn eligible_targets(s: &Smap) -> Vec<&str> {
+    let mut v: Vec<&str> = s
+        .tmap
+        .values()
+        .filter(|t| t.flags & (crate::meta::FLAG_MAINTENANCE | crate::meta::FLAG_DECOMMISSION) == 0)
+        .map(|t| t.daemon_id.as_str())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Called on a target after a new Smap was applied: start a rebalance if the target set
+/// changed (and remember the old map for get-from-neighbour).
+pub fn on_smap_change(node: &Arc<Node>, old: &Smap, new: &Smap) {
+    if node.cfg.role != Role::Target {
+        return;
+    }
+    if eligible_targets(old) == eligible_targets(new) && old.version > 0 {
+        return;
+    }
+    if old.version > 0 {
+        *node.rebalance.prev_smap.lock().expect("prev_smap lock") = Some(Arc::new(old.clone()));
+    }
+    start(node, new.version);
+}
+
+/// Start a rebalance pass on this target (the current executor runs it).
+pub fn start(node: &Arc<Node>, smap_version: i64) {
+    // A newer pass supersedes a running one.
+    for j in node.rebalance.jobs.lock().expect("jobs lock").iter() {
+        if !j.finished.load(Ordering::Relaxed) {
+            j.aborted.store(true, Ordering::Relaxed);
+        }
+    }
+    let job = Arc::new(Job {
+        id: format!("rebalance-{}", crate::meta::random_id(8)),
+        kind: "rebalance".into(),
+        node: node.self_id().to_string(),
+        start_time_ns: crate::time::now_unix_ns(),
+        smap_version,
+        ..Default::default()
+    });
+    {
+        let mut jobs = node.rebalance.jobs.lock().expect("jobs lock");
+        jobs.push(job.clone());
+        let n = jobs.len();
+        if n > JOBS_KEPT_MAX {
+            jobs.drain(..n - JOBS_KEPT_MAX);
+        }
+    }
+    tracing::info!(job = %job.id, smap_version, "rebalance started");
+    let node = node.clone();
+    glommio::spawn_local(async move {
+        run(&node, &job).await;
+        job.end_time_ns
+            .0
+            .store(crate::time::now_unix_ns(), Ordering::Relaxed);
+        job.finished.store(true, Ordering::Relaxed);
+        tracing::info!(
+            job = %job.id,
+            objects = job.objects.load(Ordering::Relaxed),
+            bytes = job.bytes.load(Ordering::Relaxed),
+            errors = job.errors.load(Ordering::Relaxed),
+            aborted = job.aborted.load(Ordering::Relaxed),
+            "rebalance finished"
+        );
+    })
+    .detach();
+}
+
+async fn run(node: &Arc<Node>, job: &Arc<Job>) {
+    let me = node.self_id().to_string();
+    let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
+    let sem = Rc::new(glommio::sync::Semaphore::new(
+        REBALANCE_CONCURRENCY_MAX as u64,
+    ));
+    for bucket in buckets {
+        for mpi in 0..node.mountpaths.len() {
+            let mut after = String::new();
+            loop {
+                if job.aborted.load(Ordering::Relaxed) {
+                    return;
+                }
+                let n2 = node.clone();
+                let (b, a) = (bucket.clone(), after.clone());
+                let batch = glommio::executor()
+                    .spawn_blocking(move || {
+                        engine::list::list(
+                            &n2.mountpaths[mpi],
+                            &Bck::ais(&b),
+                            "",
+                            &a,
+                            REBALANCE_BATCH,
+                            false,
+                        )
+                    })
+                    .await;
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(bucket = %bucket, error = %e, "rebalance walk failed");
+                        job.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                after = batch.last().expect("non-empty").name.clone();
+                let smap = node.smap.load();
+                let mut tasks = Vec::new();
+                for e in batch {
+                    let Some((owner_id, url)) = owner(&smap, &bucket, &e.name) else {
+                        continue;
+                    };
+                    if owner_id == me {
+                        continue;
+                    }
+                    let permit = sem
+                        .acquire_static_permit(1)
+                        .await
+                        .expect("semaphore never closed");
+                    let (node, job, bucket) = (node.clone(), job.clone(), bucket.clone());
+                    tasks.push(glommio::spawn_local(async move {
+                        let _permit = permit;
+                        match send(&node, &bucket, mpi, &e.name, &url).await {
+                            Ok(bytes) => {
+                                job.objects.fetch_add(1, Ordering::Relaxed);
+                                job.bytes.fetch_add(bytes, Ordering::Relaxed);
+                            }
+                            Err(err) => {
+                                job.errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(bucket = %bucket, object = %e.name, error = %err, "rebalance transfer failed; will retry on the next pass");
+                            }
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await;
+                }
+            }
+        }
+    }
+}
+
+/// HRW owner (target ID, owning core URL) of an object in `smap`.
+fn owner(smap: &Smap, bucket: &str, object: &str) -> Option<(String, String)> {
+    let uname = engine::hrw::uname("ais", "", bucket, object);
+    let d = engine::hrw::digest(uname.as_bytes());
+    let targets: Vec<&crate::meta::Snode> = smap
+        .tmap
+        .values()
+        .filter(|t| t.flags & (crate::meta::FLAG_MAINTENANCE | crate::meta::FLAG_DECOMMISSION) == 0)
+        .collect();
+    let t = targets[engine::hrw::choose(d, targets.iter().map(|t| t.id_digest))?];
+    let url = crate::proxy::owner_url(smap, bucket, object)?;
+    Some((t.daemon_id.clone(), url))
+}
+
+/// Stream one object to its new owner and remove the local copy once it is acknowledged.
+async fn send(
+    node: &Arc<Node>,
+    bucket: &str,
+    mpi: usize,
+    object: &str,
+    base_url: &str,
+) -> Result<u64, String> {
+    let mp = &node.mountpaths[mpi];
+    let bck = Bck::ais(bucket);
+    let rd = ObjectReader::open(mp, &bck, object)
+        .await
+        .map_err(|e| e.to_string())?;
+    let lom = rd.lom.clone();
+    let (ep, _) =
+        net::client::parse_http_url(&format!("{base_url}/")).map_err(|e| e.to_string())?;
+    let addr = format!("{}:{}", ep.host, ep.port);
+    let mut up = match TcpStream::connect_timeout(
+        addr.as_str(),
+        Duration::from_millis(crate::forward::FORWARD_CONNECT_TIMEOUT_MS),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            rd.close().await;
+            return Err(format!("connect {addr}: {e}"));
+        }
+    };
+    let t = Some(Duration::from_millis(REBALANCE_IO_TIMEOUT_MS));
+    let _ = up.set_read_timeout(t);
+    let _ = up.set_write_timeout(t);
+    let mut head = format!(
+        "PUT /v1/objects/{bucket}/{}?provider=ais&rebalance=true&pid={}&utm={} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        net::http::percent_encode_path(object),
+        node.self_id(),
+        crate::time::base36(crate::time::now_unix_ns() as u64),
+        lom.size
+    );
+    if !lom.cksum_type.is_empty() {
+        head.push_str(&format!(
+            "Ais-Checksum-Type: {}\r\nAis-Checksum-Value: {}\r\n",
+            lom.cksum_type, lom.cksum_value
+        ));
+    }
+    if !lom.version.is_empty() {
+        head.push_str(&format!("Ais-Version: {}\r\n", lom.version));
+    }
+    for (k, v) in &lom.custom {
+        head.push_str(&format!("Ais-Custom-Md: {k}={v}\r\n"));
+    }
+    head.push_str("\r\n");
+    if let Err(e) = up.write_all(head.as_bytes()).await {
+        rd.close().await;
+        return Err(format!("send to {addr}: {e}"));
+    }
+    let size = lom.size;
+    if size > 0 {
+        let mut s = rd.stream(0, size);
+        let mut sent = 0u64;
+        while sent < size {
+            let b = match s.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => {
+                    let _ = s.close().await;
+                    return Err("local copy shorter than its metadata".into());
+                }
+                Err(e) => {
+                    let _ = s.close().await;
+                    return Err(format!("read: {e}"));
+                }
+            };
+            if let Err(e) = up.write_all(&b).await {
+                let _ = s.close().await;
+                return Err(format!("send to {addr}: {e}"));
+            }
+            sent += b.len() as u64;
+        }
+        let _ = s.close().await;
+    } else {
+        rd.close().await;
+    }
+    let mut resp = Vec::with_capacity(1024);
+    let mut buf = [0u8; 4096];
+    let status = loop {
+        let n = up
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("read reply from {addr}: {e}"))?;
+        if n == 0 {
+            return Err(format!("{addr} closed without a reply"));
+        }
+        resp.extend_from_slice(&buf[..n]);
+        let mut rh = net::client::ResponseHead::default();
+        match net::client::parse_response_head(&resp, &mut rh, false) {
+            Ok(Some(_)) => break rh.status,
+            Ok(None) if resp.len() < 32 * 1024 => continue,
+            Ok(None) => return Err(format!("{addr}: oversized reply head")),
+            Err(e) => return Err(format!("{addr}: {e}")),
+        }
+    };
+    if status != 200 {
+        return Err(format!(
+            "{addr} answered {status}: {}",
+            String::from_utf8_lossy(&resp)
+        ));
+    }
+    // The new owner has it durably: remove ours.
+    engine::object::delete(mp, &bck, object).map_err(|e| format!("removing moved object: {e}"))?;
+    Ok(size)
+}
+
+/// Previous owner's core URL for an object, if it is another target than this one.
+fn previous_owner_url(core: &Core, bucket: &str, object: &str) -> Option<String> {
+    let node = &core.node;
+    if node.cfg.role != Role::Target {
+        return None;
+    }
+    let prev = node
+        .rebalance
+        .prev_smap
+        .lock()
+        .expect("prev_smap lock")
+        .clone()?;
+    let (id, url) = owner(&prev, bucket, object)?;
+    if id == node.target_id {
+        return None;
+    }
+    // The previous owner must still be reachable in the current map or the previous one.
+    Some(url)
+}
+
+/// GET/HEAD missed locally: during rebalance the object may still be on its previous owner.
+pub async fn get_from_neighbor(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+    object: &str,
+) -> Result<Option<Outcome>, ApiError> {
+    if req.q_true("gfn") {
+        return Ok(None);
+    }
+    let Some(url) = previous_owner_url(core, bucket, object) else {
+        return Ok(None);
+    };
+    req.head.query = if req.head.query.is_empty() {
+        "gfn=true".into()
+    } else {
+        format!("{}&gfn=true", req.head.query)
+    };
+    crate::forward::forward(conn, req, &url, &core.node.target_id)
+        .await
+        .map(Some)
+}
+
+/// DELETE: also delete on the previous owner (so rebalance cannot bring the object back).
+/// True if the previous owner had it.
+pub async fn delete_on_previous_owner(
+    core: &Rc<Core>,
+    req: &Req,
+    bucket: &str,
+    object: &str,
+) -> bool {
+    if req.q_true("gfn") {
+        return false;
+    }
+    let Some(base) = previous_owner_url(core, bucket, object) else {
+        return false;
+    };
+    let url = format!(
+        "{base}/v1/objects/{bucket}/{}?provider=ais&gfn=true&pid={}&utm={}",
+        net::http::percent_encode_path(object),
+        core.node.target_id,
+        crate::time::base36(crate::time::now_unix_ns() as u64)
+    );
+    matches!(crate::membership::call("DELETE", &url, &[], b"").await, Ok(r) if r.status == 200)
+}
+
+/// `GET /v1/daemon?what=jobs` on a target: its jobs as JSON.
+pub fn jobs_json(node: &Node) -> serde_json::Value {
+    let jobs = node.rebalance.jobs.lock().expect("jobs lock");
+    let v: Vec<&Job> = jobs.iter().map(|j| j.as_ref()).collect();
+    serde_json::to_value(&v).unwrap_or_default()
+}
