@@ -1,0 +1,186 @@
+//! Sections 1 and 2: the raw-device baseline (fio, O_DIRECT, on the mountpaths' file system)
+//! and our node's GET and PUT at each object size, interleaved run by run so that each ratio
+//! ours / fio is measured under the same background load.
+//!
+//! PUT is compared with fio sequential write of the object size at the same queue depth
+//! (workers = iodepth); GET with fio random read of the object size from a preallocated file.
+//! Two mountpaths (directories on the one file system) so that both cores own one: with a
+//! single mountpath only core 0 would serve data.
+
+use crate::config::{Config, Section};
+use crate::env::DiskCounter;
+use crate::measure::{self, Endpoint, FioJob, Load, Row};
+use crate::node::{Node, NodeSpec};
+use crate::results::Results;
+use anyhow::{Context, Result};
+
+pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
+    let do_fio = cfg.has(Section::Fio);
+    let do_node = cfg.has(Section::Node);
+    let dir = cfg.work.join("node");
+    std::fs::create_dir_all(&dir)?;
+    let disks: Vec<DiskCounter> = DiskCounter::for_path(&dir).into_iter().collect();
+    let fio_file = dir.join("fio.dat");
+    if do_fio {
+        eprintln!("perf [fio]: laying out {} ({} MiB)", fio_file.display(), cfg.fio_file_bytes >> 20);
+        measure::fio_layout(cfg, &fio_file, cfg.fio_file_bytes).context("fio layout")?;
+    }
+    let mountpaths = vec![dir.join("mp1"), dir.join("mp2")];
+    let cores = res.env.as_ref().map_or(2, |e| e.cpus);
+    let start = |no_fsync: bool, res: &mut Results| -> Result<Node> {
+        let n = Node::start(
+            cfg,
+            NodeSpec {
+                name: if no_fsync { "node" } else { "node-fsync" },
+                mountpaths: mountpaths.clone(),
+                cores,
+                no_fsync,
+                cgroup_procs: None,
+            },
+        )?;
+        res.server(&format!("aisnode (section 2{})", if no_fsync { "" } else { ", PUT with fsync" }), &n.server.command);
+        Ok(n)
+    };
+    let mut node = if do_node { Some(start(true, res)?) } else { None };
+    for &size in &cfg.sizes {
+        let label = measure::size_label(size);
+        let mut fio_read = Row::new("fio", "fio", "read", size, 0);
+        let mut fio_write = Row::new("fio", "fio", "write", size, 0);
+        let mut put = Row::new("node", "aisnode", "put", size, 0);
+        let mut get = Row::new("node", "aisnode", "get", size, 0);
+        let bucket = format!("node-{}", measure::size_tag(size));
+        let endpoint = node.as_ref().map(|n| Endpoint::Ais { port: n.port });
+        for r in 0..cfg.runs {
+            let tag = format!("run {}/{}", r + 1, cfg.runs);
+            if do_fio {
+                let s = measure::fio(
+                    cfg,
+                    &FioJob {
+                        file: &fio_file,
+                        file_size: cfg.fio_file_bytes,
+                        rw: "write",
+                        bs: size,
+                        iodepth: cfg.workers,
+                        runtime_s: cfg.fio_runtime_s,
+                        ramp_s: cfg.fio_ramp_s,
+                        cgroup_procs: None,
+                    },
+                    &disks,
+                )?;
+                measure::progress("fio", &format!("write {label} {tag}"), &s);
+                fio_write.samples.push(s);
+            }
+            if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
+                let s = measure::aisloader(
+                    cfg,
+                    &Load {
+                        endpoint: ep,
+                        bucket: &bucket,
+                        put: true,
+                        size,
+                        workers: cfg.workers,
+                        duration_s: cfg.node_duration_s,
+                        put_cap_bytes: cfg.put_cap_bytes,
+                    },
+                    &[&n.server],
+                    &disks,
+                    &format!("node-put-{}-{r}", measure::size_tag(size)),
+                )?;
+                measure::progress("node", &format!("PUT {label} {tag}"), &s);
+                put.samples.push(s);
+                n.server.check_running()?;
+            }
+            if do_fio {
+                let s = measure::fio(
+                    cfg,
+                    &FioJob {
+                        file: &fio_file,
+                        file_size: cfg.fio_file_bytes,
+                        rw: "randread",
+                        bs: size,
+                        iodepth: cfg.workers,
+                        runtime_s: cfg.fio_runtime_s,
+                        ramp_s: cfg.fio_ramp_s,
+                        cgroup_procs: None,
+                    },
+                    &disks,
+                )?;
+                measure::progress("fio", &format!("randread {label} {tag}"), &s);
+                fio_read.samples.push(s);
+            }
+            if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
+                let s = measure::aisloader(
+                    cfg,
+                    &Load {
+                        endpoint: ep,
+                        bucket: &bucket,
+                        put: false,
+                        size,
+                        workers: cfg.workers,
+                        duration_s: cfg.node_duration_s,
+                        put_cap_bytes: 0,
+                    },
+                    &[&n.server],
+                    &disks,
+                    &format!("node-get-{}-{r}", measure::size_tag(size)),
+                )?;
+                measure::progress("node", &format!("GET {label} {tag}"), &s);
+                get.samples.push(s);
+                n.server.check_running()?;
+            }
+        }
+        if let Some(n) = node.as_ref() {
+            measure::destroy_ais_bucket(cfg, n.port, &bucket)?;
+        }
+        for row in [fio_read, fio_write, put, get] {
+            if !row.samples.is_empty() {
+                res.rows.push(row);
+            }
+        }
+    }
+    if let Some(n) = node.take() {
+        n.stop_and_wipe();
+    }
+    let _ = std::fs::remove_file(&fio_file);
+    if do_node {
+        // Default durability (fdatasync + directory fsync before the PUT is acknowledged).
+        let mut n = start(false, res)?;
+        let ep = Endpoint::Ais { port: n.port };
+        for &size in &cfg.sizes {
+            let mut row = Row::new("node", "aisnode", "put-fsync", size, 0);
+            let bucket = format!("fsync-{}", measure::size_tag(size));
+            for r in 0..cfg.runs {
+                let s = measure::aisloader(
+                    cfg,
+                    &Load {
+                        endpoint: &ep,
+                        bucket: &bucket,
+                        put: true,
+                        size,
+                        workers: cfg.workers,
+                        duration_s: cfg.node_duration_s,
+                        put_cap_bytes: cfg.put_cap_bytes,
+                    },
+                    &[&n.server],
+                    &disks,
+                    &format!("node-putfsync-{}-{r}", measure::size_tag(size)),
+                )?;
+                measure::progress(
+                    "node",
+                    &format!("PUT (fsync) {} run {}/{}", measure::size_label(size), r + 1, cfg.runs),
+                    &s,
+                );
+                row.samples.push(s);
+                n.server.check_running()?;
+            }
+            measure::destroy_ais_bucket(cfg, n.port, &bucket)?;
+            res.rows.push(row);
+        }
+        n.stop_and_wipe();
+        res.durability.push((
+            "aisnode (section 2)".into(),
+            "`--no-fsync` for the rows compared with fio (fio does not fsync either; data is written with O_DIRECT, so it is on the device when acknowledged, but the rename and xattr are not journaled-and-flushed); the `PUT (fsync)` rows run the default: fdatasync + directory fsync before acknowledging".into(),
+        ));
+    }
+    Ok(())
+}

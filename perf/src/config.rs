@@ -1,0 +1,195 @@
+//! Command line and the derived run configuration: which sections, durations, sizes, workers.
+//! The defaults are the standard suite (about 15-20 minutes on a 2-core VM); `--quick` shrinks
+//! everything for development.
+
+use crate::measure::{KIB, MIB, GIB};
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "perf", about = "Benchmark suite for aisnode: fio baseline, GET/PUT, per-disk scaling, peers, core scaling")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the suite and write <out>/<date>-<commit>.md plus charts in <out>/<date>-<commit>/.
+    Run(RunArgs),
+    /// Undo whatever a previous (crashed or killed) run left behind: processes, mounts, loop
+    /// devices, cgroups listed in <work-dir>/resources.json.
+    Cleanup {
+        #[arg(long, default_value = "/var/tmp/ais-perf")]
+        work_dir: PathBuf,
+        /// Also delete the work directory (scratch data, logs) once everything is undone.
+        #[arg(long)]
+        remove_work_dir: bool,
+    },
+    /// Say what the suite needs and what is missing here, then exit.
+    Check(RunArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Report directory.
+    #[arg(long, default_value = "perf/reports")]
+    pub out: PathBuf,
+    /// Scratch directory for data, mountpaths, loop images, logs (must be on the disk under
+    /// test, not tmpfs). Removed at the end unless --keep-work.
+    #[arg(long, default_value = "/var/tmp/ais-perf")]
+    pub work_dir: PathBuf,
+    /// Directory with release aisnode and aisloader.
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: PathBuf,
+    /// Comma-separated sections: fio,node,scaling,peers,cores.
+    #[arg(long, default_value = "fio,node,scaling,peers,cores")]
+    pub only: String,
+    /// Short runs, two sizes, N = 1, 2: for developing the harness, not for reports.
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs per workload for fio, node and cores (median reported).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Seconds per aisloader run.
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Concurrent requests (aisloader workers) and fio iodepth.
+    #[arg(long, default_value_t = 16)]
+    pub workers: u32,
+    /// Per-disk blkio throttle for the scaling section, MiB/s.
+    #[arg(long, default_value_t = 50)]
+    pub disk_rate_mib: u64,
+    /// First TCP port to try for servers (127.0.0.1 only).
+    #[arg(long, default_value_t = 37100)]
+    pub port_base: u16,
+    /// Keep the work directory (data, logs, JSON) after the run.
+    #[arg(long)]
+    pub keep_work: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Fio,
+    Node,
+    Scaling,
+    Peers,
+    Cores,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Fio => "fio",
+            Section::Node => "node",
+            Section::Scaling => "scaling",
+            Section::Peers => "peers",
+            Section::Cores => "cores",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub out: PathBuf,
+    pub work: PathBuf,
+    pub bin: PathBuf,
+    pub repo: PathBuf,
+    pub sections: Vec<Section>,
+    pub quick: bool,
+    pub keep_work: bool,
+    pub port_base: u16,
+    /// Object sizes for fio, node and peers.
+    pub sizes: Vec<u64>,
+    pub workers: u32,
+    pub runs: usize,
+    pub fio_runtime_s: f64,
+    pub fio_ramp_s: f64,
+    pub fio_file_bytes: u64,
+    pub fio_engine: String,
+    pub node_duration_s: f64,
+    pub peer_put_duration_s: f64,
+    pub peer_get_duration_s: f64,
+    pub peer_get_runs: usize,
+    /// Bytes at which a PUT run stops early (bounds disk use and the GET data set).
+    pub put_cap_bytes: u64,
+    pub scaling_ns: Vec<usize>,
+    pub scaling_size: u64,
+    pub scaling_workers_per_disk: u32,
+    pub scaling_duration_s: f64,
+    pub disk_rate_bytes: u64,
+    pub loop_image_bytes: u64,
+    pub cores_size: u64,
+    pub cores_runs: usize,
+    pub cores_duration_s: f64,
+    pub argv: Vec<String>,
+}
+
+impl Config {
+    pub fn from_args(a: &RunArgs) -> Result<Config> {
+        let mut sections = Vec::new();
+        for s in a.only.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            sections.push(match s {
+                "fio" => Section::Fio,
+                "node" => Section::Node,
+                "scaling" => Section::Scaling,
+                "peers" => Section::Peers,
+                "cores" => Section::Cores,
+                other => bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores)"),
+            });
+        }
+        sections.sort();
+        sections.dedup();
+        if a.workers == 0 || a.workers > 1024 {
+            bail!("--workers must be 1..=1024");
+        }
+        if a.disk_rate_mib == 0 {
+            bail!("--disk-rate-mib must be positive");
+        }
+        let cwd = std::env::current_dir()?;
+        let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { cwd.join(p) };
+        let q = a.quick;
+        let d = a.duration_s;
+        Ok(Config {
+            out: abs(&a.out),
+            work: abs(&a.work_dir),
+            bin: abs(&a.bin_dir),
+            repo: cwd.clone(),
+            sections,
+            quick: q,
+            keep_work: a.keep_work,
+            port_base: a.port_base,
+            sizes: if q {
+                vec![4 * KIB, MIB]
+            } else {
+                vec![4 * KIB, 64 * KIB, MIB, 8 * MIB]
+            },
+            workers: a.workers,
+            runs: a.runs.unwrap_or(if q { 1 } else { 3 }),
+            fio_runtime_s: if q { 2.0 } else { 3.0 },
+            fio_ramp_s: 1.0,
+            fio_file_bytes: if q { 512 * MIB } else { 2 * GIB },
+            fio_engine: "io_uring".into(),
+            node_duration_s: d.unwrap_or(if q { 2.0 } else { 4.0 }),
+            peer_put_duration_s: d.unwrap_or(if q { 2.0 } else { 5.0 }),
+            peer_get_duration_s: d.unwrap_or(if q { 2.0 } else { 3.0 }),
+            peer_get_runs: if q { 1 } else { 3 },
+            put_cap_bytes: if q { 512 * MIB } else { 2 * GIB },
+            scaling_ns: if q { vec![1, 2] } else { vec![1, 2, 4, 8] },
+            scaling_size: MIB,
+            scaling_workers_per_disk: 4,
+            scaling_duration_s: d.unwrap_or(if q { 3.0 } else { 6.0 }),
+            disk_rate_bytes: a.disk_rate_mib * MIB,
+            loop_image_bytes: 4 * GIB,
+            cores_size: 4 * KIB,
+            cores_runs: if q { 1 } else { 3 },
+            cores_duration_s: d.unwrap_or(if q { 2.0 } else { 4.0 }),
+            argv: std::env::args().collect(),
+        })
+    }
+
+    pub fn has(&self, s: Section) -> bool {
+        self.sections.contains(&s)
+    }
+}

@@ -1,0 +1,416 @@
+//! One measurement = one run of aisloader (`-json`) or fio (`--output-format=json`), plus what
+//! the harness observes around it: CPU seconds of the server process tree and of the whole
+//! machine, and bytes the block devices moved. Rows group the repeated runs of one workload and
+//! summarise them by the median (by throughput) and the spread.
+
+use crate::config::Config;
+use crate::env::DiskCounter;
+use crate::proc::{self, Server};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1024 * 1024;
+pub const GIB: u64 = 1024 * MIB;
+
+/// Extra time a loader or fio run may take beyond its nominal duration (listing, setup).
+const RUN_SLACK_S: u64 = 120;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub ops_per_s: f64,
+    pub bytes_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub ops: u64,
+    pub errors: u64,
+    pub duration_s: f64,
+    /// CPU seconds of the client (aisloader or fio).
+    pub client_cpu_s: f64,
+    /// CPU seconds of the server process tree (0 for fio).
+    pub server_cpu_s: f64,
+    /// Busy CPU seconds of the whole machine over the run (all CPUs; includes other users).
+    pub machine_busy_s: f64,
+    pub disk_read_bytes: u64,
+    pub disk_write_bytes: u64,
+    /// Seconds a `sync` right after the run took (PUT runs of section 4; 0 elsewhere).
+    pub sync_s: f64,
+    pub command: String,
+}
+
+impl Sample {
+    /// Throughput counting the time to make the written data durable-to-device afterwards.
+    pub fn bytes_per_s_with_sync(&self) -> f64 {
+        self.bytes_per_s * self.duration_s / (self.duration_s + self.sync_s).max(1e-9)
+    }
+
+    pub fn server_cores(&self) -> f64 {
+        self.server_cpu_s / self.duration_s.max(1e-9)
+    }
+    pub fn client_cores(&self) -> f64 {
+        self.client_cpu_s / self.duration_s.max(1e-9)
+    }
+    pub fn machine_cores(&self) -> f64 {
+        self.machine_busy_s / self.duration_s.max(1e-9)
+    }
+}
+
+/// Repeated runs of one workload on one system.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub section: String,
+    pub system: String,
+    /// `get`, `put`, `put-fsync`, `read`, `write`.
+    pub op: String,
+    pub size: u64,
+    /// Number of disks (scaling) or cores (core scaling); 0 when not applicable.
+    pub n: usize,
+    pub samples: Vec<Sample>,
+}
+
+impl Row {
+    pub fn new(section: &str, system: &str, op: &str, size: u64, n: usize) -> Row {
+        Row {
+            section: section.into(),
+            system: system.into(),
+            op: op.into(),
+            size,
+            n,
+            samples: Vec::new(),
+        }
+    }
+
+    /// The median run by throughput (the lower middle for an even count).
+    pub fn median(&self) -> Option<&Sample> {
+        let mut v: Vec<&Sample> = self.samples.iter().collect();
+        v.sort_by(|a, b| a.bytes_per_s.total_cmp(&b.bytes_per_s));
+        v.get((v.len().max(1) - 1) / 2).copied()
+    }
+
+    pub fn bps(&self) -> f64 {
+        self.median().map_or(0.0, |s| s.bytes_per_s)
+    }
+
+    /// (min, max) throughput over runs.
+    pub fn spread(&self) -> (f64, f64) {
+        let it = self.samples.iter().map(|s| s.bytes_per_s);
+        (
+            it.clone().fold(f64::INFINITY, f64::min),
+            it.fold(0.0, f64::max),
+        )
+    }
+}
+
+pub fn size_label(size: u64) -> String {
+    if size >= MIB && size % MIB == 0 {
+        format!("{} MiB", size / MIB)
+    } else if size >= KIB && size % KIB == 0 {
+        format!("{} KiB", size / KIB)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// Size as aisloader and fio spell it.
+fn size_arg(size: u64) -> String {
+    if size % MIB == 0 {
+        format!("{}MiB", size / MIB)
+    } else if size % KIB == 0 {
+        format!("{}KiB", size / KIB)
+    } else {
+        size.to_string()
+    }
+}
+
+fn fio_size_arg(size: u64) -> String {
+    if size % MIB == 0 {
+        format!("{}m", size / MIB)
+    } else if size % KIB == 0 {
+        format!("{}k", size / KIB)
+    } else {
+        size.to_string()
+    }
+}
+
+/// Where aisloader sends requests.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// Native AIS API of aisnode.
+    Ais { port: u16 },
+    /// Any S3 server (path style).
+    S3 {
+        url: String,
+        access_key: String,
+        secret_key: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Load<'a> {
+    pub endpoint: &'a Endpoint,
+    pub bucket: &'a str,
+    pub put: bool,
+    pub size: u64,
+    pub workers: u32,
+    pub duration_s: f64,
+    /// Stop a PUT run once this many bytes are written (0: no cap).
+    pub put_cap_bytes: u64,
+}
+
+fn counters(disks: &[DiskCounter]) -> (u64, u64) {
+    disks.iter().map(|d| d.read()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Flush dirty data and drop the page cache, dentries and inodes (root only; a no-op
+/// otherwise), so the next read run starts cold for every system alike.
+pub fn drop_caches() {
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+}
+
+pub fn sync() {
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+}
+
+fn json_dir(cfg: &Config) -> Result<PathBuf> {
+    let d = cfg.work.join("json");
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// One aisloader run against `servers` (whose CPU is accounted) on `disks`.
+pub fn aisloader(cfg: &Config, load: &Load, servers: &[&Server], disks: &[DiskCounter], tag: &str) -> Result<Sample> {
+    let json = json_dir(cfg)?.join(format!("{tag}.json"));
+    let _ = std::fs::remove_file(&json);
+    let mut cmd = Command::new(cfg.bin.join("aisloader"));
+    match load.endpoint {
+        Endpoint::Ais { port } => {
+            cmd.args(["-ip", "127.0.0.1", "-port", &port.to_string()]);
+            cmd.arg(format!("-bucket=ais://{}", load.bucket));
+        }
+        Endpoint::S3 {
+            url,
+            access_key,
+            secret_key,
+        } => {
+            cmd.arg(format!("-s3endpoint={url}"));
+            cmd.arg(format!("-s3accesskey={access_key}"));
+            cmd.arg(format!("-s3secretkey={secret_key}"));
+            cmd.arg(format!("-bucket={}", load.bucket));
+        }
+    }
+    cmd.arg("-cleanup=false");
+    cmd.arg(format!("-pctput={}", if load.put { 100 } else { 0 }));
+    cmd.arg(format!("-minsize={}", size_arg(load.size)));
+    cmd.arg(format!("-maxsize={}", size_arg(load.size)));
+    cmd.arg(format!("-duration={}ms", (load.duration_s * 1000.0) as u64));
+    cmd.arg(format!("-numworkers={}", load.workers));
+    if load.put && load.put_cap_bytes > 0 {
+        cmd.arg(format!("-totalputsize={}", load.put_cap_bytes));
+    }
+    cmd.args(["-statsinterval=0", "-quiet"]);
+    cmd.arg(format!("-json={}", json.display()));
+    let log = cfg.work.join("logs/aisloader.log");
+    // aisloader lists the bucket before the timed part: measure CPU and disks around the whole
+    // run and scale by the loader's own measured duration (listing is short next to it).
+    let cpu0: f64 = servers.iter().map(|s| s.cpu_s()).sum();
+    let busy0 = proc::machine_busy_s();
+    let disk0 = counters(disks);
+    let t0 = Instant::now();
+    let timeout = Duration::from_secs(load.duration_s as u64 + RUN_SLACK_S);
+    let (_, out) = proc::run(&mut cmd, &log, timeout, false)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu1: f64 = servers.iter().map(|s| s.cpu_s()).sum();
+    let busy1 = proc::machine_busy_s();
+    let disk1 = counters(disks);
+    let text = std::fs::read_to_string(&json)
+        .with_context(|| format!("aisloader wrote no {}; output:\n{out}", json.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).context("parse aisloader JSON")?;
+    let op = if load.put { "put" } else { "get" };
+    let o = &v[op];
+    let lat = &o["latency_us"];
+    let duration_s = v["duration_s"].as_f64().unwrap_or(wall);
+    let ops = o["ops"].as_u64().unwrap_or(0);
+    let errors = v["errors_total"].as_u64().unwrap_or(0);
+    if ops == 0 {
+        bail!("{tag}: no successful {op}s (errors {errors}); aisloader output:\n{out}");
+    }
+    // Attribute server CPU and disk bytes to the timed part in proportion (see above).
+    let frac = (duration_s / wall).min(1.0);
+    let f = |x: f64| x * frac;
+    Ok(Sample {
+        ops_per_s: o["ops_per_s"].as_f64().unwrap_or(0.0),
+        bytes_per_s: o["throughput_bytes_per_s"].as_f64().unwrap_or(0.0),
+        p50_us: lat["p50"].as_f64().unwrap_or(0.0),
+        p99_us: lat["p99"].as_f64().unwrap_or(0.0),
+        p999_us: lat["p999"].as_f64().unwrap_or(0.0),
+        max_us: lat["max"].as_f64().unwrap_or(0.0),
+        ops,
+        errors,
+        duration_s,
+        client_cpu_s: v["loader_cpu_s"]["user"].as_f64().unwrap_or(0.0)
+            + v["loader_cpu_s"]["system"].as_f64().unwrap_or(0.0),
+        server_cpu_s: f(cpu1 - cpu0),
+        machine_busy_s: f(busy1 - busy0),
+        disk_read_bytes: f((disk1.0 - disk0.0) as f64) as u64,
+        disk_write_bytes: f((disk1.1 - disk0.1) as f64) as u64,
+        sync_s: 0.0,
+        command: proc::render(&cmd),
+    })
+}
+
+/// Destroy an AIS bucket through aisloader's cleanup-only mode.
+pub fn destroy_ais_bucket(cfg: &Config, port: u16, bucket: &str) -> Result<()> {
+    let mut cmd = Command::new(cfg.bin.join("aisloader"));
+    cmd.args(["-ip", "127.0.0.1", "-port", &port.to_string()])
+        .arg(format!("-bucket=ais://{bucket}"))
+        .args(["-cleanup=true", "-duration=0", "-quiet"]);
+    proc::run(&mut cmd, &cfg.work.join("logs/aisloader.log"), Duration::from_secs(600), false)?;
+    Ok(())
+}
+
+/// fio job description.
+pub struct FioJob<'a> {
+    pub file: &'a Path,
+    pub file_size: u64,
+    /// `randread` or `write` (or `read`, `randwrite`).
+    pub rw: &'a str,
+    pub bs: u64,
+    pub iodepth: u32,
+    pub runtime_s: f64,
+    pub ramp_s: f64,
+    /// Run inside this cgroup (cgroup.procs path), e.g. a blkio-throttled group.
+    pub cgroup_procs: Option<&'a Path>,
+}
+
+/// Lay out (write once) a file for fio, O_DIRECT.
+pub fn fio_layout(cfg: &Config, file: &Path, size: u64) -> Result<()> {
+    if std::fs::metadata(file).map(|m| m.len() >= size).unwrap_or(false) {
+        return Ok(());
+    }
+    let mut cmd = Command::new("fio");
+    cmd.arg("--name=layout")
+        .arg(format!("--filename={}", file.display()))
+        .arg(format!("--size={}", fio_size_arg(size)))
+        .args(["--rw=write", "--bs=1m", "--direct=1", "--iodepth=16"])
+        .arg(format!("--ioengine={}", cfg.fio_engine))
+        .arg("--output-format=json");
+    proc::run(&mut cmd, &cfg.work.join("logs/fio.log"), Duration::from_secs(900), false)?;
+    Ok(())
+}
+
+pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> {
+    let fio_args: Vec<String> = vec![
+        format!("--name={}-{}", job.rw, fio_size_arg(job.bs)),
+        format!("--filename={}", job.file.display()),
+        format!("--size={}", fio_size_arg(job.file_size)),
+        "--direct=1".into(),
+        format!("--ioengine={}", cfg.fio_engine),
+        format!("--rw={}", job.rw),
+        format!("--bs={}", fio_size_arg(job.bs)),
+        format!("--iodepth={}", job.iodepth),
+        "--numjobs=1".into(),
+        "--time_based".into(),
+        format!("--runtime={}ms", (job.runtime_s * 1000.0) as u64),
+        format!("--ramp_time={}ms", (job.ramp_s * 1000.0) as u64),
+        "--output-format=json".into(),
+    ];
+    let mut cmd = match job.cgroup_procs {
+        None => {
+            let mut c = Command::new("fio");
+            c.args(&fio_args);
+            c
+        }
+        Some(procs) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(r#"echo $$ > "$0" && exec "$@""#)
+                .arg(procs)
+                .arg("fio")
+                .args(&fio_args);
+            c
+        }
+    };
+    let disk0 = counters(disks);
+    let t0 = Instant::now();
+    let timeout = Duration::from_secs((job.runtime_s + job.ramp_s) as u64 + RUN_SLACK_S);
+    let (_, out) = proc::run(&mut cmd, &cfg.work.join("logs/fio.log"), timeout, false)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let disk1 = counters(disks);
+    let start = out.find('{').context("fio printed no JSON")?;
+    let v: serde_json::Value = serde_json::from_str(&out[start..]).context("parse fio JSON")?;
+    let j = &v["jobs"][0];
+    let dir = if job.rw.contains("read") { "read" } else { "write" };
+    let d = &j[dir];
+    let pct = |k: &str| d["clat_ns"]["percentile"][k].as_f64().unwrap_or(0.0) / 1e3;
+    let runtime_s = d["runtime"].as_f64().unwrap_or(0.0) / 1e3;
+    let cpu_frac = (j["usr_cpu"].as_f64().unwrap_or(0.0) + j["sys_cpu"].as_f64().unwrap_or(0.0)) / 100.0;
+    let errors = j["error"].as_u64().unwrap_or(0);
+    let frac = (runtime_s / wall).min(1.0);
+    Ok(Sample {
+        ops_per_s: d["iops"].as_f64().unwrap_or(0.0),
+        bytes_per_s: d["bw_bytes"].as_f64().unwrap_or(0.0),
+        p50_us: pct("50.000000"),
+        p99_us: pct("99.000000"),
+        p999_us: pct("99.900000"),
+        max_us: d["clat_ns"]["max"].as_f64().unwrap_or(0.0) / 1e3,
+        ops: d["total_ios"].as_u64().unwrap_or(0),
+        errors,
+        duration_s: runtime_s,
+        client_cpu_s: cpu_frac * runtime_s,
+        server_cpu_s: 0.0,
+        machine_busy_s: 0.0,
+        disk_read_bytes: ((disk1.0 - disk0.0) as f64 * frac) as u64,
+        disk_write_bytes: ((disk1.1 - disk0.1) as f64 * frac) as u64,
+        sync_s: 0.0,
+        command: proc::render(&cmd),
+    })
+}
+
+/// Whether fio supports an ioengine here (io_uring may be disabled by the kernel).
+pub fn fio_engine_works(dir: &Path, engine: &str) -> bool {
+    let f = dir.join("fio-engine-probe.dat");
+    let ok = Command::new("fio")
+        .arg("--name=probe")
+        .arg(format!("--filename={}", f.display()))
+        .args(["--size=1m", "--rw=read", "--bs=4k", "--direct=1", "--output-format=json"])
+        .arg(format!("--ioengine={engine}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let _ = std::fs::remove_file(&f);
+    ok
+}
+
+/// One progress line per run on stderr.
+pub fn progress(section: &str, label: &str, s: &Sample) {
+    eprintln!(
+        "perf [{section}] {label}: {:.1} MiB/s, {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, server {:.2} cores, client {:.2} cores, machine {:.2} cores",
+        s.bytes_per_s / MIB as f64,
+        s.ops_per_s,
+        s.p50_us / 1e3,
+        s.p99_us / 1e3,
+        s.errors,
+        s.server_cores(),
+        s.client_cores(),
+        s.machine_cores(),
+    );
+}
+
+/// Short size tag for bucket names: 4k, 64k, 1m, 8m.
+pub fn size_tag(size: u64) -> String {
+    if size % MIB == 0 {
+        format!("{}m", size / MIB)
+    } else if size % KIB == 0 {
+        format!("{}k", size / KIB)
+    } else {
+        format!("{size}b")
+    }
+}

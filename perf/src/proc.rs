@@ -1,0 +1,349 @@
+//! Child processes: long-running servers (killed by PID on drop, recorded in the registry),
+//! one-shot commands with a deadline, CPU accounting from /proc, free ports, readiness polls.
+//!
+//! Every wait polls with a deadline and checks the interrupt flag set by SIGINT/SIGTERM/SIGHUP,
+//! so Ctrl-C unwinds through the guards (which stop servers and remove loop devices and
+//! cgroups) instead of killing the harness mid-way. Children get their own process group so a
+//! terminal Ctrl-C reaches only the harness, which then stops them itself.
+
+use crate::registry::{self, Resource};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Poll interval of every wait loop.
+const POLL_MS: u64 = 20;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+pub fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+pub fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted by a signal: stopping and cleaning up");
+    }
+    Ok(())
+}
+
+/// Sleep in small steps, returning early (with an error) on interrupt.
+pub fn sleep(d: Duration) -> Result<()> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        check_interrupted()?;
+        std::thread::sleep(Duration::from_millis(POLL_MS).min(end - Instant::now()));
+    }
+    Ok(())
+}
+
+/// Render a command line for the report (arguments quoted when needed).
+pub fn render(cmd: &Command) -> String {
+    let mut parts = vec![shell_quote(&cmd.get_program().to_string_lossy())];
+    parts.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
+    let env: Vec<String> = cmd
+        .get_envs()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{}={}", k.to_string_lossy(), shell_quote(&v.to_string_lossy())),
+            None => format!("-u {}", k.to_string_lossy()),
+        })
+        .collect();
+    if env.is_empty() {
+        parts.join(" ")
+    } else {
+        format!("env {} {}", env.join(" "), parts.join(" "))
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// A server process we started; stopped (by PID, never by name) when dropped.
+pub struct Server {
+    pub what: String,
+    pub pid: i32,
+    pub log: PathBuf,
+    pub command: String,
+    child: Child,
+    resource: Resource,
+}
+
+impl Server {
+    /// Spawn `cmd` in its own process group with output to `log`.
+    pub fn spawn(what: &str, mut cmd: Command, log: &Path) -> Result<Server> {
+        let out = File::create(log).with_context(|| format!("create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let command = render(&cmd);
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start {what}: {command}"))?;
+        let pid = child.id() as i32;
+        let start_ticks = registry::start_ticks(pid).unwrap_or(0);
+        let resource = Resource::Process {
+            pid,
+            start_ticks,
+            what: what.to_owned(),
+        };
+        registry::add(resource.clone());
+        Ok(Server {
+            what: what.to_owned(),
+            pid,
+            log: log.to_owned(),
+            command,
+            child,
+            resource,
+        })
+    }
+
+    /// Fail (with the log tail) if the process already exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        if let Some(st) = self.child.try_wait()? {
+            bail!(
+                "{} exited early ({st}); log {}:\n{}",
+                self.what,
+                self.log.display(),
+                tail(&self.log, 30)
+            );
+        }
+        Ok(())
+    }
+
+    /// Wait until `port` accepts TCP connections.
+    pub fn wait_port(&mut self, port: u16, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            check_interrupted()?;
+            self.check_running()?;
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not listen on 127.0.0.1:{port} within {timeout:?}; log {}:\n{}",
+                    self.what,
+                    self.log.display(),
+                    tail(&self.log, 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// CPU seconds used so far by the process and its descendants.
+    pub fn cpu_s(&self) -> f64 {
+        cpu_s_tree(self.pid)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Resource::Process { pid, start_ticks, .. } = self.resource {
+            registry::terminate(pid, start_ticks);
+        }
+        let _ = self.child.try_wait();
+        let _ = self.child.wait();
+        registry::remove(&self.resource);
+    }
+}
+
+pub fn tail(path: &Path, lines: usize) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Run a one-shot command to completion with a deadline; output goes to `log` (appended).
+/// Returns the combined output. Fails on a non-zero exit unless `allow_fail`.
+pub fn run(cmd: &mut Command, log: &Path, timeout: Duration, allow_fail: bool) -> Result<(bool, String)> {
+    let command = render(cmd);
+    let tmp = log.with_extension(format!("{}.out", std::process::id()));
+    let out = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let err = out.try_clone()?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("run {command}"))?;
+    let pid = child.id() as i32;
+    let resource = Resource::Process {
+        pid,
+        start_ticks: registry::start_ticks(pid).unwrap_or(0),
+        what: command.chars().take(80).collect(),
+    };
+    registry::add(resource.clone());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Ok(st);
+        }
+        if let Err(e) = check_interrupted() {
+            break Err(e);
+        }
+        if Instant::now() > deadline {
+            break Err(anyhow!("timed out after {timeout:?}: {command}"));
+        }
+        std::thread::sleep(Duration::from_millis(POLL_MS));
+    };
+    if status.is_err() {
+        if let Resource::Process { pid, start_ticks, .. } = resource {
+            registry::terminate(pid, start_ticks);
+        }
+        let _ = child.wait();
+    }
+    registry::remove(&resource);
+    let output = std::fs::read_to_string(&tmp).unwrap_or_default();
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "$ {command}\n{output}");
+        }
+    }
+    let status = status?;
+    if !status.success() && !allow_fail {
+        let lines: Vec<&str> = output.lines().collect();
+        bail!(
+            "command failed ({status}): {command}\n{}",
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        );
+    }
+    Ok((status.success(), output))
+}
+
+/// Run a quick helper command (mkfs, losetup, mount, git, uname): stdout on success.
+pub fn quick(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("run {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn clock_ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// (ppid, utime + stime ticks) of every process.
+fn proc_table() -> HashMap<i32, (i32, u64)> {
+    let mut m = HashMap::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return m };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Some(i) = s.rfind(')') else { continue };
+        let f: Vec<&str> = s[i + 2..].split_whitespace().collect();
+        // After "pid (comm) ": state=0 ppid=1 ... utime=11 stime=12.
+        if f.len() > 12 {
+            let ppid = f[1].parse().unwrap_or(0);
+            let t = f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+            m.insert(pid, (ppid, t));
+        }
+    }
+    m
+}
+
+/// CPU seconds of `root` and all its live descendants.
+pub fn cpu_s_tree(root: i32) -> f64 {
+    let t = proc_table();
+    let mut total = 0u64;
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        if let Some((_, ticks)) = t.get(&p) {
+            total += ticks;
+        }
+        stack.extend(t.iter().filter(|(_, (pp, _))| *pp == p).map(|(c, _)| *c));
+    }
+    total as f64 / clock_ticks_per_s()
+}
+
+/// Total busy CPU seconds of the machine (all CPUs, from /proc/stat), to see what else ran.
+pub fn machine_busy_s() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = s.lines().next() else { return 0.0 };
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    if v.len() < 5 {
+        return 0.0;
+    }
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    let busy: u64 = v.iter().take(8).sum::<u64>() - v[3] - v[4];
+    busy as f64 / clock_ticks_per_s()
+}
+
+/// Ports handed out so far (never reuse one within a run).
+static NEXT_PORT: std::sync::Mutex<u16> = std::sync::Mutex::new(0);
+
+/// A free TCP port on 127.0.0.1 at or after the configured base (checked by binding).
+pub fn free_port(base: u16) -> Result<u16> {
+    let mut next = NEXT_PORT.lock().expect("port lock is never poisoned (panic=abort)");
+    if *next < base {
+        *next = base;
+    }
+    for _ in 0..2000 {
+        let p = *next;
+        *next = next.checked_add(1).ok_or_else(|| anyhow!("ran out of ports"))?;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return Ok(p);
+        }
+    }
+    bail!("no free port found after {base}")
+}
+
+/// `count` consecutive free ports (aisnode needs PORT and BASE..BASE+cores).
+pub fn free_port_run(base: u16, count: u16) -> Result<u16> {
+    'outer: for _ in 0..500 {
+        let first = free_port(base)?;
+        for k in 1..count {
+            let p = free_port(base)?;
+            if p != first + k {
+                continue 'outer;
+            }
+        }
+        return Ok(first);
+    }
+    bail!("no run of {count} free ports after {base}")
+}
