@@ -642,3 +642,128 @@ pub async fn forward_to_primary(
     }
     Ok(Outcome::KeepAlive)
 }
+
+/// Primary: `PUT /v1/cluster` with `{"action": "start-maintenance" | "stop-maintenance" |
+/// "decommission-node", "value": {"sid": "<node id>"}}`. Maintenance and decommission flag
+/// the target in the Smap, which takes it out of HRW placement and starts a rebalance that
+/// moves its objects away; a decommissioned target leaves the Smap once its rebalance has
+/// finished without errors. Answers with the action's job ID as plain text.
+pub async fn handle_cluster_action(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let body = read_body(conn, req).await?;
+    let msg: net::api::ActMsg = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?;
+    let sid = msg
+        .value
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let (set, clear): (u64, u64) = match msg.action.as_str() {
+        "start-maintenance" => (meta::FLAG_MAINTENANCE, 0),
+        "stop-maintenance" => (0, meta::FLAG_MAINTENANCE),
+        "decommission-node" | "decommission" => (meta::FLAG_DECOMMISSION, 0),
+        a => {
+            return Err(ApiError::not_implemented(format!(
+                "cluster action {a:?} is not supported by this node"
+            )))
+        }
+    };
+    let smap = node.smap.load();
+    let Some(t) = smap.tmap.get(&sid).cloned() else {
+        return Err(ApiError::new(
+            404,
+            format!("target {sid:?} is not in Smap v{}", smap.version),
+        ));
+    };
+    let eligible = smap
+        .tmap
+        .values()
+        .filter(|t| t.flags & (meta::FLAG_MAINTENANCE | meta::FLAG_DECOMMISSION) == 0)
+        .count();
+    if set != 0
+        && t.flags & (meta::FLAG_MAINTENANCE | meta::FLAG_DECOMMISSION) == 0
+        && eligible <= 1
+    {
+        return Err(ApiError::new(
+            409,
+            format!("cannot take {sid} out of service: it is the last active target"),
+        ));
+    }
+    let n2 = node.clone();
+    let sid2 = sid.clone();
+    let new = glommio::executor()
+        .spawn_blocking(move || {
+            n2.update_smap(move |s| {
+                let t = s.tmap.get_mut(&sid2).expect("checked above");
+                t.flags = (t.flags | set) & !clear;
+                Ok(())
+            })
+        })
+        .await?;
+    tracing::info!(node_id = %sid, action = %msg.action, smap_version = new.version, "target flags changed");
+    metasync(&node, Some(&new), None, &[]).await;
+    let job = format!("{}-{}", msg.action, meta::random_id(8));
+    if set == meta::FLAG_DECOMMISSION {
+        let url = t.public_net.direct_url.clone();
+        let ver = new.version;
+        glommio::spawn_local(finish_decommission(node.clone(), sid.clone(), url, ver)).detach();
+    }
+    conn.respond(200, &[("Content-Type", "text/plain")], job.as_bytes())
+        .await
+        .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// Wait until the decommissioned target's rebalance (started by Smap `version` or later)
+/// finished without errors, then remove it from the Smap.
+async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version: i64) {
+    let poll = Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(100, 2000));
+    loop {
+        glommio::timer::sleep(poll).await;
+        if !node.smap.load().tmap.contains_key(&sid) {
+            return;
+        }
+        let r = match call("GET", &format!("{url}/v1/daemon?what=jobs"), &[], b"").await {
+            Ok(r) if r.status == 200 => r,
+            _ => continue,
+        };
+        let Ok(serde_json::Value::Array(jobs)) =
+            serde_json::from_slice::<serde_json::Value>(&r.body)
+        else {
+            continue;
+        };
+        let done = jobs.iter().any(|j| {
+            j["kind"] == "rebalance"
+                && j["finished"] == true
+                && j["aborted"] == false
+                && j["errors"].as_u64() == Some(0)
+                && j["smap_version"].as_i64().unwrap_or(0) >= version
+        });
+        if !done {
+            continue;
+        }
+        let id = sid.clone();
+        let n2 = node.clone();
+        match glommio::executor()
+            .spawn_blocking(move || {
+                n2.update_smap(move |s| {
+                    s.tmap.remove(&id);
+                    Ok(())
+                })
+            })
+            .await
+        {
+            Ok(new) => {
+                tracing::info!(node_id = %sid, smap_version = new.version, "decommissioned target left the cluster");
+                metasync(&node, Some(&new), None, &[url.clone()]).await;
+            }
+            Err(e) => tracing::error!(error = %e, "removing decommissioned target failed"),
+        }
+        return;
+    }
+}

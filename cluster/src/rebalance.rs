@@ -49,7 +49,6 @@ pub struct Job {
     pub errors: AtomicU64,
     pub aborted: AtomicBool,
     pub finished: AtomicBool,
-    #[serde(skip)]
     pub smap_version: i64,
 }
 

@@ -549,6 +549,7 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
                 ("DELETE", ["daemon", id]) => {
                     crate::membership::handle_leave(core, conn, req, id).await
                 }
+                ("PUT", []) => crate::membership::handle_cluster_action(core, conn, req).await,
                 _ => Err(ApiError::not_implemented(format!(
                     "{method} /v1/cluster/{rest} is not supported by this node"
                 ))),
