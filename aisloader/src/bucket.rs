@@ -34,6 +34,8 @@ pub enum Api {
     },
     S3 {
         endpoint: Endpoint,
+        /// Path of the endpoint URL (e.g. `/s3` for aisnode), prefixed to every request.
+        prefix: String,
         sig: SigV4,
     },
 }
@@ -114,12 +116,18 @@ impl Control {
         let mut sink = Collect::new(CONTROL_BODY_BYTES_MAX);
         let deadline = Instant::now() + self.timeout;
         let bodies: [&[u8]; 1] = [body];
-        let (endpoint, mut signer): (&Endpoint, Signer) = match &self.api {
-            Api::Ais { endpoint, .. } => (endpoint, Signer::None),
-            Api::S3 { endpoint, sig } => {
+        let prefixed;
+        let (endpoint, mut signer, target): (&Endpoint, Signer, &str) = match &self.api {
+            Api::Ais { endpoint, .. } => (endpoint, Signer::None, target),
+            Api::S3 {
+                endpoint,
+                prefix,
+                sig,
+            } => {
                 let mut s = S3Signer::new(sig.clone());
                 s.payload_hash = EMPTY_SHA256;
-                (endpoint, Signer::S3(Box::new(s)))
+                prefixed = format!("{prefix}{target}");
+                (endpoint, Signer::S3(Box::new(s)), prefixed.as_str())
             }
         };
         let req = Request {

@@ -135,10 +135,14 @@ fn api(p: &Params) -> Result<Api, String> {
             access_key,
             secret_key,
             region,
-        } => Api::S3 {
-            endpoint: parse_http_url(url).map_err(|e| e.to_string())?.0,
-            sig: SigV4::new(access_key, secret_key, region),
-        },
+        } => {
+            let (endpoint, path) = parse_http_url(url).map_err(|e| e.to_string())?;
+            Api::S3 {
+                endpoint,
+                prefix: path.trim_end_matches('/').to_string(),
+                sig: SigV4::new(access_key, secret_key, region),
+            }
+        }
     })
 }
 
@@ -291,11 +295,13 @@ impl StatsOut {
 
 /// Run the workload; returns the final report (not yet printed).
 pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Result<Report, String> {
-    let (endpoint, _) = match &p.target {
+    let (endpoint, url_path) = match &p.target {
         Target::Ais { url } | Target::S3 { url, .. } => {
             parse_http_url(url).map_err(|e| e.to_string())?
         }
     };
+    // An S3 endpoint may carry a path (aisnode serves S3 under /s3).
+    let s3_prefix = url_path.trim_end_matches('/').to_string();
     let sig = match &p.target {
         Target::S3 {
             access_key,
@@ -312,7 +318,11 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
             format!("?provider={}&skip_vc=true", p.provider),
             format!("?provider={}", p.provider),
         ),
-        Target::S3 { .. } => (format!("/{bucket_enc}/"), String::new(), String::new()),
+        Target::S3 { .. } => (
+            format!("{s3_prefix}/{bucket_enc}/"),
+            String::new(),
+            String::new(),
+        ),
     };
     if p.latest && matches!(p.target, Target::Ais { .. }) {
         get_query.push_str("&latest-ver=true");
