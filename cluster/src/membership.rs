@@ -208,7 +208,7 @@ async fn join_and_keepalive(node: Arc<Node>) {
                     let refused = e.contains("another cluster") || e.contains("duplicate");
                     // Log the first failures and then every 20th, and back off (up to
                     // JOIN_RETRY_MAX_MS) so a refused node does not flood its log.
-                    if failures <= 3 || failures % 20 == 0 {
+                    if failures <= 3 || failures.is_multiple_of(20) {
                         if refused {
                             tracing::error!(primary = %primary, error = %e, attempt = failures, "join refused by the primary");
                         } else {

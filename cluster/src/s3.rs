@@ -350,7 +350,7 @@ fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningContext>> {
     };
     let now = crate::time::now_unix_ns() / 1_000_000_000;
     let lookup = |ak: &str| creds.iter().find(|(k, _)| k == ak).map(|(_, s)| s.clone());
-    match sigv4::verify(&parts, &auth, &lookup, now) {
+    match sigv4::verify(&parts, &auth, lookup, now) {
         Err(e) if e.code == S3ErrorCode::SignatureDoesNotMatch => {
             // Some clients (s3cmd) put our `/s3` path prefix into the signed host instead of
             // the signed path: `Host: h:p` + `/s3/b/k` is signed as host `h:p/s3` + `/b/k`.
@@ -377,7 +377,7 @@ fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningContext>> {
                 raw_query: &req.head.query,
                 headers: &headers,
             };
-            sigv4::verify(&alt, &auth, &lookup, now)
+            sigv4::verify(&alt, &auth, lookup, now)
                 .map(Some)
                 .map_err(|_| e)
         }
