@@ -588,7 +588,7 @@ pub async fn handle_leave(
         &node,
         Some(&new),
         None,
-        &[sn.intra_control_net.direct_url.clone()],
+        std::slice::from_ref(&sn.intra_control_net.direct_url),
     )
     .await;
     conn.respond(200, &[], b"").await.map_err(io_err)?;
@@ -760,7 +760,7 @@ async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version:
         {
             Ok(new) => {
                 tracing::info!(node_id = %sid, smap_version = new.version, "decommissioned target left the cluster");
-                metasync(&node, Some(&new), None, &[url.clone()]).await;
+                metasync(&node, Some(&new), None, std::slice::from_ref(&url)).await;
             }
             Err(e) => tracing::error!(error = %e, "removing decommissioned target failed"),
         }

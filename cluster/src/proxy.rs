@@ -493,29 +493,7 @@ async fn list_objects(
         entries,
         flags: 0,
     };
-    let msgpack = req
-        .head
-        .header("accept")
-        .map(|a| a.contains("application/msgpack"))
-        .unwrap_or(false);
-    if msgpack {
-        conn.respond(
-            200,
-            &[("Content-Type", "application/msgpack")],
-            &page.to_msgpack(),
-        )
-        .await
-        .map_err(io_err)?;
-    } else {
-        conn.respond(
-            200,
-            &[("Content-Type", "application/json")],
-            &page.to_json(),
-        )
-        .await
-        .map_err(io_err)?;
-    }
-    Ok(Outcome::KeepAlive)
+    send_page(conn, req, &page).await
 }
 
 /// Redirect an object request to the owning core (spec §2.3): 301 for GET, 307 otherwise,
@@ -661,28 +639,24 @@ async fn list_across_targets(
         entries,
         flags: 0,
     };
+    send_page(conn, req, &page).await
+}
+
+/// A listing page as the client asked: msgpack (the SDK) or JSON.
+async fn send_page(conn: &mut Conn, req: &Req, page: &LsoPage) -> Result<Outcome, ApiError> {
     let msgpack = req
         .head
         .header("accept")
         .map(|a| a.contains("application/msgpack"))
         .unwrap_or(false);
-    if msgpack {
-        conn.respond(
-            200,
-            &[("Content-Type", "application/msgpack")],
-            &page.to_msgpack(),
-        )
-        .await
-        .map_err(io_err)?;
+    let (ctype, body) = if msgpack {
+        ("application/msgpack", page.to_msgpack())
     } else {
-        conn.respond(
-            200,
-            &[("Content-Type", "application/json")],
-            &page.to_json(),
-        )
+        ("application/json", page.to_json())
+    };
+    conn.respond(200, &[("Content-Type", ctype)], &body)
         .await
         .map_err(io_err)?;
-    }
     Ok(Outcome::KeepAlive)
 }
 
@@ -690,6 +664,12 @@ async fn list_across_targets(
 /// decommission) and, from the cores it advertises, the URL of the core that owns the
 /// object's mountpath.
 pub fn owner_url(smap: &crate::meta::Smap, bucket: &str, object: &str) -> Option<String> {
+    owner(smap, bucket, object).map(|(_, url)| url)
+}
+
+/// The object's HRW owner target in `smap` (skipping maintenance and decommission) and the
+/// URL of the core that owns the object's mountpath there.
+pub fn owner(smap: &crate::meta::Smap, bucket: &str, object: &str) -> Option<(String, String)> {
     let uname = engine::hrw::uname("ais", "", bucket, object);
     let d = engine::hrw::digest(uname.as_bytes());
     let targets: Vec<&crate::meta::Snode> = smap
@@ -711,7 +691,7 @@ pub fn owner_url(smap: &crate::meta::Smap, bucket: &str, object: &str) -> Option
         d,
         mps.iter().map(|(m, _)| engine::hrw::digest(m.as_bytes())),
     ) {
-        Some(i) => Some(mps[i].1.to_string()),
-        None => Some(t.public_net.direct_url.clone()),
+        Some(i) => Some((t.daemon_id.clone(), mps[i].1.to_string())),
+        None => Some((t.daemon_id.clone(), t.public_net.direct_url.clone())),
     }
 }

@@ -217,16 +217,7 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
 
 /// HRW owner (target ID, owning core URL) of an object in `smap`.
 fn owner(smap: &Smap, bucket: &str, object: &str) -> Option<(String, String)> {
-    let uname = engine::hrw::uname("ais", "", bucket, object);
-    let d = engine::hrw::digest(uname.as_bytes());
-    let targets: Vec<&crate::meta::Snode> = smap
-        .tmap
-        .values()
-        .filter(|t| t.flags & (crate::meta::FLAG_MAINTENANCE | crate::meta::FLAG_DECOMMISSION) == 0)
-        .collect();
-    let t = targets[engine::hrw::choose(d, targets.iter().map(|t| t.id_digest))?];
-    let url = crate::proxy::owner_url(smap, bucket, object)?;
-    Some((t.daemon_id.clone(), url))
+    crate::proxy::owner(smap, bucket, object)
 }
 
 /// Stream one object to its new owner and remove the local copy once it is acknowledged.
