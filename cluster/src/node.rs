@@ -408,7 +408,8 @@ impl Node {
             .into_iter()
             .flatten()
         {
-            if !(a.0 == self.cfg.host && a.1 == self.cfg.port) && !v.contains(a) {
+            let is_public = a.0 == self.cfg.host && a.1 == self.cfg.port;
+            if !is_public && !v.contains(a) {
                 v.push(a.clone());
             }
         }

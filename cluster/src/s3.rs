@@ -772,19 +772,20 @@ fn lom_etag(l: &Lom) -> String {
 
 /// Headers of GET/HEAD: ETag, Last-Modified, Content-Type and kept headers, user metadata.
 fn object_headers(l: &Lom) -> Vec<(&'static str, String)> {
-    let mut h: Vec<(&'static str, String)> = Vec::new();
-    h.push(("ETag", lom_etag(l)));
-    h.push((
-        "Last-Modified",
-        net::s3::time::format_http_date(l.mtime_ns / 1_000_000_000),
-    ));
-    h.push(("Accept-Ranges", "bytes".into()));
-    h.push((
-        "Content-Type",
-        l.custom_get("Content-Type")
-            .unwrap_or("application/octet-stream")
-            .to_string(),
-    ));
+    let mut h: Vec<(&'static str, String)> = vec![
+        ("ETag", lom_etag(l)),
+        (
+            "Last-Modified",
+            net::s3::time::format_http_date(l.mtime_ns / 1_000_000_000),
+        ),
+        ("Accept-Ranges", "bytes".into()),
+        (
+            "Content-Type",
+            l.custom_get("Content-Type")
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        ),
+    ];
     for (_, name) in KEPT_HEADERS.iter().skip(1) {
         if let Some(v) = l.custom_get(name) {
             h.push((name, v.to_string()));
