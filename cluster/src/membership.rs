@@ -201,6 +201,18 @@ async fn join_and_keepalive(node: Arc<Node>) {
                     failures = 0;
                     node.joined
                         .store(true, std::sync::atomic::Ordering::Relaxed);
+                    // A (re)joined target finishes whatever an interrupted run left behind.
+                    if node.cfg.role == crate::node::Role::Target
+                        && !node
+                            .rebalance
+                            .jobs
+                            .lock()
+                            .expect("jobs lock")
+                            .iter()
+                            .any(|j| !j.finished.load(std::sync::atomic::Ordering::Relaxed))
+                    {
+                        crate::rebalance::start(&node, node.smap.load().version);
+                    }
                     tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
                 }
                 Err(e) => {
@@ -469,6 +481,11 @@ pub async fn handle_autoreg(
                 si.public_net.direct_url
             ),
         ));
+    }
+    // A re-join keeps the flags the primary set (maintenance, decommission).
+    let mut si = si;
+    if let Some(e) = existing {
+        si.flags = e.flags;
     }
     let unchanged = existing.map(|e| *e == si).unwrap_or(false);
     node.last_seen
@@ -766,4 +783,28 @@ async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version:
         }
         return;
     }
+}
+
+/// Target: a request names a bucket our BMD does not have. Right after a join, other nodes
+/// may already route to us (rebalance, clients) before our copy arrives: pull the BMD from
+/// the primary once and apply it if newer. True if the bucket exists afterwards.
+pub async fn refresh_bmd_for(node: &Arc<Node>, bucket: &str) -> bool {
+    let primary = match &node.cfg.primary_url {
+        Some(p) => p.clone(),
+        None => return false,
+    };
+    let Ok(r) = call("GET", &format!("{primary}/v1/daemon?what=bmd"), &[], b"").await else {
+        return false;
+    };
+    if r.status != 200 {
+        return false;
+    }
+    let Ok(bmd) = serde_json::from_slice::<Bmd>(&r.body) else {
+        return false;
+    };
+    let n2 = node.clone();
+    let _ = glommio::executor()
+        .spawn_blocking(move || n2.apply_bmd(bmd))
+        .await;
+    node.bmd.load().buckets.contains_key(bucket)
 }

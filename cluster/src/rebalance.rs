@@ -34,6 +34,8 @@ pub const REBALANCE_CONCURRENCY_MAX: usize = 4;
 pub const REBALANCE_BATCH: usize = 1000;
 /// Per-object transfer deadline for each socket operation.
 pub const REBALANCE_IO_TIMEOUT_MS: u64 = 60_000;
+/// Passes per rebalance job (each pass after the first retries what failed or arrived late).
+pub const REBALANCE_PASSES_MAX: u32 = 20;
 /// Jobs remembered per node.
 pub const JOBS_KEPT_MAX: usize = 64;
 
@@ -90,9 +92,16 @@ pub fn on_smap_change(node: &Arc<Node>, old: &Smap, new: &Smap) {
     if eligible_targets(old) == eligible_targets(new) && old.version > 0 {
         return;
     }
-    if old.version > 0 {
-        *node.rebalance.prev_smap.lock().expect("prev_smap lock") = Some(Arc::new(old.clone()));
-    }
+    let prev = if old.version > 0 {
+        old.clone()
+    } else {
+        // A node that just joined has no previous map: the cluster's previous target set
+        // is the new one without us.
+        let mut p = new.clone();
+        p.tmap.remove(&node.target_id);
+        p
+    };
+    *node.rebalance.prev_smap.lock().expect("prev_smap lock") = Some(Arc::new(prev));
     start(node, new.version);
 }
 
@@ -123,7 +132,35 @@ pub fn start(node: &Arc<Node>, smap_version: i64) {
     tracing::info!(job = %job.id, smap_version, "rebalance started");
     let node = node.clone();
     glommio::spawn_local(async move {
-        run(&node, &job).await;
+        // Never overlap with a superseded pass: wait until it has stopped.
+        while node
+            .rebalance
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .iter()
+            .any(|j| !Arc::ptr_eq(j, &job) && !j.finished.load(Ordering::Relaxed))
+        {
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+        // Repeat passes until one moves nothing and fails nothing: failed transfers are
+        // retried, and objects PUT on the old owner while a pass ran are caught.
+        let mut passes = 0u32;
+        loop {
+            let before = job.objects.load(Ordering::Relaxed);
+            job.errors.store(0, Ordering::Relaxed);
+            run(&node, &job).await;
+            passes += 1;
+            let moved = job.objects.load(Ordering::Relaxed) - before;
+            let errors = job.errors.load(Ordering::Relaxed);
+            if job.aborted.load(Ordering::Relaxed)
+                || (moved == 0 && errors == 0)
+                || passes >= REBALANCE_PASSES_MAX
+            {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(if errors > 0 { 500 } else { 50 })).await;
+        }
         job.end_time_ns
             .0
             .store(crate::time::now_unix_ns(), Ordering::Relaxed);
@@ -182,6 +219,9 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                 let smap = node.smap.load();
                 let mut tasks = Vec::new();
                 for e in batch {
+                    if job.aborted.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let Some((owner_id, url)) = owner(&smap, &bucket, &e.name) else {
                         continue;
                     };
@@ -230,9 +270,12 @@ async fn send(
 ) -> Result<u64, String> {
     let mp = &node.mountpaths[mpi];
     let bck = Bck::ais(bucket);
-    let rd = ObjectReader::open(mp, &bck, object)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rd = match ObjectReader::open(mp, &bck, object).await {
+        Ok(rd) => rd,
+        // Deleted (or already moved) since the walk listed it: nothing to do.
+        Err(engine::Error::NotFound(_)) => return Ok(0),
+        Err(e) => return Err(e.to_string()),
+    };
     let lom = rd.lom.clone();
     let (ep, _) =
         net::client::parse_http_url(&format!("{base_url}/")).map_err(|e| e.to_string())?;
@@ -328,7 +371,10 @@ async fn send(
         ));
     }
     // The new owner has it durably: remove ours.
-    engine::object::delete(mp, &bck, object).map_err(|e| format!("removing moved object: {e}"))?;
+    match engine::object::delete(mp, &bck, object) {
+        Ok(()) | Err(engine::Error::NotFound(_)) => {}
+        Err(e) => return Err(format!("removing moved object: {e}")),
+    }
     Ok(size)
 }
 

@@ -581,7 +581,10 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
             if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
                 return Err(method_not_allowed("GET, PUT, HEAD, DELETE, PATCH"));
             }
-            if !core.bmd().buckets.contains_key(bucket) {
+            if !core.bmd().buckets.contains_key(bucket)
+                && !(role == Role::Target
+                    && crate::membership::refresh_bmd_for(&core.node, bucket).await)
+            {
                 return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
             }
             if role == Role::Proxy {

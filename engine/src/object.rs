@@ -472,7 +472,27 @@ impl ObjectReader {
 
     /// Open any object-format file (object or multipart part) by full path.
     pub async fn open_path(fqn: PathBuf) -> Result<ObjectReader> {
-        let file = match DmaFile::open(&fqn).await {
+        // glommio's DmaFile::open calls statfs(path).unwrap() after opening: if the file is
+        // unlinked in between (a concurrent DELETE, rebalance moving it away), the reactor
+        // panics. Pin the inode with a plain open first and let glommio open it through
+        // /proc/self/fd, which resolves even after an unlink.
+        let pin = match std::fs::File::open(&fqn) {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(match e.raw_os_error() {
+                    Some(2) | Some(20) | Some(21) => Error::NotFound(fqn),
+                    _ if fqn.is_dir() => Error::NotFound(fqn),
+                    _ => Error::io("open", &fqn, e),
+                })
+            }
+        };
+        if pin.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Error::NotFound(fqn));
+        }
+        let proc_path = format!("/proc/self/fd/{}", pin.as_raw_fd());
+        let opened = DmaFile::open(&proc_path).await;
+        drop(pin);
+        let file = match opened {
             Ok(f) => f,
             Err(e) => {
                 let e: std::io::Error = e.into();
