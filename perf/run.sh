@@ -17,6 +17,24 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf 'perf/run.sh: %s\n' "$*" >&2; }
 
+# cargo install NAME [ARGS...] at low priority; when the newest release needs a newer rustc,
+# install the newest release this rustc supports (cargo names it in its error).
+cargo_install() {
+    local name=$1 log v
+    shift
+    log=$(mktemp)
+    if nice -n 19 cargo install -q "$name" "$@" 2>"$log"; then
+        rm -f "$log"
+        return 0
+    fi
+    v=$(sed -n "s/^\`$name \([0-9][0-9.]*\)\` supports rustc.*/\1/p" "$log" | head -1)
+    cat "$log" >&2
+    rm -f "$log"
+    [ -n "$v" ] || return 1
+    say "retrying with $name $v, the newest release this rustc supports"
+    nice -n 19 cargo install -q "$name" --version "$v" "$@"
+}
+
 if [ "$(id -u)" -ne 0 ]; then
     say "needs root: apt-get (fio, nginx-light), loop devices + mkfs + mount and the cgroup v1"
     say "blkio throttle (section 3), and /proc/sys/vm/drop_caches (section 4)."
@@ -45,12 +63,11 @@ if [ "${PERF_NO_INSTALL:-0}" != 1 ]; then
     fi
     if ! command -v s3s-fs >/dev/null; then
         say "building s3s-fs from crates.io (about 3 minutes)"
-        nice -n 19 cargo install -q s3s-fs 2>/dev/null ||
-            nice -n 19 cargo install -q s3s-fs --features binary
+        cargo_install s3s-fs --features binary
     fi
     if ! command -v garage >/dev/null && [ "${PERF_SKIP_GARAGE:-0}" != 1 ]; then
         say "building garage from crates.io (about 20 minutes on 2 cores; PERF_SKIP_GARAGE=1 skips it)"
-        nice -n 19 cargo install -q garage --locked ||
+        cargo_install garage --locked ||
             say "garage failed to build: its comparison will be skipped (see the output above)"
     fi
 fi
@@ -61,4 +78,6 @@ cargo build -q --release -p cluster -p aisloader -p perf
 remove=--remove-work-dir
 case " $* " in *" --keep-work "*) remove= ;; esac
 trap 'target/release/perf cleanup --work-dir "$WORK" $remove || say "cleanup incomplete: run target/release/perf cleanup --work-dir $WORK"' EXIT
-target/release/perf run --out perf/reports --work-dir "$WORK" "$@"
+out=(--out perf/reports)
+case " $* " in *" --out "*|*" --out="*) out=() ;; esac
+target/release/perf run "${out[@]}" --work-dir "$WORK" "$@"

@@ -22,7 +22,11 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     let disks: Vec<DiskCounter> = DiskCounter::for_path(&dir).into_iter().collect();
     let fio_file = dir.join("fio.dat");
     if do_fio {
-        eprintln!("perf [fio]: laying out {} ({} MiB)", fio_file.display(), cfg.fio_file_bytes >> 20);
+        eprintln!(
+            "perf [fio]: laying out {} ({} MiB)",
+            fio_file.display(),
+            cfg.fio_file_bytes >> 20
+        );
         measure::fio_layout(cfg, &fio_file, cfg.fio_file_bytes).context("fio layout")?;
     }
     let mountpaths = vec![dir.join("mp1"), dir.join("mp2")];
@@ -38,10 +42,20 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 cgroup_procs: None,
             },
         )?;
-        res.server(&format!("aisnode (section 2{})", if no_fsync { "" } else { ", PUT with fsync" }), &n.server.command);
+        res.server(
+            &format!(
+                "aisnode (section 2{})",
+                if no_fsync { "" } else { ", PUT with fsync" }
+            ),
+            &n.server.command,
+        );
         Ok(n)
     };
-    let mut node = if do_node { Some(start(true, res)?) } else { None };
+    let mut node = if do_node {
+        Some(start(true, res)?)
+    } else {
+        None
+    };
     for &size in &cfg.sizes {
         let label = measure::size_label(size);
         let mut fio_read = Row::new("fio", "fio", "read", size, 0);
@@ -56,7 +70,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 let s = measure::fio(
                     cfg,
                     &FioJob {
-                        file: &fio_file,
+                        files: std::slice::from_ref(&fio_file),
                         file_size: cfg.fio_file_bytes,
                         rw: "write",
                         bs: size,
@@ -94,7 +108,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 let s = measure::fio(
                     cfg,
                     &FioJob {
-                        file: &fio_file,
+                        files: std::slice::from_ref(&fio_file),
                         file_size: cfg.fio_file_bytes,
                         rw: "randread",
                         bs: size,
@@ -167,7 +181,12 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 )?;
                 measure::progress(
                     "node",
-                    &format!("PUT (fsync) {} run {}/{}", measure::size_label(size), r + 1, cfg.runs),
+                    &format!(
+                        "PUT (fsync) {} run {}/{}",
+                        measure::size_label(size),
+                        r + 1,
+                        cfg.runs
+                    ),
                     &s,
                 );
                 row.samples.push(s);

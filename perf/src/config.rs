@@ -2,13 +2,16 @@
 //! The defaults are the standard suite (about 15-20 minutes on a 2-core VM); `--quick` shrinks
 //! everything for development.
 
-use crate::measure::{KIB, MIB, GIB};
+use crate::measure::{GIB, KIB, MIB};
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "perf", about = "Benchmark suite for aisnode: fio baseline, GET/PUT, per-disk scaling, peers, core scaling")]
+#[command(
+    name = "perf",
+    about = "Benchmark suite for aisnode: fio baseline, GET/PUT, per-disk scaling, peers, core scaling"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -112,6 +115,7 @@ pub struct Config {
     pub peer_put_duration_s: f64,
     pub peer_get_duration_s: f64,
     pub peer_get_runs: usize,
+    pub peer_put_runs: usize,
     /// Bytes at which a PUT run stops early (bounds disk use and the GET data set).
     pub put_cap_bytes: u64,
     pub scaling_ns: Vec<usize>,
@@ -136,7 +140,9 @@ impl Config {
                 "scaling" => Section::Scaling,
                 "peers" => Section::Peers,
                 "cores" => Section::Cores,
-                other => bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores)"),
+                other => {
+                    bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores)")
+                }
             });
         }
         sections.sort();
@@ -148,7 +154,13 @@ impl Config {
             bail!("--disk-rate-mib must be positive");
         }
         let cwd = std::env::current_dir()?;
-        let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { cwd.join(p) };
+        let abs = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p)
+            }
+        };
         let q = a.quick;
         let d = a.duration_s;
         Ok(Config {
@@ -172,13 +184,14 @@ impl Config {
             fio_file_bytes: if q { 512 * MIB } else { 2 * GIB },
             fio_engine: "io_uring".into(),
             node_duration_s: d.unwrap_or(if q { 2.0 } else { 4.0 }),
-            peer_put_duration_s: d.unwrap_or(if q { 2.0 } else { 5.0 }),
+            peer_put_duration_s: d.unwrap_or(if q { 2.0 } else { 4.0 }),
             peer_get_duration_s: d.unwrap_or(if q { 2.0 } else { 3.0 }),
             peer_get_runs: if q { 1 } else { 3 },
+            peer_put_runs: if q { 1 } else { 2 },
             put_cap_bytes: if q { 512 * MIB } else { 2 * GIB },
             scaling_ns: if q { vec![1, 2] } else { vec![1, 2, 4, 8] },
             scaling_size: MIB,
-            scaling_workers_per_disk: 4,
+            scaling_workers_per_disk: 16,
             scaling_duration_s: d.unwrap_or(if q { 3.0 } else { 6.0 }),
             disk_rate_bytes: a.disk_rate_mib * MIB,
             loop_image_bytes: 4 * GIB,

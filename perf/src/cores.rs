@@ -17,7 +17,10 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     let mut counts = vec![1usize, 2];
     counts.retain(|&c| c <= cpus);
     if counts.len() < 2 {
-        res.note("cores", format!("only {cpus} CPU(s): 1 vs 2 cores cannot be compared"));
+        res.note(
+            "cores",
+            format!("only {cpus} CPU(s): 1 vs 2 cores cannot be compared"),
+        );
     }
     let size = cfg.cores_size;
     let label = measure::size_label(size);
@@ -32,7 +35,10 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 cgroup_procs: None,
             },
         )?;
-        res.server(&format!("aisnode (section 5, {cores} core(s))"), &node.server.command);
+        res.server(
+            &format!("aisnode (section 5, {cores} core(s))"),
+            &node.server.command,
+        );
         let ep = Endpoint::Ais { port: node.port };
         let bucket = format!("cores-{cores}");
         let mut put = Row::new("cores", "aisnode", "put", size, cores);
@@ -56,17 +62,27 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 )?;
                 measure::progress(
                     "cores",
-                    &format!("{} {label} {cores} core(s) run {}/{}", if is_put { "PUT" } else { "GET" }, r + 1, cfg.cores_runs),
+                    &format!(
+                        "{} {label} {cores} core(s) run {}/{}",
+                        if is_put { "PUT" } else { "GET" },
+                        r + 1,
+                        cfg.cores_runs
+                    ),
                     &s,
                 );
                 node.server.check_running()?;
-                if is_put { put.samples.push(s) } else { get.samples.push(s) }
+                if is_put {
+                    put.samples.push(s)
+                } else {
+                    get.samples.push(s)
+                }
             }
         }
         res.rows.push(put);
         res.rows.push(get);
         node.stop_and_wipe();
     }
-    res.durability.push(("aisnode (section 5)".into(), "`--no-fsync`".into()));
+    res.durability
+        .push(("aisnode (section 5)".into(), "`--no-fsync`".into()));
     Ok(())
 }

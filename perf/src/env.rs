@@ -51,7 +51,9 @@ pub fn mount_of(path: &Path) -> (String, String, String, String) {
     let mut best = (String::new(), String::new(), String::new(), String::new());
     for l in info.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else { continue };
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
         if f.len() < sep + 3 || f.len() < 6 {
             continue;
         }
@@ -147,27 +149,35 @@ pub fn capture(work: &Path, bin: &Path, repo: &Path) -> Environment {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     let (mp, fs_type, fs_source, opts) = mount_of(work);
-    let (block_device, scheduler, rotational) = match dev_of(work).and_then(|(a, b)| block_name(a, b)) {
-        Some((name, disk)) => {
-            let q = PathBuf::from("/sys/block").join(&disk).join("queue");
-            let rd = |f: &str| {
-                std::fs::read_to_string(q.join(f))
-                    .map(|s| s.trim().to_owned())
-                    .unwrap_or_default()
-            };
-            (name, rd("scheduler"), rd("rotational"))
-        }
-        None => ("unknown".into(), String::new(), String::new()),
-    };
-    let cgroup_blkio = if Path::new("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device").exists() {
+    let (block_device, scheduler, rotational) =
+        match dev_of(work).and_then(|(a, b)| block_name(a, b)) {
+            Some((name, disk)) => {
+                let q = PathBuf::from("/sys/block").join(&disk).join("queue");
+                let rd = |f: &str| {
+                    std::fs::read_to_string(q.join(f))
+                        .map(|s| s.trim().to_owned())
+                        .unwrap_or_default()
+                };
+                (name, rd("scheduler"), rd("rotational"))
+            }
+            None => ("unknown".into(), String::new(), String::new()),
+        };
+    let cgroup_blkio = if Path::new("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device").exists()
+    {
         "cgroup v1 blkio throttle available".to_owned()
     } else {
         "cgroup v1 blkio throttle not mounted".to_owned()
     };
     let tool = |p: &str| bin.join(p).to_string_lossy().into_owned();
     let versions = vec![
-        ("aisnode".to_owned(), version(&tool("aisnode"), &["--version"])),
-        ("aisloader".to_owned(), version(&tool("aisloader"), &["-version"])),
+        (
+            "aisnode".to_owned(),
+            version(&tool("aisnode"), &["--version"]),
+        ),
+        (
+            "aisloader".to_owned(),
+            version(&tool("aisloader"), &["-version"]),
+        ),
         ("fio".to_owned(), version("fio", &["--version"])),
         ("s3s-fs".to_owned(), version("s3s-fs", &["--version"])),
         ("garage".to_owned(), version("garage", &["--version"])),

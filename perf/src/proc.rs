@@ -59,7 +59,11 @@ pub fn render(cmd: &Command) -> String {
     let env: Vec<String> = cmd
         .get_envs()
         .map(|(k, v)| match v {
-            Some(v) => format!("{}={}", k.to_string_lossy(), shell_quote(&v.to_string_lossy())),
+            Some(v) => format!(
+                "{}={}",
+                k.to_string_lossy(),
+                shell_quote(&v.to_string_lossy())
+            ),
             None => format!("-u {}", k.to_string_lossy()),
         })
         .collect();
@@ -165,7 +169,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Resource::Process { pid, start_ticks, .. } = self.resource {
+        if let Resource::Process {
+            pid, start_ticks, ..
+        } = self.resource
+        {
             registry::terminate(pid, start_ticks);
         }
         let _ = self.child.try_wait();
@@ -182,7 +189,12 @@ pub fn tail(path: &Path, lines: usize) -> String {
 
 /// Run a one-shot command to completion with a deadline; output goes to `log` (appended).
 /// Returns the combined output. Fails on a non-zero exit unless `allow_fail`.
-pub fn run(cmd: &mut Command, log: &Path, timeout: Duration, allow_fail: bool) -> Result<(bool, String)> {
+pub fn run(
+    cmd: &mut Command,
+    log: &Path,
+    timeout: Duration,
+    allow_fail: bool,
+) -> Result<(bool, String)> {
     let command = render(cmd);
     let tmp = log.with_extension(format!("{}.out", std::process::id()));
     let out = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
@@ -215,7 +227,10 @@ pub fn run(cmd: &mut Command, log: &Path, timeout: Duration, allow_fail: bool) -
         std::thread::sleep(Duration::from_millis(POLL_MS));
     };
     if status.is_err() {
-        if let Resource::Process { pid, start_ticks, .. } = resource {
+        if let Resource::Process {
+            pid, start_ticks, ..
+        } = resource
+        {
             registry::terminate(pid, start_ticks);
         }
         let _ = child.wait();
@@ -225,7 +240,11 @@ pub fn run(cmd: &mut Command, log: &Path, timeout: Duration, allow_fail: bool) -
     let _ = std::fs::remove_file(&tmp);
     {
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
             let _ = writeln!(f, "$ {command}\n{output}");
         }
     }
@@ -271,10 +290,16 @@ fn clock_ticks_per_s() -> f64 {
 /// (ppid, utime + stime ticks) of every process.
 fn proc_table() -> HashMap<i32, (i32, u64)> {
     let mut m = HashMap::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return m };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return m;
+    };
     for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
         let Some(i) = s.rfind(')') else { continue };
         let f: Vec<&str> = s[i + 2..].split_whitespace().collect();
         // After "pid (comm) ": state=0 ppid=1 ... utime=11 stime=12.
@@ -301,11 +326,42 @@ pub fn cpu_s_tree(root: i32) -> f64 {
     total as f64 / clock_ticks_per_s()
 }
 
+/// Per thread of `pid`: (seconds on a CPU, seconds runnable but waiting for a CPU), from
+/// /proc/PID/task/TID/schedstat; keyed by thread ID.
+pub fn thread_sched_s(pid: i32) -> HashMap<i32, (f64, f64)> {
+    let mut m = HashMap::new();
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return m;
+    };
+    for e in rd.flatten() {
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) else {
+            continue;
+        };
+        let v: Vec<f64> = s
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if v.len() >= 2 {
+            m.insert(tid, (v[0] / 1e9, v[1] / 1e9));
+        }
+    }
+    m
+}
+
 /// Total busy CPU seconds of the machine (all CPUs, from /proc/stat), to see what else ran.
 pub fn machine_busy_s() -> f64 {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = s.lines().next() else { return 0.0 };
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let Some(line) = s.lines().next() else {
+        return 0.0;
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     if v.len() < 5 {
         return 0.0;
     }
@@ -319,13 +375,17 @@ static NEXT_PORT: std::sync::Mutex<u16> = std::sync::Mutex::new(0);
 
 /// A free TCP port on 127.0.0.1 at or after the configured base (checked by binding).
 pub fn free_port(base: u16) -> Result<u16> {
-    let mut next = NEXT_PORT.lock().expect("port lock is never poisoned (panic=abort)");
+    let mut next = NEXT_PORT
+        .lock()
+        .expect("port lock is never poisoned (panic=abort)");
     if *next < base {
         *next = base;
     }
     for _ in 0..2000 {
         let p = *next;
-        *next = next.checked_add(1).ok_or_else(|| anyhow!("ran out of ports"))?;
+        *next = next
+            .checked_add(1)
+            .ok_or_else(|| anyhow!("ran out of ports"))?;
         if TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return Ok(p);
         }

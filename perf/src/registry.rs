@@ -19,7 +19,11 @@ pub const TERM_GRACE_MS: u64 = 5_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Resource {
     /// A child process (and its own process group, which we created).
-    Process { pid: i32, start_ticks: u64, what: String },
+    Process {
+        pid: i32,
+        start_ticks: u64,
+        what: String,
+    },
     /// A file system we mounted.
     Mount { dir: PathBuf },
     /// A loop device we attached.
@@ -48,7 +52,9 @@ fn store(file: &Path, items: &[Resource]) -> Result<()> {
 /// Point the registry at `<work>/resources.json`.
 pub fn open(work: &Path) -> Result<()> {
     std::fs::create_dir_all(work).with_context(|| format!("create {}", work.display()))?;
-    *REGISTRY.lock().expect("registry lock is never poisoned (panic=abort)") =
+    *REGISTRY
+        .lock()
+        .expect("registry lock is never poisoned (panic=abort)") =
         Some(work.join("resources.json"));
     Ok(())
 }
@@ -96,7 +102,7 @@ fn is_zombie(pid: i32) -> bool {
             let i = s.rfind(')')?;
             s[i + 2..].chars().next()
         })
-        .is_none_or(|c| c == 'Z' || c == 'X')
+        .map_or(true, |c| c == 'Z' || c == 'X')
 }
 
 fn signal(pid: i32, sig: i32) {
@@ -128,7 +134,9 @@ pub fn terminate(pid: i32, start: u64) {
 /// Undo one resource, best effort; returns what went wrong.
 pub fn undo(r: &Resource) -> Option<String> {
     match r {
-        Resource::Process { pid, start_ticks, .. } => {
+        Resource::Process {
+            pid, start_ticks, ..
+        } => {
             terminate(*pid, *start_ticks);
             None
         }
@@ -141,7 +149,13 @@ pub fn undo(r: &Resource) -> Option<String> {
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
-            if ok || std::process::Command::new("umount").arg("-l").arg(dir).status().is_ok_and(|s| s.success()) {
+            if ok
+                || std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(dir)
+                    .status()
+                    .is_ok_and(|s| s.success())
+            {
                 None
             } else {
                 Some(format!("umount {} failed", dir.display()))
@@ -162,7 +176,10 @@ pub fn undo(r: &Resource) -> Option<String> {
                 return None;
             }
             // Move anything left back to the root group of the hierarchy, then remove.
-            if let (Some(root), Ok(procs)) = (dir.parent(), std::fs::read_to_string(dir.join("cgroup.procs"))) {
+            if let (Some(root), Ok(procs)) = (
+                dir.parent(),
+                std::fs::read_to_string(dir.join("cgroup.procs")),
+            ) {
                 for pid in procs.split_whitespace() {
                     let _ = std::fs::write(root.join("cgroup.procs"), pid);
                 }
@@ -179,12 +196,20 @@ pub fn undo(r: &Resource) -> Option<String> {
 }
 
 fn loop_attached(dev: &Path) -> bool {
-    let name = dev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Path::new("/sys/block").join(&name).join("loop/backing_file").exists()
+    let name = dev
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Path::new("/sys/block")
+        .join(&name)
+        .join("loop/backing_file")
+        .exists()
 }
 
 pub fn is_mounted(dir: &Path) -> bool {
-    let Ok(canon) = dir.canonicalize() else { return false };
+    let Ok(canon) = dir.canonicalize() else {
+        return false;
+    };
     std::fs::read_to_string("/proc/self/mountinfo")
         .map(|m| {
             m.lines()

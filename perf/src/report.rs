@@ -71,19 +71,45 @@ fn op_label(op: &str) -> &str {
 }
 
 /// What the harness can say about a ratio below RATIO_FLAG, from CPU and disk counters.
-fn diagnose(ours: &Sample, op: &str, other: Option<(&str, &Sample)>, device_bps: Option<f64>, ncpu: usize) -> String {
+fn diagnose(
+    ours: &Sample,
+    op: &str,
+    other: Option<(&str, &Sample)>,
+    device_bps: Option<f64>,
+    ncpu: usize,
+) -> String {
     let mut why = Vec::new();
     let busy = ours.machine_cores();
     let cpu = format!(
-        "{busy:.2} of {ncpu} CPUs busy (aisnode {:.2}, aisloader {:.2}, rest of the machine {:.2})",
+        "{busy:.2} of {ncpu} CPUs busy (aisnode {:.2}, its busiest thread {:.2}, aisloader {:.2}, everything else {:.2}); aisnode's threads waited {:.2} s/s for a CPU",
         ours.server_cores(),
+        ours.server_max_thread_cores(),
         ours.client_cores(),
-        (busy - ours.server_cores() - ours.client_cores()).max(0.0)
+        (busy - ours.server_cores() - ours.client_cores()).max(0.0),
+        ours.server_runq_wait_per_s()
     );
     let is_get = op == "get";
-    let moved = if is_get { ours.disk_read_bytes } else { ours.disk_write_bytes } as f64 / ours.duration_s.max(1e-9);
-    if busy >= 0.85 * ncpu as f64 {
-        why.push(format!("CPU-bound: {cpu}"));
+    let moved = if is_get {
+        ours.disk_read_bytes
+    } else {
+        ours.disk_write_bytes
+    } as f64
+        / ours.duration_s.max(1e-9);
+    let ours_cpu = ours.server_cores() + ours.client_cores();
+    let rest = (busy - ours_cpu).max(0.0);
+    if ours_cpu >= 0.85 * ncpu as f64 {
+        why.push(format!("CPU-bound (aisnode and aisloader): {cpu}"));
+    } else if ours.server_max_thread_cores() >= 0.9 {
+        why.push(format!("one aisnode thread (reactor) was saturated: {cpu}"));
+    } else if busy >= 0.85 * ncpu as f64 {
+        why.push(format!(
+            "CPU-bound machine, shared: {cpu}{}",
+            if rest >= 0.25 {
+                " (\"everything else\" is kernel threads such as I/O completion and loopback networking, plus other users of this shared machine)"
+            } else {
+                ""
+            }
+        ));
     }
     if let Some((name, o)) = other {
         let served = o.bytes_per_s * o.duration_s;
@@ -117,16 +143,25 @@ fn diagnose(ours: &Sample, op: &str, other: Option<(&str, &Sample)>, device_bps:
             mib(moved),
             ms(ours.p50_us)
         ));
-    } else if !why[0].starts_with("CPU") {
+    } else if !why.iter().any(|w| w.contains("CPUs busy")) {
         why.push(format!("CPU: {cpu}"));
     }
     why.join("; ")
 }
 
-pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s: f64) -> Result<()> {
+pub fn write(
+    cfg: &Config,
+    res: &Results,
+    md_path: &Path,
+    assets: &Path,
+    total_s: f64,
+) -> Result<()> {
     let env = res.env.as_ref();
     let ncpu = env.map_or(2, |e| e.cpus);
-    let stem = assets.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = assets
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(
@@ -150,19 +185,38 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
     // ---------------- headline ----------------
     let _ = writeln!(w, "## Headline ratios\n");
     let mut flagged: Vec<String> = Vec::new();
-    let large: Vec<u64> = cfg.sizes.iter().copied().filter(|&s| s >= MIB).collect();
     if res.rows.iter().any(|r| r.section == "fio") && res.rows.iter().any(|r| r.section == "node") {
         let _ = writeln!(w, "**aisnode / fio** (GET vs fio randread, PUT `--no-fsync` vs fio write, same block size and queue depth {}):\n", cfg.workers);
-        let _ = writeln!(w, "| object size | GET | PUT | PUT with fsync |\n|---|---|---|---|");
+        let _ = writeln!(
+            w,
+            "| object size | GET | PUT | PUT with fsync |\n|---|---|---|---|"
+        );
         for &size in &cfg.sizes {
-            let g = ratio(res.bps("node", "aisnode", "get", size, 0), res.bps("fio", "fio", "read", size, 0));
-            let p = ratio(res.bps("node", "aisnode", "put", size, 0), res.bps("fio", "fio", "write", size, 0));
-            let pf = ratio(res.bps("node", "aisnode", "put-fsync", size, 0), res.bps("fio", "fio", "write", size, 0));
-            let _ = writeln!(w, "| {} | {} | {} | {} |", size_label(size), fmt_ratio(g), fmt_ratio(p), fmt_ratio(pf));
+            let g = ratio(
+                res.bps("node", "aisnode", "get", size, 0),
+                res.bps("fio", "fio", "read", size, 0),
+            );
+            let p = ratio(
+                res.bps("node", "aisnode", "put", size, 0),
+                res.bps("fio", "fio", "write", size, 0),
+            );
+            let pf = ratio(
+                res.bps("node", "aisnode", "put-fsync", size, 0),
+                res.bps("fio", "fio", "write", size, 0),
+            );
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} |",
+                size_label(size),
+                fmt_ratio(g),
+                fmt_ratio(p),
+                fmt_ratio(pf)
+            );
             for (op, fop, r) in [("get", "read", g), ("put", "write", p)] {
                 if let (Some(r), Some(ours), Some(f)) = (
                     r,
-                    res.find("node", "aisnode", op, size, 0).and_then(|x| x.median()),
+                    res.find("node", "aisnode", op, size, 0)
+                        .and_then(|x| x.median()),
                     res.find("fio", "fio", fop, size, 0),
                 ) {
                     if r < RATIO_FLAG {
@@ -176,42 +230,106 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                 }
             }
         }
-        let _ = writeln!(w, "\nLarge objects ({}): see the rows above.\n", large.iter().map(|&s| size_label(s)).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(w);
     }
     let scaling_rows: Vec<&Row> = res.rows.iter().filter(|r| r.section == "scaling").collect();
     if !scaling_rows.is_empty() {
-        let _ = writeln!(w, "**Linearity** T(N) / (N × T(1)), {} objects, each disk throttled to {} MiB/s:\n", size_label(cfg.scaling_size), cfg.disk_rate_bytes / MIB);
-        let _ = writeln!(w, "| N | GET | PUT |\n|---|---|---|");
+        let _ = writeln!(
+            w,
+            "**Linearity** T(N) / (N × T(1)), {} objects, each disk throttled to {} MiB/s:\n",
+            size_label(cfg.scaling_size),
+            cfg.disk_rate_bytes / MIB
+        );
+        let _ = writeln!(
+            w,
+            "| N | GET | PUT | GET / fio on the same N disks | PUT / fio on the same N disks |\n|---|---|---|---|---|"
+        );
         for &n in &cfg.scaling_ns {
             let mut cells = Vec::new();
+            let mut vs_fio = Vec::new();
             for op in ["get", "put"] {
+                let fop = if op == "get" { "read" } else { "write" };
+                let fio_n = res.bps("scaling-fio", "fio", fop, cfg.scaling_size, n);
+                vs_fio.push(fmt_ratio(ratio(
+                    res.bps("scaling", "aisnode", op, cfg.scaling_size, n),
+                    fio_n,
+                )));
                 let t1 = res.bps("scaling", "aisnode", op, cfg.scaling_size, 1);
                 let tn = res.bps("scaling", "aisnode", op, cfg.scaling_size, n);
                 let r = ratio(tn, t1.map(|t| t * n as f64));
-                if let (Some(r), Some(s)) = (r, res.find("scaling", "aisnode", op, cfg.scaling_size, n).and_then(|x| x.median())) {
+                if let (Some(r), Some(s)) = (
+                    r,
+                    res.find("scaling", "aisnode", op, cfg.scaling_size, n)
+                        .and_then(|x| x.median()),
+                ) {
                     if r < RATIO_FLAG {
                         let per_disk = res
                             .per_disk_mib_s
                             .iter()
                             .find(|(k, o, _)| *k == n && o == op)
-                            .map(|(_, _, v)| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", "))
+                            .map(|(_, _, v)| {
+                                v.iter()
+                                    .map(|x| format!("{x:.0}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
                             .unwrap_or_default();
+                        let rate = (cfg.disk_rate_bytes / MIB) as f64;
+                        let slow: Vec<String> = res
+                            .per_disk_mib_s
+                            .iter()
+                            .find(|(k, o, _)| *k == n && o == op)
+                            .map(|(_, _, v)| {
+                                v.iter()
+                                    .enumerate()
+                                    .filter(|(_, x)| **x < 0.9 * rate)
+                                    .map(|(i, x)| format!("disk {i} at {x:.0}"))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let ideal = rate * n as f64;
+                        let mut disks = match fio_n {
+                            Some(f) if f / (MIB as f64) < 0.9 * ideal => format!(
+                                "the disks themselves fell short: fio on the same {n} throttled disks reached {} of {ideal:.0} MiB/s (the loop devices share one virtio disk, and the machine, with other users), and aisnode reached {:.2} of fio",
+                                mib(f),
+                                s.bytes_per_s / f
+                            ),
+                            Some(f) => format!(
+                                "fio reached {} MiB/s on the same {n} disks, so the shortfall is in aisnode's request path, not the disks",
+                                mib(f)
+                            ),
+                            None => String::new(),
+                        };
+                        if !slow.is_empty() {
+                            disks.push_str(&format!(
+                                "; disks below their throttle: {} of {rate:.0} MiB/s",
+                                slow.join(", ")
+                            ));
+                        }
                         flagged.push(format!(
-                            "linearity {} N={n}: {r:.2} (per-disk MiB/s: {per_disk}). {}",
+                            "linearity {} N={n}: {r:.2} (per-disk MiB/s: {per_disk}). {disks}; {}",
                             op_label(op),
-                            diagnose(s, op, None, Some(cfg.disk_rate_bytes as f64 * n as f64), ncpu)
+                            diagnose(s, op, None, None, ncpu)
                         ));
                     }
                 }
                 cells.push(fmt_ratio(r));
             }
-            let _ = writeln!(w, "| {n} | {} | {} |", cells[0], cells[1]);
+            let _ = writeln!(
+                w,
+                "| {n} | {} | {} | {} | {} |",
+                cells[0], cells[1], vs_fio[0], vs_fio[1]
+            );
         }
         let _ = writeln!(w);
     }
     let peers: Vec<String> = {
         let mut v: Vec<String> = Vec::new();
-        for r in res.rows.iter().filter(|r| r.section == "peers" && r.system != "aisnode") {
+        for r in res
+            .rows
+            .iter()
+            .filter(|r| r.section == "peers" && r.system != "aisnode")
+        {
             if !v.contains(&r.system) {
                 v.push(r.system.clone());
             }
@@ -219,7 +337,7 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
         v
     };
     if !peers.is_empty() {
-        let _ = writeln!(w, "**aisnode / peer** (all through aisloader in S3 mode, same workers, same disk; > 1 means aisnode is faster):\n");
+        let _ = writeln!(w, "**aisnode / peer** (same aisloader, same workers, same disk; peers through S3, aisnode through {}; > 1 means aisnode is faster):\n", res.peers_ours_api);
         let _ = writeln!(w, "| workload | {} |", peers.join(" | "));
         let _ = writeln!(w, "|---|{}", "---|".repeat(peers.len()));
         for op in ["put", "get"] {
@@ -229,7 +347,11 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                 for p in &peers {
                     let other = res.find("peers", p, op, size, 0);
                     let r = ratio(ours.map(|r| r.bps()), other.map(|r| r.bps()));
-                    if let (Some(r), Some(o), Some(x)) = (r, ours.and_then(|r| r.median()), other.and_then(|r| r.median())) {
+                    if let (Some(r), Some(o), Some(x)) = (
+                        r,
+                        ours.and_then(|r| r.median()),
+                        other.and_then(|r| r.median()),
+                    ) {
                         if r < RATIO_FLAG {
                             let with_sync = if op == "put" {
                                 format!(
@@ -252,18 +374,39 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                     cells.push(fmt_ratio(r));
                 }
                 if ours.is_some() {
-                    let _ = writeln!(w, "| {} {} | {} |", op_label(op), size_label(size), cells.join(" | "));
+                    let _ = writeln!(
+                        w,
+                        "| {} {} | {} |",
+                        op_label(op),
+                        size_label(size),
+                        cells.join(" | ")
+                    );
                 }
             }
         }
         let _ = writeln!(w);
     }
     if res.rows.iter().any(|r| r.section == "cores") {
-        let _ = writeln!(w, "**Core scaling** T(2 cores) / T(1 core), {} objects:\n", size_label(cfg.cores_size));
+        let _ = writeln!(
+            w,
+            "**Core scaling** T(2 cores) / T(1 core), {} objects:\n",
+            size_label(cfg.cores_size)
+        );
         let _ = writeln!(w, "| GET | PUT |\n|---|---|");
-        let g = ratio(res.bps("cores", "aisnode", "get", cfg.cores_size, 2), res.bps("cores", "aisnode", "get", cfg.cores_size, 1));
-        let p = ratio(res.bps("cores", "aisnode", "put", cfg.cores_size, 2), res.bps("cores", "aisnode", "put", cfg.cores_size, 1));
-        let _ = writeln!(w, "| {} | {} |\n", g.map_or("–".into(), |r| format!("{r:.2}")), p.map_or("–".into(), |r| format!("{r:.2}")));
+        let g = ratio(
+            res.bps("cores", "aisnode", "get", cfg.cores_size, 2),
+            res.bps("cores", "aisnode", "get", cfg.cores_size, 1),
+        );
+        let p = ratio(
+            res.bps("cores", "aisnode", "put", cfg.cores_size, 2),
+            res.bps("cores", "aisnode", "put", cfg.cores_size, 1),
+        );
+        let _ = writeln!(
+            w,
+            "| {} | {} |\n",
+            g.map_or("–".into(), |r| format!("{r:.2}")),
+            p.map_or("–".into(), |r| format!("{r:.2}"))
+        );
     }
     let _ = writeln!(w, "### Ratios below {RATIO_FLAG}\n");
     if flagged.is_empty() {
@@ -282,17 +425,49 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
     // ---------------- environment ----------------
     if let Some(e) = env {
         let _ = writeln!(w, "## Environment\n\n| | |\n|---|---|");
-        let _ = writeln!(w, "| commit | `{}`{} |", e.commit, if e.dirty_files > 0 { format!(" plus {} uncommitted file(s) in the work tree", e.dirty_files) } else { String::new() });
+        let _ = writeln!(
+            w,
+            "| commit | `{}`{} |",
+            e.commit,
+            if e.dirty_files > 0 {
+                format!(
+                    " plus {} uncommitted file(s) in the work tree",
+                    e.dirty_files
+                )
+            } else {
+                String::new()
+            }
+        );
         let _ = writeln!(w, "| kernel | {} |", e.kernel);
         let _ = writeln!(w, "| CPU | {} × {} |", e.cpus, e.cpu_model);
         let _ = writeln!(w, "| memory | {:.1} GiB |", e.mem_gib);
         let _ = writeln!(w, "| work directory | {} |", e.work_dir);
-        let _ = writeln!(w, "| file system | {} on {} (`{}`) |", e.fs_type, e.fs_source, e.mount_options);
-        let _ = writeln!(w, "| block device | {} (scheduler `{}`, rotational {}) |", e.block_device, e.scheduler, e.rotational);
+        let _ = writeln!(
+            w,
+            "| file system | {} on {} (`{}`) |",
+            e.fs_type, e.fs_source, e.mount_options
+        );
+        let _ = writeln!(
+            w,
+            "| block device | {} (scheduler `{}`, rotational {}) |",
+            e.block_device, e.scheduler, e.rotational
+        );
         let _ = writeln!(w, "| cgroup | {} |", e.cgroup_blkio);
         let _ = writeln!(w, "| load average before | {} |", e.load_before);
-        let _ = writeln!(w, "| object sizes | {} |", cfg.sizes.iter().map(|&s| size_label(s)).collect::<Vec<_>>().join(", "));
-        let _ = writeln!(w, "| concurrency | {} aisloader workers = fio iodepth {} |", cfg.workers, cfg.workers);
+        let _ = writeln!(
+            w,
+            "| object sizes | {} |",
+            cfg.sizes
+                .iter()
+                .map(|&s| size_label(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            w,
+            "| concurrency | {} aisloader workers = fio iodepth {} |",
+            cfg.workers, cfg.workers
+        );
         let _ = writeln!(w, "| mountpaths | sections 2, 4, 5: two directories on the file system above (one per core); section 3: one loop-device ext4 per mountpath |");
         for (k, v) in &e.versions {
             let _ = writeln!(w, "| {k} | {} |", v.replace('|', "\\|"));
@@ -300,7 +475,10 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
         let _ = writeln!(w);
     }
     if !res.durability.is_empty() {
-        let _ = writeln!(w, "## Durability each system ran with\n\n| system | durability |\n|---|---|");
+        let _ = writeln!(
+            w,
+            "## Durability each system ran with\n\n| system | durability |\n|---|---|"
+        );
         for (s, d) in &res.durability {
             let _ = writeln!(w, "| {s} | {d} |");
         }
@@ -308,7 +486,16 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
     }
 
     // ---------------- sections ----------------
-    let sample_cols = |s: &Sample| format!("{} | {} | {} | {} | {}", format_args!("{:.0}", s.ops_per_s), ms(s.p50_us), ms(s.p99_us), ms(s.p999_us), ms(s.max_us));
+    let sample_cols = |s: &Sample| {
+        format!(
+            "{} | {} | {} | {} | {}",
+            format_args!("{:.0}", s.ops_per_s),
+            ms(s.p50_us),
+            ms(s.p99_us),
+            ms(s.p999_us),
+            ms(s.max_us)
+        )
+    };
     if res.rows.iter().any(|r| r.section == "fio") {
         let _ = writeln!(w, "## 1. Raw-device baseline (fio)\n");
         let _ = writeln!(
@@ -319,7 +506,15 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
         let _ = writeln!(w, "| size | op | MiB/s | IOPS | p50 ms | p99 ms | p99.9 ms | max ms | fio CPU (cores) |\n|---|---|---|---|---|---|---|---|---|");
         for r in res.rows.iter().filter(|r| r.section == "fio") {
             if let Some(s) = r.median() {
-                let _ = writeln!(w, "| {} | {} | {} | {} | {:.2} |", size_label(r.size), op_label(&r.op), spread(r), sample_cols(s), s.client_cores());
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {:.2} |",
+                    size_label(r.size),
+                    op_label(&r.op),
+                    spread(r),
+                    sample_cols(s),
+                    s.client_cores()
+                );
             }
         }
         let _ = writeln!(w);
@@ -331,7 +526,7 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             "aisloader (native API) → one aisnode with {ncpu} cores and two mountpaths; {} workers, {} s per run, {} runs per row; PUT runs stop early at {} MiB written. GET reads random objects written by the PUT runs. Cores columns are CPU-seconds per second over the run.\n",
             cfg.workers, cfg.node_duration_s, cfg.runs, cfg.put_cap_bytes >> 20
         );
-        let _ = writeln!(w, "| size | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | ratio to fio | aisnode cores | loader cores | machine busy | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(w, "| size | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | ratio to fio | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | loader cores | machine busy | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for &size in &cfg.sizes {
             for op in ["put", "put-fsync", "get"] {
                 if let Some(r) = res.find("node", "aisnode", op, size, 0) {
@@ -340,13 +535,15 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                         let rf = ratio(Some(r.bps()), res.bps("fio", "fio", fop, size, 0));
                         let _ = writeln!(
                             w,
-                            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |",
+                            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
                             size_label(size),
                             op_label(op),
                             spread(r),
                             sample_cols(s),
                             fmt_ratio(rf),
                             s.server_cores(),
+                            s.server_max_thread_cores(),
+                            s.server_runq_wait_per_s(),
                             s.client_cores(),
                             s.machine_cores(),
                             r.samples.iter().map(|x| x.errors).sum::<u64>()
@@ -359,14 +556,51 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
         for (op, fop, name) in [("get", "read", "GET"), ("put", "write", "PUT")] {
             let x: Vec<String> = cfg.sizes.iter().map(|&s| size_label(s)).collect();
             let mut series = vec![
-                Series { name: format!("aisnode {name}"), values: cfg.sizes.iter().map(|&s| res.bps("node", "aisnode", op, s, 0).map(|v| v / MIB as f64)).collect(), dashed: false },
-                Series { name: format!("fio {}", op_label(fop)), values: cfg.sizes.iter().map(|&s| res.bps("fio", "fio", fop, s, 0).map(|v| v / MIB as f64)).collect(), dashed: true },
+                Series {
+                    name: format!("aisnode {name}"),
+                    values: cfg
+                        .sizes
+                        .iter()
+                        .map(|&s| res.bps("node", "aisnode", op, s, 0).map(|v| v / MIB as f64))
+                        .collect(),
+                    dashed: false,
+                    color: None,
+                },
+                Series {
+                    name: format!("fio {}", op_label(fop)),
+                    values: cfg
+                        .sizes
+                        .iter()
+                        .map(|&s| res.bps("fio", "fio", fop, s, 0).map(|v| v / MIB as f64))
+                        .collect(),
+                    dashed: true,
+                    color: None,
+                },
             ];
             if op == "put" {
-                series.push(Series { name: "aisnode PUT (fsync)".into(), values: cfg.sizes.iter().map(|&s| res.bps("node", "aisnode", "put-fsync", s, 0).map(|v| v / MIB as f64)).collect(), dashed: false });
+                series.push(Series {
+                    name: "aisnode PUT (fsync)".into(),
+                    values: cfg
+                        .sizes
+                        .iter()
+                        .map(|&s| {
+                            res.bps("node", "aisnode", "put-fsync", s, 0)
+                                .map(|v| v / MIB as f64)
+                        })
+                        .collect(),
+                    dashed: false,
+                    color: None,
+                });
             }
             let file = format!("node-{op}.svg");
-            plot::lines(&assets.join(&file), &format!("{name} throughput by object size: aisnode vs fio"), &x, "MiB/s (log)", true, &series)?;
+            plot::lines(
+                &assets.join(&file),
+                &format!("{name} throughput by object size: aisnode vs fio"),
+                &x,
+                "MiB/s (log)",
+                true,
+                &series,
+            )?;
             let _ = writeln!(w, "![{name} throughput]({stem}/{file})\n");
         }
         let x: Vec<String> = cfg.sizes.iter().map(|&s| size_label(s)).collect();
@@ -378,20 +612,32 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                     values: cfg
                         .sizes
                         .iter()
-                        .map(|&s| res.find("node", "aisnode", op, s, 0).and_then(|r| r.median()).map(|m| [m.p50_us, m.p99_us, m.p999_us][k] / 1e3))
+                        .map(|&s| {
+                            res.find("node", "aisnode", op, s, 0)
+                                .and_then(|r| r.median())
+                                .map(|m| [m.p50_us, m.p99_us, m.p999_us][k] / 1e3)
+                        })
                         .collect(),
                     dashed: op == "put",
+                    color: Some(k),
                 });
             }
         }
-        plot::lines(&assets.join("node-latency.svg"), "aisnode latency percentiles by object size", &x, "ms (log)", true, &series)?;
+        plot::lines(
+            &assets.join("node-latency.svg"),
+            "aisnode latency percentiles by object size",
+            &x,
+            "ms (log)",
+            true,
+            &series,
+        )?;
         let _ = writeln!(w, "![latency]({stem}/node-latency.svg)\n");
     }
     if !scaling_rows.is_empty() || res.notes.iter().any(|(s, _)| s == "scaling") {
         let _ = writeln!(w, "## 3. Linear per-disk scaling\n");
         let _ = writeln!(
             w,
-            "N loop devices (direct I/O onto sparse image files on the disk under test), each with its own ext4 and one aisnode mountpath, each limited by the cgroup v1 blkio throttle to {} MiB/s read and write (aisnode runs inside the group). {} objects, {} workers per disk, {} s per run. The throttle is set well below the device's own rate (fio above) so that N = {} disks stay under it.\n",
+            "N loop devices (direct I/O onto sparse image files on the disk under test), each with its own ext4 and one aisnode mountpath, each limited by the cgroup v1 blkio throttle to {} MiB/s read and write (aisnode runs inside the group). {} objects, {} workers per disk, {} s per run. The throttle is set well below the device's own rate (fio above) so that N = {} disks stay under it. Objects land on disks by HRW, i.e. uniformly at random, so with a closed loop some disks momentarily hold more of the outstanding requests than others and one may idle; with W requests per disk the idle share of a disk is about (N−1)/(W·N+N−1) (product-form estimate), which is why W is large here.\n",
             cfg.disk_rate_bytes / MIB,
             size_label(cfg.scaling_size),
             cfg.scaling_workers_per_disk,
@@ -402,19 +648,35 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             let _ = writeln!(w, "- {s}: {n}");
         }
         let _ = writeln!(w);
-        let fio_rows: Vec<&Row> = res.rows.iter().filter(|r| r.section == "scaling-fio").collect();
+        let fio_rows: Vec<&Row> = res
+            .rows
+            .iter()
+            .filter(|r| r.section == "scaling-fio")
+            .collect();
         if !fio_rows.is_empty() {
-            let _ = writeln!(w, "Ceiling of one throttled disk (fio inside the group, {} O_DIRECT, iodepth {}):\n", size_label(cfg.scaling_size), cfg.scaling_workers_per_disk);
-            let _ = writeln!(w, "| op | MiB/s | IOPS | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|");
+            let _ = writeln!(
+                w,
+                "Ceiling of the same N throttled disks, measured right before aisnode on them (fio inside the group, one job per disk, {} O_DIRECT, iodepth {} per disk):\n",
+                size_label(cfg.scaling_size),
+                cfg.scaling_workers_per_disk
+            );
+            let _ = writeln!(w, "| N | op | MiB/s | IOPS | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|---|");
             for r in fio_rows {
                 if let Some(s) = r.median() {
-                    let _ = writeln!(w, "| {} | {} | {} |", op_label(&r.op), mib(s.bytes_per_s), sample_cols(s));
+                    let _ = writeln!(
+                        w,
+                        "| {} | {} | {} | {} |",
+                        r.n,
+                        op_label(&r.op),
+                        mib(s.bytes_per_s),
+                        sample_cols(s)
+                    );
                 }
             }
             let _ = writeln!(w);
         }
         if !scaling_rows.is_empty() {
-            let _ = writeln!(w, "| N | op | MiB/s | T(N)/(N×T(1)) | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | per-disk MiB/s (diskstats) | aisnode cores | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(w, "| N | op | MiB/s | T(N)/(N×T(1)) | T(N)/fio(N) | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | per-disk MiB/s (diskstats) | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             for &n in &cfg.scaling_ns {
                 for op in ["get", "put"] {
                     if let Some(r) = res.find("scaling", "aisnode", op, cfg.scaling_size, n) {
@@ -425,9 +687,31 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                                 .per_disk_mib_s
                                 .iter()
                                 .find(|(k, o, _)| *k == n && o == op)
-                                .map(|(_, _, v)| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(" "))
+                                .map(|(_, _, v)| {
+                                    v.iter()
+                                        .map(|x| format!("{x:.0}"))
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                })
                                 .unwrap_or_default();
-                            let _ = writeln!(w, "| {n} | {} | {} | {} | {} | {per_disk} | {:.2} | {:.2} |", op_label(op), mib(s.bytes_per_s), fmt_ratio(lin), sample_cols(s), s.server_cores(), s.machine_cores());
+                            let fop = if op == "get" { "read" } else { "write" };
+                            let vs_fio = ratio(
+                                Some(r.bps()),
+                                res.bps("scaling-fio", "fio", fop, cfg.scaling_size, n),
+                            );
+                            let _ = writeln!(
+                                w,
+                                "| {n} | {} | {} | {} | {} | {} | {per_disk} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                                op_label(op),
+                                mib(s.bytes_per_s),
+                                fmt_ratio(lin),
+                                fmt_ratio(vs_fio),
+                                sample_cols(s),
+                                s.server_cores(),
+                                s.server_max_thread_cores(),
+                                s.server_runq_wait_per_s(),
+                                s.machine_cores()
+                            );
                         }
                     }
                 }
@@ -437,10 +721,39 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             let mut series = Vec::new();
             for (op, name) in [("get", "GET"), ("put", "PUT")] {
                 let t1 = res.bps("scaling", "aisnode", op, cfg.scaling_size, 1);
-                series.push(Series { name: format!("{name} T(N)"), values: cfg.scaling_ns.iter().map(|&n| res.bps("scaling", "aisnode", op, cfg.scaling_size, n).map(|v| v / MIB as f64)).collect(), dashed: false });
-                series.push(Series { name: format!("{name} N×T(1)"), values: cfg.scaling_ns.iter().map(|&n| t1.map(|t| t * n as f64 / MIB as f64)).collect(), dashed: true });
+                let c = Some(if op == "get" { 0 } else { 1 });
+                series.push(Series {
+                    name: format!("{name} T(N)"),
+                    values: cfg
+                        .scaling_ns
+                        .iter()
+                        .map(|&n| {
+                            res.bps("scaling", "aisnode", op, cfg.scaling_size, n)
+                                .map(|v| v / MIB as f64)
+                        })
+                        .collect(),
+                    dashed: false,
+                    color: c,
+                });
+                series.push(Series {
+                    name: format!("{name} N×T(1)"),
+                    values: cfg
+                        .scaling_ns
+                        .iter()
+                        .map(|&n| t1.map(|t| t * n as f64 / MIB as f64))
+                        .collect(),
+                    dashed: true,
+                    color: c,
+                });
             }
-            plot::lines(&assets.join("scaling.svg"), "Aggregate throughput vs number of throttled disks", &x, "MiB/s", false, &series)?;
+            plot::lines(
+                &assets.join("scaling.svg"),
+                "Aggregate throughput vs number of throttled disks",
+                &x,
+                "MiB/s",
+                false,
+                &series,
+            )?;
             let _ = writeln!(w, "![scaling]({stem}/scaling.svg)\n");
         }
     }
@@ -448,10 +761,12 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
         let _ = writeln!(w, "## 4. Peers on the same machine and disk\n");
         let _ = writeln!(
             w,
-            "Every system is driven by the same aisloader in S3 mode (`-s3endpoint`, SigV4, path style), {} workers. Per object size: one PUT run of {} s per system (stopping early at {} MiB; `sync` after each), then {} GET run(s) of {} s per system in rotating order, with `echo 3 > /proc/sys/vm/drop_caches` before each GET run. aisnode runs with {ncpu} cores and two mountpaths, S3 under `/s3`. nginx serves the files s3s-fs wrote (plus a static ListObjectsV2 document so aisloader can list), GET only. \"disk MiB/s\" is what the device moved during the run (reads for GET, writes for PUT): a GET row reading far less than it served came from the page cache.\n",
-            cfg.workers, cfg.peer_put_duration_s, cfg.put_cap_bytes >> 20, cfg.peer_get_runs, cfg.peer_get_duration_s
+            "Every system is driven by the same aisloader, {} workers; the peers in S3 mode (`-s3endpoint`, SigV4, path style), aisnode through {}. Per object size: {} PUT run(s) of {} s per system in rotating order (stopping early at {} MiB; `sync` after each, timed), then {} GET run(s) of {} s per system in rotating order, with `sync; echo 1 > /proc/sys/vm/drop_caches` before each GET run (no object data in memory at the start; dentries and inodes stay cached). aisnode runs with {ncpu} cores and two mountpaths. nginx serves the files s3s-fs wrote (plus a static ListObjectsV2 document so aisloader can list), GET only. \"disk MiB/s\" is what the device moved during the run (reads for GET, writes for PUT): a GET row reading far less than it served came from the page cache.\n",
+            cfg.workers, res.peers_ours_api, cfg.peer_put_runs, cfg.peer_put_duration_s, cfg.put_cap_bytes >> 20, cfg.peer_get_runs, cfg.peer_get_duration_s
         );
-        let systems: Vec<String> = std::iter::once("aisnode".to_owned()).chain(peers.iter().cloned()).collect();
+        let systems: Vec<String> = std::iter::once("aisnode".to_owned())
+            .chain(peers.iter().cloned())
+            .collect();
         for op in ["put", "get"] {
             let _ = writeln!(w, "### {}\n", op_label(op));
             if op == "put" {
@@ -462,15 +777,31 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             }
             for &size in &cfg.sizes {
                 let ours = res.bps("peers", "aisnode", op, size, 0);
-                let ours_sync = res.find("peers", "aisnode", op, size, 0).and_then(|r| r.median()).map(|s| s.bytes_per_s_with_sync());
+                let ours_sync = res
+                    .find("peers", "aisnode", op, size, 0)
+                    .and_then(|r| r.median())
+                    .map(|s| s.bytes_per_s_with_sync());
                 for sys in &systems {
                     if let Some(r) = res.find("peers", sys, op, size, 0) {
                         if let Some(s) = r.median() {
-                            let disk = if op == "get" { s.disk_read_bytes } else { s.disk_write_bytes } as f64 / s.duration_s.max(1e-9);
+                            let disk = if op == "get" {
+                                s.disk_read_bytes
+                            } else {
+                                s.disk_write_bytes
+                            } as f64
+                                / s.duration_s.max(1e-9);
                             let is_ours = sys == "aisnode";
-                            let rr = if is_ours { "–".into() } else { fmt_ratio(ratio(ours, Some(r.bps()))) };
+                            let rr = if is_ours {
+                                "–".into()
+                            } else {
+                                fmt_ratio(ratio(ours, Some(r.bps())))
+                            };
                             let sync_cols = if op == "put" {
-                                let rs = if is_ours { "–".into() } else { fmt_ratio(ratio(ours_sync, Some(s.bytes_per_s_with_sync()))) };
+                                let rs = if is_ours {
+                                    "–".into()
+                                } else {
+                                    fmt_ratio(ratio(ours_sync, Some(s.bytes_per_s_with_sync())))
+                                };
                                 format!(" {} | {rs} |", mib(s.bytes_per_s_with_sync()))
                             } else {
                                 String::new()
@@ -494,8 +825,24 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             let _ = writeln!(w);
         }
         let mut groups = Vec::new();
-        let mut series: Vec<Series> = systems.iter().map(|s| Series { name: s.clone(), values: Vec::new(), dashed: false }).collect();
-        let mut ratio_series: Vec<Series> = peers.iter().map(|p| Series { name: format!("aisnode / {p}"), values: Vec::new(), dashed: false }).collect();
+        let mut series: Vec<Series> = systems
+            .iter()
+            .map(|s| Series {
+                name: s.clone(),
+                values: Vec::new(),
+                dashed: false,
+                color: None,
+            })
+            .collect();
+        let mut ratio_series: Vec<Series> = peers
+            .iter()
+            .map(|p| Series {
+                name: format!("aisnode / {p}"),
+                values: Vec::new(),
+                dashed: false,
+                color: None,
+            })
+            .collect();
         for op in ["put", "get"] {
             for &size in &cfg.sizes {
                 if res.find("peers", "aisnode", op, size, 0).is_none() {
@@ -503,16 +850,36 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
                 }
                 groups.push(format!("{} {}", op_label(op), size_label(size)));
                 for (k, sys) in systems.iter().enumerate() {
-                    series[k].values.push(res.bps("peers", sys, op, size, 0).map(|v| v / MIB as f64));
+                    series[k]
+                        .values
+                        .push(res.bps("peers", sys, op, size, 0).map(|v| v / MIB as f64));
                 }
                 let ours = res.bps("peers", "aisnode", op, size, 0);
                 for (k, p) in peers.iter().enumerate() {
-                    ratio_series[k].values.push(ratio(ours, res.bps("peers", p, op, size, 0)));
+                    ratio_series[k]
+                        .values
+                        .push(ratio(ours, res.bps("peers", p, op, size, 0)));
                 }
             }
         }
-        plot::bars(&assets.join("peers-throughput.svg"), "Throughput per workload and system (S3, same aisloader)", &groups, "MiB/s (log)", true, &series, None)?;
-        plot::bars(&assets.join("peers-ratio.svg"), "aisnode / peer (above 1: aisnode faster; dashed: 1.0)", &groups, "ratio (log)", true, &ratio_series, Some(1.0))?;
+        plot::bars(
+            &assets.join("peers-throughput.svg"),
+            "Throughput per workload and system (S3, same aisloader)",
+            &groups,
+            "MiB/s (log)",
+            true,
+            &series,
+            None,
+        )?;
+        plot::bars(
+            &assets.join("peers-ratio.svg"),
+            "aisnode / peer (above 1: aisnode faster; dashed: 1.0)",
+            &groups,
+            "ratio (log)",
+            true,
+            &ratio_series,
+            Some(1.0),
+        )?;
         let _ = writeln!(w, "![peers throughput]({stem}/peers-throughput.svg)\n\n![peers ratio]({stem}/peers-ratio.svg)\n");
     }
     if res.rows.iter().any(|r| r.section == "cores") {
@@ -522,13 +889,28 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             "aisnode with `--cores 1` and `--cores 2` (two mountpaths either way, so with one core that core owns both), {} objects, {} workers, {} s per run, {} runs; aisloader (one executor thread, not pinned) shares the {ncpu} CPUs, so its CPU use is shown too.\n",
             size_label(cfg.cores_size), cfg.workers, cfg.cores_duration_s, cfg.cores_runs
         );
-        let _ = writeln!(w, "| cores | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | vs 1 core | aisnode cores | loader cores | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(w, "| cores | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | vs 1 core | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | loader cores | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for op in ["get", "put"] {
             for n in [1usize, 2] {
                 if let Some(r) = res.find("cores", "aisnode", op, cfg.cores_size, n) {
                     if let Some(s) = r.median() {
-                        let rr = ratio(Some(r.bps()), res.bps("cores", "aisnode", op, cfg.cores_size, 1));
-                        let _ = writeln!(w, "| {n} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} |", op_label(op), spread(r), sample_cols(s), rr.map_or("–".into(), |r| format!("{r:.2}")), s.server_cores(), s.client_cores(), s.machine_cores());
+                        let rr = ratio(
+                            Some(r.bps()),
+                            res.bps("cores", "aisnode", op, cfg.cores_size, 1),
+                        );
+                        let _ = writeln!(
+                            w,
+                            "| {n} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                            op_label(op),
+                            spread(r),
+                            sample_cols(s),
+                            rr.map_or("–".into(), |r| format!("{r:.2}")),
+                            s.server_cores(),
+                            s.server_max_thread_cores(),
+                            s.server_runq_wait_per_s(),
+                            s.client_cores(),
+                            s.machine_cores()
+                        );
                     }
                 }
             }
@@ -539,14 +921,34 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
             .iter()
             .map(|&n| Series {
                 name: format!("{n} core{}", if n > 1 { "s" } else { "" }),
-                values: ["get", "put"].iter().map(|op| res.find("cores", "aisnode", op, cfg.cores_size, n).and_then(|r| r.median()).map(|s| s.ops_per_s)).collect(),
+                values: ["get", "put"]
+                    .iter()
+                    .map(|op| {
+                        res.find("cores", "aisnode", op, cfg.cores_size, n)
+                            .and_then(|r| r.median())
+                            .map(|s| s.ops_per_s)
+                    })
+                    .collect(),
                 dashed: false,
+                color: None,
             })
             .collect();
-        plot::bars(&assets.join("cores.svg"), &format!("{} objects: ops/s with 1 and 2 aisnode cores", size_label(cfg.cores_size)), &groups, "ops/s", false, &series, None)?;
+        plot::bars(
+            &assets.join("cores.svg"),
+            &format!(
+                "{} objects: ops/s with 1 and 2 aisnode cores",
+                size_label(cfg.cores_size)
+            ),
+            &groups,
+            "ops/s",
+            false,
+            &series,
+            None,
+        )?;
         let _ = writeln!(w, "![cores]({stem}/cores.svg)\n");
     }
-    let other_notes: Vec<&(String, String)> = res.notes.iter().filter(|(s, _)| s != "scaling").collect();
+    let other_notes: Vec<&(String, String)> =
+        res.notes.iter().filter(|(s, _)| s != "scaling").collect();
     if !other_notes.is_empty() {
         let _ = writeln!(w, "## Notes\n");
         for (s, n) in other_notes {
@@ -562,7 +964,11 @@ pub fn write(cfg: &Config, res: &Results, md_path: &Path, assets: &Path, total_s
     for (what, cmd) in &res.servers {
         let _ = writeln!(w, "- {what}: `{cmd}`");
     }
-    let _ = writeln!(w, "\n<details><summary>Every measured run ({} runs)</summary>\n\n```", res.rows.iter().map(|r| r.samples.len()).sum::<usize>());
+    let _ = writeln!(
+        w,
+        "\n<details><summary>Every measured run ({} runs)</summary>\n\n```",
+        res.rows.iter().map(|r| r.samples.len()).sum::<usize>()
+    );
     for r in &res.rows {
         for s in &r.samples {
             let _ = writeln!(w, "{}", s.command);

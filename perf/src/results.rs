@@ -19,6 +19,8 @@ pub struct Results {
     pub durability: Vec<(String, String)>,
     /// Scaling section: per-disk throughput seen by /proc/diskstats, (n, op, MiB/s per disk).
     pub per_disk_mib_s: Vec<(usize, String, Vec<f64>)>,
+    /// Section 4: how aisloader reached aisnode (S3 under /s3, or the native API fallback).
+    pub peers_ours_api: String,
 }
 
 impl Results {

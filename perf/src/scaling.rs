@@ -42,12 +42,18 @@ impl LoopDisks {
         let mut all = LoopDisks { disks: Vec::new() };
         for k in 0..n {
             let image = dir.join(format!("disk{k}.img"));
-            let f = std::fs::File::create(&image).with_context(|| format!("create {}", image.display()))?;
+            let f = std::fs::File::create(&image)
+                .with_context(|| format!("create {}", image.display()))?;
             f.set_len(cfg.loop_image_bytes)?;
             drop(f);
             let dev = PathBuf::from(quick(
                 "losetup",
-                &["--find", "--show", "--direct-io=on", image.to_str().context("image path is UTF-8")?],
+                &[
+                    "--find",
+                    "--show",
+                    "--direct-io=on",
+                    image.to_str().context("image path is UTF-8")?,
+                ],
             )?);
             let loop_res = Resource::Loop { dev: dev.clone() };
             registry::add(loop_res.clone());
@@ -65,10 +71,19 @@ impl LoopDisks {
             let devs = dev.to_str().context("device path is UTF-8")?;
             quick(
                 "mkfs.ext4",
-                &["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", devs],
+                &[
+                    "-q",
+                    "-F",
+                    "-E",
+                    "lazy_itable_init=0,lazy_journal_init=0",
+                    devs,
+                ],
             )?;
             std::fs::create_dir_all(&mnt)?;
-            quick("mount", &[devs, mnt.to_str().context("mount path is UTF-8")?])?;
+            quick(
+                "mount",
+                &[devs, mnt.to_str().context("mount path is UTF-8")?],
+            )?;
             let mount_res = Resource::Mount { dir: mnt.clone() };
             registry::add(mount_res.clone());
             let d = all.disks.last_mut().expect("pushed above");
@@ -85,12 +100,16 @@ impl Drop for LoopDisks {
             if let Some(m) = &d.mount_res {
                 match registry::undo(m) {
                     None => registry::remove(m),
-                    Some(e) => eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)"),
+                    Some(e) => {
+                        eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)")
+                    }
                 }
             }
             match registry::undo(&d.loop_res) {
                 None => registry::remove(&d.loop_res),
-                Some(e) => eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)"),
+                Some(e) => {
+                    eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)")
+                }
             }
             let _ = std::fs::remove_file(&d.image);
             let _ = std::fs::remove_dir(&d.mnt);
@@ -117,7 +136,10 @@ impl Cgroup {
     }
 
     fn throttle(&self, major: u64, minor: u64, bps: u64) -> Result<()> {
-        for f in ["blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"] {
+        for f in [
+            "blkio.throttle.read_bps_device",
+            "blkio.throttle.write_bps_device",
+        ] {
             std::fs::write(self.dir.join(f), format!("{major}:{minor} {bps}"))
                 .with_context(|| format!("write {}/{f}", self.dir.display()))?;
         }
@@ -154,7 +176,9 @@ pub fn precondition() -> Option<String> {
         }
     }
     if !Path::new("/dev/loop-control").exists() {
-        return Some("no /dev/loop-control: loop devices unavailable (container without them?)".into());
+        return Some(
+            "no /dev/loop-control: loop devices unavailable (container without them?)".into(),
+        );
     }
     None
 }
@@ -171,7 +195,10 @@ fn blkio_ready(res: &mut Results) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if mounted && ctl.exists() {
-        res.note("scaling", format!("mounted the cgroup v1 blkio hierarchy at {BLKIO} (left mounted)"));
+        res.note(
+            "scaling",
+            format!("mounted the cgroup v1 blkio hierarchy at {BLKIO} (left mounted)"),
+        );
         return true;
     }
     false
@@ -214,34 +241,40 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     let counters: Vec<DiskCounter> = disks
         .disks
         .iter()
-        .map(|d| DiskCounter { major: d.major, minor: d.minor })
+        .map(|d| DiskCounter {
+            major: d.major,
+            minor: d.minor,
+        })
         .collect();
-    // The ceiling of one throttled disk: fio inside the group, 1 MiB O_DIRECT at the per-disk QD.
-    let fio_file = disks.disks[0].mnt.join("fio.dat");
+    // The ceiling of the same N throttled disks, measured right before aisnode on them: fio
+    // inside the group, one job per disk at the per-disk queue depth, files laid out (written)
+    // beforehand outside the group so reads hit real blocks.
+    let fio_files: Vec<PathBuf> = disks.disks.iter().map(|d| d.mnt.join("fio.dat")).collect();
     let fio_size = (cfg.disk_rate_bytes * 4).min(512 * MIB);
-    measure::fio_layout(cfg, &fio_file, fio_size)?;
-    for (rw, op) in [("write", "write"), ("randread", "read")] {
-        let s = measure::fio(
-            cfg,
-            &FioJob {
-                file: &fio_file,
-                file_size: fio_size,
-                rw,
-                bs: cfg.scaling_size,
-                iodepth: cfg.scaling_workers_per_disk,
-                runtime_s: cfg.fio_runtime_s,
-                ramp_s: cfg.fio_ramp_s,
-                cgroup_procs: Some(&cg.procs()),
-            },
-            &counters[..1],
-        )?;
-        measure::progress("scaling", &format!("fio {rw} on one throttled disk"), &s);
-        let mut row = Row::new("scaling-fio", "fio", op, cfg.scaling_size, 1);
-        row.samples.push(s);
-        res.rows.push(row);
+    for f in &fio_files {
+        measure::fio_layout(cfg, f, fio_size)?;
     }
-    let _ = std::fs::remove_file(&fio_file);
     for &n in &cfg.scaling_ns {
+        for (rw, op) in [("write", "write"), ("randread", "read")] {
+            let s = measure::fio(
+                cfg,
+                &FioJob {
+                    files: &fio_files[..n],
+                    file_size: fio_size,
+                    rw,
+                    bs: cfg.scaling_size,
+                    iodepth: cfg.scaling_workers_per_disk,
+                    runtime_s: cfg.fio_runtime_s,
+                    ramp_s: cfg.fio_ramp_s,
+                    cgroup_procs: Some(&cg.procs()),
+                },
+                &counters[..n],
+            )?;
+            measure::progress("scaling", &format!("fio {rw} on {n} throttled disk(s)"), &s);
+            let mut row = Row::new("scaling-fio", "fio", op, cfg.scaling_size, n);
+            row.samples.push(s);
+            res.rows.push(row);
+        }
         let mountpaths: Vec<PathBuf> = disks.disks[..n].iter().map(|d| d.mnt.join("ais")).collect();
         let cores = res.env.as_ref().map_or(2, |e| e.cpus);
         let mut node = Node::start(
