@@ -3,7 +3,9 @@
 //! ours / fio is measured under the same background load.
 //!
 //! PUT is compared with fio sequential write of the object size at the same queue depth
-//! (workers = iodepth); GET with fio random read of the object size from a preallocated file.
+//! (workers = iodepth) over a preallocated file, and with fio writing new files of the object
+//! size (the file system's allocation cost, which every PUT pays); GET with fio random read of
+//! the object size from the preallocated file.
 //! Two mountpaths (directories on the one file system) so that both cores own one: with a
 //! single mountpath only core 0 would serve data.
 
@@ -14,6 +16,9 @@ use crate::node::{Node, NodeSpec};
 use crate::results::Results;
 use anyhow::{Context, Result};
 
+/// Most files one "new files" fio run creates (4 KiB objects: 256 MiB).
+const NEW_FILES_MAX: u64 = 65_536;
+
 pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     let do_fio = cfg.has(Section::Fio);
     let do_node = cfg.has(Section::Node);
@@ -21,6 +26,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let disks: Vec<DiskCounter> = DiskCounter::for_path(&dir).into_iter().collect();
     let fio_file = dir.join("fio.dat");
+    let new_dir = dir.join("fio-new-files");
     if do_fio {
         eprintln!(
             "perf [fio]: laying out {} ({} MiB)",
@@ -60,6 +66,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         let label = measure::size_label(size);
         let mut fio_read = Row::new("fio", "fio", "read", size, 0);
         let mut fio_write = Row::new("fio", "fio", "write", size, 0);
+        let mut fio_new = Row::new("fio", "fio", "write-new", size, 0);
         let mut put = Row::new("node", "aisnode", "put", size, 0);
         let mut get = Row::new("node", "aisnode", "get", size, 0);
         let bucket = format!("node-{}", measure::size_tag(size));
@@ -78,11 +85,33 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                         runtime_s: cfg.fio_runtime_s,
                         ramp_s: cfg.fio_ramp_s,
                         cgroup_procs: None,
+                        new_files: None,
                     },
                     &disks,
                 )?;
                 measure::progress("fio", &format!("write {label} {tag}"), &s);
                 fio_write.samples.push(s);
+                // New files of the object size: what PUT asks of the file system (allocation).
+                let s = measure::fio(
+                    cfg,
+                    &FioJob {
+                        files: &[],
+                        file_size: 0,
+                        rw: "write",
+                        bs: size,
+                        iodepth: cfg.workers,
+                        runtime_s: cfg.fio_runtime_s,
+                        ramp_s: 0.0,
+                        cgroup_procs: None,
+                        new_files: Some((
+                            &new_dir,
+                            (cfg.fio_file_bytes / size).clamp(1024, NEW_FILES_MAX),
+                        )),
+                    },
+                    &disks,
+                )?;
+                measure::progress("fio", &format!("write new files {label} {tag}"), &s);
+                fio_new.samples.push(s);
             }
             if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
                 let s = measure::aisloader(
@@ -116,6 +145,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                         runtime_s: cfg.fio_runtime_s,
                         ramp_s: cfg.fio_ramp_s,
                         cgroup_procs: None,
+                        new_files: None,
                     },
                     &disks,
                 )?;
@@ -146,7 +176,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         if let Some(n) = node.as_ref() {
             measure::destroy_ais_bucket(cfg, n.port, &bucket)?;
         }
-        for row in [fio_read, fio_write, put, get] {
+        for row in [fio_read, fio_write, fio_new, put, get] {
             if !row.samples.is_empty() {
                 res.rows.push(row);
             }

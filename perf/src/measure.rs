@@ -336,6 +336,9 @@ pub struct FioJob<'a> {
     pub ramp_s: f64,
     /// Run inside this cgroup (cgroup.procs path), e.g. a blkio-throttled group.
     pub cgroup_procs: Option<&'a Path>,
+    /// Instead of `files`: write this many new files of `bs` bytes each into the directory
+    /// (created on open, no preallocation), as a stream of new objects is to the file system.
+    pub new_files: Option<(&'a Path, u64)>,
 }
 
 /// Lay out (write once) a file for fio, O_DIRECT.
@@ -370,16 +373,35 @@ pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> 
         format!("--rw={}", job.rw),
         format!("--bs={}", fio_size_arg(job.bs)),
         format!("--iodepth={}", job.iodepth),
-        format!("--size={}", fio_size_arg(job.file_size)),
-        "--time_based".into(),
         format!("--runtime={}ms", (job.runtime_s * 1000.0) as u64),
-        format!("--ramp_time={}ms", (job.ramp_s * 1000.0) as u64),
         "--group_reporting".into(),
         "--output-format=json".into(),
     ];
-    for (k, f) in job.files.iter().enumerate() {
-        fio_args.push(format!("--name={}-{}-{k}", job.rw, fio_size_arg(job.bs)));
-        fio_args.push(format!("--filename={}", f.display()));
+    match job.new_files {
+        None => {
+            fio_args.push(format!("--size={}", fio_size_arg(job.file_size)));
+            fio_args.push("--time_based".into());
+            fio_args.push(format!("--ramp_time={}ms", (job.ramp_s * 1000.0) as u64));
+            for (k, f) in job.files.iter().enumerate() {
+                fio_args.push(format!("--name={}-{}-{k}", job.rw, fio_size_arg(job.bs)));
+                fio_args.push(format!("--filename={}", f.display()));
+            }
+        }
+        Some((dir, count)) => {
+            // One pass over `count` new files; stops at the runtime if that comes first.
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir)?;
+            fio_args.extend([
+                format!("--name=new-files-{}", fio_size_arg(job.bs)),
+                format!("--directory={}", dir.display()),
+                format!("--nrfiles={count}"),
+                format!("--filesize={}", fio_size_arg(job.bs)),
+                "--create_on_open=1".into(),
+                "--fallocate=none".into(),
+                "--file_service_type=sequential".into(),
+                format!("--openfiles={}", job.iodepth),
+            ]);
+        }
     }
     let mut cmd = match job.cgroup_procs {
         None => {
@@ -403,6 +425,9 @@ pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> 
     let (_, out) = proc::run(&mut cmd, &cfg.work.join("logs/fio.log"), timeout, false)?;
     let wall = t0.elapsed().as_secs_f64();
     let disk1 = counters(disks);
+    if let Some((dir, _)) = job.new_files {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let start = out.find('{').context("fio printed no JSON")?;
     let v: serde_json::Value = serde_json::from_str(&out[start..]).context("parse fio JSON")?;
     let j = &v["jobs"][0];

@@ -267,6 +267,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     runtime_s: cfg.fio_runtime_s,
                     ramp_s: cfg.fio_ramp_s,
                     cgroup_procs: Some(&cg.procs()),
+                    new_files: None,
                 },
                 &counters[..n],
             )?;
