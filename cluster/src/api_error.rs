@@ -71,6 +71,9 @@ impl ApiError {
                 ApiError::internal(format!("{node}: {e}"))
             }
             EngineError::Mountpath(m) => ApiError::internal(format!("{node}: {m}")),
+            EngineError::Exists(_) => {
+                ApiError::new(409, format!("{node}: {cname}/{object} already exists"))
+            }
         }
     }
 }

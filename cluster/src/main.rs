@@ -52,6 +52,13 @@ struct Args {
     /// A node silent for interval x factor is removed from the Smap (AIS default 3).
     #[arg(long, default_value_t = 3)]
     keepalive_factor: u32,
+    /// Objects in flight per rebalance or resilver on this target (throttle: fewer keeps
+    /// foreground latency lower, more moves data faster).
+    #[arg(long, default_value_t = cluster::rebalance::REBALANCE_CONCURRENCY_DEFAULT)]
+    rebalance_workers: usize,
+    /// Most objects per second one rebalance or resilver moves on this target (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    rebalance_max_rate: u32,
     /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
     /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
     #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
@@ -100,6 +107,10 @@ fn main() {
         eprintln!("aisnode: --primary-url is for --role proxy|target; --role all is a whole cluster in one process");
         std::process::exit(2);
     }
+    if a.rebalance_workers == 0 {
+        eprintln!("aisnode: --rebalance-workers must be at least 1");
+        std::process::exit(2);
+    }
     if a.keepalive_interval_ms == 0 || a.keepalive_factor == 0 {
         eprintln!("aisnode: --keepalive-interval-ms and --keepalive-factor must be positive");
         std::process::exit(2);
@@ -138,6 +149,8 @@ fn main() {
         primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
         keepalive_interval_ms: a.keepalive_interval_ms,
         keepalive_factor: a.keepalive_factor,
+        rebalance_workers: a.rebalance_workers,
+        rebalance_max_rate: a.rebalance_max_rate,
         s3_credentials: match (a.s3_access_key, a.s3_secret_key) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => vec![(k, s)],
             (None, None) => vec![],

@@ -149,6 +149,14 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<(), String> {
     }
 }
 
+/// Re-join the primary with our current Snode (its mountpaths per core changed).
+pub async fn rejoin(node: &Arc<Node>) -> Result<(), String> {
+    let Some(primary) = node.cfg.primary_url.clone() else {
+        return Ok(());
+    };
+    join(node, &primary).await
+}
+
 /// Apply metadata off the reactor (persisting and bucket directories block).
 async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<(), String> {
     let old = node.smap.load();
@@ -203,15 +211,9 @@ async fn join_and_keepalive(node: Arc<Node>) {
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     // A (re)joined target finishes whatever an interrupted run left behind.
                     if node.cfg.role == crate::node::Role::Target
-                        && !node
-                            .rebalance
-                            .jobs
-                            .lock()
-                            .expect("jobs lock")
-                            .iter()
-                            .any(|j| !j.finished.load(std::sync::atomic::Ordering::Relaxed))
+                        && !node.jobs.running("rebalance")
                     {
-                        crate::rebalance::start(&node, node.smap.load().version);
+                        crate::rebalance::start(&node, node.smap.load().version, None);
                     }
                     tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
                 }
@@ -234,6 +236,13 @@ async fn join_and_keepalive(node: Arc<Node>) {
             }
         }
         glommio::timer::sleep(interval).await;
+        if node
+            .rejoin_needed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            joined = false;
+            continue;
+        }
         let id = node.self_id().to_string();
         let ver = node.smap.load().version.to_string();
         let url = format!(
@@ -674,6 +683,9 @@ pub async fn handle_cluster_action(
     let body = read_body(conn, req).await?;
     let msg: net::api::ActMsg = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?;
+    if matches!(msg.action.as_str(), "start" | "stop") {
+        return crate::xact::cluster_action(core, conn, msg).await;
+    }
     let sid = msg
         .value
         .get("sid")

@@ -4,7 +4,7 @@
 
 use crate::meta::{self, Bmd, CoreInfo, NetInfo, Smap, Snode};
 use anyhow::{bail, Context};
-use engine::mountpath::{self, Mountpath};
+use crate::mountpaths::MpSet;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +39,10 @@ pub struct NodeConfig {
     /// Keepalive period; a node silent for interval x factor leaves the Smap.
     pub keepalive_interval_ms: u64,
     pub keepalive_factor: u32,
+    /// Objects in flight per rebalance or resilver on this node (throttle).
+    pub rebalance_workers: usize,
+    /// Most objects per second a rebalance or resilver moves (0: unlimited).
+    pub rebalance_max_rate: u32,
 }
 
 /// A value the control plane replaces whole; readers on every core see a consistent snapshot.
@@ -100,9 +104,17 @@ pub struct Node {
     pub cfg: NodeConfig,
     pub proxy_id: String,
     pub target_id: String,
-    pub mountpaths: Vec<Mountpath>,
-    /// Owning core of each mountpath (same index).
-    pub mp_core: Vec<usize>,
+    /// The runtime mountpath set (targets): HRW placement, owning cores, leaving, disabled.
+    pub mountpaths: Published<MpSet>,
+    /// A mountpath change (or a resilver finishing one) is being applied.
+    pub mp_changing: std::sync::atomic::AtomicBool,
+    /// Mountpaths detached at runtime (kept so a flag naming them does not bring them back).
+    pub mp_detached: Mutex<Vec<String>>,
+    /// A resilver is pending or running: a read that misses on its HRW mountpath looks on
+    /// the others.
+    pub resilvering: std::sync::atomic::AtomicBool,
+    /// The primary has not yet heard of our current Snode (mountpaths changed): re-join.
+    pub rejoin_needed: std::sync::atomic::AtomicBool,
     pub smap: Published<Smap>,
     pub bmd: Published<Bmd>,
     /// Serializes control-plane changes (BMD updates and their persistence).
@@ -113,8 +125,10 @@ pub struct Node {
     pub last_seen: Mutex<std::collections::HashMap<String, Instant>>,
     /// Set when this node was removed from the cluster through the API: stop keepalives.
     pub left: std::sync::atomic::AtomicBool,
-    /// Rebalance jobs and the previous Smap (targets).
+    /// The previous Smap (targets, for get-from-neighbour).
     pub rebalance: crate::rebalance::RebalanceState,
+    /// Jobs (rebalance, resilver) run on this node.
+    pub jobs: crate::xact::Jobs,
     /// Non-primary nodes: the primary accepted our join (and has not disowned us since).
     pub joined: std::sync::atomic::AtomicBool,
 }
@@ -138,12 +152,12 @@ impl Node {
         } else if mps_cfg.is_empty() {
             mps_cfg = vec![cfg.data_dir.join("mp1"), cfg.data_dir.join("mp2")];
         }
-        let mut mountpaths = Vec::new();
-        for p in &mps_cfg {
-            mountpaths.push(Mountpath::init(p).map_err(|e| anyhow::anyhow!("{e}"))?);
-        }
-        mountpath::check_not_nested(&mountpaths).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mp_core = (0..mountpaths.len()).map(|i| i % cfg.cores).collect();
+        let (mpset, mp_detached, resilver_pending) = if cfg.role == Role::Proxy {
+            (MpSet::default(), Vec::new(), false)
+        } else {
+            crate::mountpaths::init_set(&mps_cfg, &confdir, cfg.cores)?
+        };
+        let mountpaths = mpset.with_data();
 
         let proxy_id_path = confdir.join(".ais.proxy_id");
         let proxy_id = match std::fs::read_to_string(&proxy_id_path) {
@@ -208,7 +222,11 @@ impl Node {
         let node = Node {
             proxy_id,
             target_id,
-            mp_core,
+            mountpaths: Published::new(mpset),
+            mp_changing: Default::default(),
+            mp_detached: Mutex::new(mp_detached),
+            resilvering: std::sync::atomic::AtomicBool::new(resilver_pending),
+            rejoin_needed: Default::default(),
             smap: Published::new(Smap {
                 pmap: Default::default(),
                 proxy_si: placeholder_snode(),
@@ -224,10 +242,15 @@ impl Node {
             last_seen: Mutex::new(Default::default()),
             left: std::sync::atomic::AtomicBool::new(false),
             rebalance: Default::default(),
+            jobs: Default::default(),
             joined: std::sync::atomic::AtomicBool::new(false),
-            mountpaths,
             cfg,
         };
+        if node.cfg.role != Role::Proxy {
+            let set = node.mountpaths.load();
+            crate::mountpaths::persist(&node, &set, resilver_pending)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
         let mut smap = if node.cfg.role == Role::All {
             let mut smap = node.build_smap(&uuid);
             if let Some(old) = old_smap {
@@ -292,6 +315,15 @@ impl Node {
             Role::Target => &self.target_id,
             _ => &self.proxy_id,
         }
+    }
+
+    /// This node's target Snode (targets and all-in-one nodes).
+    pub fn self_snode_target(&self) -> Snode {
+        self.build_smap("")
+            .tmap
+            .get(&self.target_id)
+            .cloned()
+            .expect("a storing node builds its target snode")
     }
 
     /// This node's Snode (the proxy's for `all`).
@@ -383,13 +415,13 @@ impl Node {
             .iter()
             .filter(|(n, _)| !cur.buckets.contains_key(*n))
         {
-            for m in &self.mountpaths {
+            for m in self.mountpaths.load().with_data() {
                 m.create_bucket(&engine::layout::Bck::ais(name))
                     .map_err(|e| e.to_string())?;
             }
         }
         for name in cur.buckets.keys().filter(|n| !bmd.buckets.contains_key(*n)) {
-            for m in &self.mountpaths {
+            for m in self.mountpaths.load().with_data() {
                 if let Err(e) = m.destroy_bucket(&engine::layout::Bck::ais(name)) {
                     tracing::error!(bucket = %name, mountpath = %m.path_str, error = %e, "removing bucket data failed");
                 }
@@ -445,14 +477,15 @@ impl Node {
             id_digest: engine::hrw::digest(self.proxy_id.as_bytes()),
             cores: vec![],
         };
+        let mps = self.mountpaths.load();
         let cores = (0..self.cfg.cores)
             .map(|c| CoreInfo {
                 core: c,
                 direct_url: format!("http://{host}:{}", self.core_port(c)),
-                mountpaths: self
-                    .mountpaths
+                mountpaths: mps
+                    .avail
                     .iter()
-                    .zip(&self.mp_core)
+                    .zip(&mps.core)
                     .filter(|(_, k)| **k == c)
                     .map(|(m, _)| m.path_str.clone())
                     .collect(),

@@ -85,11 +85,35 @@ pub async fn query(
             req.head.method
         )));
     }
-    if req.has_body() {
-        let _ = read_actmsg(conn, req).await?;
-    }
+    let body: Option<serde_json::Value> = if req.has_body() {
+        let b = conn
+            .body(req.head.body)
+            .read_to_vec(CONTROL_BODY_BYTES_MAX)
+            .await
+            .map_err(io_err)?;
+        req.body_done = true;
+        if b.iter().all(|c| c.is_ascii_whitespace()) {
+            None
+        } else {
+            Some(serde_json::from_slice(&b).map_err(|e| {
+                ApiError::bad_request(format!("invalid JSON control message: {e}"))
+            })?)
+        }
+    } else {
+        None
+    };
     let what = req.q("what").unwrap_or("").to_string();
     match what.as_str() {
+        "status" | "qryxstats" if resource == "cluster" => {
+            crate::xact::query(core, conn, &what, body).await
+        }
+        "mountpaths" if resource == "daemon" && core.node.cfg.role != crate::node::Role::Proxy => {
+            send_json(conn, &core.mps().list_json()).await
+        }
+        "mountpaths" => {
+            let all = crate::mountpaths::gather(core).await?;
+            send_json(conn, &all).await
+        }
         "smap" => send_json(conn, &*core.smap()).await,
         "bmd" => send_json(conn, &*core.bmd()).await,
         "snode" => {
@@ -140,7 +164,7 @@ pub async fn query(
             }
             send_json(conn, &all).await
         }
-        "jobs" => send_json(conn, &crate::rebalance::jobs_json(&core.node)).await,
+        "jobs" => send_json(conn, &crate::xact::jobs_json(&core.node)).await,
         "remote" => send_json(conn, &serde_json::json!({"a": [], "ver": "0"})).await,
         "" => Err(ApiError::bad_request(format!(
             "/v1/{resource}: missing query parameter 'what'"
@@ -286,7 +310,7 @@ pub(crate) async fn create_bucket(
                     return Err(ApiError::bucket_exists(&cname));
                 }
                 let bck = Bck::ais(&b);
-                for m in &node.mountpaths {
+                for m in node.mountpaths.load().with_data() {
                     m.create_bucket(&bck)
                         .map_err(|e| ApiError::internal(format!("create bucket {cname}: {e}")))?;
                 }
@@ -368,7 +392,7 @@ pub(crate) async fn destroy_bucket(
             // Drop it from the BMD first so no new PUT lands, then remove the data.
             node.update_bmd(|bmd| bmd.buckets.remove(&b).map(|_| ()).ok_or_else(|| ApiError::bucket_not_found(&cname)))?;
             let bck = Bck::ais(&b);
-            for m in &node.mountpaths {
+            for m in node.mountpaths.load().with_data() {
                 if let Err(e) = m.destroy_bucket(&bck) {
                     tracing::error!(bucket = %cname, mountpath = %m.path_str, error = %e, "removing bucket data failed");
                 }
@@ -416,8 +440,8 @@ async fn list_objects(
         .spawn_blocking(move || {
             let bck = Bck::ais(&b);
             let mut all = Vec::new();
-            for m in &node.mountpaths {
-                let part = engine::list::list(m, &bck, &prefix, &after, page_size, with_md)?;
+            for m in node.mountpaths.load().with_data() {
+                let part = engine::list::list(&m, &bck, &prefix, &after, page_size, with_md)?;
                 all.extend(part.into_iter().map(|e| (e, m.path_str.clone())));
             }
             all.sort_by(|a, b| a.0.name.cmp(&b.0.name));

@@ -10,66 +10,67 @@
 //! Rebalance is idempotent: a target runs a pass whenever it joins (and so after a
 //! restart), which finishes an interrupted run.
 //!
-//! Jobs ("xactions") are listed at `GET /v1/daemon?what=jobs` (per target) and
-//! `GET /v1/cluster?what=jobs` (a proxy gathers all targets).
+//! Jobs ("xactions", see xact.rs) are listed at `GET /v1/daemon?what=jobs` (per target)
+//! and `GET /v1/cluster?what=jobs` (a proxy gathers all targets). Transfers reuse
+//! keep-alive connections per destination; at most `--rebalance-workers` objects are in
+//! flight per target.
 
 use crate::api_error::ApiError;
 use crate::meta::Smap;
 use crate::node::{Node, Role};
 use crate::server::{Core, Outcome, Req};
 use engine::layout::Bck;
+use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, READ_BUFFER_BYTES};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use net::conn::Conn;
-use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Objects in flight per rebalance (bounded so foreground traffic keeps its latency).
-pub const REBALANCE_CONCURRENCY_MAX: usize = 4;
+/// Objects in flight per rebalance by default (bounded so foreground traffic keeps its
+/// latency); `--rebalance-workers` changes it.
+pub const REBALANCE_CONCURRENCY_DEFAULT: usize = 4;
 /// Names listed per directory-walk batch.
 pub const REBALANCE_BATCH: usize = 1000;
 /// Per-object transfer deadline for each socket operation.
 pub const REBALANCE_IO_TIMEOUT_MS: u64 = 60_000;
 /// Passes per rebalance job (each pass after the first retries what failed or arrived late).
 pub const REBALANCE_PASSES_MAX: u32 = 20;
-/// Jobs remembered per node.
-pub const JOBS_KEPT_MAX: usize = 64;
+/// Idle keep-alive connections kept per destination during a job.
+pub const REBALANCE_POOL_PER_DEST_MAX: usize = 16;
 
-#[derive(Debug, Default, Serialize)]
-pub struct Job {
-    pub id: String,
-    pub kind: String,
-    pub node: String,
-    pub start_time_ns: i64,
-    pub end_time_ns: AtomicI64Ser,
-    pub objects: AtomicU64,
-    pub bytes: AtomicU64,
-    pub errors: AtomicU64,
-    pub aborted: AtomicBool,
-    pub finished: AtomicBool,
-    pub smap_version: i64,
-}
-
-/// An i64 that serializes as a number (end time, 0 while running).
-#[derive(Debug, Default)]
-pub struct AtomicI64Ser(pub std::sync::atomic::AtomicI64);
-
-impl Serialize for AtomicI64Ser {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(self.0.load(Ordering::Relaxed))
-    }
-}
+pub use crate::xact::Job;
 
 /// Per-node rebalance state.
 #[derive(Default)]
 pub struct RebalanceState {
-    pub jobs: Mutex<Vec<Arc<Job>>>,
     /// The Smap before the last change of the target set (for get-from-neighbour).
     pub prev_smap: Mutex<Option<Arc<Smap>>>,
+}
+
+/// Keep-alive connections to new owners, reused across objects of one job (a connection
+/// per object costs more than a small object's transfer).
+#[derive(Default)]
+struct Pool {
+    idle: RefCell<HashMap<String, Vec<TcpStream>>>,
+}
+
+impl Pool {
+    fn take(&self, addr: &str) -> Option<TcpStream> {
+        self.idle.borrow_mut().get_mut(addr).and_then(|v| v.pop())
+    }
+    fn give(&self, addr: &str, s: TcpStream) {
+        let mut m = self.idle.borrow_mut();
+        let v = m.entry(addr.to_string()).or_default();
+        if v.len() < REBALANCE_POOL_PER_DEST_MAX {
+            v.push(s);
+        }
+    }
 }
 
 fn eligible_targets(s: &Smap) -> Vec<&str> {
@@ -102,106 +103,73 @@ pub fn on_smap_change(node: &Arc<Node>, old: &Smap, new: &Smap) {
         p
     };
     *node.rebalance.prev_smap.lock().expect("prev_smap lock") = Some(Arc::new(prev));
-    start(node, new.version);
+    start(node, new.version, None);
 }
 
-/// Start a rebalance pass on this target (the current executor runs it).
-pub fn start(node: &Arc<Node>, smap_version: i64) {
-    // A newer pass supersedes a running one.
-    for j in node.rebalance.jobs.lock().expect("jobs lock").iter() {
-        if !j.finished.load(Ordering::Relaxed) {
-            j.aborted.store(true, Ordering::Relaxed);
-        }
-    }
-    let job = Arc::new(Job {
-        id: format!("rebalance-{}", crate::meta::random_id(8)),
-        kind: "rebalance".into(),
-        node: node.self_id().to_string(),
-        start_time_ns: crate::time::now_unix_ns(),
+/// Start a rebalance on this target (the current executor runs it); its job ID. A newer
+/// rebalance supersedes a running one. `id`: the cluster-wide ID (API start) if any.
+pub fn start(node: &Arc<Node>, smap_version: i64, id: Option<String>) -> String {
+    let job = node.jobs.begin(
+        "rebalance",
+        Some(id.unwrap_or_else(|| format!("g{smap_version}"))),
+        node.self_id(),
         smap_version,
-        ..Default::default()
-    });
-    {
-        let mut jobs = node.rebalance.jobs.lock().expect("jobs lock");
-        jobs.push(job.clone());
-        let n = jobs.len();
-        if n > JOBS_KEPT_MAX {
-            jobs.drain(..n - JOBS_KEPT_MAX);
-        }
-    }
+    );
     tracing::info!(job = %job.id, smap_version, "rebalance started");
+    let id = job.id.clone();
     let node = node.clone();
     glommio::spawn_local(async move {
-        // Never overlap with a superseded pass: wait until it has stopped.
-        while node
-            .rebalance
-            .jobs
-            .lock()
-            .expect("jobs lock")
-            .iter()
-            .any(|j| !Arc::ptr_eq(j, &job) && !j.finished.load(Ordering::Relaxed))
-        {
-            glommio::timer::sleep(Duration::from_millis(20)).await;
-        }
+        node.jobs.wait_turn(&job).await;
+        let pool = Rc::new(Pool::default());
         // Repeat passes until one moves nothing and fails nothing: failed transfers are
         // retried, and objects PUT on the old owner while a pass ran are caught.
         let mut passes = 0u32;
         loop {
             let before = job.objects.load(Ordering::Relaxed);
             job.errors.store(0, Ordering::Relaxed);
-            run(&node, &job).await;
+            run(&node, &job, &pool).await;
             passes += 1;
             let moved = job.objects.load(Ordering::Relaxed) - before;
             let errors = job.errors.load(Ordering::Relaxed);
-            if job.aborted.load(Ordering::Relaxed)
-                || (moved == 0 && errors == 0)
-                || passes >= REBALANCE_PASSES_MAX
-            {
+            if job.is_aborted() || (moved == 0 && errors == 0) || passes >= REBALANCE_PASSES_MAX {
                 break;
             }
             glommio::timer::sleep(Duration::from_millis(if errors > 0 { 500 } else { 50 })).await;
         }
-        job.end_time_ns
-            .0
-            .store(crate::time::now_unix_ns(), Ordering::Relaxed);
-        job.finished.store(true, Ordering::Relaxed);
+        job.finish();
         tracing::info!(
             job = %job.id,
             objects = job.objects.load(Ordering::Relaxed),
             bytes = job.bytes.load(Ordering::Relaxed),
             errors = job.errors.load(Ordering::Relaxed),
-            aborted = job.aborted.load(Ordering::Relaxed),
+            aborted = job.is_aborted(),
+            passes,
             "rebalance finished"
         );
     })
     .detach();
+    id
 }
 
-async fn run(node: &Arc<Node>, job: &Arc<Job>) {
+async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<Pool>) {
     let me = node.self_id().to_string();
     let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
     let sem = Rc::new(glommio::sync::Semaphore::new(
-        REBALANCE_CONCURRENCY_MAX as u64,
+        node.cfg.rebalance_workers.max(1) as u64,
     ));
+    let mps = node.mountpaths.load().with_data();
+    let pace = crate::xact::Pace::new(node.cfg.rebalance_max_rate);
     for bucket in buckets {
-        for mpi in 0..node.mountpaths.len() {
+        for mp in &mps {
             let mut after = String::new();
             loop {
-                if job.aborted.load(Ordering::Relaxed) {
+                if job.is_aborted() {
                     return;
                 }
-                let n2 = node.clone();
-                let (b, a) = (bucket.clone(), after.clone());
+                let (b, a, m2) = (bucket.clone(), after.clone(), mp.clone());
                 let batch = glommio::executor()
                     .spawn_blocking(move || {
-                        engine::list::list(
-                            &n2.mountpaths[mpi],
-                            &Bck::ais(&b),
-                            "",
-                            &a,
-                            REBALANCE_BATCH,
-                            false,
-                        )
+                        engine::list::list(&m2, &Bck::ais(&b), "", &a, REBALANCE_BATCH, false)
                     })
                     .await;
                 let batch = match batch {
@@ -219,7 +187,7 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                 let smap = node.smap.load();
                 let mut tasks = Vec::new();
                 for e in batch {
-                    if job.aborted.load(Ordering::Relaxed) {
+                    if job.is_aborted() {
                         break;
                     }
                     let Some((owner_id, url)) = owner(&smap, &bucket, &e.name) else {
@@ -228,14 +196,16 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                     if owner_id == me {
                         continue;
                     }
+                    pace.wait().await;
                     let permit = sem
                         .acquire_static_permit(1)
                         .await
                         .expect("semaphore never closed");
-                    let (node, job, bucket) = (node.clone(), job.clone(), bucket.clone());
+                    let (node, job, bucket, mp, pool) =
+                        (node.clone(), job.clone(), bucket.clone(), mp.clone(), pool.clone());
                     tasks.push(glommio::spawn_local(async move {
                         let _permit = permit;
-                        match send(&node, &bucket, mpi, &e.name, &url).await {
+                        match send(&node, &pool, &bucket, &mp, &e.name, &url).await {
                             Ok(bytes) => {
                                 job.objects.fetch_add(1, Ordering::Relaxed);
                                 job.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -263,12 +233,12 @@ fn owner(smap: &Smap, bucket: &str, object: &str) -> Option<(String, String)> {
 /// Stream one object to its new owner and remove the local copy once it is acknowledged.
 async fn send(
     node: &Arc<Node>,
+    pool: &Pool,
     bucket: &str,
-    mpi: usize,
+    mp: &Mountpath,
     object: &str,
     base_url: &str,
 ) -> Result<u64, String> {
-    let mp = &node.mountpaths[mpi];
     let bck = Bck::ais(bucket);
     let rd = match ObjectReader::open(mp, &bck, object).await {
         Ok(rd) => rd,
@@ -280,23 +250,29 @@ async fn send(
     let (ep, _) =
         net::client::parse_http_url(&format!("{base_url}/")).map_err(|e| e.to_string())?;
     let addr = format!("{}:{}", ep.host, ep.port);
-    let mut up = match TcpStream::connect_timeout(
-        addr.as_str(),
-        Duration::from_millis(crate::forward::FORWARD_CONNECT_TIMEOUT_MS),
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            rd.close().await;
-            return Err(format!("connect {addr}: {e}"));
-        }
+    let mut up = match pool.take(&addr) {
+        Some(s) => s,
+        None => match TcpStream::connect_timeout(
+            addr.as_str(),
+            Duration::from_millis(crate::forward::FORWARD_CONNECT_TIMEOUT_MS),
+        )
+        .await
+        {
+            Ok(s) => {
+                let t = Some(Duration::from_millis(REBALANCE_IO_TIMEOUT_MS));
+                let _ = s.set_read_timeout(t);
+                let _ = s.set_write_timeout(t);
+                let _ = s.set_nodelay(true);
+                s
+            }
+            Err(e) => {
+                rd.close().await;
+                return Err(format!("connect {addr}: {e}"));
+            }
+        },
     };
-    let t = Some(Duration::from_millis(REBALANCE_IO_TIMEOUT_MS));
-    let _ = up.set_read_timeout(t);
-    let _ = up.set_write_timeout(t);
     let mut head = format!(
-        "PUT /v1/objects/{bucket}/{}?provider=ais&rebalance=true&pid={}&utm={} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "PUT /v1/objects/{bucket}/{}?provider=ais&rebalance=true&pid={}&utm={} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
         net::http::percent_encode_path(object),
         node.self_id(),
         crate::time::base36(crate::time::now_unix_ns() as u64),
@@ -347,7 +323,7 @@ async fn send(
     }
     let mut resp = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
-    let status = loop {
+    let (status, reusable) = loop {
         let n = up
             .read(&mut buf)
             .await
@@ -358,7 +334,13 @@ async fn send(
         resp.extend_from_slice(&buf[..n]);
         let mut rh = net::client::ResponseHead::default();
         match net::client::parse_response_head(&resp, &mut rh, false) {
-            Ok(Some(_)) => break rh.status,
+            Ok(Some(used)) => {
+                let empty = matches!(
+                    rh.framing,
+                    net::client::Framing::None | net::client::Framing::Length(0)
+                );
+                break (rh.status, rh.keep_alive && empty && used == resp.len());
+            }
             Ok(None) if resp.len() < 32 * 1024 => continue,
             Ok(None) => return Err(format!("{addr}: oversized reply head")),
             Err(e) => return Err(format!("{addr}: {e}")),
@@ -369,6 +351,9 @@ async fn send(
             "{addr} answered {status}: {}",
             String::from_utf8_lossy(&resp)
         ));
+    }
+    if reusable {
+        pool.give(&addr, up);
     }
     // The new owner has it durably: remove ours.
     match engine::object::delete(mp, &bck, object) {
@@ -443,11 +428,4 @@ pub async fn delete_on_previous_owner(
         crate::time::base36(crate::time::now_unix_ns() as u64)
     );
     matches!(crate::membership::call("DELETE", &url, &[], b"").await, Ok(r) if r.status == 200)
-}
-
-/// `GET /v1/daemon?what=jobs` on a target: its jobs as JSON.
-pub fn jobs_json(node: &Node) -> serde_json::Value {
-    let jobs = node.rebalance.jobs.lock().expect("jobs lock");
-    let v: Vec<&Job> = jobs.iter().map(|j| j.as_ref()).collect();
-    serde_json::to_value(&v).unwrap_or_default()
 }

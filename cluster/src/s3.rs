@@ -14,6 +14,8 @@ use crate::api_error::ApiError;
 use crate::server::{Core, Outcome, Req};
 use crate::target::{send_object, SendError};
 use engine::layout::Bck;
+use engine::mountpath::Mountpath;
+use std::sync::Arc;
 use engine::lom::Lom;
 use engine::object::{ObjectReader, ObjectWriter, PutOpts};
 use md5::{Digest, Md5};
@@ -85,7 +87,7 @@ fn from_engine(e: engine::Error, bucket: &str, key: &str) -> S3Error {
             internal(format!("object {bucket}/{key} is corrupted: {e}"))
         }
         E::NoSpace { .. } => internal(e.to_string()),
-        E::Io { .. } | E::Mountpath(_) => {
+        E::Io { .. } | E::Mountpath(_) | E::Exists(_) => {
             tracing::error!(bucket, object = key, error = %e, "disk error");
             internal(e.to_string())
         }
@@ -224,6 +226,12 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req, t: &Target) -> S
         return Err(no_such_bucket(&t.bucket));
     }
     let (mpi, owner) = core.owner(&t.bucket, &t.key);
+    let mpi = match method.as_str() {
+        "GET" | "HEAD" | "DELETE" if req.q("uploadId").is_none() => {
+            crate::target::locate(core, mpi, &t.bucket, &t.key)
+        }
+        _ => mpi,
+    };
     debug_assert_eq!(
         owner, core.id,
         "object requests are handed to their owner first"
@@ -492,7 +500,7 @@ async fn bucket_op(
                 && glommio::executor()
                     .spawn_blocking(move || {
                         let bck = Bck::ais(&b);
-                        node.mountpaths.iter().all(|m| {
+                        node.mountpaths.load().with_data().iter().all(|m| {
                             engine::multipart::list(m, &bck)
                                 .map(|v| v.is_empty())
                                 .unwrap_or(false)
@@ -537,8 +545,8 @@ fn gather_local(
 ) -> Result<Vec<xml::ObjectEntry>, engine::Error> {
     let bck = Bck::ais(bucket);
     let mut all = Vec::new();
-    for m in &node.mountpaths {
-        for e in engine::list::list(m, &bck, prefix, after, limit, true)? {
+    for m in node.mountpaths.load().with_data() {
+        for e in engine::list::list(&m, &bck, prefix, after, limit, true)? {
             let (etag, mtime) = match &e.lom {
                 Some(l) => (lom_etag(l), l.mtime_ns),
                 None => (String::from("\"\""), 0),
@@ -1046,7 +1054,7 @@ fn put_opts(core: &Core, bucket: &str, custom: Vec<(String, String)>) -> PutOpts
         custom,
         versioning: props.map(|p| p.versioning.enabled).unwrap_or(true),
         fsync: core.node.cfg.fsync,
-        keep_version: None,
+        ..Default::default()
     }
 }
 
@@ -1054,13 +1062,12 @@ async fn put_object(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
     signing: Option<SigningContext>,
 ) -> S3Result<Outcome> {
-    let node = core.node.clone();
     let mut custom = md_from_request(req)?;
-    let mp = &node.mountpaths[mpi];
+    let mp = &mpi;
     let bck = Bck::ais(&t.bucket);
     let mut w = ObjectWriter::create(mp, &bck, &t.key)
         .await
@@ -1088,11 +1095,10 @@ async fn get_object(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
-    let node = core.node.clone();
-    let mp = &node.mountpaths[mpi];
+    let mp = &mpi;
     let rd = ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
@@ -1167,12 +1173,12 @@ async fn get_object(
 }
 
 async fn delete_object(
-    core: &Rc<Core>,
+    _core: &Rc<Core>,
     conn: &mut Conn,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
-    match engine::object::delete(&core.node.mountpaths[mpi], &Bck::ais(&t.bucket), &t.key) {
+    match engine::object::delete(&mpi, &Bck::ais(&t.bucket), &t.key) {
         Ok(()) | Err(engine::Error::NotFound(_)) => send_empty(conn, 204, &[]).await,
         Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
     }
@@ -1246,9 +1252,16 @@ async fn delete_objects(
                         };
                     }
                     let uname = engine::hrw::uname("ais", "", &b, &key);
-                    let mpi = engine::mountpath::choose(&node.mountpaths, &uname)
-                        .expect("at least one mountpath");
-                    match engine::object::delete(&node.mountpaths[mpi], &bck, &key) {
+                    let set = node.mountpaths.load();
+                    let (mp, _) = set.choose(&uname).expect("at least one mountpath");
+                    if node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
+                        for m in set.with_data() {
+                            if m.path_str != mp.path_str {
+                                let _ = engine::object::delete(&m, &bck, &key);
+                            }
+                        }
+                    }
+                    match engine::object::delete(&mp, &bck, &key) {
                         Ok(()) | Err(engine::Error::NotFound(_)) => {
                             xml::DeleteOutcome::Deleted { key }
                         }
@@ -1290,10 +1303,9 @@ async fn copy_object(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
-    let node = core.node.clone();
     let (sb, sk) = parse_copy_source(req.head.header("x-amz-copy-source").unwrap_or(""))?;
     if !core.bmd().buckets.contains_key(&sb) {
         return Err(no_such_bucket(&sb));
@@ -1308,8 +1320,9 @@ async fn copy_object(
     }
     // The source may sit on another core's mountpath: read it from here (a bounded,
     // sequential read; the destination, which this core owns, is written as usual).
-    let (smpi, _) = core.owner(&sb, &sk);
-    let rd = ObjectReader::open(&node.mountpaths[smpi], &Bck::ais(&sb), &sk)
+    let (smp, _) = core.owner(&sb, &sk);
+    let smp = crate::target::locate(core, smp, &sb, &sk);
+    let rd = ObjectReader::open(&smp, &Bck::ais(&sb), &sk)
         .await
         .map_err(|e| from_engine(e, &sb, &sk))?;
     let src = rd.lom.clone();
@@ -1331,7 +1344,7 @@ async fn copy_object(
             .collect()
     };
     let mut w =
-        match ObjectWriter::create(&node.mountpaths[mpi], &Bck::ais(&t.bucket), &t.key).await {
+        match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
             Ok(w) => w,
             Err(e) => {
                 rd.close().await;
@@ -1398,12 +1411,12 @@ fn upload_id(req: &Req) -> S3Result<String> {
 }
 
 fn get_upload(
-    core: &Core,
-    mpi: usize,
+    _core: &Core,
+    mpi: &Mountpath,
     t: &Target,
     id: &str,
 ) -> S3Result<engine::multipart::Upload> {
-    match engine::multipart::get(&core.node.mountpaths[mpi], &Bck::ais(&t.bucket), id) {
+    match engine::multipart::get(mpi, &Bck::ais(&t.bucket), id) {
         Ok(u) if u.object == t.key => Ok(u),
         Ok(_) | Err(engine::Error::NotFound(_)) => Err(s3err(S3ErrorCode::NoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")),
         Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
@@ -1411,10 +1424,10 @@ fn get_upload(
 }
 
 async fn create_upload(
-    core: &Rc<Core>,
+    _core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
     let custom = md_from_request(req)?;
@@ -1428,7 +1441,7 @@ async fn create_upload(
         created_ns: crate::time::now_unix_ns(),
         custom,
     };
-    engine::multipart::create(&core.node.mountpaths[mpi], &Bck::ais(&t.bucket), &u)
+    engine::multipart::create(&mpi, &Bck::ais(&t.bucket), &u)
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     send_xml(
         conn,
@@ -1443,7 +1456,7 @@ async fn upload_part(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
     signing: Option<SigningContext>,
 ) -> S3Result<Outcome> {
@@ -1458,10 +1471,9 @@ async fn upload_part(
                 "Part number must be an integer between 1 and 10000, inclusive",
             )
         })?;
-    get_upload(core, mpi, t, &id)?;
-    let node = core.node.clone();
+    get_upload(core, &mpi, t, &id)?;
     let bck = Bck::ais(&t.bucket);
-    let mut w = engine::multipart::part_writer(&node.mountpaths[mpi], &bck, &id, number)
+    let mut w = engine::multipart::part_writer(&mpi, &bck, &id, number)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let digest = match receive(conn, req, &mut w, signing.as_ref()).await {
@@ -1489,12 +1501,12 @@ async fn complete_upload(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
     let id = upload_id(req)?;
     let body = read_small_body(conn, req).await?;
-    let u = get_upload(core, mpi, t, &id)?;
+    let u = get_upload(core, &mpi, t, &id)?;
     let wanted = xml::parse_complete_multipart(&body)?;
     if wanted.is_empty() {
         return Err(s3err(
@@ -1502,9 +1514,8 @@ async fn complete_upload(
             "CompleteMultipartUpload lists no parts",
         ));
     }
-    let node = core.node.clone();
     let bck = Bck::ais(&t.bucket);
-    let have = engine::multipart::parts(&node.mountpaths[mpi], &bck, &id)
+    let have = engine::multipart::parts(&mpi, &bck, &id)
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let mut md5s = Vec::with_capacity(wanted.len());
     for (i, (n, et)) in wanted.iter().enumerate() {
@@ -1536,7 +1547,7 @@ async fn complete_upload(
     custom.push(("ETag".into(), etag::unquote(&final_etag).to_string()));
     let numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
     let opts = put_opts(core, &t.bucket, custom);
-    engine::multipart::complete(&node.mountpaths[mpi], &bck, &id, &numbers, &opts)
+    engine::multipart::complete(&mpi, &bck, &id, &numbers, &opts)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let location = format!("/s3/{}/{}", t.bucket, t.key);
@@ -1553,12 +1564,12 @@ async fn abort_upload(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
     let id = upload_id(req)?;
-    get_upload(core, mpi, t, &id)?;
-    engine::multipart::abort(&core.node.mountpaths[mpi], &Bck::ais(&t.bucket), &id)
+    get_upload(core, &mpi, t, &id)?;
+    engine::multipart::abort(&mpi, &Bck::ais(&t.bucket), &id)
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     send_empty(conn, 204, &[]).await
 }
@@ -1567,11 +1578,11 @@ async fn list_parts(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
     let id = upload_id(req)?;
-    get_upload(core, mpi, t, &id)?;
+    get_upload(core, &mpi, t, &id)?;
     let marker: u32 = req
         .q("part-number-marker")
         .and_then(|v| v.parse().ok())
@@ -1581,7 +1592,7 @@ async fn list_parts(
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000)
         .min(1000);
-    let all = engine::multipart::parts(&core.node.mountpaths[mpi], &Bck::ais(&t.bucket), &id)
+    let all = engine::multipart::parts(&mpi, &Bck::ais(&t.bucket), &id)
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
     let truncated = after.len() > max_parts;
@@ -1636,8 +1647,8 @@ async fn list_uploads(
         .spawn_blocking(move || {
             let bck = Bck::ais(&b);
             let mut v = Vec::new();
-            for m in &node.mountpaths {
-                v.extend(engine::multipart::list(m, &bck).unwrap_or_default());
+            for m in node.mountpaths.load().with_data() {
+                v.extend(engine::multipart::list(&m, &bck).unwrap_or_default());
             }
             v
         })

@@ -7,6 +7,8 @@
 
 use crate::api_error::ApiError;
 use crate::meta::{Bmd, Smap};
+use crate::mountpaths::MpSet;
+use engine::mountpath::Mountpath;
 use crate::node::{LocalView, Node, Role};
 use crate::{proxy, target};
 use anyhow::{bail, Context};
@@ -81,6 +83,7 @@ pub struct Core {
     pub node: Arc<Node>,
     smap: LocalView<Smap>,
     bmd: LocalView<Bmd>,
+    mps: LocalView<MpSet>,
     senders: Vec<Option<ConnectedSender<Handoff>>>,
     conns: Cell<usize>,
     next_req: Cell<u64>,
@@ -93,12 +96,16 @@ impl Core {
     pub fn bmd(&self) -> Arc<Bmd> {
         self.bmd.get(&self.node.bmd)
     }
-    /// Owning (mountpath index, core) of an object by HRW over this target's mountpaths.
-    pub fn owner(&self, bucket: &str, object: &str) -> (usize, usize) {
+    /// This target's mountpath set (a snapshot; one atomic load unless it changed).
+    pub fn mps(&self) -> Arc<MpSet> {
+        self.mps.get(&self.node.mountpaths)
+    }
+    /// Owning (mountpath, core) of an object by HRW over this target's available mountpaths.
+    pub fn owner(&self, bucket: &str, object: &str) -> (Arc<Mountpath>, usize) {
         let uname = engine::hrw::uname("ais", "", bucket, object);
-        let mpi = engine::mountpath::choose(&self.node.mountpaths, &uname)
-            .expect("a target has at least one mountpath");
-        (mpi, self.node.mp_core[mpi])
+        self.mps()
+            .choose(&uname)
+            .expect("a target has at least one available mountpath")
     }
 }
 
@@ -180,8 +187,10 @@ pub fn run(node: Node) -> anyhow::Result<()> {
     };
     let mps = node
         .mountpaths
+        .load()
+        .avail
         .iter()
-        .map(|m| m.path_str.as_str())
+        .map(|m| m.path_str.clone())
         .collect::<Vec<_>>()
         .join(", ");
     eprintln!(
@@ -241,14 +250,16 @@ async fn core_main(
     recvs: Vec<SharedReceiver<Handoff>>,
     ready: std::sync::mpsc::Sender<Result<usize, String>>,
 ) -> anyhow::Result<()> {
-    for (m, _) in node
-        .mountpaths
-        .iter()
-        .zip(&node.mp_core)
-        .filter(|(_, c)| **c == k)
-    {
+    let set = node.mountpaths.load();
+    for (m, _) in set.avail.iter().zip(&set.core).filter(|(_, c)| **c == k) {
         m.prime_dma().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    if k == 0 {
+        for (m, _) in &set.leaving {
+            m.prime_dma().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    drop(set);
     let host = node.cfg.host.clone();
     let public = listen(&host, node.cfg.port)?;
     let own = listen(&host, node.core_port(k))?;
@@ -273,6 +284,7 @@ async fn core_main(
         node,
         smap: LocalView::default(),
         bmd: LocalView::default(),
+        mps: LocalView::default(),
         senders,
         conns: Cell::new(0),
         next_req: Cell::new(0),
@@ -293,6 +305,13 @@ async fn core_main(
     let _ = ready.send(Ok(k));
     if k == 0 {
         crate::membership::start(core.clone());
+        if core.node.cfg.role != Role::Proxy
+            && core.node.resilvering.load(std::sync::atomic::Ordering::Acquire)
+        {
+            // A mountpath change whose resilver did not finish (or mountpaths changed
+            // across the restart): finish it.
+            crate::resilver::start(&core.node);
+        }
     }
     for l in extra {
         glommio::spawn_local(accept_loop(core.clone(), l, Listener::Public)).detach();
@@ -526,6 +545,10 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
     match resource.as_str() {
         "health" => proxy::health(core, conn, req).await,
         "metasync" if method == "PUT" => crate::membership::handle_metasync(core, conn, req).await,
+        "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
+            // Job start/stop (maintenance actions answer that this is the only target).
+            crate::membership::handle_cluster_action(core, conn, req).await
+        }
         "cluster" if method != "GET" && method != "HEAD" => {
             if role == Role::All {
                 return Err(ApiError::not_implemented(format!("{method} /v1/cluster/{rest}: single-process node (--role all) has no cluster membership")));
@@ -555,6 +578,38 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
                 ))),
             }
         }
+        "daemon" if rest.trim_end_matches('/') == "mountpaths" && method != "GET" => {
+            crate::mountpaths::handle(core, conn, req).await
+        }
+        "daemon" if method == "PUT" && rest.is_empty() && role != Role::Proxy => {
+            let body = conn
+                .body(req.head.body)
+                .read_to_vec(proxy::CONTROL_BODY_BYTES_MAX)
+                .await
+                .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
+            req.body_done = true;
+            let msg: net::api::ActMsg = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request(format!("invalid JSON control message: {e}"))
+            })?;
+            crate::xact::handle_daemon_action(core, conn, msg).await
+        }
+        "reverse" if rest.trim_end_matches('/') == "daemon/mountpaths" => {
+            if role != Role::Proxy {
+                return crate::mountpaths::handle(core, conn, req).await;
+            }
+            // AIS's api.AttachMountpath & co. go through a proxy: on to the target named
+            // by Ais-Node-Id.
+            let id = req.head.header("ais-node-id").unwrap_or("").to_string();
+            let smap = core.smap();
+            let Some(t) = smap.tmap.get(&id) else {
+                return Err(ApiError::new(
+                    404,
+                    format!("target {id:?} (Ais-Node-Id) is not in Smap v{}", smap.version),
+                ));
+            };
+            let url = t.intra_control_net.direct_url.clone();
+            crate::forward::forward(conn, req, &url, &core.node.proxy_id).await
+        }
         "daemon" | "cluster" => proxy::query(core, conn, req, &resource, &rest).await,
         "buckets" => {
             if rest.is_empty() {
@@ -581,10 +636,10 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
             if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
                 return Err(method_not_allowed("GET, PUT, HEAD, DELETE, PATCH"));
             }
-            if !core.bmd().buckets.contains_key(bucket)
-                && !(role == Role::Target
-                    && crate::membership::refresh_bmd_for(&core.node, bucket).await)
-            {
+            let known = core.bmd().buckets.contains_key(bucket)
+                || (role == Role::Target
+                    && crate::membership::refresh_bmd_for(&core.node, bucket).await);
+            if !known {
                 return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
             }
             if role == Role::Proxy {
@@ -599,7 +654,7 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
                 };
                 return proxy::redirect(core, conn, req, proxy::RedirectTo::Url(url)).await;
             }
-            let (mpi, owner) = core.owner(bucket, object);
+            let (mp, owner) = core.owner(bucket, object);
             if role == Role::All && req.listener == Listener::Public && !req.redirected() {
                 return proxy::redirect(core, conn, req, proxy::RedirectTo::Core(owner)).await;
             }
@@ -615,7 +670,7 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
                     core.node.tname()
                 )));
             }
-            target::object(core, conn, req, mpi, bucket, object).await
+            target::object(core, conn, req, mp, bucket, object).await
         }
         _ => Err(ApiError::new(
             404,

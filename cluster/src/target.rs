@@ -10,7 +10,9 @@ use engine::lom::Lom;
 use engine::object::{ObjectReader, ObjectWriter, PutOpts, READ_BUFFER_BYTES};
 use net::conn::Conn;
 use net::http::{self, RangeError};
+use engine::mountpath::Mountpath;
 use std::rc::Rc;
+use std::sync::Arc;
 use xxhash_rust::xxh64::Xxh64;
 
 /// Socket-to-disk copy buffer per PUT.
@@ -22,20 +24,37 @@ pub async fn object(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
     match req.head.method.as_str() {
-        "PUT" => put(core, conn, req, mpi, bucket, object).await,
-        "GET" => get(core, conn, req, mpi, bucket, object).await,
-        "HEAD" => head(core, conn, req, mpi, bucket, object).await,
-        "DELETE" => delete(core, conn, req, mpi, bucket, object).await,
-        "PATCH" => patch(core, conn, req, mpi, bucket, object).await,
+        "PUT" => put(core, conn, req, mp, bucket, object).await,
+        "GET" => get(core, conn, req, locate(core, mp, bucket, object), bucket, object).await,
+        "HEAD" => head(core, conn, req, locate(core, mp, bucket, object), bucket, object).await,
+        "DELETE" => delete(core, conn, req, mp, bucket, object).await,
+        "PATCH" => patch(core, conn, req, locate(core, mp, bucket, object), bucket, object).await,
         _ => Err(crate::server::method_not_allowed(
             "GET, PUT, HEAD, DELETE, PATCH",
         )),
     }
+}
+
+/// Where an object is: its HRW mountpath, or, while a resilver has not moved it there yet,
+/// whichever other mountpath holds it.
+pub fn locate(core: &Core, mp: Arc<Mountpath>, bucket: &str, object: &str) -> Arc<Mountpath> {
+    if !core.node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
+        return mp;
+    }
+    let bck = Bck::ais(bucket);
+    if bck.fqn(&mp.path, object).exists() {
+        return mp;
+    }
+    core.mps()
+        .with_data()
+        .into_iter()
+        .find(|m| m.path_str != mp.path_str && bck.fqn(&m.path, object).exists())
+        .unwrap_or(mp)
 }
 
 fn io_err(e: net::conn::ConnError) -> ApiError {
@@ -87,7 +106,7 @@ async fn put(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
@@ -126,7 +145,6 @@ async fn put(
     // Rebalance: an object moved by rebalance keeps its version, and never overwrites a
     // copy the new owner already has (that one was PUT by a client after the map changed).
     let rebalance = req.redirected() && req.q_true("rebalance");
-    let mp = &node.mountpaths[mpi];
     let bck = Bck::ais(bucket);
     if rebalance && bck.fqn(&mp.path, object).exists() {
         conn.body(req.head.body).drain().await.map_err(io_err)?;
@@ -148,8 +166,11 @@ async fn put(
         } else {
             None
         },
+        keep_mtime_ns: None,
+        // Atomically: a client PUT that lands meanwhile is newer than the moved copy.
+        no_replace: rebalance,
     };
-    let mut w = ObjectWriter::create(mp, &bck, object)
+    let mut w = ObjectWriter::create(&mp, &bck, object)
         .await
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
     if let net::http::BodyKind::Length(n) = req.head.body {
@@ -180,10 +201,16 @@ async fn put(
         }
     }
     req.body_done = true;
-    let res = w
-        .commit(&opts)
-        .await
-        .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    let res = match w.commit(&opts).await {
+        Ok(r) => r,
+        Err(engine::Error::Exists(_)) if rebalance => {
+            conn.respond(200, &[("Ais-Rebalance", "exists")], b"")
+                .await
+                .map_err(io_err)?;
+            return Ok(Outcome::KeepAlive);
+        }
+        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+    };
     let hs = md_headers(&res.lom);
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     conn.respond(200, &hv, b"").await.map_err(io_err)?;
@@ -194,7 +221,7 @@ async fn get(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
@@ -212,8 +239,7 @@ async fn get(
             "reading files inside archives (archpath) is not supported by this node",
         ));
     }
-    let mp = &node.mountpaths[mpi];
-    let rd = match ObjectReader::open(mp, &Bck::ais(bucket), object).await {
+    let rd = match ObjectReader::open(&mp, &Bck::ais(bucket), object).await {
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
             if let Some(o) =
@@ -394,14 +420,13 @@ async fn head(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let mp = &node.mountpaths[mpi];
     let fqn = Bck::ais(bucket).fqn(&mp.path, object);
     let lom = match engine::object::read_lom_path(&fqn) {
         Ok(l) => l,
@@ -440,7 +465,7 @@ async fn delete(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
@@ -449,8 +474,18 @@ async fn delete(
     let tname = node.tname();
     // During rebalance the object may still sit on its previous owner: delete it there too,
     // or rebalance would bring it back.
-    let prev = crate::rebalance::delete_on_previous_owner(core, req, bucket, object).await;
-    match engine::object::delete(&node.mountpaths[mpi], &Bck::ais(bucket), object) {
+    let mut prev = crate::rebalance::delete_on_previous_owner(core, req, bucket, object).await;
+    if node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
+        // Not yet resilvered copies elsewhere on this target go too.
+        for m in core.mps().with_data() {
+            if m.path_str != mp.path_str
+                && engine::object::delete(&m, &Bck::ais(bucket), object).is_ok()
+            {
+                prev = true;
+            }
+        }
+    }
+    match engine::object::delete(&mp, &Bck::ais(bucket), object) {
         Ok(()) => {}
         Err(engine::Error::NotFound(_)) if prev => {}
         Err(engine::Error::NotFound(_)) => {
@@ -471,7 +506,7 @@ async fn patch(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mpi: usize,
+    mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
@@ -500,7 +535,7 @@ async fn patch(
         new.push((k, v));
     }
     let replace = req.q_true("set-new-custom");
-    let fqn = Bck::ais(bucket).fqn(&node.mountpaths[mpi].path, object);
+    let fqn = Bck::ais(bucket).fqn(&mp.path, object);
     let lom = match engine::object::read_lom_path(&fqn) {
         Ok(l) => l,
         Err(engine::Error::NotFound(_)) => {

@@ -36,6 +36,60 @@ pub fn format_go_datetime(ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
 }
 
+/// RFC 3339 with nanoseconds, as Go marshals `time.Time`: `2006-01-02T15:04:05.999999999Z`
+/// (trailing zeros of the fraction dropped).
+pub fn format_rfc3339_nano(ns: i64) -> String {
+    let (y, m, d, hh, mm, ss) = parts(ns);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let f = if frac == 0 {
+        String::new()
+    } else {
+        format!(".{frac:09}").trim_end_matches('0').to_string()
+    };
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}{f}Z")
+}
+
+/// Days since 1970-01-01 of a civil date (inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// Parse what [`format_rfc3339_nano`] writes (UTC `Z` only); `None` for the zero time.
+pub fn parse_rfc3339_nano(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut dp = date.split('-');
+    let y: i64 = dp.next()?.parse().ok()?;
+    let m: u32 = dp.next()?.parse().ok()?;
+    let d: u32 = dp.next()?.parse().ok()?;
+    if y <= 1 {
+        return None;
+    }
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (time, ""),
+    };
+    let mut tp = hms.split(':');
+    let hh: i64 = tp.next()?.parse().ok()?;
+    let mm: i64 = tp.next()?.parse().ok()?;
+    let ss: i64 = tp.next()?.parse().ok()?;
+    let mut nanos: i64 = 0;
+    if !frac.is_empty() {
+        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        nanos = format!("{frac:0<9}").parse().ok()?;
+    }
+    let secs = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
+    Some(secs * 1_000_000_000 + nanos)
+}
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -87,5 +141,20 @@ mod tests {
         assert_eq!(base36(35), "z");
         assert_eq!(base36(36), "10");
         assert_eq!(base36(1_700_000_000_000_000_000), "cwyvpelgpse8");
+    }
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_nano_roundtrip() {
+        for ns in [1_000_000_000i64 * 86400 * 400, 1_763_712_000_123_456_789, 1_763_712_000_000_000_000, 951_782_400_500_000_000] {
+            let s = format_rfc3339_nano(ns);
+            assert_eq!(parse_rfc3339_nano(&s), Some(ns), "{s}");
+        }
+        assert_eq!(format_rfc3339_nano(1_763_712_000_120_000_000), "2025-11-21T08:00:00.12Z");
+        assert_eq!(parse_rfc3339_nano("0001-01-01T00:00:00Z"), None);
     }
 }

@@ -27,6 +27,8 @@ pub enum Error {
     },
     /// Mountpath configuration problem (nested, not a directory, unusable).
     Mountpath(String),
+    /// A no-replace commit or move found the object already in place.
+    Exists(PathBuf),
 }
 
 impl Error {
@@ -68,6 +70,7 @@ impl fmt::Display for Error {
                 write!(f, "{op} {} failed: {source}", path.display())
             }
             Error::Mountpath(m) => write!(f, "{m}"),
+            Error::Exists(p) => write!(f, "{} already exists", p.display()),
         }
     }
 }

@@ -243,6 +243,11 @@ fn unique() -> u64 {
 
 /// Refuse duplicate or nested mountpaths (one inside another), checked on resolved paths.
 pub fn check_not_nested(mps: &[Mountpath]) -> Result<()> {
+    check_not_nested_refs(&mps.iter().collect::<Vec<_>>())
+}
+
+/// [`check_not_nested`] over borrowed mountpaths (e.g. a runtime set plus a new one).
+pub fn check_not_nested_refs(mps: &[&Mountpath]) -> Result<()> {
     let resolved: Vec<PathBuf> = mps
         .iter()
         .map(|m| fs::canonicalize(&m.path).unwrap_or_else(|_| m.path.clone()))

@@ -58,6 +58,12 @@ pub struct PutOpts {
     pub fsync: bool,
     /// Keep this version instead of bumping (objects moved by rebalance keep theirs).
     pub keep_version: Option<String>,
+    /// Keep this modification time (ns since the epoch) instead of now (moved objects).
+    pub keep_mtime_ns: Option<i64>,
+    /// Never replace an object already in place: the commit fails with [`Error::Exists`]
+    /// (atomically, by `renameat2(RENAME_NOREPLACE)`). Rebalance and resilver use it so a
+    /// copy they move can never overwrite one a client PUT meanwhile.
+    pub no_replace: bool,
 }
 
 /// Result of a committed PUT.
@@ -324,6 +330,9 @@ impl ObjectWriter {
         };
         let enc = lom.encode();
         set_lom_fd(self.file(), &enc).map_err(|e| Error::io("setxattr", &self.work, e))?;
+        if let Some(t) = opts.keep_mtime_ns {
+            set_mtime_fd(self.file(), t).map_err(|e| Error::io("futimens", &self.work, e))?;
+        }
         if let Some(parent) = self.fqn.parent() {
             if !parent.is_dir() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io("mkdir", parent, e))?;
@@ -333,9 +342,21 @@ impl ObjectWriter {
         if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
             let _ = f.close().await;
         }
-        glommio::io::rename(&self.work, &self.fqn)
-            .await
-            .map_err(|e| Error::io("rename", &self.fqn, e.into()))?;
+        if opts.no_replace {
+            match rename_noreplace(&self.work, &self.fqn) {
+                Ok(()) => {}
+                Err(Error::Exists(p)) => {
+                    let _ = std::fs::remove_file(&self.work);
+                    self.done = true;
+                    return Err(Error::Exists(p));
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            glommio::io::rename(&self.work, &self.fqn)
+                .await
+                .map_err(|e| Error::io("rename", &self.fqn, e.into()))?;
+        }
         self.done = true;
         if opts.fsync {
             if let Some(parent) = self.fqn.parent() {
@@ -376,6 +397,112 @@ fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+fn set_mtime_fd(file: &DmaFile, mtime_ns: i64) -> std::io::Result<()> {
+    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+    let ts = rustix::fs::Timespec {
+        tv_sec: mtime_ns.div_euclid(1_000_000_000),
+        tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    };
+    rustix::fs::futimens(fd, &times).map_err(Into::into)
+}
+
+/// `rename(from, to)` that fails with [`Error::Exists`] instead of replacing `to`. Blocking
+/// (metadata only).
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Err(Error::Exists(to.to_path_buf())),
+        Err(e) => Err(Error::io("rename", to, e.into())),
+    }
+}
+
+/// What [`move_local`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    /// Renamed into place on the destination mountpath.
+    Moved,
+    /// The destination already had a copy at least as new: the source was removed.
+    DroppedOlder,
+    /// The source was gone (deleted or moved meanwhile).
+    Gone,
+}
+
+/// Move an object between two mountpaths on the same file system by rename (resilver).
+/// Never replaces a newer copy at the destination (e.g. a client PUT after the mountpath
+/// change): when both exist the newer modification time wins. With `fsync`, the
+/// destination directory is synced before the source name can be considered gone.
+/// Blocking (metadata only).
+pub fn move_local(
+    src: &Mountpath,
+    dst: &Mountpath,
+    bck: &Bck,
+    object: &str,
+    fsync: bool,
+) -> Result<Moved> {
+    let from = bck.fqn(&src.path, object);
+    let to = bck.fqn(&dst.path, object);
+    if let Some(parent) = to.parent() {
+        if !parent.is_dir() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("mkdir", parent, e))?;
+        }
+    }
+    let out = match rename_noreplace(&from, &to) {
+        Ok(()) => Moved::Moved,
+        Err(Error::NotFound(_)) => return Ok(Moved::Gone),
+        Err(Error::Exists(_)) => {
+            let mtime = |p: &Path| {
+                std::fs::metadata(p)
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
+            };
+            match (mtime(&from), mtime(&to)) {
+                (None, _) => return Ok(Moved::Gone),
+                (Some(a), Some(b)) if a > b => {
+                    std::fs::rename(&from, &to).map_err(|e| Error::io("rename", &to, e))?;
+                    Moved::Moved
+                }
+                _ => {
+                    match delete(src, bck, object) {
+                        Ok(()) | Err(Error::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    return Ok(Moved::DroppedOlder);
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if fsync {
+        if let Some(parent) = to.parent() {
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io("fsync dir", parent, e))?;
+        }
+    }
+    // Remove now-empty parent directories of the source up to %ob.
+    let stop = bck.dir(&src.path).join(crate::layout::CT_OBJECT);
+    let mut dir = from.parent().map(Path::to_path_buf);
+    while let Some(d) = dir {
+        if d == stop || std::fs::remove_dir(&d).is_err() {
+            break;
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    Ok(out)
 }
 
 fn set_lom_fd(file: &DmaFile, enc: &[u8]) -> std::io::Result<()> {

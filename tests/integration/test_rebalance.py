@@ -658,8 +658,8 @@ def test_jobs_visible_through_proxy(ctx):
     for j in jobs:
         missing = fields - set(j)
         assert not missing, f"job without {sorted(missing)}: {j}"
-    ids = [j["id"] for j in jobs]
-    assert len(ids) == len(set(ids)), f"job IDs repeat: {sorted(ids)}"
+    ids = [(j["node"], j["id"]) for j in jobs]
+    assert len(ids) == len(set(ids)), f"job IDs repeat on a node: {sorted(ids)}"
     assert {j["node"] for j in jobs} == set(smap["tmap"]), \
         f"GET /v1/cluster?what=jobs lists jobs of {sorted({j['node'] for j in jobs})}, Smap targets {sorted(smap['tmap'])}"
 

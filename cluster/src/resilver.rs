@@ -1,0 +1,311 @@
+//! Local resilver: after a mountpath change, move every object to the mountpath HRW now
+//! names on this target. Mountpaths on the same file system move by rename (never replacing
+//! a newer copy); across file systems an object is copied with its metadata (checksum
+//! verified, version, custom metadata and mtime kept), committed without replacing, and only
+//! then removed from its old mountpath. Like rebalance, passes repeat until one moves and
+//! fails nothing; a clean finish turns leaving mountpaths into disabled or detached ones and
+//! clears the pending mark (persisted, so a restarted node resumes).
+
+use crate::node::Node;
+use crate::xact::Job;
+use engine::layout::Bck;
+use engine::mountpath::Mountpath;
+use engine::object::{ObjectReader, ObjectWriter, PutOpts, READ_BUFFER_BYTES};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Names listed per directory-walk batch.
+pub const RESILVER_BATCH: usize = 1000;
+/// Passes per resilver job.
+pub const RESILVER_PASSES_MAX: u32 = 20;
+
+/// Start a resilver on this node (the current executor runs it); its job ID.
+pub fn start(node: &Arc<Node>) -> String {
+    node.resilvering.store(true, Ordering::Release);
+    let job = node
+        .jobs
+        .begin("resilver", None, node.self_id(), node.smap.load().version);
+    tracing::info!(job = %job.id, "resilver started");
+    let id = job.id.clone();
+    let node = node.clone();
+    glommio::spawn_local(async move {
+        node.jobs.wait_turn(&job).await;
+        let mut passes = 0u32;
+        loop {
+            let before = job.objects.load(Ordering::Relaxed);
+            job.errors.store(0, Ordering::Relaxed);
+            run(&node, &job).await;
+            passes += 1;
+            let moved = job.objects.load(Ordering::Relaxed) - before;
+            let errors = job.errors.load(Ordering::Relaxed);
+            if job.is_aborted() || (moved == 0 && errors == 0) || passes >= RESILVER_PASSES_MAX {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(if errors > 0 { 500 } else { 20 })).await;
+        }
+        let clean = !job.is_aborted() && job.errors.load(Ordering::Relaxed) == 0;
+        if clean && node.jobs.is_newest(&job) {
+            // Leaving mountpaths are empty now: finish their detach/disable.
+            let mut tries = 0;
+            loop {
+                match crate::mountpaths::finish_resilver(&node).await {
+                    Ok(()) => break,
+                    Err(e) if tries < 50 && !job.is_aborted() => {
+                        tries += 1;
+                        tracing::info!(error = %e, "resilver: finishing the mountpath change later");
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                        if e.contains("still holds") {
+                            job.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "resilver: could not finish the mountpath change");
+                        job.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+        job.finish();
+        tracing::info!(
+            job = %job.id,
+            objects = job.objects.load(Ordering::Relaxed),
+            bytes = job.bytes.load(Ordering::Relaxed),
+            errors = job.errors.load(Ordering::Relaxed),
+            aborted = job.is_aborted(),
+            passes,
+            "resilver finished"
+        );
+    })
+    .detach();
+    id
+}
+
+async fn run(node: &Arc<Node>, job: &Arc<Job>) {
+    let set = node.mountpaths.load();
+    let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
+    let sem = Rc::new(glommio::sync::Semaphore::new(
+        node.cfg.rebalance_workers.max(1) as u64,
+    ));
+    let fsync = node.cfg.fsync;
+    let pace = crate::xact::Pace::new(node.cfg.rebalance_max_rate);
+    for bucket in buckets {
+        for src in set.with_data() {
+            let mut after = String::new();
+            loop {
+                if job.is_aborted() {
+                    return;
+                }
+                let (b, a, s2) = (bucket.clone(), after.clone(), src.clone());
+                let batch = glommio::executor()
+                    .spawn_blocking(move || {
+                        engine::list::list(&s2, &Bck::ais(&b), "", &a, RESILVER_BATCH, false)
+                    })
+                    .await;
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(bucket = %bucket, mountpath = %src.path_str, error = %e, "resilver walk failed");
+                        job.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                after = batch.last().expect("non-empty").name.clone();
+                // Same file system: renames, in one blocking call per batch.
+                let mut renames: Vec<(String, u64, Arc<Mountpath>)> = Vec::new();
+                let mut copies: Vec<(String, Arc<Mountpath>)> = Vec::new();
+                for e in batch {
+                    let uname = engine::hrw::uname("ais", "", &bucket, &e.name);
+                    let Some((dst, _)) = set.choose(&uname) else {
+                        continue;
+                    };
+                    if dst.path_str == src.path_str {
+                        continue;
+                    }
+                    if dst.dev == src.dev {
+                        renames.push((e.name, e.size, dst));
+                    } else {
+                        copies.push((e.name, dst));
+                    }
+                }
+                if !renames.is_empty() && pace.limited() {
+                    // Throttled: one rename per turn, on the reactor (a metadata syscall).
+                    let bck = Bck::ais(&bucket);
+                    for (name, size, dst) in std::mem::take(&mut renames) {
+                        if job.is_aborted() {
+                            return;
+                        }
+                        pace.wait().await;
+                        match engine::object::move_local(&src, &dst, &bck, &name, fsync) {
+                            Ok(engine::object::Moved::Moved) => {
+                                job.objects.fetch_add(1, Ordering::Relaxed);
+                                job.bytes.fetch_add(size, Ordering::Relaxed);
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                job.errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver move failed; will retry on the next pass");
+                            }
+                        }
+                    }
+                }
+                if !renames.is_empty() {
+                    let (b, s2) = (bucket.clone(), src.clone());
+                    let results = glommio::executor()
+                        .spawn_blocking(move || {
+                            let bck = Bck::ais(&b);
+                            renames
+                                .into_iter()
+                                .map(|(name, size, dst)| {
+                                    let r = engine::object::move_local(&s2, &dst, &bck, &name, fsync);
+                                    (name, size, r)
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .await;
+                    for (name, size, r) in results {
+                        match r {
+                            Ok(engine::object::Moved::Moved) => {
+                                job.objects.fetch_add(1, Ordering::Relaxed);
+                                job.bytes.fetch_add(size, Ordering::Relaxed);
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                job.errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver move failed; will retry on the next pass");
+                            }
+                        }
+                    }
+                }
+                let mut tasks = Vec::new();
+                for (name, dst) in copies {
+                    if job.is_aborted() {
+                        break;
+                    }
+                    pace.wait().await;
+                    let permit = sem
+                        .acquire_static_permit(1)
+                        .await
+                        .expect("semaphore never closed");
+                    let (job, bucket, src) = (job.clone(), bucket.clone(), src.clone());
+                    tasks.push(glommio::spawn_local(async move {
+                        let _permit = permit;
+                        match copy(&src, &dst, &bucket, &name, fsync).await {
+                            Ok(Some(bytes)) => {
+                                job.objects.fetch_add(1, Ordering::Relaxed);
+                                job.bytes.fetch_add(bytes, Ordering::Relaxed);
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                job.errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver copy failed; will retry on the next pass");
+                            }
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await;
+                }
+            }
+        }
+    }
+}
+
+/// Copy one object across file systems and remove the source; `Some(bytes)` if moved,
+/// `None` if there was nothing to move (gone, or an at-least-as-new copy was in place).
+async fn copy(
+    src: &Mountpath,
+    dst: &Mountpath,
+    bucket: &str,
+    object: &str,
+    fsync: bool,
+) -> Result<Option<u64>, String> {
+    let bck = Bck::ais(bucket);
+    let rd = match ObjectReader::open(src, &bck, object).await {
+        Ok(rd) => rd,
+        Err(engine::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let lom = rd.lom.clone();
+    let mut replace = false;
+    if let Ok(have) = engine::object::read_lom_path(&bck.fqn(&dst.path, object)) {
+        if have.mtime_ns >= lom.mtime_ns {
+            rd.close().await;
+            return drop_source(src, &bck, object).map(|_| None);
+        }
+        replace = true;
+    }
+    let mut w = match ObjectWriter::create(dst, &bck, object).await {
+        Ok(w) => w,
+        Err(e) => {
+            rd.close().await;
+            return Err(e.to_string());
+        }
+    };
+    w.size_hint(lom.size);
+    if lom.size > 0 {
+        let mut s = rd.stream(0, lom.size);
+        let mut done = 0u64;
+        while done < lom.size {
+            let b = match s.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => {
+                    let _ = s.close().await;
+                    w.abort().await;
+                    return Err("source shorter than its metadata".into());
+                }
+                Err(e) => {
+                    let _ = s.close().await;
+                    w.abort().await;
+                    return Err(format!("read: {e}"));
+                }
+            };
+            if let Err(e) = w.write(&b).await {
+                let _ = s.close().await;
+                w.abort().await;
+                return Err(e.to_string());
+            }
+            done += b.len() as u64;
+        }
+        let _ = s.close().await;
+    } else {
+        rd.close().await;
+    }
+    let verify = matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2");
+    let opts = PutOpts {
+        cksum_type: if lom.cksum_type.is_empty() {
+            "none".into()
+        } else {
+            lom.cksum_type.clone()
+        },
+        client_cksum: verify.then(|| (lom.cksum_type.clone(), lom.cksum_value.clone())),
+        skip_vc: false,
+        custom: lom.custom.clone(),
+        versioning: false,
+        fsync,
+        keep_version: Some(lom.version.clone()),
+        keep_mtime_ns: Some(lom.mtime_ns),
+        no_replace: !replace,
+    };
+    match w.commit(&opts).await {
+        Ok(_) => {}
+        // A client PUT landed there meanwhile: it is newer.
+        Err(engine::Error::Exists(_)) => return drop_source(src, &bck, object).map(|_| None),
+        Err(e) => return Err(e.to_string()),
+    }
+    drop_source(src, &bck, object)?;
+    Ok(Some(lom.size))
+}
+
+fn drop_source(src: &Mountpath, bck: &Bck, object: &str) -> Result<(), String> {
+    match engine::object::delete(src, bck, object) {
+        Ok(()) | Err(engine::Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(format!("removing the moved source: {e}")),
+    }
+}

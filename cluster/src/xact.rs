@@ -1,0 +1,518 @@
+//! Jobs ("xactions"): rebalance and resilver runs with an ID, start and end time, counters
+//! and abort, as the job API of the spec and the `aistore` SDK's `Job` see them.
+//!
+//! Per target: `GET /v1/daemon?what=jobs` (our JSON, every field below), and
+//! `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}`.
+//! Cluster (any proxy, or an all-in-one node): `GET /v1/cluster?what=status` with a JSON body
+//! `{"ID","Kind"}` answers `{"uuid","err","end_time","aborted"}` aggregated over the
+//! targets (end_time 0 while any target still runs it); `GET /v1/cluster?what=qryxstats`
+//! answers `{target id: [job snapshot]}` in AIS's snapshot shape; `PUT /v1/cluster`
+//! `{"action":"start","value":{"Kind":"rebalance"|"resilver","DaemonID"}}` starts one and
+//! answers its ID; `{"action":"stop","value":{"ID","Kind"}}` aborts it on every target.
+
+use crate::api_error::ApiError;
+use crate::node::{Node, Role};
+use crate::server::{Core, Outcome};
+use net::conn::Conn;
+use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Jobs remembered per node.
+pub const JOBS_KEPT_MAX: usize = 64;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub node: String,
+    pub start_time_ns: i64,
+    pub end_time_ns: AtomicI64Ser,
+    pub objects: AtomicU64,
+    pub bytes: AtomicU64,
+    pub errors: AtomicU64,
+    pub aborted: AtomicBool,
+    pub finished: AtomicBool,
+    pub smap_version: i64,
+    /// Why it was aborted (empty if it was not).
+    #[serde(skip)]
+    pub abort_err: Mutex<String>,
+}
+
+/// An i64 that serializes as a number (end time, 0 while running).
+#[derive(Debug, Default)]
+pub struct AtomicI64Ser(pub std::sync::atomic::AtomicI64);
+
+impl Serialize for AtomicI64Ser {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl Job {
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
+    }
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Relaxed)
+    }
+    pub fn abort(&self, why: &str) {
+        if !self.is_finished() {
+            let mut e = self.abort_err.lock().expect("abort_err lock");
+            if e.is_empty() {
+                *e = why.to_string();
+            }
+            self.aborted.store(true, Ordering::Relaxed);
+        }
+    }
+    pub fn finish(&self) {
+        self.end_time_ns
+            .0
+            .store(crate::time::now_unix_ns(), Ordering::Relaxed);
+        self.finished.store(true, Ordering::Relaxed);
+    }
+
+    /// AIS's job snapshot (`core.Snap`) as the SDK's `JobSnap` reads it.
+    pub fn snap(&self) -> serde_json::Value {
+        let end = self.end_time_ns.0.load(Ordering::Relaxed);
+        let objs = self.objects.load(Ordering::Relaxed);
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        serde_json::json!({
+            "id": self.id,
+            "kind": self.kind,
+            "start-time": crate::time::format_rfc3339_nano(self.start_time_ns),
+            "end-time": if end == 0 { "0001-01-01T00:00:00Z".to_string() } else { crate::time::format_rfc3339_nano(end) },
+            "bck": null,
+            "stats": {
+                "loc-objs": objs, "loc-bytes": bytes,
+                "out-objs": if self.kind == "rebalance" { objs } else { 0 },
+                "out-bytes": if self.kind == "rebalance" { bytes } else { 0 },
+                "in-objs": 0, "in-bytes": 0,
+            },
+            "errors": self.errors.load(Ordering::Relaxed),
+            "aborted": self.is_aborted(),
+            "is_idle": self.is_finished(),
+            "abort-err": self.abort_err.lock().expect("abort_err lock").clone(),
+            "node": self.node,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct Jobs {
+    list: Mutex<Vec<Arc<Job>>>,
+}
+
+impl Jobs {
+    /// Register a new job of `kind`; a newer job supersedes (aborts) running ones of the
+    /// same kind. `id`: the cluster-wide ID when the caller has one.
+    pub fn begin(&self, kind: &str, id: Option<String>, node: &str, smap_version: i64) -> Arc<Job> {
+        let job = Arc::new(Job {
+            id: id.unwrap_or_else(|| format!("{}-{}", short(kind), crate::meta::random_id(8))),
+            kind: kind.into(),
+            node: node.into(),
+            start_time_ns: crate::time::now_unix_ns(),
+            smap_version,
+            ..Default::default()
+        });
+        let mut jobs = self.list.lock().expect("jobs lock");
+        // IDs are unique per node: a second run for the same change gets a suffix.
+        let mut job = job;
+        if jobs.iter().any(|j| j.id == job.id) {
+            let n = (2..).find(|n| !jobs.iter().any(|j| j.id == format!("{}.{n}", job.id))).unwrap_or(2);
+            if let Some(j) = Arc::get_mut(&mut job) {
+                j.id = format!("{}.{n}", j.id);
+            }
+        }
+        for j in jobs.iter().filter(|j| j.kind == kind) {
+            j.abort(&format!("superseded by {}", job.id));
+        }
+        jobs.push(job.clone());
+        let n = jobs.len();
+        if n > JOBS_KEPT_MAX {
+            jobs.drain(..n - JOBS_KEPT_MAX);
+        }
+        job
+    }
+
+    /// Wait until no other job of `job`'s kind is still running (passes never overlap).
+    pub async fn wait_turn(&self, job: &Arc<Job>) {
+        while self
+            .list
+            .lock()
+            .expect("jobs lock")
+            .iter()
+            .any(|j| !Arc::ptr_eq(j, job) && j.kind == job.kind && !j.is_finished())
+        {
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn running(&self, kind: &str) -> bool {
+        self.list
+            .lock()
+            .expect("jobs lock")
+            .iter()
+            .any(|j| j.kind == kind && !j.is_finished())
+    }
+
+    /// Is `job` the newest of its kind?
+    pub fn is_newest(&self, job: &Arc<Job>) -> bool {
+        self.list
+            .lock()
+            .expect("jobs lock")
+            .iter()
+            .rev()
+            .find(|j| j.kind == job.kind)
+            .map(|j| Arc::ptr_eq(j, job))
+            .unwrap_or(false)
+    }
+
+    pub fn all(&self) -> Vec<Arc<Job>> {
+        self.list.lock().expect("jobs lock").clone()
+    }
+
+    /// Abort running jobs matching `id` (if set) and `kind` (if set); how many.
+    pub fn abort_matching(&self, id: &str, kind: &str) -> usize {
+        let mut n = 0;
+        for j in self.list.lock().expect("jobs lock").iter() {
+            if (id.is_empty() || j.id == id) && (kind.is_empty() || j.kind == kind) && !j.is_finished() {
+                j.abort("aborted through the API");
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// Paces a job to at most `rate` objects per second (0: no limit).
+pub struct Pace {
+    step: Option<Duration>,
+    next: std::cell::Cell<std::time::Instant>,
+}
+
+impl Pace {
+    pub fn new(rate: u32) -> Pace {
+        Pace {
+            step: (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64)),
+            next: std::cell::Cell::new(std::time::Instant::now()),
+        }
+    }
+    pub fn limited(&self) -> bool {
+        self.step.is_some()
+    }
+    /// Wait for the next object's turn.
+    pub async fn wait(&self) {
+        let Some(step) = self.step else { return };
+        let now = std::time::Instant::now();
+        let at = self.next.get().max(now);
+        self.next.set(at + step);
+        if at > now {
+            glommio::timer::sleep(at - now).await;
+        }
+    }
+}
+
+fn short(kind: &str) -> &str {
+    match kind {
+        "rebalance" => "g",
+        "resilver" => "r",
+        k => k,
+    }
+}
+
+/// The SDK's `JobArgs` (Go field names).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub struct JobArgs {
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    #[serde(rename = "Kind", default)]
+    pub kind: String,
+    #[serde(rename = "DaemonID", default)]
+    pub daemon_id: String,
+}
+
+fn parse_args(v: &serde_json::Value) -> JobArgs {
+    // Accept Go's field names and lower-case ones.
+    let s = |a: &str, b: &str| {
+        v.get(a)
+            .or_else(|| v.get(b))
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    JobArgs {
+        id: s("ID", "id"),
+        kind: s("Kind", "kind"),
+        daemon_id: s("DaemonID", "node"),
+    }
+}
+
+fn matches(snap: &serde_json::Value, a: &JobArgs) -> bool {
+    (a.id.is_empty() || snap["id"] == a.id.as_str())
+        && (a.kind.is_empty() || snap["kind"] == a.kind.as_str())
+}
+
+/// This node's jobs (`what=jobs`): our flat fields (times in ns, counters, finished) merged
+/// with AIS's snapshot fields (the SDK's `JobSnap`).
+pub fn jobs_json(node: &Node) -> serde_json::Value {
+    let v: Vec<serde_json::Value> = node
+        .jobs
+        .all()
+        .iter()
+        .map(|j| {
+            let mut flat = serde_json::to_value(&**j).unwrap_or_default();
+            if let (Some(f), serde_json::Value::Object(s)) = (flat.as_object_mut(), j.snap()) {
+                for (k, v) in s {
+                    f.entry(k).or_insert(v);
+                }
+            }
+            flat
+        })
+        .collect();
+    serde_json::Value::Array(v)
+}
+
+/// Start a job of `kind` on this target (rebalance or resilver); its ID.
+pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String, ApiError> {
+    match a.kind.as_str() {
+        "rebalance" => Ok(crate::rebalance::start(
+            node,
+            node.smap.load().version,
+            (!a.id.is_empty()).then(|| a.id.clone()),
+        )),
+        "resilver" => Ok(crate::resilver::start(node)),
+        "" => Err(ApiError::bad_request("job kind is not defined (\"Kind\")")),
+        k => Err(ApiError::not_implemented(format!(
+            "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
+        ))),
+    }
+}
+
+/// Target: `PUT /v1/daemon` with `start` or `stop`.
+pub async fn handle_daemon_action(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    msg: net::api::ActMsg,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let a = parse_args(&msg.value);
+    let body = match msg.action.as_str() {
+        "start" => start_local(&node, &a)?,
+        "stop" => node.jobs.abort_matching(&a.id, &a.kind).to_string(),
+        x => {
+            return Err(ApiError::not_implemented(format!(
+                "daemon action {x:?} is not supported by this node"
+            )))
+        }
+    };
+    conn.respond(200, &[("Content-Type", "text/plain")], body.as_bytes())
+        .await
+        .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// Job snapshots of every target (or of this node for `--role all`): `{target id: [snap]}`.
+async fn gather(core: &Rc<Core>) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let node = &core.node;
+    let mut out = serde_json::Map::new();
+    if node.cfg.role != Role::Proxy {
+        out.insert(node.target_id.clone(), jobs_json(node));
+        return Ok(out);
+    }
+    let smap = core.smap();
+    for t in smap.tmap.values() {
+        let url = format!("{}/v1/daemon?what=jobs", t.intra_control_net.direct_url);
+        match crate::membership::call("GET", &url, &[], b"").await {
+            Ok(r) if r.status == 200 => {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| {
+                    ApiError::new(502, format!("jobs on target {}: {e}", t.daemon_id))
+                })?;
+                out.insert(t.daemon_id.clone(), v);
+            }
+            Ok(r) => {
+                return Err(ApiError::new(
+                    502,
+                    format!("jobs on target {}: status {}", t.daemon_id, r.status),
+                ))
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    502,
+                    format!("jobs on target {}: {e}", t.daemon_id),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /v1/cluster?what=qryxstats|status` with `{"ID","Kind"}`.
+pub async fn query(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    what: &str,
+    args: Option<serde_json::Value>,
+) -> Result<Outcome, ApiError> {
+    let a = args.as_ref().map(parse_args).unwrap_or_default();
+    let all = gather(core).await?;
+    let mut per: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    for (tid, snaps) in all {
+        if !a.daemon_id.is_empty() && tid != a.daemon_id {
+            continue;
+        }
+        let list: Vec<serde_json::Value> = snaps
+            .as_array()
+            .map(|v| v.iter().filter(|s| matches(s, &a)).cloned().collect())
+            .unwrap_or_default();
+        if !list.is_empty() {
+            per.insert(tid, serde_json::Value::Array(list));
+        }
+    }
+    let body = if what == "qryxstats" {
+        serde_json::Value::Object(per)
+    } else {
+        if a.id.is_empty() && a.kind.is_empty() {
+            return Err(ApiError::bad_request("job status: neither ID nor Kind given"));
+        }
+        // Per target the newest matching job; the cluster-wide status aggregates them.
+        let newest: Vec<&serde_json::Value> = per
+            .values()
+            .filter_map(|v| v.as_array().and_then(|l| l.last()))
+            .collect();
+        if newest.is_empty() {
+            return Err(ApiError::new(
+                404,
+                format!(
+                    "job {} not found",
+                    if a.id.is_empty() { &a.kind } else { &a.id }
+                ),
+            ));
+        }
+        let running = newest.iter().any(|s| s["is_idle"] == false);
+        let aborted = newest.iter().any(|s| s["aborted"] == true);
+        let err: Vec<String> = newest
+            .iter()
+            .filter_map(|s| s["abort-err"].as_str().filter(|e| !e.is_empty()))
+            .map(str::to_string)
+            .collect();
+        let end = newest
+            .iter()
+            .filter_map(|s| s["end-time"].as_str())
+            .filter_map(crate::time::parse_rfc3339_nano)
+            .max()
+            .unwrap_or(0);
+        serde_json::json!({
+            "uuid": newest[0]["id"],
+            "err": err.first().cloned().unwrap_or_default(),
+            "end_time": if running { 0 } else { end },
+            "aborted": aborted,
+        })
+    };
+    let b = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+    conn.respond(200, &[("Content-Type", "application/json")], &b)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// `PUT /v1/cluster` with `start` or `stop` (primary proxy or all-in-one node): sent to the
+/// targets concerned; answers the job ID (start) or nothing (stop).
+pub async fn cluster_action(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    msg: net::api::ActMsg,
+) -> Result<Outcome, ApiError> {
+    let node = core.node.clone();
+    let mut a = parse_args(&msg.value);
+    let body = if node.cfg.role != Role::Proxy {
+        match msg.action.as_str() {
+            "start" => start_local(&node, &a)?,
+            _ => {
+                node.jobs.abort_matching(&a.id, &a.kind);
+                String::new()
+            }
+        }
+    } else {
+        let smap = core.smap();
+        if msg.action == "start" {
+            match a.kind.as_str() {
+                "rebalance" => {
+                    a.id = format!("g{}-{}", smap.version, crate::meta::random_id(4));
+                    a.daemon_id.clear();
+                }
+                "resilver" => a.id.clear(),
+                "" => return Err(ApiError::bad_request("job kind is not defined (\"Kind\")")),
+                k => {
+                    return Err(ApiError::not_implemented(format!(
+                        "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
+                    )))
+                }
+            }
+        }
+        let targets: Vec<_> = smap
+            .tmap
+            .values()
+            .filter(|t| a.daemon_id.is_empty() || t.daemon_id == a.daemon_id)
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            return Err(ApiError::new(
+                404,
+                format!("target {:?} is not in the cluster map", a.daemon_id),
+            ));
+        }
+        let payload = serde_json::to_vec(&serde_json::json!({
+            "action": msg.action,
+            "value": {"ID": a.id, "Kind": a.kind, "DaemonID": a.daemon_id},
+        }))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut ids = Vec::new();
+        for t in &targets {
+            let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
+            match crate::membership::call(
+                "PUT",
+                &url,
+                &[("Content-Type", "application/json")],
+                &payload,
+            )
+            .await
+            {
+                Ok(r) if r.status == 200 => ids.push(String::from_utf8_lossy(&r.body).to_string()),
+                Ok(r) => {
+                    return Err(ApiError::new(
+                        r.status,
+                        format!(
+                            "{} on target {}: {}",
+                            msg.action,
+                            t.daemon_id,
+                            String::from_utf8_lossy(&r.body)
+                        ),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        502,
+                        format!("{} on target {}: {e}", msg.action, t.daemon_id),
+                    ))
+                }
+            }
+        }
+        if msg.action == "start" {
+            // Rebalance: the one cluster-wide ID; resilver: per target (one target named).
+            if a.id.is_empty() {
+                ids.into_iter().next().unwrap_or_default()
+            } else {
+                a.id.clone()
+            }
+        } else {
+            String::new()
+        }
+    };
+    conn.respond(200, &[("Content-Type", "text/plain")], body.as_bytes())
+        .await
+        .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
+    Ok(Outcome::KeepAlive)
+}
