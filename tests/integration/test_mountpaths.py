@@ -302,3 +302,60 @@ def test_mountpath_api_errors(node_factory, tmp_path):
     assert mountpaths(node)["available"] == [hrw.clean_mountpath(mp2)]
     # Attaching a disabled one is refused with a hint; detaching a detached one is 404.
     mp_api(node, "DELETE", "detach-mp", mp1, expect=(404,))
+
+
+def test_sdk_job_abort_wait_and_restart(aisnode_binary, tmp_path):
+    """A resilver throttled to 50 objects/s is aborted through the SDK (`Job.abort`); `Job.wait`
+    reports it unsuccessful and `Job.status` aborted; a resilver started through the SDK
+    (`Job.start`) then finishes the move, and nothing is lost."""
+    from aistore.sdk import Client
+
+    from conftest import AisNode, _start_or_fail
+
+    class Node(AisNode):
+        def argv(self):
+            return super().argv() + ["--rebalance-max-rate", "50"]
+
+    node = _start_or_fail(Node(aisnode_binary, tmp_path / "n", num_mountpaths=2))
+    try:
+        client = Client(node.endpoint)
+        client.bucket(BUCKET).create()
+        names = [f"j/obj-{i:04d}" for i in range(600)]
+        errs = put_all(node.endpoint, names)
+        assert not errs, errs[:5]
+        mp3 = os.path.join(str(node.data_dir), "mp3")
+        r = mp_api(node, "PUT", "attach-mp", mp3)
+        job_id = r.text.strip()
+        time.sleep(1.0)
+        job = client.job(job_id=job_id, job_kind="resilver")
+        snaps = job.get_details().list_snapshots()
+        assert snaps and snaps[0].kind == "resilver" and not snaps[0].aborted, snaps
+        moved_before = snaps[0].stats.objects
+        assert 0 < moved_before < 300, f"throttled to 50/s, 1 s after the start: {snaps[0]}"
+        job.abort()
+        res = job.wait(timeout=20, verbose=False)
+        assert not res.success, f"aborted job reported success: {res}"
+        deadline = time.monotonic() + 10
+        st = job.status()
+        while st.end_time == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            st = job.status()
+        assert st.aborted and st.end_time > 0 and "abort" in st.err, st
+        snaps = job.get_details().list_snapshots()
+        assert snaps[0].aborted and "abort" in snaps[0].abort_err, snaps
+        # Everything still reads back while half moved (reads look on every mountpath).
+        errs = get_all(node.endpoint, names)
+        assert not errs, f"after the abort: {errs[:5]}"
+        # Start a resilver through the SDK and wait for it.
+        new_id = client.job(job_kind="resilver").start()
+        assert new_id and new_id != job_id, new_id
+        res = client.job(job_id=new_id, job_kind="resilver").wait(timeout=60, verbose=False)
+        assert res.success, res
+        check_placement(node.mountpaths + [mp3], node.mountpaths + [mp3], names, "after the SDK-started resilver")
+        errs = get_all(node.endpoint, names)
+        assert not errs, errs[:5]
+        # Unknown job: the SDK's status call gets a 404.
+        r = requests.get(f"{node.endpoint}/v1/cluster?what=status", json={"ID": "nope", "Kind": ""}, timeout=REQ_TIMEOUT)
+        assert r.status_code == 404, r.text
+    finally:
+        node.close()

@@ -850,3 +850,84 @@ def test_sigkill_during_rebalance_then_restart(ctx):
     c.wait_converged([ctx.proxy] + ctx.active, 30)
     assert v0 < version < int(back["version"])
     verify_everything(ctx, "after SIGKILL mid-rebalance and restart")
+
+
+# ---- 5. mountpaths: detach and re-attach on a target of the cluster, through the proxy -------------
+
+
+def mountpath_request(ctx, node, method, action, path):
+    """AIS's api.DetachMountpath & co.: through the proxy, /v1/reverse/daemon/mountpaths with Ais-Node-Id."""
+    r = requests.request(method, f"{ctx.proxy.endpoint}/v1/reverse/daemon/mountpaths",
+                         json={"action": action, "value": path},
+                         headers={"Ais-Node-Id": ctx.tid(node)}, timeout=REQ_TIMEOUT)
+    assert r.status_code == 200, f"{method} {action} {path} on {node.name} through the proxy: {r.status_code} {r.text[:300]}"
+    return r.text.strip()
+
+
+def wait_job_on(node, job_id, deadline_s=REBALANCE_DEADLINE_S):
+    __tracebackhide__ = True
+    deadline = time.monotonic() + deadline_s
+    while True:
+        mine = [j for j in target_jobs(node.endpoint) if j["id"] == job_id]
+        if mine and mine[0]["finished"]:
+            return mine[0]
+        assert node.is_alive(), f"{node.name} died: {crash_info(node)}"
+        assert time.monotonic() < deadline, f"job {job_id} on {node.name} not finished within {deadline_s}s: {mine}"
+        time.sleep(POLL_S)
+
+
+def test_detach_mountpath_resilvers_nothing_lost(ctx):
+    """Detach one of a target's mountpaths through the proxy while clients read and write: the
+    resilver empties it onto the remaining one (0 failed requests), every object is on its HRW
+    target+mountpath and reads back; re-attaching it moves HRW's share back. Then a rebalance
+    started and waited on through the SDK's job API finishes with nothing to move."""
+    from aistore.sdk import Client
+
+    node = ctx.active[0]
+    gone = node.mountpaths[1]
+    held = sum(1 for v in disk_inventory([node]).values() for (_, m) in v if m == hrw.clean_mountpath(gone))
+    load = Load(ctx, readers=4, writers=1, prefix="mpath").start()
+    try:
+        load.wait_count("before", "GET", 200)
+        load.phase = "during"
+        load.mark()
+        t0 = time.monotonic()
+        job_id = mountpath_request(ctx, node, "DELETE", "detach-mp", gone)
+        job = wait_job_on(node, job_id)
+        dt = time.monotonic() - t0
+        load.phase = "after"
+        load.wait_count("after", "GET", 100)
+    finally:
+        load.stop()
+    lst = requests.get(f"{ctx.proxy.endpoint}/v1/cluster?what=mountpaths", timeout=REQ_TIMEOUT).json()
+    mine = lst[ctx.tid(node)]
+    print(f"\n[detach] {node.name}: {gone} held {held} objects; resilver {job_id} moved {job['objects']} objects "
+          f"({job['bytes'] / MiB:.1f} MiB) in {dt:.2f}s; mountpaths now {mine}")
+    for kind in ("GET", "PUT"):
+        for p in ("before", "during", "after"):
+            print(f"    {load.summary(p, kind)}")
+    assert load.failures == [] or all(f[1] == "before" for f in load.failures), \
+        f"{len(load.failures)} failed client requests during the detach:\n  " + load.failure_report()
+    assert job["errors"] == 0 and not job["aborted"] and job["objects"] >= held, f"resilver job: {fmt_job(job)}"
+    assert mine["available"] == [hrw.clean_mountpath(node.mountpaths[0])] and mine["waiting_dd"] == [], mine
+    leftovers = [k for k, v in disk_inventory([node]).items() if any(m == hrw.clean_mountpath(gone) for _, m in v)]
+    assert not leftovers, f"the detached mountpath still holds {len(leftovers)} objects, e.g. {leftovers[:5]}"
+    node.mountpaths = node.mountpaths[:1]
+    try:
+        verify_everything(ctx, f"after detaching {gone} from {node.name}")
+    finally:
+        # Re-attach (also restores the layout later tests and the inventory expect).
+        node.mountpaths = [node.mountpaths[0], gone]
+    job_id = mountpath_request(ctx, node, "PUT", "attach-mp", gone)
+    job = wait_job_on(node, job_id)
+    assert job["errors"] == 0 and job["objects"] > 0, f"re-attach resilver: {fmt_job(job)}"
+    verify_everything(ctx, f"after re-attaching {gone} to {node.name}")
+
+    client = Client(ctx.proxy.endpoint)
+    reb = client.job(job_kind="rebalance").start()
+    assert reb.startswith("g"), reb
+    res = client.job(job_id=reb, job_kind="rebalance").wait(timeout=60, verbose=False)
+    assert res.success, res
+    snaps = client.job(job_id=reb, job_kind="rebalance").get_details().list_snapshots()
+    assert {s.id for s in snaps} == {reb} and len(snaps) == len(ctx.active), snaps
+    assert all(s.stats.objects == 0 for s in snaps), f"a balanced cluster moved objects: {snaps}"
