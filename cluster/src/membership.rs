@@ -210,8 +210,7 @@ async fn join_and_keepalive(node: Arc<Node>) {
                     node.joined
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     // A (re)joined target finishes whatever an interrupted run left behind.
-                    if node.cfg.role == crate::node::Role::Target
-                        && !node.jobs.running("rebalance")
+                    if node.cfg.role == crate::node::Role::Target && !node.jobs.running("rebalance")
                     {
                         crate::rebalance::start(&node, node.smap.load().version, None);
                     }

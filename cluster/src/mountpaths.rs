@@ -346,12 +346,18 @@ pub async fn handle(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
     let action = Action::parse(&req.head.method, &msg.action)?;
     let path = match &msg.value {
         serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => return Err(ApiError::bad_request("mountpath is not defined (value must be the mountpath's path)")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "mountpath is not defined (value must be the mountpath's path)",
+            ))
+        }
     };
     let dont_resilver = req.q_true("dont-resilver");
     match change(&node, action, &path, dont_resilver).await? {
         None => {
-            conn.respond(204, &[], b"").await.map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
+            conn.respond(204, &[], b"")
+                .await
+                .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
         }
         Some(job) => {
             conn.respond(200, &[("Content-Type", "text/plain")], job.as_bytes())
@@ -378,7 +384,10 @@ pub async fn change(
     {
         return Err(ApiError::new(
             409,
-            format!("{}: another mountpath change is in progress; retry", node.tname()),
+            format!(
+                "{}: another mountpath change is in progress; retry",
+                node.tname()
+            ),
         ));
     }
     let r = change_locked(node, action, &path, dont_resilver).await;
@@ -449,7 +458,8 @@ async fn change_locked(
                 d.push(path.to_string());
             }
         }
-        (Action::Disable, Some(MpState::Detaching)) | (Action::Detach, Some(MpState::Disabling)) => {
+        (Action::Disable, Some(MpState::Detaching))
+        | (Action::Detach, Some(MpState::Disabling)) => {
             let to = if action == Action::Detach {
                 Leaving::Detach
             } else {
@@ -467,7 +477,14 @@ async fn change_locked(
             if next.avail.len() <= 1 {
                 return Err(ApiError::new(
                     409,
-                    format!("{tname}: cannot {} {path}: it is the last available mountpath", if action == Action::Detach { "detach" } else { "disable" }),
+                    format!(
+                        "{tname}: cannot {} {path}: it is the last available mountpath",
+                        if action == Action::Detach {
+                            "detach"
+                        } else {
+                            "disable"
+                        }
+                    ),
                 ));
             }
             let i = next
@@ -548,12 +565,14 @@ async fn open_new(node: &Arc<Node>, cur: &MpSet, path: &str) -> Result<Mountpath
 
 /// Persist (with the resilver-pending mark), publish, and tell the cluster where this
 /// target's mountpaths now are (the Snode lists them per core for direct redirects).
-pub async fn publish(node: &Arc<Node>, next: MpSet, resilver_pending: bool) -> Result<(), ApiError> {
+pub async fn publish(
+    node: &Arc<Node>,
+    next: MpSet,
+    resilver_pending: bool,
+) -> Result<(), ApiError> {
     let n2 = node.clone();
     let next = glommio::executor()
-        .spawn_blocking(move || {
-            persist(&n2, &next, resilver_pending).map(|_| next)
-        })
+        .spawn_blocking(move || persist(&n2, &next, resilver_pending).map(|_| next))
         .await
         .map_err(ApiError::internal)?;
     if resilver_pending {
@@ -672,15 +691,18 @@ pub async fn gather(core: &Rc<Core>) -> Result<serde_json::Value, ApiError> {
         );
         let r = crate::membership::call("GET", &url, &[], b"")
             .await
-            .map_err(|e| ApiError::new(502, format!("mountpaths of target {}: {e}", t.daemon_id)))?;
+            .map_err(|e| {
+                ApiError::new(502, format!("mountpaths of target {}: {e}", t.daemon_id))
+            })?;
         if r.status != 200 {
             return Err(ApiError::new(
                 502,
                 format!("mountpaths of target {}: status {}", t.daemon_id, r.status),
             ));
         }
-        let v: serde_json::Value = serde_json::from_slice(&r.body)
-            .map_err(|e| ApiError::new(502, format!("mountpaths of target {}: {e}", t.daemon_id)))?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| {
+            ApiError::new(502, format!("mountpaths of target {}: {e}", t.daemon_id))
+        })?;
         out.insert(t.daemon_id.clone(), v);
     }
     Ok(serde_json::Value::Object(out))

@@ -3,8 +3,8 @@
 //! readers take snapshots through [`LocalView`] and so touch no lock per request.
 
 use crate::meta::{self, Bmd, CoreInfo, NetInfo, Smap, Snode};
-use anyhow::{bail, Context};
 use crate::mountpaths::MpSet;
+use anyhow::{bail, Context};
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

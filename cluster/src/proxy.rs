@@ -85,23 +85,24 @@ pub async fn query(
             req.head.method
         )));
     }
-    let body: Option<serde_json::Value> = if req.has_body() {
-        let b = conn
-            .body(req.head.body)
-            .read_to_vec(CONTROL_BODY_BYTES_MAX)
-            .await
-            .map_err(io_err)?;
-        req.body_done = true;
-        if b.iter().all(|c| c.is_ascii_whitespace()) {
-            None
+    let body: Option<serde_json::Value> =
+        if req.has_body() {
+            let b = conn
+                .body(req.head.body)
+                .read_to_vec(CONTROL_BODY_BYTES_MAX)
+                .await
+                .map_err(io_err)?;
+            req.body_done = true;
+            if b.iter().all(|c| c.is_ascii_whitespace()) {
+                None
+            } else {
+                Some(serde_json::from_slice(&b).map_err(|e| {
+                    ApiError::bad_request(format!("invalid JSON control message: {e}"))
+                })?)
+            }
         } else {
-            Some(serde_json::from_slice(&b).map_err(|e| {
-                ApiError::bad_request(format!("invalid JSON control message: {e}"))
-            })?)
-        }
-    } else {
-        None
-    };
+            None
+        };
     let what = req.q("what").unwrap_or("").to_string();
     match what.as_str() {
         "status" | "qryxstats" if resource == "cluster" => {

@@ -201,8 +201,13 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<Pool>) {
                         .acquire_static_permit(1)
                         .await
                         .expect("semaphore never closed");
-                    let (node, job, bucket, mp, pool) =
-                        (node.clone(), job.clone(), bucket.clone(), mp.clone(), pool.clone());
+                    let (node, job, bucket, mp, pool) = (
+                        node.clone(),
+                        job.clone(),
+                        bucket.clone(),
+                        mp.clone(),
+                        pool.clone(),
+                    );
                     tasks.push(glommio::spawn_local(async move {
                         let _permit = permit;
                         match send(&node, &pool, &bucket, &mp, &e.name, &url).await {

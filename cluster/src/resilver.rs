@@ -163,7 +163,8 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                             renames
                                 .into_iter()
                                 .map(|(name, size, dst)| {
-                                    let r = engine::object::move_local(&s2, &dst, &bck, &name, fsync);
+                                    let r =
+                                        engine::object::move_local(&s2, &dst, &bck, &name, fsync);
                                     (name, size, r)
                                 })
                                 .collect::<Vec<_>>()

@@ -14,9 +14,8 @@ use crate::api_error::ApiError;
 use crate::server::{Core, Outcome, Req};
 use crate::target::{send_object, SendError};
 use engine::layout::Bck;
-use engine::mountpath::Mountpath;
-use std::sync::Arc;
 use engine::lom::Lom;
+use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, ObjectWriter, PutOpts};
 use md5::{Digest, Md5};
 use net::conn::{Body, Conn};
@@ -28,6 +27,7 @@ use net::s3::sigv4::{self, AuthKind, PayloadHash, RequestParts, Sha256BodyCheck,
 use net::s3::xml;
 use net::s3::{etag, S3Error, S3ErrorCode};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Socket-to-disk buffer of an S3 PUT.
 pub const S3_RECV_BYTES: usize = 256 * 1024;
@@ -1343,14 +1343,13 @@ async fn copy_object(
             .cloned()
             .collect()
     };
-    let mut w =
-        match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
-            Ok(w) => w,
-            Err(e) => {
-                rd.close().await;
-                return Err(from_engine(e, &t.bucket, &t.key));
-            }
-        };
+    let mut w = match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
+        Ok(w) => w,
+        Err(e) => {
+            rd.close().await;
+            return Err(from_engine(e, &t.bucket, &t.key));
+        }
+    };
     let mut s = rd.stream(0, src.size);
     let mut md5 = Md5::new();
     let mut copied = 0u64;
@@ -1515,8 +1514,8 @@ async fn complete_upload(
         ));
     }
     let bck = Bck::ais(&t.bucket);
-    let have = engine::multipart::parts(&mpi, &bck, &id)
-        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let have =
+        engine::multipart::parts(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let mut md5s = Vec::with_capacity(wanted.len());
     for (i, (n, et)) in wanted.iter().enumerate() {
         let p = have.iter().find(|p| p.number == *n).ok_or_else(|| {

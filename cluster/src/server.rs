@@ -8,10 +8,10 @@
 use crate::api_error::ApiError;
 use crate::meta::{Bmd, Smap};
 use crate::mountpaths::MpSet;
-use engine::mountpath::Mountpath;
 use crate::node::{LocalView, Node, Role};
 use crate::{proxy, target};
 use anyhow::{bail, Context};
+use engine::mountpath::Mountpath;
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
@@ -306,7 +306,10 @@ async fn core_main(
     if k == 0 {
         crate::membership::start(core.clone());
         if core.node.cfg.role != Role::Proxy
-            && core.node.resilvering.load(std::sync::atomic::Ordering::Acquire)
+            && core
+                .node
+                .resilvering
+                .load(std::sync::atomic::Ordering::Acquire)
         {
             // A mountpath change whose resilver did not finish (or mountpaths changed
             // across the restart): finish it.
@@ -588,9 +591,8 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
                 .await
                 .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
             req.body_done = true;
-            let msg: net::api::ActMsg = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::bad_request(format!("invalid JSON control message: {e}"))
-            })?;
+            let msg: net::api::ActMsg = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?;
             crate::xact::handle_daemon_action(core, conn, msg).await
         }
         "reverse" if rest.trim_end_matches('/') == "daemon/mountpaths" => {
@@ -604,7 +606,10 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcom
             let Some(t) = smap.tmap.get(&id) else {
                 return Err(ApiError::new(
                     404,
-                    format!("target {id:?} (Ais-Node-Id) is not in Smap v{}", smap.version),
+                    format!(
+                        "target {id:?} (Ais-Node-Id) is not in Smap v{}",
+                        smap.version
+                    ),
                 ));
             };
             let url = t.intra_control_net.direct_url.clone();

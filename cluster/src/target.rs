@@ -7,10 +7,10 @@ use crate::api_error::ApiError;
 use crate::server::{Core, Outcome, Req};
 use engine::layout::Bck;
 use engine::lom::Lom;
+use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, ObjectWriter, PutOpts, READ_BUFFER_BYTES};
 use net::conn::Conn;
 use net::http::{self, RangeError};
-use engine::mountpath::Mountpath;
 use std::rc::Rc;
 use std::sync::Arc;
 use xxhash_rust::xxh64::Xxh64;
@@ -30,10 +30,40 @@ pub async fn object(
 ) -> Result<Outcome, ApiError> {
     match req.head.method.as_str() {
         "PUT" => put(core, conn, req, mp, bucket, object).await,
-        "GET" => get(core, conn, req, locate(core, mp, bucket, object), bucket, object).await,
-        "HEAD" => head(core, conn, req, locate(core, mp, bucket, object), bucket, object).await,
+        "GET" => {
+            get(
+                core,
+                conn,
+                req,
+                locate(core, mp, bucket, object),
+                bucket,
+                object,
+            )
+            .await
+        }
+        "HEAD" => {
+            head(
+                core,
+                conn,
+                req,
+                locate(core, mp, bucket, object),
+                bucket,
+                object,
+            )
+            .await
+        }
         "DELETE" => delete(core, conn, req, mp, bucket, object).await,
-        "PATCH" => patch(core, conn, req, locate(core, mp, bucket, object), bucket, object).await,
+        "PATCH" => {
+            patch(
+                core,
+                conn,
+                req,
+                locate(core, mp, bucket, object),
+                bucket,
+                object,
+            )
+            .await
+        }
         _ => Err(crate::server::method_not_allowed(
             "GET, PUT, HEAD, DELETE, PATCH",
         )),
@@ -43,7 +73,11 @@ pub async fn object(
 /// Where an object is: its HRW mountpath, or, while a resilver has not moved it there yet,
 /// whichever other mountpath holds it.
 pub fn locate(core: &Core, mp: Arc<Mountpath>, bucket: &str, object: &str) -> Arc<Mountpath> {
-    if !core.node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
+    if !core
+        .node
+        .resilvering
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
         return mp;
     }
     let bck = Bck::ais(bucket);

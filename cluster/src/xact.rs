@@ -121,7 +121,9 @@ impl Jobs {
         // IDs are unique per node: a second run for the same change gets a suffix.
         let mut job = job;
         if jobs.iter().any(|j| j.id == job.id) {
-            let n = (2..).find(|n| !jobs.iter().any(|j| j.id == format!("{}.{n}", job.id))).unwrap_or(2);
+            let n = (2..)
+                .find(|n| !jobs.iter().any(|j| j.id == format!("{}.{n}", job.id)))
+                .unwrap_or(2);
             if let Some(j) = Arc::get_mut(&mut job) {
                 j.id = format!("{}.{n}", j.id);
             }
@@ -178,7 +180,10 @@ impl Jobs {
     pub fn abort_matching(&self, id: &str, kind: &str) -> usize {
         let mut n = 0;
         for j in self.list.lock().expect("jobs lock").iter() {
-            if (id.is_empty() || j.id == id) && (kind.is_empty() || j.kind == kind) && !j.is_finished() {
+            if (id.is_empty() || j.id == id)
+                && (kind.is_empty() || j.kind == kind)
+                && !j.is_finished()
+            {
                 j.abort("aborted through the API");
                 n += 1;
             }
@@ -375,7 +380,9 @@ pub async fn query(
         serde_json::Value::Object(per)
     } else {
         if a.id.is_empty() && a.kind.is_empty() {
-            return Err(ApiError::bad_request("job status: neither ID nor Kind given"));
+            return Err(ApiError::bad_request(
+                "job status: neither ID nor Kind given",
+            ));
         }
         // Per target the newest matching job; the cluster-wide status aggregates them.
         let newest: Vec<&serde_json::Value> = per
