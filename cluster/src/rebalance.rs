@@ -388,6 +388,28 @@ fn previous_owner_url(core: &Core, bucket: &str, object: &str) -> Option<String>
     Some(url)
 }
 
+/// Most time a miss waits for this target's join to complete (see [`wait_joined`]).
+pub const GFN_JOIN_WAIT_MS: u64 = 2000;
+
+/// A proxy redirects to a target as soon as the primary added it to the Smap, which can be
+/// before the target applied that Smap (and learned the previous one, where its objects still
+/// are). A miss in that window waits for the join to complete instead of answering 404.
+async fn wait_joined(core: &Core) {
+    let node = &core.node;
+    if node.cfg.role != Role::Target {
+        return;
+    }
+    let t0 = std::time::Instant::now();
+    while !node.joined.load(Ordering::Acquire)
+        || !node.smap.load().tmap.contains_key(&node.target_id)
+    {
+        if t0.elapsed() > Duration::from_millis(GFN_JOIN_WAIT_MS) {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// GET/HEAD missed locally: during rebalance the object may still be on its previous owner.
 pub async fn get_from_neighbor(
     core: &Rc<Core>,
@@ -399,6 +421,7 @@ pub async fn get_from_neighbor(
     if req.q_true("gfn") {
         return Ok(None);
     }
+    wait_joined(core).await;
     let Some(url) = previous_owner_url(core, bucket, object) else {
         return Ok(None);
     };
@@ -423,6 +446,7 @@ pub async fn delete_on_previous_owner(
     if req.q_true("gfn") {
         return false;
     }
+    wait_joined(core).await;
     let Some(base) = previous_owner_url(core, bucket, object) else {
         return false;
     };
