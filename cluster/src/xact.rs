@@ -132,22 +132,33 @@ impl Jobs {
             j.abort(&format!("superseded by {}", job.id));
         }
         jobs.push(job.clone());
-        let n = jobs.len();
-        if n > JOBS_KEPT_MAX {
-            jobs.drain(..n - JOBS_KEPT_MAX);
+        // Forget the oldest finished jobs beyond the limit (running ones stay: newer jobs
+        // wait for them).
+        while jobs.len() > JOBS_KEPT_MAX {
+            match jobs.iter().position(|j| j.is_finished()) {
+                Some(i) => {
+                    jobs.remove(i);
+                }
+                None => break,
+            }
         }
         job
     }
 
-    /// Wait until no other job of `job`'s kind is still running (passes never overlap).
+    /// Wait until every older job of `job`'s kind has stopped (passes never overlap). Only
+    /// older ones: two jobs started back to back would otherwise wait for each other forever.
+    /// Older jobs were aborted by [`Jobs::begin`], so they stop promptly.
     pub async fn wait_turn(&self, job: &Arc<Job>) {
-        while self
-            .list
-            .lock()
-            .expect("jobs lock")
-            .iter()
-            .any(|j| !Arc::ptr_eq(j, job) && j.kind == job.kind && !j.is_finished())
-        {
+        loop {
+            let busy = {
+                let jobs = self.list.lock().expect("jobs lock");
+                jobs.iter()
+                    .take_while(|j| !Arc::ptr_eq(j, job))
+                    .any(|j| j.kind == job.kind && !j.is_finished())
+            };
+            if !busy {
+                return;
+            }
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
     }
