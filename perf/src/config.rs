@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "perf",
-    about = "Benchmark suite for aisnode: fio baseline, GET/PUT, per-disk scaling, peers, core scaling"
+    about = "Benchmark suite for aisnode: fio baseline, GET/PUT, per-disk scaling, peers, core scaling, rebalance"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,8 +46,8 @@ pub struct RunArgs {
     /// Directory with release aisnode and aisloader.
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
-    /// Comma-separated sections: fio,node,scaling,peers,cores.
-    #[arg(long, default_value = "fio,node,scaling,peers,cores")]
+    /// Comma-separated sections: fio,node,scaling,peers,cores,rebalance.
+    #[arg(long, default_value = "fio,node,scaling,peers,cores,rebalance")]
     pub only: String,
     /// Short runs, two sizes, N = 1, 2: for developing the harness, not for reports.
     #[arg(long)]
@@ -67,6 +67,13 @@ pub struct RunArgs {
     /// First TCP port to try for servers (127.0.0.1 only).
     #[arg(long, default_value_t = 37100)]
     pub port_base: u16,
+    /// First TCP port of the rebalance section's cluster (1 proxy + 4 targets, about 20 ports;
+    /// kept apart from --port-base and from the ports integration tests use).
+    #[arg(long, default_value_t = 23000)]
+    pub rebalance_port_base: u16,
+    /// Cores (pinned reactors) per target in the rebalance section.
+    #[arg(long, default_value_t = 2)]
+    pub rebalance_target_cores: usize,
     /// Keep the work directory (data, logs, JSON) after the run.
     #[arg(long)]
     pub keep_work: bool,
@@ -79,6 +86,7 @@ pub enum Section {
     Scaling,
     Peers,
     Cores,
+    Rebalance,
 }
 
 impl Section {
@@ -89,8 +97,19 @@ impl Section {
             Section::Scaling => "scaling",
             Section::Peers => "peers",
             Section::Cores => "cores",
+            Section::Rebalance => "rebalance",
         }
     }
+}
+
+/// One object-size class of the rebalance section.
+#[derive(Debug, Clone, Copy)]
+pub struct RebalanceClass {
+    pub size: u64,
+    /// Bytes PUT into the bucket before the fourth target joins.
+    pub fill_bytes: u64,
+    /// Foreground requests per second (open loop), before and during the rebalance.
+    pub rate: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +146,18 @@ pub struct Config {
     pub cores_size: u64,
     pub cores_runs: usize,
     pub cores_duration_s: f64,
+    pub rebalance_classes: Vec<RebalanceClass>,
+    /// Seconds of the foreground run before the rebalance (the baseline).
+    pub rebalance_baseline_s: f64,
+    /// Percentage of PUTs in the foreground mix.
+    pub rebalance_pct_put: u32,
+    /// Seconds of requests the open-loop foreground's workers cover: workers = rate × this.
+    /// Each aisloader worker claims its next request slot ahead of time, so this is also how
+    /// long a stopped run lingers; and requests slower than this wait for a worker (their
+    /// latency still counts from the intended start).
+    pub rebalance_fg_lookahead_s: f64,
+    pub rebalance_target_cores: usize,
+    pub rebalance_port_base: u16,
     pub argv: Vec<String>,
 }
 
@@ -140,8 +171,9 @@ impl Config {
                 "scaling" => Section::Scaling,
                 "peers" => Section::Peers,
                 "cores" => Section::Cores,
+                "rebalance" => Section::Rebalance,
                 other => {
-                    bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores)")
+                    bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores,rebalance)")
                 }
             });
         }
@@ -149,6 +181,12 @@ impl Config {
         sections.dedup();
         if a.workers == 0 || a.workers > 1024 {
             bail!("--workers must be 1..=1024");
+        }
+        if a.rebalance_target_cores == 0 || a.rebalance_target_cores > 8 {
+            bail!("--rebalance-target-cores must be 1..=8");
+        }
+        if a.rebalance_port_base < 1024 || a.rebalance_port_base > 65000 {
+            bail!("--rebalance-port-base must be 1024..=65000");
         }
         if a.disk_rate_mib == 0 {
             bail!("--disk-rate-mib must be positive");
@@ -198,6 +236,34 @@ impl Config {
             cores_size: 4 * KIB,
             cores_runs: if q { 1 } else { 3 },
             cores_duration_s: d.unwrap_or(if q { 2.0 } else { 4.0 }),
+            // 64 KiB: 500 req/s is about 15% of what this 3-target cluster serves closed-loop
+            // here; 1 MiB: 100 req/s, about 100 MiB/s. Fixed rates, so reports stay comparable;
+            // 4 GiB of 1 MiB objects so that the rebalance lasts a few seconds.
+            rebalance_classes: if q {
+                vec![RebalanceClass {
+                    size: 64 * KIB,
+                    fill_bytes: 256 * MIB,
+                    rate: 500.0,
+                }]
+            } else {
+                vec![
+                    RebalanceClass {
+                        size: 64 * KIB,
+                        fill_bytes: 2 * GIB,
+                        rate: 500.0,
+                    },
+                    RebalanceClass {
+                        size: MIB,
+                        fill_bytes: 4 * GIB,
+                        rate: 100.0,
+                    },
+                ]
+            },
+            rebalance_baseline_s: if q { 6.0 } else { 20.0 },
+            rebalance_pct_put: 10,
+            rebalance_fg_lookahead_s: 0.25,
+            rebalance_target_cores: a.rebalance_target_cores,
+            rebalance_port_base: a.rebalance_port_base,
             argv: std::env::args().collect(),
         })
     }

@@ -7,7 +7,9 @@
 //! 2. aisnode GET/PUT at 4 KiB..8 MiB;
 //! 3. per-disk scaling over throttled loop devices;
 //! 4. peers (s3s-fs, garage, rclone, nginx) through the same aisloader in S3 mode;
-//! 5. 1 vs 2 cores on small objects.
+//! 5. 1 vs 2 cores on small objects;
+//! 6. rebalance: a fourth target joins a loaded 3-target cluster (throughput vs fio, foreground
+//!    latency during vs before).
 //!
 //! It only starts processes and reads /proc; nothing depends on this crate. Everything it
 //! creates outside itself is recorded (registry.rs) and removed on every exit path; `perf
@@ -22,6 +24,7 @@ mod node;
 mod peers;
 mod plot;
 mod proc;
+mod rebalance;
 mod registry;
 mod report;
 mod results;
@@ -104,7 +107,9 @@ fn check(args: &RunArgs) -> Result<Vec<String>> {
     if !root {
         problems.push("not root: section 3 (loop devices, mount, cgroup blkio) is skipped and section 4 cannot drop the page cache before GET runs".into());
     }
-    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling)) && !have("fio") {
+    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling) || cfg.has(Section::Rebalance))
+        && !have("fio")
+    {
         problems.push("fio missing: `apt-get install fio`".into());
     }
     if cfg.has(Section::Scaling) {
@@ -203,7 +208,7 @@ fn run(args: &RunArgs) -> Result<()> {
     let mut res = Results::default();
     let env = env::capture(&cfg.work, &cfg.bin, &cfg.repo);
     let mut cfg = cfg;
-    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling))
+    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling) || cfg.has(Section::Rebalance))
         && have("fio")
         && !measure::fio_engine_works(&cfg.work, "io_uring")
     {
@@ -238,6 +243,9 @@ fn run(args: &RunArgs) -> Result<()> {
     }
     if cfg.has(Section::Cores) {
         plan.push(("cores", cores::run));
+    }
+    if cfg.has(Section::Rebalance) {
+        plan.push(("rebalance", rebalance::run));
     }
     for (name, f) in plan {
         let ts = Instant::now();

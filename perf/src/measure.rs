@@ -128,7 +128,7 @@ pub fn size_label(size: u64) -> String {
 }
 
 /// Size as aisloader and fio spell it.
-fn size_arg(size: u64) -> String {
+pub fn size_arg(size: u64) -> String {
     if size % MIB == 0 {
         format!("{}MiB", size / MIB)
     } else if size % KIB == 0 {
@@ -194,7 +194,7 @@ pub fn sync() {
     unsafe { libc::sync() };
 }
 
-fn json_dir(cfg: &Config) -> Result<PathBuf> {
+pub fn json_dir(cfg: &Config) -> Result<PathBuf> {
     let d = cfg.work.join("json");
     std::fs::create_dir_all(&d)?;
     Ok(d)
@@ -241,71 +241,135 @@ pub fn aisloader(
     let log = cfg.work.join("logs/aisloader.log");
     // aisloader lists the bucket before the timed part: measure CPU and disks around the whole
     // run and scale by the loader's own measured duration (listing is short next to it).
-    let cpu0: f64 = servers.iter().map(|s| s.cpu_s()).sum();
-    let threads0: Vec<_> = servers
-        .iter()
-        .map(|s| proc::thread_sched_s(s.pid))
-        .collect();
-    let busy0 = proc::machine_busy_s();
-    let disk0 = counters(disks);
-    let t0 = Instant::now();
+    let pids: Vec<i32> = servers.iter().map(|s| s.pid).collect();
+    let obs = Observer::start(&pids, disks);
     let timeout = Duration::from_secs(load.duration_s as u64 + RUN_SLACK_S);
     let (_, out) = proc::run(&mut cmd, &log, timeout, false)?;
-    let wall = t0.elapsed().as_secs_f64();
-    let cpu1: f64 = servers.iter().map(|s| s.cpu_s()).sum();
-    let thread_deltas: Vec<(f64, f64)> = servers
-        .iter()
-        .zip(&threads0)
-        .flat_map(|(s, t0)| {
-            proc::thread_sched_s(s.pid)
-                .into_iter()
-                .map(|(tid, (run, wait))| {
-                    let (r0, w0) = t0.get(&tid).copied().unwrap_or((0.0, 0.0));
-                    (run - r0, wait - w0)
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let max_thread = thread_deltas.iter().map(|d| d.0).fold(0.0f64, f64::max);
-    let runq_wait: f64 = thread_deltas.iter().map(|d| d.1).sum();
-    let busy1 = proc::machine_busy_s();
-    let disk1 = counters(disks);
+    let seen = obs.finish();
     let text = std::fs::read_to_string(&json)
         .with_context(|| format!("aisloader wrote no {}; output:\n{out}", json.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).context("parse aisloader JSON")?;
     let op = if load.put { "put" } else { "get" };
+    let s = sample_from_aisloader_json(&v, op, &seen, proc::render(&cmd));
+    if s.ops == 0 {
+        bail!(
+            "{tag}: no successful {op}s (errors {}); aisloader output:\n{out}",
+            s.errors
+        );
+    }
+    Ok(s)
+}
+
+/// CPU and disk counters taken at the start of a run (see `Observer::finish`).
+pub struct Observer<'a> {
+    pids: Vec<i32>,
+    disks: &'a [DiskCounter],
+    cpu0: f64,
+    threads0: Vec<std::collections::HashMap<i32, (f64, f64)>>,
+    busy0: f64,
+    disk0: (u64, u64),
+    t0: Instant,
+}
+
+/// What an `Observer` saw between start and finish (totals over its wall time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observed {
+    pub wall_s: f64,
+    /// CPU seconds of the server process trees.
+    pub server_cpu_s: f64,
+    pub max_thread_cpu_s: f64,
+    pub runq_wait_s: f64,
+    pub machine_busy_s: f64,
+    pub disk_read_bytes: u64,
+    pub disk_write_bytes: u64,
+}
+
+impl<'a> Observer<'a> {
+    /// Start counting CPU of the process trees `pids` (and their threads), the machine's busy
+    /// time, and bytes moved by `disks`.
+    pub fn start(pids: &[i32], disks: &'a [DiskCounter]) -> Observer<'a> {
+        Observer {
+            pids: pids.to_vec(),
+            disks,
+            cpu0: pids.iter().map(|&p| proc::cpu_s_tree(p)).sum(),
+            threads0: pids.iter().map(|&p| proc::thread_sched_s(p)).collect(),
+            busy0: proc::machine_busy_s(),
+            disk0: counters(disks),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Also count a process started after `start` (all of its CPU falls in the window).
+    pub fn add_new_process(&mut self, pid: i32) {
+        self.pids.push(pid);
+        self.threads0.push(std::collections::HashMap::new());
+    }
+
+    pub fn finish(&self) -> Observed {
+        let wall_s = self.t0.elapsed().as_secs_f64();
+        let cpu1: f64 = self.pids.iter().map(|&p| proc::cpu_s_tree(p)).sum();
+        let thread_deltas: Vec<(f64, f64)> = self
+            .pids
+            .iter()
+            .zip(&self.threads0)
+            .flat_map(|(&pid, t0)| {
+                proc::thread_sched_s(pid)
+                    .into_iter()
+                    .map(|(tid, (run, wait))| {
+                        let (r0, w0) = t0.get(&tid).copied().unwrap_or((0.0, 0.0));
+                        (run - r0, wait - w0)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let disk1 = counters(self.disks);
+        Observed {
+            wall_s,
+            server_cpu_s: cpu1 - self.cpu0,
+            max_thread_cpu_s: thread_deltas.iter().map(|d| d.0).fold(0.0f64, f64::max),
+            runq_wait_s: thread_deltas.iter().map(|d| d.1).sum(),
+            machine_busy_s: proc::machine_busy_s() - self.busy0,
+            disk_read_bytes: disk1.0.saturating_sub(self.disk0.0),
+            disk_write_bytes: disk1.1.saturating_sub(self.disk0.1),
+        }
+    }
+}
+
+/// One op (`get` or `put`) of an aisloader `-json` summary as a Sample, with the server CPU
+/// and disk bytes `seen` around the run attributed to the loader's timed part in proportion
+/// (the observed window also covers listing and start-up, which are short next to it).
+pub fn sample_from_aisloader_json(
+    v: &serde_json::Value,
+    op: &str,
+    seen: &Observed,
+    command: String,
+) -> Sample {
     let o = &v[op];
     let lat = &o["latency_us"];
-    let duration_s = v["duration_s"].as_f64().unwrap_or(wall);
-    let ops = o["ops"].as_u64().unwrap_or(0);
-    let errors = v["errors_total"].as_u64().unwrap_or(0);
-    if ops == 0 {
-        bail!("{tag}: no successful {op}s (errors {errors}); aisloader output:\n{out}");
-    }
-    // Attribute server CPU and disk bytes to the timed part in proportion (see above).
-    let frac = (duration_s / wall).min(1.0);
+    let duration_s = v["duration_s"].as_f64().unwrap_or(seen.wall_s);
+    let frac = (duration_s / seen.wall_s.max(1e-9)).min(1.0);
     let f = |x: f64| x * frac;
-    Ok(Sample {
+    Sample {
         ops_per_s: o["ops_per_s"].as_f64().unwrap_or(0.0),
         bytes_per_s: o["throughput_bytes_per_s"].as_f64().unwrap_or(0.0),
         p50_us: lat["p50"].as_f64().unwrap_or(0.0),
         p99_us: lat["p99"].as_f64().unwrap_or(0.0),
         p999_us: lat["p999"].as_f64().unwrap_or(0.0),
         max_us: lat["max"].as_f64().unwrap_or(0.0),
-        ops,
-        errors,
+        ops: o["ops"].as_u64().unwrap_or(0),
+        errors: v["errors_total"].as_u64().unwrap_or(0),
         duration_s,
         client_cpu_s: v["loader_cpu_s"]["user"].as_f64().unwrap_or(0.0)
             + v["loader_cpu_s"]["system"].as_f64().unwrap_or(0.0),
-        server_cpu_s: f(cpu1 - cpu0),
-        server_max_thread_cpu_s: f(max_thread),
-        server_runq_wait_s: f(runq_wait),
-        machine_busy_s: f(busy1 - busy0),
-        disk_read_bytes: f((disk1.0 - disk0.0) as f64) as u64,
-        disk_write_bytes: f((disk1.1 - disk0.1) as f64) as u64,
+        server_cpu_s: f(seen.server_cpu_s),
+        server_max_thread_cpu_s: f(seen.max_thread_cpu_s),
+        server_runq_wait_s: f(seen.runq_wait_s),
+        machine_busy_s: f(seen.machine_busy_s),
+        disk_read_bytes: f(seen.disk_read_bytes as f64) as u64,
+        disk_write_bytes: f(seen.disk_write_bytes as f64) as u64,
         sync_s: 0.0,
-        command: proc::render(&cmd),
-    })
+        command,
+    }
 }
 
 /// Destroy an AIS bucket through aisloader's cleanup-only mode.

@@ -161,9 +161,36 @@ impl Server {
         }
     }
 
-    /// CPU seconds used so far by the process and its descendants.
-    pub fn cpu_s(&self) -> f64 {
-        cpu_s_tree(self.pid)
+    /// Send `sig` to the process (not its group) if it has not exited. The child is not
+    /// reaped before exiting through `wait_exit` or drop, so its PID cannot have been reused.
+    pub fn signal(&mut self, sig: libc::c_int) -> Result<()> {
+        if self.child.try_wait()?.is_none() {
+            // SAFETY: kill(2) takes plain integers; the PID is our unreaped child (see above).
+            unsafe {
+                libc::kill(self.pid, sig);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait (polling, interruptible) until the process exits on its own; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            check_interrupted()?;
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} still running after {timeout:?}; log {}:\n{}",
+                    self.what,
+                    self.log.display(),
+                    tail(&self.log, 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+        }
     }
 }
 

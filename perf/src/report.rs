@@ -74,6 +74,19 @@ fn op_label(op: &str) -> &str {
     }
 }
 
+/// Where the CPUs went during a run (for the explanations of low ratios).
+fn cpu_text(s: &Sample, ncpu: usize) -> String {
+    let busy = s.machine_cores();
+    format!(
+        "{busy:.2} of {ncpu} CPUs busy (aisnode {:.2}, its busiest thread {:.2}, aisloader {:.2}, everything else {:.2}); aisnode's threads waited {:.2} s/s for a CPU",
+        s.server_cores(),
+        s.server_max_thread_cores(),
+        s.client_cores(),
+        (busy - s.server_cores() - s.client_cores()).max(0.0),
+        s.server_runq_wait_per_s()
+    )
+}
+
 /// What the harness can say about a ratio below RATIO_FLAG, from CPU and disk counters.
 fn diagnose(
     ours: &Sample,
@@ -84,14 +97,7 @@ fn diagnose(
 ) -> String {
     let mut why = Vec::new();
     let busy = ours.machine_cores();
-    let cpu = format!(
-        "{busy:.2} of {ncpu} CPUs busy (aisnode {:.2}, its busiest thread {:.2}, aisloader {:.2}, everything else {:.2}); aisnode's threads waited {:.2} s/s for a CPU",
-        ours.server_cores(),
-        ours.server_max_thread_cores(),
-        ours.client_cores(),
-        (busy - ours.server_cores() - ours.client_cores()).max(0.0),
-        ours.server_runq_wait_per_s()
-    );
+    let cpu = cpu_text(ours, ncpu);
     let is_get = op == "get";
     let moved = if is_get {
         ours.disk_read_bytes
@@ -433,6 +439,7 @@ pub fn write(
             p.map_or("–".into(), |r| format!("{r:.2}"))
         );
     }
+    rebalance_headline(res, w, &mut flagged, ncpu, cfg.workers);
     let _ = writeln!(w, "### Ratios below {RATIO_FLAG}\n");
     if flagged.is_empty() {
         let _ = writeln!(w, "None.\n");
@@ -493,7 +500,7 @@ pub fn write(
             "| concurrency | {} aisloader workers = fio iodepth {} |",
             cfg.workers, cfg.workers
         );
-        let _ = writeln!(w, "| mountpaths | sections 2, 4, 5: two directories on the file system above (one per core); section 3: one loop-device ext4 per mountpath |");
+        let _ = writeln!(w, "| mountpaths | sections 2, 4, 5: two directories on the file system above (one per core); section 3: one loop-device ext4 per mountpath; section 6: two directories per target on the file system above |");
         for (k, v) in &e.versions {
             let _ = writeln!(w, "| {k} | {} |", v.replace('|', "\\|"));
         }
@@ -985,8 +992,14 @@ pub fn write(
         )?;
         let _ = writeln!(w, "![cores]({stem}/cores.svg)\n");
     }
-    let other_notes: Vec<&(String, String)> =
-        res.notes.iter().filter(|(s, _)| s != "scaling").collect();
+    if !res.rebalance.is_empty() || res.notes.iter().any(|(s, _)| s == "rebalance") {
+        rebalance_section(cfg, res, w, assets, &stem, ncpu)?;
+    }
+    let other_notes: Vec<&(String, String)> = res
+        .notes
+        .iter()
+        .filter(|(s, _)| s != "scaling" && s != "rebalance")
+        .collect();
     if !other_notes.is_empty() {
         let _ = writeln!(w, "## Notes\n");
         for (s, n) in other_notes {
@@ -1014,5 +1027,444 @@ pub fn write(
     }
     let _ = writeln!(w, "```\n\n</details>");
     std::fs::write(md_path, md)?;
+    Ok(())
+}
+
+// ---------------- section 6: rebalance ----------------
+
+/// Rate at which one disk can move data from one file to another: every byte is read once
+/// and written once, so the times add.
+fn move_ceiling(read_bps: f64, write_bps: f64) -> f64 {
+    1.0 / (1.0 / read_bps.max(1e-9) + 1.0 / write_bps.max(1e-9))
+}
+
+fn rebalance_fio(res: &Results, size: u64) -> (Option<f64>, Option<f64>) {
+    (
+        res.bps("rebalance-fio", "fio", "read", size, 0),
+        res.bps("rebalance-fio", "fio", "write", size, 0),
+    )
+}
+
+fn rebalance_fg<'a>(res: &'a Results, phase: &str, op: &str, size: u64) -> Option<&'a Sample> {
+    res.find("rebalance", phase, op, size, 0)
+        .and_then(|r| r.median())
+}
+
+/// Share of the disk's time a run's reads and writes take at fio's rates (1.0: saturated).
+fn disk_share(s: &Sample, read_bps: Option<f64>, write_bps: Option<f64>) -> Option<f64> {
+    let d = s.duration_s.max(1e-9);
+    Some(s.disk_read_bytes as f64 / d / read_bps? + s.disk_write_bytes as f64 / d / write_bps?)
+}
+
+fn disk_text(s: &Sample, share: Option<f64>) -> String {
+    let d = s.duration_s.max(1e-9);
+    format!(
+        "the disk read {} and wrote {} MiB/s{}",
+        mib(s.disk_read_bytes as f64 / d),
+        mib(s.disk_write_bytes as f64 / d),
+        share.map_or(String::new(), |u| format!(
+            " ({:.0}% of the time fio would need for that at this block size)",
+            100.0 * u
+        ))
+    )
+}
+
+fn diagnose_rebalance(
+    r: &crate::rebalance::RebalanceRun,
+    during: &Sample,
+    fio: (Option<f64>, Option<f64>),
+    ncpu: usize,
+    iodepth: u32,
+) -> String {
+    let mut why = Vec::new();
+    let share = disk_share(during, fio.0, fio.1);
+    let busy = during.machine_cores();
+    let starved = during.server_runq_wait_per_s() >= RUNQ_WAIT_STARVED_S_PER_S;
+    if share.is_some_and(|u| u >= 0.85) {
+        why.push(format!("device-bound: {}", disk_text(during, share)));
+    }
+    if busy >= 0.85 * ncpu as f64 || starved {
+        why.push(format!("CPU: {}", cpu_text(during, ncpu)));
+    } else if during.server_max_thread_cores() >= 0.9 {
+        why.push(format!(
+            "one aisnode thread (reactor) was saturated: {}",
+            cpu_text(during, ncpu)
+        ));
+    }
+    let senders = r.per_target.iter().filter(|t| t.objects > 0).count().max(1);
+    if let Some(c) = r.concurrency_per_target {
+        let slots = c as f64 * senders as f64;
+        let per_obj_ms = 1e3 * slots / r.objects_s().max(1e-9);
+        let text = format!(
+            "each target keeps at most {c} objects in flight (`--rebalance-workers`, default), so {senders} sending target(s) had {slots:.0} in flight in all, and each object took {per_obj_ms:.1} ms per slot (= slots / objects per second: open and read with O_DIRECT, send over loopback, the new owner's write and rename, its answer, the local delete); throughput is slots / per-object time, while fio keeps {iodepth} I/Os in flight at the device"
+        );
+        if why.is_empty() {
+            why.push(format!(
+                "neither the disk ({}) nor the CPUs ({}) were saturated: the rebalance is latency-bound: {text}",
+                disk_text(during, share),
+                cpu_text(during, ncpu)
+            ));
+        } else {
+            why.push(text);
+        }
+    } else if why.is_empty() {
+        why.push(format!(
+            "neither the disk ({}) nor the CPUs ({}) were saturated: per-object latency at the rebalance's fixed concurrency bounds it",
+            disk_text(during, share),
+            cpu_text(during, ncpu)
+        ));
+    }
+    let blocked_old = r
+        .blocked_targets
+        .iter()
+        .filter(|(n, _)| *n != r.new_target)
+        .count();
+    if blocked_old > 0 {
+        why.push(format!(
+            "{blocked_old} of the {} old targets never ran their rebalance (blocked, see the notes)",
+            crate::rebalance::TARGETS_BEFORE
+        ));
+    }
+    why.join("; ")
+}
+
+fn diagnose_interference(
+    before: &Sample,
+    during: &Sample,
+    fio: (Option<f64>, Option<f64>),
+    ncpu: usize,
+) -> String {
+    let (ub, ud) = (
+        disk_share(before, fio.0, fio.1),
+        disk_share(during, fio.0, fio.1),
+    );
+    let pct = |u: Option<f64>| u.map_or("–".into(), |u| format!("{:.0}%", 100.0 * u));
+    let d = |s: &Sample| (s.disk_read_bytes + s.disk_write_bytes) as f64 / s.duration_s.max(1e-9);
+    let evidence = format!(
+        "before → during: {:.2} → {:.2} of {ncpu} CPUs busy, aisnode {:.2} → {:.2} cores (busiest thread {:.2} → {:.2}), aisnode's threads waited {:.2} → {:.2} s/s for a CPU, the disk moved {} → {} MiB/s (read + write; {} → {} of the time fio would need)",
+        before.machine_cores(),
+        during.machine_cores(),
+        before.server_cores(),
+        during.server_cores(),
+        before.server_max_thread_cores(),
+        during.server_max_thread_cores(),
+        before.server_runq_wait_per_s(),
+        during.server_runq_wait_per_s(),
+        mib(d(before)),
+        mib(d(during)),
+        pct(ub),
+        pct(ud)
+    );
+    let mut why = Vec::new();
+    if ud.is_some_and(|u| u >= 0.85) {
+        why.push("the disk was near its limit: foreground I/O queued behind the rebalance's reads and writes".to_owned());
+    }
+    let starved = during.server_runq_wait_per_s() >= RUNQ_WAIT_STARVED_S_PER_S;
+    if starved || during.machine_cores() >= 0.85 * ncpu as f64 {
+        why.push(format!(
+            "CPU contention: the rebalance's work shares the {ncpu} CPUs with the foreground"
+        ));
+    }
+    if why.is_empty() {
+        why.push("neither the disk nor the CPUs were saturated, so the added latency is queueing inside aisnode: each target runs its rebalance transfers on the same reactors and disks that serve the foreground, and a foreground GET of an object not yet moved pays a redirect to its previous owner (get-from-neighbour)".to_owned());
+    }
+    format!("{}: {evidence}", why.join("; "))
+}
+
+fn rebalance_headline(
+    res: &Results,
+    w: &mut String,
+    flagged: &mut Vec<String>,
+    ncpu: usize,
+    iodepth: u32,
+) {
+    if res.rebalance.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "**Rebalance** (a fourth target joins three loaded ones, section 6): moved MiB/s against fio on the same disk (the one-disk move ceiling reads and writes every byte: 1 / (1/read + 1/write)), and the foreground's GET latency before / during the rebalance (1.00: no impact):\n");
+    let _ = writeln!(w, "| object size | moved MiB/s | objects/s | / fio write | / fio read | / one-disk move ceiling | GET p99 ms before → during | GET p99 before / during | GET p50 before / during |\n|---|---|---|---|---|---|---|---|---|");
+    for r in &res.rebalance {
+        let fio = rebalance_fio(res, r.size);
+        let bps = r.mib_s() * MIB as f64;
+        let ceiling = match fio {
+            (Some(rd), Some(wr)) => Some(move_ceiling(rd, wr)),
+            _ => None,
+        };
+        let rc = ratio(Some(bps), ceiling);
+        let (b, d) = (
+            rebalance_fg(res, "before", "get", r.size),
+            rebalance_fg(res, "during", "get", r.size),
+        );
+        let p99 = ratio(b.map(|s| s.p99_us), d.map(|s| s.p99_us));
+        let p50 = ratio(b.map(|s| s.p50_us), d.map(|s| s.p50_us));
+        let _ = writeln!(
+            w,
+            "| {} | {} | {:.0} | {} | {} | {} | {} → {} | {} | {} |",
+            size_label(r.size),
+            mib(bps),
+            r.objects_s(),
+            fmt_ratio(ratio(Some(bps), fio.1)),
+            fmt_ratio(ratio(Some(bps), fio.0)),
+            fmt_ratio(rc),
+            b.map_or("–".into(), |s| ms(s.p99_us)),
+            d.map_or("–".into(), |s| ms(s.p99_us)),
+            fmt_ratio(p99),
+            fmt_ratio(p50)
+        );
+        if let (Some(x), Some(d), Some(c)) = (rc, d, ceiling) {
+            if x < RATIO_FLAG {
+                flagged.push(format!(
+                    "rebalance / one-disk move ceiling, {}: {x:.2} ({} of {} MiB/s). {}",
+                    size_label(r.size),
+                    mib(bps),
+                    mib(c),
+                    diagnose_rebalance(r, d, fio, ncpu, iodepth)
+                ));
+            }
+        }
+        if let (Some(x), Some(b), Some(d)) = (p99, b, d) {
+            if x < RATIO_FLAG {
+                flagged.push(format!(
+                    "foreground GET p99 before / during the rebalance, {}: {x:.2} ({} → {} ms; p50 {} → {} ms). {}",
+                    size_label(r.size),
+                    ms(b.p99_us),
+                    ms(d.p99_us),
+                    ms(b.p50_us),
+                    ms(d.p50_us),
+                    diagnose_interference(b, d, fio, ncpu)
+                ));
+            }
+        }
+    }
+    let _ = writeln!(w);
+}
+
+fn rebalance_section(
+    cfg: &Config,
+    res: &Results,
+    w: &mut String,
+    assets: &Path,
+    stem: &str,
+    ncpu: usize,
+) -> Result<()> {
+    let _ = writeln!(w, "## 6. Rebalance\n");
+    let workers = res
+        .rebalance
+        .iter()
+        .find_map(|r| r.concurrency_per_target)
+        .map_or("its default".to_owned(), |c| format!("{c} (the default)"));
+    let cores = res
+        .rebalance
+        .first()
+        .map_or(cfg.rebalance_target_cores, |r| r.target_cores);
+    let why_cores = if cores > 1 {
+        format!("Why {cores} cores per target: aisnode pins its core k to CPU k mod {ncpu}, so with one core per process every node's only reactor would sit on CPU 0 while the other CPU(s) idle; with {cores} every node spreads over {} CPUs.", cores.min(ncpu))
+    } else {
+        format!("With one core per target every node's only reactor is pinned to CPU 0 (aisnode pins its core k to CPU k mod {ncpu}), so all nodes share that CPU.")
+    };
+    let _ = writeln!(
+        w,
+        "One proxy (`--cores {}`) and {} targets, every node its own `aisnode` process on 127.0.0.1 (ports from {}), each target with `--cores {cores}`, `--no-fsync` and two mountpaths (directories on the work directory's file system, so every target shares the one disk). {why_cores} Rebalance workers per target: {workers}; no `--rebalance-max-rate`.\n",
+        crate::rebalance::PROXY_CORES,
+        crate::rebalance::TARGETS_BEFORE,
+        cfg.rebalance_port_base,
+    );
+    let _ = writeln!(
+        w,
+        "Per object size: fio sequential write and read at the object size (O_DIRECT, iodepth {}, {} s after {} s ramp) on the same file system right before; the cluster is filled through aisloader (PUT only, 16 workers) with the bytes below; page cache dropped; then the foreground, an aisloader open loop at a fixed rate ({}% PUT, the rest GETs of random listed objects; {} s worth of requests in workers (rate × {}), and latency counts from each request's intended start, so a slow request that makes the next wait for a worker is still charged in full), runs {} s undisturbed (**before**). Then the same foreground starts again and, as soon as it has listed the bucket, a fourth target is started; it joins, and every target moves what HRW now places on it. The harness polls `GET /v1/cluster?what=jobs` every {} ms and stops the foreground (SIGINT to `aisloader -stoppable`, which still writes its summary) when every target's rebalance job for the new Smap has finished, so **during** covers the join (about a second) and the rebalance. Moved bytes and objects are the sum over the targets' jobs; the duration is first job start to last job end (the targets' own clocks).\n",
+        cfg.workers,
+        cfg.fio_runtime_s,
+        cfg.fio_ramp_s,
+        cfg.rebalance_pct_put,
+        cfg.rebalance_fg_lookahead_s,
+        cfg.rebalance_fg_lookahead_s,
+        cfg.rebalance_baseline_s,
+        crate::rebalance::JOBS_POLL_MS
+    );
+    if !res.rebalance.is_empty() {
+        let _ = writeln!(w, "| size | filled (objects, MiB) | moved objects | moved MiB | duration s | MiB/s | objects/s | fio write MiB/s | fio read MiB/s | move ceiling MiB/s | / ceiling | job errors | aborted jobs | join s | foreground rate |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for r in &res.rebalance {
+            let fio = rebalance_fio(res, r.size);
+            let ceiling = match fio {
+                (Some(rd), Some(wr)) => Some(move_ceiling(rd, wr)),
+                _ => None,
+            };
+            let bps = r.mib_s() * MIB as f64;
+            let _ = writeln!(
+                w,
+                "| {} | {}, {} | {} | {} | {:.2} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0}/s |",
+                size_label(r.size),
+                r.fill_objects,
+                r.fill_bytes >> 20,
+                r.objects,
+                r.bytes >> 20,
+                r.duration_s,
+                mib(bps),
+                r.objects_s(),
+                fio.1.map_or("–".into(), mib),
+                fio.0.map_or("–".into(), mib),
+                ceiling.map_or("–".into(), mib),
+                fmt_ratio(ratio(Some(bps), ceiling)),
+                r.errors,
+                r.aborted_jobs,
+                r.join_s,
+                r.rate
+            );
+        }
+        let _ = writeln!(w, "\nCPU and disk over the **during** window (join + rebalance, with the foreground running); \"everything else\" is other users of this shared machine and kernel threads:\n");
+        let _ = writeln!(w, "| size | window s | rebalance share of it | aisnode cores (all 5 processes) | busiest aisnode thread | aisnode run-queue wait s/s | aisloader cores | machine busy (of {ncpu}) | disk read MiB/s | disk write MiB/s |\n|---|---|---|---|---|---|---|---|---|---|");
+        for r in &res.rebalance {
+            let _ = writeln!(
+                w,
+                "| {} | {:.1} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                size_label(r.size),
+                r.fg_window_s,
+                100.0 * (r.duration_s / r.fg_window_s.max(1e-9)).min(1.0),
+                r.aisnode_cores,
+                r.aisnode_max_thread_cores,
+                r.aisnode_runq_wait_s_per_s,
+                r.loader_cores,
+                r.machine_cores,
+                mib(r.disk_read_mib_s * MIB as f64),
+                mib(r.disk_write_mib_s * MIB as f64)
+            );
+        }
+        let _ = writeln!(w, "\nPer target (the new target has nothing to send; \"jobs\" counts its rebalance jobs for the new Smap):\n");
+        let _ = writeln!(w, "| size | target | jobs | objects sent | MiB sent | job s | errors | aborted |\n|---|---|---|---|---|---|---|---|");
+        for r in &res.rebalance {
+            for t in &r.per_target {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+                    size_label(r.size),
+                    if t.node == r.new_target {
+                        format!("{} (joined)", t.node)
+                    } else {
+                        t.node.clone()
+                    },
+                    t.jobs,
+                    t.objects,
+                    t.bytes >> 20,
+                    t.duration_s,
+                    t.errors,
+                    t.aborted
+                );
+            }
+        }
+        let _ = writeln!(w, "\nForeground, open loop, before and during the rebalance (failed requests by kind in the last column). A percentile rests on the requests counted: with fewer than 1000, p99.9 is about the maximum:\n");
+        let _ = writeln!(w, "| size | op | phase | requests | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | p99 before / during | aisnode cores | aisnode run-queue wait s/s | machine busy | failed |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for r in &res.rebalance {
+            for op in ["get", "put"] {
+                let b = rebalance_fg(res, "before", op, r.size);
+                for phase in ["before", "during"] {
+                    if let Some(s) = rebalance_fg(res, phase, op, r.size) {
+                        let errs = if phase == "before" {
+                            &r.fg_errors_before
+                        } else {
+                            &r.fg_errors_during
+                        };
+                        let prefix = format!("{} ", op_label(op));
+                        let mine: Vec<String> = errs
+                            .iter()
+                            .filter_map(|(k, n)| {
+                                k.strip_prefix(&prefix).map(|kind| format!("{kind}: {n}"))
+                            })
+                            .collect();
+                        let failed = if mine.is_empty() {
+                            "0".to_owned()
+                        } else {
+                            mine.join(", ")
+                        };
+                        let rr = if phase == "during" {
+                            fmt_ratio(ratio(b.map(|x| x.p99_us), Some(s.p99_us)))
+                        } else {
+                            "–".into()
+                        };
+                        let _ = writeln!(
+                            w,
+                            "| {} | {} | {phase} | {} | {:.0} | {} | {} | {} | {} | {rr} | {:.2} | {:.2} | {:.2} | {failed} |",
+                            size_label(r.size),
+                            op_label(op),
+                            s.ops,
+                            s.ops_per_s,
+                            ms(s.p50_us),
+                            ms(s.p99_us),
+                            ms(s.p999_us),
+                            ms(s.max_us),
+                            s.server_cores(),
+                            s.server_runq_wait_per_s(),
+                            s.machine_cores()
+                        );
+                    }
+                }
+            }
+        }
+        let _ = writeln!(w);
+        let mut groups = Vec::new();
+        let mut before = Vec::new();
+        let mut during = Vec::new();
+        for r in &res.rebalance {
+            for (k, name) in [(0, "p50"), (1, "p99"), (2, "p99.9")] {
+                groups.push(format!("GET {} {name}", size_label(r.size)));
+                let pick = |s: &Sample| [s.p50_us, s.p99_us, s.p999_us][k] / 1e3;
+                before.push(rebalance_fg(res, "before", "get", r.size).map(pick));
+                during.push(rebalance_fg(res, "during", "get", r.size).map(pick));
+            }
+        }
+        plot::bars(
+            &assets.join("rebalance-latency.svg"),
+            "Foreground GET latency before and during the rebalance",
+            &groups,
+            "ms (log)",
+            true,
+            &[
+                Series {
+                    name: "before".into(),
+                    values: before,
+                    dashed: false,
+                    color: Some(0),
+                },
+                Series {
+                    name: "during rebalance".into(),
+                    values: during,
+                    dashed: false,
+                    color: Some(3),
+                },
+            ],
+            None,
+        )?;
+        let _ = writeln!(w, "![rebalance latency]({stem}/rebalance-latency.svg)\n");
+        let quotes: Vec<String> = res
+            .rebalance
+            .iter()
+            .flat_map(|r| {
+                let head = format!(
+                    "{}: {} WARN and {} ERROR line(s) in the node logs",
+                    size_label(r.size),
+                    r.log_warnings,
+                    r.log_errors
+                );
+                std::iter::once(head).chain(r.log_quotes.iter().map(|q| format!("  `{q}`")))
+            })
+            .collect();
+        let _ = writeln!(w, "aisnode's logs after each run:\n");
+        for q in quotes {
+            let _ = writeln!(w, "- {q}");
+        }
+        let _ = writeln!(w);
+    }
+    let notes: Vec<&String> = res
+        .notes
+        .iter()
+        .filter(|(s, _)| s == "rebalance")
+        .map(|(_, n)| n)
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(w, "What the harness saw aisnode do (and did about it):\n");
+        for n in notes {
+            let _ = writeln!(w, "- {n}");
+        }
+        let _ = writeln!(w);
+    }
     Ok(())
 }

@@ -21,6 +21,8 @@ pub struct Results {
     pub per_disk_mib_s: Vec<(usize, String, Vec<f64>)>,
     /// Section 4: how aisloader reached aisnode (S3 under /s3, or the native API fallback).
     pub peers_ours_api: String,
+    /// Section 6: one entry per object size (the moved bytes and objects, the jobs, CPU).
+    pub rebalance: Vec<crate::rebalance::RebalanceRun>,
 }
 
 impl Results {
