@@ -74,6 +74,9 @@ pub struct TargetJobs {
     pub errors: u64,
     pub aborted: usize,
     pub duration_s: f64,
+    /// Smap version of each of its jobs (a second job means the map changed again, or a
+    /// second start for the same map, which superseded the first).
+    pub smap_versions: Vec<i64>,
 }
 
 /// One size class: the fill, the rebalance, and the foreground before and during it.
@@ -1122,8 +1125,10 @@ fn one_class(
             errors: 0,
             aborted: 0,
             duration_s: 0.0,
+            smap_versions: Vec::new(),
         });
         t.jobs += 1;
+        t.smap_versions.push(j.smap_version);
         t.objects += j.objects;
         t.bytes += j.bytes;
         t.errors += j.errors;

@@ -1330,12 +1330,12 @@ fn rebalance_section(
             );
         }
         let _ = writeln!(w, "\nPer target (the new target has nothing to send; \"jobs\" counts its rebalance jobs for the new Smap):\n");
-        let _ = writeln!(w, "| size | target | jobs | objects sent | MiB sent | job s | errors | aborted |\n|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(w, "| size | target | jobs (Smap versions) | objects sent | MiB sent | job s | errors | aborted |\n|---|---|---|---|---|---|---|---|");
         for r in &res.rebalance {
             for t in &r.per_target {
                 let _ = writeln!(
                     w,
-                    "| {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+                    "| {} | {} | {} ({}) | {} | {} | {:.2} | {} | {} |",
                     size_label(r.size),
                     if t.node == r.new_target {
                         format!("{} (joined)", t.node)
@@ -1343,6 +1343,11 @@ fn rebalance_section(
                         t.node.clone()
                     },
                     t.jobs,
+                    t.smap_versions
+                        .iter()
+                        .map(|v| format!("v{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     t.objects,
                     t.bytes >> 20,
                     t.duration_s,
