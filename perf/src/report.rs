@@ -1069,6 +1069,15 @@ fn disk_text(s: &Sample, share: Option<f64>) -> String {
     )
 }
 
+/// CPU as the cause for a 5-process cluster: the machine mostly busy, and aisnode's threads
+/// kept waiting. Run-queue wait alone is summed over some 30 threads here and reaches the
+/// single-node threshold in bursts even with a CPU idle, so it does not decide by itself.
+fn cluster_cpu_bound(s: &Sample, ncpu: usize) -> bool {
+    let busy = s.machine_cores();
+    busy >= 0.85 * ncpu as f64
+        || (s.server_runq_wait_per_s() >= RUNQ_WAIT_STARVED_S_PER_S && busy >= 0.7 * ncpu as f64)
+}
+
 fn diagnose_rebalance(
     r: &crate::rebalance::RebalanceRun,
     during: &Sample,
@@ -1078,12 +1087,10 @@ fn diagnose_rebalance(
 ) -> String {
     let mut why = Vec::new();
     let share = disk_share(during, fio.0, fio.1);
-    let busy = during.machine_cores();
-    let starved = during.server_runq_wait_per_s() >= RUNQ_WAIT_STARVED_S_PER_S;
     if share.is_some_and(|u| u >= 0.85) {
         why.push(format!("device-bound: {}", disk_text(during, share)));
     }
-    if busy >= 0.85 * ncpu as f64 || starved {
+    if cluster_cpu_bound(during, ncpu) {
         why.push(format!("CPU: {}", cpu_text(during, ncpu)));
     } else if during.server_max_thread_cores() >= 0.9 {
         why.push(format!(
@@ -1159,8 +1166,7 @@ fn diagnose_interference(
     if ud.is_some_and(|u| u >= 0.85) {
         why.push("the disk was near its limit: foreground I/O queued behind the rebalance's reads and writes".to_owned());
     }
-    let starved = during.server_runq_wait_per_s() >= RUNQ_WAIT_STARVED_S_PER_S;
-    if starved || during.machine_cores() >= 0.85 * ncpu as f64 {
+    if cluster_cpu_bound(during, ncpu) {
         why.push(format!(
             "CPU contention: the rebalance's work shares the {ncpu} CPUs with the foreground"
         ));
