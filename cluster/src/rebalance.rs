@@ -368,11 +368,19 @@ async fn send(
     Ok(size)
 }
 
-/// Previous owner's core URL for an object, if it is another target than this one.
-fn previous_owner_url(core: &Core, bucket: &str, object: &str) -> Option<String> {
+/// Where else an object may be during a rebalance: its owner by the current Smap if that is
+/// another target (a client redirected under the old map reaches the old owner after the
+/// object moved on), else its owner by the previous Smap (the new owner before the object
+/// arrived). `None` if both are this target.
+fn neighbor_url(core: &Core, bucket: &str, object: &str) -> Option<String> {
     let node = &core.node;
     if node.cfg.role != Role::Target {
         return None;
+    }
+    if let Some((id, url)) = owner(&core.smap(), bucket, object) {
+        if id != node.target_id {
+            return Some(url);
+        }
     }
     let prev = node
         .rebalance
@@ -381,11 +389,7 @@ fn previous_owner_url(core: &Core, bucket: &str, object: &str) -> Option<String>
         .expect("prev_smap lock")
         .clone()?;
     let (id, url) = owner(&prev, bucket, object)?;
-    if id == node.target_id {
-        return None;
-    }
-    // The previous owner must still be reachable in the current map or the previous one.
-    Some(url)
+    (id != node.target_id).then_some(url)
 }
 
 /// Most time a miss waits for this target's join to complete (see [`wait_joined`]).
@@ -422,7 +426,7 @@ pub async fn get_from_neighbor(
         return Ok(None);
     }
     wait_joined(core).await;
-    let Some(url) = previous_owner_url(core, bucket, object) else {
+    let Some(url) = neighbor_url(core, bucket, object) else {
         return Ok(None);
     };
     req.head.query = if req.head.query.is_empty() {
@@ -430,6 +434,32 @@ pub async fn get_from_neighbor(
     } else {
         format!("{}&gfn=true", req.head.query)
     };
+    crate::forward::forward(conn, req, &url, &core.node.target_id)
+        .await
+        .map(Some)
+}
+
+/// Header that marks an S3 request forwarded by get-from-neighbour (a query parameter would
+/// break the client's SigV4 signature; an unsigned header does not).
+pub const HDR_GFN: &str = "Ais-Gfn";
+
+/// S3 GET/HEAD missed locally: like [`get_from_neighbor`], forwarding the request unchanged
+/// plus [`HDR_GFN`], so the neighbour verifies the client's signature as usual.
+pub async fn s3_get_from_neighbor(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+    object: &str,
+) -> Result<Option<Outcome>, ApiError> {
+    if req.head.header("ais-gfn").is_some() {
+        return Ok(None);
+    }
+    wait_joined(core).await;
+    let Some(url) = neighbor_url(core, bucket, object) else {
+        return Ok(None);
+    };
+    req.head.headers.push((HDR_GFN.to_string(), "true".to_string()));
     crate::forward::forward(conn, req, &url, &core.node.target_id)
         .await
         .map(Some)
@@ -447,7 +477,7 @@ pub async fn delete_on_previous_owner(
         return false;
     }
     wait_joined(core).await;
-    let Some(base) = previous_owner_url(core, bucket, object) else {
+    let Some(base) = neighbor_url(core, bucket, object) else {
         return false;
     };
     let url = format!(

@@ -1099,9 +1099,24 @@ async fn get_object(
     t: &Target,
 ) -> S3Result<Outcome> {
     let mp = &mpi;
-    let rd = ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
-        .await
-        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let rd = match ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key).await {
+        Ok(rd) => rd,
+        Err(engine::Error::NotFound(_)) => {
+            // During a rebalance the object may still (or already) be on another target.
+            match crate::rebalance::s3_get_from_neighbor(core, conn, req, &t.bucket, &t.key).await {
+                Ok(Some(o)) => return Ok(o),
+                Ok(None) => {
+                    return Err(from_engine(
+                        engine::Error::NotFound(Bck::ais(&t.bucket).fqn(&mp.path, &t.key)),
+                        &t.bucket,
+                        &t.key,
+                    ))
+                }
+                Err(e) => return Err(internal(e.message)),
+            }
+        }
+        Err(e) => return Err(from_engine(e, &t.bucket, &t.key)),
+    };
     let lom = rd.lom.clone();
     let pre = Preconditions::from_headers(&req.head.headers);
     let is_head = req.head.method == "HEAD";

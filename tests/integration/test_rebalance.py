@@ -393,6 +393,9 @@ def log_lines(node, pattern, limit=8):
 
 def error_category(r):
     """'<status> <tcode or message shape> on <node>' for grouping failed requests."""
+    if r.text.startswith("<?xml") or r.text.startswith("<Error"):
+        code = re.search(r"<Code>([^<]*)</Code>", r.text)
+        return f"{r.status_code} S3 {code.group(1) if code else r.text[:60]!r}"
     try:
         j = r.json()
     except ValueError:
@@ -452,10 +455,14 @@ class Load:
             phase = self.phase
             t0 = time.monotonic()
             failure = None
+            # Reader 0 reads through S3 (anonymous, path-style /s3 on the proxy): the proxy streams
+            # to the owning target, which must also find objects that are still moving.
+            via = "S3 GET" if k == 0 else "GET"
+            url = f"{self.endpoint}/s3/{BUCKET}/{name}" if k == 0 else obj_url(self.endpoint, BUCKET, name)
             try:
-                r = s.get(obj_url(self.endpoint, BUCKET, name), timeout=REQ_TIMEOUT)
+                r = s.get(url, timeout=REQ_TIMEOUT)
                 if r.status_code // 100 != 2:
-                    failure = (error_category(r), f"GET {name}: {r.status_code} {r.text[:300]}")
+                    failure = (error_category(r), f"{via} {name}: {r.status_code} {r.text[:300]}")
                 elif r.content != obj_data(name):
                     failure = ("wrong content", f"GET {name}: {len(r.content)} bytes differ from the {obj_size(name)} bytes PUT")
             except requests.RequestException as e:
