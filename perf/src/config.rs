@@ -74,6 +74,13 @@ pub struct RunArgs {
     /// Cores (pinned reactors) per target in the rebalance section.
     #[arg(long, default_value_t = 2)]
     pub rebalance_target_cores: usize,
+    /// Throttle sweep of the rebalance section: comma-separated `aisnode --rebalance-workers`
+    /// values (objects in flight per target). Each value other than aisnode's default repeats
+    /// the add-a-target measurement (64 KiB objects) on a fresh cluster whose targets run with
+    /// that flag; the default value reuses the section's own 64 KiB run. "4" (the default)
+    /// adds no run.
+    #[arg(long, default_value = "4")]
+    pub rebalance_workers_sweep: String,
     /// Keep the work directory (data, logs, JSON) after the run.
     #[arg(long)]
     pub keep_work: bool,
@@ -158,6 +165,8 @@ pub struct Config {
     pub rebalance_fg_lookahead_s: f64,
     pub rebalance_target_cores: usize,
     pub rebalance_port_base: u16,
+    /// `--rebalance-workers` values of the throttle sweep, in the order given, no repeats.
+    pub rebalance_workers_sweep: Vec<usize>,
     pub argv: Vec<String>,
 }
 
@@ -187,6 +196,23 @@ impl Config {
         }
         if a.rebalance_port_base < 1024 || a.rebalance_port_base > 65000 {
             bail!("--rebalance-port-base must be 1024..=65000");
+        }
+        let mut rebalance_workers_sweep: Vec<usize> = Vec::new();
+        for x in a
+            .rebalance_workers_sweep
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            let n: usize = x
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--rebalance-workers-sweep: {x:?} is not a number"))?;
+            if n == 0 || n > 1024 {
+                bail!("--rebalance-workers-sweep values must be 1..=1024");
+            }
+            if !rebalance_workers_sweep.contains(&n) {
+                rebalance_workers_sweep.push(n);
+            }
         }
         if a.disk_rate_mib == 0 {
             bail!("--disk-rate-mib must be positive");
@@ -264,6 +290,7 @@ impl Config {
             rebalance_fg_lookahead_s: 0.25,
             rebalance_target_cores: a.rebalance_target_cores,
             rebalance_port_base: a.rebalance_port_base,
+            rebalance_workers_sweep,
             argv: std::env::args().collect(),
         })
     }

@@ -120,9 +120,14 @@ pub struct RebalanceRun {
     /// Foreground failures by op and kind (aisloader's names, e.g. `GET http-404`).
     pub fg_errors_before: Vec<(String, u64)>,
     pub fg_errors_during: Vec<(String, u64)>,
-    /// Objects in flight per target (REBALANCE_CONCURRENCY_MAX in cluster/src/rebalance.rs,
-    /// read from the source this run was built from), when found.
+    /// Objects in flight per target: the `--rebalance-workers` the targets ran with, else
+    /// aisnode's default from `aisnode --help`, when found.
     pub concurrency_per_target: Option<u64>,
+    /// `--rebalance-workers` passed to the targets (throttle sweep); None: aisnode's default.
+    pub workers_flag: Option<usize>,
+    /// A sweep entry that is the section's own run at this size (the workers value is
+    /// aisnode's default), not a separate measurement.
+    pub sweep_reused: bool,
     /// Rebalance window's CPU and disk, from /proc (the whole window of the foreground run).
     pub aisnode_cores: f64,
     pub aisnode_max_thread_cores: f64,
@@ -381,6 +386,8 @@ struct Cluster {
     proxy: Option<AisNode>,
     targets: Vec<AisNode>,
     target_cores: usize,
+    /// `--rebalance-workers` for every target (None: aisnode's default).
+    rebalance_workers: Option<usize>,
     /// Logs of node runs that were restarted.
     old_logs: Vec<PathBuf>,
 }
@@ -424,6 +431,9 @@ impl Cluster {
                 cmd.arg("--mountpath").arg(mp);
             }
             cmd.arg("--no-fsync");
+            if let Some(w) = self.rebalance_workers {
+                cmd.args(["--rebalance-workers", &w.to_string()]);
+            }
             cmd.arg("--primary-url")
                 .arg(format!("http://127.0.0.1:{}", self.proxy_port()));
         }
@@ -446,7 +456,13 @@ impl Cluster {
         Ok(s)
     }
 
-    fn start(cfg: &Config, dir: &Path, ports: &mut Ports, target_cores: usize) -> Result<Cluster> {
+    fn start(
+        cfg: &Config,
+        dir: &Path,
+        ports: &mut Ports,
+        target_cores: usize,
+        rebalance_workers: Option<usize>,
+    ) -> Result<Cluster> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
         let mut c = Cluster {
@@ -454,6 +470,7 @@ impl Cluster {
             proxy: None,
             targets: Vec::new(),
             target_cores,
+            rebalance_workers,
             old_logs: Vec::new(),
         };
         let pp = ports.take(1 + PROXY_CORES as u16)?;
@@ -893,9 +910,10 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 res.rows.push(row);
             }
         }
-        one_class(cfg, res, class, &dir, &disks, &mut ports)?;
+        one_class(cfg, res, class, &dir, &disks, &mut ports, None)?;
         proc::check_interrupted()?;
     }
+    sweep(cfg, res, &dir, &disks, &mut ports)?;
     let _ = std::fs::remove_file(&fio_file);
     let _ = std::fs::remove_dir_all(&dir);
     res.durability.push((
@@ -905,6 +923,79 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     Ok(())
 }
 
+/// Object size of the throttle sweep's runs (the class of that size, else the first class).
+pub const SWEEP_SIZE: u64 = 64 * measure::KIB;
+
+/// The throttle sweep (`--rebalance-workers-sweep`): the add-a-target measurement of one size
+/// class again, on a fresh cluster per workers value whose targets run with
+/// `--rebalance-workers <value>`. The value equal to aisnode's default reuses the section's
+/// own run of that class (same setup, no flag needed). A failed value is noted and the sweep
+/// goes on.
+fn sweep(
+    cfg: &Config,
+    res: &mut Results,
+    dir: &Path,
+    disks: &[DiskCounter],
+    ports: &mut Ports,
+) -> Result<()> {
+    let Some(class) = cfg
+        .rebalance_classes
+        .iter()
+        .find(|c| c.size == SWEEP_SIZE)
+        .or(cfg.rebalance_classes.first())
+        .copied()
+    else {
+        return Ok(());
+    };
+    let default = concurrency_per_target(&cfg.bin).map(|c| c as usize);
+    for &w in &cfg.rebalance_workers_sweep {
+        proc::check_interrupted()?;
+        let main = res
+            .rebalance
+            .iter()
+            .find(|r| r.size == class.size && r.workers_flag.is_none())
+            .cloned();
+        if let (Some(mut r), true) = (main, default == Some(w)) {
+            // The section's own run already is this point of the sweep.
+            for (phase, op) in [
+                ("before", "get"),
+                ("before", "put"),
+                ("during", "get"),
+                ("during", "put"),
+            ] {
+                if let Some(row) = res.find("rebalance", phase, op, class.size, 0).cloned() {
+                    let mut row2 = Row::new("rebalance-sweep", phase, op, class.size, w);
+                    row2.samples = row.samples;
+                    res.rows.push(row2);
+                }
+            }
+            r.workers_flag = Some(w);
+            r.sweep_reused = true;
+            res.rebalance_sweep.push(r);
+            continue;
+        }
+        eprintln!(
+            "perf [rebalance]: sweep: {} with --rebalance-workers {w}",
+            measure::size_label(class.size)
+        );
+        if let Err(e) = one_class(cfg, res, &class, dir, disks, ports, Some(w)) {
+            proc::check_interrupted()?;
+            res.note(
+                "rebalance",
+                format!(
+                    "sweep, {} with --rebalance-workers {w}: failed: {e:#}",
+                    measure::size_label(class.size)
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One add-a-target measurement. `workers`: None for the section's own run (aisnode's default
+/// `--rebalance-workers`, results in `res.rebalance` and rows of section "rebalance" with
+/// n = 0); Some(w) for a throttle-sweep run (targets started with `--rebalance-workers w`,
+/// results in `res.rebalance_sweep` and rows of section "rebalance-sweep" with n = w).
 fn one_class(
     cfg: &Config,
     res: &mut Results,
@@ -912,12 +1003,31 @@ fn one_class(
     dir: &Path,
     disks: &[DiskCounter],
     ports: &mut Ports,
+    workers: Option<usize>,
 ) -> Result<()> {
     let size = class.size;
-    let label = measure::size_label(size);
-    let tag = measure::size_tag(size);
+    let (label, tag, section, n) = match workers {
+        None => (
+            measure::size_label(size),
+            measure::size_tag(size),
+            "rebalance",
+            0,
+        ),
+        Some(w) => (
+            format!("{}, {w} rebalance workers", measure::size_label(size)),
+            format!("{}-w{w}", measure::size_tag(size)),
+            "rebalance-sweep",
+            w,
+        ),
+    };
     let cores = cfg.rebalance_target_cores;
-    let mut cl = Cluster::start(cfg, &dir.join(format!("cluster-{tag}")), ports, cores)?;
+    let mut cl = Cluster::start(
+        cfg,
+        &dir.join(format!("cluster-{tag}")),
+        ports,
+        cores,
+        workers,
+    )?;
     let proxy = cl.proxy_port();
     let restarted_targets = cl.settle(cfg, res, &label)?;
     eprintln!(
@@ -945,7 +1055,8 @@ fn one_class(
     )?;
     measure::progress("rebalance", &format!("fill {label}"), &fill);
     let (fill_objects, fill_bytes) = (fill.ops, (fill.bytes_per_s * fill.duration_s) as u64);
-    let mut row = Row::new("rebalance", "fill", "put", size, TARGETS_BEFORE);
+    let fill_n = if workers.is_some() { n } else { TARGETS_BEFORE };
+    let mut row = Row::new(section, "fill", "put", size, fill_n);
     row.samples.push(fill);
     res.rows.push(row);
     cl.check_running()?;
@@ -1163,7 +1274,11 @@ fn one_class(
         fg_window_s: get_d.duration_s,
         fg_errors_before: err_b,
         fg_errors_during: err_d,
-        concurrency_per_target: concurrency_per_target(&cfg.bin),
+        concurrency_per_target: workers
+            .map(|w| w as u64)
+            .or_else(|| concurrency_per_target(&cfg.bin)),
+        workers_flag: workers,
+        sweep_reused: false,
         aisnode_cores: get_d.server_cores(),
         aisnode_max_thread_cores: get_d.server_max_thread_cores(),
         aisnode_runq_wait_s_per_s: get_d.server_runq_wait_per_s(),
@@ -1233,11 +1348,15 @@ fn one_class(
         ("during", "get", get_d),
         ("during", "put", put_d),
     ] {
-        let mut row = Row::new("rebalance", sys, op, size, 0);
+        let mut row = Row::new(section, sys, op, size, n);
         row.samples.push(s);
         res.rows.push(row);
     }
-    res.rebalance.push(run);
+    if workers.is_some() {
+        res.rebalance_sweep.push(run);
+    } else {
+        res.rebalance.push(run);
+    }
     cl.stop_and_wipe();
     Ok(())
 }

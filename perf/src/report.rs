@@ -1245,6 +1245,92 @@ fn rebalance_headline(
     let _ = writeln!(w);
 }
 
+fn rebalance_sweep_fg<'a>(
+    res: &'a Results,
+    phase: &str,
+    w: usize,
+    size: u64,
+) -> Option<&'a Sample> {
+    res.find("rebalance-sweep", phase, "get", size, w)
+        .and_then(|r| r.median())
+}
+
+/// The throttle sweep (`--rebalance-workers-sweep`): rebalance speed against foreground GET
+/// latency per `--rebalance-workers` value.
+fn rebalance_sweep_table(cfg: &Config, res: &Results, w: &mut String) {
+    let runs = &res.rebalance_sweep;
+    if runs.len() < 2 && runs.iter().all(|r| r.sweep_reused) {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "### Throttle sweep: rebalance workers per target
+"
+    );
+    let _ = writeln!(
+        w,
+        "`--rebalance-workers-sweep {}`: the measurement above at {} (same fill, foreground rate and baseline length), once per value on a fresh cluster whose targets run with `aisnode --rebalance-workers <value>` (objects in flight per target; no `--rebalance-max-rate`). The value equal to aisnode's default is the run above, not repeated. Bounded concurrency trades rebalance speed for foreground latency: fewer workers should move slower and disturb the foreground less.\n",
+        cfg.rebalance_workers_sweep
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        runs.first().map_or("–".into(), |r| size_label(r.size))
+    );
+    let _ = writeln!(w, "| workers per target | run | moved objects | duration s | moved MiB/s | objects/s | / one-disk move ceiling | GET p50 ms before → during | GET p99 ms before → during | GET p99 before / during | GET requests during | failed during | job errors, aborted jobs |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in runs {
+        let wk = r.workers_flag.unwrap_or(0);
+        let fio = rebalance_fio(res, r.size);
+        let ceiling = match fio {
+            (Some(rd), Some(wr)) => Some(move_ceiling(rd, wr)),
+            _ => None,
+        };
+        let bps = r.mib_s() * MIB as f64;
+        let (b, d) = (
+            rebalance_sweep_fg(res, "before", wk, r.size),
+            rebalance_sweep_fg(res, "during", wk, r.size),
+        );
+        let failed: Vec<String> = r
+            .fg_errors_during
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        let pair = |f: fn(&Sample) -> f64| {
+            format!(
+                "{} → {}",
+                b.map_or("–".into(), |s| ms(f(s))),
+                d.map_or("–".into(), |s| ms(f(s)))
+            )
+        };
+        let _ = writeln!(
+            w,
+            "| {wk} | {} | {} | {:.2} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {}, {} |",
+            if r.sweep_reused {
+                "the run above"
+            } else {
+                "own cluster"
+            },
+            r.objects,
+            r.duration_s,
+            mib(bps),
+            r.objects_s(),
+            fmt_ratio(ratio(Some(bps), ceiling)),
+            pair(|s| s.p50_us),
+            pair(|s| s.p99_us),
+            fmt_ratio(ratio(b.map(|s| s.p99_us), d.map(|s| s.p99_us))),
+            d.map_or("–".into(), |s| s.ops.to_string()),
+            if failed.is_empty() {
+                "0".to_owned()
+            } else {
+                failed.join(", ")
+            },
+            r.errors,
+            r.aborted_jobs
+        );
+    }
+    let _ = writeln!(w);
+}
+
 fn rebalance_section(
     cfg: &Config,
     res: &Results,
@@ -1464,6 +1550,7 @@ fn rebalance_section(
         }
         let _ = writeln!(w);
     }
+    rebalance_sweep_table(cfg, res, w);
     let notes: Vec<&String> = res
         .notes
         .iter()

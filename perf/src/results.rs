@@ -23,6 +23,10 @@ pub struct Results {
     pub peers_ours_api: String,
     /// Section 6: one entry per object size (the moved bytes and objects, the jobs, CPU).
     pub rebalance: Vec<crate::rebalance::RebalanceRun>,
+    /// Section 6's throttle sweep (`--rebalance-workers-sweep`): one entry per workers value,
+    /// 64 KiB objects; its foreground samples are rows of section "rebalance-sweep" with
+    /// n = the workers value.
+    pub rebalance_sweep: Vec<crate::rebalance::RebalanceRun>,
 }
 
 impl Results {
