@@ -20,6 +20,8 @@ use std::time::Duration;
 pub const RESILVER_BATCH: usize = 1000;
 /// Passes per resilver job.
 pub const RESILVER_PASSES_MAX: u32 = 20;
+/// Renames per blocking call (see `run`).
+pub const RESILVER_RENAME_CHUNK: usize = 32;
 
 /// Start a resilver on this node (the current executor runs it); its job ID.
 pub fn start(node: &Arc<Node>) -> String {
@@ -85,6 +87,28 @@ pub fn start(node: &Arc<Node>) -> String {
 }
 
 async fn run(node: &Arc<Node>, job: &Arc<Job>) {
+    run_pass(node, job).await;
+    if node.cfg.fsync {
+        // Make the pass's renames durable at once (one syncfs per mountpath).
+        let mps = node.mountpaths.load().with_data();
+        let failed = glommio::executor()
+            .spawn_blocking(move || {
+                mps.iter()
+                    .filter_map(|m| {
+                        let d = std::fs::File::open(&m.path).ok()?;
+                        rustix::fs::syncfs(&d).err().map(|e| format!("{}: {e}", m.path_str))
+                    })
+                    .collect::<Vec<String>>()
+            })
+            .await;
+        for e in failed {
+            tracing::error!(error = %e, "resilver: syncfs failed");
+            job.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
     let set = node.mountpaths.load();
     let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
     let sem = Rc::new(glommio::sync::Semaphore::new(
@@ -142,7 +166,7 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                             return;
                         }
                         pace.wait().await;
-                        match engine::object::move_local(&src, &dst, &bck, &name, fsync) {
+                        match engine::object::move_local(&src, &dst, &bck, &name, false) {
                             Ok(engine::object::Moved::Moved) => {
                                 job.objects.fetch_add(1, Ordering::Relaxed);
                                 job.bytes.fetch_add(size, Ordering::Relaxed);
@@ -155,16 +179,23 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                         }
                     }
                 }
-                if !renames.is_empty() {
+                // Small chunks: the core's blocking thread also runs glommio's own renames
+                // and removes for foreground PUTs, which must not queue behind a long batch.
+                // No per-object directory fsync: a rename is atomic (the object is at the
+                // source or the destination after a crash), and the pass ends with syncfs.
+                while !renames.is_empty() {
+                    let chunk: Vec<_> = renames
+                        .drain(..renames.len().min(RESILVER_RENAME_CHUNK))
+                        .collect();
                     let (b, s2) = (bucket.clone(), src.clone());
                     let results = glommio::executor()
                         .spawn_blocking(move || {
                             let bck = Bck::ais(&b);
-                            renames
+                            chunk
                                 .into_iter()
                                 .map(|(name, size, dst)| {
                                     let r =
-                                        engine::object::move_local(&s2, &dst, &bck, &name, fsync);
+                                        engine::object::move_local(&s2, &dst, &bck, &name, false);
                                     (name, size, r)
                                 })
                                 .collect::<Vec<_>>()
