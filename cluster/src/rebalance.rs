@@ -459,7 +459,9 @@ pub async fn s3_get_from_neighbor(
     let Some(url) = neighbor_url(core, bucket, object) else {
         return Ok(None);
     };
-    req.head.headers.push((HDR_GFN.to_string(), "true".to_string()));
+    req.head
+        .headers
+        .push((HDR_GFN.to_string(), "true".to_string()));
     crate::forward::forward(conn, req, &url, &core.node.target_id)
         .await
         .map(Some)

@@ -96,7 +96,9 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>) {
                 mps.iter()
                     .filter_map(|m| {
                         let d = std::fs::File::open(&m.path).ok()?;
-                        rustix::fs::syncfs(&d).err().map(|e| format!("{}: {e}", m.path_str))
+                        rustix::fs::syncfs(&d)
+                            .err()
+                            .map(|e| format!("{}: {e}", m.path_str))
                     })
                     .collect::<Vec<String>>()
             })
