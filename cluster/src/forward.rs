@@ -43,6 +43,21 @@ pub async fn forward(
     base_url: &str,
     proxy_id: &str,
 ) -> Result<Outcome, ApiError> {
+    forward_or_404(conn, req, base_url, proxy_id, false)
+        .await
+        .map(|o| o.expect("a 404 is passed through when not asked to yield it"))
+}
+
+/// Like [`forward`], but with `yield_404` a 404 from upstream is not passed on: `Ok(None)`
+/// lets the caller answer itself (get-from-neighbour re-checks its own disk: the object may
+/// have arrived meanwhile). Only for requests without a body.
+pub async fn forward_or_404(
+    conn: &mut Conn,
+    req: &mut Req,
+    base_url: &str,
+    proxy_id: &str,
+    yield_404: bool,
+) -> Result<Option<Outcome>, ApiError> {
     let (ep, _) = net::client::parse_http_url(&format!("{}/", base_url.trim_end_matches('/')))
         .map_err(|e| bad_gateway(format!("bad target URL {base_url}: {e}")))?;
     let addr = format!("{}:{}", ep.host, ep.port);
@@ -145,6 +160,9 @@ pub async fn forward(
             Err(e) => return Err(bad_gateway(format!("target {addr}: {e}"))),
         }
     };
+    if yield_404 && rh.status == 404 {
+        return Ok(None);
+    }
     let mut out = format!(
         "HTTP/1.1 {} {}\r\n",
         rh.status,
@@ -196,22 +214,22 @@ pub async fn forward(
             Ok(0) if remaining.is_none() => break,
             Ok(0) => {
                 tracing::warn!(target = %addr, "target closed mid-response");
-                return Ok(Outcome::Close);
+                return Ok(Some(Outcome::Close));
             }
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(target = %addr, error = %e, "reading target mid-response");
-                return Ok(Outcome::Close);
+                return Ok(Some(Outcome::Close));
             }
         };
         if conn.write_all(&buf[..n]).await.is_err() {
-            return Ok(Outcome::Close);
+            return Ok(Some(Outcome::Close));
         }
         left -= n as u64;
     }
-    Ok(if close {
+    Ok(Some(if close {
         Outcome::Close
     } else {
         Outcome::KeepAlive
-    })
+    }))
 }

@@ -414,7 +414,9 @@ async fn wait_joined(core: &Core) {
     }
 }
 
-/// GET/HEAD missed locally: during rebalance the object may still be on its previous owner.
+/// GET/HEAD missed locally: during rebalance. `Ok(None)`: the neighbour does not have it
+/// either (or there is none); the caller looks on its own disk once more, since the object
+/// may have arrived while the neighbour was asked, and otherwise answers 404. the object may still be on its previous owner.
 pub async fn get_from_neighbor(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -434,9 +436,8 @@ pub async fn get_from_neighbor(
     } else {
         format!("{}&gfn=true", req.head.query)
     };
-    crate::forward::forward(conn, req, &url, &core.node.target_id)
-        .await
-        .map(Some)
+    let yield_404 = matches!(req.head.body, net::http::BodyKind::Empty);
+    crate::forward::forward_or_404(conn, req, &url, &core.node.target_id, yield_404).await
 }
 
 /// Header that marks an S3 request forwarded by get-from-neighbour (a query parameter would
@@ -462,9 +463,8 @@ pub async fn s3_get_from_neighbor(
     req.head
         .headers
         .push((HDR_GFN.to_string(), "true".to_string()));
-    crate::forward::forward(conn, req, &url, &core.node.target_id)
-        .await
-        .map(Some)
+    let yield_404 = matches!(req.head.body, net::http::BodyKind::Empty);
+    crate::forward::forward_or_404(conn, req, &url, &core.node.target_id, yield_404).await
 }
 
 /// DELETE: also delete on the previous owner (so rebalance cannot bring the object back).

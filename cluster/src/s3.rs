@@ -1105,13 +1105,10 @@ async fn get_object(
             // During a rebalance the object may still (or already) be on another target.
             match crate::rebalance::s3_get_from_neighbor(core, conn, req, &t.bucket, &t.key).await {
                 Ok(Some(o)) => return Ok(o),
-                Ok(None) => {
-                    return Err(from_engine(
-                        engine::Error::NotFound(Bck::ais(&t.bucket).fqn(&mp.path, &t.key)),
-                        &t.bucket,
-                        &t.key,
-                    ))
-                }
+                // Rebalance may have moved it here while the neighbour was asked.
+                Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
+                    .await
+                    .map_err(|e| from_engine(e, &t.bucket, &t.key))?,
                 Err(e) => return Err(internal(e.message)),
             }
         }

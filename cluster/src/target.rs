@@ -281,10 +281,10 @@ async fn get(
             {
                 return Ok(o);
             }
-            return Err(ApiError::new(
-                404,
-                format!("{tname}: {cname}/{object} does not exist"),
-            ));
+            // Rebalance may have moved it here while the neighbour was asked.
+            ObjectReader::open(&mp, &Bck::ais(bucket), object)
+                .await
+                .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
         }
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     };
@@ -470,10 +470,9 @@ async fn head(
             {
                 return Ok(o);
             }
-            return Err(ApiError::new(
-                404,
-                format!("{tname}: {cname}/{object} does not exist"),
-            ));
+            // Rebalance may have moved it here while the neighbour was asked.
+            engine::object::read_lom_path(&fqn)
+                .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
         }
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     };
@@ -578,10 +577,9 @@ async fn patch(
             {
                 return Ok(o);
             }
-            return Err(ApiError::new(
-                404,
-                format!("{tname}: {cname}/{object} does not exist"),
-            ));
+            // Rebalance may have moved it here while the neighbour was asked.
+            engine::object::read_lom_path(&fqn)
+                .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
         }
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     };
