@@ -138,34 +138,18 @@ pub async fn query(
             });
             send_json(conn, &v).await
         }
-        "jobs" if core.node.cfg.role == crate::node::Role::Proxy => {
-            let smap = core.smap();
-            let mut all: Vec<serde_json::Value> = Vec::new();
-            for t in smap.tmap.values() {
-                let url = format!("{}/v1/daemon?what=jobs", t.public_net.direct_url);
-                match crate::membership::call("GET", &url, &[], b"").await {
-                    Ok(r) if r.status == 200 => {
-                        if let Ok(serde_json::Value::Array(v)) = serde_json::from_slice(&r.body) {
-                            all.extend(v);
-                        }
-                    }
-                    Ok(r) => {
-                        return Err(ApiError::new(
-                            502,
-                            format!("jobs on target {}: status {}", t.daemon_id, r.status),
-                        ))
-                    }
-                    Err(e) => {
-                        return Err(ApiError::new(
-                            502,
-                            format!("jobs on target {}: {e}", t.daemon_id),
-                        ))
-                    }
-                }
-            }
+        "jobs" => {
+            // One flat list over every target (a proxy) or this node's own jobs.
+            let all: Vec<serde_json::Value> = crate::xact::gather(core)
+                .await?
+                .into_iter()
+                .flat_map(|(_, v)| match v {
+                    serde_json::Value::Array(l) => l,
+                    _ => Vec::new(),
+                })
+                .collect();
             send_json(conn, &all).await
         }
-        "jobs" => send_json(conn, &crate::xact::jobs_json(&core.node)).await,
         "remote" => send_json(conn, &serde_json::json!({"a": [], "ver": "0"})).await,
         "" => Err(ApiError::bad_request(format!(
             "/v1/{resource}: missing query parameter 'what'"

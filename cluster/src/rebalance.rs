@@ -166,20 +166,15 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<Pool>) {
                 if job.is_aborted() {
                     return;
                 }
-                let (b, a, m2) = (bucket.clone(), after.clone(), mp.clone());
-                let batch = glommio::executor()
-                    .spawn_blocking(move || {
-                        engine::list::list(&m2, &Bck::ais(&b), "", &a, REBALANCE_BATCH, false)
-                    })
-                    .await;
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(bucket = %bucket, error = %e, "rebalance walk failed");
-                        job.errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                };
+                let batch =
+                    match crate::xact::list_batch(mp, &bucket, &after, REBALANCE_BATCH).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::error!(bucket = %bucket, error = %e, "rebalance walk failed");
+                            job.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    };
                 if batch.is_empty() {
                     break;
                 }

@@ -125,13 +125,9 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                 if job.is_aborted() {
                     return;
                 }
-                let (b, a, s2) = (bucket.clone(), after.clone(), src.clone());
-                let batch = glommio::executor()
-                    .spawn_blocking(move || {
-                        engine::list::list(&s2, &Bck::ais(&b), "", &a, RESILVER_BATCH, false)
-                    })
-                    .await;
-                let batch = match batch {
+                let batch = match crate::xact::list_batch(&src, &bucket, &after, RESILVER_BATCH)
+                    .await
+                {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::error!(bucket = %bucket, mountpath = %src.path_str, error = %e, "resilver walk failed");
@@ -168,17 +164,8 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                             return;
                         }
                         pace.wait().await;
-                        match engine::object::move_local(&src, &dst, &bck, &name, false) {
-                            Ok(engine::object::Moved::Moved) => {
-                                job.objects.fetch_add(1, Ordering::Relaxed);
-                                job.bytes.fetch_add(size, Ordering::Relaxed);
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                job.errors.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver move failed; will retry on the next pass");
-                            }
-                        }
+                        let r = engine::object::move_local(&src, &dst, &bck, &name, false);
+                        count_move(job, &bucket, &name, size, r);
                     }
                 }
                 // Small chunks: the core's blocking thread also runs glommio's own renames
@@ -204,17 +191,7 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                         })
                         .await;
                     for (name, size, r) in results {
-                        match r {
-                            Ok(engine::object::Moved::Moved) => {
-                                job.objects.fetch_add(1, Ordering::Relaxed);
-                                job.bytes.fetch_add(size, Ordering::Relaxed);
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                job.errors.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver move failed; will retry on the next pass");
-                            }
-                        }
+                        count_move(job, &bucket, &name, size, r);
                     }
                 }
                 let mut tasks = Vec::new();
@@ -247,6 +224,27 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                     t.await;
                 }
             }
+        }
+    }
+}
+
+/// Account one rename-move in the job.
+fn count_move(
+    job: &Job,
+    bucket: &str,
+    name: &str,
+    size: u64,
+    r: engine::Result<engine::object::Moved>,
+) {
+    match r {
+        Ok(engine::object::Moved::Moved) => {
+            job.objects.fetch_add(1, Ordering::Relaxed);
+            job.bytes.fetch_add(size, Ordering::Relaxed);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            job.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver move failed; will retry on the next pass");
         }
     }
 }

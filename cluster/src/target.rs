@@ -28,42 +28,15 @@ pub async fn object(
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
-    match req.head.method.as_str() {
+    let method = req.head.method.clone();
+    // Reads find objects a resilver has not moved to their HRW mountpath yet.
+    let at = |mp| locate(core, mp, bucket, object);
+    match method.as_str() {
         "PUT" => put(core, conn, req, mp, bucket, object).await,
-        "GET" => {
-            get(
-                core,
-                conn,
-                req,
-                locate(core, mp, bucket, object),
-                bucket,
-                object,
-            )
-            .await
-        }
-        "HEAD" => {
-            head(
-                core,
-                conn,
-                req,
-                locate(core, mp, bucket, object),
-                bucket,
-                object,
-            )
-            .await
-        }
+        "GET" => get(core, conn, req, at(mp), bucket, object).await,
+        "HEAD" => head(core, conn, req, at(mp), bucket, object).await,
         "DELETE" => delete(core, conn, req, mp, bucket, object).await,
-        "PATCH" => {
-            patch(
-                core,
-                conn,
-                req,
-                locate(core, mp, bucket, object),
-                bucket,
-                object,
-            )
-            .await
-        }
+        "PATCH" => patch(core, conn, req, at(mp), bucket, object).await,
         _ => Err(crate::server::method_not_allowed(
             "GET, PUT, HEAD, DELETE, PATCH",
         )),

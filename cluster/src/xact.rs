@@ -231,6 +231,22 @@ impl Pace {
     }
 }
 
+/// The next `n` object names of `bucket` on `mp` after `after` (a job's walk), listed on the
+/// core's blocking thread.
+pub async fn list_batch(
+    mp: &Arc<engine::mountpath::Mountpath>,
+    bucket: &str,
+    after: &str,
+    n: usize,
+) -> engine::Result<Vec<engine::list::ListEntry>> {
+    let (m, b, a) = (mp.clone(), bucket.to_string(), after.to_string());
+    glommio::executor()
+        .spawn_blocking(move || {
+            engine::list::list(&m, &engine::layout::Bck::ais(&b), "", &a, n, false)
+        })
+        .await
+}
+
 fn short(kind: &str) -> &str {
     match kind {
         "rebalance" => "g",
@@ -331,7 +347,9 @@ pub async fn handle_daemon_action(
 }
 
 /// Job snapshots of every target (or of this node for `--role all`): `{target id: [snap]}`.
-async fn gather(core: &Rc<Core>) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+pub async fn gather(
+    core: &Rc<Core>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     let node = &core.node;
     let mut out = serde_json::Map::new();
     if node.cfg.role != Role::Proxy {

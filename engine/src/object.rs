@@ -493,15 +493,7 @@ pub fn move_local(
                 .map_err(|e| Error::io("fsync dir", parent, e))?;
         }
     }
-    // Remove now-empty parent directories of the source up to %ob.
-    let stop = bck.dir(&src.path).join(crate::layout::CT_OBJECT);
-    let mut dir = from.parent().map(Path::to_path_buf);
-    while let Some(d) = dir {
-        if d == stop || std::fs::remove_dir(&d).is_err() {
-            break;
-        }
-        dir = d.parent().map(Path::to_path_buf);
-    }
+    prune_empty_parents(src, bck, &from);
     Ok(out)
 }
 
@@ -676,7 +668,13 @@ pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
         Err(e) => return Err(Error::io("stat", &fqn, e)),
     }
     std::fs::remove_file(&fqn).map_err(|e| Error::io("unlink", &fqn, e))?;
-    // Remove now-empty parent directories up to %ob, so listings stay clean.
+    prune_empty_parents(mp, bck, &fqn);
+    Ok(())
+}
+
+/// Remove the now-empty parent directories of a removed object up to `%ob`, so listings
+/// stay clean. Blocking (metadata only).
+fn prune_empty_parents(mp: &Mountpath, bck: &Bck, fqn: &Path) {
     let stop = bck.dir(&mp.path).join(crate::layout::CT_OBJECT);
     let mut dir = fqn.parent().map(Path::to_path_buf);
     while let Some(d) = dir {
@@ -685,5 +683,4 @@ pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
         }
         dir = d.parent().map(Path::to_path_buf);
     }
-    Ok(())
 }
