@@ -123,19 +123,8 @@ pub fn start(node: &Arc<Node>, smap_version: i64, id: Option<String>) -> String 
         let pool = Rc::new(Pool::default());
         // Repeat passes until one moves nothing and fails nothing: failed transfers are
         // retried, and objects PUT on the old owner while a pass ran are caught.
-        let mut passes = 0u32;
-        loop {
-            let before = job.objects.load(Ordering::Relaxed);
-            job.errors.store(0, Ordering::Relaxed);
-            run(&node, &job, &pool).await;
-            passes += 1;
-            let moved = job.objects.load(Ordering::Relaxed) - before;
-            let errors = job.errors.load(Ordering::Relaxed);
-            if job.is_aborted() || (moved == 0 && errors == 0) || passes >= REBALANCE_PASSES_MAX {
-                break;
-            }
-            glommio::timer::sleep(Duration::from_millis(if errors > 0 { 500 } else { 50 })).await;
-        }
+        let passes =
+            crate::xact::run_passes(&job, REBALANCE_PASSES_MAX, || run(&node, &job, &pool)).await;
         job.finish();
         tracing::info!(
             job = %job.id,

@@ -34,19 +34,7 @@ pub fn start(node: &Arc<Node>) -> String {
     let node = node.clone();
     glommio::spawn_local(async move {
         node.jobs.wait_turn(&job).await;
-        let mut passes = 0u32;
-        loop {
-            let before = job.objects.load(Ordering::Relaxed);
-            job.errors.store(0, Ordering::Relaxed);
-            run(&node, &job).await;
-            passes += 1;
-            let moved = job.objects.load(Ordering::Relaxed) - before;
-            let errors = job.errors.load(Ordering::Relaxed);
-            if job.is_aborted() || (moved == 0 && errors == 0) || passes >= RESILVER_PASSES_MAX {
-                break;
-            }
-            glommio::timer::sleep(Duration::from_millis(if errors > 0 { 500 } else { 20 })).await;
-        }
+        let passes = crate::xact::run_passes(&job, RESILVER_PASSES_MAX, || run(&node, &job)).await;
         let clean = !job.is_aborted() && job.errors.load(Ordering::Relaxed) == 0;
         if clean && node.jobs.is_newest(&job) {
             // Leaving mountpaths are empty now: finish their detach/disable.

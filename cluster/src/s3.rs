@@ -222,7 +222,12 @@ async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req, t: &Target) -> S
         ));
     }
     engine::name::validate_object(&t.key).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
-    if !core.bmd().buckets.contains_key(&t.bucket) {
+    // A target that just joined may not have the BMD with this bucket yet: ask the primary
+    // before answering NoSuchBucket (as the native API does).
+    let known = core.bmd().buckets.contains_key(&t.bucket)
+        || (core.node.cfg.role == crate::node::Role::Target
+            && crate::membership::refresh_bmd_for(&core.node, &t.bucket).await);
+    if !known {
         return Err(no_such_bucket(&t.bucket));
     }
     let (mpi, owner) = core.owner(&t.bucket, &t.key);

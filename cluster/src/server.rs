@@ -125,7 +125,7 @@ pub fn run(node: Node) -> anyhow::Result<()> {
     ports.extend(node.extra_listen().into_iter().map(|(_, p)| p));
     ports.extend((0..n).map(|c| node.core_port(c)));
     for p in &ports {
-        std::net::TcpListener::bind((host.as_str(), *p)).with_context(|| {
+        bind_probe(&host, *p).with_context(|| {
             format!("cannot listen on {host}:{p} (port in use or address not available)")
         })?;
     }
@@ -210,6 +210,29 @@ pub fn run(node: Node) -> anyhow::Result<()> {
     // files (removed at the next start), so exiting now loses nothing.
     drop(handles);
     Ok(())
+}
+
+/// Most time start-up waits for a port that is still in use.
+pub const BIND_RETRY_MS: u64 = 3000;
+
+/// Bind `host:port` exclusively (then release it). A predecessor that just exited can hold
+/// its listening socket for a moment: io_uring requests in flight (glommio's pending
+/// accepts) keep the file open until the kernel tears the ring down after the exit. So
+/// EADDRINUSE is retried for up to [`BIND_RETRY_MS`] before it is reported.
+fn bind_probe(host: &str, port: u16) -> std::io::Result<()> {
+    let t0 = std::time::Instant::now();
+    loop {
+        match std::net::TcpListener::bind((host, port)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && t0.elapsed() < std::time::Duration::from_millis(BIND_RETRY_MS) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[allow(unsafe_code)]

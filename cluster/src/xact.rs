@@ -231,6 +231,29 @@ impl Pace {
     }
 }
 
+/// Run a job's passes until one moves nothing and fails nothing (failed transfers are
+/// retried; objects that arrived behind a pass's walk are caught), the job is aborted, or
+/// `max` passes ran. A pass's errors are what its `errors` counter shows. Returns the passes.
+pub async fn run_passes<F, Fut>(job: &Arc<Job>, max: u32, mut pass: F) -> u32
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut passes = 0u32;
+    loop {
+        let before = job.objects.load(Ordering::Relaxed);
+        job.errors.store(0, Ordering::Relaxed);
+        pass().await;
+        passes += 1;
+        let moved = job.objects.load(Ordering::Relaxed) - before;
+        let errors = job.errors.load(Ordering::Relaxed);
+        if job.is_aborted() || (moved == 0 && errors == 0) || passes >= max {
+            return passes;
+        }
+        glommio::timer::sleep(Duration::from_millis(if errors > 0 { 500 } else { 20 })).await;
+    }
+}
+
 /// The next `n` object names of `bucket` on `mp` after `after` (a job's walk), listed on the
 /// core's blocking thread.
 pub async fn list_batch(

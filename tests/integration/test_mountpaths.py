@@ -359,3 +359,52 @@ def test_sdk_job_abort_wait_and_restart(aisnode_binary, tmp_path):
         assert r.status_code == 404, r.text
     finally:
         node.close()
+
+
+def test_sigkill_mid_resilver_resumes_after_restart(aisnode_binary, tmp_path):
+    """A detach whose resilver (throttled to 100 objects/s) is cut short by SIGKILL: after the
+    restart the mountpath is still out of placement (persisted as detaching), the resilver
+    resumes on its own and empties it, and every object reads back from its HRW mountpath."""
+    from conftest import AisNode, _start_or_fail
+
+    class Node(AisNode):
+        def argv(self):
+            return super().argv() + ["--rebalance-max-rate", "100"]
+
+    node = _start_or_fail(Node(aisnode_binary, tmp_path / "n", num_mountpaths=3))
+    try:
+        mp1, mp2, mp3 = node.mountpaths
+        r = requests.post(bck_url(node.endpoint, BUCKET), json={"action": "create-bck", "name": "", "value": None},
+                          timeout=REQ_TIMEOUT)
+        assert r.status_code == 200, r.text
+        names = [f"k/obj-{i:04d}" for i in range(900)]
+        errs = put_all(node.endpoint, names)
+        assert not errs, errs[:5]
+        on_mp1 = len(inventory([mp1]))
+        r = mp_api(node, "DELETE", "detach-mp", mp1)
+        job_id = r.text.strip()
+        time.sleep(1.0)
+        moved = [j for j in requests.get(f"{node.endpoint}/v1/daemon?what=jobs", timeout=REQ_TIMEOUT).json()
+                 if j["id"] == job_id][0]["objects"]
+        assert 0 < moved < on_mp1, f"throttled resilver should be mid-way: moved {moved} of {on_mp1}"
+        node.kill9()
+        node.start()
+        lst = mountpaths(node)
+        assert hrw.clean_mountpath(mp1) not in lst["available"], f"after restart: {lst}"
+        deadline = time.monotonic() + JOB_DEADLINE_S
+        while True:
+            lst = mountpaths(node)
+            if not lst["waiting_dd"]:
+                break
+            assert time.monotonic() < deadline, f"resilver after restart did not finish: {lst}"
+            time.sleep(0.1)
+        assert sorted(lst["available"]) == sorted([mp2, mp3]), lst
+        assert not inventory([mp1]), "the detached mountpath still holds objects"
+        check_placement([mp1, mp2, mp3], [mp2, mp3], names, "after SIGKILL mid-resilver and restart")
+        errs = get_all(node.endpoint, names)
+        assert not errs, errs[:5]
+        jobs = requests.get(f"{node.endpoint}/v1/daemon?what=jobs", timeout=REQ_TIMEOUT).json()
+        print(f"\n[sigkill mid-resilver] moved {moved} of {on_mp1} before the kill; after restart: "
+              f"{[(j['id'], j['objects'], j['errors']) for j in jobs]}")
+    finally:
+        node.close()
