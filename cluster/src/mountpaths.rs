@@ -143,6 +143,17 @@ impl MpSet {
         }
     }
 
+    /// A copy to change, one version newer.
+    fn successor(&self) -> MpSet {
+        MpSet {
+            version: self.version + 1,
+            avail: self.avail.clone(),
+            core: self.core.clone(),
+            leaving: self.leaving.clone(),
+            disabled: self.disabled.clone(),
+        }
+    }
+
     /// Core with the fewest available mountpaths (a newly attached one goes there).
     fn least_loaded_core(&self, cores: usize) -> usize {
         (0..cores)
@@ -410,13 +421,7 @@ async fn change_locked(
             format!("{tname}: mountpath {path} not found (see GET /v1/daemon?what=mountpaths)"),
         )
     };
-    let mut next = MpSet {
-        version: cur.version + 1,
-        avail: cur.avail.clone(),
-        core: cur.core.clone(),
-        leaving: cur.leaving.clone(),
-        disabled: cur.disabled.clone(),
-    };
+    let mut next = cur.successor();
     match (action, state) {
         (Action::Attach, Some(MpState::Enabled)) | (Action::Enable, Some(MpState::Enabled)) => {
             return Ok(None)
@@ -648,13 +653,8 @@ pub async fn finish_resilver(node: &Arc<Node>) -> Result<(), String> {
         if empty.iter().any(|e| !e) {
             return Err("a leaving mountpath still holds objects".to_string());
         }
-        let mut next = MpSet {
-            version: cur.version + 1,
-            avail: cur.avail.clone(),
-            core: cur.core.clone(),
-            leaving: Vec::new(),
-            disabled: cur.disabled.clone(),
-        };
+        let mut next = cur.successor();
+        next.leaving.clear();
         for (m, l) in &cur.leaving {
             match l {
                 Leaving::Disable => next.disabled.push(m.path_str.clone()),
@@ -678,32 +678,12 @@ pub async fn finish_resilver(node: &Arc<Node>) -> Result<(), String> {
 
 /// `GET /v1/cluster?what=mountpaths` on a proxy: `{target id: MountpathList}`.
 pub async fn gather(core: &Rc<Core>) -> Result<serde_json::Value, ApiError> {
-    let mut out = serde_json::Map::new();
     if core.node.cfg.role != Role::Proxy {
+        let mut out = serde_json::Map::new();
         out.insert(core.node.target_id.clone(), core.mps().list_json());
         return Ok(serde_json::Value::Object(out));
     }
-    let smap = core.smap();
-    for t in smap.tmap.values() {
-        let url = format!(
-            "{}/v1/daemon?what=mountpaths",
-            t.intra_control_net.direct_url
-        );
-        let r = crate::membership::call("GET", &url, &[], b"")
-            .await
-            .map_err(|e| {
-                ApiError::new(502, format!("mountpaths of target {}: {e}", t.daemon_id))
-            })?;
-        if r.status != 200 {
-            return Err(ApiError::new(
-                502,
-                format!("mountpaths of target {}: status {}", t.daemon_id, r.status),
-            ));
-        }
-        let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| {
-            ApiError::new(502, format!("mountpaths of target {}: {e}", t.daemon_id))
-        })?;
-        out.insert(t.daemon_id.clone(), v);
-    }
-    Ok(serde_json::Value::Object(out))
+    crate::xact::from_targets(core, "mountpaths")
+        .await
+        .map(serde_json::Value::Object)
 }

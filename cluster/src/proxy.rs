@@ -18,6 +18,14 @@ fn io_err(e: net::conn::ConnError) -> ApiError {
 }
 
 async fn read_actmsg(conn: &mut Conn, req: &mut Req) -> Result<Option<ActMsg>, ApiError> {
+    read_json(conn, req).await
+}
+
+/// A control request's JSON body; `None` if it is empty.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Option<T>, ApiError> {
     let body = conn
         .body(req.head.body)
         .read_to_vec(CONTROL_BODY_BYTES_MAX)
@@ -85,24 +93,11 @@ pub async fn query(
             req.head.method
         )));
     }
-    let body: Option<serde_json::Value> =
-        if req.has_body() {
-            let b = conn
-                .body(req.head.body)
-                .read_to_vec(CONTROL_BODY_BYTES_MAX)
-                .await
-                .map_err(io_err)?;
-            req.body_done = true;
-            if b.iter().all(|c| c.is_ascii_whitespace()) {
-                None
-            } else {
-                Some(serde_json::from_slice(&b).map_err(|e| {
-                    ApiError::bad_request(format!("invalid JSON control message: {e}"))
-                })?)
-            }
-        } else {
-            None
-        };
+    let body: Option<serde_json::Value> = if req.has_body() {
+        read_json(conn, req).await?
+    } else {
+        None
+    };
     let what = req.q("what").unwrap_or("").to_string();
     match what.as_str() {
         "status" | "qryxstats" if resource == "cluster" => {

@@ -126,15 +126,7 @@ pub fn start(node: &Arc<Node>, smap_version: i64, id: Option<String>) -> String 
         let passes =
             crate::xact::run_passes(&job, REBALANCE_PASSES_MAX, || run(&node, &job, &pool)).await;
         job.finish();
-        tracing::info!(
-            job = %job.id,
-            objects = job.objects.load(Ordering::Relaxed),
-            bytes = job.bytes.load(Ordering::Relaxed),
-            errors = job.errors.load(Ordering::Relaxed),
-            aborted = job.is_aborted(),
-            passes,
-            "rebalance finished"
-        );
+        job.log_finished(passes);
     })
     .detach();
     id
@@ -398,9 +390,24 @@ async fn wait_joined(core: &Core) {
     }
 }
 
-/// GET/HEAD missed locally: during rebalance. `Ok(None)`: the neighbour does not have it
-/// either (or there is none); the caller looks on its own disk once more, since the object
-/// may have arrived while the neighbour was asked, and otherwise answers 404. the object may still be on its previous owner.
+/// How a forwarded get-from-neighbour request is marked, so the neighbour does not forward
+/// it again.
+#[derive(Clone, Copy)]
+enum GfnMark {
+    /// Native API: `gfn=true` in the query.
+    Query,
+    /// S3: the [`HDR_GFN`] header (a query parameter would break the client's SigV4
+    /// signature; an unsigned header does not).
+    Header,
+}
+
+/// Header that marks an S3 request forwarded by get-from-neighbour.
+pub const HDR_GFN: &str = "Ais-Gfn";
+
+/// GET/HEAD missed locally: during a rebalance the object may still (or already) be on
+/// another target. `Ok(None)`: the neighbour does not have it either (or there is none);
+/// the caller looks on its own disk once more, since the object may have arrived while the
+/// neighbour was asked, and otherwise answers 404.
 pub async fn get_from_neighbor(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -408,28 +415,11 @@ pub async fn get_from_neighbor(
     bucket: &str,
     object: &str,
 ) -> Result<Option<Outcome>, ApiError> {
-    if req.q_true("gfn") {
-        return Ok(None);
-    }
-    wait_joined(core).await;
-    let Some(url) = neighbor_url(core, bucket, object) else {
-        return Ok(None);
-    };
-    req.head.query = if req.head.query.is_empty() {
-        "gfn=true".into()
-    } else {
-        format!("{}&gfn=true", req.head.query)
-    };
-    let yield_404 = matches!(req.head.body, net::http::BodyKind::Empty);
-    crate::forward::forward_or_404(conn, req, &url, &core.node.target_id, yield_404).await
+    gfn(core, conn, req, bucket, object, GfnMark::Query).await
 }
 
-/// Header that marks an S3 request forwarded by get-from-neighbour (a query parameter would
-/// break the client's SigV4 signature; an unsigned header does not).
-pub const HDR_GFN: &str = "Ais-Gfn";
-
-/// S3 GET/HEAD missed locally: like [`get_from_neighbor`], forwarding the request unchanged
-/// plus [`HDR_GFN`], so the neighbour verifies the client's signature as usual.
+/// Like [`get_from_neighbor`] for S3: the request is forwarded unchanged plus [`HDR_GFN`],
+/// so the neighbour verifies the client's signature as usual.
 pub async fn s3_get_from_neighbor(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -437,16 +427,41 @@ pub async fn s3_get_from_neighbor(
     bucket: &str,
     object: &str,
 ) -> Result<Option<Outcome>, ApiError> {
-    if req.head.header("ais-gfn").is_some() {
+    gfn(core, conn, req, bucket, object, GfnMark::Header).await
+}
+
+async fn gfn(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+    object: &str,
+    mark: GfnMark,
+) -> Result<Option<Outcome>, ApiError> {
+    let forwarded = match mark {
+        GfnMark::Query => req.q_true("gfn"),
+        GfnMark::Header => req.head.header("ais-gfn").is_some(),
+    };
+    if forwarded {
         return Ok(None);
     }
     wait_joined(core).await;
     let Some(url) = neighbor_url(core, bucket, object) else {
         return Ok(None);
     };
-    req.head
-        .headers
-        .push((HDR_GFN.to_string(), "true".to_string()));
+    match mark {
+        GfnMark::Query => {
+            req.head.query = if req.head.query.is_empty() {
+                "gfn=true".into()
+            } else {
+                format!("{}&gfn=true", req.head.query)
+            }
+        }
+        GfnMark::Header => req
+            .head
+            .headers
+            .push((HDR_GFN.to_string(), "true".to_string())),
+    }
     let yield_404 = matches!(req.head.body, net::http::BodyKind::Empty);
     crate::forward::forward_or_404(conn, req, &url, &core.node.target_id, yield_404).await
 }

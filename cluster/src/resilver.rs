@@ -60,15 +60,7 @@ pub fn start(node: &Arc<Node>) -> String {
             }
         }
         job.finish();
-        tracing::info!(
-            job = %job.id,
-            objects = job.objects.load(Ordering::Relaxed),
-            bytes = job.bytes.load(Ordering::Relaxed),
-            errors = job.errors.load(Ordering::Relaxed),
-            aborted = job.is_aborted(),
-            passes,
-            "resilver finished"
-        );
+        job.log_finished(passes);
     })
     .detach();
     id

@@ -64,6 +64,31 @@ pub fn locate(core: &Core, mp: Arc<Mountpath>, bucket: &str, object: &str) -> Ar
         .unwrap_or(mp)
 }
 
+/// An object's metadata, or (`Err`) the response a neighbour served during a rebalance.
+async fn lom_or_neighbor(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    fqn: &std::path::Path,
+    bucket: &str,
+    object: &str,
+) -> Result<Result<Lom, Outcome>, ApiError> {
+    let fail = |e| ApiError::from_engine(e, &core.node.tname(), &format!("ais://{bucket}"), object);
+    match engine::object::read_lom_path(fqn) {
+        Ok(l) => Ok(Ok(l)),
+        Err(engine::Error::NotFound(_)) => {
+            if let Some(o) =
+                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
+            {
+                return Ok(Err(o));
+            }
+            // Rebalance may have moved it here while the neighbour was asked.
+            engine::object::read_lom_path(fqn).map(Ok).map_err(fail)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
 fn io_err(e: net::conn::ConnError) -> ApiError {
     ApiError::bad_request(format!("{e}")).closing()
 }
@@ -431,23 +456,11 @@ async fn head(
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    let cname = format!("ais://{bucket}");
-    let tname = node.tname();
+    let tname = core.node.tname();
     let fqn = Bck::ais(bucket).fqn(&mp.path, object);
-    let lom = match engine::object::read_lom_path(&fqn) {
+    let lom = match lom_or_neighbor(core, conn, req, &fqn, bucket, object).await? {
         Ok(l) => l,
-        Err(engine::Error::NotFound(_)) => {
-            if let Some(o) =
-                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
-            {
-                return Ok(o);
-            }
-            // Rebalance may have moved it here while the neighbour was asked.
-            engine::object::read_lom_path(&fqn)
-                .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
-        }
-        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+        Err(served) => return Ok(served),
     };
     let mut hs = md_headers(&lom);
     hs.push(("Content-Length", lom.size.to_string()));
@@ -542,19 +555,9 @@ async fn patch(
     }
     let replace = req.q_true("set-new-custom");
     let fqn = Bck::ais(bucket).fqn(&mp.path, object);
-    let lom = match engine::object::read_lom_path(&fqn) {
+    let lom = match lom_or_neighbor(core, conn, req, &fqn, bucket, object).await? {
         Ok(l) => l,
-        Err(engine::Error::NotFound(_)) => {
-            if let Some(o) =
-                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
-            {
-                return Ok(o);
-            }
-            // Rebalance may have moved it here while the neighbour was asked.
-            engine::object::read_lom_path(&fqn)
-                .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
-        }
-        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+        Err(served) => return Ok(served),
     };
     let mut custom = if replace { Vec::new() } else { lom.custom };
     for (k, v) in new {

@@ -67,6 +67,19 @@ impl Job {
             self.aborted.store(true, Ordering::Relaxed);
         }
     }
+    /// Log the job's end with its counters.
+    pub fn log_finished(&self, passes: u32) {
+        tracing::info!(
+            job = %self.id,
+            kind = %self.kind,
+            objects = self.objects.load(Ordering::Relaxed),
+            bytes = self.bytes.load(Ordering::Relaxed),
+            errors = self.errors.load(Ordering::Relaxed),
+            aborted = self.is_aborted(),
+            passes,
+            "job finished"
+        );
+    }
     pub fn finish(&self) {
         self.end_time_ns
             .0
@@ -369,41 +382,41 @@ pub async fn handle_daemon_action(
     Ok(Outcome::KeepAlive)
 }
 
+/// `GET <target>/v1/daemon?what=<what>` on every target of the Smap, as `{target id: JSON}`
+/// (intra-control network); any failure is a 502 naming the target.
+pub async fn from_targets(
+    core: &Rc<Core>,
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let mut out = serde_json::Map::new();
+    let smap = core.smap();
+    for t in smap.tmap.values() {
+        let url = format!("{}/v1/daemon?what={what}", t.intra_control_net.direct_url);
+        let fail = |e: String| ApiError::new(502, format!("{what} of target {}: {e}", t.daemon_id));
+        let r = crate::membership::call("GET", &url, &[], b"")
+            .await
+            .map_err(fail)?;
+        if r.status != 200 {
+            return Err(fail(format!("status {}", r.status)));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.body).map_err(|e| fail(e.to_string()))?;
+        out.insert(t.daemon_id.clone(), v);
+    }
+    Ok(out)
+}
+
 /// Job snapshots of every target (or of this node for `--role all`): `{target id: [snap]}`.
 pub async fn gather(
     core: &Rc<Core>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     let node = &core.node;
-    let mut out = serde_json::Map::new();
     if node.cfg.role != Role::Proxy {
+        let mut out = serde_json::Map::new();
         out.insert(node.target_id.clone(), jobs_json(node));
         return Ok(out);
     }
-    let smap = core.smap();
-    for t in smap.tmap.values() {
-        let url = format!("{}/v1/daemon?what=jobs", t.intra_control_net.direct_url);
-        match crate::membership::call("GET", &url, &[], b"").await {
-            Ok(r) if r.status == 200 => {
-                let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| {
-                    ApiError::new(502, format!("jobs on target {}: {e}", t.daemon_id))
-                })?;
-                out.insert(t.daemon_id.clone(), v);
-            }
-            Ok(r) => {
-                return Err(ApiError::new(
-                    502,
-                    format!("jobs on target {}: status {}", t.daemon_id, r.status),
-                ))
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    502,
-                    format!("jobs on target {}: {e}", t.daemon_id),
-                ))
-            }
-        }
-    }
-    Ok(out)
+    from_targets(core, "jobs").await
 }
 
 /// `GET /v1/cluster?what=qryxstats|status` with `{"ID","Kind"}`.
