@@ -210,9 +210,9 @@ async fn join_and_keepalive(node: Arc<Node>) {
                     node.joined
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     // A (re)joined target finishes whatever an interrupted run left behind.
-                    if node.cfg.role == crate::node::Role::Target && !node.jobs.running("rebalance")
-                    {
-                        crate::rebalance::start(&node, node.smap.load().version, None);
+                    // (A metasync of the same map may be starting it on another core.)
+                    if node.cfg.role == crate::node::Role::Target {
+                        crate::rebalance::ensure(&node, node.smap.load().version);
                     }
                     tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
                 }

@@ -103,7 +103,7 @@ pub fn on_smap_change(node: &Arc<Node>, old: &Smap, new: &Smap) {
         p
     };
     *node.rebalance.prev_smap.lock().expect("prev_smap lock") = Some(Arc::new(prev));
-    start(node, new.version, None);
+    ensure(node, new.version);
 }
 
 /// Start a rebalance on this target (the current executor runs it); its job ID. A newer
@@ -115,6 +115,24 @@ pub fn start(node: &Arc<Node>, smap_version: i64, id: Option<String>) -> String 
         node.self_id(),
         smap_version,
     );
+    run_job(node, job)
+}
+
+/// Make sure a rebalance for `smap_version` runs or ran cleanly on this target: starts one
+/// unless a job for that map is running or finished without errors or abort. The automatic
+/// triggers (a new Smap, a (re)join) use this; an API start always starts.
+pub fn ensure(node: &Arc<Node>, smap_version: i64) -> Option<String> {
+    let job = node.jobs.begin_once(
+        "rebalance",
+        Some(format!("g{smap_version}")),
+        node.self_id(),
+        smap_version,
+    )?;
+    Some(run_job(node, job))
+}
+
+fn run_job(node: &Arc<Node>, job: Arc<Job>) -> String {
+    let smap_version = job.smap_version;
     tracing::info!(job = %job.id, smap_version, "rebalance started");
     let id = job.id.clone();
     let node = node.clone();

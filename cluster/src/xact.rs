@@ -122,6 +122,31 @@ impl Jobs {
     /// Register a new job of `kind`; a newer job supersedes (aborts) running ones of the
     /// same kind. `id`: the cluster-wide ID when the caller has one.
     pub fn begin(&self, kind: &str, id: Option<String>, node: &str, smap_version: i64) -> Arc<Job> {
+        self.begin_if(kind, id, node, smap_version, false)
+            .expect("unconditional begin")
+    }
+
+    /// Like [`Jobs::begin`], unless a job of `kind` for the same Smap version is running or
+    /// finished cleanly (not aborted, no errors): then `None`. Two triggers for one map
+    /// change (a join reply and a metasync racing on two cores) start one job, not two.
+    pub fn begin_once(
+        &self,
+        kind: &str,
+        id: Option<String>,
+        node: &str,
+        smap_version: i64,
+    ) -> Option<Arc<Job>> {
+        self.begin_if(kind, id, node, smap_version, true)
+    }
+
+    fn begin_if(
+        &self,
+        kind: &str,
+        id: Option<String>,
+        node: &str,
+        smap_version: i64,
+        once: bool,
+    ) -> Option<Arc<Job>> {
         let job = Arc::new(Job {
             id: id.unwrap_or_else(|| format!("{}-{}", short(kind), crate::meta::random_id(8))),
             kind: kind.into(),
@@ -131,6 +156,16 @@ impl Jobs {
             ..Default::default()
         });
         let mut jobs = self.list.lock().expect("jobs lock");
+        if once
+            && jobs.iter().any(|j| {
+                j.kind == kind
+                    && j.smap_version == smap_version
+                    && !j.is_aborted()
+                    && (!j.is_finished() || j.errors.load(Ordering::Relaxed) == 0)
+            })
+        {
+            return None;
+        }
         // IDs are unique per node: a second run for the same change gets a suffix.
         let mut job = job;
         if jobs.iter().any(|j| j.id == job.id) {
@@ -155,7 +190,7 @@ impl Jobs {
                 None => break,
             }
         }
-        job
+        Some(job)
     }
 
     /// Wait until every older job of `job`'s kind has stopped (passes never overlap). Only
@@ -174,14 +209,6 @@ impl Jobs {
             }
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    pub fn running(&self, kind: &str) -> bool {
-        self.list
-            .lock()
-            .expect("jobs lock")
-            .iter()
-            .any(|j| j.kind == kind && !j.is_finished())
     }
 
     /// Is `job` the newest of its kind?
@@ -587,4 +614,55 @@ pub async fn cluster_action(
         .await
         .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
     Ok(Outcome::KeepAlive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn begin_once_starts_one_job_per_map_version() {
+        let jobs = Jobs::default();
+        let a = jobs
+            .begin_once("rebalance", Some("g5".into()), "t1", 5)
+            .expect("first");
+        // A second trigger for the same map while the first runs: no second job, and the
+        // first is not superseded.
+        assert!(jobs
+            .begin_once("rebalance", Some("g5".into()), "t1", 5)
+            .is_none());
+        assert!(!a.is_aborted());
+        // Finished cleanly: still nothing to do for this map.
+        a.finish();
+        assert!(jobs
+            .begin_once("rebalance", Some("g5".into()), "t1", 5)
+            .is_none());
+        // A newer map starts a new job.
+        let b = jobs
+            .begin_once("rebalance", Some("g6".into()), "t1", 6)
+            .expect("newer map");
+        // Errors in a finished job: the same map runs again (with a suffixed ID).
+        b.errors.fetch_add(1, Ordering::Relaxed);
+        b.finish();
+        let c = jobs
+            .begin_once("rebalance", Some("g6".into()), "t1", 6)
+            .expect("retry");
+        assert_eq!(c.id, "g6.2");
+        // An aborted job does not count either.
+        c.abort("stopped");
+        c.finish();
+        assert!(jobs
+            .begin_once("rebalance", Some("g6".into()), "t1", 6)
+            .is_some());
+        // begin always starts, superseding a running one.
+        let d = jobs.begin("rebalance", Some("g6".into()), "t1", 6);
+        assert_eq!(
+            jobs.all()
+                .iter()
+                .filter(|j| j.kind == "rebalance" && !j.is_finished())
+                .count(),
+            2
+        );
+        assert!(!d.is_aborted());
+    }
 }
