@@ -741,10 +741,7 @@ pub async fn handle_cluster_action(
         let ver = new.version;
         glommio::spawn_local(finish_decommission(node.clone(), sid.clone(), url, ver)).detach();
     }
-    conn.respond(200, &[("Content-Type", "text/plain")], job.as_bytes())
-        .await
-        .map_err(io_err)?;
-    Ok(Outcome::KeepAlive)
+    crate::xact::respond_job_id(conn, &job).await
 }
 
 /// Wait until the decommissioned target's rebalance (started by Smap `version` or later)

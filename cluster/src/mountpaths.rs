@@ -369,14 +369,10 @@ pub async fn handle(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
             conn.respond(204, &[], b"")
                 .await
                 .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
+            Ok(Outcome::KeepAlive)
         }
-        Some(job) => {
-            conn.respond(200, &[("Content-Type", "text/plain")], job.as_bytes())
-                .await
-                .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
-        }
+        Some(job) => crate::xact::respond_job_id(conn, &job).await,
     }
-    Ok(Outcome::KeepAlive)
 }
 
 /// Apply one mountpath change; `Some(job id)` of the resilver it started, `None` if nothing

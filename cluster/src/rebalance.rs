@@ -411,7 +411,7 @@ async fn wait_joined(core: &Core) {
 /// How a forwarded get-from-neighbour request is marked, so the neighbour does not forward
 /// it again.
 #[derive(Clone, Copy)]
-enum GfnMark {
+pub enum GfnMark {
     /// Native API: `gfn=true` in the query.
     Query,
     /// S3: the [`HDR_GFN`] header (a query parameter would break the client's SigV4
@@ -425,30 +425,9 @@ pub const HDR_GFN: &str = "Ais-Gfn";
 /// GET/HEAD missed locally: during a rebalance the object may still (or already) be on
 /// another target. `Ok(None)`: the neighbour does not have it either (or there is none);
 /// the caller looks on its own disk once more, since the object may have arrived while the
-/// neighbour was asked, and otherwise answers 404.
+/// neighbour was asked, and otherwise answers 404. S3 requests (`GfnMark::Header`) are
+/// forwarded unchanged plus [`HDR_GFN`], so the neighbour verifies the client's signature.
 pub async fn get_from_neighbor(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-    bucket: &str,
-    object: &str,
-) -> Result<Option<Outcome>, ApiError> {
-    gfn(core, conn, req, bucket, object, GfnMark::Query).await
-}
-
-/// Like [`get_from_neighbor`] for S3: the request is forwarded unchanged plus [`HDR_GFN`],
-/// so the neighbour verifies the client's signature as usual.
-pub async fn s3_get_from_neighbor(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-    bucket: &str,
-    object: &str,
-) -> Result<Option<Outcome>, ApiError> {
-    gfn(core, conn, req, bucket, object, GfnMark::Header).await
-}
-
-async fn gfn(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,

@@ -145,7 +145,7 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                         }
                         pace.wait().await;
                         let r = engine::object::move_local(&src, &dst, &bck, &name, false);
-                        count_move(job, &bucket, &name, size, r);
+                        count_move(job, &bucket, &name, renamed(size, r));
                     }
                 }
                 // Small chunks: the core's blocking thread also runs glommio's own renames
@@ -171,7 +171,7 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                         })
                         .await;
                     for (name, size, r) in results {
-                        count_move(job, &bucket, &name, size, r);
+                        count_move(job, &bucket, &name, renamed(size, r));
                     }
                 }
                 let mut tasks = Vec::new();
@@ -187,17 +187,8 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                     let (job, bucket, src) = (job.clone(), bucket.clone(), src.clone());
                     tasks.push(glommio::spawn_local(async move {
                         let _permit = permit;
-                        match copy(&src, &dst, &bucket, &name, fsync).await {
-                            Ok(Some(bytes)) => {
-                                job.objects.fetch_add(1, Ordering::Relaxed);
-                                job.bytes.fetch_add(bytes, Ordering::Relaxed);
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                job.errors.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver copy failed; will retry on the next pass");
-                            }
-                        }
+                        let r = copy(&src, &dst, &bucket, &name, fsync).await;
+                        count_move(&job, &bucket, &name, r);
                     }));
                 }
                 for t in tasks {
@@ -208,20 +199,15 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
     }
 }
 
-/// Account one rename-move in the job.
-fn count_move(
-    job: &Job,
-    bucket: &str,
-    name: &str,
-    size: u64,
-    r: engine::Result<engine::object::Moved>,
-) {
+/// Account one move (rename or copy) in the job: `Some(bytes)` moved, `None` nothing to
+/// move (gone, or an older copy dropped), an error is retried on the next pass.
+fn count_move(job: &Job, bucket: &str, name: &str, r: Result<Option<u64>, impl std::fmt::Display>) {
     match r {
-        Ok(engine::object::Moved::Moved) => {
+        Ok(Some(bytes)) => {
             job.objects.fetch_add(1, Ordering::Relaxed);
-            job.bytes.fetch_add(size, Ordering::Relaxed);
+            job.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
-        Ok(_) => {}
+        Ok(None) => {}
         Err(e) => {
             job.errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(bucket = %bucket, object = %name, error = %e, "resilver move failed; will retry on the next pass");
@@ -229,8 +215,11 @@ fn count_move(
     }
 }
 
-/// Copy one object across file systems and remove the source; `Some(bytes)` if moved,
-/// `None` if there was nothing to move (gone, or an at-least-as-new copy was in place).
+/// A rename's outcome as [`count_move`] takes it.
+fn renamed(size: u64, r: engine::Result<engine::object::Moved>) -> engine::Result<Option<u64>> {
+    r.map(|m| matches!(m, engine::object::Moved::Moved).then_some(size))
+}
+
 async fn copy(
     src: &Mountpath,
     dst: &Mountpath,

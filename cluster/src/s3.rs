@@ -11,6 +11,7 @@
 //! Protocol details (SigV4, XML, aws-chunked, conditionals) are sans-IO in `net::s3`.
 
 use crate::api_error::ApiError;
+use crate::rebalance::GfnMark;
 use crate::server::{Core, Outcome, Req};
 use crate::target::{send_object, SendError};
 use engine::layout::Bck;
@@ -1108,7 +1109,16 @@ async fn get_object(
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
             // During a rebalance the object may still (or already) be on another target.
-            match crate::rebalance::s3_get_from_neighbor(core, conn, req, &t.bucket, &t.key).await {
+            match crate::rebalance::get_from_neighbor(
+                core,
+                conn,
+                req,
+                &t.bucket,
+                &t.key,
+                GfnMark::Header,
+            )
+            .await
+            {
                 Ok(Some(o)) => return Ok(o),
                 // Rebalance may have moved it here while the neighbour was asked.
                 Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)

@@ -4,6 +4,7 @@
 //! held back and the connection is cut short, so the client sees a truncated body.
 
 use crate::api_error::ApiError;
+use crate::rebalance::GfnMark;
 use crate::server::{Core, Outcome, Req};
 use engine::layout::Bck;
 use engine::lom::Lom;
@@ -78,7 +79,8 @@ async fn lom_or_neighbor(
         Ok(l) => Ok(Ok(l)),
         Err(engine::Error::NotFound(_)) => {
             if let Some(o) =
-                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
+                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query)
+                    .await?
             {
                 return Ok(Err(o));
             }
@@ -275,7 +277,8 @@ async fn get(
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
             if let Some(o) =
-                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object).await?
+                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query)
+                    .await?
             {
                 return Ok(o);
             }

@@ -403,7 +403,13 @@ pub async fn handle_daemon_action(
             )))
         }
     };
-    conn.respond(200, &[("Content-Type", "text/plain")], body.as_bytes())
+    respond_job_id(conn, &body).await
+}
+
+/// 200 with a job ID (or nothing) as plain text: what AIS answers to an action that
+/// starts or stops a job.
+pub async fn respond_job_id(conn: &mut Conn, id: &str) -> Result<Outcome, ApiError> {
+    conn.respond(200, &[("Content-Type", "text/plain")], id.as_bytes())
         .await
         .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
     Ok(Outcome::KeepAlive)
@@ -610,10 +616,7 @@ pub async fn cluster_action(
             String::new()
         }
     };
-    conn.respond(200, &[("Content-Type", "text/plain")], body.as_bytes())
-        .await
-        .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
-    Ok(Outcome::KeepAlive)
+    respond_job_id(conn, &body).await
 }
 
 #[cfg(test)]

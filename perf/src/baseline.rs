@@ -74,21 +74,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         for r in 0..cfg.runs {
             let tag = format!("run {}/{}", r + 1, cfg.runs);
             if do_fio {
-                let s = measure::fio(
-                    cfg,
-                    &FioJob {
-                        files: std::slice::from_ref(&fio_file),
-                        file_size: cfg.fio_file_bytes,
-                        rw: "write",
-                        bs: size,
-                        iodepth: cfg.workers,
-                        runtime_s: cfg.fio_runtime_s,
-                        ramp_s: cfg.fio_ramp_s,
-                        cgroup_procs: None,
-                        new_files: None,
-                    },
-                    &disks,
-                )?;
+                let s = measure::fio(cfg, &FioJob::on_file(cfg, &fio_file, "write", size), &disks)?;
                 measure::progress("fio", &format!("write {label} {tag}"), &s);
                 fio_write.samples.push(s);
                 // New files of the object size: what PUT asks of the file system (allocation).
@@ -136,17 +122,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
             if do_fio {
                 let s = measure::fio(
                     cfg,
-                    &FioJob {
-                        files: std::slice::from_ref(&fio_file),
-                        file_size: cfg.fio_file_bytes,
-                        rw: "randread",
-                        bs: size,
-                        iodepth: cfg.workers,
-                        runtime_s: cfg.fio_runtime_s,
-                        ramp_s: cfg.fio_ramp_s,
-                        cgroup_procs: None,
-                        new_files: None,
-                    },
+                    &FioJob::on_file(cfg, &fio_file, "randread", size),
                     &disks,
                 )?;
                 measure::progress("fio", &format!("randread {label} {tag}"), &s);

@@ -405,6 +405,24 @@ pub struct FioJob<'a> {
     pub new_files: Option<(&'a Path, u64)>,
 }
 
+impl<'a> FioJob<'a> {
+    /// The common job: `rw` with blocks of `bs` on one preallocated file of
+    /// `cfg.fio_file_bytes`, `cfg.workers` deep, for the configured runtime and ramp.
+    pub fn on_file(cfg: &Config, file: &'a PathBuf, rw: &'a str, bs: u64) -> Self {
+        FioJob {
+            files: std::slice::from_ref(file),
+            file_size: cfg.fio_file_bytes,
+            rw,
+            bs,
+            iodepth: cfg.workers,
+            runtime_s: cfg.fio_runtime_s,
+            ramp_s: cfg.fio_ramp_s,
+            cgroup_procs: None,
+            new_files: None,
+        }
+    }
+}
+
 /// Lay out (write once) a file for fio, O_DIRECT.
 pub fn fio_layout(cfg: &Config, file: &Path, size: u64) -> Result<()> {
     if std::fs::metadata(file)

@@ -887,17 +887,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
             for (rw, op) in [("write", "write"), ("read", "read")] {
                 let s = measure::fio(
                     cfg,
-                    &FioJob {
-                        files: std::slice::from_ref(&fio_file),
-                        file_size: cfg.fio_file_bytes,
-                        rw,
-                        bs: class.size,
-                        iodepth: cfg.workers,
-                        runtime_s: cfg.fio_runtime_s,
-                        ramp_s: cfg.fio_ramp_s,
-                        cgroup_procs: None,
-                        new_files: None,
-                    },
+                    &FioJob::on_file(cfg, &fio_file, rw, class.size),
                     &disks,
                 )?;
                 measure::progress(
