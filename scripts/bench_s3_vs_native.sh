@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DUR=${1:-6}
 B=target/release/aisnode; L=target/release/aisloader
-[ -x $B ] && [ -x $L ] || cargo build --release -p cluster -p aisloader
+[ -x $B ] && [ -x $L ] || cargo build --release -p aisnode -p aisloader
 D=$(mktemp -d /var/tmp/s3vsnat.XXXXXX); P=29380
 $B --data-dir "$D" --port $P --cores 2 --no-fsync --s3-access-key AK --s3-secret-key SK >"$D/node.log" 2>&1 &
 NODE=$!

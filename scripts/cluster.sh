@@ -178,8 +178,8 @@ fi
 BIN="${AISNODE_BIN:-$ROOT/target/release/aisnode}"
 if [ ! -x "$BIN" ]; then
     [ -z "${AISNODE_BIN:-}" ] || die "AISNODE_BIN=$BIN is not an executable"
-    echo "building $BIN (cargo build --release -p cluster)"
-    (cd "$ROOT" && cargo build --release -p cluster)
+    echo "building $BIN (cargo build --release -p aisnode)"
+    (cd "$ROOT" && cargo build --release -p aisnode)
 fi
 
 # Node table: name, role, port, cores.

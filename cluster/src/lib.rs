@@ -1,17 +1,38 @@
-//! cluster: the node roles (proxy and target), routing and redirects, the Smap and BMD,
-//! and the per-core servers of the `aisnode` binary. Composes `engine` and `net`.
+//! `cluster`: layers 1-3 of a node (DESIGN.md §2). The `aisnode` crate builds the API
+//! handlers (layer 4) and the per-core server (layer 5) on top; nothing here names an HTTP
+//! server or response type, and a lower layer never imports a higher one
+//! (`tests/layers.rs` fails if one does).
+//!
+//! 1. [`meta`]: cluster metadata, sans-IO (Smap, BMD, jsp, placement, the version rule, IDs).
+//! 2. [`node`]: node state (configuration, identity, published snapshots, the mountpath set).
+//! 3. Control-plane services: [`intra`] (calls to other nodes), [`xact`] (the job registry),
+//!    [`daemon`] (the node with its job registry), [`gfn`] (get-from-neighbour), [`listing`],
+//!    [`buckets`], [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
+//!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API).
+//!
+//! [`error`] (the typed error every layer returns) and [`time`] are used by all layers.
 
-pub mod api_error;
-pub mod forward;
-pub mod membership;
+pub mod error;
+pub mod time;
+
+// Layer 1.
 pub mod meta;
-pub mod mountpaths;
+
+// Layer 2.
 pub mod node;
-pub mod proxy;
+
+// Layer 3.
+pub mod buckets;
+pub mod daemon;
+pub mod gfn;
+pub mod intra;
+pub mod jobs;
+pub mod listing;
+pub mod membership;
+pub mod mountpaths;
 pub mod rebalance;
 pub mod resilver;
-pub mod s3;
-pub mod server;
-pub mod target;
-pub mod time;
 pub mod xact;
+
+pub use daemon::Node;
+pub use error::{Error, Result};

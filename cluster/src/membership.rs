@@ -7,87 +7,21 @@
 //! Every intra-cluster call has a deadline and a bounded number of retries. The control
 //! plane runs as tasks on core 0; data-path cores only read published snapshots.
 
-use crate::api_error::ApiError;
-use crate::meta::{self, Bmd, Smap, Snode};
-use crate::node::Node;
-use crate::server::{Core, Outcome, Req};
-use net::client::{Client, ClientConfig, Collect, Endpoint, Request, Unsigned};
-use net::conn::Conn;
+use crate::daemon::Node;
+use crate::error::{Error, Result};
+use crate::intra::{self, call};
+use crate::meta::version::Decision;
+use crate::meta::{self, jsp, Bmd, Smap, Snode, FLAG_DECOMMISSION, FLAG_MAINTENANCE};
+use crate::node::Role;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Deadline of one intra-cluster call (AIS `timeout.cplane_operation` is 2 s; metasync of
-/// a BMD with directory creation on targets may take longer).
-pub const INTRA_CALL_TIMEOUT_MS: u64 = 5_000;
-/// Attempts per intra-cluster call (first try included).
-pub const INTRA_CALL_ATTEMPTS_MAX: u32 = 3;
-/// Largest intra-cluster response body we accept (listing pages are the big ones).
-pub const INTRA_BODY_BYTES_MAX: usize = 64 << 20;
 /// Pause between join attempts while the primary is unreachable.
 pub const JOIN_RETRY_MS: u64 = 500;
 /// Longest pause between join attempts.
 pub const JOIN_RETRY_MAX_MS: u64 = 10_000;
-
-/// Result of an intra-cluster call.
-pub struct CallResult {
-    pub status: u16,
-    pub body: Vec<u8>,
-    pub content_type: String,
-    pub hdr_error: Option<String>,
-}
-
-/// One intra-cluster HTTP call with deadline and bounded retries on transport errors.
-pub async fn call(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<CallResult, String> {
-    let (ep, target) =
-        net::client::parse_http_url(url).map_err(|e| format!("bad URL {url}: {e}"))?;
-    let mut last = String::new();
-    for attempt in 0..INTRA_CALL_ATTEMPTS_MAX {
-        if attempt > 0 {
-            glommio::timer::sleep(Duration::from_millis(100 * attempt as u64)).await;
-        }
-        let mut client = Client::new(ClientConfig {
-            follow_redirects: false,
-            ..Default::default()
-        });
-        let mut sink = Collect::new(INTRA_BODY_BYTES_MAX);
-        let parts: [&[u8]; 1] = [body];
-        let req = Request {
-            method,
-            endpoint: &ep,
-            target: &target,
-            headers,
-            body: if body.is_empty() { &[] } else { &parts },
-        };
-        let deadline = Instant::now() + Duration::from_millis(INTRA_CALL_TIMEOUT_MS);
-        match client
-            .execute(&req, &mut Unsigned, &mut sink, deadline)
-            .await
-        {
-            Ok(r) => {
-                let head = client.head();
-                return Ok(CallResult {
-                    status: r.status,
-                    content_type: head.header("content-type").unwrap_or("").to_string(),
-                    hdr_error: head.header("hdr-error").map(str::to_string),
-                    body: sink.body,
-                });
-            }
-            Err(e) => last = format!("{method} {url}: {e}"),
-        }
-    }
-    Err(last)
-}
-
-fn endpoint_of(url: &str) -> Option<Endpoint> {
-    net::client::parse_http_url(url).ok().map(|(e, _)| e)
-}
 
 /// Join request body (AIS `cluMeta`, reduced to what we use).
 #[derive(Serialize, Deserialize)]
@@ -104,9 +38,8 @@ pub struct JoinReply {
 }
 
 /// Start the control-plane tasks of this node on the current (core 0) executor.
-pub fn start(core: Rc<Core>) {
-    let node = core.node.clone();
-    if node.cfg.role == crate::node::Role::All {
+pub fn start(node: Arc<Node>) {
+    if node.cfg.role == Role::All {
         return;
     }
     if node.is_primary() {
@@ -116,12 +49,12 @@ pub fn start(core: Rc<Core>) {
     }
 }
 
-async fn join(node: &Arc<Node>, primary: &str) -> Result<(), String> {
+async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
     let msg = JoinMsg {
         si: node.self_snode(),
         uuid: node.smap.load().uuid.clone(),
     };
-    let body = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&msg).map_err(|e| Error::Internal(e.to_string()))?;
     let url = format!("{}/v1/cluster/autoreg", primary.trim_end_matches('/'));
     let r = call(
         "POST",
@@ -132,25 +65,22 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<(), String> {
         ],
         &body,
     )
-    .await?;
-    if r.status != 200 {
-        return Err(format!(
-            "join refused by primary ({}): {}",
-            r.status,
-            String::from_utf8_lossy(&r.body)
-        ));
-    }
-    let reply: JoinReply =
-        serde_json::from_slice(&r.body).map_err(|e| format!("bad join reply: {e}"))?;
+    .await?
+    .ok()?;
+    let reply: JoinReply = serde_json::from_slice(&r.body)
+        .map_err(|e| Error::PeerUnreachable(format!("bad join reply: {e}")))?;
     match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
         // A metasync with a newer map may overtake the join reply: that is success too.
-        Err(e) if e.starts_with("older") => Ok(()),
+        Err(Error::Meta {
+            decision: Decision::Older,
+            ..
+        }) => Ok(()),
         other => other,
     }
 }
 
 /// Re-join the primary with our current Snode (its mountpaths per core changed).
-pub async fn rejoin(node: &Arc<Node>) -> Result<(), String> {
+pub async fn rejoin(node: &Arc<Node>) -> Result<()> {
     let Some(primary) = node.cfg.primary_url.clone() else {
         return Ok(());
     };
@@ -158,7 +88,7 @@ pub async fn rejoin(node: &Arc<Node>) -> Result<(), String> {
 }
 
 /// Apply metadata off the reactor (persisting and bucket directories block).
-async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<(), String> {
+async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<()> {
     let old = node.smap.load();
     let n2 = node.clone();
     let changed = glommio::executor()
@@ -176,7 +106,7 @@ async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<
                 } else if changed {
                     tracing::info!(smap_version = s.version, targets = s.tmap.len(), proxies = s.pmap.len(), "new Smap");
                 }
-                return Ok::<bool, String>(changed);
+                return Ok::<bool, Error>(changed);
             }
             Ok(false)
         })
@@ -211,14 +141,16 @@ async fn join_and_keepalive(node: Arc<Node>) {
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     // A (re)joined target finishes whatever an interrupted run left behind.
                     // (A metasync of the same map may be starting it on another core.)
-                    if node.cfg.role == crate::node::Role::Target {
+                    if node.cfg.role == Role::Target {
                         crate::rebalance::ensure(&node, node.smap.load().version);
                     }
                     tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
                 }
                 Err(e) => {
                     failures += 1;
-                    let refused = e.contains("another cluster") || e.contains("duplicate");
+                    // The primary refuses another cluster's node and duplicate IDs or URLs
+                    // with 409: retrying will not help until an operator acts.
+                    let refused = matches!(e, Error::Peer { status: 409, .. });
                     // Log the first failures and then every 20th, and back off (up to
                     // JOIN_RETRY_MAX_MS) so a refused node does not flood its log.
                     if failures <= 3 || failures.is_multiple_of(20) {
@@ -301,8 +233,7 @@ async fn watch_keepalives(node: Arc<Node>) {
         let removed = stale.clone();
         match node.update_smap(move |s| {
             for id in &removed {
-                s.pmap.remove(id);
-                s.tmap.remove(id);
+                s.remove(id);
             }
             Ok(())
         }) {
@@ -333,7 +264,7 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
         );
     }
     let json = serde_json::to_vec(&payload).expect("payload serializes");
-    let framed = Rc::new(meta::jsp_encode(1, &json));
+    let framed = Rc::new(jsp::encode(1, &json));
     let cur = node.smap.load();
     let me = node.self_id().to_string();
     let mut urls: Vec<String> = cur
@@ -353,7 +284,7 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
             let url = format!("{u}/v1/metasync");
             match call("PUT", &url, &[("Content-Type", "application/octet-stream")], &body).await {
                 Ok(r) if r.status == 200 => {}
-                Ok(r) if String::from_utf8_lossy(&r.body).contains("older") => {
+                Ok(r) if r.meta_decision.as_deref().and_then(Decision::parse) == Some(Decision::Older) => {
                     tracing::debug!(url = %url, "metasync overtaken by a newer one")
                 }
                 Ok(r) => tracing::warn!(url = %url, status = r.status, body = %String::from_utf8_lossy(&r.body), "metasync refused"),
@@ -366,28 +297,9 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
     }
 }
 
-fn io_err(e: net::conn::ConnError) -> ApiError {
-    ApiError::bad_request(format!("reading request: {e}")).closing()
-}
-
-async fn read_body(conn: &mut Conn, req: &mut Req) -> Result<Vec<u8>, ApiError> {
-    let b = conn
-        .body(req.head.body)
-        .read_to_vec(INTRA_BODY_BYTES_MAX)
-        .await
-        .map_err(io_err)?;
-    req.body_done = true;
-    Ok(b)
-}
-
-/// `PUT /v1/metasync` on any node.
-pub async fn handle_metasync(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-) -> Result<Outcome, ApiError> {
-    let body = read_body(conn, req).await?;
-    let json = meta::jsp_decode(&body).map_err(ApiError::bad_request)?;
+/// Apply the payload of `PUT /v1/metasync` (a jsp-framed `{"Smap":..,"BMD":..}` from the
+/// primary). A refusal by the version rule is [`Error::Meta`].
+pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
     #[derive(Deserialize)]
     struct Payload {
         #[serde(rename = "Smap")]
@@ -395,41 +307,41 @@ pub async fn handle_metasync(
         #[serde(rename = "BMD")]
         bmd: Option<Bmd>,
     }
+    let json = jsp::decode(body).map_err(|e| Error::BadRequest(e.to_string()))?;
     let p: Payload = serde_json::from_slice(json)
-        .map_err(|e| ApiError::bad_request(format!("bad metasync payload: {e}")))?;
-    if core.node.is_primary() {
-        return Err(ApiError::new(
-            409,
-            "metasync refused: this node is the primary",
+        .map_err(|e| Error::BadRequest(format!("bad metasync payload: {e}")))?;
+    if node.is_primary() {
+        return Err(Error::Conflict(
+            "metasync refused: this node is the primary".into(),
         ));
     }
-    if let Err(e) = apply(core.node.clone(), p.smap, p.bmd).await {
+    if let Err(e) = apply(node.clone(), p.smap, p.bmd).await {
         tracing::warn!(error = %e, "metasync refused");
-        return Err(ApiError::new(409, e));
+        return Err(e);
     }
-    conn.respond(200, &[], b"").await.map_err(io_err)?;
-    Ok(Outcome::KeepAlive)
+    Ok(())
 }
 
-/// Primary: `POST /v1/cluster/autoreg` (join or re-join).
-pub async fn handle_autoreg(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    let body = read_body(conn, req).await?;
-    let msg: JoinMsg = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("bad join message: {e}")))?;
+/// What the primary answers a join with, and whether the Smap changed (then every node
+/// must hear of it: [`spawn_metasync`] after answering).
+pub struct Joined {
+    pub reply: JoinReply,
+    pub changed: bool,
+}
+
+/// Primary: a node joins or re-joins (`POST /v1/cluster/autoreg`, body [`JoinMsg`]).
+pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
+    let msg: JoinMsg = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("bad join message: {e}")))?;
     let si = msg.si;
     if !meta::valid_node_id(&si.daemon_id) {
-        return Err(ApiError::bad_request(format!(
+        return Err(Error::BadRequest(format!(
             "invalid node ID {:?}",
             si.daemon_id
         )));
     }
     if si.daemon_type != "proxy" && si.daemon_type != "target" {
-        return Err(ApiError::bad_request(format!(
+        return Err(Error::BadRequest(format!(
             "invalid node type {:?}",
             si.daemon_type
         )));
@@ -437,13 +349,10 @@ pub async fn handle_autoreg(
     let uuid = node.smap.load().uuid.clone();
     if !msg.uuid.is_empty() && msg.uuid != uuid {
         tracing::warn!(node_id = %si.daemon_id, their_cluster = %msg.uuid, "join refused: node belongs to another cluster");
-        return Err(ApiError::new(
-            409,
-            format!(
-                "node {} belongs to another cluster ({}); this is cluster {uuid}",
-                si.daemon_id, msg.uuid
-            ),
-        ));
+        return Err(Error::Conflict(format!(
+            "node {} belongs to another cluster ({}); this is cluster {uuid}",
+            si.daemon_id, msg.uuid
+        )));
     }
     let timeout = node.keepalive_timeout();
     let now = Instant::now();
@@ -452,50 +361,38 @@ pub async fn handle_autoreg(
             .lock()
             .expect("last_seen lock")
             .get(id)
-            .map(|t| now.duration_since(*t) <= timeout)
-            .unwrap_or(false)
+            .is_some_and(|t| now.duration_since(*t) <= timeout)
     };
     let smap_now = node.smap.load();
-    let existing = smap_now
-        .pmap
-        .get(&si.daemon_id)
-        .or_else(|| smap_now.tmap.get(&si.daemon_id));
+    let existing = smap_now.node(&si.daemon_id);
     if let Some(e) = existing {
         if e.public_net.direct_url != si.public_net.direct_url && alive(&si.daemon_id) {
             tracing::warn!(node_id = %si.daemon_id, "join refused: duplicate node ID");
-            return Err(ApiError::new(
-                409,
-                format!(
-                    "duplicate node ID {}: already in the cluster at {}",
-                    si.daemon_id, e.public_net.direct_url
-                ),
-            ));
+            return Err(Error::Conflict(format!(
+                "duplicate node ID {}: already in the cluster at {}",
+                si.daemon_id, e.public_net.direct_url
+            )));
         }
     }
     let dup_url: Vec<String> = smap_now
-        .pmap
-        .values()
-        .chain(smap_now.tmap.values())
+        .nodes()
         .filter(|n| {
             n.daemon_id != si.daemon_id && n.public_net.direct_url == si.public_net.direct_url
         })
         .map(|n| n.daemon_id.clone())
         .collect();
     if let Some(other) = dup_url.iter().find(|id| alive(id)) {
-        return Err(ApiError::new(
-            409,
-            format!(
-                "duplicate URL {}: node {other} is there and alive",
-                si.public_net.direct_url
-            ),
-        ));
+        return Err(Error::Conflict(format!(
+            "duplicate URL {}: node {other} is there and alive",
+            si.public_net.direct_url
+        )));
     }
     // A re-join keeps the flags the primary set (maintenance, decommission).
     let mut si = si;
     if let Some(e) = existing {
         si.flags = e.flags;
     }
-    let unchanged = existing.map(|e| *e == si).unwrap_or(false);
+    let unchanged = existing.is_some_and(|e| *e == si);
     node.last_seen
         .lock()
         .expect("last_seen lock")
@@ -510,8 +407,7 @@ pub async fn handle_autoreg(
             .spawn_blocking(move || {
                 n2.update_smap(move |s| {
                     for d in &dups {
-                        s.pmap.remove(d);
-                        s.tmap.remove(d);
+                        s.remove(d);
                     }
                     if si2.daemon_type == "proxy" {
                         s.pmap.insert(si2.daemon_id.clone(), si2);
@@ -525,84 +421,65 @@ pub async fn handle_autoreg(
         tracing::info!(node_id = %si.daemon_id, kind = %si.daemon_type, smap_version = new.version, "node joined");
         new
     };
-    let reply = JoinReply {
-        smap: smap.clone(),
-        bmd: (*node.bmd.load()).clone(),
-    };
-    let body = serde_json::to_vec(&reply).map_err(|e| ApiError::internal(e.to_string()))?;
-    conn.respond(200, &[("Content-Type", "application/json")], &body)
-        .await
-        .map_err(io_err)?;
-    if !unchanged {
-        let n3 = node.clone();
-        glommio::spawn_local(async move { metasync(&n3, Some(&smap), None, &[]).await }).detach();
-    }
-    Ok(Outcome::KeepAlive)
+    Ok(Joined {
+        reply: JoinReply {
+            smap,
+            bmd: (*node.bmd.load()).clone(),
+        },
+        changed: !unchanged,
+    })
 }
 
-/// Primary: `POST /v1/cluster/keepalive/<id>` (fast path: 200 only if known and in sync).
-pub async fn handle_keepalive(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-    id: &str,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    if req.has_body() {
-        let _ = read_body(conn, req).await?;
-    }
+/// Push `smap` to every node in the background (the caller has answered already).
+pub fn spawn_metasync(node: &Arc<Node>, smap: Smap) {
+    let n = node.clone();
+    glommio::spawn_local(async move { metasync(&n, Some(&smap), None, &[]).await }).detach();
+}
+
+/// Primary: a keepalive from `id` that holds Smap version `their_version` (fast path: known
+/// and in sync; anything else sends the node down the slow path, a re-join).
+pub fn keepalive(node: &Node, id: &str, their_version: &str) -> Result<()> {
     let smap = node.smap.load();
-    if !smap.pmap.contains_key(id) && !smap.tmap.contains_key(id) {
-        return Err(ApiError::new(
-            404,
-            format!("node {id} is not in Smap v{}", smap.version),
-        ));
+    if smap.node(id).is_none() {
+        return Err(Error::NodeNotFound {
+            id: id.to_string(),
+            smap_version: smap.version,
+        });
     }
     node.last_seen
         .lock()
         .expect("last_seen lock")
         .insert(id.to_string(), Instant::now());
-    let theirs = req.head.header("ais-caller-smap-ver").unwrap_or("");
-    if theirs != smap.version.to_string() {
-        return Err(ApiError::new(
-            409,
-            format!("node {id} has Smap v{theirs}, current is v{}", smap.version),
-        ));
+    if their_version != smap.version.to_string() {
+        return Err(Error::Conflict(format!(
+            "node {id} has Smap v{their_version}, current is v{}",
+            smap.version
+        )));
     }
-    conn.respond(200, &[], b"").await.map_err(io_err)?;
-    Ok(Outcome::KeepAlive)
+    Ok(())
 }
 
-/// Primary: `DELETE /v1/cluster/daemon/<id>`: the node leaves the cluster.
-pub async fn handle_leave(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-    id: &str,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    if req.has_body() {
-        let _ = read_body(conn, req).await?;
-    }
+/// Primary: node `id` leaves the cluster (`DELETE /v1/cluster/daemon/<id>`); every node,
+/// the leaving one included, hears of the new Smap before this returns.
+pub async fn leave(node: &Arc<Node>, id: &str) -> Result<()> {
     if id == node.self_id() {
-        return Err(ApiError::bad_request(
-            "the primary cannot leave its own cluster",
+        return Err(Error::BadRequest(
+            "the primary cannot leave its own cluster".into(),
         ));
     }
     let smap = node.smap.load();
-    let Some(sn) = smap.pmap.get(id).or_else(|| smap.tmap.get(id)).cloned() else {
-        return Err(ApiError::new(
-            404,
-            format!("node {id} is not in Smap v{}", smap.version),
-        ));
+    let Some(sn) = smap.node(id).cloned() else {
+        return Err(Error::NodeNotFound {
+            id: id.to_string(),
+            smap_version: smap.version,
+        });
     };
     let id2 = id.to_string();
     let n2 = node.clone();
     let new = glommio::executor()
         .spawn_blocking(move || {
             n2.update_smap(move |s| {
-                s.pmap.remove(&id2);
-                s.tmap.remove(&id2);
+                s.remove(&id2);
                 Ok(())
             })
         })
@@ -610,138 +487,87 @@ pub async fn handle_leave(
     node.last_seen.lock().expect("last_seen lock").remove(id);
     tracing::info!(node_id = %id, smap_version = new.version, "node left the cluster");
     metasync(
-        &node,
+        node,
         Some(&new),
         None,
         std::slice::from_ref(&sn.intra_control_net.direct_url),
     )
     .await;
-    conn.respond(200, &[], b"").await.map_err(io_err)?;
-    Ok(Outcome::KeepAlive)
+    Ok(())
 }
 
-/// Non-primary proxy: relay a control-plane request to the primary and its answer back.
-pub async fn forward_to_primary(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    let body = read_body(conn, req).await?;
+/// The primary's URL, for a non-primary proxy that relays a control-plane request there.
+pub fn primary_url(node: &Node) -> Result<String> {
     let primary = node.smap.load().proxy_si.public_net.direct_url.clone();
-    if primary.is_empty() || endpoint_of(&primary).is_none() {
-        return Err(ApiError::new(503, "primary proxy unknown: not joined yet"));
+    if primary.is_empty() || net::client::parse_http_url(&primary).is_err() {
+        return Err(Error::Unavailable(
+            "primary proxy unknown: not joined yet".into(),
+        ));
     }
-    let target = if req.head.query.is_empty() {
-        req.head.path.clone()
-    } else {
-        format!("{}?{}", req.head.path, req.head.query)
-    };
-    let url = format!("{primary}{target}");
-    let mut hs: Vec<(&str, &str)> = Vec::new();
-    for name in ["content-type", "accept"] {
-        if let Some(v) = req.head.header(name) {
-            hs.push((name, v));
-        }
-    }
-    let r = call(&req.head.method, &url, &hs, &body)
-        .await
-        .map_err(|e| ApiError::new(503, format!("forwarding to primary: {e}")))?;
-    let mut out: Vec<(&str, &str)> = Vec::new();
-    if !r.content_type.is_empty() {
-        out.push(("Content-Type", &r.content_type));
-    }
-    if let Some(h) = &r.hdr_error {
-        out.push(("Hdr-Error", h));
-    }
-    if req.head.method == "HEAD" {
-        let mut head = Vec::new();
-        let len = r.body.len().to_string();
-        out.push(("Content-Length", &len));
-        net::http::write_response_head(&mut head, r.status, &out);
-        conn.write_all(&head).await.map_err(io_err)?;
-    } else {
-        conn.respond(r.status, &out, &r.body)
-            .await
-            .map_err(io_err)?;
-    }
-    Ok(Outcome::KeepAlive)
+    Ok(primary)
 }
 
 /// Primary: `PUT /v1/cluster` with `{"action": "start-maintenance" | "stop-maintenance" |
-/// "decommission-node", "value": {"sid": "<node id>"}}`. Maintenance and decommission flag
-/// the target in the Smap, which takes it out of HRW placement and starts a rebalance that
-/// moves its objects away; a decommissioned target leaves the Smap once its rebalance has
-/// finished without errors. Answers with the action's job ID as plain text.
-pub async fn handle_cluster_action(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    let body = read_body(conn, req).await?;
-    let msg: net::api::ActMsg = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?;
-    if matches!(msg.action.as_str(), "start" | "stop") {
-        return crate::xact::cluster_action(core, conn, msg).await;
-    }
-    let sid = msg
-        .value
+/// "decommission-node", "value": {"sid": "<node id>"}}` (job `start`/`stop` are
+/// `crate::jobs::cluster_action`). Maintenance and decommission flag the target in the Smap, which takes
+/// it out of HRW placement and starts a rebalance that moves its objects away; a
+/// decommissioned target leaves the Smap once its rebalance has finished without errors.
+/// Returns the action's job ID.
+pub async fn cluster_action(
+    node: &Arc<Node>,
+    action: &str,
+    value: &serde_json::Value,
+) -> Result<String> {
+    let sid = value
         .get("sid")
         .and_then(|v| v.as_str())
         .unwrap_or("")
         .to_string();
-    let (set, clear): (u64, u64) = match msg.action.as_str() {
-        "start-maintenance" => (meta::FLAG_MAINTENANCE, 0),
-        "stop-maintenance" => (0, meta::FLAG_MAINTENANCE),
-        "decommission-node" | "decommission" => (meta::FLAG_DECOMMISSION, 0),
+    let (set, clear): (u64, u64) = match action {
+        "start-maintenance" => (FLAG_MAINTENANCE, 0),
+        "stop-maintenance" => (0, FLAG_MAINTENANCE),
+        "decommission-node" | "decommission" => (FLAG_DECOMMISSION, 0),
         a => {
-            return Err(ApiError::not_implemented(format!(
+            return Err(Error::NotImplemented(format!(
                 "cluster action {a:?} is not supported by this node"
             )))
         }
     };
     let smap = node.smap.load();
     let Some(t) = smap.tmap.get(&sid).cloned() else {
-        return Err(ApiError::new(
-            404,
-            format!("target {sid:?} is not in Smap v{}", smap.version),
-        ));
+        return Err(Error::NodeNotFound {
+            id: sid,
+            smap_version: smap.version,
+        });
     };
-    let eligible = smap
-        .tmap
-        .values()
-        .filter(|t| t.flags & (meta::FLAG_MAINTENANCE | meta::FLAG_DECOMMISSION) == 0)
-        .count();
-    if set != 0
-        && t.flags & (meta::FLAG_MAINTENANCE | meta::FLAG_DECOMMISSION) == 0
-        && eligible <= 1
-    {
-        return Err(ApiError::new(
-            409,
-            format!("cannot take {sid} out of service: it is the last active target"),
-        ));
+    if set != 0 && t.is_active() && smap.active_targets().count() <= 1 {
+        return Err(Error::Conflict(format!(
+            "cannot take {sid} out of service: it is the last active target"
+        )));
     }
     let n2 = node.clone();
     let sid2 = sid.clone();
     let new = glommio::executor()
         .spawn_blocking(move || {
             n2.update_smap(move |s| {
-                let t = s.tmap.get_mut(&sid2).expect("checked above");
+                let t = s
+                    .tmap
+                    .get_mut(&sid2)
+                    .ok_or_else(|| Error::Conflict(format!("target {sid2} left meanwhile")))?;
                 t.flags = (t.flags | set) & !clear;
                 Ok(())
             })
         })
         .await?;
-    tracing::info!(node_id = %sid, action = %msg.action, smap_version = new.version, "target flags changed");
-    metasync(&node, Some(&new), None, &[]).await;
-    let job = format!("{}-{}", msg.action, meta::random_id(8));
-    if set == meta::FLAG_DECOMMISSION {
+    tracing::info!(node_id = %sid, action = %action, smap_version = new.version, "target flags changed");
+    metasync(node, Some(&new), None, &[]).await;
+    let job = format!("{action}-{}", meta::random_id(8));
+    if set == FLAG_DECOMMISSION {
         let url = t.public_net.direct_url.clone();
         let ver = new.version;
         glommio::spawn_local(finish_decommission(node.clone(), sid.clone(), url, ver)).detach();
     }
-    crate::xact::respond_job_id(conn, &job).await
+    Ok(job)
 }
 
 /// Wait until the decommissioned target's rebalance (started by Smap `version` or later)
@@ -753,13 +579,7 @@ async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version:
         if !node.smap.load().tmap.contains_key(&sid) {
             return;
         }
-        let r = match call("GET", &format!("{url}/v1/daemon?what=jobs"), &[], b"").await {
-            Ok(r) if r.status == 200 => r,
-            _ => continue,
-        };
-        let Ok(serde_json::Value::Array(jobs)) =
-            serde_json::from_slice::<serde_json::Value>(&r.body)
-        else {
+        let Ok(serde_json::Value::Array(jobs)) = intra::daemon_query(&url, "jobs").await else {
             continue;
         };
         let done = jobs.iter().any(|j| {
@@ -801,13 +621,10 @@ pub async fn refresh_bmd_for(node: &Arc<Node>, bucket: &str) -> bool {
         Some(p) => p.clone(),
         None => return false,
     };
-    let Ok(r) = call("GET", &format!("{primary}/v1/daemon?what=bmd"), &[], b"").await else {
+    let Ok(v) = intra::daemon_query(&primary, "bmd").await else {
         return false;
     };
-    if r.status != 200 {
-        return false;
-    }
-    let Ok(bmd) = serde_json::from_slice::<Bmd>(&r.body) else {
+    let Ok(bmd) = serde_json::from_value::<Bmd>(v) else {
         return false;
     };
     let n2 = node.clone();

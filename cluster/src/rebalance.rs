@@ -1,12 +1,11 @@
-//! Global rebalance (target side) and get-from-neighbour.
+//! Global rebalance (target side).
 //!
 //! When the set of targets in the Smap changes, each target walks its mountpaths and sends
 //! every object that HRW now places on another target to that target's owning core
 //! (`PUT ...?rebalance=true` with the object's checksum, version and custom metadata); the
 //! local copy is removed only after the new owner answered 200, i.e. has it durably. The
 //! receiver never overwrites a copy it already has (a client PUT after the map change is
-//! newer). A GET/HEAD that misses on the new owner is forwarded to the previous owner
-//! (get-from-neighbour); a DELETE is also applied there, so rebalance cannot resurrect it.
+//! newer). Meanwhile reads and deletes find objects through get-from-neighbour (`crate::gfn`).
 //! Rebalance is idempotent: a target runs a pass whenever it joins (and so after a
 //! restart), which finishes an interrupted run.
 //!
@@ -15,21 +14,21 @@
 //! keep-alive connections per destination; at most `--rebalance-workers` objects are in
 //! flight per target.
 
-use crate::api_error::ApiError;
-use crate::meta::Smap;
-use crate::node::{Node, Role};
-use crate::server::{Core, Outcome, Req};
+use crate::daemon::Node;
+use crate::meta::{placement, Smap};
+use crate::node::Role;
+use crate::time;
+use crate::xact::Job;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, READ_BUFFER_BYTES};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use net::conn::Conn;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Objects in flight per rebalance by default (bounded so foreground traffic keeps its
@@ -44,14 +43,10 @@ pub const REBALANCE_PASSES_MAX: u32 = 20;
 /// Idle keep-alive connections kept per destination during a job.
 pub const REBALANCE_POOL_PER_DEST_MAX: usize = 16;
 
-pub use crate::xact::Job;
-
-/// Per-node rebalance state.
-#[derive(Default)]
-pub struct RebalanceState {
-    /// The Smap before the last change of the target set (for get-from-neighbour).
-    pub prev_smap: Mutex<Option<Arc<Smap>>>,
-}
+/// Deadline to connect to a new owner.
+pub const REBALANCE_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Largest reply head from a new owner.
+pub const REBALANCE_REPLY_HEAD_BYTES_MAX: usize = 32 * 1024;
 
 /// Keep-alive connections to new owners, reused across objects of one job (a connection
 /// per object costs more than a small object's transfer).
@@ -73,36 +68,16 @@ impl Pool {
     }
 }
 
-fn eligible_targets(s: &Smap) -> Vec<&str> {
-    let mut v: Vec<&str> = s
-        .tmap
-        .values()
-        .filter(|t| t.flags & (crate::meta::FLAG_MAINTENANCE | crate::meta::FLAG_DECOMMISSION) == 0)
-        .map(|t| t.daemon_id.as_str())
-        .collect();
-    v.sort_unstable();
-    v
-}
-
 /// Called on a target after a new Smap was applied: start a rebalance if the target set
 /// changed (and remember the old map for get-from-neighbour).
 pub fn on_smap_change(node: &Arc<Node>, old: &Smap, new: &Smap) {
     if node.cfg.role != Role::Target {
         return;
     }
-    if eligible_targets(old) == eligible_targets(new) && old.version > 0 {
+    if old.active_target_ids() == new.active_target_ids() && old.version > 0 {
         return;
     }
-    let prev = if old.version > 0 {
-        old.clone()
-    } else {
-        // A node that just joined has no previous map: the cluster's previous target set
-        // is the new one without us.
-        let mut p = new.clone();
-        p.tmap.remove(&node.target_id);
-        p
-    };
-    *node.rebalance.prev_smap.lock().expect("prev_smap lock") = Some(Arc::new(prev));
+    crate::gfn::remember_previous(node, old, new);
     ensure(node, new.version);
 }
 
@@ -184,12 +159,13 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<Pool>) {
                     if job.is_aborted() {
                         break;
                     }
-                    let Some((owner_id, url)) = owner(&smap, &bucket, &e.name) else {
+                    let Some(owner) = placement::owner(&smap, &bucket, &e.name) else {
                         continue;
                     };
-                    if owner_id == me {
+                    if owner.target_id == me {
                         continue;
                     }
+                    let url = owner.url;
                     pace.wait().await;
                     let permit = sem
                         .acquire_static_permit(1)
@@ -224,11 +200,6 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<Pool>) {
     }
 }
 
-/// HRW owner (target ID, owning core URL) of an object in `smap`.
-fn owner(smap: &Smap, bucket: &str, object: &str) -> Option<(String, String)> {
-    crate::proxy::owner(smap, bucket, object)
-}
-
 /// Stream one object to its new owner and remove the local copy once it is acknowledged.
 async fn send(
     node: &Arc<Node>,
@@ -253,7 +224,7 @@ async fn send(
         Some(s) => s,
         None => match TcpStream::connect_timeout(
             addr.as_str(),
-            Duration::from_millis(crate::forward::FORWARD_CONNECT_TIMEOUT_MS),
+            Duration::from_millis(REBALANCE_CONNECT_TIMEOUT_MS),
         )
         .await
         {
@@ -270,27 +241,27 @@ async fn send(
             }
         },
     };
-    let mut head = format!(
-        "PUT /v1/objects/{bucket}/{}?provider=ais&rebalance=true&pid={}&utm={} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+    let target = format!(
+        "/v1/objects/{bucket}/{}?provider=ais&rebalance=true&pid={}&utm={}",
         net::http::percent_encode_path(object),
         node.self_id(),
-        crate::time::base36(crate::time::now_unix_ns() as u64),
-        lom.size
+        time::base36(time::now_unix_ns() as u64)
     );
+    let custom: Vec<String> = lom.custom.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(3 + custom.len());
     if !lom.cksum_type.is_empty() {
-        head.push_str(&format!(
-            "Ais-Checksum-Type: {}\r\nAis-Checksum-Value: {}\r\n",
-            lom.cksum_type, lom.cksum_value
-        ));
+        headers.push(("Ais-Checksum-Type", &lom.cksum_type));
+        headers.push(("Ais-Checksum-Value", &lom.cksum_value));
     }
     if !lom.version.is_empty() {
-        head.push_str(&format!("Ais-Version: {}\r\n", lom.version));
+        headers.push(("Ais-Version", &lom.version));
     }
-    for (k, v) in &lom.custom {
-        head.push_str(&format!("Ais-Custom-Md: {k}={v}\r\n"));
+    for kv in &custom {
+        headers.push(("Ais-Custom-Md", kv));
     }
-    head.push_str("\r\n");
-    if let Err(e) = up.write_all(head.as_bytes()).await {
+    let mut head = Vec::with_capacity(512);
+    net::client::write_request_head(&mut head, "PUT", &addr, &target, &headers, lom.size);
+    if let Err(e) = up.write_all(&head).await {
         rd.close().await;
         return Err(format!("send to {addr}: {e}"));
     }
@@ -340,7 +311,7 @@ async fn send(
                 );
                 break (rh.status, rh.keep_alive && empty && used == resp.len());
             }
-            Ok(None) if resp.len() < 32 * 1024 => continue,
+            Ok(None) if resp.len() < REBALANCE_REPLY_HEAD_BYTES_MAX => continue,
             Ok(None) => return Err(format!("{addr}: oversized reply head")),
             Err(e) => return Err(format!("{addr}: {e}")),
         }
@@ -360,129 +331,4 @@ async fn send(
         Err(e) => return Err(format!("removing moved object: {e}")),
     }
     Ok(size)
-}
-
-/// Where else an object may be during a rebalance: its owner by the current Smap if that is
-/// another target (a client redirected under the old map reaches the old owner after the
-/// object moved on), else its owner by the previous Smap (the new owner before the object
-/// arrived). `None` if both are this target.
-fn neighbor_url(core: &Core, bucket: &str, object: &str) -> Option<String> {
-    let node = &core.node;
-    if node.cfg.role != Role::Target {
-        return None;
-    }
-    if let Some((id, url)) = owner(&core.smap(), bucket, object) {
-        if id != node.target_id {
-            return Some(url);
-        }
-    }
-    let prev = node
-        .rebalance
-        .prev_smap
-        .lock()
-        .expect("prev_smap lock")
-        .clone()?;
-    let (id, url) = owner(&prev, bucket, object)?;
-    (id != node.target_id).then_some(url)
-}
-
-/// Most time a miss waits for this target's join to complete (see [`wait_joined`]).
-pub const GFN_JOIN_WAIT_MS: u64 = 2000;
-
-/// A proxy redirects to a target as soon as the primary added it to the Smap, which can be
-/// before the target applied that Smap (and learned the previous one, where its objects still
-/// are). A miss in that window waits for the join to complete instead of answering 404.
-async fn wait_joined(core: &Core) {
-    let node = &core.node;
-    if node.cfg.role != Role::Target {
-        return;
-    }
-    let t0 = std::time::Instant::now();
-    while !node.joined.load(Ordering::Acquire)
-        || !node.smap.load().tmap.contains_key(&node.target_id)
-    {
-        if t0.elapsed() > Duration::from_millis(GFN_JOIN_WAIT_MS) {
-            return;
-        }
-        glommio::timer::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// How a forwarded get-from-neighbour request is marked, so the neighbour does not forward
-/// it again.
-#[derive(Clone, Copy)]
-pub enum GfnMark {
-    /// Native API: `gfn=true` in the query.
-    Query,
-    /// S3: the [`HDR_GFN`] header (a query parameter would break the client's SigV4
-    /// signature; an unsigned header does not).
-    Header,
-}
-
-/// Header that marks an S3 request forwarded by get-from-neighbour.
-pub const HDR_GFN: &str = "Ais-Gfn";
-
-/// GET/HEAD missed locally: during a rebalance the object may still (or already) be on
-/// another target. `Ok(None)`: the neighbour does not have it either (or there is none);
-/// the caller looks on its own disk once more, since the object may have arrived while the
-/// neighbour was asked, and otherwise answers 404. S3 requests (`GfnMark::Header`) are
-/// forwarded unchanged plus [`HDR_GFN`], so the neighbour verifies the client's signature.
-pub async fn get_from_neighbor(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-    bucket: &str,
-    object: &str,
-    mark: GfnMark,
-) -> Result<Option<Outcome>, ApiError> {
-    let forwarded = match mark {
-        GfnMark::Query => req.q_true("gfn"),
-        GfnMark::Header => req.head.header("ais-gfn").is_some(),
-    };
-    if forwarded {
-        return Ok(None);
-    }
-    wait_joined(core).await;
-    let Some(url) = neighbor_url(core, bucket, object) else {
-        return Ok(None);
-    };
-    match mark {
-        GfnMark::Query => {
-            req.head.query = if req.head.query.is_empty() {
-                "gfn=true".into()
-            } else {
-                format!("{}&gfn=true", req.head.query)
-            }
-        }
-        GfnMark::Header => req
-            .head
-            .headers
-            .push((HDR_GFN.to_string(), "true".to_string())),
-    }
-    let yield_404 = matches!(req.head.body, net::http::BodyKind::Empty);
-    crate::forward::forward_or_404(conn, req, &url, &core.node.target_id, yield_404).await
-}
-
-/// DELETE: also delete on the previous owner (so rebalance cannot bring the object back).
-/// True if the previous owner had it.
-pub async fn delete_on_previous_owner(
-    core: &Rc<Core>,
-    req: &Req,
-    bucket: &str,
-    object: &str,
-) -> bool {
-    if req.q_true("gfn") {
-        return false;
-    }
-    wait_joined(core).await;
-    let Some(base) = neighbor_url(core, bucket, object) else {
-        return false;
-    };
-    let url = format!(
-        "{base}/v1/objects/{bucket}/{}?provider=ais&gfn=true&pid={}&utm={}",
-        net::http::percent_encode_path(object),
-        core.node.target_id,
-        crate::time::base36(crate::time::now_unix_ns() as u64)
-    );
-    matches!(crate::membership::call("DELETE", &url, &[], b"").await, Ok(r) if r.status == 200)
 }

@@ -6,7 +6,9 @@
 //! fails nothing; a clean finish turns leaving mountpaths into disabled or detached ones and
 //! clears the pending mark (persisted, so a restarted node resumes).
 
-use crate::node::Node;
+use crate::daemon::Node;
+use crate::meta::placement;
+use crate::mountpaths::FinishError;
 use crate::xact::Job;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
@@ -42,14 +44,17 @@ pub fn start(node: &Arc<Node>) -> String {
             loop {
                 match crate::mountpaths::finish_resilver(&node).await {
                     Ok(()) => break,
-                    Err(e) if tries < 50 && !job.is_aborted() => {
+                    Err(FinishError::NotEmpty) => {
+                        // Objects arrived behind the walk: the job counts it as an error
+                        // and the next resilver moves them.
+                        tracing::info!("resilver: a leaving mountpath still holds objects");
+                        job.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e @ FinishError::Busy) if tries < 50 && !job.is_aborted() => {
                         tries += 1;
                         tracing::info!(error = %e, "resilver: finishing the mountpath change later");
                         glommio::timer::sleep(Duration::from_millis(100)).await;
-                        if e.contains("still holds") {
-                            job.errors.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "resilver: could not finish the mountpath change");
@@ -123,8 +128,8 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                 let mut renames: Vec<(String, u64, Arc<Mountpath>)> = Vec::new();
                 let mut copies: Vec<(String, Arc<Mountpath>)> = Vec::new();
                 for e in batch {
-                    let uname = engine::hrw::uname("ais", "", &bucket, &e.name);
-                    let Some((dst, _)) = set.choose(&uname) else {
+                    let Some((dst, _)) = set.choose(placement::object_digest(&bucket, &e.name))
+                    else {
                         continue;
                     };
                     if dst.path_str == src.path_str {

@@ -1,21 +1,10 @@
-//! Jobs ("xactions"): rebalance and resilver runs with an ID, start and end time, counters
-//! and abort, as the job API of the spec and the `aistore` SDK's `Job` see them.
-//!
-//! Per target: `GET /v1/daemon?what=jobs` (our JSON, every field below), and
-//! `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}`.
-//! Cluster (any proxy, or an all-in-one node): `GET /v1/cluster?what=status` with a JSON body
-//! `{"ID","Kind"}` answers `{"uuid","err","end_time","aborted"}` aggregated over the
-//! targets (end_time 0 while any target still runs it); `GET /v1/cluster?what=qryxstats`
-//! answers `{target id: [job snapshot]}` in AIS's snapshot shape; `PUT /v1/cluster`
-//! `{"action":"start","value":{"Kind":"rebalance"|"resilver","DaemonID"}}` starts one and
-//! answers its ID; `{"action":"stop","value":{"ID","Kind"}}` aborts it on every target.
+//! The job ("xaction") registry of a node: rebalance and resilver runs with an ID, start and
+//! end time, counters and abort; a newer job of a kind supersedes a running one. Also the
+//! pieces every job shares: pacing, the pass loop, the directory-walk batch. Starting and
+//! querying jobs through the API is `crate::jobs`.
 
-use crate::api_error::ApiError;
-use crate::node::{Node, Role};
-use crate::server::{Core, Outcome};
-use net::conn::Conn;
-use serde::{Deserialize, Serialize};
-use std::rc::Rc;
+use crate::time;
+use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,7 +72,7 @@ impl Job {
     pub fn finish(&self) {
         self.end_time_ns
             .0
-            .store(crate::time::now_unix_ns(), Ordering::Relaxed);
+            .store(time::now_unix_ns(), Ordering::Relaxed);
         self.finished.store(true, Ordering::Relaxed);
     }
 
@@ -95,8 +84,8 @@ impl Job {
         serde_json::json!({
             "id": self.id,
             "kind": self.kind,
-            "start-time": crate::time::format_rfc3339_nano(self.start_time_ns),
-            "end-time": if end == 0 { "0001-01-01T00:00:00Z".to_string() } else { crate::time::format_rfc3339_nano(end) },
+            "start-time": time::format_rfc3339_nano(self.start_time_ns),
+            "end-time": if end == 0 { "0001-01-01T00:00:00Z".to_string() } else { time::format_rfc3339_nano(end) },
             "bck": null,
             "stats": {
                 "loc-objs": objs, "loc-bytes": bytes,
@@ -151,7 +140,7 @@ impl Jobs {
             id: id.unwrap_or_else(|| format!("{}-{}", short(kind), crate::meta::random_id(8))),
             kind: kind.into(),
             node: node.into(),
-            start_time_ns: crate::time::now_unix_ns(),
+            start_time_ns: time::now_unix_ns(),
             smap_version,
             ..Default::default()
         });
@@ -319,305 +308,6 @@ fn short(kind: &str) -> &str {
 }
 
 /// The SDK's `JobArgs` (Go field names).
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-pub struct JobArgs {
-    #[serde(rename = "ID", default)]
-    pub id: String,
-    #[serde(rename = "Kind", default)]
-    pub kind: String,
-    #[serde(rename = "DaemonID", default)]
-    pub daemon_id: String,
-}
-
-fn parse_args(v: &serde_json::Value) -> JobArgs {
-    // Accept Go's field names and lower-case ones.
-    let s = |a: &str, b: &str| {
-        v.get(a)
-            .or_else(|| v.get(b))
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    JobArgs {
-        id: s("ID", "id"),
-        kind: s("Kind", "kind"),
-        daemon_id: s("DaemonID", "node"),
-    }
-}
-
-fn matches(snap: &serde_json::Value, a: &JobArgs) -> bool {
-    (a.id.is_empty() || snap["id"] == a.id.as_str())
-        && (a.kind.is_empty() || snap["kind"] == a.kind.as_str())
-}
-
-/// This node's jobs (`what=jobs`): our flat fields (times in ns, counters, finished) merged
-/// with AIS's snapshot fields (the SDK's `JobSnap`).
-pub fn jobs_json(node: &Node) -> serde_json::Value {
-    let v: Vec<serde_json::Value> = node
-        .jobs
-        .all()
-        .iter()
-        .map(|j| {
-            let mut flat = serde_json::to_value(&**j).unwrap_or_default();
-            if let (Some(f), serde_json::Value::Object(s)) = (flat.as_object_mut(), j.snap()) {
-                for (k, v) in s {
-                    f.entry(k).or_insert(v);
-                }
-            }
-            flat
-        })
-        .collect();
-    serde_json::Value::Array(v)
-}
-
-/// Start a job of `kind` on this target (rebalance or resilver); its ID.
-pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String, ApiError> {
-    match a.kind.as_str() {
-        "rebalance" => Ok(crate::rebalance::start(
-            node,
-            node.smap.load().version,
-            (!a.id.is_empty()).then(|| a.id.clone()),
-        )),
-        "resilver" => Ok(crate::resilver::start(node)),
-        "" => Err(ApiError::bad_request("job kind is not defined (\"Kind\")")),
-        k => Err(ApiError::not_implemented(format!(
-            "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
-        ))),
-    }
-}
-
-/// Target: `PUT /v1/daemon` with `start` or `stop`.
-pub async fn handle_daemon_action(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    msg: net::api::ActMsg,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    let a = parse_args(&msg.value);
-    let body = match msg.action.as_str() {
-        "start" => start_local(&node, &a)?,
-        "stop" => node.jobs.abort_matching(&a.id, &a.kind).to_string(),
-        x => {
-            return Err(ApiError::not_implemented(format!(
-                "daemon action {x:?} is not supported by this node"
-            )))
-        }
-    };
-    respond_job_id(conn, &body).await
-}
-
-/// 200 with a job ID (or nothing) as plain text: what AIS answers to an action that
-/// starts or stops a job.
-pub async fn respond_job_id(conn: &mut Conn, id: &str) -> Result<Outcome, ApiError> {
-    conn.respond(200, &[("Content-Type", "text/plain")], id.as_bytes())
-        .await
-        .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
-    Ok(Outcome::KeepAlive)
-}
-
-/// `GET <target>/v1/daemon?what=<what>` on every target of the Smap, as `{target id: JSON}`
-/// (intra-control network); any failure is a 502 naming the target.
-pub async fn from_targets(
-    core: &Rc<Core>,
-    what: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    let mut out = serde_json::Map::new();
-    let smap = core.smap();
-    for t in smap.tmap.values() {
-        let url = format!("{}/v1/daemon?what={what}", t.intra_control_net.direct_url);
-        let fail = |e: String| ApiError::new(502, format!("{what} of target {}: {e}", t.daemon_id));
-        let r = crate::membership::call("GET", &url, &[], b"")
-            .await
-            .map_err(fail)?;
-        if r.status != 200 {
-            return Err(fail(format!("status {}", r.status)));
-        }
-        let v: serde_json::Value =
-            serde_json::from_slice(&r.body).map_err(|e| fail(e.to_string()))?;
-        out.insert(t.daemon_id.clone(), v);
-    }
-    Ok(out)
-}
-
-/// Job snapshots of every target (or of this node for `--role all`): `{target id: [snap]}`.
-pub async fn gather(
-    core: &Rc<Core>,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    let node = &core.node;
-    if node.cfg.role != Role::Proxy {
-        let mut out = serde_json::Map::new();
-        out.insert(node.target_id.clone(), jobs_json(node));
-        return Ok(out);
-    }
-    from_targets(core, "jobs").await
-}
-
-/// `GET /v1/cluster?what=qryxstats|status` with `{"ID","Kind"}`.
-pub async fn query(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    what: &str,
-    args: Option<serde_json::Value>,
-) -> Result<Outcome, ApiError> {
-    let a = args.as_ref().map(parse_args).unwrap_or_default();
-    let all = gather(core).await?;
-    let mut per: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
-    for (tid, snaps) in all {
-        if !a.daemon_id.is_empty() && tid != a.daemon_id {
-            continue;
-        }
-        let list: Vec<serde_json::Value> = snaps
-            .as_array()
-            .map(|v| v.iter().filter(|s| matches(s, &a)).cloned().collect())
-            .unwrap_or_default();
-        if !list.is_empty() {
-            per.insert(tid, serde_json::Value::Array(list));
-        }
-    }
-    let body = if what == "qryxstats" {
-        serde_json::Value::Object(per)
-    } else {
-        if a.id.is_empty() && a.kind.is_empty() {
-            return Err(ApiError::bad_request(
-                "job status: neither ID nor Kind given",
-            ));
-        }
-        // Per target the newest matching job; the cluster-wide status aggregates them.
-        let newest: Vec<&serde_json::Value> = per
-            .values()
-            .filter_map(|v| v.as_array().and_then(|l| l.last()))
-            .collect();
-        if newest.is_empty() {
-            return Err(ApiError::new(
-                404,
-                format!(
-                    "job {} not found",
-                    if a.id.is_empty() { &a.kind } else { &a.id }
-                ),
-            ));
-        }
-        let running = newest.iter().any(|s| s["is_idle"] == false);
-        let aborted = newest.iter().any(|s| s["aborted"] == true);
-        let err: Vec<String> = newest
-            .iter()
-            .filter_map(|s| s["abort-err"].as_str().filter(|e| !e.is_empty()))
-            .map(str::to_string)
-            .collect();
-        let end = newest
-            .iter()
-            .filter_map(|s| s["end-time"].as_str())
-            .filter_map(crate::time::parse_rfc3339_nano)
-            .max()
-            .unwrap_or(0);
-        serde_json::json!({
-            "uuid": newest[0]["id"],
-            "err": err.first().cloned().unwrap_or_default(),
-            "end_time": if running { 0 } else { end },
-            "aborted": aborted,
-        })
-    };
-    let b = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
-    conn.respond(200, &[("Content-Type", "application/json")], &b)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
-    Ok(Outcome::KeepAlive)
-}
-
-/// `PUT /v1/cluster` with `start` or `stop` (primary proxy or all-in-one node): sent to the
-/// targets concerned; answers the job ID (start) or nothing (stop).
-pub async fn cluster_action(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    msg: net::api::ActMsg,
-) -> Result<Outcome, ApiError> {
-    let node = core.node.clone();
-    let mut a = parse_args(&msg.value);
-    let body = if node.cfg.role != Role::Proxy {
-        match msg.action.as_str() {
-            "start" => start_local(&node, &a)?,
-            _ => {
-                node.jobs.abort_matching(&a.id, &a.kind);
-                String::new()
-            }
-        }
-    } else {
-        let smap = core.smap();
-        if msg.action == "start" {
-            match a.kind.as_str() {
-                "rebalance" => {
-                    a.id = format!("g{}-{}", smap.version, crate::meta::random_id(4));
-                    a.daemon_id.clear();
-                }
-                "resilver" => a.id.clear(),
-                "" => return Err(ApiError::bad_request("job kind is not defined (\"Kind\")")),
-                k => {
-                    return Err(ApiError::not_implemented(format!(
-                        "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
-                    )))
-                }
-            }
-        }
-        let targets: Vec<_> = smap
-            .tmap
-            .values()
-            .filter(|t| a.daemon_id.is_empty() || t.daemon_id == a.daemon_id)
-            .cloned()
-            .collect();
-        if targets.is_empty() {
-            return Err(ApiError::new(
-                404,
-                format!("target {:?} is not in the cluster map", a.daemon_id),
-            ));
-        }
-        let payload = serde_json::to_vec(&serde_json::json!({
-            "action": msg.action,
-            "value": {"ID": a.id, "Kind": a.kind, "DaemonID": a.daemon_id},
-        }))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut ids = Vec::new();
-        for t in &targets {
-            let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
-            match crate::membership::call(
-                "PUT",
-                &url,
-                &[("Content-Type", "application/json")],
-                &payload,
-            )
-            .await
-            {
-                Ok(r) if r.status == 200 => ids.push(String::from_utf8_lossy(&r.body).to_string()),
-                Ok(r) => {
-                    return Err(ApiError::new(
-                        r.status,
-                        format!(
-                            "{} on target {}: {}",
-                            msg.action,
-                            t.daemon_id,
-                            String::from_utf8_lossy(&r.body)
-                        ),
-                    ))
-                }
-                Err(e) => {
-                    return Err(ApiError::new(
-                        502,
-                        format!("{} on target {}: {e}", msg.action, t.daemon_id),
-                    ))
-                }
-            }
-        }
-        if msg.action == "start" {
-            // Rebalance: the one cluster-wide ID; resilver: per target (one target named).
-            if a.id.is_empty() {
-                ids.into_iter().next().unwrap_or_default()
-            } else {
-                a.id.clone()
-            }
-        } else {
-            String::new()
-        }
-    };
-    respond_job_id(conn, &body).await
-}
 
 #[cfg(test)]
 mod tests {

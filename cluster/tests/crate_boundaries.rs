@@ -1,9 +1,19 @@
 //! Keeps DESIGN.md §2's crate boundaries true without review: `engine` and `net` depend on
-//! no workspace crate, `aisloader` only on `net`. Reads the manifests as text.
+//! no workspace crate, `cluster` (layers 1-3) only on them, `aisnode` (layers 4-5) on
+//! `cluster`, `engine` and `net`, `aisloader` only on `net`. Reads the manifests as text; a
+//! missing manifest fails (a renamed crate must not make these checks pass vacuously).
 
 use std::path::Path;
 
-const WORKSPACE_CRATES: [&str; 6] = ["engine", "net", "cluster", "aisloader", "tuning", "perf"];
+const WORKSPACE_CRATES: [&str; 7] = [
+    "engine",
+    "net",
+    "cluster",
+    "aisnode",
+    "aisloader",
+    "tuning",
+    "perf",
+];
 
 /// Names of dependencies (all dependency tables) in a Cargo manifest.
 fn deps(manifest: &str) -> Vec<String> {
@@ -37,9 +47,8 @@ fn workspace_deps_of(krate: &str) -> Vec<String> {
         .parent()
         .expect("cluster sits in the workspace root");
     let p = root.join(krate).join("Cargo.toml");
-    let Ok(text) = std::fs::read_to_string(&p) else {
-        return vec![];
-    };
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (crate {krate} is checked here)", p.display()));
     deps(&text)
         .into_iter()
         .filter(|d| WORKSPACE_CRATES.contains(&d.as_str()) || d.contains("path"))
@@ -63,6 +72,33 @@ fn aisloader_depends_only_on_net() {
         d.iter().all(|x| x == "net"),
         "aisloader may depend on net only, found {d:?}"
     );
+}
+
+#[test]
+fn cluster_depends_only_on_engine_and_net() {
+    let mut d = workspace_deps_of("cluster");
+    d.sort();
+    assert_eq!(d, vec!["engine", "net"]);
+}
+
+#[test]
+fn aisnode_builds_on_cluster_engine_net() {
+    let mut d = workspace_deps_of("aisnode");
+    d.sort();
+    assert_eq!(d, vec!["cluster", "engine", "net"]);
+}
+
+#[test]
+fn nothing_depends_on_aisnode_perf_or_aisloader() {
+    for k in ["engine", "net", "cluster", "aisnode", "aisloader", "perf"] {
+        let d = workspace_deps_of(k);
+        for leaf in ["aisnode", "perf", "aisloader"] {
+            assert!(
+                !d.iter().any(|x| x == leaf),
+                "{k} depends on {leaf}, which is a leaf"
+            );
+        }
+    }
 }
 
 #[test]

@@ -446,6 +446,40 @@ fn parse_content_length(v: &[u8]) -> Result<u64, ClientError> {
 // Requests, sinks, signers
 // ---------------------------------------------------------------------------------------------
 
+/// Write an HTTP/1.1 request head (`Host`, the given headers, `Content-Length`) for callers
+/// that stream a body of known length over a connection of their own (rebalance transfers).
+/// Header names and values must not contain CR or LF (asserted: they come from our code).
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &str,
+    authority: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    content_length: u64,
+) {
+    for (name, value) in headers {
+        assert!(
+            !name.contains(['\r', '\n']) && !value.contains(['\r', '\n']),
+            "CR/LF in request header {name:?}"
+        );
+    }
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Content-Length: ");
+    push_decimal(out, content_length);
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
 /// One request. `target` is the origin-form request target (`/path?query`), already
 /// percent-encoded. `body` slices are sent in order; `Content-Length` is their total length.
 pub struct Request<'a> {

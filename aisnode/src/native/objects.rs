@@ -1,11 +1,14 @@
-//! Target role: object PUT, GET (with a single range), HEAD and DELETE on the core that owns
-//! the object's mountpath. GET verifies the stored checksum while streaming; a mismatch is
+//! Objects on the target core that owns their mountpath: PUT, GET (with a single range),
+//! HEAD, DELETE and PATCH (custom metadata). GET verifies the stored checksum while streaming; a mismatch is
 //! never a successful response: a small object gets a 500, a large one has its last buffer
 //! held back and the connection is cut short, so the client sees a truncated body.
 
-use crate::api_error::ApiError;
-use crate::rebalance::GfnMark;
-use crate::server::{Core, Outcome, Req};
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::forward::get_from_neighbor;
+use crate::reply::{io_err, CONTROL_BODY_BYTES_MAX};
+use crate::req::{Outcome, Req};
+use cluster::gfn::{self, GfnMark};
 use engine::layout::Bck;
 use engine::lom::Lom;
 use engine::mountpath::Mountpath;
@@ -38,9 +41,7 @@ pub async fn object(
         "HEAD" => head(core, conn, req, at(mp), bucket, object).await,
         "DELETE" => delete(core, conn, req, mp, bucket, object).await,
         "PATCH" => patch(core, conn, req, at(mp), bucket, object).await,
-        _ => Err(crate::server::method_not_allowed(
-            "GET, PUT, HEAD, DELETE, PATCH",
-        )),
+        _ => Err(ApiError::method_not_allowed("GET, PUT, HEAD, DELETE, PATCH")),
     }
 }
 
@@ -79,8 +80,7 @@ async fn lom_or_neighbor(
         Ok(l) => Ok(Ok(l)),
         Err(engine::Error::NotFound(_)) => {
             if let Some(o) =
-                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query)
-                    .await?
+                get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query).await?
             {
                 return Ok(Err(o));
             }
@@ -89,10 +89,6 @@ async fn lom_or_neighbor(
         }
         Err(e) => Err(fail(e)),
     }
-}
-
-fn io_err(e: net::conn::ConnError) -> ApiError {
-    ApiError::bad_request(format!("{e}")).closing()
 }
 
 /// Metadata headers (spec §5).
@@ -277,8 +273,7 @@ async fn get(
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
             if let Some(o) =
-                crate::rebalance::get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query)
-                    .await?
+                get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query).await?
             {
                 return Ok(o);
             }
@@ -496,7 +491,8 @@ async fn delete(
     let tname = node.tname();
     // During rebalance the object may still sit on its previous owner: delete it there too,
     // or rebalance would bring it back.
-    let mut prev = crate::rebalance::delete_on_previous_owner(core, req, bucket, object).await;
+    let mut prev =
+        gfn::delete_on_previous_owner(&node, req.q_true(gfn::QUERY_GFN), bucket, object).await;
     if node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
         // Not yet resilvered copies elsewhere on this target go too.
         for m in core.mps().with_data() {
@@ -537,7 +533,7 @@ async fn patch(
     let tname = node.tname();
     let body = conn
         .body(req.head.body)
-        .read_to_vec(crate::proxy::CONTROL_BODY_BYTES_MAX)
+        .read_to_vec(CONTROL_BODY_BYTES_MAX)
         .await
         .map_err(io_err)?;
     req.body_done = true;

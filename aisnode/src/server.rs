@@ -1,18 +1,20 @@
-//! Per-core servers. Each core runs one pinned glommio executor that accepts on the node's
-//! public port (SO_REUSEPORT, shared by all cores) and on a port of its own. The public port
-//! plays the proxy (object requests are redirected to the owning core's port); a core port
-//! plays the target. A target request that lands on a core that does not own the object's
-//! mountpath is handed to the owner through a bounded cross-core channel: the connection's
-//! descriptor and its buffered bytes move, the owner re-reads the head and serves it.
+//! Layer 5: the per-core servers. Each core runs one pinned glommio executor that accepts on
+//! the node's public port (SO_REUSEPORT, shared by all cores) and on a port of its own. The
+//! public port plays the proxy (object requests are redirected to the owning core's port); a
+//! core port plays the target. A target request that lands on a core that does not own the
+//! object's mountpath is handed to the owner through a bounded cross-core channel: the
+//! connection's descriptor and its buffered bytes move, the owner re-reads the head and
+//! serves it. The route table is `routes.rs`.
 
-use crate::api_error::ApiError;
-use crate::meta::{Bmd, Smap};
-use crate::mountpaths::MpSet;
-use crate::node::{LocalView, Node, Role};
-use crate::{proxy, target};
+
+use crate::core::{Core, Handoff};
+use crate::error::ApiError;
+use crate::reply::send_error;
+use crate::req::{Listener, Outcome, Req};
 use anyhow::{bail, Context};
-use engine::mountpath::Mountpath;
-use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
+use cluster::node::{LocalView, Role};
+use cluster::Node;
+use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 use net::conn::{Conn, ConnError};
@@ -27,87 +29,6 @@ use tracing::Instrument;
 pub const HANDOFF_QUEUE_MAX: usize = 256;
 /// Connections one core serves at once; past it new connections are closed.
 pub const CONNS_PER_CORE_MAX: usize = 8192;
-
-/// A connection moving to the core that owns its request's object.
-pub struct Handoff {
-    fd: OwnedFd,
-    buf: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    Public,
-    Core,
-}
-
-pub enum Outcome {
-    KeepAlive,
-    Close,
-    Handoff(usize),
-}
-
-/// A parsed request as handlers see it.
-pub struct Req {
-    pub head: RequestHead,
-    pub query: Vec<(String, String)>,
-    pub remote: String,
-    pub listener: Listener,
-    /// Set once the handler has consumed the request body.
-    pub body_done: bool,
-}
-
-impl Req {
-    pub fn q(&self, k: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn q_true(&self, k: &str) -> bool {
-        matches!(
-            self.q(k),
-            Some("true") | Some("1") | Some("yes") | Some("y") | Some("on")
-        )
-    }
-    /// Redirect marker (spec §2.3): both `pid` and `utm` present.
-    pub fn redirected(&self) -> bool {
-        self.q("pid").is_some() && self.q("utm").is_some()
-    }
-    pub fn has_body(&self) -> bool {
-        !matches!(self.head.body, BodyKind::Empty | BodyKind::Length(0))
-    }
-}
-
-pub struct Core {
-    pub id: usize,
-    pub node: Arc<Node>,
-    smap: LocalView<Smap>,
-    bmd: LocalView<Bmd>,
-    mps: LocalView<MpSet>,
-    senders: Vec<Option<ConnectedSender<Handoff>>>,
-    conns: Cell<usize>,
-    next_req: Cell<u64>,
-}
-
-impl Core {
-    pub fn smap(&self) -> Arc<Smap> {
-        self.smap.get(&self.node.smap)
-    }
-    pub fn bmd(&self) -> Arc<Bmd> {
-        self.bmd.get(&self.node.bmd)
-    }
-    /// This target's mountpath set (a snapshot; one atomic load unless it changed).
-    pub fn mps(&self) -> Arc<MpSet> {
-        self.mps.get(&self.node.mountpaths)
-    }
-    /// Owning (mountpath, core) of an object by HRW over this target's available mountpaths.
-    pub fn owner(&self, bucket: &str, object: &str) -> (Arc<Mountpath>, usize) {
-        let uname = engine::hrw::uname("ais", "", bucket, object);
-        self.mps()
-            .choose(&uname)
-            .expect("a target has at least one available mountpath")
-    }
-}
 
 /// Start every core and block until they exit. Errors during start-up (ports in use,
 /// mountpaths unusable) are returned before any core serves.
@@ -327,7 +248,7 @@ async fn core_main(
     }
     let _ = ready.send(Ok(k));
     if k == 0 {
-        crate::membership::start(core.clone());
+        cluster::membership::start(core.node.clone());
         if core.node.cfg.role != Role::Proxy
             && core
                 .node
@@ -336,7 +257,7 @@ async fn core_main(
         {
             // A mountpath change whose resilver did not finish (or mountpaths changed
             // across the restart): finish it.
-            crate::resilver::start(&core.node);
+            cluster::resilver::start(&core.node);
         }
     }
     for l in extra {
@@ -463,6 +384,7 @@ async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener) {
 }
 
 async fn handoff(core: &Core, conn: Conn, to: usize) {
+    assert_ne!(to, core.id, "a hand-off never targets its own core");
     let (stream, buf) = conn.into_parts_rewound();
     // SAFETY: the descriptor belongs to `stream`, alive for this borrow.
     #[allow(unsafe_code)]
@@ -507,7 +429,7 @@ async fn dispatch(
     }
     let result = match req.q("__bad_query") {
         Some(m) => Err(ApiError::bad_request(format!("invalid query string: {m}"))),
-        None => route(core, conn, &mut req).await,
+        None => crate::routes::route(core, conn, &mut req).await,
     };
     let keep = req.head.keep_alive;
     match result {
@@ -527,259 +449,3 @@ async fn dispatch(
     }
 }
 
-/// Route by path: `/v1/<resource>/...` and the easy URL `/ais/<bucket>/<object>`.
-async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
-    let raw = req.head.path.clone();
-    let path = http::percent_decode_path(&raw)
-        .map_err(|e| ApiError::bad_request(format!("invalid URL path {raw:?}: {e}")))?;
-    let (resource, rest) = if let Some(r) = path.strip_prefix("/v1/") {
-        match r.split_once('/') {
-            Some((a, b)) => (a.to_string(), b.to_string()),
-            None => (r.to_string(), String::new()),
-        }
-    } else if let Some(r) = path.strip_prefix("/ais/") {
-        ("objects".to_string(), r.to_string())
-    } else if path == "/s3" || path.starts_with("/s3/") {
-        if core.node.cfg.role == Role::Proxy {
-            // S3 clients do not follow redirects for uploads: stream object requests
-            // through to the owning target core; bucket requests are served here.
-            let rest = path
-                .strip_prefix("/s3")
-                .unwrap_or("")
-                .trim_start_matches('/');
-            if let Some((bucket, key)) = rest.split_once('/') {
-                if !key.is_empty()
-                    && engine::name::validate_bucket(bucket).is_ok()
-                    && engine::name::validate_object(key).is_ok()
-                {
-                    let Some(url) = proxy::owner_url(&core.smap(), bucket, key) else {
-                        return Err(ApiError::new(503, "no targets in the cluster map"));
-                    };
-                    return crate::forward::forward(conn, req, &url, &core.node.proxy_id).await;
-                }
-            }
-        }
-        return Ok(crate::s3::handle(core, conn, req, &path).await);
-    } else {
-        return Err(ApiError::new(
-            404,
-            format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
-        ));
-    };
-    let method = req.head.method.as_str();
-    let role = core.node.cfg.role;
-    match resource.as_str() {
-        "health" => proxy::health(core, conn, req).await,
-        "metasync" if method == "PUT" => crate::membership::handle_metasync(core, conn, req).await,
-        "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
-            // Job start/stop (maintenance actions answer that this is the only target).
-            crate::membership::handle_cluster_action(core, conn, req).await
-        }
-        "cluster" if method != "GET" && method != "HEAD" => {
-            if role == Role::All {
-                return Err(ApiError::not_implemented(format!("{method} /v1/cluster/{rest}: single-process node (--role all) has no cluster membership")));
-            }
-            if !core.node.is_primary() {
-                if role == Role::Target {
-                    return Err(ApiError::bad_request(format!(
-                        "{method} /v1/cluster/{rest} goes to a proxy, not a target"
-                    )));
-                }
-                return crate::membership::forward_to_primary(core, conn, req).await;
-            }
-            let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
-            match (method, parts.as_slice()) {
-                ("POST", ["autoreg"]) | ("POST", ["join"]) => {
-                    crate::membership::handle_autoreg(core, conn, req).await
-                }
-                ("POST", ["keepalive", id]) => {
-                    crate::membership::handle_keepalive(core, conn, req, id).await
-                }
-                ("DELETE", ["daemon", id]) => {
-                    crate::membership::handle_leave(core, conn, req, id).await
-                }
-                ("PUT", []) => crate::membership::handle_cluster_action(core, conn, req).await,
-                _ => Err(ApiError::not_implemented(format!(
-                    "{method} /v1/cluster/{rest} is not supported by this node"
-                ))),
-            }
-        }
-        "daemon" if rest.trim_end_matches('/') == "mountpaths" && method != "GET" => {
-            crate::mountpaths::handle(core, conn, req).await
-        }
-        "daemon" if method == "PUT" && rest.is_empty() && role != Role::Proxy => {
-            let body = conn
-                .body(req.head.body)
-                .read_to_vec(proxy::CONTROL_BODY_BYTES_MAX)
-                .await
-                .map_err(|e| ApiError::bad_request(format!("{e}")).closing())?;
-            req.body_done = true;
-            let msg: net::api::ActMsg = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?;
-            crate::xact::handle_daemon_action(core, conn, msg).await
-        }
-        "reverse" if rest.trim_end_matches('/') == "daemon/mountpaths" => {
-            if role != Role::Proxy {
-                return crate::mountpaths::handle(core, conn, req).await;
-            }
-            // AIS's api.AttachMountpath & co. go through a proxy: on to the target named
-            // by Ais-Node-Id.
-            let id = req.head.header("ais-node-id").unwrap_or("").to_string();
-            let smap = core.smap();
-            let Some(t) = smap.tmap.get(&id) else {
-                return Err(ApiError::new(
-                    404,
-                    format!(
-                        "target {id:?} (Ais-Node-Id) is not in Smap v{}",
-                        smap.version
-                    ),
-                ));
-            };
-            let url = t.intra_control_net.direct_url.clone();
-            crate::forward::forward(conn, req, &url, &core.node.proxy_id).await
-        }
-        "daemon" | "cluster" => proxy::query(core, conn, req, &resource, &rest).await,
-        "buckets" => {
-            if rest.is_empty() {
-                match method {
-                    "GET" => proxy::list_buckets(core, conn, req).await,
-                    _ => Err(method_not_allowed("GET")),
-                }
-            } else {
-                let bucket = rest.trim_end_matches('/');
-                check_provider(req, bucket)?;
-                engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
-                proxy::bucket(core, conn, req, bucket).await
-            }
-        }
-        "objects" => {
-            let Some((bucket, object)) = rest.split_once('/') else {
-                return Err(ApiError::bad_request(format!(
-                    "missing object name in {raw:?}"
-                )));
-            };
-            check_provider(req, bucket)?;
-            engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
-            engine::name::validate_object(object).map_err(ApiError::bad_request)?;
-            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
-                return Err(method_not_allowed("GET, PUT, HEAD, DELETE, PATCH"));
-            }
-            let known = core.bmd().buckets.contains_key(bucket)
-                || (role == Role::Target
-                    && crate::membership::refresh_bmd_for(&core.node, bucket).await);
-            if !known {
-                return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
-            }
-            if role == Role::Proxy {
-                let Some(url) = proxy::owner_url(&core.smap(), bucket, object) else {
-                    return Err(ApiError::new(
-                        503,
-                        format!(
-                            "no targets in the cluster map (Smap v{}) to serve {bucket}/{object}",
-                            core.smap().version
-                        ),
-                    ));
-                };
-                return proxy::redirect(core, conn, req, proxy::RedirectTo::Url(url)).await;
-            }
-            let (mp, owner) = core.owner(bucket, object);
-            if role == Role::All && req.listener == Listener::Public && !req.redirected() {
-                return proxy::redirect(core, conn, req, proxy::RedirectTo::Core(owner)).await;
-            }
-            if owner != core.id {
-                return Ok(Outcome::Handoff(owner));
-            }
-            if (req.listener == Listener::Core || role == Role::Target)
-                && !req.redirected()
-                && !matches!(method, "GET" | "HEAD")
-            {
-                return Err(ApiError::bad_request(format!(
-                    "{}: {method} {bucket}/{object} is expected to be redirected (missing pid/utm)",
-                    core.node.tname()
-                )));
-            }
-            target::object(core, conn, req, mp, bucket, object).await
-        }
-        _ => Err(ApiError::new(
-            404,
-            format!("unknown resource /v1/{resource}"),
-        )),
-    }
-}
-
-fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {
-    match req.q("provider").unwrap_or("") {
-        "" | "ais" => {}
-        p => {
-            return Err(ApiError::not_implemented(format!(
-                "bucket \"{p}://{bucket}\": remote backends are not configured on this cluster"
-            )))
-        }
-    }
-    match req.q("namespace").unwrap_or("") {
-        "" | "@#" => Ok(()),
-        ns => Err(ApiError::not_implemented(format!(
-            "namespace {ns:?}: only the global namespace is supported"
-        ))),
-    }
-}
-
-pub fn method_not_allowed(allow: &'static str) -> ApiError {
-    let mut e = ApiError::new(405, format!("method not allowed (allowed: {allow})"));
-    e.tcode = "";
-    e.message = format!("method not allowed (allowed: {allow})");
-    e
-}
-
-/// Send an error in AIS's JSON shape (or `Hdr-Error` for HEAD).
-pub async fn send_error(
-    core: &Core,
-    conn: &mut Conn,
-    req: &Req,
-    e: &ApiError,
-) -> Result<(), ConnError> {
-    let node = if req.listener == Listener::Public && req.q("pid").is_none() {
-        core.node.pname()
-    } else {
-        core.node.tname()
-    };
-    let body = net::api::ErrBody {
-        tcode: e.tcode,
-        message: &e.message,
-        method: &req.head.method,
-        url_path: &req.head.path,
-        remote_addr: &req.remote,
-        caller: "",
-        node: &node,
-        status: e.status,
-    }
-    .to_json();
-    let mut headers: Vec<(&str, &str)> = vec![
-        ("Content-Type", "application/json"),
-        ("X-Content-Type-Options", "nosniff"),
-    ];
-    if e.status == 405 {
-        let allow = e
-            .message
-            .split("allowed: ")
-            .nth(1)
-            .unwrap_or("")
-            .trim_end_matches(')');
-        headers.push(("Allow", allow));
-    }
-    for (k, v) in &e.headers {
-        headers.push((k, v));
-    }
-    if e.close {
-        headers.push(("Connection", "close"));
-    }
-    if req.head.method == "HEAD" {
-        headers.push(("Hdr-Error", &body));
-        let mut out = Vec::new();
-        headers.push(("Content-Length", "0"));
-        http::write_response_head(&mut out, e.status, &headers);
-        conn.write_all(&out).await
-    } else {
-        conn.respond(e.status, &headers, body.as_bytes()).await
-    }
-}

@@ -2,8 +2,24 @@
 //! proxy and target in one process on 127.0.0.1:8080, two mountpaths under `./ais-data`,
 //! one pinned reactor per core.
 
+//!
+//! Layers 4 (API handlers: `native`, `s3`, with `core`, `req`, `reply`, `error`, `forward`)
+//! and 5 (`server`, `routes`, this file) of DESIGN.md §2; layers 1-3 are the `cluster`
+//! crate. `tests/layers.rs` keeps lower layers from importing higher ones.
+
+mod core;
+mod error;
+mod forward;
+mod native;
+mod reply;
+mod req;
+mod routes;
+mod s3;
+mod server;
+
 use clap::Parser;
-use cluster::node::{Node, NodeConfig, Role};
+use cluster::node::{NodeConfig, Role};
+use cluster::Node;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -167,7 +183,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = cluster::server::run(node) {
+    if let Err(e) = server::run(node) {
         eprintln!("aisnode: {e:#}");
         std::process::exit(1);
     }

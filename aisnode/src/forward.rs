@@ -4,13 +4,16 @@
 //! the body through in bounded pieces, then pipes the response back. Nothing is held whole
 //! in memory; every read and write has the connection's deadlines.
 
-use crate::api_error::ApiError;
-use crate::server::{Outcome, Req};
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::req::{Outcome, Req};
+use cluster::gfn::{self, GfnMark};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use net::client::{Framing, ResponseHead};
 use net::conn::Conn;
 use net::http::BodyKind;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Deadline to connect to the target.
@@ -72,12 +75,7 @@ pub async fn forward_or_404(
     let _ = up.set_read_timeout(io_t);
     let _ = up.set_write_timeout(io_t);
 
-    let target = if req.head.query.is_empty() {
-        req.head.path.clone()
-    } else {
-        format!("{}?{}", req.head.path, req.head.query)
-    };
-    let mut head = format!("{} {} HTTP/1.1\r\n", req.head.method, target);
+    let mut head = format!("{} {} HTTP/1.1\r\n", req.head.method, req.target());
     for (k, v) in &req.head.headers {
         if HOP_BY_HOP.contains(&k.as_str()) {
             continue;
@@ -232,4 +230,42 @@ pub async fn forward_or_404(
     } else {
         Outcome::KeepAlive
     }))
+}
+
+/// GET/HEAD missed locally: during a rebalance the object may still (or already) be on
+/// another target (`cluster::gfn`). `Ok(None)`: the neighbour does not have it either (or
+/// there is none); the caller looks on its own disk once more, since the object may have
+/// arrived while the neighbour was asked, and otherwise answers 404. S3 requests
+/// (`GfnMark::Header`) are forwarded unchanged plus the `Ais-Gfn` header, so the
+/// neighbour verifies the client's signature.
+pub async fn get_from_neighbor(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+    object: &str,
+    mark: GfnMark,
+) -> Result<Option<Outcome>, ApiError> {
+    let forwarded = match mark {
+        GfnMark::Query => req.q_true(gfn::QUERY_GFN),
+        GfnMark::Header => req.head.header("ais-gfn").is_some(),
+    };
+    let Some(url) = gfn::neighbor_for_miss(&core.node, forwarded, bucket, object).await else {
+        return Ok(None);
+    };
+    match mark {
+        GfnMark::Query => {
+            req.head.query = if req.head.query.is_empty() {
+                format!("{}=true", gfn::QUERY_GFN)
+            } else {
+                format!("{}&{}=true", req.head.query, gfn::QUERY_GFN)
+            }
+        }
+        GfnMark::Header => req
+            .head
+            .headers
+            .push((gfn::HDR_GFN.to_string(), "true".to_string())),
+    }
+    let yield_404 = matches!(req.head.body, BodyKind::Empty);
+    forward_or_404(conn, req, &url, &core.node.target_id, yield_404).await
 }

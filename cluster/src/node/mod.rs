@@ -1,106 +1,31 @@
-//! The node: configuration, identity, mountpaths and their owning cores, and the control
-//! plane's published snapshots (Smap, BMD). Shared by every core (`Arc<Node>`); data-path
-//! readers take snapshots through [`LocalView`] and so touch no lock per request.
+//! Layer 2: node state. Identity, configuration, the published snapshots every core reads
+//! (Smap, BMD, the mountpath set) and the rules that replace them. Shared by every core
+//! (`Arc`); data-path readers take snapshots through [`LocalView`] and so touch no lock per
+//! request. The services that act on this state (membership, jobs, rebalance, resilver)
+//! are layer 3 and are not named here.
 
+pub mod config;
+pub mod mpset;
+pub mod published;
+pub mod store;
+
+pub use config::{NodeConfig, Role};
+pub use mpset::MpSet;
+pub use published::{LocalView, Published};
+
+use crate::error::{Error, Result};
+use crate::meta::version::{self, Decision};
 use crate::meta::{self, Bmd, CoreInfo, NetInfo, Smap, Snode};
-use crate::mountpaths::MpSet;
-use anyhow::{bail, Context};
-use std::cell::{Cell, RefCell};
+use crate::time;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    All,
-    Proxy,
-    Target,
-}
+/// The persisted Smap and BMD, in the node's `conf/` directory.
+pub const SMAP_FILE: &str = ".ais.smap";
+pub const BMD_FILE: &str = ".ais.bmd";
 
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    pub role: Role,
-    pub host: String,
-    pub port: u16,
-    pub core_port_base: u16,
-    pub cores: usize,
-    pub data_dir: PathBuf,
-    pub mountpaths: Vec<PathBuf>,
-    /// fdatasync objects and fsync their directories before acknowledging a PUT.
-    pub fsync: bool,
-    /// S3 access keys (access key, secret). Empty: anonymous S3 access.
-    pub s3_credentials: Vec<(String, String)>,
-    /// Intra-cluster control and data networks (host, port); `None`: same as public.
-    pub intra_control: Option<(String, u16)>,
-    pub intra_data: Option<(String, u16)>,
-    /// Primary proxy's URL to join; `None` for the primary itself (and for `--role all`).
-    pub primary_url: Option<String>,
-    /// Keepalive period; a node silent for interval x factor leaves the Smap.
-    pub keepalive_interval_ms: u64,
-    pub keepalive_factor: u32,
-    /// Objects in flight per rebalance or resilver on this node (throttle).
-    pub rebalance_workers: usize,
-    /// Most objects per second a rebalance or resilver moves (0: unlimited).
-    pub rebalance_max_rate: u32,
-}
-
-/// A value the control plane replaces whole; readers on every core see a consistent snapshot.
-pub struct Published<T> {
-    generation: AtomicU64,
-    value: Mutex<Arc<T>>,
-}
-
-impl<T> Published<T> {
-    pub fn new(v: T) -> Self {
-        Published {
-            generation: AtomicU64::new(1),
-            value: Mutex::new(Arc::new(v)),
-        }
-    }
-    pub fn load(&self) -> Arc<T> {
-        self.value
-            .lock()
-            .expect("publisher never panics while holding the lock")
-            .clone()
-    }
-    pub fn store(&self, v: T) {
-        *self
-            .value
-            .lock()
-            .expect("publisher never panics while holding the lock") = Arc::new(v);
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// A core's cached view of a [`Published`] value: one atomic load per request, the lock only
-/// when the value changed.
-pub struct LocalView<T> {
-    generation: Cell<u64>,
-    value: RefCell<Option<Arc<T>>>,
-}
-
-impl<T> Default for LocalView<T> {
-    fn default() -> Self {
-        LocalView {
-            generation: Cell::new(0),
-            value: RefCell::new(None),
-        }
-    }
-}
-
-impl<T> LocalView<T> {
-    pub fn get(&self, p: &Published<T>) -> Arc<T> {
-        let g = p.generation.load(Ordering::Acquire);
-        if g != self.generation.get() || self.value.borrow().is_none() {
-            *self.value.borrow_mut() = Some(p.load());
-            self.generation.set(g);
-        }
-        self.value.borrow().as_ref().expect("just filled").clone()
-    }
-}
-
-pub struct Node {
+pub struct NodeState {
     pub cfg: NodeConfig,
     pub proxy_id: String,
     pub target_id: String,
@@ -125,29 +50,34 @@ pub struct Node {
     pub last_seen: Mutex<std::collections::HashMap<String, Instant>>,
     /// Set when this node was removed from the cluster through the API: stop keepalives.
     pub left: std::sync::atomic::AtomicBool,
-    /// The previous Smap (targets, for get-from-neighbour).
-    pub rebalance: crate::rebalance::RebalanceState,
-    /// Jobs (rebalance, resilver) run on this node.
-    pub jobs: crate::xact::Jobs,
+    /// The Smap before the last change of the active target set: where objects may still be
+    /// while a rebalance moves them (get-from-neighbour).
+    pub prev_smap: Mutex<Option<Arc<Smap>>>,
     /// Non-primary nodes: the primary accepted our join (and has not disowned us since).
     pub joined: std::sync::atomic::AtomicBool,
 }
 
-impl Node {
+impl NodeState {
     /// Blocking set-up before the reactors start: mountpaths, IDs, persisted Smap and BMD.
-    pub fn init(cfg: NodeConfig) -> anyhow::Result<Node> {
+    pub fn init(cfg: NodeConfig) -> Result<NodeState> {
         if cfg.cores == 0 {
-            bail!("--cores must be at least 1");
+            return Err(Error::Config("--cores must be at least 1".into()));
         }
-        std::fs::create_dir_all(&cfg.data_dir)
-            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            Error::Config(format!(
+                "cannot create data directory {}: {e}",
+                cfg.data_dir.display()
+            ))
+        })?;
         let confdir = cfg.data_dir.join("conf");
         std::fs::create_dir_all(&confdir)
-            .with_context(|| format!("cannot create {}", confdir.display()))?;
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", confdir.display())))?;
         let mut mps_cfg = cfg.mountpaths.clone();
         if cfg.role == Role::Proxy {
             if !mps_cfg.is_empty() {
-                bail!("--mountpath is for targets; a proxy stores no objects");
+                return Err(Error::Config(
+                    "--mountpath is for targets; a proxy stores no objects".into(),
+                ));
             }
         } else if mps_cfg.is_empty() {
             mps_cfg = vec![cfg.data_dir.join("mp1"), cfg.data_dir.join("mp2")];
@@ -155,7 +85,7 @@ impl Node {
         let (mpset, mp_detached, resilver_pending) = if cfg.role == Role::Proxy {
             (MpSet::default(), Vec::new(), false)
         } else {
-            crate::mountpaths::init_set(&mps_cfg, &confdir, cfg.cores)?
+            mpset::init_set(&mps_cfg, &confdir, cfg.cores)?
         };
         let mountpaths = mpset.with_data();
 
@@ -167,8 +97,9 @@ impl Node {
                     .ok()
                     .filter(|s| meta::valid_node_id(s))
                     .unwrap_or_else(|| meta::random_id(8));
-                std::fs::write(&proxy_id_path, &id)
-                    .with_context(|| format!("cannot write {}", proxy_id_path.display()))?;
+                std::fs::write(&proxy_id_path, &id).map_err(|e| {
+                    Error::Config(format!("cannot write {}: {e}", proxy_id_path.display()))
+                })?;
                 id
             }
         };
@@ -181,21 +112,23 @@ impl Node {
                 .filter(|s| meta::valid_node_id(s) && cfg.role == Role::Target)
                 .unwrap_or_else(|| meta::random_id(8)),
             [one] => (*one).clone(),
-            many => bail!(
-                "mountpaths carry different target IDs {many:?}: they belong to different nodes"
-            ),
+            many => {
+                return Err(Error::Config(format!(
+                    "mountpaths carry different target IDs {many:?}: they belong to different nodes"
+                )))
+            }
         };
         for m in &mountpaths {
             if m.read_daemon_id().as_deref() != Some(target_id.as_str()) {
                 m.write_daemon_id(&target_id)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .map_err(|e| Error::Config(e.to_string()))?;
             }
         }
 
-        let smap_path = confdir.join(".ais.smap");
-        let bmd_path = confdir.join(".ais.bmd");
-        let old_smap: Option<Smap> = meta::load(&smap_path).map_err(|e| anyhow::anyhow!(e))?;
-        let bmd: Option<Bmd> = meta::load(&bmd_path).map_err(|e| anyhow::anyhow!(e))?;
+        let smap_path = confdir.join(SMAP_FILE);
+        let bmd_path = confdir.join(BMD_FILE);
+        let old_smap: Option<Smap> = store::load(&smap_path)?;
+        let bmd: Option<Bmd> = store::load(&bmd_path)?;
         let uuid = old_smap
             .as_ref()
             .map(|s| s.uuid.clone())
@@ -213,13 +146,13 @@ impl Node {
             version: if cfg.primary_url.is_some() { 0 } else { 1 },
         });
         if bmd.uuid != uuid {
-            bail!(
+            return Err(Error::Config(format!(
                 "BMD in {} belongs to cluster {}, Smap to {uuid}",
                 bmd_path.display(),
                 bmd.uuid
-            );
+            )));
         }
-        let node = Node {
+        let node = NodeState {
             proxy_id,
             target_id,
             mountpaths: Published::new(mpset),
@@ -229,7 +162,7 @@ impl Node {
             rejoin_needed: Default::default(),
             smap: Published::new(Smap {
                 pmap: Default::default(),
-                proxy_si: placeholder_snode(),
+                proxy_si: Snode::placeholder(),
                 tmap: Default::default(),
                 uuid: uuid.clone(),
                 creation_time: String::new(),
@@ -241,15 +174,13 @@ impl Node {
             started: Instant::now(),
             last_seen: Mutex::new(Default::default()),
             left: std::sync::atomic::AtomicBool::new(false),
-            rebalance: Default::default(),
-            jobs: Default::default(),
+            prev_smap: Mutex::new(None),
             joined: std::sync::atomic::AtomicBool::new(false),
             cfg,
         };
         if node.cfg.role != Role::Proxy {
             let set = node.mountpaths.load();
-            crate::mountpaths::persist(&node, &set, resilver_pending)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            node.persist_mountpaths(&set, resilver_pending)?;
         }
         let mut smap = if node.cfg.role == Role::All {
             let mut smap = node.build_smap(&uuid);
@@ -271,7 +202,7 @@ impl Node {
                 proxy_si: me.clone(),
                 tmap: Default::default(),
                 uuid: uuid.clone(),
-                creation_time: crate::time::format_go_datetime(crate::time::now_unix_ns()),
+                creation_time: time::format_go_datetime(time::now_unix_ns()),
                 version: 0,
             });
             smap.pmap.insert(me.daemon_id.clone(), me.clone());
@@ -298,9 +229,8 @@ impl Node {
         if smap.uuid.is_empty() {
             smap.uuid = uuid.clone();
         }
-        meta::persist(&smap_path, 2, &smap).context("persist Smap")?;
-        meta::persist(&node.confdir.join(".ais.bmd"), 2, &*node.bmd.load())
-            .context("persist BMD")?;
+        store::persist(&smap_path, 2, &smap)?;
+        store::persist(&node.confdir.join(BMD_FILE), 2, &*node.bmd.load())?;
         node.smap.store(smap);
         Ok(node)
     }
@@ -350,65 +280,102 @@ impl Node {
     }
 
     /// Replace the Smap (primary, under `control`): bump version, persist, publish.
-    pub fn update_smap(
-        &self,
-        f: impl FnOnce(&mut Smap) -> Result<(), crate::api_error::ApiError>,
-    ) -> Result<Smap, crate::api_error::ApiError> {
+    pub fn update_smap(&self, f: impl FnOnce(&mut Smap) -> Result<()>) -> Result<Smap> {
         let _g = self.control.lock().expect("control lock");
         let mut smap = (*self.smap.load()).clone();
         f(&mut smap)?;
         smap.version += 1;
-        meta::persist(&self.confdir.join(".ais.smap"), 2, &smap)
-            .map_err(|e| crate::api_error::ApiError::internal(format!("persist Smap: {e}")))?;
-        self.smap.store(smap.clone());
+        store::persist(&self.confdir.join(SMAP_FILE), 2, &smap)?;
+        self.publish_smap(smap.clone());
         Ok(smap)
     }
 
-    /// Accept a Smap pushed by the primary (or returned at join): refuse another cluster's
-    /// or an older version; persist and publish.
-    pub fn apply_smap(&self, smap: Smap) -> Result<bool, String> {
+    /// Publish a new Smap. Versions only grow: a lower one here is a bug.
+    fn publish_smap(&self, smap: Smap) {
+        let cur = self.smap.load().version;
+        assert!(
+            smap.version >= cur,
+            "Smap version goes back: v{} after v{cur}",
+            smap.version
+        );
+        self.smap.store(smap);
+    }
+
+    /// Publish a new BMD. Versions only grow: a lower one here is a bug.
+    fn publish_bmd(&self, bmd: Bmd) {
+        let cur = self.bmd.load().version;
+        assert!(
+            bmd.version >= cur,
+            "BMD version goes back: v{} after v{cur}",
+            bmd.version
+        );
+        self.bmd.store(bmd);
+    }
+
+    /// Accept a Smap pushed by the primary (or returned at join) by the version rule:
+    /// `Ok(true)` applied (persisted and published), `Ok(false)` the same version; another
+    /// cluster's or an older one is refused with [`Error::Meta`].
+    pub fn apply_smap(&self, smap: Smap) -> Result<bool> {
         let _g = self.control.lock().expect("control lock");
         let cur = self.smap.load();
-        if !cur.uuid.is_empty() && cur.version > 0 && smap.uuid != cur.uuid {
-            return Err(format!(
-                "Smap from cluster {} refused: this node belongs to cluster {}",
-                smap.uuid, cur.uuid
-            ));
+        match version::decide(&cur.uuid, cur.version, &smap.uuid, smap.version) {
+            Decision::Apply => {}
+            Decision::Same => return Ok(false),
+            d @ Decision::OtherCluster => {
+                return Err(Error::meta(
+                    "Smap",
+                    d,
+                    format!(
+                        "Smap from cluster {} refused: this node belongs to cluster {}",
+                        smap.uuid, cur.uuid
+                    ),
+                ))
+            }
+            d @ Decision::Older => {
+                return Err(Error::meta(
+                    "Smap",
+                    d,
+                    format!(
+                        "older Smap version {} refused (have {})",
+                        smap.version, cur.version
+                    ),
+                ))
+            }
         }
-        if smap.version < cur.version {
-            return Err(format!(
-                "older Smap version {} refused (have {})",
-                smap.version, cur.version
-            ));
-        }
-        if smap.version == cur.version && cur.version > 0 {
-            return Ok(false);
-        }
-        meta::persist(&self.confdir.join(".ais.smap"), 2, &smap)
-            .map_err(|e| format!("persist Smap: {e}"))?;
-        self.smap.store(smap);
+        store::persist(&self.confdir.join(SMAP_FILE), 2, &smap)?;
+        self.publish_smap(smap);
         Ok(true)
     }
 
-    /// Accept a BMD pushed by the primary; a target creates and removes bucket directories
-    /// to match. Blocking (directory operations): call off the reactor.
-    pub fn apply_bmd(&self, bmd: Bmd) -> Result<bool, String> {
+    /// Accept a BMD pushed by the primary (same rule as [`NodeState::apply_smap`]); a target
+    /// creates and removes bucket directories to match. Blocking (directory operations):
+    /// call off the reactor.
+    pub fn apply_bmd(&self, bmd: Bmd) -> Result<bool> {
         let _g = self.control.lock().expect("control lock");
         let cur = self.bmd.load();
-        if !cur.uuid.is_empty() && cur.version > 0 && bmd.uuid != cur.uuid {
-            return Err(format!(
-                "BMD from cluster {} refused: this node belongs to cluster {}",
-                bmd.uuid, cur.uuid
-            ));
-        }
-        if bmd.version < cur.version {
-            return Err(format!(
-                "older BMD version {} refused (have {})",
-                bmd.version, cur.version
-            ));
-        }
-        if bmd.version == cur.version && cur.version > 0 {
-            return Ok(false);
+        match version::decide(&cur.uuid, cur.version, &bmd.uuid, bmd.version) {
+            Decision::Apply => {}
+            Decision::Same => return Ok(false),
+            d @ Decision::OtherCluster => {
+                return Err(Error::meta(
+                    "BMD",
+                    d,
+                    format!(
+                        "BMD from cluster {} refused: this node belongs to cluster {}",
+                        bmd.uuid, cur.uuid
+                    ),
+                ))
+            }
+            d @ Decision::Older => {
+                return Err(Error::meta(
+                    "BMD",
+                    d,
+                    format!(
+                        "older BMD version {} refused (have {})",
+                        bmd.version, cur.version
+                    ),
+                ))
+            }
         }
         for (name, _) in bmd
             .buckets
@@ -417,7 +384,7 @@ impl Node {
         {
             for m in self.mountpaths.load().with_data() {
                 m.create_bucket(&engine::layout::Bck::ais(name))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Error::Internal(e.to_string()))?;
             }
         }
         for name in cur.buckets.keys().filter(|n| !bmd.buckets.contains_key(*n)) {
@@ -427,10 +394,15 @@ impl Node {
                 }
             }
         }
-        meta::persist(&self.confdir.join(".ais.bmd"), 2, &bmd)
-            .map_err(|e| format!("persist BMD: {e}"))?;
-        self.bmd.store(bmd);
+        store::persist(&self.confdir.join(BMD_FILE), 2, &bmd)?;
+        self.publish_bmd(bmd);
         Ok(true)
+    }
+
+    /// Persist the mountpath set with the resilver-pending mark (blocking).
+    pub fn persist_mountpaths(&self, set: &MpSet, resilver_pending: bool) -> Result<()> {
+        let detached = self.mp_detached.lock().expect("detached lock").clone();
+        mpset::persist(&self.confdir, set, &detached, resilver_pending)
     }
 
     /// Extra listening addresses (intra-control, intra-data) that differ from the public one.
@@ -506,7 +478,7 @@ impl Node {
             proxy_si: proxy.clone(),
             tmap: Default::default(),
             uuid: uuid.into(),
-            creation_time: crate::time::format_go_datetime(crate::time::now_unix_ns()),
+            creation_time: time::format_go_datetime(time::now_unix_ns()),
             version: 1,
         };
         if self.cfg.role != Role::Target {
@@ -519,17 +491,13 @@ impl Node {
     }
 
     /// Replace the BMD (control plane, under `control`): bump version, persist, publish.
-    pub fn update_bmd(
-        &self,
-        f: impl FnOnce(&mut Bmd) -> Result<(), crate::api_error::ApiError>,
-    ) -> Result<(), crate::api_error::ApiError> {
+    pub fn update_bmd(&self, f: impl FnOnce(&mut Bmd) -> Result<()>) -> Result<()> {
         let _g = self.control.lock().expect("control lock");
         let mut bmd = (*self.bmd.load()).clone();
         f(&mut bmd)?;
         bmd.version += 1;
-        meta::persist(&self.confdir.join(".ais.bmd"), 2, &bmd)
-            .map_err(|e| crate::api_error::ApiError::internal(format!("persist BMD: {e}")))?;
-        self.bmd.store(bmd);
+        store::persist(&self.confdir.join(BMD_FILE), 2, &bmd)?;
+        self.publish_bmd(bmd);
         Ok(())
     }
 
@@ -539,19 +507,5 @@ impl Node {
     }
     pub fn pname(&self) -> String {
         format!("p[{}]", self.proxy_id)
-    }
-}
-
-fn placeholder_snode() -> Snode {
-    let n = NetInfo::new("", 0);
-    Snode {
-        public_net: n.clone(),
-        intra_control_net: n.clone(),
-        intra_data_net: n,
-        daemon_type: String::new(),
-        daemon_id: String::new(),
-        flags: 0,
-        id_digest: 0,
-        cores: vec![],
     }
 }

@@ -1,0 +1,115 @@
+//! Cluster membership over HTTP (the logic is `cluster::membership`): metasync on any node,
+//! and on the primary join (`POST /v1/cluster/autoreg`), keepalive, leave, and `PUT
+//! /v1/cluster` actions (maintenance, decommission, job start/stop); a non-primary proxy
+//! relays these to the primary.
+
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::reply::{io_err, read_body, require_actmsg, send_job_id, send_ok};
+use crate::req::{Outcome, Req};
+use cluster::intra::{self, INTRA_BODY_BYTES_MAX};
+use cluster::membership;
+use net::conn::Conn;
+use std::rc::Rc;
+
+/// `PUT /v1/metasync` on any node. A refusal by the version rule answers 409 with the
+/// typed reason in `Ais-Meta-Decision`.
+pub async fn metasync(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+    let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    membership::apply_metasync(&core.node, &body).await?;
+    send_ok(conn).await
+}
+
+/// Primary: `POST /v1/cluster/autoreg` (join or re-join).
+pub async fn autoreg(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+    let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    let joined = membership::autoreg(&core.node, &body).await?;
+    let json = serde_json::to_vec(&joined.reply).map_err(|e| ApiError::internal(e.to_string()))?;
+    conn.respond(200, &[("Content-Type", "application/json")], &json)
+        .await
+        .map_err(io_err)?;
+    if joined.changed {
+        membership::spawn_metasync(&core.node, joined.reply.smap);
+    }
+    Ok(Outcome::KeepAlive)
+}
+
+/// Primary: `POST /v1/cluster/keepalive/<id>` (200 only if known and in sync).
+pub async fn keepalive(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    id: &str,
+) -> Result<Outcome, ApiError> {
+    if req.has_body() {
+        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    }
+    let theirs = req.head.header("ais-caller-smap-ver").unwrap_or("");
+    membership::keepalive(&core.node, id, theirs)?;
+    send_ok(conn).await
+}
+
+/// Primary: `DELETE /v1/cluster/daemon/<id>`: the node leaves the cluster.
+pub async fn leave(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    id: &str,
+) -> Result<Outcome, ApiError> {
+    if req.has_body() {
+        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    }
+    membership::leave(&core.node, id).await?;
+    send_ok(conn).await
+}
+
+/// `PUT /v1/cluster` (primary or all-in-one node): maintenance, decommission, job start or
+/// stop; answers the action's job ID as plain text.
+pub async fn action(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+    let msg = require_actmsg(conn, req).await?;
+    let job = if matches!(msg.action.as_str(), "start" | "stop") {
+        cluster::jobs::cluster_action(&core.node, &core.smap(), &msg.action, &msg.value).await?
+    } else {
+        membership::cluster_action(&core.node, &msg.action, &msg.value).await?
+    };
+    send_job_id(conn, &job).await
+}
+
+/// Non-primary proxy: relay a control-plane request to the primary and its answer back.
+pub async fn forward_to_primary(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Outcome, ApiError> {
+    let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    let primary = membership::primary_url(&core.node)?;
+    let url = format!("{primary}{}", req.target());
+    let mut hs: Vec<(&str, &str)> = Vec::new();
+    for name in ["content-type", "accept"] {
+        if let Some(v) = req.head.header(name) {
+            hs.push((name, v));
+        }
+    }
+    let r = intra::call(&req.head.method, &url, &hs, &body)
+        .await
+        .map_err(|e| ApiError::new(503, format!("forwarding to primary: {e}")))?;
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    if !r.content_type.is_empty() {
+        out.push(("Content-Type", &r.content_type));
+    }
+    if let Some(h) = &r.hdr_error {
+        out.push(("Hdr-Error", h));
+    }
+    if req.head.method == "HEAD" {
+        let mut head = Vec::new();
+        let len = r.body.len().to_string();
+        out.push(("Content-Length", &len));
+        net::http::write_response_head(&mut head, r.status, &out);
+        conn.write_all(&head).await.map_err(io_err)?;
+    } else {
+        conn.respond(r.status, &out, &r.body)
+            .await
+            .map_err(io_err)?;
+    }
+    Ok(Outcome::KeepAlive)
+}

@@ -1,0 +1,125 @@
+//! Node and cluster queries: `GET /v1/health`, `GET /v1/daemon?what=...` and
+//! `GET /v1/cluster?what=...` (Smap, BMD, Snode, config, status, jobs, mountpaths).
+
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::reply::{io_err, read_json, send_json};
+use crate::req::{Listener, Outcome, Req};
+use cluster::node::Role;
+use net::conn::Conn;
+use std::rc::Rc;
+
+pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+    if !matches!(req.head.method.as_str(), "GET" | "HEAD") {
+        return Err(ApiError::method_not_allowed("GET"));
+    }
+    let smap = core.smap();
+    let me = core.node.self_id();
+    let joined =
+        core.node.is_primary() || core.node.joined.load(std::sync::atomic::Ordering::Relaxed);
+    if !joined || smap.version == 0 || (!smap.pmap.contains_key(me) && !smap.tmap.contains_key(me))
+    {
+        return Err(ApiError::new(
+            503,
+            format!("{me}: not ready: not a member of the cluster map yet"),
+        ));
+    }
+    let up = core.node.started.elapsed().as_nanos().to_string();
+    conn.respond(
+        200,
+        &[("Ais-Cluster-Uptime", &up), ("Ais-Node-Uptime", &up)],
+        b"",
+    )
+    .await
+    .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// `GET /v1/daemon?what=...` and `GET /v1/cluster?what=...`.
+pub async fn query(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    resource: &str,
+    rest: &str,
+) -> Result<Outcome, ApiError> {
+    if req.head.method != "GET" {
+        return Err(ApiError::not_implemented(format!(
+            "{} /v1/{resource}/{rest} is not supported by this node",
+            req.head.method
+        )));
+    }
+    let body: Option<serde_json::Value> = if req.has_body() {
+        read_json(conn, req).await?
+    } else {
+        None
+    };
+    let what = req.q("what").unwrap_or("").to_string();
+    match what.as_str() {
+        "status" | "qryxstats" if resource == "cluster" => {
+            let v = cluster::jobs::query(&core.node, &core.smap(), &what, body.as_ref()).await?;
+            send_json(conn, &v).await
+        }
+        "mountpaths" if resource == "daemon" && core.node.cfg.role != Role::Proxy => {
+            send_json(conn, &core.mps().list_json()).await
+        }
+        "mountpaths" => send_json(conn, &super::mountpaths::gather(core).await?).await,
+        "smap" => send_json(conn, &*core.smap()).await,
+        "bmd" => send_json(conn, &*core.bmd()).await,
+        "snode" => {
+            let smap = core.smap();
+            let sn = if resource == "daemon" && req.listener == Listener::Core {
+                smap.tmap.get(&core.node.target_id).cloned()
+            } else {
+                Some(smap.proxy_si.clone())
+            };
+            send_json(conn, &sn).await
+        }
+        "config" | "cluster_config" => send_json(conn, &cluster_config(core)).await,
+        "node_status" | "status" | "stats" if what != "status" || resource == "daemon" => {
+            let v = serde_json::json!({
+                "snode": core.smap().tmap.get(&core.node.target_id),
+                "smap_version": core.smap().version.to_string(),
+                "deployment": "dev",
+                "version": env!("CARGO_PKG_VERSION"),
+                "build_time": "",
+                "status": "online",
+            });
+            send_json(conn, &v).await
+        }
+        "jobs" => {
+            // One flat list over every target (a proxy) or this node's own jobs.
+            let all: Vec<serde_json::Value> = cluster::jobs::gather(&core.node, &core.smap())
+                .await?
+                .into_iter()
+                .flat_map(|(_, v)| match v {
+                    serde_json::Value::Array(l) => l,
+                    _ => Vec::new(),
+                })
+                .collect();
+            send_json(conn, &all).await
+        }
+        "remote" => send_json(conn, &serde_json::json!({"a": [], "ver": "0"})).await,
+        "" => Err(ApiError::bad_request(format!(
+            "/v1/{resource}: missing query parameter 'what'"
+        ))),
+        w => Err(ApiError::not_implemented(format!(
+            "/v1/{resource}?what={w} is not supported by this node"
+        ))),
+    }
+}
+
+fn cluster_config(core: &Core) -> serde_json::Value {
+    serde_json::json!({
+        "uuid": core.smap().uuid,
+        "version": "1",
+        "checksum": {"type": "xxhash2", "validate_cold_get": true, "validate_warm_get": true, "validate_obj_move": false, "enable_read_range": false},
+        "versioning": {"enabled": true, "validate_warm_get": false},
+        "auth": {"enabled": false, "secret": ""},
+        "keepalivetracker": {"proxy": {"name": "heartbeat", "interval": "10s", "factor": 3}, "target": {"name": "heartbeat", "interval": "10s", "factor": 3}, "num_retries": 3},
+        "timeout": {"cplane_operation": "2s", "max_keepalive": "5s", "startup_time": "1m"},
+        "net": {"l4": {"proto": "tcp"}, "http": {"use_https": false}},
+        "features": "0",
+    })
+}
+

@@ -1,0 +1,11 @@
+//! The native AIS API (spec §2), one module per resource: objects, buckets, listing,
+//! redirects, node and cluster queries, membership, jobs, mountpaths.
+
+pub mod buckets;
+pub mod cluster;
+pub mod daemon;
+pub mod jobs;
+pub mod listing;
+pub mod mountpaths;
+pub mod objects;
+pub mod redirect;

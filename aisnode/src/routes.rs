@@ -1,0 +1,203 @@
+//! Layer 5: the route table. Maps `/v1/<resource>/...`, the easy URL `/ais/<bucket>/<object>`
+//! and `/s3/...` to the handlers of the native API (`native`) and of S3 (`s3`), by node role
+//! and listener.
+
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::native::{self, buckets, daemon, objects, redirect};
+use crate::req::{Listener, Outcome, Req};
+use cluster::meta::placement;
+use cluster::node::Role;
+use net::conn::Conn;
+use net::http;
+use std::rc::Rc;
+
+/// Route by path: `/v1/<resource>/...` and the easy URL `/ais/<bucket>/<object>`.
+pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+    let raw = req.head.path.clone();
+    let path = http::percent_decode_path(&raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid URL path {raw:?}: {e}")))?;
+    let (resource, rest) = if let Some(r) = path.strip_prefix("/v1/") {
+        match r.split_once('/') {
+            Some((a, b)) => (a.to_string(), b.to_string()),
+            None => (r.to_string(), String::new()),
+        }
+    } else if let Some(r) = path.strip_prefix("/ais/") {
+        ("objects".to_string(), r.to_string())
+    } else if path == "/s3" || path.starts_with("/s3/") {
+        if core.node.cfg.role == Role::Proxy {
+            // S3 clients do not follow redirects for uploads: stream object requests
+            // through to the owning target core; bucket requests are served here.
+            let rest = path
+                .strip_prefix("/s3")
+                .unwrap_or("")
+                .trim_start_matches('/');
+            if let Some((bucket, key)) = rest.split_once('/') {
+                if !key.is_empty()
+                    && engine::name::validate_bucket(bucket).is_ok()
+                    && engine::name::validate_object(key).is_ok()
+                {
+                    let Some(url) = placement::owner(&core.smap(), bucket, key).map(|o| o.url) else {
+                        return Err(ApiError::new(503, "no targets in the cluster map"));
+                    };
+                    return crate::forward::forward(conn, req, &url, &core.node.proxy_id).await;
+                }
+            }
+        }
+        return Ok(crate::s3::handle(core, conn, req, &path).await);
+    } else {
+        return Err(ApiError::new(
+            404,
+            format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
+        ));
+    };
+    let method = req.head.method.as_str();
+    let role = core.node.cfg.role;
+    match resource.as_str() {
+        "health" => daemon::health(core, conn, req).await,
+        "metasync" if method == "PUT" => native::cluster::metasync(core, conn, req).await,
+        "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
+            // Job start/stop (maintenance actions answer that this is the only target).
+            native::cluster::action(core, conn, req).await
+        }
+        "cluster" if method != "GET" && method != "HEAD" => {
+            if role == Role::All {
+                return Err(ApiError::not_implemented(format!("{method} /v1/cluster/{rest}: single-process node (--role all) has no cluster membership")));
+            }
+            if !core.node.is_primary() {
+                if role == Role::Target {
+                    return Err(ApiError::bad_request(format!(
+                        "{method} /v1/cluster/{rest} goes to a proxy, not a target"
+                    )));
+                }
+                return native::cluster::forward_to_primary(core, conn, req).await;
+            }
+            let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+            match (method, parts.as_slice()) {
+                ("POST", ["autoreg"]) | ("POST", ["join"]) => {
+                    native::cluster::autoreg(core, conn, req).await
+                }
+                ("POST", ["keepalive", id]) => {
+                    native::cluster::keepalive(core, conn, req, id).await
+                }
+                ("DELETE", ["daemon", id]) => {
+                    native::cluster::leave(core, conn, req, id).await
+                }
+                ("PUT", []) => native::cluster::action(core, conn, req).await,
+                _ => Err(ApiError::not_implemented(format!(
+                    "{method} /v1/cluster/{rest} is not supported by this node"
+                ))),
+            }
+        }
+        "daemon" if rest.trim_end_matches('/') == "mountpaths" && method != "GET" => {
+            native::mountpaths::handle(core, conn, req).await
+        }
+        "daemon" if method == "PUT" && rest.is_empty() && role != Role::Proxy => {
+            native::jobs::daemon_action(core, conn, req).await
+        }
+        "reverse" if rest.trim_end_matches('/') == "daemon/mountpaths" => {
+            if role != Role::Proxy {
+                return native::mountpaths::handle(core, conn, req).await;
+            }
+            // AIS's api.AttachMountpath & co. go through a proxy: on to the target named
+            // by Ais-Node-Id.
+            let id = req.head.header("ais-node-id").unwrap_or("").to_string();
+            let smap = core.smap();
+            let Some(t) = smap.tmap.get(&id) else {
+                return Err(ApiError::new(
+                    404,
+                    format!(
+                        "target {id:?} (Ais-Node-Id) is not in Smap v{}",
+                        smap.version
+                    ),
+                ));
+            };
+            let url = t.intra_control_net.direct_url.clone();
+            crate::forward::forward(conn, req, &url, &core.node.proxy_id).await
+        }
+        "daemon" | "cluster" => daemon::query(core, conn, req, &resource, &rest).await,
+        "buckets" => {
+            if rest.is_empty() {
+                match method {
+                    "GET" => buckets::list_buckets(core, conn, req).await,
+                    _ => Err(ApiError::method_not_allowed("GET")),
+                }
+            } else {
+                let bucket = rest.trim_end_matches('/');
+                check_provider(req, bucket)?;
+                engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
+                buckets::bucket(core, conn, req, bucket).await
+            }
+        }
+        "objects" => {
+            let Some((bucket, object)) = rest.split_once('/') else {
+                return Err(ApiError::bad_request(format!(
+                    "missing object name in {raw:?}"
+                )));
+            };
+            check_provider(req, bucket)?;
+            engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
+            engine::name::validate_object(object).map_err(ApiError::bad_request)?;
+            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
+                return Err(ApiError::method_not_allowed("GET, PUT, HEAD, DELETE, PATCH"));
+            }
+            let known = core.bmd().buckets.contains_key(bucket)
+                || (role == Role::Target
+                    && cluster::membership::refresh_bmd_for(&core.node, bucket).await);
+            if !known {
+                return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
+            }
+            if role == Role::Proxy {
+                let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url) else {
+                    return Err(ApiError::new(
+                        503,
+                        format!(
+                            "no targets in the cluster map (Smap v{}) to serve {bucket}/{object}",
+                            core.smap().version
+                        ),
+                    ));
+                };
+                return redirect::redirect(core, conn, req, redirect::RedirectTo::Url(url)).await;
+            }
+            let (mp, owner) = core.owner(bucket, object);
+            if role == Role::All && req.listener == Listener::Public && !req.redirected() {
+                return redirect::redirect(core, conn, req, redirect::RedirectTo::Core(owner)).await;
+            }
+            if owner != core.id {
+                return Ok(Outcome::Handoff(owner));
+            }
+            if (req.listener == Listener::Core || role == Role::Target)
+                && !req.redirected()
+                && !matches!(method, "GET" | "HEAD")
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{}: {method} {bucket}/{object} is expected to be redirected (missing pid/utm)",
+                    core.node.tname()
+                )));
+            }
+            objects::object(core, conn, req, mp, bucket, object).await
+        }
+        _ => Err(ApiError::new(
+            404,
+            format!("unknown resource /v1/{resource}"),
+        )),
+    }
+}
+
+fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {
+    match req.q("provider").unwrap_or("") {
+        "" | "ais" => {}
+        p => {
+            return Err(ApiError::not_implemented(format!(
+                "bucket \"{p}://{bucket}\": remote backends are not configured on this cluster"
+            )))
+        }
+    }
+    match req.q("namespace").unwrap_or("") {
+        "" | "@#" => Ok(()),
+        ns => Err(ApiError::not_implemented(format!(
+            "namespace {ns:?}: only the global namespace is supported"
+        ))),
+    }
+}
+

@@ -1,0 +1,107 @@
+//! S3 bucket requests: ListBuckets, CreateBucket, HeadBucket, DeleteBucket (refused while
+//! objects or uploads remain), GetBucketLocation, versioning (suspended only), and the
+//! bucket-level routes to listing, ListMultipartUploads and DeleteObjects.
+
+use super::*;
+use super::listing::{gather, list_objects};
+use super::multipart::list_uploads;
+use super::objects::delete_objects;
+use crate::error::s3_from_cluster;
+use engine::layout::Bck;
+
+pub(crate) async fn list_buckets(core: &Rc<Core>, conn: &mut Conn) -> S3Result<Outcome> {
+    let bmd = core.bmd();
+    let entries: Vec<xml::BucketEntry> = bmd
+        .buckets
+        .iter()
+        .map(|(name, p)| xml::BucketEntry {
+            name: name.clone(),
+            creation_date_unix_nanos: p.created,
+        })
+        .collect();
+    send_xml(
+        conn,
+        200,
+        &xml::list_all_my_buckets(&owner(), &entries),
+        &[],
+    )
+    .await
+}
+
+pub(crate) async fn bucket_op(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+    method: &str,
+) -> S3Result<Outcome> {
+    let exists = core.bmd().buckets.contains_key(bucket);
+    let api = |e: cluster::Error| s3_from_cluster(&e, bucket);
+    match method {
+        "PUT" if req.q("versioning").is_some() => {
+            let body = read_small_body(conn, req).await?;
+            if !exists {
+                return Err(no_such_bucket(bucket));
+            }
+            match xml::parse_versioning_configuration(&body)? {
+                Some(xml::VersioningStatus::Enabled) => Err(s3err(
+                    S3ErrorCode::NotImplemented,
+                    "S3 object versioning (version IDs) is not implemented",
+                )),
+                _ => send_empty(conn, 200, &[]).await,
+            }
+        }
+        "PUT" => {
+            let body = read_small_body(conn, req).await?;
+            xml::parse_create_bucket_configuration(&body)?;
+            cluster::buckets::create(&core.node, bucket)
+                .await
+                .map_err(api)?;
+            let loc = format!("/{bucket}");
+            send_empty(conn, 200, &[("Location", &loc)]).await
+        }
+        _ if !exists => Err(no_such_bucket(bucket)),
+        "HEAD" => send_empty(conn, 200, &[("x-amz-bucket-region", "us-east-1")]).await,
+        "DELETE" => {
+            let node = core.node.clone();
+            let b = bucket.to_string();
+            let no_objects = gather(core, bucket, "", "", 1).await?.is_empty();
+            let empty = no_objects
+                && glommio::executor()
+                    .spawn_blocking(move || {
+                        let bck = Bck::ais(&b);
+                        node.mountpaths.load().with_data().iter().all(|m| {
+                            engine::multipart::list(m, &bck)
+                                .map(|v| v.is_empty())
+                                .unwrap_or(false)
+                        })
+                    })
+                    .await;
+            if !empty {
+                return Err(s3err(
+                    S3ErrorCode::BucketNotEmpty,
+                    "The bucket you tried to delete is not empty",
+                )
+                .with_resource(format!("/{bucket}")));
+            }
+            cluster::buckets::destroy(&core.node, bucket)
+                .await
+                .map_err(api)?;
+            send_empty(conn, 204, &[]).await
+        }
+        "GET" if req.q("location").is_some() => {
+            send_xml(conn, 200, &xml::location_constraint(""), &[]).await
+        }
+        "GET" if req.q("versioning").is_some() => {
+            send_xml(conn, 200, &xml::versioning_configuration(None), &[]).await
+        }
+        "GET" if req.q("uploads").is_some() => list_uploads(core, conn, req, bucket).await,
+        "GET" => list_objects(core, conn, req, bucket).await,
+        "POST" if req.q("delete").is_some() => delete_objects(core, conn, req, bucket).await,
+        m => Err(s3err(
+            S3ErrorCode::MethodNotAllowed,
+            format!("{m} is not allowed on a bucket"),
+        )),
+    }
+}
+

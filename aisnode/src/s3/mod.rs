@@ -1,0 +1,296 @@
+//! S3 front end under `/s3` (spec §8), path-style: `/s3/<bucket>/<key>`. Buckets are the
+//! same AIS buckets the native API sees, and objects written through either API read back
+//! through the other (S3 metadata lives in the LOM's custom keys: `ETag`, `Content-Type`,
+//! user metadata under its own name).
+//!
+//! Routing: S3 clients do not follow redirects for uploads, so an object request that lands
+//! on a core that does not own the object's mountpath is handed to the owning core (the
+//! connection moves, see server.rs); bucket requests are served where they land.
+//!
+//! Modules: [`auth`] (SigV4, SigV2 presigned), [`buckets`], [`listing`], [`objects`],
+//! [`multipart`]; this one routes and renders errors.
+//! Authentication: SigV4 (header or presigned) is verified when access keys are configured;
+//! with none configured every request is accepted (signatures are not checked).
+//! Protocol details (SigV4, XML, aws-chunked, conditionals) are sans-IO in `net::s3`.
+
+pub mod auth;
+pub mod buckets;
+pub mod listing;
+pub mod multipart;
+pub mod objects;
+
+use crate::core::Core;
+use crate::req::{Outcome, Req};
+use cluster::node::Role;
+use cluster::time;
+use net::conn::Conn;
+use net::http;
+use net::s3::xml;
+use net::s3::{S3Error, S3ErrorCode};
+use std::rc::Rc;
+
+use auth::authenticate;
+use buckets::{bucket_op, list_buckets};
+use multipart::{abort_upload, complete_upload, create_upload, list_parts, upload_part};
+use objects::{copy_object, delete_object, get_object, put_object};
+
+/// Socket-to-disk buffer of an S3 PUT.
+pub const S3_RECV_BYTES: usize = 256 * 1024;
+/// Raw (still aws-chunked) bytes buffered ahead of the decoder.
+pub const S3_RAW_BYTES: usize = 64 * 1024;
+/// S3's single-PUT limit.
+pub const PUT_BYTES_MAX: u64 = 5 << 40;
+/// Control bodies (DeleteObjects, CompleteMultipartUpload, configurations).
+pub const S3_XML_BODY_BYTES_MAX: usize = 8 << 20;
+pub(crate) type S3Result<T> = Result<T, S3Error>;
+
+pub(crate) fn s3err(code: S3ErrorCode, msg: impl Into<String>) -> S3Error {
+    S3Error::new(code, msg)
+}
+
+pub(crate) fn internal(msg: impl Into<String>) -> S3Error {
+    s3err(S3ErrorCode::InternalError, msg)
+}
+
+/// Engine errors onto S3 codes, in one place.
+pub(crate) fn from_engine(e: engine::Error, bucket: &str, key: &str) -> S3Error {
+    use engine::Error as E;
+    match e {
+        E::InvalidName(m) => s3err(S3ErrorCode::InvalidArgument, m),
+        E::NotFound(_) => s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+            .with_resource(format!("/{bucket}/{key}")),
+        E::ChecksumMismatch { .. } => s3err(S3ErrorCode::BadDigest, e.to_string()),
+        E::UnsupportedChecksum(_) => s3err(S3ErrorCode::InvalidArgument, e.to_string()),
+        E::Corrupt { .. } => {
+            tracing::error!(bucket, object = key, error = %e, "corrupted object");
+            internal(format!("object {bucket}/{key} is corrupted: {e}"))
+        }
+        E::NoSpace { .. } => internal(e.to_string()),
+        E::Io { .. } | E::Mountpath(_) | E::Exists(_) => {
+            tracing::error!(bucket, object = key, error = %e, "disk error");
+            internal(e.to_string())
+        }
+    }
+}
+
+pub(crate) fn conn_err(e: net::conn::ConnError) -> S3Error {
+    s3err(
+        S3ErrorCode::IncompleteBody,
+        format!("reading request body: {e}"),
+    )
+}
+
+/// Parsed `/s3/<bucket>/<key>`.
+pub(crate) struct Target {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+/// Entry point for every `/s3...` request. Writes its own response (XML errors).
+pub async fn handle(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    decoded_path: &str,
+) -> Outcome {
+    let rest = decoded_path
+        .strip_prefix("/s3")
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let (bucket, key) = match rest.split_once('/') {
+        Some((b, k)) => (b.to_string(), k.to_string()),
+        None => (rest.to_string(), String::new()),
+    };
+    let t = Target { bucket, key };
+    // Object requests run on the core that owns the object's mountpath.
+    if core.node.cfg.role != Role::Proxy
+        && !t.bucket.is_empty()
+        && !t.key.is_empty()
+        && engine::name::validate_object(&t.key).is_ok()
+        && engine::name::validate_bucket(&t.bucket).is_ok()
+    {
+        let (_, owner) = core.owner(&t.bucket, &t.key);
+        if owner != core.id {
+            return Outcome::Handoff(owner);
+        }
+    }
+    let request_id = format!("{}{:x}", core.id, time::now_unix_ns());
+    let result = route(core, conn, req, &t).await;
+    match result {
+        Ok(o) => o,
+        Err(e) => {
+            let e = e.with_request_id(&request_id);
+            let close = !req.body_done || !req.head.keep_alive;
+            if e.status() >= 500 {
+                tracing::warn!(code = e.as_str(), message = %e.message, "S3 request failed");
+            }
+            let body = if req.head.method == "HEAD" || e.status() == 304 {
+                String::new()
+            } else {
+                e.to_xml()
+            };
+            let mut hs: Vec<(&str, &str)> = vec![
+                ("Content-Type", "application/xml"),
+                ("x-amz-request-id", &request_id),
+                ("Server", "AIStore"),
+            ];
+            if close {
+                hs.push(("Connection", "close"));
+            }
+            let mut out = Vec::new();
+            let len = body.len().to_string();
+            hs.push(("Content-Length", &len));
+            http::write_response_head(&mut out, e.status(), &hs);
+            if req.head.method != "HEAD" {
+                out.extend_from_slice(body.as_bytes());
+            }
+            if conn.write_all(&out).await.is_err() || close {
+                Outcome::Close
+            } else {
+                Outcome::KeepAlive
+            }
+        }
+    }
+}
+
+pub(crate) async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req, t: &Target) -> S3Result<Outcome> {
+    let signing = authenticate(core, req)?;
+    let method = req.head.method.clone();
+    if t.bucket.is_empty() {
+        return match method.as_str() {
+            "GET" => list_buckets(core, conn).await,
+            _ => Err(s3err(
+                S3ErrorCode::MethodNotAllowed,
+                format!("{method} / is not allowed"),
+            )),
+        };
+    }
+    if let Err(m) = engine::name::validate_bucket(&t.bucket) {
+        return Err(s3err(S3ErrorCode::InvalidBucketName, m));
+    }
+    for sub in [
+        "lifecycle",
+        "policy",
+        "cors",
+        "acl",
+        "tagging",
+        "website",
+        "replication",
+        "encryption",
+        "object-lock",
+        "notification",
+    ] {
+        if req.q(sub).is_some() {
+            return Err(s3err(
+                S3ErrorCode::NotImplemented,
+                format!("?{sub} is not implemented"),
+            ));
+        }
+    }
+    if t.key.is_empty() {
+        return bucket_op(core, conn, req, &t.bucket, &method).await;
+    }
+    if t.key.len() > net::s3::KEY_BYTES_MAX {
+        return Err(s3err(
+            S3ErrorCode::KeyTooLongError,
+            format!(
+                "key of {} bytes exceeds {}",
+                t.key.len(),
+                net::s3::KEY_BYTES_MAX
+            ),
+        ));
+    }
+    engine::name::validate_object(&t.key).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    // A target that just joined may not have the BMD with this bucket yet: ask the primary
+    // before answering NoSuchBucket (as the native API does).
+    let known = core.bmd().buckets.contains_key(&t.bucket)
+        || (core.node.cfg.role == Role::Target
+            && cluster::membership::refresh_bmd_for(&core.node, &t.bucket).await);
+    if !known {
+        return Err(no_such_bucket(&t.bucket));
+    }
+    let (mpi, owner) = core.owner(&t.bucket, &t.key);
+    let mpi = match method.as_str() {
+        "GET" | "HEAD" | "DELETE" if req.q("uploadId").is_none() => {
+            crate::native::objects::locate(core, mpi, &t.bucket, &t.key)
+        }
+        _ => mpi,
+    };
+    debug_assert_eq!(
+        owner, core.id,
+        "object requests are handed to their owner first"
+    );
+    match method.as_str() {
+        "PUT" if req.q("uploadId").is_some() => {
+            if req.head.header("x-amz-copy-source").is_some() {
+                return Err(s3err(
+                    S3ErrorCode::NotImplemented,
+                    "UploadPartCopy is not implemented",
+                ));
+            }
+            upload_part(core, conn, req, mpi, t, signing).await
+        }
+        "PUT" if req.head.header("x-amz-copy-source").is_some() => {
+            copy_object(core, conn, req, mpi, t).await
+        }
+        "PUT" => put_object(core, conn, req, mpi, t, signing).await,
+        "GET" if req.q("uploadId").is_some() => list_parts(core, conn, req, mpi, t).await,
+        "GET" | "HEAD" => get_object(core, conn, req, mpi, t).await,
+        "DELETE" if req.q("uploadId").is_some() => abort_upload(core, conn, req, mpi, t).await,
+        "DELETE" => delete_object(core, conn, mpi, t).await,
+        "POST" if req.q("uploads").is_some() => create_upload(core, conn, req, mpi, t).await,
+        "POST" if req.q("uploadId").is_some() => complete_upload(core, conn, req, mpi, t).await,
+        _ => Err(s3err(
+            S3ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed on an object"),
+        )),
+    }
+}
+
+pub(crate) fn no_such_bucket(bucket: &str) -> S3Error {
+    s3err(
+        S3ErrorCode::NoSuchBucket,
+        "The specified bucket does not exist",
+    )
+    .with_resource(format!("/{bucket}"))
+}
+
+pub(crate) async fn send_xml(
+    conn: &mut Conn,
+    status: u16,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> S3Result<Outcome> {
+    let mut hs: Vec<(&str, &str)> =
+        vec![("Content-Type", "application/xml"), ("Server", "AIStore")];
+    hs.extend_from_slice(extra);
+    conn.respond(status, &hs, body.as_bytes())
+        .await
+        .map_err(conn_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+pub(crate) async fn send_empty(conn: &mut Conn, status: u16, extra: &[(&str, &str)]) -> S3Result<Outcome> {
+    let mut hs: Vec<(&str, &str)> = vec![("Server", "AIStore")];
+    hs.extend_from_slice(extra);
+    conn.respond(status, &hs, b"").await.map_err(conn_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+pub(crate) async fn read_small_body(conn: &mut Conn, req: &mut Req) -> S3Result<Vec<u8>> {
+    let b = conn
+        .body(req.head.body)
+        .read_to_vec(S3_XML_BODY_BYTES_MAX)
+        .await
+        .map_err(|e| s3err(S3ErrorCode::MalformedXml, e.to_string()))?;
+    req.body_done = true;
+    Ok(b)
+}
+
+pub(crate) fn owner() -> xml::Owner {
+    xml::Owner {
+        id: "aistore".into(),
+        display_name: "aistore".into(),
+    }
+}
+

@@ -1,0 +1,317 @@
+//! S3 multipart uploads: Create, UploadPart, Complete (parts checked against their ETags
+//! and the minimum size), Abort, ListParts, ListMultipartUploads. Parts live on the
+//! object's mountpath (`engine::multipart`).
+
+use super::*;
+use super::objects::{md_from_request, put_opts, receive};
+use engine::layout::Bck;
+use engine::mountpath::Mountpath;
+use net::s3::etag;
+use net::s3::sigv4::SigningContext;
+use std::sync::Arc;
+
+/// S3's minimum size of every multipart part but the last.
+pub const PART_BYTES_MIN: u64 = 5 << 20;
+
+pub(crate) fn upload_id(req: &Req) -> S3Result<String> {
+    let id = req.q("uploadId").unwrap_or("");
+    if !engine::multipart::valid_upload_id(id) {
+        return Err(s3err(
+            S3ErrorCode::NoSuchUpload,
+            "The specified upload does not exist.",
+        ));
+    }
+    Ok(id.to_string())
+}
+
+pub(crate) fn get_upload(
+    _core: &Core,
+    mpi: &Mountpath,
+    t: &Target,
+    id: &str,
+) -> S3Result<engine::multipart::Upload> {
+    match engine::multipart::get(mpi, &Bck::ais(&t.bucket), id) {
+        Ok(u) if u.object == t.key => Ok(u),
+        Ok(_) | Err(engine::Error::NotFound(_)) => Err(s3err(S3ErrorCode::NoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")),
+        Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
+    }
+}
+
+pub(crate) async fn create_upload(
+    _core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let custom = md_from_request(req)?;
+    if req.has_body() {
+        let _ = read_small_body(conn, req).await?;
+    }
+    let id = cluster::meta::random_id(24);
+    let u = engine::multipart::Upload {
+        id: id.clone(),
+        object: t.key.clone(),
+        created_ns: time::now_unix_ns(),
+        custom,
+    };
+    engine::multipart::create(&mpi, &Bck::ais(&t.bucket), &u)
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    send_xml(
+        conn,
+        200,
+        &xml::initiate_multipart_upload_result(&t.bucket, &t.key, &id),
+        &[],
+    )
+    .await
+}
+
+pub(crate) async fn upload_part(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+    signing: Option<SigningContext>,
+) -> S3Result<Outcome> {
+    let id = upload_id(req)?;
+    let number: u32 = req
+        .q("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=engine::multipart::PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| {
+            s3err(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
+    get_upload(core, &mpi, t, &id)?;
+    let bck = Bck::ais(&t.bucket);
+    let mut w = engine::multipart::part_writer(&mpi, &bck, &id, number)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let digest = match receive(conn, req, &mut w, signing.as_ref()).await {
+        Ok(d) => d,
+        Err(e) => {
+            w.abort().await;
+            return Err(e);
+        }
+    };
+    let et = etag::md5_etag(&digest);
+    let mut opts = put_opts(
+        core,
+        &t.bucket,
+        vec![("ETag".into(), etag::unquote(&et).to_string())],
+    );
+    opts.skip_vc = true;
+    opts.versioning = false;
+    w.commit(&opts)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    send_empty(conn, 200, &[("ETag", &et)]).await
+}
+
+pub(crate) async fn complete_upload(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let id = upload_id(req)?;
+    let body = read_small_body(conn, req).await?;
+    let u = get_upload(core, &mpi, t, &id)?;
+    let wanted = xml::parse_complete_multipart(&body)?;
+    if wanted.is_empty() {
+        return Err(s3err(
+            S3ErrorCode::MalformedXml,
+            "CompleteMultipartUpload lists no parts",
+        ));
+    }
+    let bck = Bck::ais(&t.bucket);
+    let have =
+        engine::multipart::parts(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let mut md5s = Vec::with_capacity(wanted.len());
+    for (i, (n, et)) in wanted.iter().enumerate() {
+        let p = have.iter().find(|p| p.number == *n).ok_or_else(|| {
+            s3err(
+                S3ErrorCode::InvalidPart,
+                format!("part {n} was not uploaded"),
+            )
+        })?;
+        if etag::unquote(et) != etag::unquote(&p.etag) {
+            return Err(s3err(
+                S3ErrorCode::InvalidPart,
+                format!(
+                    "part {n}: ETag {et} does not match the uploaded part's {}",
+                    p.etag
+                ),
+            ));
+        }
+        if i + 1 < wanted.len() && p.size < PART_BYTES_MIN {
+            return Err(s3err(S3ErrorCode::EntityTooSmall, format!("part {n} is {} bytes; every part but the last must be at least {PART_BYTES_MIN}", p.size)));
+        }
+        md5s.push(
+            etag::parse_md5_etag(&p.etag)
+                .ok_or_else(|| internal(format!("part {n} has no MD5 ETag")))?,
+        );
+    }
+    let final_etag = etag::multipart_etag(&md5s);
+    let mut custom = u.custom.clone();
+    custom.push(("ETag".into(), etag::unquote(&final_etag).to_string()));
+    let numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
+    let opts = put_opts(core, &t.bucket, custom);
+    engine::multipart::complete(&mpi, &bck, &id, &numbers, &opts)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let location = format!("/s3/{}/{}", t.bucket, t.key);
+    send_xml(
+        conn,
+        200,
+        &xml::complete_multipart_upload_result(&location, &t.bucket, &t.key, &final_etag),
+        &[],
+    )
+    .await
+}
+
+pub(crate) async fn abort_upload(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let id = upload_id(req)?;
+    get_upload(core, &mpi, t, &id)?;
+    engine::multipart::abort(&mpi, &Bck::ais(&t.bucket), &id)
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    send_empty(conn, 204, &[]).await
+}
+
+pub(crate) async fn list_parts(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let id = upload_id(req)?;
+    get_upload(core, &mpi, t, &id)?;
+    let marker: u32 = req
+        .q("part-number-marker")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let max_parts: usize = req
+        .q("max-parts")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let all = engine::multipart::parts(&mpi, &Bck::ais(&t.bucket), &id)
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
+    let truncated = after.len() > max_parts;
+    let parts: Vec<xml::PartEntry> = after
+        .into_iter()
+        .take(max_parts)
+        .map(|p| xml::PartEntry {
+            part_number: p.number,
+            last_modified_unix_nanos: p.mtime_ns,
+            etag: format!("\"{}\"", etag::unquote(&p.etag)),
+            size_bytes: p.size,
+        })
+        .collect();
+    let next = parts.last().map(|p| p.part_number).unwrap_or(marker);
+    let body = xml::list_parts_result(&xml::ListParts {
+        bucket: t.bucket.clone(),
+        key: t.key.clone(),
+        upload_id: id,
+        part_number_marker: marker,
+        next_part_number_marker: next,
+        max_parts: max_parts as u32,
+        is_truncated: truncated,
+        owner: Some(owner()),
+        parts,
+    });
+    send_xml(conn, 200, &body, &[]).await
+}
+
+pub(crate) async fn list_uploads(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+) -> S3Result<Outcome> {
+    if core.node.cfg.role == Role::Proxy {
+        return Err(s3err(
+            S3ErrorCode::NotImplemented,
+            "ListMultipartUploads through a proxy of a multi-node cluster is not implemented",
+        ));
+    }
+    let prefix = req.q("prefix").unwrap_or("").to_string();
+    let max_uploads: usize = req
+        .q("max-uploads")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let key_marker = req.q("key-marker").unwrap_or("").to_string();
+    let url_encode = xml::parse_encoding_type(req.q("encoding-type"))?;
+    let node = core.node.clone();
+    let b = bucket.to_string();
+    let mut all = glommio::executor()
+        .spawn_blocking(move || {
+            let bck = Bck::ais(&b);
+            let mut v = Vec::new();
+            for m in node.mountpaths.load().with_data() {
+                v.extend(engine::multipart::list(&m, &bck).unwrap_or_default());
+            }
+            v
+        })
+        .await;
+    all.sort_by(|a, b| (&a.object, &a.id).cmp(&(&b.object, &b.id)));
+    let upload_id_marker = req.q("upload-id-marker").unwrap_or("").to_string();
+    let filtered: Vec<_> = all
+        .into_iter()
+        .filter(|u| u.object.starts_with(&prefix))
+        .filter(|u| {
+            // S3: with both markers, uploads of key-marker with a greater upload ID follow.
+            u.object.as_str() > key_marker.as_str()
+                || (!upload_id_marker.is_empty()
+                    && u.object == key_marker
+                    && u.id.as_str() > upload_id_marker.as_str())
+        })
+        .collect();
+    let truncated = filtered.len() > max_uploads;
+    let uploads: Vec<xml::UploadEntry> = filtered
+        .into_iter()
+        .take(max_uploads)
+        .map(|u| xml::UploadEntry {
+            key: u.object,
+            upload_id: u.id,
+            initiated_unix_nanos: u.created_ns,
+        })
+        .collect();
+    let body = xml::list_multipart_uploads_result(&xml::ListMultipartUploads {
+        bucket: bucket.to_string(),
+        key_marker,
+        upload_id_marker: req.q("upload-id-marker").unwrap_or("").to_string(),
+        next_key_marker: if truncated {
+            uploads.last().map(|u| u.key.clone())
+        } else {
+            None
+        },
+        next_upload_id_marker: if truncated {
+            uploads.last().map(|u| u.upload_id.clone())
+        } else {
+            None
+        },
+        prefix,
+        delimiter: None,
+        max_uploads: max_uploads as u32,
+        is_truncated: truncated,
+        url_encode,
+        owner: Some(owner()),
+        uploads,
+        common_prefixes: vec![],
+    });
+    send_xml(conn, 200, &body, &[]).await
+}

@@ -1,0 +1,684 @@
+//! S3 object requests on the core that owns the object: PutObject (plain or aws-chunked,
+//! MD5 and flexible checksums verified), GetObject/HeadObject (conditionals, ranges, the
+//! stored checksum verified), DeleteObject, DeleteObjects, CopyObject.
+
+use super::*;
+use crate::forward::get_from_neighbor;
+use crate::native::objects::{send_object, SendError};
+use cluster::gfn::GfnMark;
+use cluster::meta::placement;
+use engine::layout::Bck;
+use engine::lom::Lom;
+use engine::mountpath::Mountpath;
+use engine::object::{ObjectReader, ObjectWriter, PutOpts};
+use md5::{Digest, Md5};
+use net::conn::Body;
+use net::s3::checksum::{ChecksumAlgorithm, ChecksumHasher};
+use net::s3::chunked::AwsChunkedDecoder;
+use net::s3::conditional::Preconditions;
+use net::s3::etag;
+use net::s3::sigv4::{self, PayloadHash, Sha256BodyCheck, SigningContext};
+use std::sync::Arc;
+
+/// Custom metadata keys that are ours, not user metadata. that are ours, not user metadata.
+pub(crate) const RESERVED_MD: [&str; 9] = [
+    "ETag",
+    "Content-Type",
+    "Content-Encoding",
+    "Content-Disposition",
+    "Cache-Control",
+    "Content-Language",
+    "Expires",
+    "source",
+    "orig_fntl",
+];
+/// Standard headers kept with the object and returned on GET/HEAD.
+pub(crate) const KEPT_HEADERS: [(&str, &str); 6] = [
+    ("content-type", "Content-Type"),
+    ("content-encoding", "Content-Encoding"),
+    ("content-disposition", "Content-Disposition"),
+    ("cache-control", "Cache-Control"),
+    ("content-language", "Content-Language"),
+    ("expires", "Expires"),
+];
+pub(crate) fn lom_etag(l: &Lom) -> String {
+    match l.custom_get("ETag") {
+        Some(e) => format!("\"{}\"", etag::unquote(e)),
+        None => format!("\"{}\"", l.cksum_value),
+    }
+}
+
+/// Headers of GET/HEAD: ETag, Last-Modified, Content-Type and kept headers, user metadata.
+pub(crate) fn object_headers(l: &Lom) -> Vec<(&'static str, String)> {
+    let mut h: Vec<(&'static str, String)> = vec![
+        ("ETag", lom_etag(l)),
+        (
+            "Last-Modified",
+            net::s3::time::format_http_date(l.mtime_ns / 1_000_000_000),
+        ),
+        ("Accept-Ranges", "bytes".into()),
+        (
+            "Content-Type",
+            l.custom_get("Content-Type")
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        ),
+    ];
+    for (_, name) in KEPT_HEADERS.iter().skip(1) {
+        if let Some(v) = l.custom_get(name) {
+            h.push((name, v.to_string()));
+        }
+    }
+    if !l.version.is_empty() {
+        h.push(("Ais-Version", l.version.clone()));
+    }
+    if !l.cksum_type.is_empty() {
+        h.push(("Ais-Checksum-Type", l.cksum_type.clone()));
+        h.push(("Ais-Checksum-Value", l.cksum_value.clone()));
+    }
+    h.push(("Server", "AIStore".into()));
+    h
+}
+
+pub(crate) fn user_md_headers(l: &Lom) -> Vec<(String, String)> {
+    l.custom
+        .iter()
+        .filter(|(k, _)| !RESERVED_MD.contains(&k.as_str()))
+        .map(|(k, v)| (format!("x-amz-meta-{k}"), v.clone()))
+        .collect()
+}
+
+/// Custom metadata from request headers: user metadata and kept standard headers.
+pub(crate) fn md_from_request(req: &Req) -> S3Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in &req.head.headers {
+        if let Some(k) = name.strip_prefix("x-amz-meta-") {
+            if k.is_empty() {
+                return Err(s3err(S3ErrorCode::InvalidArgument, "empty x-amz-meta- key"));
+            }
+            out.retain(|(x, _)| x != k);
+            out.push((k.to_string(), value.clone()));
+        }
+    }
+    for (hdr, key) in KEPT_HEADERS {
+        if let Some(v) = req.head.header(hdr) {
+            let v = if hdr == "content-encoding" {
+                match net::s3::chunked::content_encoding_without_aws_chunked(v) {
+                    Some(rest) => rest,
+                    None => continue,
+                }
+            } else {
+                v.to_string()
+            };
+            out.push((key.to_string(), v));
+        }
+    }
+    engine::lom::validate_custom(&out).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    Ok(out)
+}
+
+/// The request payload: plain or aws-chunked, with the declared SHA-256 checked.
+pub(crate) struct Payload {
+    decoder: Option<AwsChunkedDecoder>,
+    raw: Vec<u8>,
+    start: usize,
+    end: usize,
+    sha: Option<Sha256BodyCheck>,
+    done: bool,
+}
+
+impl Payload {
+    fn new(req: &Req, signing: Option<&SigningContext>) -> S3Result<Payload> {
+        let hash = match req.head.header("x-amz-content-sha256") {
+            Some(v) => Some(PayloadHash::parse(v)?),
+            None => None,
+        };
+        let chunked_enc = req
+            .head
+            .header("content-encoding")
+            .map(net::s3::chunked::is_aws_chunked)
+            .unwrap_or(false);
+        let decoded_len = match req.head.header("x-amz-decoded-content-length") {
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                s3err(
+                    S3ErrorCode::InvalidArgument,
+                    format!("x-amz-decoded-content-length {v:?}"),
+                )
+            })?),
+            None => None,
+        };
+        let decoder = match hash {
+            Some(PayloadHash::Streaming(mode)) => Some(AwsChunkedDecoder::new(
+                mode,
+                signing,
+                req.head.header("x-amz-trailer"),
+                decoded_len,
+            )?),
+            _ if chunked_enc => Some(AwsChunkedDecoder::new(
+                sigv4::StreamingPayload::UnsignedTrailer,
+                None,
+                req.head.header("x-amz-trailer"),
+                decoded_len,
+            )?),
+            _ => None,
+        };
+        let sha = hash.as_ref().and_then(|h| h.body_check());
+        Ok(Payload {
+            raw: if decoder.is_some() {
+                vec![0; S3_RAW_BYTES]
+            } else {
+                Vec::new()
+            },
+            decoder,
+            start: 0,
+            end: 0,
+            sha,
+            done: false,
+        })
+    }
+
+    async fn read(&mut self, body: &mut Body<'_>, out: &mut [u8]) -> S3Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let Some(dec) = self.decoder.as_mut() else {
+            let n = body.read(out).await.map_err(conn_err)?;
+            if let Some(s) = self.sha.as_mut() {
+                s.update(&out[..n]);
+            }
+            if n == 0 {
+                self.done = true;
+                if let Some(s) = self.sha.take() {
+                    s.finish()?;
+                }
+            }
+            return Ok(n);
+        };
+        loop {
+            if self.start < self.end {
+                let p = dec.decode(&self.raw[self.start..self.end], out)?;
+                self.start += p.consumed;
+                if p.written > 0 {
+                    return Ok(p.written);
+                }
+                if dec.is_done() {
+                    self.done = true;
+                    return Ok(0);
+                }
+                if p.consumed > 0 {
+                    continue;
+                }
+            }
+            if self.start > 0 {
+                self.raw.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.raw.len() {
+                return Err(s3err(
+                    S3ErrorCode::InvalidRequest,
+                    "aws-chunked framing line too long",
+                ));
+            }
+            let n = body
+                .read(&mut self.raw[self.end..])
+                .await
+                .map_err(conn_err)?;
+            if n == 0 {
+                dec.finish()?;
+                self.done = true;
+                return Ok(0);
+            }
+            self.end += n;
+        }
+    }
+
+    fn trailer_checksum(&self) -> Option<(ChecksumAlgorithm, String)> {
+        self.decoder
+            .as_ref()
+            .and_then(|d| d.trailer_checksum().map(|(a, v)| (a, v.to_string())))
+    }
+}
+
+/// Stream a request payload into `w`, computing MD5 (and a declared flexible checksum).
+pub(crate) async fn receive(
+    conn: &mut Conn,
+    req: &mut Req,
+    w: &mut ObjectWriter,
+    signing: Option<&SigningContext>,
+) -> S3Result<[u8; 16]> {
+    let mut payload = Payload::new(req, signing)?;
+    match (
+        req.head
+            .header("x-amz-decoded-content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok()),
+        req.head.body,
+    ) {
+        (Some(n), _) | (None, net::http::BodyKind::Length(n)) => w.size_hint(n),
+        _ => {}
+    }
+    let mut header_ck: Option<(ChecksumHasher, String, String)> = None;
+    for alg in ChecksumAlgorithm::ALL {
+        if let Some(v) = req.head.header(alg.header_name()) {
+            header_ck = Some((
+                ChecksumHasher::new(alg),
+                alg.header_name().to_string(),
+                v.to_string(),
+            ));
+        }
+    }
+    let content_md5 = match req.head.header("content-md5") {
+        Some(v) => Some(net::s3::checksum::parse_content_md5(v)?),
+        None => None,
+    };
+    if req.head.expect_continue {
+        conn.send_continue().await.map_err(conn_err)?;
+    }
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; S3_RECV_BYTES];
+    let mut total = 0u64;
+    {
+        let mut body = conn.body(req.head.body);
+        loop {
+            let n = payload.read(&mut body, &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > PUT_BYTES_MAX {
+                return Err(s3err(
+                    S3ErrorCode::EntityTooLarge,
+                    format!("object exceeds {PUT_BYTES_MAX} bytes"),
+                ));
+            }
+            md5.update(&buf[..n]);
+            if let Some((h, _, _)) = header_ck.as_mut() {
+                h.update(&buf[..n]);
+            }
+            w.write(&buf[..n])
+                .await
+                .map_err(|e| from_engine(e, "", ""))?;
+        }
+    }
+    req.body_done = true;
+    let digest: [u8; 16] = md5.finalize().into();
+    if let Some(want) = content_md5 {
+        net::s3::checksum::verify_content_md5(&want, &digest)?;
+    }
+    if let Some((h, name, value)) = header_ck {
+        h.verify(&name, &value)?;
+    }
+    let _ = payload.trailer_checksum();
+    Ok(digest)
+}
+
+pub(crate) fn put_opts(core: &Core, bucket: &str, custom: Vec<(String, String)>) -> PutOpts {
+    let bmd = core.bmd();
+    let props = bmd.buckets.get(bucket);
+    PutOpts {
+        cksum_type: props
+            .map(|p| p.checksum.ty.clone())
+            .unwrap_or_else(|| "xxhash2".into()),
+        client_cksum: None,
+        skip_vc: false,
+        custom,
+        versioning: props.map(|p| p.versioning.enabled).unwrap_or(true),
+        fsync: core.node.cfg.fsync,
+        ..Default::default()
+    }
+}
+
+pub(crate) async fn put_object(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+    signing: Option<SigningContext>,
+) -> S3Result<Outcome> {
+    let mut custom = md_from_request(req)?;
+    let mp = &mpi;
+    let bck = Bck::ais(&t.bucket);
+    let mut w = ObjectWriter::create(mp, &bck, &t.key)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let digest = match receive(conn, req, &mut w, signing.as_ref()).await {
+        Ok(d) => d,
+        Err(e) => {
+            w.abort().await;
+            return Err(e);
+        }
+    };
+    let etag_hex = etag::md5_etag(&digest);
+    custom.retain(|(k, _)| k != "ETag");
+    custom.push(("ETag".into(), etag::unquote(&etag_hex).to_string()));
+    let opts = put_opts(core, &t.bucket, custom);
+    let res = w
+        .commit(&opts)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    let _ = res;
+    send_empty(conn, 200, &[("ETag", &etag_hex)]).await
+}
+
+pub(crate) async fn get_object(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let mp = &mpi;
+    let rd = match ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key).await {
+        Ok(rd) => rd,
+        Err(engine::Error::NotFound(_)) => {
+            // During a rebalance the object may still (or already) be on another target.
+            match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await
+            {
+                Ok(Some(o)) => return Ok(o),
+                // Rebalance may have moved it here while the neighbour was asked.
+                Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
+                    .await
+                    .map_err(|e| from_engine(e, &t.bucket, &t.key))?,
+                Err(e) => return Err(internal(e.message)),
+            }
+        }
+        Err(e) => return Err(from_engine(e, &t.bucket, &t.key)),
+    };
+    let lom = rd.lom.clone();
+    let pre = Preconditions::from_headers(&req.head.headers);
+    let is_head = req.head.method == "HEAD";
+    if let Err(e) = pre.evaluate(&lom_etag(&lom), lom.mtime_ns / 1_000_000_000, true) {
+        rd.close().await;
+        if e.status() == 304 {
+            let et = lom_etag(&lom);
+            let lm = net::s3::time::format_http_date(lom.mtime_ns / 1_000_000_000);
+            return send_empty(conn, 304, &[("ETag", &et), ("Last-Modified", &lm)]).await;
+        }
+        return Err(e);
+    }
+    let size = lom.size;
+    let range = match req.head.header("range") {
+        None => None,
+        Some(v) => match http::parse_range(v, size) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                rd.close().await;
+                return Err(s3err(
+                    S3ErrorCode::InvalidRange,
+                    "The requested range is not satisfiable",
+                )
+                .with_resource(format!("/{}/{}", t.bucket, t.key)));
+            }
+        },
+    };
+    let mut hs = object_headers(&lom);
+    let user: Vec<(String, String)> = user_md_headers(&lom);
+    let (start, len, status) = match range {
+        Some(r) => (r.start, r.len, 206),
+        None => (0, size, 200),
+    };
+    if status == 206 {
+        hs.push((
+            "Content-Range",
+            format!("bytes {}-{}/{size}", start, start + len.saturating_sub(1)),
+        ));
+    }
+    hs.push(("Content-Length", len.to_string()));
+    if is_head {
+        rd.close().await;
+        let mut out = Vec::new();
+        let mut hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        hv.extend(user.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        http::write_response_head(&mut out, status, &hv);
+        conn.write_all(&out).await.map_err(conn_err)?;
+        return Ok(Outcome::KeepAlive);
+    }
+    let verify = range.is_none()
+        && matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2")
+        && core
+            .bmd()
+            .buckets
+            .get(&t.bucket)
+            .map(|p| p.checksum.validate_warm_get)
+            .unwrap_or(true);
+    let mut hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    hv.extend(user.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    match send_object(conn, rd, start, len, status, &hv, verify).await {
+        Ok(o) => Ok(o),
+        Err(SendError::Corrupt { expected, actual }) => Err(internal(format!(
+            "object {}/{} is corrupted: stored checksum {expected}, computed {actual}",
+            t.bucket, t.key
+        ))),
+        Err(SendError::Read(e)) => Err(internal(format!("reading {}/{}: {e}", t.bucket, t.key))),
+        Err(SendError::Conn(e)) => Err(conn_err(e)),
+    }
+}
+
+pub(crate) async fn delete_object(
+    _core: &Rc<Core>,
+    conn: &mut Conn,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    match engine::object::delete(&mpi, &Bck::ais(&t.bucket), &t.key) {
+        Ok(()) | Err(engine::Error::NotFound(_)) => send_empty(conn, 204, &[]).await,
+        Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
+    }
+}
+
+pub(crate) async fn delete_objects(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    bucket: &str,
+) -> S3Result<Outcome> {
+    let body = read_small_body(conn, req).await?;
+    let (keys, quiet) = xml::parse_delete_objects(&body)?;
+    if core.node.cfg.role == Role::Proxy {
+        // Each key's owner target deletes it (native DELETE with the redirect marker).
+        let smap = core.smap();
+        let mut outcomes = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Err(m) = engine::name::validate_object(&key) {
+                outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::InvalidArgument,
+                    message: m,
+                });
+                continue;
+            }
+            let Some(base) = placement::owner(&smap, bucket, &key).map(|o| o.url) else {
+                outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::ServiceUnavailable,
+                    message: "no targets".into(),
+                });
+                continue;
+            };
+            let url = format!(
+                "{base}/v1/objects/{bucket}/{}?provider=ais&pid={}&utm={}",
+                http::percent_encode_path(&key),
+                core.node.proxy_id,
+                time::base36(time::now_unix_ns() as u64)
+            );
+            match cluster::intra::call("DELETE", &url, &[], b"").await {
+                Ok(r) if r.status == 200 || r.status == 404 => {
+                    outcomes.push(xml::DeleteOutcome::Deleted { key })
+                }
+                Ok(r) => outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::InternalError,
+                    message: String::from_utf8_lossy(&r.body).into_owned(),
+                }),
+                Err(e) => outcomes.push(xml::DeleteOutcome::Error {
+                    key,
+                    code: S3ErrorCode::InternalError,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        return send_xml(conn, 200, &xml::delete_result(&outcomes, quiet), &[]).await;
+    }
+    let node = core.node.clone();
+    let b = bucket.to_string();
+    let outcomes = glommio::executor()
+        .spawn_blocking(move || {
+            let bck = Bck::ais(&b);
+            keys.into_iter()
+                .map(|key| {
+                    if let Err(m) = engine::name::validate_object(&key) {
+                        return xml::DeleteOutcome::Error {
+                            key,
+                            code: S3ErrorCode::InvalidArgument,
+                            message: m,
+                        };
+                    }
+                    let set = node.mountpaths.load();
+                    let (mp, _) = set
+                        .choose(placement::object_digest(&b, &key))
+                        .expect("at least one mountpath");
+                    if node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
+                        for m in set.with_data() {
+                            if m.path_str != mp.path_str {
+                                let _ = engine::object::delete(&m, &bck, &key);
+                            }
+                        }
+                    }
+                    match engine::object::delete(&mp, &bck, &key) {
+                        Ok(()) | Err(engine::Error::NotFound(_)) => {
+                            xml::DeleteOutcome::Deleted { key }
+                        }
+                        Err(e) => xml::DeleteOutcome::Error {
+                            key,
+                            code: S3ErrorCode::InternalError,
+                            message: e.to_string(),
+                        },
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    send_xml(conn, 200, &xml::delete_result(&outcomes, quiet), &[]).await
+}
+
+/// `x-amz-copy-source: [/]bucket/key[?versionId=..]`, percent-encoded.
+pub(crate) fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
+    let v = v.split('?').next().unwrap_or("");
+    let decoded = http::percent_decode_path(v).map_err(|e| {
+        s3err(
+            S3ErrorCode::InvalidArgument,
+            format!("x-amz-copy-source: {e}"),
+        )
+    })?;
+    let d = decoded.trim_start_matches('/');
+    let (b, k) = d.split_once('/').ok_or_else(|| {
+        s3err(
+            S3ErrorCode::InvalidArgument,
+            "x-amz-copy-source must be bucket/key",
+        )
+    })?;
+    engine::name::validate_bucket(b).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    engine::name::validate_object(k).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    Ok((b.to_string(), k.to_string()))
+}
+
+pub(crate) async fn copy_object(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let (sb, sk) = parse_copy_source(req.head.header("x-amz-copy-source").unwrap_or(""))?;
+    if !core.bmd().buckets.contains_key(&sb) {
+        return Err(no_such_bucket(&sb));
+    }
+    let replace = req
+        .head
+        .header("x-amz-metadata-directive")
+        .map(|d| d.eq_ignore_ascii_case("REPLACE"))
+        .unwrap_or(false);
+    if sb == t.bucket && sk == t.key && !replace {
+        return Err(s3err(S3ErrorCode::InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."));
+    }
+    // The source may sit on another core's mountpath: read it from here (a bounded,
+    // sequential read; the destination, which this core owns, is written as usual).
+    let (smp, _) = core.owner(&sb, &sk);
+    let smp = crate::native::objects::locate(core, smp, &sb, &sk);
+    let rd = ObjectReader::open(&smp, &Bck::ais(&sb), &sk)
+        .await
+        .map_err(|e| from_engine(e, &sb, &sk))?;
+    let src = rd.lom.clone();
+    if let Err(e) = Preconditions::from_copy_source_headers(&req.head.headers).evaluate(
+        &lom_etag(&src),
+        src.mtime_ns / 1_000_000_000,
+        false,
+    ) {
+        rd.close().await;
+        return Err(e);
+    }
+    let custom = if replace {
+        md_from_request(req)?
+    } else {
+        src.custom
+            .iter()
+            .filter(|(k, _)| k != "ETag")
+            .cloned()
+            .collect()
+    };
+    let mut w = match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
+        Ok(w) => w,
+        Err(e) => {
+            rd.close().await;
+            return Err(from_engine(e, &t.bucket, &t.key));
+        }
+    };
+    let mut s = rd.stream(0, src.size);
+    let mut md5 = Md5::new();
+    let mut copied = 0u64;
+    while copied < src.size {
+        let b = match s
+            .get_buffer_aligned(engine::object::READ_BUFFER_BYTES as u64)
+            .await
+        {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => {
+                let _ = s.close().await;
+                w.abort().await;
+                return Err(internal(format!(
+                    "source {sb}/{sk} is shorter than its metadata"
+                )));
+            }
+            Err(e) => {
+                let _ = s.close().await;
+                w.abort().await;
+                return Err(internal(format!("reading {sb}/{sk}: {e}")));
+            }
+        };
+        md5.update(&b[..]);
+        copied += b.len() as u64;
+        if let Err(e) = w.write(&b).await {
+            let _ = s.close().await;
+            w.abort().await;
+            return Err(from_engine(e, &t.bucket, &t.key));
+        }
+    }
+    let _ = s.close().await;
+    let digest: [u8; 16] = md5.finalize().into();
+    let et = etag::md5_etag(&digest);
+    let mut custom = custom;
+    custom.push(("ETag".into(), etag::unquote(&et).to_string()));
+    let res = w
+        .commit(&put_opts(core, &t.bucket, custom))
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    send_xml(
+        conn,
+        200,
+        &xml::copy_object_result(res.lom.mtime_ns, &et),
+        &[],
+    )
+    .await
+}
+

@@ -1,0 +1,270 @@
+//! Jobs through the API (the job API of the spec and the `aistore` SDK's `Job`).
+//!
+//! Per target: `GET /v1/daemon?what=jobs` (our JSON: every registry field), and
+//! `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}`.
+//! Cluster (any proxy, or an all-in-one node): `GET /v1/cluster?what=status` with a JSON body
+//! `{"ID","Kind"}` answers `{"uuid","err","end_time","aborted"}` aggregated over the
+//! targets (end_time 0 while any target still runs it); `GET /v1/cluster?what=qryxstats`
+//! answers `{target id: [job snapshot]}` in AIS's snapshot shape; `PUT /v1/cluster`
+//! `{"action":"start","value":{"Kind":"rebalance"|"resilver","DaemonID"}}` starts one and
+//! answers its ID; `{"action":"stop","value":{"ID","Kind"}}` aborts it on every target.
+//! The HTTP side is in the `aisnode` crate; this module decides and computes.
+
+use crate::daemon::Node;
+use crate::error::{Error, Result};
+use crate::intra;
+use crate::meta::Smap;
+use crate::node::Role;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub struct JobArgs {
+    #[serde(rename = "ID", default)]
+    pub id: String,
+    #[serde(rename = "Kind", default)]
+    pub kind: String,
+    #[serde(rename = "DaemonID", default)]
+    pub daemon_id: String,
+}
+
+/// The job arguments of a control message's `value`.
+pub fn parse_args(v: &serde_json::Value) -> JobArgs {
+    // Accept Go's field names and lower-case ones.
+    let s = |a: &str, b: &str| {
+        v.get(a)
+            .or_else(|| v.get(b))
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    JobArgs {
+        id: s("ID", "id"),
+        kind: s("Kind", "kind"),
+        daemon_id: s("DaemonID", "node"),
+    }
+}
+
+fn matches(snap: &serde_json::Value, a: &JobArgs) -> bool {
+    (a.id.is_empty() || snap["id"] == a.id.as_str())
+        && (a.kind.is_empty() || snap["kind"] == a.kind.as_str())
+}
+
+/// This node's jobs (`what=jobs`): our flat fields (times in ns, counters, finished) merged
+/// with AIS's snapshot fields (the SDK's `JobSnap`).
+pub fn jobs_json(node: &Node) -> serde_json::Value {
+    let v: Vec<serde_json::Value> = node
+        .jobs
+        .all()
+        .iter()
+        .map(|j| {
+            let mut flat = serde_json::to_value(&**j).unwrap_or_default();
+            if let (Some(f), serde_json::Value::Object(s)) = (flat.as_object_mut(), j.snap()) {
+                for (k, v) in s {
+                    f.entry(k).or_insert(v);
+                }
+            }
+            flat
+        })
+        .collect();
+    serde_json::Value::Array(v)
+}
+
+/// Start a job of `kind` on this target (rebalance or resilver); its ID.
+pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
+    match a.kind.as_str() {
+        "rebalance" => Ok(crate::rebalance::start(
+            node,
+            node.smap.load().version,
+            (!a.id.is_empty()).then(|| a.id.clone()),
+        )),
+        "resilver" => Ok(crate::resilver::start(node)),
+        "" => Err(Error::BadRequest("job kind is not defined (\"Kind\")".into())),
+        k => Err(Error::NotImplemented(format!(
+            "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
+        ))),
+    }
+}
+
+/// Target: `PUT /v1/daemon` with `start` (the job's ID) or `stop` (how many were aborted).
+pub fn daemon_action(node: &Arc<Node>, action: &str, a: &JobArgs) -> Result<String> {
+    match action {
+        "start" => start_local(node, a),
+        "stop" => Ok(node.jobs.abort_matching(&a.id, &a.kind).to_string()),
+        x => Err(Error::NotImplemented(format!(
+            "daemon action {x:?} is not supported by this node"
+        ))),
+    }
+}
+
+/// `GET <target>/v1/daemon?what=<what>` on every target of the Smap, as `{target id: JSON}`
+/// (intra-control network); any failure names the target.
+pub async fn from_targets(
+    smap: &Smap,
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::new();
+    for t in smap.tmap.values() {
+        let v = intra::daemon_query(&t.intra_control_net.direct_url, what)
+            .await
+            .map_err(|e| {
+                Error::PeerUnreachable(format!("{what} of target {}: {e}", t.daemon_id))
+            })?;
+        out.insert(t.daemon_id.clone(), v);
+    }
+    Ok(out)
+}
+
+/// Job snapshots of every target (or of this node unless it is a proxy): `{target id: [snap]}`.
+pub async fn gather(
+    node: &Node,
+    smap: &Smap,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    if node.cfg.role != Role::Proxy {
+        let mut out = serde_json::Map::new();
+        out.insert(node.target_id.clone(), jobs_json(node));
+        return Ok(out);
+    }
+    from_targets(smap, "jobs").await
+}
+
+/// What to answer to `GET /v1/cluster?what=qryxstats|status` with `{"ID","Kind"}`.
+pub async fn query(
+    node: &Node,
+    smap: &Smap,
+    what: &str,
+    args: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let a = args.map(parse_args).unwrap_or_default();
+    let all = gather(node, smap).await?;
+    let mut per: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    for (tid, snaps) in all {
+        if !a.daemon_id.is_empty() && tid != a.daemon_id {
+            continue;
+        }
+        let list: Vec<serde_json::Value> = snaps
+            .as_array()
+            .map(|v| v.iter().filter(|s| matches(s, &a)).cloned().collect())
+            .unwrap_or_default();
+        if !list.is_empty() {
+            per.insert(tid, serde_json::Value::Array(list));
+        }
+    }
+    if what == "qryxstats" {
+        return Ok(serde_json::Value::Object(per));
+    }
+    if a.id.is_empty() && a.kind.is_empty() {
+        return Err(Error::BadRequest(
+            "job status: neither ID nor Kind given".into(),
+        ));
+    }
+    // Per target the newest matching job; the cluster-wide status aggregates them.
+    let newest: Vec<&serde_json::Value> = per
+        .values()
+        .filter_map(|v| v.as_array().and_then(|l| l.last()))
+        .collect();
+    if newest.is_empty() {
+        return Err(Error::JobNotFound(format!(
+            "job {} not found",
+            if a.id.is_empty() { &a.kind } else { &a.id }
+        )));
+    }
+    let running = newest.iter().any(|s| s["is_idle"] == false);
+    let aborted = newest.iter().any(|s| s["aborted"] == true);
+    let err: Vec<String> = newest
+        .iter()
+        .filter_map(|s| s["abort-err"].as_str().filter(|e| !e.is_empty()))
+        .map(str::to_string)
+        .collect();
+    let end = newest
+        .iter()
+        .filter_map(|s| s["end-time"].as_str())
+        .filter_map(crate::time::parse_rfc3339_nano)
+        .max()
+        .unwrap_or(0);
+    Ok(serde_json::json!({
+        "uuid": newest[0]["id"],
+        "err": err.first().cloned().unwrap_or_default(),
+        "end_time": if running { 0 } else { end },
+        "aborted": aborted,
+    }))
+}
+
+/// `PUT /v1/cluster` with `start` or `stop` (primary proxy or all-in-one node): sent to the
+/// targets concerned; the job ID (start) or nothing (stop).
+pub async fn cluster_action(
+    node: &Arc<Node>,
+    smap: &Smap,
+    action: &str,
+    value: &serde_json::Value,
+) -> Result<String> {
+    let mut a = parse_args(value);
+    if node.cfg.role != Role::Proxy {
+        return match action {
+            "start" => start_local(node, &a),
+            _ => {
+                node.jobs.abort_matching(&a.id, &a.kind);
+                Ok(String::new())
+            }
+        };
+    }
+    if action == "start" {
+        match a.kind.as_str() {
+            "rebalance" => {
+                a.id = format!("g{}-{}", smap.version, crate::meta::random_id(4));
+                a.daemon_id.clear();
+            }
+            "resilver" => a.id.clear(),
+            "" => return Err(Error::BadRequest("job kind is not defined (\"Kind\")".into())),
+            k => {
+                return Err(Error::NotImplemented(format!(
+                    "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
+                )))
+            }
+        }
+    }
+    let targets: Vec<_> = smap
+        .tmap
+        .values()
+        .filter(|t| a.daemon_id.is_empty() || t.daemon_id == a.daemon_id)
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        return Err(Error::NodeNotFound {
+            id: a.daemon_id.clone(),
+            smap_version: smap.version,
+        });
+    }
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "action": action,
+        "value": {"ID": a.id, "Kind": a.kind, "DaemonID": a.daemon_id},
+    }))
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut ids = Vec::new();
+    for t in &targets {
+        let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
+        let r = intra::call("PUT", &url, &[("Content-Type", "application/json")], &payload)
+            .await
+            .map_err(|e| Error::PeerUnreachable(format!("{action} on target {}: {e}", t.daemon_id)))?;
+        if r.status != 200 {
+            return Err(Error::Peer {
+                status: r.status,
+                message: format!(
+                    "{action} on target {}: {}",
+                    t.daemon_id,
+                    String::from_utf8_lossy(&r.body)
+                ),
+            });
+        }
+        ids.push(String::from_utf8_lossy(&r.body).to_string());
+    }
+    if action != "start" {
+        return Ok(String::new());
+    }
+    // Rebalance: the one cluster-wide ID; resilver: per target (one target named).
+    Ok(if a.id.is_empty() {
+        ids.into_iter().next().unwrap_or_default()
+    } else {
+        a.id.clone()
+    })
+}

@@ -1,0 +1,159 @@
+//! The BMD (bucket metadata) and bucket props in AIS's JSON shape (spec §3): AIS buckets in
+//! the global namespace (`providers.ais["@#"]`).
+
+use super::{de_str_num, ser_str};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// Checksum section of bucket props.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CksumConf {
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(default = "yes")]
+    pub validate_cold_get: bool,
+    #[serde(default = "yes")]
+    pub validate_warm_get: bool,
+    #[serde(default)]
+    pub validate_obj_move: bool,
+    #[serde(default)]
+    pub enable_read_range: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionConf {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub validate_warm_get: bool,
+    #[serde(default)]
+    pub synchronize: bool,
+}
+
+/// Bucket props: the typed sections we act on plus the rest kept verbatim.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Bprops {
+    pub provider: String,
+    pub checksum: CksumConf,
+    pub versioning: VersionConf,
+    #[serde(serialize_with = "ser_str", deserialize_with = "de_str_num")]
+    pub created: i64,
+    #[serde(serialize_with = "ser_str", deserialize_with = "de_str_num")]
+    pub bid: i64,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Bprops {
+    /// Defaults inherited from the cluster config at creation.
+    pub fn new_ais(bid: i64, created_ns: i64) -> Bprops {
+        let rest = serde_json::json!({
+            "backend_bck": {"name": "", "provider": "", "namespace": {"uuid": "", "name": ""}},
+            "write_policy": {"data": "", "md": ""},
+            "mirror": {"copies": 1, "burst_buffer": 128, "enabled": false},
+            "ec": {"objsize_limit": 262144, "compression": "never", "bundle_multiplier": 2, "data_slices": 2, "parity_slices": 2, "enabled": false, "disk_only": false},
+            "lru": {"dont_evict_time": "2h0m", "capacity_upd_time": "10m", "enabled": false},
+            "access": "4194303",
+            "features": "0",
+        });
+        let serde_json::Value::Object(rest) = rest else {
+            unreachable!("literal object")
+        };
+        Bprops {
+            provider: "ais".into(),
+            checksum: CksumConf {
+                ty: "xxhash2".into(),
+                validate_cold_get: true,
+                validate_warm_get: true,
+                validate_obj_move: false,
+                enable_read_range: false,
+            },
+            versioning: VersionConf {
+                enabled: true,
+                validate_warm_get: false,
+                synchronize: false,
+            },
+            created: created_ns,
+            bid,
+            rest,
+        }
+    }
+}
+
+/// BMD: AIS buckets in the global namespace (`providers.ais["@#"]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bmd {
+    pub buckets: BTreeMap<String, Bprops>,
+    pub uuid: String,
+    pub version: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BmdJson {
+    providers: BTreeMap<String, BTreeMap<String, BTreeMap<String, Bprops>>>,
+    uuid: String,
+    #[serde(serialize_with = "ser_str", deserialize_with = "de_str_num")]
+    version: i64,
+}
+
+impl Serialize for Bmd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut providers = BTreeMap::new();
+        if !self.buckets.is_empty() {
+            let mut ns = BTreeMap::new();
+            ns.insert("@#".to_string(), self.buckets.clone());
+            providers.insert("ais".to_string(), ns);
+        }
+        BmdJson {
+            providers,
+            uuid: self.uuid.clone(),
+            version: self.version,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bmd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = BmdJson::deserialize(d)?;
+        let buckets = j
+            .providers
+            .get("ais")
+            .and_then(|p| p.get("@#"))
+            .cloned()
+            .unwrap_or_default();
+        Ok(Bmd {
+            buckets,
+            uuid: j.uuid,
+            version: j.version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bmd_json_shape_matches_ais() {
+        let mut bmd = Bmd {
+            buckets: BTreeMap::new(),
+            uuid: "U".into(),
+            version: 3,
+        };
+        bmd.buckets.insert("b1".into(), Bprops::new_ais(1, 2));
+        let v = serde_json::to_value(&bmd).unwrap();
+        assert_eq!(v["version"], "3");
+        assert_eq!(
+            v["providers"]["ais"]["@#"]["b1"]["checksum"]["type"],
+            "xxhash2"
+        );
+        assert_eq!(v["providers"]["ais"]["@#"]["b1"]["created"], "2");
+        let back: Bmd = serde_json::from_value(v).unwrap();
+        assert_eq!(back, bmd);
+    }
+}

@@ -1,0 +1,36 @@
+//! Layer 1: cluster metadata, sans-IO. The Smap and BMD in AIS's JSON shapes, the jsp framing
+//! they are persisted and synced in, placement (which targets, which target, which
+//! mountpath), the typed rule for accepting a new version, and IDs. Nothing here does I/O
+//! or names a node's state: every higher layer builds on these values.
+
+pub mod bmd;
+pub mod ids;
+pub mod jsp;
+pub mod placement;
+pub mod smap;
+pub mod version;
+
+pub use bmd::{Bmd, Bprops, CksumConf, VersionConf};
+pub use ids::{random_id, valid_node_id};
+pub use smap::{CoreInfo, NetInfo, Smap, Snode, FLAG_DECOMMISSION, FLAG_MAINTENANCE};
+
+use serde::{Deserialize, Deserializer, Serializer};
+
+/// AIS writes some integers as JSON strings (versions, bucket IDs, times).
+pub(crate) fn ser_str<S: Serializer, T: ToString>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+/// Reads an integer written as a JSON string or as a number.
+pub(crate) fn de_str_num<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        S(String),
+        I(i64),
+    }
+    match N::deserialize(d)? {
+        N::S(s) => s.parse().map_err(serde::de::Error::custom),
+        N::I(i) => Ok(i),
+    }
+}

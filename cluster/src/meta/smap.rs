@@ -1,0 +1,150 @@
+//! The Smap (cluster map) and its nodes (Snodes) in AIS's JSON shape (spec §3), and the
+//! node-flag predicates every placement decision uses.
+
+use super::{de_str_num, ser_str};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetInfo {
+    pub node_ip_addr: String,
+    pub daemon_port: String,
+    pub direct_url: String,
+}
+
+impl NetInfo {
+    pub fn new(host: &str, port: u16) -> NetInfo {
+        NetInfo {
+            node_ip_addr: host.into(),
+            daemon_port: port.to_string(),
+            direct_url: format!("http://{host}:{port}"),
+        }
+    }
+}
+
+/// Where a target core listens and which mountpaths it owns (fields the SDK ignores), so a
+/// proxy can redirect straight to the owning core.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CoreInfo {
+    pub core: usize,
+    pub direct_url: String,
+    pub mountpaths: Vec<String>,
+}
+
+/// Snode flags (spec §3).
+pub const FLAG_MAINTENANCE: u64 = 4;
+pub const FLAG_DECOMMISSION: u64 = 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Snode {
+    pub public_net: NetInfo,
+    pub intra_control_net: NetInfo,
+    pub intra_data_net: NetInfo,
+    pub daemon_type: String,
+    pub daemon_id: String,
+    pub flags: u64,
+    pub id_digest: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cores: Vec<CoreInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Smap {
+    pub pmap: BTreeMap<String, Snode>,
+    pub proxy_si: Snode,
+    pub tmap: BTreeMap<String, Snode>,
+    pub uuid: String,
+    pub creation_time: String,
+    #[serde(serialize_with = "ser_str", deserialize_with = "de_str_num")]
+    pub version: i64,
+}
+
+impl Snode {
+    /// In HRW placement: neither in maintenance nor being decommissioned. A target that is
+    /// not active keeps its Smap entry (it still answers) but owns no objects.
+    pub fn is_active(&self) -> bool {
+        self.flags & (FLAG_MAINTENANCE | FLAG_DECOMMISSION) == 0
+    }
+
+    /// An Snode with no identity and no addresses (the Smap of a node that has not joined).
+    pub fn placeholder() -> Snode {
+        let n = NetInfo::new("", 0);
+        Snode {
+            public_net: n.clone(),
+            intra_control_net: n.clone(),
+            intra_data_net: n,
+            daemon_type: String::new(),
+            daemon_id: String::new(),
+            flags: 0,
+            id_digest: 0,
+            cores: vec![],
+        }
+    }
+}
+
+impl Smap {
+    /// The targets HRW places objects on (see [`Snode::is_active`]), in ID order.
+    pub fn active_targets(&self) -> impl Iterator<Item = &Snode> {
+        self.tmap.values().filter(|t| t.is_active())
+    }
+
+    /// IDs of the active targets, sorted: two maps with the same list place every object
+    /// alike.
+    pub fn active_target_ids(&self) -> Vec<&str> {
+        self.active_targets().map(|t| t.daemon_id.as_str()).collect()
+    }
+
+    /// A proxy or target of this map.
+    pub fn node(&self, id: &str) -> Option<&Snode> {
+        self.pmap.get(id).or_else(|| self.tmap.get(id))
+    }
+
+    /// Every node (proxies, then targets).
+    pub fn nodes(&self) -> impl Iterator<Item = &Snode> {
+        self.pmap.values().chain(self.tmap.values())
+    }
+
+    /// Take a node out of the map (it left, was decommissioned or stopped answering).
+    pub fn remove(&mut self, id: &str) {
+        self.pmap.remove(id);
+        self.tmap.remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(id: &str, flags: u64) -> Snode {
+        let mut t = Snode::placeholder();
+        t.daemon_id = id.into();
+        t.daemon_type = "target".into();
+        t.flags = flags;
+        t
+    }
+
+    #[test]
+    fn active_targets_skip_maintenance_and_decommission() {
+        let mut s = Smap {
+            pmap: BTreeMap::new(),
+            proxy_si: Snode::placeholder(),
+            tmap: BTreeMap::new(),
+            uuid: "u".into(),
+            creation_time: String::new(),
+            version: 1,
+        };
+        for (id, flags) in [
+            ("t1", 0),
+            ("t2", FLAG_MAINTENANCE),
+            ("t3", FLAG_DECOMMISSION),
+            ("t4", FLAG_MAINTENANCE | FLAG_DECOMMISSION),
+            ("t5", 1), // another flag: still active
+        ] {
+            s.tmap.insert(id.into(), target(id, flags));
+        }
+        assert_eq!(s.active_target_ids(), vec!["t1", "t5"]);
+        assert!(s.node("t2").is_some());
+        s.remove("t2");
+        assert!(s.node("t2").is_none());
+    }
+}

@@ -1,0 +1,37 @@
+//! A node's configuration: its role and what `aisnode`'s flags set.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    All,
+    Proxy,
+    Target,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub role: Role,
+    pub host: String,
+    pub port: u16,
+    pub core_port_base: u16,
+    pub cores: usize,
+    pub data_dir: PathBuf,
+    pub mountpaths: Vec<PathBuf>,
+    /// fdatasync objects and fsync their directories before acknowledging a PUT.
+    pub fsync: bool,
+    /// S3 access keys (access key, secret). Empty: anonymous S3 access.
+    pub s3_credentials: Vec<(String, String)>,
+    /// Intra-cluster control and data networks (host, port); `None`: same as public.
+    pub intra_control: Option<(String, u16)>,
+    pub intra_data: Option<(String, u16)>,
+    /// Primary proxy's URL to join; `None` for the primary itself (and for `--role all`).
+    pub primary_url: Option<String>,
+    /// Keepalive period; a node silent for interval x factor leaves the Smap.
+    pub keepalive_interval_ms: u64,
+    pub keepalive_factor: u32,
+    /// Objects in flight per rebalance or resilver on this node (throttle).
+    pub rebalance_workers: usize,
+    /// Most objects per second a rebalance or resilver moves (0: unlimited).
+    pub rebalance_max_rate: u32,
+}
