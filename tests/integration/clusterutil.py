@@ -115,6 +115,24 @@ class ClusterNode(AisNode):
         except requests.RequestException:
             return None
 
+    def health_response(self, timeout=5.0):
+        """The /v1/health response; raises when the node does not answer (a dead node is not
+        'not ready')."""
+        return requests.get(f"{self.endpoint}/v1/health", timeout=timeout)
+
+    def assert_not_ready(self, why):
+        """/v1/health answers exactly 503 "not a member of the cluster map" (spec: a node outside
+        the Smap is running but not ready)."""
+        __tracebackhide__ = True
+        self.check_running()
+        try:
+            r = self.health_response()
+        except requests.RequestException as e:
+            raise AssertionError(f"{self.name} ({why}): /v1/health did not answer: {type(e).__name__}: {e}") from None
+        assert r.status_code == 503, f"{self.name} ({why}): /v1/health {r.status_code} {r.text[:300]}, want 503"
+        assert "not a member of the cluster map" in r.text, f"{self.name} ({why}): /v1/health 503 body {r.text[:300]}"
+        return r
+
     def log_text(self):
         try:
             return strip_ansi(self.log_path.read_text(errors="replace"))
@@ -191,6 +209,27 @@ class Cluster:
             n.spawn()
         self.wait_converged(self.nodes, deadline_s)
         return self
+
+    def ensure_converged(self, deadline_s=30.0):
+        """Known state for the next test of a module sharing this cluster: every node running and
+        the map converged. A dead node is started again (same ports and data directory); if the
+        cluster still does not converge, every node is stopped and the cluster started afresh on
+        its directories. Returns what had to be done ("" when nothing), for a warning."""
+        __tracebackhide__ = True
+        dead = [n.name for n in self.nodes if not n.is_alive()]
+        try:
+            if self.primary.name in dead:
+                raise NodeError(f"the primary {self.primary.name} is not running")
+            for n in self.nodes:
+                if not n.is_alive():
+                    n.spawn()
+            self.wait_converged(self.nodes, deadline_s)
+            return f"restarted {dead}" if dead else ""
+        except (NodeError, AssertionError, requests.RequestException, OSError) as e:
+            problem = str(e).splitlines()[0]
+        self.close()
+        self.start()
+        return f"dead {dead}; {problem}; restarted the whole cluster"
 
     def close(self):
         errors = []

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,6 @@ from aisutil import make_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CORES = 2
-PORT_MIN, PORT_MAX = 20000, 40000
 START_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 15.0
 POLL_INTERVAL_S = 0.05
@@ -52,6 +52,26 @@ def aisnode_binary_path():
     return path
 
 
+def _ephemeral_port_range():
+    """Linux's range for automatically bound local ports (outgoing connections)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999  # the kernel default
+
+
+# Test ports stay below the ephemeral range: a port there can be taken at any moment by some
+# process's outgoing connection (aisnode's own intra-cluster calls included) between the
+# free-port probe and the node's bind(), or while a killed node is being restarted on it.
+# A node uses `port` (public; also intra-control/data, which default to it) and `port + 1 ..
+# port + cores` (one per core), all inside [PORT_MIN, PORT_MAX].
+EPHEMERAL_MIN, EPHEMERAL_MAX = _ephemeral_port_range()
+PORT_MIN = 10000
+PORT_MAX = min(32000, EPHEMERAL_MIN - 1)
+
+
 def _port_is_free(port):
     # No SO_REUSEADDR: a port with TIME_WAIT leftovers counts as busy, which is what we want.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -63,10 +83,13 @@ def _port_is_free(port):
 
 
 def pick_port_range(count):
-    """A random P in [20000, 40000] such that P .. P+count-1 are all free."""
+    """A random P such that P .. P+count-1 are all free and inside [PORT_MIN, PORT_MAX]."""
+    if PORT_MAX - PORT_MIN + 1 < 100 * count:
+        raise NodeError(f"test port range {PORT_MIN}-{PORT_MAX} is too small (ephemeral ports start at "
+                        f"{EPHEMERAL_MIN}, /proc/sys/net/ipv4/ip_local_port_range)")
     rng = random.Random()
     for _ in range(500):
-        base = rng.randint(PORT_MIN, PORT_MAX - count)
+        base = rng.randint(PORT_MIN, PORT_MAX - count + 1)
         ports = range(base, base + count)
         if any(p in _USED_PORTS for p in ports):
             continue
@@ -228,6 +251,23 @@ class AisNode:
                 log.write(f"\n===== test harness: SIGTERM ignored for {deadline_s}s, sent SIGKILL\n".encode())
             return self.last_returncode, True
 
+    def ensure_running(self, deadline_s=START_DEADLINE_S):
+        """Bring a node shared by several tests back to a known state before the next one: running
+        and ready. Returns what had to be done ("" when nothing), for a warning."""
+        __tracebackhide__ = True
+        if not self.is_alive():
+            rc = self.proc.poll() if self.proc is not None else None
+            self.start(deadline_s)
+            return f"{self!r} had exited (status {rc}); restarted on the same data directory"
+        try:
+            self.wait_ready(10.0)
+            return ""
+        except NodeError as e:
+            first_line = str(e).splitlines()[0]
+        self.stop()
+        self.start(deadline_s)
+        return f"{self!r} was not ready ({first_line}); restarted on the same data directory"
+
     def restart(self, deadline_s=START_DEADLINE_S):
         """Stop if running (SIGTERM), then start on the same ports and directories."""
         __tracebackhide__ = True
@@ -259,6 +299,11 @@ class AisNode:
         return f"AisNode(pid={self.pid}, port={self.port}, data_dir={self.data_dir})"
 
 
+def failed_so_far(item):
+    """True if the test `item` failed in setup or call (for a fixture's teardown)."""
+    return any(getattr(getattr(item, f"rep_{when}", None), "failed", False) for when in ("setup", "call"))
+
+
 @atexit.register
 def _stop_leftover_nodes():
     for node in list(_OPEN_NODES):
@@ -272,6 +317,9 @@ def _stop_leftover_nodes():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    # item.rep_setup / rep_call / rep_teardown: fixtures that share state across tests look at
+    # them to tell whether the test they served failed (and left that state unknown).
+    setattr(item, f"rep_{rep.when}", rep)
     if rep.failed:
         for node in list(_OPEN_NODES):
             rep.sections.append((f"aisnode log tail: {node.log_path} (pid {node.pid})", node.log_tail()))
@@ -331,6 +379,22 @@ def module_node(aisnode_binary, tmp_path_factory):
     _start_or_fail(n)
     yield n
     n.close()
+
+
+# Module-scoped single-node fixtures (conftest and s3util): before every test that uses one, the
+# node must be running and ready, so that one test that crashed it does not fail the rest of the
+# module for the same reason.
+SHARED_NODE_FIXTURES = ("module_node", "s3_node", "s3_anon_node")
+
+
+@pytest.fixture(autouse=True)
+def _shared_nodes_ready(request):
+    for name in SHARED_NODE_FIXTURES:
+        if name in request.fixturenames:
+            node = request.getfixturevalue(name)
+            note = node.ensure_running()
+            if note:
+                warnings.warn(f"before {request.node.nodeid}: {note}", stacklevel=1)
 
 
 @pytest.fixture

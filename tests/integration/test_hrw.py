@@ -2,9 +2,13 @@
 
 import random
 
+import pytest
 import xxhash
 
 import hrw
+
+# pytest-timeout: pure computation; the margin is for a loaded 2-CPU CI box.
+pytestmark = pytest.mark.timeout(60)
 
 
 def test_xxh64_seed0_vectors():

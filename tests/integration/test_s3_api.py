@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from s3util import (  # noqa: F401  (fixtures are used by name)
+
     ACCESS_KEY,
     CHECKSUM_MODES,
     MiB,
@@ -39,6 +40,9 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
     unique_bucket,
     unquote_etag,
 )
+
+# pytest-timeout: each test under 1 s on a quiet box; the margin is for a loaded 2-CPU CI box.
+pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(autouse=True)

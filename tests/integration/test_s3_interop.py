@@ -10,6 +10,7 @@ import requests
 from aisutil import make_client, xxh_hex
 from aistore.sdk.errors import AISError, ErrObjNotFound
 from s3util import (  # noqa: F401  (fixtures are used by name)
+
     MiB,
     boto3_client,
     det_bytes,
@@ -21,6 +22,9 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
     unique_bucket,
     unquote_etag,
 )
+
+# pytest-timeout: each test under 2 s on a quiet box; the margin is for a loaded 2-CPU CI box.
+pytestmark = pytest.mark.timeout(180)
 
 SIZES = [0, 1, 4096, MiB + 1, 9 * MiB + 7]
 

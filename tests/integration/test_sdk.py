@@ -26,6 +26,10 @@ import rawhttp
 from aistore.sdk.errors import AISError, ErrBckAlreadyExists, ErrBckNotFound, ErrObjNotFound
 from aisutil import CHECKSUM_TYPES, MiB, bck_url, det_bytes, obj_url, xxh_hex
 
+# pytest-timeout: the first test also populates the module node (~6 s); the margin is for a
+# loaded 2-CPU CI box.
+pytestmark = pytest.mark.timeout(300)
+
 SEED = 20240607
 BUCKET = "sdk-main"
 NUM_OBJECTS = 1000
