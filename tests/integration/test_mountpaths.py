@@ -22,11 +22,15 @@ import requests
 import hrw
 from aisutil import KiB, bck_url, det_bytes, obj_url
 
+# pytest-timeout: the slowest ~13 s on a quiet box; the margin is for a loaded 2-CPU CI box.
+pytestmark = pytest.mark.timeout(300)
+
 BUCKET = "mpb"
 N_OBJECTS = 2000
 REQ_TIMEOUT = (3.0, 15.0)
 JOB_DEADLINE_S = 60.0
 TMPFS_BYTES = 256 << 20
+MOUNT_TIMEOUT_S = 30
 
 
 def obj_size(name):
@@ -48,6 +52,26 @@ def mountpaths(node):
     r = requests.get(f"{node.endpoint}/v1/daemon?what=mountpaths", timeout=REQ_TIMEOUT)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def job_snapshot(node, job_id):
+    mine = [j for j in requests.get(f"{node.endpoint}/v1/daemon?what=jobs", timeout=REQ_TIMEOUT).json()
+            if j["id"] == job_id]
+    assert mine, f"job {job_id} is not in /v1/daemon?what=jobs"
+    return mine[0]
+
+
+def wait_job_moving(node, job_id, deadline_s=JOB_DEADLINE_S):
+    """Poll until the job has moved at least one object; returns its snapshot (it may be finished)."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + deadline_s
+    while True:
+        assert node.is_alive(), f"aisnode died: {node.log_tail()}"
+        j = job_snapshot(node, job_id)
+        if j["objects"] > 0 or j["finished"]:
+            return j
+        assert time.monotonic() < deadline, f"job {job_id} moved nothing within {deadline_s}s: {j}"
+        time.sleep(0.02)
 
 
 def wait_job(node, job_id, deadline_s=JOB_DEADLINE_S):
@@ -181,6 +205,20 @@ class Load:
             t.start()
         return self
 
+    def wait_more_ops(self, n, deadline_s=30.0):
+        """Poll until the load has done `n` more requests than now (e.g. after the last change)."""
+        __tracebackhide__ = True
+        with self.lock:
+            target = self.ops + n
+        deadline = time.monotonic() + deadline_s
+        while True:
+            with self.lock:
+                if self.ops >= target:
+                    return
+            assert all(t.is_alive() for t in self.threads), "a load thread died"
+            assert time.monotonic() < deadline, f"the load did not do {n} more requests within {deadline_s}s"
+            time.sleep(0.02)
+
     def stop(self):
         self.stop_ev.set()
         for t in self.threads:
@@ -194,9 +232,12 @@ def tmpfs_mountpath(tmp_path):
         pytest.fail("test_mountpaths needs root to mount a tmpfs mountpath (another file system)")
     mnt = tmp_path / "tmpfs-mp"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mnt)], check=True)
-    yield str(mnt)
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(mnt)], check=True,
+                   timeout=MOUNT_TIMEOUT_S)
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False, timeout=MOUNT_TIMEOUT_S)
 
 
 def test_attach_detach_disable_enable_under_load(node_factory, tmpfs_mountpath):
@@ -241,7 +282,7 @@ def test_attach_detach_disable_enable_under_load(node_factory, tmpfs_mountpath):
         _, lst = step("POST", "disable-mp", mp4, [mp2, mp3])
         assert lst["disabled"] == [hrw.clean_mountpath(mp4)], lst
         step("POST", "enable-mp", mp4, [mp2, mp3, mp4])
-        time.sleep(0.3)
+        load.wait_more_ops(50)  # some load on the final layout too
     finally:
         load.stop()
     print("\n[mountpaths] " + "; ".join(steps) + f"; client ops during the changes: {load.ops}")
@@ -318,24 +359,27 @@ def test_sdk_job_abort_wait_and_restart(aisnode_binary, tmp_path):
 
     node = _start_or_fail(Node(aisnode_binary, tmp_path / "n", num_mountpaths=2))
     try:
-        client = Client(node.endpoint)
+        client = Client(node.endpoint, timeout=(5.0, 60.0))
         client.bucket(BUCKET).create()
         names = [f"j/obj-{i:04d}" for i in range(600)]
         errs = put_all(node.endpoint, names)
         assert not errs, errs[:5]
         mp3 = os.path.join(str(node.data_dir), "mp3")
+        to_move = sum(1 for n in names if hrw.choose_mountpath(node.mountpaths + [mp3], BUCKET, n) == mp3)
         r = mp_api(node, "PUT", "attach-mp", mp3)
         job_id = r.text.strip()
-        time.sleep(1.0)
+        # Abort it mid-way: once it moved something (at 50/s the ~200 objects take ~4 s).
+        running = wait_job_moving(node, job_id)
+        assert not running["finished"], f"the throttled resilver finished before the abort: {running}"
         job = client.job(job_id=job_id, job_kind="resilver")
         snaps = job.get_details().list_snapshots()
         assert snaps and snaps[0].kind == "resilver" and not snaps[0].aborted, snaps
         moved_before = snaps[0].stats.objects
-        assert 0 < moved_before < 300, f"throttled to 50/s, 1 s after the start: {snaps[0]}"
+        assert 0 < moved_before < to_move, f"throttled to 50/s, {to_move} to move: {snaps[0]}"
         job.abort()
         res = job.wait(timeout=20, verbose=False)
         assert not res.success, f"aborted job reported success: {res}"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         st = job.status()
         while st.end_time == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -343,6 +387,8 @@ def test_sdk_job_abort_wait_and_restart(aisnode_binary, tmp_path):
         assert st.aborted and st.end_time > 0 and "abort" in st.err, st
         snaps = job.get_details().list_snapshots()
         assert snaps[0].aborted and "abort" in snaps[0].abort_err, snaps
+        on_mp3 = len(inventory([mp3]))
+        assert 0 < on_mp3 < to_move, f"after the abort mp3 holds {on_mp3} of the {to_move} objects HRW puts there"
         # Everything still reads back while half moved (reads look on every mountpath).
         errs = get_all(node.endpoint, names)
         assert not errs, f"after the abort: {errs[:5]}"
@@ -383,11 +429,13 @@ def test_sigkill_mid_resilver_resumes_after_restart(aisnode_binary, tmp_path):
         on_mp1 = len(inventory([mp1]))
         r = mp_api(node, "DELETE", "detach-mp", mp1)
         job_id = r.text.strip()
-        time.sleep(1.0)
-        moved = [j for j in requests.get(f"{node.endpoint}/v1/daemon?what=jobs", timeout=REQ_TIMEOUT).json()
-                 if j["id"] == job_id][0]["objects"]
-        assert 0 < moved < on_mp1, f"throttled resilver should be mid-way: moved {moved} of {on_mp1}"
+        # Kill it mid-way: once it moved something (at 100/s the ~300 objects take ~3 s).
+        j = wait_job_moving(node, job_id)
+        moved = j["objects"]
+        assert not j["finished"] and 0 < moved < on_mp1, f"throttled resilver should be mid-way: {j}, {on_mp1} to move"
         node.kill9()
+        left = len(inventory([mp1]))
+        assert 0 < left < on_mp1, f"killed mid-resilver, but mp1 holds {left} of its {on_mp1} objects"
         node.start()
         lst = mountpaths(node)
         assert hrw.clean_mountpath(mp1) not in lst["available"], f"after restart: {lst}"

@@ -180,8 +180,8 @@ def test_aws_cli_bucket_and_object_ops(s3_node, tmp_path):
     assert p.returncode != 0 and b"BucketNotEmpty" in p.stderr, p.stderr
     run_tool(aws_cmd(ep, "s3api", "delete-object", "--bucket", name, "--key", "top.txt"), env)
     run_tool(aws_cmd(ep, "s3", "rm", "--only-show-errors", "--recursive", f"s3://{name}/dir/"), env)
-    p, _ = run_tool(aws_cmd(ep, "s3", "ls", "--recursive", f"s3://{name}"), env, check=False)
-    assert p.stdout.strip() == b"", p.stdout
+    p, _ = run_tool(aws_cmd(ep, "s3", "ls", "--recursive", f"s3://{name}"), env)
+    assert (p.stdout.strip(), p.stderr.strip()) == (b"", b""), (p.stdout, p.stderr)
     p, _ = run_tool(aws_cmd(ep, "s3", "rb", f"s3://{name}"), env)
     assert f"remove_bucket: {name}" in p.stdout.decode()
     p, _ = run_tool(aws_cmd(ep, "s3", "ls", f"s3://{name}"), env, check=False)
