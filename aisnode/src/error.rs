@@ -143,7 +143,10 @@ pub fn s3_from_cluster(e: &ClusterError, bucket: &str) -> S3Error {
     let w = classify(e);
     let msg = match (w.s3, e) {
         (S3ErrorCode::NoSuchBucket, _) => "The specified bucket does not exist".to_string(),
-        (S3ErrorCode::BucketAlreadyOwnedByYou, _) => "Your previous request to create the named bucket succeeded and you already own it.".to_string(),
+        (S3ErrorCode::BucketAlreadyOwnedByYou, _) => {
+            "Your previous request to create the named bucket succeeded and you already own it."
+                .to_string()
+        }
         (_, ClusterError::Peer { message, .. }) => message.clone(),
         _ => e.to_string(),
     };

@@ -107,7 +107,7 @@ fn main() {
     let a = Args::parse();
     let cores = a.cores.unwrap_or_else(|| {
         std::thread::available_parallelism()
-            .map(|n| n.get())
+            .map(std::num::NonZero::get)
             .unwrap_or(1)
     });
     let role = match a.role.as_str() {

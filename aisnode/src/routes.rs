@@ -37,7 +37,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     && engine::name::validate_bucket(bucket).is_ok()
                     && engine::name::validate_object(key).is_ok()
                 {
-                    let Some(url) = placement::owner(&core.smap(), bucket, key).map(|o| o.url) else {
+                    let Some(url) = placement::owner(&core.smap(), bucket, key).map(|o| o.url)
+                    else {
                         return Err(ApiError::new(503, "no targets in the cluster map"));
                     };
                     return crate::forward::forward(conn, req, &url, &core.node.proxy_id).await;
@@ -80,9 +81,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 ("POST", ["keepalive", id]) => {
                     native::cluster::keepalive(core, conn, req, id).await
                 }
-                ("DELETE", ["daemon", id]) => {
-                    native::cluster::leave(core, conn, req, id).await
-                }
+                ("DELETE", ["daemon", id]) => native::cluster::leave(core, conn, req, id).await,
                 ("PUT", []) => native::cluster::action(core, conn, req).await,
                 _ => Err(ApiError::not_implemented(format!(
                     "{method} /v1/cluster/{rest} is not supported by this node"
@@ -139,7 +138,9 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
             engine::name::validate_object(object).map_err(ApiError::bad_request)?;
             if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
-                return Err(ApiError::method_not_allowed("GET, PUT, HEAD, DELETE, PATCH"));
+                return Err(ApiError::method_not_allowed(
+                    "GET, PUT, HEAD, DELETE, PATCH",
+                ));
             }
             let known = core.bmd().buckets.contains_key(bucket)
                 || (role == Role::Target
@@ -148,7 +149,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
             }
             if role == Role::Proxy {
-                let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url) else {
+                let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url)
+                else {
                     return Err(ApiError::new(
                         503,
                         format!(
@@ -161,7 +163,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             }
             let (mp, owner) = core.owner(bucket, object);
             if role == Role::All && req.listener == Listener::Public && !req.redirected() {
-                return redirect::redirect(core, conn, req, redirect::RedirectTo::Core(owner)).await;
+                return redirect::redirect(core, conn, req, redirect::RedirectTo::Core(owner))
+                    .await;
             }
             if owner != core.id {
                 return Ok(Outcome::Handoff(owner));
@@ -200,4 +203,3 @@ fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {
         ))),
     }
 }
-

@@ -6,12 +6,10 @@
 //! connection's descriptor and its buffered bytes move, the owner re-reads the head and
 //! serves it. The route table is `routes.rs`.
 
-
 use crate::core::{Core, Handoff};
 use crate::error::ApiError;
 use crate::reply::send_error;
 use crate::req::{Listener, Outcome, Req};
-use anyhow::{bail, Context};
 use cluster::node::{LocalView, Role};
 use cluster::Node;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
@@ -30,9 +28,25 @@ pub const HANDOFF_QUEUE_MAX: usize = 256;
 /// Connections one core serves at once; past it new connections are closed.
 pub const CONNS_PER_CORE_MAX: usize = 8192;
 
+/// Why the node could not start (ports, mountpaths, executors); printed by `main`.
+#[derive(Debug)]
+pub struct StartError(String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn start_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> StartError {
+    StartError(format!("{what}: {e}"))
+}
+
 /// Start every core and block until they exit. Errors during start-up (ports in use,
 /// mountpaths unusable) are returned before any core serves.
-pub fn run(node: Node) -> anyhow::Result<()> {
+pub fn run(node: Node) -> Result<(), StartError> {
     // Block SIGTERM/SIGINT here, before any thread exists, so every thread inherits the mask
     // and the main thread alone takes them with sigwait below.
     let sigs = termination_signals();
@@ -46,8 +60,11 @@ pub fn run(node: Node) -> anyhow::Result<()> {
     ports.extend(node.extra_listen().into_iter().map(|(_, p)| p));
     ports.extend((0..n).map(|c| node.core_port(c)));
     for p in &ports {
-        bind_probe(&host, *p).with_context(|| {
-            format!("cannot listen on {host}:{p} (port in use or address not available)")
+        bind_probe(&host, *p).map_err(|e| {
+            start_err(
+                format!("cannot listen on {host}:{p} (port in use or address not available)"),
+                e,
+            )
         })?;
     }
     let mut senders: Vec<Vec<Option<SharedSender<Handoff>>>> =
@@ -63,7 +80,7 @@ pub fn run(node: Node) -> anyhow::Result<()> {
         }
     }
     let cpus = std::thread::available_parallelism()
-        .map(|c| c.get())
+        .map(std::num::NonZero::get)
         .unwrap_or(1);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize, String>>();
     let mut handles = Vec::new();
@@ -78,15 +95,15 @@ pub fn run(node: Node) -> anyhow::Result<()> {
                     let _ = ready.send(Err(format!("core {k}: {e:#}")));
                 }
             })
-            .map_err(|e| anyhow::anyhow!("cannot start executor for core {k}: {e}"))?;
+            .map_err(|e| start_err(format!("cannot start executor for core {k}"), e))?;
         handles.push(h);
     }
     drop(ready_tx);
     for _ in 0..n {
         match ready_rx.recv() {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => bail!("{e}"),
-            Err(_) => bail!("a core exited during start-up"),
+            Ok(Err(e)) => return Err(StartError(e)),
+            Err(_) => return Err(StartError("a core exited during start-up".into())),
         }
     }
     tracing::info!(
@@ -193,14 +210,14 @@ async fn core_main(
     sends: Vec<Option<SharedSender<Handoff>>>,
     recvs: Vec<SharedReceiver<Handoff>>,
     ready: std::sync::mpsc::Sender<Result<usize, String>>,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let set = node.mountpaths.load();
     for (m, _) in set.avail.iter().zip(&set.core).filter(|(_, c)| **c == k) {
-        m.prime_dma().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        m.prime_dma().await.map_err(|e| StartError(e.to_string()))?;
     }
     if k == 0 {
         for (m, _) in &set.leaving {
-            m.prime_dma().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            m.prime_dma().await.map_err(|e| StartError(e.to_string()))?;
         }
     }
     drop(set);
@@ -273,22 +290,25 @@ async fn core_main(
 /// Listening socket with SO_REUSEPORT (every core accepts on the public port) and
 /// SO_REUSEADDR (a restarted node binds despite its predecessor's TIME_WAIT connections).
 /// glommio's own `bind` sets only the former.
-fn listen(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+fn listen(host: &str, port: u16) -> Result<TcpListener, StartError> {
     use rustix::net::{AddressFamily, SocketType};
     let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-        .with_context(|| format!("resolve {host}:{port}"))?
+        .map_err(|e| start_err(format!("resolve {host}:{port}"), e))?
         .next()
-        .with_context(|| format!("no address for {host}"))?;
+        .ok_or_else(|| StartError(format!("no address for {host}")))?;
     let family = if addr.is_ipv6() {
         AddressFamily::INET6
     } else {
         AddressFamily::INET
     };
-    let fd = rustix::net::socket(family, SocketType::STREAM, None).context("socket")?;
-    rustix::net::sockopt::set_socket_reuseaddr(&fd, true).context("SO_REUSEADDR")?;
-    rustix::net::sockopt::set_socket_reuseport(&fd, true).context("SO_REUSEPORT")?;
-    rustix::net::bind(&fd, &addr).with_context(|| format!("bind {addr}"))?;
-    rustix::net::listen(&fd, 1024).with_context(|| format!("listen {addr}"))?;
+    let fd = rustix::net::socket(family, SocketType::STREAM, None)
+        .map_err(|e| start_err("socket", e))?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)
+        .map_err(|e| start_err("SO_REUSEADDR", e))?;
+    rustix::net::sockopt::set_socket_reuseport(&fd, true)
+        .map_err(|e| start_err("SO_REUSEPORT", e))?;
+    rustix::net::bind(&fd, &addr).map_err(|e| start_err(format!("bind {addr}"), e))?;
+    rustix::net::listen(&fd, 1024).map_err(|e| start_err(format!("listen {addr}"), e))?;
     #[allow(unsafe_code)]
     // SAFETY: `fd` is an owned, listening TCP socket; ownership moves into the listener.
     Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
@@ -448,4 +468,3 @@ async fn dispatch(
         }
     }
 }
-

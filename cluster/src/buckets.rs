@@ -93,8 +93,9 @@ async fn on_primary(node: &Node, method: &str, bucket: &str, action: &str) -> Re
         ));
     }
     let url = format!("{primary}/v1/buckets/{bucket}?provider=ais");
-    let body = serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": null}))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": null}))
+            .map_err(|e| Error::Internal(e.to_string()))?;
     let r = intra::call(method, &url, &[("Content-Type", "application/json")], &body)
         .await
         .map_err(|e| Error::Unavailable(format!("forwarding to primary: {e}")))?;

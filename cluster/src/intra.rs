@@ -30,7 +30,11 @@ impl CallResult {
     pub fn message(&self) -> String {
         serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned())
     }
 
@@ -101,9 +105,14 @@ pub const HDR_META_DECISION: &str = "Ais-Meta-Decision";
 
 /// `GET <node>/v1/daemon?what=<what>` as JSON (intra-control network).
 pub async fn daemon_query(base_url: &str, what: &str) -> Result<serde_json::Value> {
-    let r = call("GET", &format!("{base_url}/v1/daemon?what={what}"), &[], b"")
-        .await?
-        .ok()?;
+    let r = call(
+        "GET",
+        &format!("{base_url}/v1/daemon?what={what}"),
+        &[],
+        b"",
+    )
+    .await?
+    .ok()?;
     serde_json::from_slice(&r.body)
         .map_err(|e| Error::PeerUnreachable(format!("{base_url}: bad {what} answer: {e}")))
 }

@@ -79,7 +79,9 @@ pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
             (!a.id.is_empty()).then(|| a.id.clone()),
         )),
         "resilver" => Ok(crate::resilver::start(node)),
-        "" => Err(Error::BadRequest("job kind is not defined (\"Kind\")".into())),
+        "" => Err(Error::BadRequest(
+            "job kind is not defined (\"Kind\")".into(),
+        )),
         k => Err(Error::NotImplemented(format!(
             "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
         ))),
@@ -215,7 +217,11 @@ pub async fn cluster_action(
                 a.daemon_id.clear();
             }
             "resilver" => a.id.clear(),
-            "" => return Err(Error::BadRequest("job kind is not defined (\"Kind\")".into())),
+            "" => {
+                return Err(Error::BadRequest(
+                    "job kind is not defined (\"Kind\")".into(),
+                ))
+            }
             k => {
                 return Err(Error::NotImplemented(format!(
                     "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
@@ -243,9 +249,14 @@ pub async fn cluster_action(
     let mut ids = Vec::new();
     for t in &targets {
         let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
-        let r = intra::call("PUT", &url, &[("Content-Type", "application/json")], &payload)
-            .await
-            .map_err(|e| Error::PeerUnreachable(format!("{action} on target {}: {e}", t.daemon_id)))?;
+        let r = intra::call(
+            "PUT",
+            &url,
+            &[("Content-Type", "application/json")],
+            &payload,
+        )
+        .await
+        .map_err(|e| Error::PeerUnreachable(format!("{action} on target {}: {e}", t.daemon_id)))?;
         if r.status != 200 {
             return Err(Error::Peer {
                 status: r.status,

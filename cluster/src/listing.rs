@@ -200,7 +200,8 @@ async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry
     let mut entries: Vec<LsoEntry> = Vec::new();
     for t in tasks {
         let (id, r) = t.await;
-        let r = r.map_err(|e| Error::Unavailable(format!("listing {bucket} on target {id}: {e}")))?;
+        let r =
+            r.map_err(|e| Error::Unavailable(format!("listing {bucket} on target {id}: {e}")))?;
         if r.status != 200 {
             return Err(Error::Peer {
                 status: r.status,
@@ -210,9 +211,8 @@ async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry
                 ),
             });
         }
-        let page: LsoPage = rmp_serde::from_slice(&r.body).map_err(|e| {
-            Error::Internal(format!("target {id} sent a bad listing page: {e}"))
-        })?;
+        let page: LsoPage = rmp_serde::from_slice(&r.body)
+            .map_err(|e| Error::Internal(format!("target {id} sent a bad listing page: {e}")))?;
         entries.extend(page.entries);
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));

@@ -160,7 +160,7 @@ async fn join_and_keepalive(node: Arc<Node>) {
                             tracing::warn!(primary = %primary, error = %e, attempt = failures, "join failed; retrying");
                         }
                     }
-                    let wait = (JOIN_RETRY_MS * failures.min(20) as u64).min(JOIN_RETRY_MAX_MS);
+                    let wait = (JOIN_RETRY_MS * u64::from(failures.min(20))).min(JOIN_RETRY_MAX_MS);
                     glommio::timer::sleep(Duration::from_millis(wait)).await;
                     continue;
                 }
@@ -285,7 +285,7 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
             match call("PUT", &url, &[("Content-Type", "application/octet-stream")], &body).await {
                 Ok(r) if r.status == 200 => {}
                 Ok(r) if r.meta_decision.as_deref().and_then(Decision::parse) == Some(Decision::Older) => {
-                    tracing::debug!(url = %url, "metasync overtaken by a newer one")
+                    tracing::debug!(url = %url, "metasync overtaken by a newer one");
                 }
                 Ok(r) => tracing::warn!(url = %url, status = r.status, body = %String::from_utf8_lossy(&r.body), "metasync refused"),
                 Err(e) => tracing::warn!(url = %url, error = %e, "metasync failed"),

@@ -87,7 +87,7 @@ pub async fn change(
     path: &str,
     dont_resilver: bool,
 ) -> Result<Option<String>> {
-    let path = mpset::clean(Path::new(path)).map_err(Error::BadRequest)?;
+    let path = mpset::clean(Path::new(path))?;
     if node
         .mp_changing
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -165,7 +165,7 @@ async fn change_locked(
             } else {
                 Leaving::Disable
             };
-            for (m, l) in next.leaving.iter_mut() {
+            for (m, l) in &mut next.leaving {
                 if m.path_str == path {
                     *l = to;
                 }
@@ -228,7 +228,7 @@ async fn open_new(node: &Arc<Node>, cur: &MpSet, path: &str) -> Result<Mountpath
     let m = glommio::executor()
         .spawn_blocking(move || -> Result<Mountpath> {
             let m = Mountpath::init(&p).map_err(|e| Error::BadRequest(e.to_string()))?;
-            let mut all: Vec<&Mountpath> = others.iter().map(|m| m.as_ref()).collect();
+            let mut all: Vec<&Mountpath> = others.iter().map(std::convert::AsRef::as_ref).collect();
             all.push(&m);
             engine::mountpath::check_not_nested_refs(&all)
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
@@ -259,14 +259,13 @@ async fn open_new(node: &Arc<Node>, cur: &MpSet, path: &str) -> Result<Mountpath
 
 /// Persist (with the resilver-pending mark), publish, and tell the cluster where this
 /// target's mountpaths now are (the Snode lists them per core for direct redirects).
-pub async fn publish(
-    node: &Arc<Node>,
-    next: MpSet,
-    resilver_pending: bool,
-) -> Result<()> {
+pub async fn publish(node: &Arc<Node>, next: MpSet, resilver_pending: bool) -> Result<()> {
     let n2 = node.clone();
     let next = glommio::executor()
-        .spawn_blocking(move || n2.persist_mountpaths(&next, resilver_pending).map(|()| next))
+        .spawn_blocking(move || {
+            n2.persist_mountpaths(&next, resilver_pending)
+                .map(|()| next)
+        })
         .await?;
     if resilver_pending {
         node.resilvering.store(true, Ordering::Release);

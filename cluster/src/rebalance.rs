@@ -15,6 +15,7 @@
 //! flight per target.
 
 use crate::daemon::Node;
+use crate::error::Error;
 use crate::meta::{placement, Smap};
 use crate::node::Role;
 use crate::time;
@@ -57,7 +58,10 @@ struct Pool {
 
 impl Pool {
     fn take(&self, addr: &str) -> Option<TcpStream> {
-        self.idle.borrow_mut().get_mut(addr).and_then(|v| v.pop())
+        self.idle
+            .borrow_mut()
+            .get_mut(addr)
+            .and_then(std::vec::Vec::pop)
     }
     fn give(&self, addr: &str, s: TcpStream) {
         let mut m = self.idle.borrow_mut();
@@ -208,17 +212,17 @@ async fn send(
     mp: &Mountpath,
     object: &str,
     base_url: &str,
-) -> Result<u64, String> {
+) -> Result<u64, Error> {
     let bck = Bck::ais(bucket);
     let rd = match ObjectReader::open(mp, &bck, object).await {
         Ok(rd) => rd,
         // Deleted (or already moved) since the walk listed it: nothing to do.
         Err(engine::Error::NotFound(_)) => return Ok(0),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Error::Internal(e.to_string())),
     };
     let lom = rd.lom.clone();
-    let (ep, _) =
-        net::client::parse_http_url(&format!("{base_url}/")).map_err(|e| e.to_string())?;
+    let (ep, _) = net::client::parse_http_url(&format!("{base_url}/"))
+        .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
     let addr = format!("{}:{}", ep.host, ep.port);
     let mut up = match pool.take(&addr) {
         Some(s) => s,
@@ -237,7 +241,7 @@ async fn send(
             }
             Err(e) => {
                 rd.close().await;
-                return Err(format!("connect {addr}: {e}"));
+                return Err(Error::PeerUnreachable(format!("connect {addr}: {e}")));
             }
         },
     };
@@ -263,7 +267,7 @@ async fn send(
     net::client::write_request_head(&mut head, "PUT", &addr, &target, &headers, lom.size);
     if let Err(e) = up.write_all(&head).await {
         rd.close().await;
-        return Err(format!("send to {addr}: {e}"));
+        return Err(Error::PeerUnreachable(format!("send to {addr}: {e}")));
     }
     let size = lom.size;
     if size > 0 {
@@ -274,16 +278,18 @@ async fn send(
                 Ok(b) if !b.is_empty() => b,
                 Ok(_) => {
                     let _ = s.close().await;
-                    return Err("local copy shorter than its metadata".into());
+                    return Err(Error::Internal(
+                        "local copy shorter than its metadata".into(),
+                    ));
                 }
                 Err(e) => {
                     let _ = s.close().await;
-                    return Err(format!("read: {e}"));
+                    return Err(Error::Internal(format!("read: {e}")));
                 }
             };
             if let Err(e) = up.write_all(&b).await {
                 let _ = s.close().await;
-                return Err(format!("send to {addr}: {e}"));
+                return Err(Error::PeerUnreachable(format!("send to {addr}: {e}")));
             }
             sent += b.len() as u64;
         }
@@ -297,9 +303,11 @@ async fn send(
         let n = up
             .read(&mut buf)
             .await
-            .map_err(|e| format!("read reply from {addr}: {e}"))?;
+            .map_err(|e| Error::PeerUnreachable(format!("read reply from {addr}: {e}")))?;
         if n == 0 {
-            return Err(format!("{addr} closed without a reply"));
+            return Err(Error::PeerUnreachable(format!(
+                "{addr} closed without a reply"
+            )));
         }
         resp.extend_from_slice(&buf[..n]);
         let mut rh = net::client::ResponseHead::default();
@@ -312,15 +320,19 @@ async fn send(
                 break (rh.status, rh.keep_alive && empty && used == resp.len());
             }
             Ok(None) if resp.len() < REBALANCE_REPLY_HEAD_BYTES_MAX => continue,
-            Ok(None) => return Err(format!("{addr}: oversized reply head")),
-            Err(e) => return Err(format!("{addr}: {e}")),
+            Ok(None) => {
+                return Err(Error::PeerUnreachable(format!(
+                    "{addr}: oversized reply head"
+                )))
+            }
+            Err(e) => return Err(Error::PeerUnreachable(format!("{addr}: {e}"))),
         }
     };
     if status != 200 {
-        return Err(format!(
-            "{addr} answered {status}: {}",
-            String::from_utf8_lossy(&resp)
-        ));
+        return Err(Error::Peer {
+            status,
+            message: format!("{addr}: {}", String::from_utf8_lossy(&resp)),
+        });
     }
     if reusable {
         pool.give(&addr, up);
@@ -328,7 +340,7 @@ async fn send(
     // The new owner has it durably: remove ours.
     match engine::object::delete(mp, &bck, object) {
         Ok(()) | Err(engine::Error::NotFound(_)) => {}
-        Err(e) => return Err(format!("removing moved object: {e}")),
+        Err(e) => return Err(Error::Internal(format!("removing moved object: {e}"))),
     }
     Ok(size)
 }

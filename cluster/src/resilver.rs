@@ -7,6 +7,7 @@
 //! clears the pending mark (persisted, so a restarted node resumes).
 
 use crate::daemon::Node;
+use crate::error::Error;
 use crate::meta::placement;
 use crate::mountpaths::FinishError;
 use crate::xact::Job;
@@ -231,12 +232,12 @@ async fn copy(
     bucket: &str,
     object: &str,
     fsync: bool,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, Error> {
     let bck = Bck::ais(bucket);
     let rd = match ObjectReader::open(src, &bck, object).await {
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Error::Internal(e.to_string())),
     };
     let lom = rd.lom.clone();
     let mut replace = false;
@@ -251,7 +252,7 @@ async fn copy(
         Ok(w) => w,
         Err(e) => {
             rd.close().await;
-            return Err(e.to_string());
+            return Err(Error::Internal(e.to_string()));
         }
     };
     w.size_hint(lom.size);
@@ -264,18 +265,18 @@ async fn copy(
                 Ok(_) => {
                     let _ = s.close().await;
                     w.abort().await;
-                    return Err("source shorter than its metadata".into());
+                    return Err(Error::Internal("source shorter than its metadata".into()));
                 }
                 Err(e) => {
                     let _ = s.close().await;
                     w.abort().await;
-                    return Err(format!("read: {e}"));
+                    return Err(Error::Internal(format!("read: {e}")));
                 }
             };
             if let Err(e) = w.write(&b).await {
                 let _ = s.close().await;
                 w.abort().await;
-                return Err(e.to_string());
+                return Err(Error::Internal(e.to_string()));
             }
             done += b.len() as u64;
         }
@@ -303,15 +304,15 @@ async fn copy(
         Ok(_) => {}
         // A client PUT landed there meanwhile: it is newer.
         Err(engine::Error::Exists(_)) => return drop_source(src, &bck, object).map(|_| None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Error::Internal(e.to_string())),
     }
     drop_source(src, &bck, object)?;
     Ok(Some(lom.size))
 }
 
-fn drop_source(src: &Mountpath, bck: &Bck, object: &str) -> Result<(), String> {
+fn drop_source(src: &Mountpath, bck: &Bck, object: &str) -> Result<(), Error> {
     match engine::object::delete(src, bck, object) {
         Ok(()) | Err(engine::Error::NotFound(_)) => Ok(()),
-        Err(e) => Err(format!("removing the moved source: {e}")),
+        Err(e) => Err(Error::Internal(format!("removing the moved source: {e}"))),
     }
 }

@@ -241,7 +241,7 @@ pub struct Pace {
 impl Pace {
     pub fn new(rate: u32) -> Pace {
         Pace {
-            step: (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64)),
+            step: (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate))),
             next: std::cell::Cell::new(std::time::Instant::now()),
         }
     }
@@ -306,8 +306,6 @@ fn short(kind: &str) -> &str {
         k => k,
     }
 }
-
-/// The SDK's `JobArgs` (Go field names).
 
 #[cfg(test)]
 mod tests {

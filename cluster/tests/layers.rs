@@ -461,7 +461,11 @@ fn the_graph_sees_real_imports() {
     // Not vacuous: known edges of the tree are found.
     let c = graph("cluster");
     assert!(c.len() >= 15, "cluster modules: {:?}", c.keys());
-    assert!(c["rebalance"].contains("meta::placement"), "{:?}", c["rebalance"]);
+    assert!(
+        c["rebalance"].contains("meta::placement"),
+        "{:?}",
+        c["rebalance"]
+    );
     assert!(c["node"].contains("meta::version"), "{:?}", c["node"]);
     let a = graph("aisnode");
     assert!(a["routes"].contains("native::objects"), "{:?}", a["routes"]);

@@ -108,4 +108,3 @@ pub async fn bucket(
         _ => Err(ApiError::method_not_allowed("GET, HEAD, POST, DELETE")),
     }
 }
-

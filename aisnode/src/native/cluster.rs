@@ -14,7 +14,11 @@ use std::rc::Rc;
 
 /// `PUT /v1/metasync` on any node. A refusal by the version rule answers 409 with the
 /// typed reason in `Ais-Meta-Decision`.
-pub async fn metasync(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+pub async fn metasync(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Outcome, ApiError> {
     let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
     membership::apply_metasync(&core.node, &body).await?;
     send_ok(conn).await

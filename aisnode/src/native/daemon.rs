@@ -9,7 +9,7 @@ use cluster::node::Role;
 use net::conn::Conn;
 use std::rc::Rc;
 
-pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
+pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &Req) -> Result<Outcome, ApiError> {
     if !matches!(req.head.method.as_str(), "GET" | "HEAD") {
         return Err(ApiError::method_not_allowed("GET"));
     }
@@ -122,4 +122,3 @@ fn cluster_config(core: &Core) -> serde_json::Value {
         "features": "0",
     })
 }
-

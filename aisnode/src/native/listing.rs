@@ -14,7 +14,7 @@ use std::rc::Rc;
 pub async fn list_objects(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     bucket: &str,
     lso: &LsoMsg,
 ) -> Result<Outcome, ApiError> {

@@ -41,7 +41,9 @@ pub async fn object(
         "HEAD" => head(core, conn, req, at(mp), bucket, object).await,
         "DELETE" => delete(core, conn, req, mp, bucket, object).await,
         "PATCH" => patch(core, conn, req, at(mp), bucket, object).await,
-        _ => Err(ApiError::method_not_allowed("GET, PUT, HEAD, DELETE, PATCH")),
+        _ => Err(ApiError::method_not_allowed(
+            "GET, PUT, HEAD, DELETE, PATCH",
+        )),
     }
 }
 
@@ -481,7 +483,7 @@ async fn head(
 async fn delete(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     mp: Arc<Mountpath>,
     bucket: &str,
     object: &str,

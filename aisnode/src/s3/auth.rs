@@ -125,4 +125,3 @@ pub(crate) fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningCon
         other => other.map(Some),
     }
 }
-

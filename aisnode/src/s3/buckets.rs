@@ -2,10 +2,10 @@
 //! objects or uploads remain), GetBucketLocation, versioning (suspended only), and the
 //! bucket-level routes to listing, ListMultipartUploads and DeleteObjects.
 
-use super::*;
 use super::listing::{gather, list_objects};
 use super::multipart::list_uploads;
 use super::objects::delete_objects;
+use super::*;
 use crate::error::s3_from_cluster;
 use engine::layout::Bck;
 
@@ -104,4 +104,3 @@ pub(crate) async fn bucket_op(
         )),
     }
 }
-

@@ -102,7 +102,7 @@ pub(crate) async fn list_page(
 pub(crate) async fn list_objects(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     bucket: &str,
 ) -> S3Result<Outcome> {
     let v2 = req.q("list-type") == Some("2");
@@ -181,4 +181,3 @@ pub(crate) async fn list_objects(
     };
     send_xml(conn, 200, &body, &[]).await
 }
-

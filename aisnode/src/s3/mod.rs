@@ -153,7 +153,12 @@ pub async fn handle(
     }
 }
 
-pub(crate) async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req, t: &Target) -> S3Result<Outcome> {
+pub(crate) async fn route(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    t: &Target,
+) -> S3Result<Outcome> {
     let signing = authenticate(core, req)?;
     let method = req.head.method.clone();
     if t.bucket.is_empty() {
@@ -270,7 +275,11 @@ pub(crate) async fn send_xml(
     Ok(Outcome::KeepAlive)
 }
 
-pub(crate) async fn send_empty(conn: &mut Conn, status: u16, extra: &[(&str, &str)]) -> S3Result<Outcome> {
+pub(crate) async fn send_empty(
+    conn: &mut Conn,
+    status: u16,
+    extra: &[(&str, &str)],
+) -> S3Result<Outcome> {
     let mut hs: Vec<(&str, &str)> = vec![("Server", "AIStore")];
     hs.extend_from_slice(extra);
     conn.respond(status, &hs, b"").await.map_err(conn_err)?;
@@ -293,4 +302,3 @@ pub(crate) fn owner() -> xml::Owner {
         display_name: "aistore".into(),
     }
 }
-

@@ -2,8 +2,8 @@
 //! and the minimum size), Abort, ListParts, ListMultipartUploads. Parts live on the
 //! object's mountpath (`engine::multipart`).
 
-use super::*;
 use super::objects::{md_from_request, put_opts, receive};
+use super::*;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
 use net::s3::etag;
@@ -177,7 +177,7 @@ pub(crate) async fn complete_upload(
 pub(crate) async fn abort_upload(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
@@ -191,7 +191,7 @@ pub(crate) async fn abort_upload(
 pub(crate) async fn list_parts(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
@@ -238,7 +238,7 @@ pub(crate) async fn list_parts(
 pub(crate) async fn list_uploads(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     bucket: &str,
 ) -> S3Result<Outcome> {
     if core.node.cfg.role == Role::Proxy {

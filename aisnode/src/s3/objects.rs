@@ -162,7 +162,9 @@ impl Payload {
             )?),
             _ => None,
         };
-        let sha = hash.as_ref().and_then(|h| h.body_check());
+        let sha = hash
+            .as_ref()
+            .and_then(net::s3::sigv4::PayloadHash::body_check);
         Ok(Payload {
             raw: if decoder.is_some() {
                 vec![0; S3_RAW_BYTES]
@@ -373,8 +375,7 @@ pub(crate) async fn get_object(
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
             // During a rebalance the object may still (or already) be on another target.
-            match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await
-            {
+            match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await {
                 Ok(Some(o)) => return Ok(o),
                 // Rebalance may have moved it here while the neighbour was asked.
                 Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
@@ -504,7 +505,7 @@ pub(crate) async fn delete_objects(
             );
             match cluster::intra::call("DELETE", &url, &[], b"").await {
                 Ok(r) if r.status == 200 || r.status == 404 => {
-                    outcomes.push(xml::DeleteOutcome::Deleted { key })
+                    outcomes.push(xml::DeleteOutcome::Deleted { key });
                 }
                 Ok(r) => outcomes.push(xml::DeleteOutcome::Error {
                     key,
@@ -586,7 +587,7 @@ pub(crate) fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
 pub(crate) async fn copy_object(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    req: &Req,
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
@@ -681,4 +682,3 @@ pub(crate) async fn copy_object(
     )
     .await
 }
-

@@ -12,8 +12,8 @@ pub fn random_id(len: usize) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(7)
-            ^ ((std::process::id() as u64) << 32);
-        for b in bytes.iter_mut() {
+            ^ (u64::from(std::process::id()) << 32);
+        for b in &mut bytes {
             x = engine::hrw::mix(x);
             *b = x as u8;
         }

@@ -88,7 +88,10 @@ mod tests {
         Smap {
             pmap: BTreeMap::new(),
             proxy_si: Snode::placeholder(),
-            tmap: targets.into_iter().map(|t| (t.daemon_id.clone(), t)).collect(),
+            tmap: targets
+                .into_iter()
+                .map(|t| (t.daemon_id.clone(), t))
+                .collect(),
             uuid: "u".into(),
             creation_time: String::new(),
             version: 1,
@@ -144,7 +147,11 @@ mod tests {
                 .iter()
                 .max_by_key(|m| hrw::mix(d ^ hrw::digest(m.as_bytes())))
                 .expect("non-empty");
-            let want = if *best == "/mp/3" { "http://h:2" } else { "http://h:1" };
+            let want = if *best == "/mp/3" {
+                "http://h:2"
+            } else {
+                "http://h:1"
+            };
             assert_eq!(owner(&s, "bk", &o).expect("owner").url, want, "{o}");
         }
     }

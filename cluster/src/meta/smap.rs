@@ -91,7 +91,9 @@ impl Smap {
     /// IDs of the active targets, sorted: two maps with the same list place every object
     /// alike.
     pub fn active_target_ids(&self) -> Vec<&str> {
-        self.active_targets().map(|t| t.daemon_id.as_str()).collect()
+        self.active_targets()
+            .map(|t| t.daemon_id.as_str())
+            .collect()
     }
 
     /// A proxy or target of this map.

@@ -60,20 +60,24 @@ mod tests {
         use Decision::*;
         // (held uuid, held version, offered uuid, offered version) -> decision
         let table: [(&str, i64, &str, i64, Decision); 11] = [
-            ("", 0, "A", 1, Apply),     // first map of a joining node
-            ("", 0, "A", 0, Apply),     // nothing held: take it
-            ("A", 0, "B", 5, Apply),    // UUID but no version yet (pre-join)
-            ("A", 3, "A", 4, Apply),    // newer
-            ("A", 3, "A", 30, Apply),   // much newer
-            ("A", 3, "A", 3, Same),     // same
-            ("A", 3, "A", 2, Older),    // older
-            ("A", 3, "A", -1, Older),   // nonsense version
+            ("", 0, "A", 1, Apply),   // first map of a joining node
+            ("", 0, "A", 0, Apply),   // nothing held: take it
+            ("A", 0, "B", 5, Apply),  // UUID but no version yet (pre-join)
+            ("A", 3, "A", 4, Apply),  // newer
+            ("A", 3, "A", 30, Apply), // much newer
+            ("A", 3, "A", 3, Same),   // same
+            ("A", 3, "A", 2, Older),  // older
+            ("A", 3, "A", -1, Older), // nonsense version
             ("A", 3, "B", 4, OtherCluster),
             ("A", 3, "B", 2, OtherCluster), // other cluster wins over older
             ("A", 3, "", 4, OtherCluster),  // no UUID is another cluster
         ];
         for (cu, cv, u, v, want) in table {
-            assert_eq!(decide(cu, cv, u, v), want, "held {cu}/{cv}, offered {u}/{v}");
+            assert_eq!(
+                decide(cu, cv, u, v),
+                want,
+                "held {cu}/{cv}, offered {u}/{v}"
+            );
         }
     }
 

@@ -275,7 +275,7 @@ impl NodeState {
 
     pub fn keepalive_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(
-            self.cfg.keepalive_interval_ms * self.cfg.keepalive_factor as u64,
+            self.cfg.keepalive_interval_ms * u64::from(self.cfg.keepalive_factor),
         )
     }
 

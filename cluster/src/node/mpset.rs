@@ -160,16 +160,16 @@ pub struct Persisted {
 }
 
 /// A mountpath as the set names it: absolute, cleaned.
-pub fn clean(p: &Path) -> std::result::Result<String, String> {
+pub fn clean(p: &Path) -> Result<String> {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
         std::env::current_dir()
-            .map_err(|e| format!("getcwd: {e}"))?
+            .map_err(|e| Error::Internal(format!("getcwd: {e}")))?
             .join(p)
     };
     engine::layout::clean_abs(&abs.to_string_lossy())
-        .ok_or_else(|| format!("mountpath {}: not absolute", abs.display()))
+        .ok_or_else(|| Error::BadRequest(format!("mountpath {}: not absolute", abs.display())))
 }
 
 /// Start-up: the configured mountpaths (flags) merged with the runtime changes persisted
@@ -192,7 +192,7 @@ pub fn init_set(
     };
     let mut entries: Vec<PersistedMp> = Vec::new();
     for p in configured {
-        let path = clean(p).map_err(Error::Config)?;
+        let path = clean(p).map_err(|e| Error::Config(e.to_string()))?;
         let state = persisted
             .as_ref()
             .and_then(|ps| ps.mountpaths.iter().find(|m| m.path == path))
@@ -220,12 +220,14 @@ pub fn init_set(
     for e in &entries {
         match e.state {
             MpState::Enabled => {
-                let m = Mountpath::init(Path::new(&e.path)).map_err(|e| Error::Config(e.to_string()))?;
+                let m = Mountpath::init(Path::new(&e.path))
+                    .map_err(|e| Error::Config(e.to_string()))?;
                 set.core.push(set.avail.len() % cores);
                 set.avail.push(Arc::new(m));
             }
             MpState::Disabling | MpState::Detaching => {
-                let m = Mountpath::init(Path::new(&e.path)).map_err(|e| Error::Config(e.to_string()))?;
+                let m = Mountpath::init(Path::new(&e.path))
+                    .map_err(|e| Error::Config(e.to_string()))?;
                 let l = if e.state == MpState::Disabling {
                     Leaving::Disable
                 } else {
@@ -241,7 +243,7 @@ pub fn init_set(
         .avail
         .iter()
         .chain(set.leaving.iter().map(|(m, _)| m))
-        .map(|m| m.as_ref())
+        .map(std::convert::AsRef::as_ref)
         .collect();
     engine::mountpath::check_not_nested_refs(&all).map_err(|e| Error::Config(e.to_string()))?;
     if set.avail.is_empty() && !configured.is_empty() {
@@ -289,4 +291,3 @@ pub fn persist(
     })()
     .map_err(|e| Error::Internal(format!("persist {}: {e}", path.display())))
 }
-

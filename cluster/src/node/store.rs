@@ -15,7 +15,8 @@ pub fn persist<T: Serialize>(path: &Path, meta_version: u32, v: &T) -> Result<()
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-        f.write_all(&jsp::encode(meta_version, &json)).map_err(fail)?;
+        f.write_all(&jsp::encode(meta_version, &json))
+            .map_err(fail)?;
         f.sync_all().map_err(fail)?;
     }
     std::fs::rename(&tmp, path).map_err(fail)?;
@@ -56,6 +57,9 @@ mod tests {
         let n = b.len() - 2;
         b[n] ^= 1;
         std::fs::write(&p, b).unwrap();
-        assert!(matches!(load::<serde_json::Value>(&p), Err(Error::Config(_))));
+        assert!(matches!(
+            load::<serde_json::Value>(&p),
+            Err(Error::Config(_))
+        ));
     }
 }
