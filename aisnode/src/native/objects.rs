@@ -47,6 +47,15 @@ pub async fn object(
     }
 }
 
+/// The props of `bucket` from this core's BMD view.
+fn bucket_props(core: &Core, bucket: &str) -> Result<cluster::meta::Bprops, ApiError> {
+    core.bmd()
+        .buckets
+        .get(bucket)
+        .cloned()
+        .ok_or_else(|| ApiError::bucket_not_found(&cluster::buckets::cname(bucket)))
+}
+
 /// Where an object is: its HRW mountpath, or, while a resilver has not moved it there yet,
 /// whichever other mountpath holds it.
 pub fn locate(core: &Core, mp: Arc<Mountpath>, bucket: &str, object: &str) -> Arc<Mountpath> {
@@ -145,12 +154,7 @@ async fn put(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let props = core
-        .bmd()
-        .buckets
-        .get(bucket)
-        .cloned()
-        .ok_or_else(|| ApiError::bucket_not_found(&cname))?;
+    let props = bucket_props(core, bucket)?;
     if req.q("append_type").is_some() {
         return Err(ApiError::not_implemented(
             "append is not supported by this node",
@@ -260,12 +264,7 @@ async fn get(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let props = core
-        .bmd()
-        .buckets
-        .get(bucket)
-        .cloned()
-        .ok_or_else(|| ApiError::bucket_not_found(&cname))?;
+    let props = bucket_props(core, bucket)?;
     if req.q("archpath").is_some() || req.q("archregx").is_some() {
         return Err(ApiError::not_implemented(
             "reading files inside archives (archpath) is not supported by this node",

@@ -318,29 +318,8 @@ impl NodeState {
     pub fn apply_smap(&self, smap: Smap) -> Result<bool> {
         let _g = self.control.lock().expect("control lock");
         let cur = self.smap.load();
-        match version::decide(&cur.uuid, cur.version, &smap.uuid, smap.version) {
-            Decision::Apply => {}
-            Decision::Same => return Ok(false),
-            d @ Decision::OtherCluster => {
-                return Err(Error::meta(
-                    "Smap",
-                    d,
-                    format!(
-                        "Smap from cluster {} refused: this node belongs to cluster {}",
-                        smap.uuid, cur.uuid
-                    ),
-                ))
-            }
-            d @ Decision::Older => {
-                return Err(Error::meta(
-                    "Smap",
-                    d,
-                    format!(
-                        "older Smap version {} refused (have {})",
-                        smap.version, cur.version
-                    ),
-                ))
-            }
+        if !version_rule("Smap", (&cur.uuid, cur.version), (&smap.uuid, smap.version))? {
+            return Ok(false);
         }
         store::persist(&self.confdir.join(SMAP_FILE), 2, &smap)?;
         self.publish_smap(smap);
@@ -353,29 +332,8 @@ impl NodeState {
     pub fn apply_bmd(&self, bmd: Bmd) -> Result<bool> {
         let _g = self.control.lock().expect("control lock");
         let cur = self.bmd.load();
-        match version::decide(&cur.uuid, cur.version, &bmd.uuid, bmd.version) {
-            Decision::Apply => {}
-            Decision::Same => return Ok(false),
-            d @ Decision::OtherCluster => {
-                return Err(Error::meta(
-                    "BMD",
-                    d,
-                    format!(
-                        "BMD from cluster {} refused: this node belongs to cluster {}",
-                        bmd.uuid, cur.uuid
-                    ),
-                ))
-            }
-            d @ Decision::Older => {
-                return Err(Error::meta(
-                    "BMD",
-                    d,
-                    format!(
-                        "older BMD version {} refused (have {})",
-                        bmd.version, cur.version
-                    ),
-                ))
-            }
+        if !version_rule("BMD", (&cur.uuid, cur.version), (&bmd.uuid, bmd.version))? {
+            return Ok(false);
         }
         for (name, _) in bmd
             .buckets
@@ -507,5 +465,30 @@ impl NodeState {
     }
     pub fn pname(&self) -> String {
         format!("p[{}]", self.proxy_id)
+    }
+}
+
+/// The version rule for a received Smap or BMD (`what`), held `(uuid, version)` against
+/// offered: `Ok(true)` apply it, `Ok(false)` the same version, refusals as [`Error::Meta`].
+fn version_rule(what: &'static str, held: (&str, i64), offered: (&str, i64)) -> Result<bool> {
+    match version::decide(held.0, held.1, offered.0, offered.1) {
+        Decision::Apply => Ok(true),
+        Decision::Same => Ok(false),
+        d @ Decision::OtherCluster => Err(Error::meta(
+            what,
+            d,
+            format!(
+                "{what} from cluster {} refused: this node belongs to cluster {}",
+                offered.0, held.0
+            ),
+        )),
+        d @ Decision::Older => Err(Error::meta(
+            what,
+            d,
+            format!(
+                "older {what} version {} refused (have {})",
+                offered.1, held.1
+            ),
+        )),
     }
 }
