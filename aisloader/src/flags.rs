@@ -425,7 +425,7 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
             .ok_or_else(invalid)?;
     }
     if neg {
-        return Ok((total as i128).wrapping_neg() as i64);
+        return Ok(i128::from(total).wrapping_neg() as i64);
     }
     if total > LIMIT - 1 {
         return Err(invalid());
@@ -488,7 +488,7 @@ mod tests {
     ];
 
     fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+        a.iter().map(ToString::to_string).collect()
     }
 
     fn parse(a: &[&str]) -> Result<FlagSet, FlagError> {

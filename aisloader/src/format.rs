@@ -223,33 +223,6 @@ fn utc_offset_secs(unix_secs: i64) -> i64 {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` (AWS SigV4 `x-amz-date`) for a Unix time in seconds.
-pub fn amz_date(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
-    let rem = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,12 +322,5 @@ mod tests {
             tabwriter(&lines),
             "== A ==\nip:\t\tlocalhost\nnumworkers:\t10\n== B ==\na:\t1\n"
         );
-    }
-
-    #[test]
-    fn amz_dates() {
-        assert_eq!(amz_date(1_369_353_600), "20130524T000000Z");
-        assert_eq!(amz_date(0), "19700101T000000Z");
-        assert_eq!(amz_date(951_782_400 + 3_661), "20000229T010101Z");
     }
 }

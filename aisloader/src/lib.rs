@@ -4,11 +4,10 @@
 //! dependency is `net` (HTTP client and wire formats).
 //!
 //! Modules: [`flags`] (Go `flag` syntax, sizes, durations), [`params`] (the AIS flag table and
-//! its validation), [`format`] (AIS output formats), [`content`] (names, sizes, content as a
-//! function of the name), [`stats`] (counters, histograms, reports), [`bucket`] (control-plane
-//! calls), [`s3`] (SigV4, ListObjectsV2), [`run`] (executors, workers, the run itself).
-
-#![deny(unsafe_code)]
+//! its validation), [`format`](mod@format) (AIS output formats), [`content`] (names, sizes,
+//! content as a function of the name), [`stats`] (counters, histograms, reports), [`bucket`]
+//! (control-plane calls), [`s3`] (SigV4 through `net`, ListObjectsV2), [`run`] (executors,
+//! workers, the run itself).
 
 pub mod bucket;
 pub mod content;

@@ -774,7 +774,7 @@ mod tests {
     use super::*;
 
     fn run(a: &[&str]) -> Result<Command, ParamError> {
-        let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = a.iter().map(ToString::to_string).collect();
         let env = Env {
             now_ns: 99,
             ..Env::default()
@@ -921,7 +921,7 @@ mod tests {
 
     #[test]
     fn endpoints_from_env_and_s3_credentials() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let args = |a: &[&str]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
         let env = Env {
             ais_endpoint: Some("http://10.0.0.1:51080".into()),
             ..Env::default()

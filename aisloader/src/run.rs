@@ -635,12 +635,9 @@ async fn worker(core: Rc<Core>, w: u64) {
     }
 }
 
+/// The 16 lowercase hex digits of `v` (an XXH64 checksum value), without allocating.
 fn lowercase_hex16(v: u64, out: &mut [u8; 16]) -> &str {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = HEX[((v >> (60 - 4 * i)) & 15) as usize];
-    }
-    std::str::from_utf8(out).expect("hex digits are ASCII")
+    net::hex::encode_into(&v.to_be_bytes(), out)
 }
 
 fn record_error(core: &Core, op: Op, kind: &str, message: impl FnOnce() -> String) {

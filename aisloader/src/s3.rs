@@ -1,48 +1,29 @@
 //! S3 client pieces for `-s3endpoint`: AWS Signature Version 4 for path-style requests
-//! (header-based, `UNSIGNED-PAYLOAD` for PUT bodies, the empty-body hash otherwise) and a
-//! minimal ListObjectsV2 XML reader (`Key`, `Size`, `IsTruncated`, `NextContinuationToken`).
+//! (header-based, `UNSIGNED-PAYLOAD` for PUT bodies, the empty-body hash otherwise), signed by
+//! `net::s3::sigv4` (the canonicalization the server verifies with), and a minimal
+//! ListObjectsV2 XML reader (`Key`, `Size`, `IsTruncated`, `NextContinuationToken`).
 //!
 //! The signing key is derived once per UTC day; each request costs two SHA-256 and one
 //! HMAC-SHA256 over short strings. Not implemented: presigned URLs, chunked payload signing,
 //! session tokens, virtual-hosted addressing.
 
-use crate::format::amz_date;
-use hmac::{Hmac, Mac};
 use net::client::HopSigner;
-use net::http::{percent_decode_path, percent_encode_path, percent_encode_query};
-use sha2::{Digest, Sha256};
+use net::s3::sigv4::{self, RequestParts};
+use net::s3::S3Error;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// `x-amz-content-sha256` for requests without a body.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const EMPTY_SHA256: &str = sigv4::EMPTY_SHA256_HEX;
 /// `x-amz-content-sha256` for PUT bodies we do not hash.
-pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+pub const UNSIGNED_PAYLOAD: &str = sigv4::UNSIGNED_PAYLOAD;
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
-    m.update(data);
-    m.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    s
-}
-
-/// AWS SigV4 credentials and the cached per-day signing key.
+/// AWS SigV4 credentials and the cached per-day signing key. Signing itself is
+/// [`net::s3::sigv4::authorization`]: the canonical request the server verifies with.
 #[derive(Debug, Clone)]
 pub struct SigV4 {
     pub access_key: String,
     secret_key: String,
     pub region: String,
-    pub service: String,
     key_date: String,
     key: [u8; 32],
 }
@@ -53,7 +34,6 @@ impl SigV4 {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
             region: region.to_owned(),
-            service: "s3".to_owned(),
             key_date: String::new(),
             key: [0; 32],
         }
@@ -61,13 +41,7 @@ impl SigV4 {
 
     fn signing_key(&mut self, date: &str) -> [u8; 32] {
         if self.key_date != date {
-            let k_date = hmac(
-                format!("AWS4{}", self.secret_key).as_bytes(),
-                date.as_bytes(),
-            );
-            let k_region = hmac(&k_date, self.region.as_bytes());
-            let k_service = hmac(&k_region, self.service.as_bytes());
-            self.key = hmac(&k_service, b"aws4_request");
+            self.key = sigv4::signing_key(&self.secret_key, date, &self.region, "s3");
             self.key_date = date.to_owned();
         }
         self.key
@@ -75,8 +49,9 @@ impl SigV4 {
 
     /// The `Authorization` header value for a request.
     ///
-    /// `headers` are the signed headers besides `host`, with lowercase names (they must include
-    /// `x-amz-date` and `x-amz-content-sha256`); `target` is the request target as sent.
+    /// `headers` are the signed headers besides `host` (they must include `x-amz-date` and
+    /// `x-amz-content-sha256`); `target` is the request target as sent. `InvalidURI` if the
+    /// target is not valid percent-encoding (the server could not verify it either).
     pub fn authorization(
         &mut self,
         method: &str,
@@ -85,89 +60,32 @@ impl SigV4 {
         headers: &[(&str, &str)],
         payload_hash: &str,
         amz_date: &str,
-    ) -> String {
-        let date = &amz_date[..amz_date.len().min(8)];
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    ) -> Result<String, S3Error> {
+        let date = amz_date.get(..8).unwrap_or(amz_date);
+        let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
         let mut hs: Vec<(String, String)> = Vec::with_capacity(headers.len() + 1);
         hs.push(("host".to_owned(), authority.to_owned()));
-        for (n, v) in headers {
-            hs.push((n.to_ascii_lowercase(), v.trim().to_owned()));
-        }
-        hs.sort();
-        let signed: Vec<&str> = hs.iter().map(|(n, _)| n.as_str()).collect();
-        let signed = signed.join(";");
-        let mut canonical = String::with_capacity(256);
-        canonical.push_str(method);
-        canonical.push('\n');
-        canonical.push_str(&canonical_uri(path));
-        canonical.push('\n');
-        canonical.push_str(&canonical_query(query));
-        canonical.push('\n');
-        for (n, v) in &hs {
-            canonical.push_str(n);
-            canonical.push(':');
-            canonical.push_str(v);
-            canonical.push('\n');
-        }
-        canonical.push('\n');
-        canonical.push_str(&signed);
-        canonical.push('\n');
-        canonical.push_str(payload_hash);
-        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex(&Sha256::digest(canonical.as_bytes()))
+        hs.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
         );
         let key = self.signing_key(date);
-        let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
-        format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={signed},Signature={signature}",
-            self.access_key
+        let req = RequestParts {
+            method,
+            raw_path,
+            raw_query,
+            headers: &hs,
+        };
+        sigv4::authorization(
+            &req,
+            &self.access_key,
+            &self.region,
+            &key,
+            amz_date,
+            payload_hash,
         )
     }
-}
-
-/// S3 canonical URI: each path segment URI-encoded once (already-encoded input is decoded
-/// first so that the result is what the server computes).
-fn canonical_uri(path: &str) -> String {
-    if path.is_empty() {
-        return "/".to_owned();
-    }
-    match percent_decode_path(path) {
-        Ok(decoded) => percent_encode_path(&decoded),
-        Err(_) => path.to_owned(),
-    }
-}
-
-/// Canonical query string: every `k=v` decoded, re-encoded per RFC 3986, sorted.
-pub fn canonical_query(query: &str) -> String {
-    if query.is_empty() {
-        return String::new();
-    }
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (encode_component(k), encode_component(v))
-        })
-        .collect();
-    pairs.sort();
-    let mut out = String::with_capacity(query.len() + 8);
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out
-}
-
-fn encode_component(s: &str) -> String {
-    let decoded = percent_decode_path(s).unwrap_or_else(|_| s.to_owned());
-    percent_encode_query(&decoded)
 }
 
 /// Signs every hop of one request (the initial one and any redirect) with the current time.
@@ -198,7 +116,7 @@ impl S3Signer {
             .map_or(0, |d| d.as_secs());
         if secs != self.date_secs {
             self.date_secs = secs;
-            self.date = amz_date(secs);
+            self.date = net::time::format_amz_date(i64::try_from(secs).unwrap_or(i64::MAX));
         }
         &self.date
     }
@@ -213,17 +131,21 @@ impl HopSigner for S3Signer {
         if let Some(r) = &self.range {
             hs.push(("range", r));
         }
+        // A target that is not valid percent-encoding cannot be signed (nor verified): it goes
+        // out without `Authorization` and the server refuses it.
         let auth = self
             .sig
-            .authorization(method, authority, target, &hs, payload, &date);
-        for line in [
+            .authorization(method, authority, target, &hs, payload, &date)
+            .ok();
+        let lines = [
             ("x-amz-date", date.as_str()),
             ("x-amz-content-sha256", payload),
-            ("Authorization", auth.as_str()),
-        ] {
-            out.extend_from_slice(line.0.as_bytes());
+        ];
+        let auth_line = auth.as_deref().map(|a| ("Authorization", a));
+        for (name, value) in lines.into_iter().chain(auth_line) {
+            out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(line.1.as_bytes());
+            out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -329,48 +251,93 @@ mod tests {
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "us-east-1",
         );
-        let auth = s.authorization(
-            "GET",
-            "examplebucket.s3.amazonaws.com",
-            "/test.txt",
-            &[
-                ("Range", "bytes=0-9"),
-                ("x-amz-content-sha256", EMPTY_SHA256),
-                ("x-amz-date", "20130524T000000Z"),
-            ],
-            EMPTY_SHA256,
-            "20130524T000000Z",
-        );
+        let auth = s
+            .authorization(
+                "GET",
+                "examplebucket.s3.amazonaws.com",
+                "/test.txt",
+                &[
+                    ("Range", "bytes=0-9"),
+                    ("x-amz-content-sha256", EMPTY_SHA256),
+                    ("x-amz-date", "20130524T000000Z"),
+                ],
+                EMPTY_SHA256,
+                "20130524T000000Z",
+            )
+            .unwrap();
         assert_eq!(
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
         );
         // The cached key is reused, and a second signature is identical.
-        let again = s.authorization(
-            "GET",
-            "examplebucket.s3.amazonaws.com",
-            "/test.txt",
-            &[
-                ("x-amz-date", "20130524T000000Z"),
-                ("x-amz-content-sha256", EMPTY_SHA256),
-                ("range", "bytes=0-9"),
-            ],
-            EMPTY_SHA256,
-            "20130524T000000Z",
-        );
+        let again = s
+            .authorization(
+                "GET",
+                "examplebucket.s3.amazonaws.com",
+                "/test.txt",
+                &[
+                    ("x-amz-date", "20130524T000000Z"),
+                    ("x-amz-content-sha256", EMPTY_SHA256),
+                    ("range", "bytes=0-9"),
+                ],
+                EMPTY_SHA256,
+                "20130524T000000Z",
+            )
+            .unwrap();
         assert_eq!(auth, again);
     }
 
+    /// What the signer writes verifies on the server side (net's SigV4 verification), for
+    /// targets with unsorted, encoded and unencoded queries and paths; a target that is not
+    /// percent-encoding cannot be signed.
     #[test]
-    fn canonical_query_sorts_and_encodes() {
-        assert_eq!(canonical_query(""), "");
-        assert_eq!(
-            canonical_query("prefix=a%2Fb&list-type=2&continuation-token=x y"),
-            "continuation-token=x%20y&list-type=2&prefix=a%2Fb"
-        );
-        assert_eq!(canonical_query("uploads"), "uploads=");
-        assert_eq!(canonical_uri("/b/a%20b/c"), "/b/a%20b/c");
-        assert_eq!(canonical_uri("/b/a b"), "/b/a%20b");
+    fn signed_requests_verify() {
+        use net::s3::sigv4::{parse_auth, verify, AuthKind};
+        const NOW: i64 = 1_369_353_600;
+        let mut s = SigV4::new("AK", "SK", "us-east-1");
+        for target in [
+            "/b?prefix=a%2Fb&list-type=2&continuation-token=x y",
+            "/b/o?uploads",
+            "/b/a%20b/c",
+            "/b/a b",
+            "/",
+        ] {
+            let hs = [
+                ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+                ("x-amz-date", "20130524T000000Z"),
+            ];
+            let auth = s
+                .authorization(
+                    "PUT",
+                    "127.0.0.1:9000",
+                    target,
+                    &hs,
+                    UNSIGNED_PAYLOAD,
+                    "20130524T000000Z",
+                )
+                .unwrap();
+            let headers: Vec<(String, String)> =
+                [("host", "127.0.0.1:9000"), ("authorization", &auth)]
+                    .into_iter()
+                    .chain(hs)
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+            let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
+            let req = RequestParts {
+                method: "PUT",
+                raw_path,
+                raw_query,
+                headers: &headers,
+            };
+            let Ok(AuthKind::Header(parsed)) = parse_auth(&req) else {
+                panic!("{target}: not header auth");
+            };
+            let secret = |ak: &str| (ak == "AK").then(|| "SK".to_owned());
+            verify(&req, &parsed, secret, NOW).unwrap_or_else(|e| panic!("{target}: {e}"));
+        }
+        assert!(s
+            .authorization("GET", "h", "/b/%zz", &[], EMPTY_SHA256, "20130524T000000Z")
+            .is_err());
     }
 
     #[test]

@@ -276,11 +276,6 @@ pub fn check_not_nested_refs(mps: &[&Mountpath]) -> Result<()> {
     Ok(())
 }
 
-/// HRW choice of mountpath for an object uname: index into `mps`.
-pub fn choose(mps: &[Mountpath], uname: &str) -> Option<usize> {
-    hrw::choose(hrw::digest(uname.as_bytes()), mps.iter().map(|m| m.digest))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

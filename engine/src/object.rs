@@ -11,7 +11,6 @@
 //! Reads go through glommio's stream reader with [`READ_AHEAD`] buffers in flight.
 //!
 //! Not done here: HTTP, deciding which core owns a mountpath (callers route to it).
-#![allow(unsafe_code)]
 
 use crate::error::Error;
 use crate::layout::Bck;
@@ -399,9 +398,19 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// The descriptor of an open DMA file, for the metadata syscalls glommio has no call for.
+/// (glommio 0.9 implements `AsRawFd` but not `AsFd`.)
+#[allow(unsafe_code)]
+fn dma_fd(file: &DmaFile) -> BorrowedFd<'_> {
+    // SAFETY: `borrow_raw` needs an open descriptor other than -1 that stays open while the
+    // `BorrowedFd` lives. `DmaFile::as_raw_fd` returns the descriptor the file owns (it panics
+    // rather than return one it no longer has), and glommio closes it only in `close(self)` or
+    // on drop, neither of which can happen while `file` is borrowed for the returned lifetime.
+    unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) }
+}
+
 fn set_mtime_fd(file: &DmaFile, mtime_ns: i64) -> std::io::Result<()> {
-    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
-    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+    let fd = dma_fd(file);
     let ts = rustix::fs::Timespec {
         tv_sec: mtime_ns.div_euclid(1_000_000_000),
         tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
@@ -498,21 +507,39 @@ pub fn move_local(
 }
 
 fn set_lom_fd(file: &DmaFile, enc: &[u8]) -> std::io::Result<()> {
-    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
-    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
-    rustix::fs::fsetxattr(fd, XATTR_LOM, enc, rustix::fs::XattrFlags::empty()).map_err(Into::into)
+    rustix::fs::fsetxattr(
+        dma_fd(file),
+        XATTR_LOM,
+        enc,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .map_err(Into::into)
 }
 
+/// An object's metadata through an open descriptor (the GET path: data and metadata of one
+/// inode).
 fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
-    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
-    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+    let fd = dma_fd(file);
     let mut buf = [0u8; LOM_BYTES_MAX];
     let n = rustix::fs::fgetxattr(fd, XATTR_LOM, &mut buf[..]).map_err(|e| lom_err(path, e))?;
-    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt {
+    lom_from_xattr(&buf[..n], path, || {
+        rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", path, e.into()))
+    })
+}
+
+/// Decode the xattr bytes `xattr` of the object at `path`, then check them against the file's
+/// `stat` (called only once the bytes decoded): the sizes must agree, and atime and mtime come
+/// from the file.
+fn lom_from_xattr(
+    xattr: &[u8],
+    path: &Path,
+    stat: impl FnOnce() -> Result<rustix::fs::Stat>,
+) -> Result<Lom> {
+    let mut lom = Lom::decode(xattr).map_err(|detail| Error::Corrupt {
         path: path.into(),
         detail,
     })?;
-    let st = rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", path, e.into()))?;
+    let st = stat()?;
     if st.st_size as u64 != lom.size {
         return Err(Error::Corrupt {
             path: path.into(),
@@ -522,8 +549,12 @@ fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
             ),
         });
     }
-    lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
-    lom.mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
+    // The `stat` time fields are i64 on 64-bit Linux but narrower elsewhere.
+    #[allow(clippy::unnecessary_cast)]
+    {
+        lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
+        lom.mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
+    }
     Ok(lom)
 }
 
@@ -548,23 +579,9 @@ pub fn read_lom_path(path: &Path) -> Result<Lom> {
             lom_err(path, e)
         }
     })?;
-    let mut lom = Lom::decode(&buf[..n]).map_err(|detail| Error::Corrupt {
-        path: path.into(),
-        detail,
-    })?;
-    let st = rustix::fs::stat(path).map_err(|e| Error::io("stat", path, e.into()))?;
-    if st.st_size as u64 != lom.size {
-        return Err(Error::Corrupt {
-            path: path.into(),
-            detail: format!(
-                "file size {} differs from metadata size {}",
-                st.st_size, lom.size
-            ),
-        });
-    }
-    lom.atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
-    lom.mtime_ns = st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64;
-    Ok(lom)
+    lom_from_xattr(&buf[..n], path, || {
+        rustix::fs::stat(path).map_err(|e| Error::io("stat", path, e.into()))
+    })
 }
 
 /// Replace an object's custom metadata (blocking xattr write; the data is untouched).

@@ -873,14 +873,8 @@ impl Client {
             w.extend_from_slice(b"\r\n");
         }
         for (name, value) in headers {
-            debug_assert!(
-                !name.contains(['\r', '\n']) && !value.contains(['\r', '\n']),
-                "CR/LF in request header {name:?}"
-            );
-            w.extend_from_slice(name.as_bytes());
-            w.extend_from_slice(b": ");
-            w.extend_from_slice(value.as_bytes());
-            w.extend_from_slice(b"\r\n");
+            // CR/LF (an object name or metadata value gone wrong) must not split the head.
+            crate::http::push_header_line(w, name, value);
         }
         let sends_length = hop.body_len > 0 || matches!(hop.method, "PUT" | "POST" | "PATCH");
         if sends_length {

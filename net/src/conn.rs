@@ -5,7 +5,7 @@
 //! Deadlines: the whole head must arrive within [`HEADER_TIMEOUT_MS`] of its first byte
 //! (slow-loris clients are cut off), an idle keep-alive connection is closed after
 //! [`IDLE_TIMEOUT_MS`], and each body read or write must progress within [`BODY_IO_TIMEOUT_MS`].
-//! A connection can be taken apart ([`Conn::into_parts`]) and rebuilt on another core with its
+//! A connection can be taken apart ([`Conn::into_parts_rewound`]) and rebuilt on another core with its
 //! buffered bytes, which is how a request is handed to the core that owns its object.
 
 use crate::http::{self, BodyKind, ChunkedDecoder, HttpError, RequestHead};

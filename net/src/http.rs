@@ -1,8 +1,9 @@
 //! Sans-IO HTTP/1.1 request parsing for the AIStore-compatible object store front end.
 //!
-//! This module turns bytes into typed values and back; it never touches a socket, a clock or
-//! the filesystem, so every function here is deterministic and can be tested (and fuzzed) on
-//! plain byte slices. The connection loop owns the buffers and the I/O, and calls in here:
+//! This module turns bytes into typed values and back; it never touches a socket or the
+//! filesystem, and the only clock it reads is the `Date` of [`write_response_head`], so every
+//! parser here is deterministic and can be tested (and fuzzed) on plain byte slices. The
+//! connection loop owns the buffers and the I/O, and calls in here:
 //!
 //! * [`parse_request_head`] parses the request line and header section with `httparse`
 //!   (bounded by [`HEADER_BYTES_MAX`] and [`HEADER_COUNT_MAX`]) and decides the body framing
@@ -14,7 +15,8 @@
 //! * [`percent_decode_path`], [`parse_query`], [`percent_encode_path`] and
 //!   [`percent_encode_query`] are the URL helpers (query semantics follow Go's
 //!   `url.ParseQuery`, which is what AIStore clients are written against).
-//! * [`reason_phrase`] and [`write_response_head`] serialize a response head.
+//! * [`reason_phrase`] and [`write_response_head`] serialize a response head (with a `Date`,
+//!   RFC 9110 §6.6.1; CR and LF in names and values are neutralized in every build).
 //!
 //! # Invariants
 //!
@@ -539,7 +541,7 @@ impl ChunkedDecoder {
         match self.state {
             ChunkState::SizeStart => {
                 self.count_line_byte()?;
-                let Some(digit) = hex_value(byte) else {
+                let Some(digit) = crate::hex::digit(byte) else {
                     return Err(malformed_body(if byte == b'\r' || byte == b'\n' {
                         "empty chunk size".to_owned()
                     } else {
@@ -556,7 +558,7 @@ impl ChunkedDecoder {
                     return Ok(());
                 }
                 self.count_line_byte()?;
-                if let Some(digit) = hex_value(byte) {
+                if let Some(digit) = crate::hex::digit(byte) {
                     if self.size_digits >= CHUNK_SIZE_HEX_DIGITS_MAX {
                         return Err(malformed_body(format!(
                             "chunk size has more than {CHUNK_SIZE_HEX_DIGITS_MAX} hex digits"
@@ -704,15 +706,6 @@ impl ChunkedDecoder {
 
 fn malformed_body(msg: String) -> HttpError {
     HttpError::BodyMalformed(msg)
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// RFC 9110 `tchar` (header field name characters).
@@ -877,8 +870,8 @@ fn percent_decode_bytes(s: &str, plus_is_space: bool) -> Result<Vec<u8>, HttpErr
     while let Some(&byte) = bytes.get(i) {
         match byte {
             b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value);
-                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                let hi = bytes.get(i + 1).copied().and_then(crate::hex::digit);
+                let lo = bytes.get(i + 2).copied().and_then(crate::hex::digit);
                 let (Some(hi), Some(lo)) = (hi, lo) else {
                     let escape: String = s.get(i..).unwrap_or("").chars().take(3).collect();
                     return Err(HttpError::Malformed(format!(
@@ -1007,12 +1000,26 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Append `HTTP/1.1 {status} {reason}\r\n`, then `name: value\r\n` for each header (names
-/// written as given), then the empty line, to `out`.
+/// written as given), then `Date: <now>\r\n` (IMF-fixdate, cached per second, see
+/// [`crate::time::with_http_date_now`]) unless `headers` has a `Date` of its own or the status is
+/// 1xx, then the empty line, to `out`. RFC 9110 §6.6.1 asks an origin server with a clock for a
+/// `Date` in every 2xx, 3xx and 4xx response and allows it in 5xx and 1xx; this writes it in
+/// all final responses.
 ///
-/// Names and values must not contain CR or LF (debug-asserted). In release builds such bytes are
-/// replaced with a space so a bad value can never split the response; a status outside
-/// `100..=999` (also debug-asserted) is written as 500.
+/// CR and LF in names and values are replaced with a space, in every build, so a value that
+/// came from a client can never split the head (response splitting, header injection). A status
+/// outside `100..=999` (debug-asserted) is written as 500.
 pub fn write_response_head(out: &mut Vec<u8>, status: u16, headers: &[(&str, &str)]) {
+    let dated = status >= 200 && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("date"));
+    if dated {
+        crate::time::with_http_date_now(|date| write_head(out, status, headers, Some(date)));
+    } else {
+        write_head(out, status, headers, None);
+    }
+}
+
+/// [`write_response_head`] with the `Date` value given (`None`: no `Date` added).
+fn write_head(out: &mut Vec<u8>, status: u16, headers: &[(&str, &str)], date: Option<&str>) {
     debug_assert!(
         (100..=999).contains(&status),
         "status {status} is not a 3-digit code"
@@ -1033,15 +1040,20 @@ pub fn write_response_head(out: &mut Vec<u8>, status: u16, headers: &[(&str, &st
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
-        debug_assert!(
-            !has_cr_or_lf(name) && !has_cr_or_lf(value),
-            "CR/LF in response header {name:?}: {value:?}"
-        );
-        push_header_text(out, name);
-        out.extend_from_slice(b": ");
-        push_header_text(out, value);
-        out.extend_from_slice(b"\r\n");
+        push_header_line(out, name, value);
     }
+    if let Some(date) = date {
+        push_header_line(out, "Date", date);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `name: value\r\n` with CR and LF in either replaced by a space (see
+/// [`write_response_head`]); the request writer of [`crate::client`] shares it.
+pub(crate) fn push_header_line(out: &mut Vec<u8>, name: &str, value: &str) {
+    push_header_text(out, name);
+    out.extend_from_slice(b": ");
+    push_header_text(out, value);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -2092,7 +2104,7 @@ mod tests {
             let got = parse_range(value, size);
             match (&expected, &got) {
                 (Err(RangeError::Malformed(_)), Err(RangeError::Malformed(msg))) => {
-                    assert!(!msg.is_empty(), "{value}")
+                    assert!(!msg.is_empty(), "{value}");
                 }
                 _ => assert_eq!(got, expected, "{value:?} size {size}"),
             }
@@ -2272,16 +2284,80 @@ mod tests {
         ];
         for (status, headers, expected) in cases {
             let mut out = b"prefix".to_vec();
-            write_response_head(&mut out, *status, headers);
+            write_head(&mut out, *status, headers, None);
             assert_eq!(String::from_utf8(out).unwrap(), format!("prefix{expected}"));
         }
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            204,
+            &[("X", "1")],
+            Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 204 No Content\r\nX: 1\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        );
     }
 
+    /// Every final response gets exactly one `Date`, the current one unless the caller passed
+    /// its own; interim (1xx) responses get none.
     #[test]
-    #[cfg(debug_assertions)]
-    #[should_panic(expected = "CR/LF in response header")]
-    fn write_response_head_debug_asserts_on_crlf_in_value() {
-        write_response_head(&mut Vec::new(), 200, &[("X-A", "a\r\nSet-Cookie: x")]);
+    fn write_response_head_adds_the_current_date_unless_given() {
+        fn dates(out: &[u8]) -> Vec<String> {
+            let mut slots = [httparse::EMPTY_HEADER; 8];
+            let mut resp = httparse::Response::new(&mut slots);
+            assert!(resp.parse(out).unwrap().is_complete());
+            resp.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("date"))
+                .map(|h| String::from_utf8(h.value.to_vec()).unwrap())
+                .collect()
+        }
+        for status in [200, 206, 301, 404, 500, 503] {
+            let before = crate::time::now_unix_ns() / 1_000_000_000;
+            let mut out = Vec::new();
+            write_response_head(&mut out, status, &[("Content-Length", "0")]);
+            let after = crate::time::now_unix_ns() / 1_000_000_000;
+            let found = dates(&out);
+            assert_eq!(found.len(), 1, "{status}: {found:?}");
+            let secs = crate::time::parse_http_date(&found[0]).expect("IMF-fixdate");
+            assert!((before..=after).contains(&secs), "{status}: {found:?}");
+        }
+        let mut out = Vec::new();
+        let own = "Sun, 06 Nov 1994 08:49:37 GMT";
+        write_response_head(&mut out, 200, &[("date", own)]);
+        assert_eq!(dates(&out), [own]);
+        let mut out = Vec::new();
+        write_response_head(&mut out, 100, &[]);
+        assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    /// Runs in release builds too: CR/LF never splits the head, whatever the build.
+    #[test]
+    fn write_response_head_neutralizes_crlf_in_names_and_values() {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            200,
+            &[("X-A", "a\r\nSet-Cookie: x"), ("X-B\nY", "1\r2")],
+            None,
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nX-A: a  Set-Cookie: x\r\nX-B Y: 1 2\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        write_response_head(&mut out, 200, &[("X-A", "a\r\nSet-Cookie: x\r\n\r\nbody")]);
+        let mut slots = [httparse::EMPTY_HEADER; 8];
+        let mut resp = httparse::Response::new(&mut slots);
+        assert_eq!(
+            resp.parse(&out).unwrap(),
+            httparse::Status::Complete(out.len())
+        );
+        let names: Vec<&str> = resp.headers.iter().map(|h| h.name).collect();
+        assert_eq!(names, ["X-A", "Date"]);
+        assert_eq!(resp.headers[0].value, b"a  Set-Cookie: x    body");
     }
 
     #[test]
@@ -2300,6 +2376,6 @@ mod tests {
         );
         assert_eq!(resp.code, Some(404));
         assert_eq!(resp.reason, Some("Not Found"));
-        assert_eq!(resp.headers.len(), 2);
+        assert_eq!(resp.headers.len(), 3, "Content-Length, Ais-Error, Date");
     }
 }

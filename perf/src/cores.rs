@@ -72,9 +72,9 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 );
                 node.server.check_running()?;
                 if is_put {
-                    put.samples.push(s)
+                    put.samples.push(s);
                 } else {
-                    get.samples.push(s)
+                    get.samples.push(s);
                 }
             }
         }

@@ -192,7 +192,7 @@ pub fn capture(work: &Path, bin: &Path, repo: &Path) -> Environment {
         dirty_files,
         kernel: quick("uname", &["-sr"]).unwrap_or_default(),
         cpu_model,
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         mem_gib: mem_kib / (1024.0 * 1024.0),
         work_dir: format!("{} (mounted at {mp})", work.display()),
         fs_type,

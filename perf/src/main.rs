@@ -97,13 +97,12 @@ fn check(args: &RunArgs) -> Result<Vec<String>> {
     for b in ["aisnode", "aisloader"] {
         if !cfg.bin.join(b).exists() {
             problems.push(format!(
-                "{} missing: build with `cargo build --release -p cluster -p aisloader`",
+                "{} missing: build with `cargo build --release -p aisnode -p aisloader`",
                 cfg.bin.join(b).display()
             ));
         }
     }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = registry::is_root();
     if !root {
         problems.push("not root: section 3 (loop devices, mount, cgroup blkio) is skipped and section 4 cannot drop the page cache before GET runs".into());
     }

@@ -118,9 +118,9 @@ impl Row {
 }
 
 pub fn size_label(size: u64) -> String {
-    if size >= MIB && size % MIB == 0 {
+    if size >= MIB && size.is_multiple_of(MIB) {
         format!("{} MiB", size / MIB)
-    } else if size >= KIB && size % KIB == 0 {
+    } else if size >= KIB && size.is_multiple_of(KIB) {
         format!("{} KiB", size / KIB)
     } else {
         format!("{size} B")
@@ -129,9 +129,9 @@ pub fn size_label(size: u64) -> String {
 
 /// Size as aisloader and fio spell it.
 pub fn size_arg(size: u64) -> String {
-    if size % MIB == 0 {
+    if size.is_multiple_of(MIB) {
         format!("{}MiB", size / MIB)
-    } else if size % KIB == 0 {
+    } else if size.is_multiple_of(KIB) {
         format!("{}KiB", size / KIB)
     } else {
         size.to_string()
@@ -139,9 +139,9 @@ pub fn size_arg(size: u64) -> String {
 }
 
 fn fio_size_arg(size: u64) -> String {
-    if size % MIB == 0 {
+    if size.is_multiple_of(MIB) {
         format!("{}m", size / MIB)
-    } else if size % KIB == 0 {
+    } else if size.is_multiple_of(KIB) {
         format!("{}k", size / KIB)
     } else {
         size.to_string()
@@ -176,7 +176,7 @@ pub struct Load<'a> {
 fn counters(disks: &[DiskCounter]) -> (u64, u64) {
     disks
         .iter()
-        .map(|d| d.read())
+        .map(DiskCounter::read)
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
@@ -184,13 +184,14 @@ fn counters(disks: &[DiskCounter]) -> (u64, u64) {
 /// run finds no object data in memory for any system. Dentries and inodes stay cached (`1`,
 /// not `3`): a long-running server keeps its metadata warm, while data sets exceed memory.
 pub fn drop_caches() {
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
+    sync();
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "1");
 }
 
+/// sync(2): flush every file system's dirty data.
+#[allow(unsafe_code)]
 pub fn sync() {
-    // SAFETY: sync(2) has no preconditions.
+    // SAFETY: sync(2) takes no arguments, touches no memory of ours and cannot fail.
     unsafe { libc::sync() };
 }
 
@@ -585,9 +586,9 @@ pub fn progress(section: &str, label: &str, s: &Sample) {
 
 /// Short size tag for bucket names: 4k, 64k, 1m, 8m.
 pub fn size_tag(size: u64) -> String {
-    if size % MIB == 0 {
+    if size.is_multiple_of(MIB) {
         format!("{}m", size / MIB)
-    } else if size % KIB == 0 {
+    } else if size.is_multiple_of(KIB) {
         format!("{}k", size / KIB)
     } else {
         format!("{size}b")

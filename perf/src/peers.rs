@@ -175,10 +175,7 @@ fn random_hex(bytes: usize) -> Result<String> {
     let mut b = vec![0u8; bytes];
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    }))
+    Ok(net::hex::encode(&b))
 }
 
 fn garage_cli(cfg: &Config, config: &Path, args: &[&str]) -> Result<String> {
@@ -433,8 +430,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let disks: Vec<DiskCounter> = DiskCounter::for_path(&dir).into_iter().collect();
     let cores = res.env.as_ref().map_or(2, |e| e.cpus);
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::registry::is_root() {
         res.note("peers", "not root: the page cache cannot be dropped before GET runs, so peers may read from a warm cache");
     }
     let mut systems: Vec<System> = Vec::new();

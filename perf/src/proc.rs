@@ -26,9 +26,11 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
+#[allow(unsafe_code)]
 pub fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        // SAFETY: `on_signal` is an `extern "C" fn(c_int)` that lives for the whole program and
+        // only stores to an atomic, which is async-signal-safe.
         unsafe {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
@@ -165,10 +167,7 @@ impl Server {
     /// reaped before exiting through `wait_exit` or drop, so its PID cannot have been reused.
     pub fn signal(&mut self, sig: libc::c_int) -> Result<()> {
         if self.child.try_wait()?.is_none() {
-            // SAFETY: kill(2) takes plain integers; the PID is our unreaped child (see above).
-            unsafe {
-                libc::kill(self.pid, sig);
-            }
+            registry::signal(self.pid, sig);
         }
         Ok(())
     }
@@ -304,8 +303,9 @@ pub fn quick(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+#[allow(unsafe_code)]
 fn clock_ticks_per_s() -> f64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
+    // SAFETY: sysconf(3) takes an integer name, touches no memory of ours, returns -1 on error.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
         t as f64

@@ -309,7 +309,7 @@ fn parse_jobs(v: &serde_json::Value) -> Vec<Job> {
         _ => {}
     }
     raw.into_iter()
-        .filter(|j| j["kind"].as_str().map_or(true, |k| k == "rebalance"))
+        .filter(|j| j["kind"].as_str().is_none_or(|k| k == "rebalance"))
         .map(|j| Job {
             id: j["id"].as_str().unwrap_or("?").to_owned(),
             node: j["node"].as_str().unwrap_or("?").to_owned(),
@@ -846,8 +846,8 @@ fn scan_logs(logs: &[PathBuf]) -> (usize, usize, Vec<String>) {
         for line in std::fs::read_to_string(l).unwrap_or_default().lines() {
             let w = line.contains(" WARN ");
             let e = line.contains(" ERROR ") || line.contains("panicked");
-            warns += w as usize;
-            errs += e as usize;
+            warns += usize::from(w);
+            errs += usize::from(e);
             if (w || e) && quotes.len() < LOG_LINES_QUOTED_MAX {
                 quotes.push(format!(
                     "{name}: {}",
@@ -1233,7 +1233,7 @@ fn one_class(
         t.objects += j.objects;
         t.bytes += j.bytes;
         t.errors += j.errors;
-        t.aborted += j.aborted as usize;
+        t.aborted += usize::from(j.aborted);
         if j.end_ns > j.start_ns {
             t.duration_s = t.duration_s.max((j.end_ns - j.start_ns) as f64 / 1e9);
         }

@@ -102,15 +102,25 @@ fn is_zombie(pid: i32) -> bool {
             let i = s.rfind(')')?;
             s[i + 2..].chars().next()
         })
-        .map_or(true, |c| c == 'Z' || c == 'X')
+        .is_none_or(|c| c == 'Z' || c == 'X')
 }
 
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) takes plain integers; a stale PID only yields ESRCH. Callers check the
-    // start time first so the PID is the process we started.
+/// kill(2), result ignored. Callers make sure `pid` is the process they mean: an unreaped
+/// child, or one whose start time they just checked.
+#[allow(unsafe_code)]
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) takes two integers and touches no memory of ours; a stale PID only
+    // yields ESRCH (memory safety never depends on which process receives the signal).
     unsafe {
         libc::kill(pid, sig);
     }
+}
+
+/// Running as root (effective UID 0)?
+#[allow(unsafe_code)]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) takes no arguments, touches no memory of ours and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// SIGTERM, wait up to TERM_GRACE_MS, then SIGKILL; only if PID and start time still match.

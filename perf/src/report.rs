@@ -377,7 +377,7 @@ pub fn write(
                 let mut cells = Vec::new();
                 for p in &peers {
                     let other = res.find("peers", p, op, size, 0);
-                    let r = ratio(ours.map(|r| r.bps()), other.map(|r| r.bps()));
+                    let r = ratio(ours.map(Row::bps), other.map(Row::bps));
                     if let (Some(r), Some(o), Some(x)) = (
                         r,
                         ours.and_then(|r| r.median()),
@@ -762,7 +762,7 @@ pub fn write(
                 }
             }
             let _ = writeln!(w);
-            let x: Vec<String> = cfg.scaling_ns.iter().map(|n| n.to_string()).collect();
+            let x: Vec<String> = cfg.scaling_ns.iter().map(ToString::to_string).collect();
             let mut series = Vec::new();
             for (op, name) in [("get", "GET"), ("put", "PUT")] {
                 let t1 = res.bps("scaling", "aisnode", op, cfg.scaling_size, 1);
@@ -825,7 +825,7 @@ pub fn write(
                 let ours_sync = res
                     .find("peers", "aisnode", op, size, 0)
                     .and_then(|r| r.median())
-                    .map(|s| s.bytes_per_s_with_sync());
+                    .map(Sample::bytes_per_s_with_sync);
                 for sys in &systems {
                     if let Some(r) = res.find("peers", sys, op, size, 0) {
                         if let Some(s) = r.median() {
@@ -1272,7 +1272,7 @@ fn rebalance_sweep_table(cfg: &Config, res: &Results, w: &mut String) {
         "`--rebalance-workers-sweep {}`: the measurement above at {} (same fill, foreground rate and baseline length), once per value on a fresh cluster whose targets run with `aisnode --rebalance-workers <value>` (objects in flight per target; no `--rebalance-max-rate`). The value equal to aisnode's default is the run above, not repeated. Bounded concurrency trades rebalance speed for foreground latency: fewer workers should move slower and disturb the foreground less.\n",
         cfg.rebalance_workers_sweep
             .iter()
-            .map(|x| x.to_string())
+            .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(","),
         runs.first().map_or("–".into(), |r| size_label(r.size))

@@ -46,7 +46,7 @@ impl Results {
     pub fn bps(&self, section: &str, system: &str, op: &str, size: u64, n: usize) -> Option<f64> {
         self.find(section, system, op, size, n)
             .filter(|r| !r.samples.is_empty())
-            .map(|r| r.bps())
+            .map(Row::bps)
     }
 
     pub fn server(&mut self, what: &str, command: &str) {

@@ -101,14 +101,14 @@ impl Drop for LoopDisks {
                 match registry::undo(m) {
                     None => registry::remove(m),
                     Some(e) => {
-                        eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)")
+                        eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)");
                     }
                 }
             }
             match registry::undo(&d.loop_res) {
                 None => registry::remove(&d.loop_res),
                 Some(e) => {
-                    eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)")
+                    eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)");
                 }
             }
             let _ = std::fs::remove_file(&d.image);
@@ -166,8 +166,7 @@ fn have(program: &str) -> bool {
 
 /// Why the section cannot run here, if it cannot.
 pub fn precondition() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !registry::is_root() {
         return Some("needs root (loop devices, mkfs, mount, cgroup blkio throttle)".into());
     }
     for p in ["losetup", "mkfs.ext4", "mount", "umount", "fio"] {
@@ -293,7 +292,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         let bucket = format!("scale-n{n}");
         for put in [true, false] {
             let op = if put { "put" } else { "get" };
-            let before: Vec<(u64, u64)> = counters[..n].iter().map(|c| c.read()).collect();
+            let before: Vec<(u64, u64)> = counters[..n].iter().map(DiskCounter::read).collect();
             let t0 = Instant::now();
             let s = measure::aisloader(
                 cfg,

@@ -43,8 +43,8 @@ use sha2::{Digest, Sha256};
 
 use super::checksum::{ChecksumAlgorithm, ChecksumHasher};
 use super::error::{S3Error, S3ErrorCode};
-use super::parse_hex32;
 use super::sigv4::{signatures_equal, SigningContext, StreamingPayload};
+use crate::hex;
 use crate::http::ChunkProgress;
 
 /// Maximum length in bytes of a chunk-size line without its CRLF: 16 hex digits, then
@@ -387,14 +387,14 @@ impl AwsChunkedDecoder {
                 String::from_utf8_lossy(&size_hex[..size_hex.len().min(32)])
             )));
         }
-        let size = size_hex
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 4) | u64::from(hex_value(b)));
+        let size = size_hex.iter().fold(0u64, |acc, &b| {
+            (acc << 4) | u64::from(hex::digit(b).unwrap_or(0))
+        });
         if self.mode.chunks_signed() {
             let signature = rest
                 .strip_prefix(CHUNK_SIGNATURE_PREFIX)
                 .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(parse_hex32)
+                .and_then(hex::decode::<32>)
                 .ok_or_else(|| {
                     malformed(format!(
                         "a signed chunk must be <hex size>;chunk-signature=<64 hex digits>, \
@@ -461,7 +461,7 @@ impl AwsChunkedDecoder {
         if self.mode == StreamingPayload::SignedTrailer
             && name.eq_ignore_ascii_case(TRAILER_SIGNATURE_NAME)
         {
-            let signature = parse_hex32(value).ok_or_else(|| {
+            let signature = hex::decode::<32>(value).ok_or_else(|| {
                 trailer_error(format!("{TRAILER_SIGNATURE_NAME} must be 64 hex digits"))
             })?;
             if self.trailer_signature.replace(signature).is_some() {
@@ -551,15 +551,6 @@ fn truncate(s: &str) -> &str {
     }
 }
 
-fn hex_value(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        b'A'..=b'F' => b - b'A' + 10,
-        _ => 0,
-    }
-}
-
 /// Does a `Content-Encoding` value list `aws-chunked`?
 pub fn is_aws_chunked(content_encoding: &str) -> bool {
     content_encoding
@@ -581,7 +572,7 @@ pub fn content_encoding_without_aws_chunked(content_encoding: &str) -> Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::hex_lower;
+    use crate::hex;
     use crate::s3::sigv4::tests::{headers, lookup, ACCESS_KEY, EXAMPLE_NOW, SECRET_KEY};
     use crate::s3::sigv4::{parse_auth, verify, AuthKind, PayloadHash, RequestParts};
     use proptest::prelude::*;
@@ -661,18 +652,18 @@ mod tests {
     #[test]
     fn aws_example_chunked_put_decodes_and_verifies() {
         let ctx = aws_example_context();
-        assert_eq!(hex_lower(&ctx.seed_signature), SEED);
+        assert_eq!(hex::encode(&ctx.seed_signature), SEED);
         assert_eq!(
             ctx.payload,
             PayloadHash::Streaming(StreamingPayload::Signed)
         );
         // The published chunk signatures chain from the seed.
         let c1 = ctx.chunk_signature(&ctx.seed_signature, &Sha256::digest([b'a'; 65536]).into());
-        assert_eq!(hex_lower(&c1), CHUNK1);
+        assert_eq!(hex::encode(&c1), CHUNK1);
         let c2 = ctx.chunk_signature(&c1, &Sha256::digest([b'a'; 1024]).into());
-        assert_eq!(hex_lower(&c2), CHUNK2);
+        assert_eq!(hex::encode(&c2), CHUNK2);
         let c3 = ctx.chunk_signature(&c2, &Sha256::digest(b"").into());
-        assert_eq!(hex_lower(&c3), FINAL);
+        assert_eq!(hex::encode(&c3), FINAL);
 
         let body = aws_example_body();
         assert_eq!(body.len(), 66824, "Content-Length of the example");
@@ -773,7 +764,9 @@ mod tests {
                     c.chunk_signature(&previous, &Sha256::digest(chunk).into())
                 });
                 previous = sig;
-                body.extend_from_slice(format!(";chunk-signature={}", hex_lower(&sig)).as_bytes());
+                body.extend_from_slice(
+                    format!(";chunk-signature={}", hex::encode(&sig)).as_bytes(),
+                );
             }
             body.extend_from_slice(b"\r\n");
             body.extend_from_slice(chunk);
@@ -789,7 +782,7 @@ mod tests {
             if mode == StreamingPayload::SignedTrailer {
                 let sig = ctx.map_or([7; 32], |c| c.trailer_signature(&previous, line.as_bytes()));
                 body.extend_from_slice(
-                    format!("x-amz-trailer-signature:{}\r\n", hex_lower(&sig)).as_bytes(),
+                    format!("x-amz-trailer-signature:{}\r\n", hex::encode(&sig)).as_bytes(),
                 );
             }
         }

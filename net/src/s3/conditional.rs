@@ -15,7 +15,7 @@
 
 use super::error::{S3Error, S3ErrorCode};
 use super::etag::unquote;
-use super::time::parse_http_date;
+use crate::time::parse_http_date;
 
 /// The conditional headers of a request (values as received).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

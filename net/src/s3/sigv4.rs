@@ -46,9 +46,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{S3Error, S3ErrorCode};
-use super::time::{format_amz_date, parse_amz_date, parse_http_date, parse_scope_date};
-use super::{hex_lower, parse_hex32};
+use crate::hex;
 use crate::http::{parse_query, percent_decode_path, percent_encode_path, percent_encode_query};
+use crate::time::{format_amz_date, parse_amz_date, parse_http_date, parse_scope_date};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -227,18 +227,20 @@ impl PayloadHash {
                 S3ErrorCode::NotImplemented,
                 format!("x-amz-content-sha256 {v} (SigV4a) is not supported"),
             )),
-            v => parse_hex32(v).map(PayloadHash::Sha256).ok_or_else(|| {
-                S3Error::new(
-                    S3ErrorCode::InvalidArgument,
-                    format!(
-                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, \
+            v => hex::decode::<32>(v)
+                .map(PayloadHash::Sha256)
+                .ok_or_else(|| {
+                    S3Error::new(
+                        S3ErrorCode::InvalidArgument,
+                        format!(
+                            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, \
                          STREAMING-AWS4-HMAC-SHA256-PAYLOAD, \
                          STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, \
                          STREAMING-UNSIGNED-PAYLOAD-TRAILER or a 64-digit hex SHA-256; got {:?}",
-                        truncate_for_message(v)
-                    ),
-                )
-            }),
+                            truncate_for_message(v)
+                        ),
+                    )
+                }),
         }
     }
 
@@ -281,8 +283,8 @@ impl Sha256BodyCheck {
                 format!(
                     "The provided 'x-amz-content-sha256' header ({}) does not match what was \
                      computed ({})",
-                    hex_lower(&self.expected),
-                    hex_lower(&actual)
+                    hex::encode(&self.expected),
+                    hex::encode(&actual)
                 ),
             ));
         }
@@ -357,7 +359,7 @@ impl fmt::Debug for SigningContext {
             .field("access_key", &self.access_key)
             .field("amz_date", &self.amz_date)
             .field("scope", &self.scope)
-            .field("seed_signature", &hex_lower(&self.seed_signature))
+            .field("seed_signature", &hex::encode(&self.seed_signature))
             .field("payload", &self.payload)
             .finish()
     }
@@ -397,8 +399,8 @@ impl SigningContext {
             "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256_HEX}\n{}",
             self.amz_date,
             self.scope,
-            hex_lower(previous),
-            hex_lower(chunk_sha256)
+            hex::encode(previous),
+            hex::encode(chunk_sha256)
         ))
     }
 
@@ -411,8 +413,8 @@ impl SigningContext {
             "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{}",
             self.amz_date,
             self.scope,
-            hex_lower(previous),
-            hex_lower(&hash)
+            hex::encode(previous),
+            hex::encode(&hash)
         ))
     }
 }
@@ -523,7 +525,7 @@ fn parse_header_auth(req: &RequestParts, value: &str) -> Result<ParsedAuth, S3Er
     let scope = parse_credential(credential).map_err(|detail| header_malformed(&detail))?;
     let signed_headers =
         parse_signed_headers(signed_headers).map_err(|detail| header_malformed(&detail))?;
-    let signature = parse_hex32(signature)
+    let signature = hex::decode::<32>(signature)
         .ok_or_else(|| header_malformed("Signature must be 64 hex digits"))?;
 
     let (amz_date, request_time_unix_secs) = header_request_time(req)?;
@@ -614,7 +616,7 @@ fn parse_presigned(query: &[(String, String)]) -> Result<ParsedAuth, S3Error> {
     }
     let expires_secs = parse_expires(expires)?;
     let signed_headers = parse_signed_headers(signed_headers).map_err(query_malformed)?;
-    let signature = parse_hex32(signature)
+    let signature = hex::decode::<32>(signature)
         .ok_or_else(|| query_malformed("X-Amz-Signature must be 64 hex digits"))?;
     let hashed_payload = param("X-Amz-Content-Sha256")?.unwrap_or(UNSIGNED_PAYLOAD);
     let payload = PayloadHash::parse(hashed_payload)?;
@@ -832,6 +834,22 @@ fn check_amz_headers_signed(req: &RequestParts, auth: &ParsedAuth) -> Result<(),
 /// `InvalidURI` if the path or query has an invalid percent-escape; `SignatureDoesNotMatch` if
 /// a signed header is absent from the request.
 pub fn canonical_request(req: &RequestParts, auth: &ParsedAuth) -> Result<String, S3Error> {
+    build_canonical_request(
+        req,
+        &auth.signed_headers,
+        &auth.hashed_payload,
+        auth.is_presigned(),
+    )
+}
+
+/// The canonical request of `req` signing `signed_headers` (lowercase, in that order) with
+/// payload line `hashed_payload`; `presigned` leaves `X-Amz-Signature` out of the query.
+fn build_canonical_request(
+    req: &RequestParts,
+    signed_headers: &[String],
+    hashed_payload: &str,
+    presigned: bool,
+) -> Result<String, S3Error> {
     let mut out = String::with_capacity(256 + req.raw_path.len() + req.raw_query.len());
     out.push_str(req.method);
     out.push('\n');
@@ -856,7 +874,7 @@ pub fn canonical_request(req: &RequestParts, auth: &ParsedAuth) -> Result<String
     })?;
     let mut pairs: Vec<(String, String)> = query
         .iter()
-        .filter(|(key, _)| !(auth.is_presigned() && key == "X-Amz-Signature"))
+        .filter(|(key, _)| !(presigned && key == "X-Amz-Signature"))
         .map(|(key, value)| (percent_encode_query(key), percent_encode_query(value)))
         .collect();
     pairs.sort();
@@ -870,7 +888,7 @@ pub fn canonical_request(req: &RequestParts, auth: &ParsedAuth) -> Result<String
     }
     out.push('\n');
 
-    for name in &auth.signed_headers {
+    for name in signed_headers {
         out.push_str(name);
         out.push(':');
         let mut present = false;
@@ -893,9 +911,9 @@ pub fn canonical_request(req: &RequestParts, auth: &ParsedAuth) -> Result<String
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&auth.signed_headers.join(";"));
+    out.push_str(&signed_headers.join(";"));
     out.push('\n');
-    out.push_str(&auth.hashed_payload);
+    out.push_str(hashed_payload);
     Ok(out)
 }
 
@@ -915,7 +933,7 @@ fn push_trimmed_collapsed(out: &mut String, value: &str) {
 /// `AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256(canonical_request)>`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     let hash: [u8; 32] = Sha256::digest(canonical_request.as_bytes()).into();
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex_lower(&hash))
+    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(&hash))
 }
 
 /// The SigV4 signing key: `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
@@ -928,6 +946,48 @@ pub fn signing_key(secret_key: &str, date: &str, region: &str, service: &str) ->
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
     hmac_sha256(&k_service, SCOPE_TERMINATOR.as_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing (the client side, for aisloader and tests)
+// ---------------------------------------------------------------------------------------------
+
+/// The `Authorization` header value that signs `req` with header authentication, as an S3 SDK
+/// computes it: every header in `req.headers` is signed (names lowercase; they must include
+/// `host`, and `x-amz-date` with the value `amz_date`; repeated names are joined as the server
+/// joins them). `signing_key` is [`signing_key`]`(secret, &amz_date[..8], region, "s3")`,
+/// which a client may cache for the day; `hashed_payload` is the `x-amz-content-sha256` value
+/// sent (a hex SHA-256, [`UNSIGNED_PAYLOAD`], or a `STREAMING-*` value).
+///
+/// The canonical request is built by the same code [`verify`] uses, so what this signs is what
+/// the server checks. `InvalidURI` if the path or query has an invalid percent-escape.
+pub fn authorization(
+    req: &RequestParts,
+    access_key: &str,
+    region: &str,
+    signing_key: &[u8; 32],
+    amz_date: &str,
+    hashed_payload: &str,
+) -> Result<String, S3Error> {
+    let mut signed: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .collect();
+    signed.sort_unstable();
+    signed.dedup();
+    let canonical = build_canonical_request(req, &signed, hashed_payload, false)?;
+    let date = amz_date.get(..8).unwrap_or(amz_date);
+    let scope = format!("{date}/{region}/{SERVICE}/{SCOPE_TERMINATOR}");
+    let signature = hmac_sha256(
+        signing_key,
+        string_to_sign(amz_date, &scope, &canonical).as_bytes(),
+    );
+    Ok(format!(
+        "{ALGORITHM} Credential={access_key}/{scope},SignedHeaders={},Signature={}",
+        signed.join(";"),
+        hex::encode(&signature)
+    ))
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
@@ -1034,12 +1094,117 @@ pub(crate) mod tests {
         );
         assert_eq!(
             auth.payload,
-            PayloadHash::Sha256(parse_hex32(EMPTY_SHA256_HEX).unwrap())
+            PayloadHash::Sha256(hex::decode::<32>(EMPTY_SHA256_HEX).unwrap())
         );
         let ctx = verify(&req, &auth, lookup, EXAMPLE_NOW).expect("AWS example verifies");
-        assert_eq!(hex_lower(&ctx.seed_signature), GET_OBJECT_SIGNATURE);
+        assert_eq!(hex::encode(&ctx.seed_signature), GET_OBJECT_SIGNATURE);
         assert_eq!(ctx.scope, "20130524/us-east-1/s3/aws4_request");
         assert_eq!(ctx.amz_date, "20130524T000000Z");
+    }
+
+    /// The client side reproduces the AWS example, and what it signs verifies.
+    #[test]
+    fn authorization_signs_the_aws_example_and_verifies() {
+        let unsigned = headers(&[
+            ("x-amz-date", "20130524T000000Z"),
+            ("host", "examplebucket.s3.amazonaws.com"),
+            ("Range", "bytes=0-9"),
+            ("x-amz-content-sha256", EMPTY_SHA256_HEX),
+        ]);
+        let req = RequestParts {
+            method: "GET",
+            raw_path: "/test.txt",
+            raw_query: "",
+            headers: &unsigned,
+        };
+        let key = signing_key(SECRET_KEY, "20130524", "us-east-1", "s3");
+        let value = authorization(
+            &req,
+            ACCESS_KEY,
+            "us-east-1",
+            &key,
+            "20130524T000000Z",
+            EMPTY_SHA256_HEX,
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            auth_header(
+                "host;range;x-amz-content-sha256;x-amz-date",
+                GET_OBJECT_SIGNATURE
+            )
+        );
+        let mut signed = unsigned.clone();
+        signed.push(("authorization".to_owned(), value));
+        let req = RequestParts {
+            headers: &signed,
+            ..req
+        };
+        let auth = header_auth(&req);
+        verify(&req, &auth, lookup, EXAMPLE_NOW).expect("verifies");
+    }
+
+    /// Queries and paths as a client sends them (encoded or not, unsorted) sign to what the
+    /// server canonicalizes; a broken percent-escape cannot be signed.
+    #[test]
+    fn authorization_round_trips_queries_and_paths() {
+        let key = signing_key(SECRET_KEY, "20130524", "us-east-1", "s3");
+        for (path, query, canonical_path, canonical_query) in [
+            (
+                "/b",
+                "prefix=a%2Fb&list-type=2&continuation-token=x y",
+                "/b",
+                "continuation-token=x%20y&list-type=2&prefix=a%2Fb",
+            ),
+            ("/b/o", "uploads", "/b/o", "uploads="),
+            ("/b/a%20b/c", "", "/b/a%20b/c", ""),
+            ("/b/a b", "", "/b/a%20b", ""),
+            ("", "", "/", ""),
+        ] {
+            let mut hs = headers(&[
+                ("host", "127.0.0.1:9000"),
+                ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+                ("x-amz-date", "20130524T000000Z"),
+            ]);
+            let unsigned = RequestParts {
+                method: "PUT",
+                raw_path: path,
+                raw_query: query,
+                headers: &hs,
+            };
+            let value = authorization(
+                &unsigned,
+                ACCESS_KEY,
+                "us-east-1",
+                &key,
+                "20130524T000000Z",
+                UNSIGNED_PAYLOAD,
+            )
+            .unwrap();
+            hs.push(("authorization".to_owned(), value));
+            let req = RequestParts {
+                method: "PUT",
+                raw_path: path,
+                raw_query: query,
+                headers: &hs,
+            };
+            let auth = header_auth(&req);
+            let canonical = canonical_request(&req, &auth).unwrap();
+            let mut lines = canonical.lines().skip(1);
+            assert_eq!(lines.next(), Some(canonical_path), "{path:?}");
+            assert_eq!(lines.next(), Some(canonical_query), "{query:?}");
+            verify(&req, &auth, lookup, EXAMPLE_NOW).expect("verifies");
+        }
+        let hs = headers(&[("host", "h"), ("x-amz-date", "20130524T000000Z")]);
+        let req = RequestParts {
+            method: "GET",
+            raw_path: "/b/%zz",
+            raw_query: "",
+            headers: &hs,
+        };
+        let err =
+            authorization(&req, "AK", "r", &key, "20130524T000000Z", EMPTY_SHA256_HEX).unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::InvalidUri);
     }
 
     #[test]
@@ -1771,7 +1936,7 @@ pub(crate) mod tests {
         );
         let debug = format!("{ctx:?}");
         assert!(debug.contains("<redacted>"));
-        assert!(!debug.contains(&hex_lower(&signing_key(
+        assert!(!debug.contains(&hex::encode(&signing_key(
             SECRET_KEY,
             "20130524",
             "us-east-1",
@@ -1784,7 +1949,7 @@ pub(crate) mod tests {
         // kSigning for the example credentials and 20130524/us-east-1/s3, recomputed in Python.
         let key = signing_key(SECRET_KEY, "20130524", "us-east-1", "s3");
         assert_eq!(
-            hex_lower(&key),
+            hex::encode(&key),
             "dbb893acc010964918f1fd433add87c70e8b0db6be30c1fbeafefa5ec6ba8378"
         );
         let ctx = SigningContext::new(

@@ -23,8 +23,8 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use super::error::{S3Error, S3ErrorCode};
-use super::time::format_iso8601_millis;
 use crate::http::percent_encode_path;
+use crate::time::format_iso8601_millis;
 
 /// The S3 XML namespace.
 pub const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

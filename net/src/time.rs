@@ -1,17 +1,31 @@
-//! Timestamp formats of the S3 protocol, on plain Unix time (UTC, no leap seconds):
+//! Timestamps on plain Unix time (UTC, no leap seconds): the one implementation of the
+//! workspace (the AIS API in `cluster`, S3 in [`crate::s3`], `aisloader`).
 //!
+//! AIS API, as Go formats `time.Time` in UTC:
+//! * `2006-01-02 15:04:05` ([`format_go_datetime`]), e.g. a node's creation time.
+//! * RFC 3339 with nanoseconds, `2006-01-02T15:04:05.999999999Z` with the fraction's trailing
+//!   zeros dropped ([`format_rfc3339_nano`], [`parse_rfc3339_nano`]), e.g. job start and end.
+//! * RFC 822, `02 Jan 06 15:04 UTC` ([`format_rfc822`]), e.g. an object's atime in listings.
+//! * Base 36 of an unsigned integer, like Go's `strconv.FormatUint(v, 36)` ([`base36`]), e.g.
+//!   the redirect `utm` stamp.
+//!
+//! S3 and HTTP:
 //! * ISO 8601 with milliseconds, `2013-05-24T00:00:00.000Z`, for `LastModified`, `Initiated` and
 //!   `CreationDate` in XML bodies ([`format_iso8601_millis`]).
 //! * SigV4 basic format, `20130524T000000Z`, for `x-amz-date` / `X-Amz-Date`
-//!   ([`format_amz_date`], [`parse_amz_date`]).
+//!   ([`format_amz_date`], [`parse_amz_date`], [`parse_scope_date`]).
 //! * RFC 9110 (formerly 7231) HTTP-date, `Fri, 24 May 2013 00:00:00 GMT`, for `Last-Modified`,
 //!   `Date`, `If-Modified-Since` and `If-Unmodified-Since` ([`format_http_date`],
 //!   [`parse_http_date`], which also accepts the obsolete RFC 850 and asctime forms as RFC 9110
-//!   requires of recipients).
+//!   requires of recipients); [`with_http_date_now`] gives the current one for `Date`, formatted
+//!   at most once per second per thread.
 //!
-//! Pure arithmetic (days-from-civil, after Howard Hinnant), no clock and no time-zone database.
-//! Parsers return `None` on anything malformed or out of range (month, day of month, hour,
-//! minute, second); they never panic.
+//! Underneath: the proleptic Gregorian calendar on day counts ([`days_from_civil`],
+//! [`civil_from_days`], after Howard Hinnant), no time-zone database. Only [`now_unix_ns`] and
+//! [`with_http_date_now`] read the clock. Parsers return `None` on anything malformed or out of
+//! range (month, day of month, hour, minute, second); they never panic.
+
+use std::cell::RefCell;
 
 /// Seconds in a day.
 const SECS_PER_DAY: i64 = 86_400;
@@ -43,8 +57,10 @@ struct Civil {
     second: u32,
 }
 
-/// Days since 1970-01-01 of the proleptic Gregorian date `year-month-day`.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+/// Days since 1970-01-01 of the proleptic Gregorian date `year-month-day` (negative before).
+/// `month` is 1..=12 and `day` 1..=31; other values are not checked (the arithmetic
+/// extrapolates). Exact for any year within ±10^15.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -54,8 +70,9 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The date `days` after 1970-01-01: (year, month 1..=12, day 1..=31).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// The proleptic Gregorian date `days` after 1970-01-01 (before it if negative): (year,
+/// month 1..=12, day 1..=31). Inverse of [`days_from_civil`]; exact for |days| < 10^17.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -119,6 +136,135 @@ fn unix_from_civil(c: Civil) -> Option<i64> {
     )
 }
 
+/// Nanoseconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn now_unix_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Go's `2006-01-02 15:04:05` of nanoseconds since the epoch (the fraction truncated).
+pub fn format_go_datetime(unix_nanos: i64) -> String {
+    let (c, _) = civil_from_unix(unix_nanos.div_euclid(NANOS_PER_SEC));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// RFC 3339 with nanoseconds as Go marshals a UTC `time.Time` (layout `RFC3339Nano`):
+/// `2006-01-02T15:04:05.999999999Z`, the fraction's trailing zeros dropped and no fraction at
+/// all on a whole second.
+pub fn format_rfc3339_nano(unix_nanos: i64) -> String {
+    let (c, _) = civil_from_unix(unix_nanos.div_euclid(NANOS_PER_SEC));
+    let frac = unix_nanos.rem_euclid(NANOS_PER_SEC);
+    let f = if frac == 0 {
+        String::new()
+    } else {
+        format!(".{frac:09}").trim_end_matches('0').to_owned()
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{f}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// Parse what [`format_rfc3339_nano`] writes (UTC `Z` only, 0 to 9 fraction digits) to
+/// nanoseconds since the epoch. `None` for Go's zero time (year 1 and earlier), for a field out
+/// of range (as Go's `time.Parse` refuses them) and for instants `i64` nanoseconds cannot hold
+/// (before 1677 or after 2262).
+pub fn parse_rfc3339_nano(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut dp = date.split('-');
+    let year: i64 = dp.next()?.parse().ok()?;
+    let month: u32 = dp.next()?.parse().ok()?;
+    let day: u32 = dp.next()?.parse().ok()?;
+    if dp.next().is_some() || year <= 1 || year > 9999 {
+        return None;
+    }
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut tp = hms.split(':');
+    let hour: u32 = tp.next()?.parse().ok()?;
+    let minute: u32 = tp.next()?.parse().ok()?;
+    let second: u32 = tp.next()?.parse().ok()?;
+    if tp.next().is_some() {
+        return None;
+    }
+    let mut nanos: i64 = 0;
+    if !frac.is_empty() {
+        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        nanos = format!("{frac:0<9}").parse().ok()?;
+    }
+    let secs = unix_from_civil(Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+    })?;
+    i64::try_from(i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(nanos)).ok()
+}
+
+/// RFC 822 as Go formats a UTC time (layout `RFC822`): `02 Jan 06 15:04 UTC`.
+pub fn format_rfc822(unix_nanos: i64) -> String {
+    let (c, _) = civil_from_unix(unix_nanos.div_euclid(NANOS_PER_SEC));
+    format!(
+        "{:02} {} {:02} {:02}:{:02} UTC",
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year.rem_euclid(100),
+        c.hour,
+        c.minute
+    )
+}
+
+/// `v` in base 36 with lowercase digits, as Go's `strconv.FormatUint(v, 36)`.
+pub fn base36(mut v: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    if v == 0 {
+        return "0".into();
+    }
+    let mut out = Vec::with_capacity(13);
+    while v > 0 {
+        out.push(DIGITS[(v % 36) as usize]);
+        v /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("base-36 digits are ASCII")
+}
+
+/// Call `f` with the current time as an HTTP `Date` value (IMF-fixdate,
+/// `Sun, 06 Nov 1994 08:49:37 GMT`). The string is formatted at most once per second per
+/// thread: otherwise a call costs one clock read and a compare.
+pub fn with_http_date_now<R>(f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        /// Unix second and its IMF-fixdate (`i64::MIN`: nothing formatted yet).
+        static HTTP_DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = now_unix_ns().div_euclid(NANOS_PER_SEC);
+    HTTP_DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        refresh_http_date(&mut cached, now);
+        f(&cached.1)
+    })
+}
+
+/// Reformat the cached `(second, IMF-fixdate)` if `now_secs` is another second; true if it did.
+fn refresh_http_date(cached: &mut (i64, String), now_secs: i64) -> bool {
+    if cached.0 == now_secs {
+        return false;
+    }
+    cached.0 = now_secs;
+    cached.1.clear();
+    let (c, weekday) = civil_from_unix(now_secs);
+    write_http_date(&mut cached.1, c, weekday);
+    true
+}
+
 /// `2013-05-24T00:00:00.000Z` from nanoseconds since the Unix epoch (truncated to
 /// milliseconds, rounding toward the past for times before 1970).
 pub fn format_iso8601_millis(unix_nanos: i64) -> String {
@@ -174,8 +320,16 @@ pub fn parse_scope_date(s: &str) -> Option<i64> {
 
 /// RFC 9110 IMF-fixdate `Fri, 24 May 2013 00:00:00 GMT` from Unix seconds.
 pub fn format_http_date(unix_secs: i64) -> String {
+    let mut out = String::with_capacity(29);
     let (c, weekday) = civil_from_unix(unix_secs);
-    format!(
+    write_http_date(&mut out, c, weekday);
+    out
+}
+
+fn write_http_date(out: &mut String, c: Civil, weekday: usize) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
         WEEKDAYS[weekday],
         c.day,
@@ -184,7 +338,7 @@ pub fn format_http_date(unix_secs: i64) -> String {
         c.hour,
         c.minute,
         c.second
-    )
+    );
 }
 
 /// Parse an HTTP-date to Unix seconds. Accepts IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`),
@@ -418,6 +572,158 @@ mod tests {
             let _ = parse_http_date(&s);
             let _ = parse_amz_date(&s);
             let _ = parse_scope_date(&s);
+            let _ = parse_rfc3339_nano(&s);
         }
+
+        #[test]
+        fn rfc3339_shaped_input_never_panics(
+            y in "[0-9+-]{1,20}", m in "[0-9]{1,11}", d in "[0-9]{1,11}",
+            hh in "[0-9]{1,11}", mm in "[0-9]{1,11}", ss in "[0-9]{1,11}", f in "[0-9]{0,10}",
+        ) {
+            let _ = parse_rfc3339_nano(&format!("{y}-{m}-{d}T{hh}:{mm}:{ss}.{f}Z"));
+        }
+
+        #[test]
+        fn civil_days_round_trip(days in -1_000_000_000i64..1_000_000_000i64) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert!((1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d));
+            prop_assert_eq!(days_from_civil(y, m, d), days);
+        }
+
+        #[test]
+        fn rfc3339_nano_round_trips_every_i64_instant(ns in any::<i64>()) {
+            prop_assert_eq!(parse_rfc3339_nano(&format_rfc3339_nano(ns)), Some(ns));
+        }
+    }
+
+    // The AIS API formats (moved here from cluster's time module, with its tests).
+
+    #[test]
+    fn formats_known_instants() {
+        // 2021-07-30 17:12:26 UTC
+        let ns = 1_627_665_146 * 1_000_000_000;
+        assert_eq!(format_go_datetime(ns), "2021-07-30 17:12:26");
+        assert_eq!(format_rfc822(ns), "30 Jul 21 17:12 UTC");
+        assert_eq!(format_go_datetime(0), "1970-01-01 00:00:00");
+        assert_eq!(
+            format_go_datetime(951_782_400 * 1_000_000_000),
+            "2000-02-29 00:00:00"
+        );
+        // The fraction is truncated, and times before 1970 round toward the past.
+        assert_eq!(format_go_datetime(999_999_999), "1970-01-01 00:00:00");
+        assert_eq!(format_go_datetime(-1), "1969-12-31 23:59:59");
+        assert_eq!(format_rfc822(-1), "31 Dec 69 23:59 UTC");
+        assert_eq!(
+            format_rfc822(951_782_400 * NANOS_PER_SEC),
+            "29 Feb 00 00:00 UTC"
+        );
+    }
+
+    #[test]
+    fn base36_matches_go_strconv() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        assert_eq!(base36(1_700_000_000_000_000_000), "cwyvpelgpse8");
+        assert_eq!(base36(u64::MAX), "3w5e11264sgsf");
+    }
+
+    #[test]
+    fn rfc3339_nano_roundtrip() {
+        for ns in [
+            1_000_000_000i64 * 86400 * 400,
+            1_763_712_000_123_456_789,
+            1_763_712_000_000_000_000,
+            951_782_400_500_000_000,
+        ] {
+            let s = format_rfc3339_nano(ns);
+            assert_eq!(parse_rfc3339_nano(&s), Some(ns), "{s}");
+        }
+        assert_eq!(
+            format_rfc3339_nano(1_763_712_000_120_000_000),
+            "2025-11-21T08:00:00.12Z"
+        );
+        assert_eq!(format_rfc3339_nano(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339_nano(1), "1970-01-01T00:00:00.000000001Z");
+        assert_eq!(format_rfc3339_nano(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(parse_rfc3339_nano("0001-01-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn rfc3339_nano_refuses_what_go_refuses() {
+        assert_eq!(
+            parse_rfc3339_nano("2025-11-21T08:00:00.5Z"),
+            Some(1_763_712_000_500_000_000)
+        );
+        for bad in [
+            "",
+            "2025-11-21T08:00:00",
+            "2025-11-21T08:00:00+00:00",
+            "2025-11-21 08:00:00Z",
+            "2025-13-21T08:00:00Z",
+            "2025-00-21T08:00:00Z",
+            "2025-02-29T08:00:00Z",
+            "2025-11-31T08:00:00Z",
+            "2025-11-21T24:00:00Z",
+            "2025-11-21T08:60:00Z",
+            "2025-11-21T08:00:60Z",
+            "2025-11-21T08:00:00.1234567890Z",
+            "2025-11-21T08:00:00.1a2Z",
+            "2025-11-21-01T08:00:00Z",
+            "2025-11-21T08:00:00:00Z",
+            "10000-01-01T00:00:00Z",
+            // Outside what i64 nanoseconds can hold (1677-09-21 to 2262-04-11).
+            "1600-01-01T00:00:00Z",
+            "2263-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339_nano(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn amz_dates_of_leap_days_and_the_epoch() {
+        assert_eq!(format_amz_date(0), "19700101T000000Z");
+        assert_eq!(format_amz_date(951_782_400 + 3_661), "20000229T010101Z");
+    }
+
+    #[test]
+    fn civil_days_of_known_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(days_from_civil(1, 1, 1), -719_162);
+    }
+
+    #[test]
+    fn rfc3339_nano_round_trips_the_i64_extremes() {
+        for ns in [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1] {
+            let s = format_rfc3339_nano(ns);
+            assert_eq!(parse_rfc3339_nano(&s), Some(ns), "{s}");
+        }
+    }
+
+    #[test]
+    fn http_date_now_is_the_current_second() {
+        let before = now_unix_ns().div_euclid(NANOS_PER_SEC);
+        let date = with_http_date_now(str::to_owned);
+        let after = now_unix_ns().div_euclid(NANOS_PER_SEC);
+        let secs = parse_http_date(&date).expect("IMF-fixdate");
+        assert!((before..=after).contains(&secs), "{date}");
+        assert_eq!(date.len(), 29);
+    }
+
+    #[test]
+    fn http_date_cache_formats_once_per_second() {
+        let mut cache = (i64::MIN, String::new());
+        assert!(refresh_http_date(&mut cache, AWS_EXAMPLE_SECS));
+        assert_eq!(cache.1, "Fri, 24 May 2013 00:00:00 GMT");
+        assert!(!refresh_http_date(&mut cache, AWS_EXAMPLE_SECS));
+        assert!(refresh_http_date(&mut cache, AWS_EXAMPLE_SECS + 1));
+        assert_eq!(cache.1, "Fri, 24 May 2013 00:00:01 GMT");
+        // A clock stepping back is a new second too.
+        assert!(refresh_http_date(&mut cache, AWS_EXAMPLE_SECS));
+        assert_eq!(cache.1, "Fri, 24 May 2013 00:00:00 GMT");
     }
 }
