@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::intra;
 use crate::meta::Bprops;
 use crate::node::Role;
-use crate::time;
 use engine::layout::Bck;
+use net::time;
 use std::sync::Arc;
 
 /// `ais://<bucket>` as AIS names buckets in messages.

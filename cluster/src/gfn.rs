@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::intra;
 use crate::meta::{placement, Smap};
 use crate::node::Role;
-use crate::time;
+use net::time;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

@@ -181,7 +181,7 @@ pub async fn query(
     let end = newest
         .iter()
         .filter_map(|s| s["end-time"].as_str())
-        .filter_map(crate::time::parse_rfc3339_nano)
+        .filter_map(net::time::parse_rfc3339_nano)
         .max()
         .unwrap_or(0);
     Ok(serde_json::json!({

@@ -10,10 +10,9 @@
 //!    [`buckets`], [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API).
 //!
-//! [`error`] (the typed error every layer returns) and [`time`] are used by all layers.
+//! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
 pub mod error;
-pub mod time;
 
 // Layer 1.
 pub mod meta;

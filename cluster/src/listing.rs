@@ -8,9 +8,9 @@ use crate::error::{Error, Result};
 use crate::intra;
 use crate::meta::{random_id, Smap};
 use crate::node::Role;
-use crate::time;
 use engine::layout::Bck;
 use net::api::{LsoEntry, LsoMsg, LsoPage};
+use net::time;
 use std::rc::Rc;
 use std::sync::Arc;
 

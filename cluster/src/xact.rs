@@ -3,7 +3,7 @@
 //! pieces every job shares: pacing, the pass loop, the directory-walk batch. Starting and
 //! querying jobs through the API is `crate::jobs`.
 
-use crate::time;
+use net::time;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

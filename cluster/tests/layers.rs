@@ -382,7 +382,6 @@ fn layer(krate: &str, module: &str) -> u8 {
     let top = module.split("::").next().expect("non-empty");
     match (krate, top) {
         // Used by every layer of the crate.
-        ("cluster", "time") => 0,
         // The typed error names metadata decisions; meta itself does not use it.
         ("cluster", "error" | "meta") => 1,
         ("cluster", "node") => 2,

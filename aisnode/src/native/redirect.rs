@@ -5,8 +5,8 @@ use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::io_err;
 use crate::req::{Outcome, Req};
-use cluster::time;
 use net::conn::Conn;
+use net::time;
 use std::rc::Rc;
 
 /// Redirect an object request to the owning core (spec §2.3): 301 for GET, 307 otherwise,

@@ -22,11 +22,11 @@ pub mod objects;
 use crate::core::Core;
 use crate::req::{Outcome, Req};
 use cluster::node::Role;
-use cluster::time;
 use net::conn::Conn;
 use net::http;
 use net::s3::xml;
 use net::s3::{S3Error, S3ErrorCode};
+use net::time;
 use std::rc::Rc;
 
 use auth::authenticate;

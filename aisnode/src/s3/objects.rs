@@ -54,7 +54,7 @@ pub(crate) fn object_headers(l: &Lom) -> Vec<(&'static str, String)> {
         ("ETag", lom_etag(l)),
         (
             "Last-Modified",
-            net::s3::time::format_http_date(l.mtime_ns / 1_000_000_000),
+            net::time::format_http_date(l.mtime_ns / 1_000_000_000),
         ),
         ("Accept-Ranges", "bytes".into()),
         (
@@ -393,7 +393,7 @@ pub(crate) async fn get_object(
         rd.close().await;
         if e.status() == 304 {
             let et = lom_etag(&lom);
-            let lm = net::s3::time::format_http_date(lom.mtime_ns / 1_000_000_000);
+            let lm = net::time::format_http_date(lom.mtime_ns / 1_000_000_000);
             return send_empty(conn, 304, &[("ETag", &et), ("Last-Modified", &lm)]).await;
         }
         return Err(e);

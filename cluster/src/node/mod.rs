@@ -16,7 +16,7 @@ pub use published::{LocalView, Published};
 use crate::error::{Error, Result};
 use crate::meta::version::{self, Decision};
 use crate::meta::{self, Bmd, CoreInfo, NetInfo, Smap, Snode};
-use crate::time;
+use net::time;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -29,9 +29,6 @@ pub mod etag;
 pub mod sigv4;
 pub mod xml;
 
-/// The timestamp formats moved to [`crate::time`] (shared with the AIS API); this path stays.
-pub use crate::time;
-
 pub use error::{S3Error, S3ErrorCode};
 
 /// Maximum length in bytes of an object key (UTF-8), as in S3 (`KeyTooLongError` past it).
