@@ -161,27 +161,22 @@ pub async fn forward_or_404(
     if yield_404 && rh.status == 404 {
         return Ok(None);
     }
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\n",
-        rh.status,
-        net::http::reason_phrase(rh.status)
-    );
     let mut close = !req.head.keep_alive;
-    for (k, v) in rh.headers() {
-        if HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()) {
-            continue;
-        }
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
+    let mut headers: Vec<(&str, &str)> = rh
+        .headers()
+        .filter(|(k, _)| !HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()))
+        .collect();
+    let length: String;
     let remaining: Option<u64> = match rh.framing {
         Framing::None => {
             if let Some(cl) = rh.header("content-length") {
-                out.push_str(&format!("Content-Length: {cl}\r\n"));
+                headers.push(("Content-Length", cl));
             }
             Some(0)
         }
         Framing::Length(n) => {
-            out.push_str(&format!("Content-Length: {n}\r\n"));
+            length = n.to_string();
+            headers.push(("Content-Length", &length));
             Some(n)
         }
         Framing::Chunked | Framing::UntilClose => {
@@ -191,10 +186,11 @@ pub async fn forward_or_404(
         }
     };
     if close {
-        out.push_str("Connection: close\r\n");
+        headers.push(("Connection", "close"));
     }
-    out.push_str("\r\n");
-    conn.write_all(out.as_bytes())
+    let mut out = Vec::with_capacity(1024);
+    net::http::write_response_head(&mut out, rh.status, &headers);
+    conn.write_all(&out)
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()).closing())?;
     let rest = &acc[used..];

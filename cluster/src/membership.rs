@@ -346,6 +346,18 @@ pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
             si.daemon_type
         )));
     }
+    if node
+        .decommissioned
+        .lock()
+        .expect("decommissioned lock")
+        .contains(&si.daemon_id)
+    {
+        tracing::warn!(node_id = %si.daemon_id, "join refused: node was decommissioned");
+        return Err(Error::Conflict(format!(
+            "node {} was decommissioned from this cluster and cannot re-join",
+            si.daemon_id
+        )));
+    }
     let uuid = node.smap.load().uuid.clone();
     if !msg.uuid.is_empty() && msg.uuid != uuid {
         tracing::warn!(node_id = %si.daemon_id, their_cluster = %msg.uuid, "join refused: node belongs to another cluster");
@@ -592,6 +604,12 @@ async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version:
         if !done {
             continue;
         }
+        // Before it leaves the map: from then on its keepalives answer 404 and it would
+        // re-join.
+        node.decommissioned
+            .lock()
+            .expect("decommissioned lock")
+            .insert(sid.clone());
         let id = sid.clone();
         let n2 = node.clone();
         match glommio::executor()

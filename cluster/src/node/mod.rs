@@ -48,6 +48,10 @@ pub struct NodeState {
     pub started: Instant,
     /// Primary only: when each node was last heard from (keepalive or join).
     pub last_seen: Mutex<std::collections::HashMap<String, Instant>>,
+    /// Primary only: targets decommissioned since it started. Their joins are refused: a
+    /// decommissioned target whose keepalive hits the primary between its removal and the
+    /// metasync that tells it must not come back through the keepalive's slow path.
+    pub decommissioned: Mutex<std::collections::HashSet<String>>,
     /// Set when this node was removed from the cluster through the API: stop keepalives.
     pub left: std::sync::atomic::AtomicBool,
     /// The Smap before the last change of the active target set: where objects may still be
@@ -173,6 +177,7 @@ impl NodeState {
             confdir,
             started: Instant::now(),
             last_seen: Mutex::new(Default::default()),
+            decommissioned: Mutex::new(Default::default()),
             left: std::sync::atomic::AtomicBool::new(false),
             prev_smap: Mutex::new(None),
             joined: std::sync::atomic::AtomicBool::new(false),
