@@ -5,6 +5,7 @@
 //! These run once, so they favour clarity over avoiding allocations.
 
 use crate::s3::{parse_list_v2, S3Signer, SigV4, EMPTY_SHA256};
+use crate::{Error, Result};
 use net::client::{
     BodySink, Client, ClientConfig, Collect, Endpoint, HopSigner, Request, Unsigned,
 };
@@ -68,12 +69,10 @@ struct LsoEntryIn {
 }
 
 /// Decode one msgpack listing page: (uuid, continuation token, entries without directories).
-pub fn decode_lso_page(body: &[u8]) -> Result<(String, String, Vec<Listed>), String> {
-    let page: LsoPageIn = rmp_serde::from_slice(body).map_err(|e| {
-        format!(
-            "cannot decode msgpack listing page ({} bytes): {e}",
-            body.len()
-        )
+pub fn decode_lso_page(body: &[u8]) -> Result<(String, String, Vec<Listed>)> {
+    let page: LsoPageIn = rmp_serde::from_slice(body).map_err(|source| Error::BadListingPage {
+        bytes: body.len(),
+        source,
     })?;
     let entries = page
         .entries
@@ -112,7 +111,7 @@ impl Control {
         target: &str,
         headers: &[(&str, &str)],
         body: &[u8],
-    ) -> Result<(u16, Vec<u8>), String> {
+    ) -> Result<(u16, Vec<u8>)> {
         let mut sink = Collect::new(CONTROL_BODY_BYTES_MAX);
         let deadline = Instant::now() + self.timeout;
         let bodies: [&[u8]; 1] = [body];
@@ -141,17 +140,22 @@ impl Control {
             .client
             .execute(&req, &mut signer, &mut sink, deadline)
             .await
-            .map_err(|e| format!("{method} {}{target}: {e}", endpoint.authority))?;
+            .map_err(|source| Error::Request {
+                method: method.to_owned(),
+                url: format!("{}{target}", endpoint.authority),
+                source,
+            })?;
         if sink.truncated {
-            return Err(format!(
-                "{method} {target}: response larger than CONTROL_BODY_BYTES_MAX ({CONTROL_BODY_BYTES_MAX} bytes)"
-            ));
+            return Err(Error::TooLarge {
+                method: method.to_owned(),
+                target: target.to_owned(),
+            });
         }
         Ok((r.status, sink.body))
     }
 
     /// Whether `bucket` exists (AIS: list-buckets with a name filter; S3: a one-key listing).
-    pub async fn bucket_exists(&mut self, bucket: &str) -> Result<bool, String> {
+    pub async fn bucket_exists(&mut self, bucket: &str) -> Result<bool> {
         match &self.api {
             Api::Ais { provider, .. } => {
                 let target = format!("/v1/buckets?provider={provider}");
@@ -166,11 +170,22 @@ impl Control {
                     )
                     .await?;
                 if status != 200 {
-                    return Err(format!("list buckets: HTTP {status}: {}", body_text(&resp)));
+                    return Err(Error::Status {
+                        what: "list buckets".to_owned(),
+                        status,
+                        body: body_text(&resp),
+                    });
                 }
-                let v: serde_json::Value = serde_json::from_slice(&resp)
-                    .map_err(|e| format!("list buckets: bad JSON ({e}): {}", body_text(&resp)))?;
-                let arr = v.as_array().ok_or("list buckets: expected a JSON array")?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&resp).map_err(|source| Error::BadJson {
+                        what: "list buckets",
+                        source,
+                        body: body_text(&resp),
+                    })?;
+                let arr = v.as_array().ok_or(Error::UnexpectedJson {
+                    what: "list buckets",
+                    expected: "a JSON array",
+                })?;
                 Ok(arr.iter().any(|b| b["name"] == bucket))
             }
             Api::S3 { .. } => {
@@ -179,13 +194,17 @@ impl Control {
                 match status {
                     200 => Ok(true),
                     404 => Ok(false),
-                    s => Err(format!("S3 list {bucket}: HTTP {s}: {}", body_text(&resp))),
+                    status => Err(Error::Status {
+                        what: format!("S3 list {bucket}"),
+                        status,
+                        body: body_text(&resp),
+                    }),
                 }
             }
         }
     }
 
-    pub async fn create_bucket(&mut self, bucket: &str) -> Result<(), String> {
+    pub async fn create_bucket(&mut self, bucket: &str) -> Result<()> {
         let (status, resp) = match &self.api {
             Api::Ais { provider, .. } => {
                 let target = format!(
@@ -210,16 +229,17 @@ impl Control {
             200 => Ok(()),
             // Created concurrently by someone else: it exists, which is what we wanted.
             409 => Ok(()),
-            s => Err(format!(
-                "create bucket {bucket}: HTTP {s}: {}",
-                body_text(&resp)
-            )),
+            status => Err(Error::Status {
+                what: format!("create bucket {bucket}"),
+                status,
+                body: body_text(&resp),
+            }),
         }
     }
 
-    pub async fn destroy_bucket(&mut self, bucket: &str) -> Result<(), String> {
+    pub async fn destroy_bucket(&mut self, bucket: &str) -> Result<()> {
         let Api::Ais { provider, .. } = &self.api else {
-            return Err("destroying S3 buckets is not supported".to_owned());
+            return Err(Error::Unsupported("destroying S3 buckets is not supported"));
         };
         let target = format!(
             "/v1/buckets/{}?provider={provider}",
@@ -236,19 +256,16 @@ impl Control {
             .await?;
         match status {
             200 => Ok(()),
-            s => Err(format!(
-                "destroy bucket {bucket}: HTTP {s}: {}",
-                body_text(&resp)
-            )),
+            status => Err(Error::Status {
+                what: format!("destroy bucket {bucket}"),
+                status,
+                body: body_text(&resp),
+            }),
         }
     }
 
     /// All objects under `prefix`, page by page until the continuation token is empty.
-    pub async fn list_objects(
-        &mut self,
-        bucket: &str,
-        prefix: &str,
-    ) -> Result<Vec<Listed>, String> {
+    pub async fn list_objects(&mut self, bucket: &str, prefix: &str) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
         let mut token = String::new();
         let mut uuid = String::new();
@@ -280,10 +297,11 @@ impl Control {
                         )
                         .await?;
                     if status != 200 {
-                        return Err(format!(
-                            "list objects in {bucket}: HTTP {status}: {}",
-                            body_text(&resp)
-                        ));
+                        return Err(Error::Status {
+                            what: format!("list objects in {bucket}"),
+                            status,
+                            body: body_text(&resp),
+                        });
                     }
                     let (u, next, entries) = decode_lso_page(&resp)?;
                     uuid = u;
@@ -301,13 +319,17 @@ impl Control {
                     }
                     let (status, resp) = self.call("GET", &target, &[], b"").await?;
                     if status != 200 {
-                        return Err(format!(
-                            "S3 list {bucket}: HTTP {status}: {}",
-                            body_text(&resp)
-                        ));
+                        return Err(Error::Status {
+                            what: format!("S3 list {bucket}"),
+                            status,
+                            body: body_text(&resp),
+                        });
                     }
                     let xml = String::from_utf8_lossy(&resp);
-                    let page = parse_list_v2(&xml).map_err(|e| format!("S3 list {bucket}: {e}"))?;
+                    let page = parse_list_v2(&xml).map_err(|e| Error::S3List {
+                        bucket: bucket.to_owned(),
+                        source: Box::new(e),
+                    })?;
                     let entries = page
                         .objects
                         .into_iter()
@@ -321,15 +343,16 @@ impl Control {
                 return Ok(out);
             }
             if next == token {
-                return Err(format!(
-                    "list objects in {bucket}: server repeated continuation token {next:?}"
-                ));
+                return Err(Error::RepeatedToken {
+                    bucket: bucket.to_owned(),
+                    token: next,
+                });
             }
             token = next;
         }
-        Err(format!(
-            "list objects in {bucket}: more than LIST_PAGES_MAX ({LIST_PAGES_MAX}) pages"
-        ))
+        Err(Error::TooManyPages {
+            bucket: bucket.to_owned(),
+        })
     }
 }
 
@@ -445,6 +468,9 @@ mod tests {
                 }
             ]
         );
-        assert!(decode_lso_page(b"\xc1").is_err());
+        assert!(matches!(
+            decode_lso_page(b"\xc1"),
+            Err(Error::BadListingPage { bytes: 1, .. })
+        ));
     }
 }

@@ -9,6 +9,7 @@
 //!
 //! Not supported: Go's shorthand of several one-letter bools in one argument (Go has none either).
 
+use crate::Error;
 use std::fmt;
 use std::time::Duration;
 
@@ -155,10 +156,10 @@ impl FlagSet {
                     }
                     None => return Err(FlagError::NeedsArgument(name.to_owned())),
                 };
-                check_value(def.kind, &v).map_err(|reason| FlagError::BadValue {
+                check_value(def.kind, &v).map_err(|e| FlagError::BadValue {
                     flag: name.to_owned(),
                     value: v.clone(),
-                    reason,
+                    reason: e.to_string(),
                 })?;
                 v
             };
@@ -244,7 +245,7 @@ impl FlagSet {
     }
 }
 
-fn check_value(kind: Kind, v: &str) -> Result<(), String> {
+fn check_value(kind: Kind, v: &str) -> Result<(), Error> {
     let ok = match kind {
         Kind::Bool => parse_bool(v).is_some(),
         Kind::Int => v.parse::<i64>().is_ok(),
@@ -256,7 +257,7 @@ fn check_value(kind: Kind, v: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("parse error".to_owned())
+        Err(Error::BadValue)
     }
 }
 
@@ -277,8 +278,8 @@ pub const TIB: u64 = 1 << 40;
 /// Parse a size like AIS `cos.ParseSize(s, UnitsIEC)`: a bare number (or `B` suffix) is bytes;
 /// `K/KB/KiB` = 1024, `M/MB/MiB`, `G/GB/GiB`, `T/TB/TiB` likewise (case-insensitive, spaces
 /// trimmed). A fractional number is allowed with a unit (`1.5MiB`). The result must fit in i64.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let err = || format!("invalid size {s:?} (expected e.g. 4096, 4K, 1.5MiB, 2GB)");
+pub fn parse_size(s: &str) -> Result<u64, Error> {
+    let err = || Error::BadSize(s.to_owned());
     let up = s.trim().to_ascii_uppercase();
     const UNITS: &[(&str, u64)] = &[
         ("KIB", KIB),
@@ -320,8 +321,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// Parse a Go duration (`time.ParseDuration`): `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+` with units
 /// `ns`, `us`/`µs`/`μs`, `ms`, `s`, `m`, `h`, or the special case `0`. Returns nanoseconds.
-pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
-    let invalid = || format!("time: invalid duration {orig:?}");
+pub fn parse_go_duration(orig: &str) -> Result<i64, Error> {
+    let invalid = || Error::BadDuration(orig.to_owned());
     let mut s = orig;
     let mut neg = false;
     if let Some(c) = s.chars().next() {
@@ -392,7 +393,7 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
             .find(|(_, c)| *c == '.' || c.is_ascii_digit())
             .map_or(s.len(), |(i, _)| i);
         if unit_len == 0 {
-            return Err(format!("time: missing unit in duration {orig:?}"));
+            return Err(Error::DurationMissingUnit(orig.to_owned()));
         }
         let unit_str = &s[..unit_len];
         s = &s[unit_len..];
@@ -404,9 +405,10 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
             _ => {
-                return Err(format!(
-                    "time: unknown unit {unit_str:?} in duration {orig:?}"
-                ))
+                return Err(Error::DurationUnknownUnit {
+                    unit: unit_str.to_owned(),
+                    input: orig.to_owned(),
+                })
             }
         };
         if v > LIMIT / unit {
@@ -604,10 +606,13 @@ mod tests {
             (" 8k ", 8192),
         ];
         for (s, want) in ok {
-            assert_eq!(parse_size(s), Ok(*want), "{s}");
+            assert_eq!(parse_size(s).ok(), Some(*want), "{s}");
         }
         for bad in ["", "K", "-1", "1X", "1.2.3K", "abc", "99999999999T", "1 0K"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
+            assert!(
+                matches!(parse_size(bad), Err(Error::BadSize(ref i)) if i == bad),
+                "{bad}"
+            );
         }
     }
 
@@ -631,7 +636,7 @@ mod tests {
             ("1.s", 1_000_000_000),
         ];
         for (s, want) in ok {
-            assert_eq!(parse_go_duration(s), Ok(*want), "{s}");
+            assert_eq!(parse_go_duration(s).ok(), Some(*want), "{s}");
         }
         for bad in ["", "5", "s", "1x", ".s", "-", "1ss", "3000000h"] {
             assert!(parse_go_duration(bad).is_err(), "{bad}");

@@ -20,6 +20,7 @@ use crate::format::{go_duration, local_hms, pretty_number, stats_header};
 use crate::params::{Params, Target};
 use crate::s3::{S3Signer, SigV4, EMPTY_SHA256, UNSIGNED_PAYLOAD};
 use crate::stats::{CoreCounters, CoreResult, IntervalRow, Op, Report, Snap, OPS};
+use crate::{Error, Result};
 use glommio::{LocalExecutorBuilder, Placement};
 use net::client::{
     parse_http_url, BodySink, Client, ClientConfig, Endpoint, Request, ResponseHead,
@@ -109,7 +110,7 @@ struct Core {
 }
 
 /// Run `f` on a fresh (unpinned) executor thread and wait for it.
-fn on_executor<T, F, Fut>(name: &str, f: F) -> Result<T, String>
+fn on_executor<T, F, Fut>(name: &str, f: F) -> Result<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = T> + 'static,
@@ -119,15 +120,21 @@ where
         .name(name)
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
         .spawn(f)
-        .map_err(|e| format!("cannot start executor {name}: {e}"))?
+        .map_err(|source| Error::ExecutorStart {
+            name: name.to_owned(),
+            source,
+        })?
         .join()
-        .map_err(|e| format!("executor {name} failed: {e}"))
+        .map_err(|source| Error::ExecutorFailed {
+            name: name.to_owned(),
+            source,
+        })
 }
 
-fn api(p: &Params) -> Result<Api, String> {
+fn api(p: &Params) -> Result<Api> {
     Ok(match &p.target {
         Target::Ais { url } => Api::Ais {
-            endpoint: parse_http_url(url).map_err(|e| e.to_string())?.0,
+            endpoint: parse_http_url(url).map_err(Error::Url)?.0,
             provider: p.provider.clone(),
         },
         Target::S3 {
@@ -136,7 +143,7 @@ fn api(p: &Params) -> Result<Api, String> {
             secret_key,
             region,
         } => {
-            let (endpoint, path) = parse_http_url(url).map_err(|e| e.to_string())?;
+            let (endpoint, path) = parse_http_url(url).map_err(Error::Url)?;
             Api::S3 {
                 endpoint,
                 prefix: path.trim_end_matches('/').to_string(),
@@ -155,7 +162,7 @@ fn cname(p: &Params) -> String {
 
 /// Bucket checks and listing before the run (spec §7 flow steps 2-3). Returns the listed
 /// objects; prints `Found N existing objects` when it listed.
-pub fn setup(p: &Params) -> Result<Vec<Listed>, String> {
+pub fn setup(p: &Params) -> Result<Vec<Listed>> {
     let api = api(p)?;
     let bucket = p.bucket.clone();
     let subdir = p.subdir.clone();
@@ -168,12 +175,10 @@ pub fn setup(p: &Params) -> Result<Vec<Listed>, String> {
         let exists = c.bucket_exists(&bucket).await?;
         if !exists {
             if !provider_ais {
-                return Err(format!("bucket {name} does not exist"));
+                return Err(Error::BucketNotFound { cname: name });
             }
             if put_pct < 100 {
-                return Err(format!(
-                    "bucket {name} does not exist: a new bucket requires -pctput=100 (\"new bucket, expecting 100% PUT\")"
-                ));
+                return Err(Error::NewBucketNeedsPuts { cname: name });
             }
             c.create_bucket(&bucket).await?;
             return Ok((true, Vec::new()));
@@ -182,17 +187,12 @@ pub fn setup(p: &Params) -> Result<Vec<Listed>, String> {
             return Ok((false, Vec::new()));
         }
         let listed = c.list_objects(&bucket, &subdir).await?;
-        Ok::<_, String>((false, listed))
+        Ok::<_, Error>((false, listed))
     })??;
     if !created && !p.skip_list {
         if p.put_pct == 0 && listed.is_empty() {
-            return Err(if p.subdir.is_empty() {
-                "the bucket is empty, cannot run 100% read benchmark".to_owned()
-            } else {
-                format!(
-                    "no objects with prefix '{}' in the bucket, cannot run 100% read benchmark",
-                    p.subdir
-                )
+            return Err(Error::NothingToRead {
+                subdir: p.subdir.clone(),
             });
         }
         let n = listed.len() as u64;
@@ -206,7 +206,7 @@ pub fn setup(p: &Params) -> Result<Vec<Listed>, String> {
 }
 
 /// Destroy the bucket (AIS buckets only).
-pub fn cleanup(p: &Params) -> Result<(), String> {
+pub fn cleanup(p: &Params) -> Result<()> {
     let api = api(p)?;
     let bucket = p.bucket.clone();
     let timeout = Duration::from_nanos(p.timeout_ns);
@@ -270,17 +270,18 @@ pub struct StatsOut {
 }
 
 impl StatsOut {
-    pub fn open(path: Option<&str>) -> Result<StatsOut, String> {
+    pub fn open(path: Option<&str>) -> Result<StatsOut> {
         match path {
             None => Ok(StatsOut {
                 w: Box::new(std::io::stdout()),
                 name: "/dev/stdout".to_owned(),
             }),
             Some(p) => Ok(StatsOut {
-                w: Box::new(
-                    std::fs::File::create(p)
-                        .map_err(|e| format!("cannot create stats output {p}: {e}"))?,
-                ),
+                w: Box::new(std::fs::File::create(p).map_err(|source| Error::Io {
+                    op: "cannot create stats output",
+                    path: p.to_owned(),
+                    source,
+                })?),
                 name: p.to_owned(),
             }),
         }
@@ -294,11 +295,9 @@ impl StatsOut {
 }
 
 /// Run the workload; returns the final report (not yet printed).
-pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Result<Report, String> {
+pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Result<Report> {
     let (endpoint, url_path) = match &p.target {
-        Target::Ais { url } | Target::S3 { url, .. } => {
-            parse_http_url(url).map_err(|e| e.to_string())?
-        }
+        Target::Ais { url } | Target::S3 { url, .. } => parse_http_url(url).map_err(Error::Url)?,
     };
     // An S3 endpoint may carry a path (aisnode serves S3 under /s3).
     let s3_prefix = url_path.trim_end_matches('/').to_string();
@@ -413,7 +412,7 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
                 let _ = tx.send(r);
             });
         // On failure the cores already started stay parked at the barrier; the caller exits.
-        handles.push(h.map_err(|e| format!("cannot start executor for core {k}: {e}"))?);
+        handles.push(h.map_err(|source| Error::CoreExecutorStart { core: k, source })?);
     }
     drop(tx);
     ready.wait();
@@ -470,10 +469,11 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
     let run_end = Instant::now();
     shared.stop.store(true, Relaxed);
     for (k, h) in handles.into_iter().enumerate() {
-        h.join().map_err(|e| format!("core {k} failed: {e}"))?;
+        h.join()
+            .map_err(|source| Error::CoreFailed { core: k, source })?;
     }
     if finished < cores {
-        return Err("a core exited without reporting its results".to_owned());
+        return Err(Error::CoreNoResults);
     }
     let cpu = match (cpu_before, process_cpu_secs()) {
         (Some((u0, s0)), Some((u1, s1))) => Some((u1 - u0, s1 - s0)),
@@ -972,7 +972,7 @@ async fn do_get(wk: &mut Worker, spec: &Spec, base: Instant) {
 }
 
 /// Everything after argument parsing: setup, run, report, cleanup. Returns the exit code.
-pub fn execute(p: &Params) -> Result<(), String> {
+pub fn execute(p: &Params) -> Result<()> {
     let listed = setup(p)?;
     print!("{}", crate::params::runtime_configuration(p));
     if p.cleanup {
@@ -1007,8 +1007,11 @@ pub fn execute(p: &Params) -> Result<(), String> {
         if path == "-" {
             println!("{text}");
         } else {
-            std::fs::write(path, text + "\n")
-                .map_err(|e| format!("cannot write -json {path}: {e}"))?;
+            std::fs::write(path, text + "\n").map_err(|source| Error::Io {
+                op: "cannot write -json",
+                path: path.clone(),
+                source,
+            })?;
             println!("Summary written to {path}");
         }
     }

@@ -7,6 +7,7 @@
 //! HMAC-SHA256 over short strings. Not implemented: presigned URLs, chunked payload signing,
 //! session tokens, virtual-hosted addressing.
 
+use crate::Error;
 use net::client::HopSigner;
 use net::s3::sigv4::{self, RequestParts};
 use net::s3::S3Error;
@@ -168,7 +169,7 @@ fn tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// XML character data: the five predefined entities and numeric references.
-pub fn xml_unescape(s: &str) -> Result<String, String> {
+pub fn xml_unescape(s: &str) -> Result<String, Error> {
     if !s.contains('&') {
         return Ok(s.to_owned());
     }
@@ -178,7 +179,7 @@ pub fn xml_unescape(s: &str) -> Result<String, String> {
         out.push_str(&rest[..i]);
         let end = rest[i..]
             .find(';')
-            .ok_or_else(|| format!("unterminated XML entity in {s:?}"))?;
+            .ok_or_else(|| Error::XmlEntityUnterminated(s.to_owned()))?;
         let ent = &rest[i + 1..i + end];
         let c = match ent {
             "amp" => '&',
@@ -196,7 +197,10 @@ pub fn xml_unescape(s: &str) -> Result<String, String> {
                         None
                     };
                 code.and_then(char::from_u32)
-                    .ok_or_else(|| format!("bad XML entity &{ent}; in {s:?}"))?
+                    .ok_or_else(|| Error::XmlEntityBad {
+                        entity: ent.to_owned(),
+                        text: s.to_owned(),
+                    })?
             }
         };
         out.push(c);
@@ -207,23 +211,23 @@ pub fn xml_unescape(s: &str) -> Result<String, String> {
 }
 
 /// Parse a ListObjectsV2 (`ListBucketResult`) response.
-pub fn parse_list_v2(xml: &str) -> Result<ListPage, String> {
+pub fn parse_list_v2(xml: &str) -> Result<ListPage, Error> {
     if !xml.contains("<ListBucketResult") {
-        return Err("response is not a ListBucketResult".to_owned());
+        return Err(Error::NotListBucketResult);
     }
     let mut page = ListPage::default();
     let mut rest = xml;
     while let Some(i) = rest.find("<Contents>") {
         let block_end = rest[i..]
             .find("</Contents>")
-            .ok_or("unterminated <Contents>")?;
+            .ok_or(Error::ListXml("unterminated <Contents>"))?;
         let block = &rest[i..i + block_end];
-        let key = tag(block, "Key").ok_or("<Contents> without <Key>")?;
+        let key = tag(block, "Key").ok_or(Error::ListXml("<Contents> without <Key>"))?;
         let size = match tag(block, "Size") {
             Some(s) => s
                 .trim()
                 .parse::<u64>()
-                .map_err(|_| format!("bad <Size> {s:?}"))?,
+                .map_err(|_| Error::ListBadSize(s.to_owned()))?,
             None => 0,
         };
         page.objects.push((xml_unescape(key)?, size));
@@ -231,8 +235,8 @@ pub fn parse_list_v2(xml: &str) -> Result<ListPage, String> {
     }
     let truncated = tag(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
     if truncated {
-        let t =
-            tag(xml, "NextContinuationToken").ok_or("IsTruncated without NextContinuationToken")?;
+        let t = tag(xml, "NextContinuationToken")
+            .ok_or(Error::ListXml("IsTruncated without NextContinuationToken"))?;
         page.next_token = Some(xml_unescape(t)?);
     }
     Ok(page)
@@ -352,12 +356,17 @@ mod tests {
         assert_eq!(p.next_token.as_deref(), Some("tok<1"));
         let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
         assert_eq!(parse_list_v2(last).unwrap(), ListPage::default());
-        assert!(parse_list_v2("<Error><Code>NoSuchBucket</Code></Error>").is_err());
+        assert!(matches!(
+            parse_list_v2("<Error><Code>NoSuchBucket</Code></Error>"),
+            Err(Error::NotListBucketResult)
+        ));
         assert!(parse_list_v2(
             "<ListBucketResult><Contents><Key>x</Key><Size>z</Size></Contents></ListBucketResult>"
         )
         .is_err());
-        assert!(xml_unescape("&bogus;").is_err());
+        let e = xml_unescape("&bogus;").unwrap_err();
+        assert!(matches!(e, Error::XmlEntityBad { .. }));
+        assert_eq!(e.to_string(), "bad XML entity &bogus; in \"&bogus;\"");
     }
 
     #[test]

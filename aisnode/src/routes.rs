@@ -124,7 +124,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             } else {
                 let bucket = rest.trim_end_matches('/');
                 check_provider(req, bucket)?;
-                engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
+                engine::name::validate_bucket(bucket)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 buckets::bucket(core, conn, req, bucket).await
             }
         }
@@ -135,8 +136,10 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 )));
             };
             check_provider(req, bucket)?;
-            engine::name::validate_bucket(bucket).map_err(ApiError::bad_request)?;
-            engine::name::validate_object(object).map_err(ApiError::bad_request)?;
+            engine::name::validate_bucket(bucket)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            engine::name::validate_object(object)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
                 return Err(ApiError::method_not_allowed(
                     "GET, PUT, HEAD, DELETE, PATCH",

@@ -7,6 +7,7 @@
 //! Atime is not stored here: it is the file's own atime. See docs/on-disk-format.md.
 
 use crate::hrw::MLCG32;
+use std::fmt;
 use xxhash_rust::xxh64::xxh64;
 
 pub const XATTR_LOM: &str = "user.ais.lom";
@@ -43,6 +44,92 @@ pub struct Lom {
     /// Unix nanoseconds, from the file's mtime (not stored in the xattr).
     pub mtime_ns: i64,
 }
+
+/// Why stored LOM bytes do not decode: the caller reports the object as corrupted
+/// ([`crate::Error::Corrupt`], with this as the detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Fewer bytes than the preamble.
+    TooShort(usize),
+    /// Meta-version byte other than 1 or 2.
+    MetaVersion(u8),
+    /// Metadata checksum type other than xxhash.
+    CksumType(u8),
+    /// The payload does not match its stored checksum.
+    CksumMismatch {
+        stored: u64,
+        computed: u64,
+    },
+    /// A record shorter than its 2-byte key.
+    ShortRecord,
+    /// A text value that is not UTF-8.
+    NotUtf8 {
+        key: u16,
+    },
+    /// A size record that is not 8 bytes.
+    SizeLen(usize),
+    CustomOddFields,
+    CustomKeyNotUtf8,
+    CustomValueNotUtf8,
+    /// No size record.
+    NoSize,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooShort(n) => write!(f, "LOM too short: {n} bytes"),
+            DecodeError::MetaVersion(v) => write!(f, "LOM meta-version {v} not supported"),
+            DecodeError::CksumType(t) => {
+                write!(f, "LOM metadata checksum type {t} not supported")
+            }
+            DecodeError::CksumMismatch { stored, computed } => write!(
+                f,
+                "LOM checksum mismatch: stored {stored:016x}, computed {computed:016x}"
+            ),
+            DecodeError::ShortRecord => f.write_str("LOM record shorter than its key"),
+            DecodeError::NotUtf8 { key } => write!(f, "LOM key {key}: not UTF-8"),
+            DecodeError::SizeLen(n) => write!(f, "LOM size of {n} bytes"),
+            DecodeError::CustomOddFields => {
+                f.write_str("LOM custom metadata has an odd number of fields")
+            }
+            DecodeError::CustomKeyNotUtf8 => f.write_str("LOM custom key not UTF-8"),
+            DecodeError::CustomValueNotUtf8 => f.write_str("LOM custom value not UTF-8"),
+            DecodeError::NoSize => f.write_str("LOM has no size record"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why custom metadata a client sent is refused. Display names the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomError {
+    EmptyKey,
+    /// A key or value (given) holding a separator or NUL byte.
+    ReservedByte(String),
+    /// Keys and values together exceed [`CUSTOM_MD_BYTES_MAX`].
+    TooLarge {
+        total: usize,
+    },
+}
+
+impl fmt::Display for CustomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CustomError::EmptyKey => f.write_str("custom metadata key is empty"),
+            CustomError::ReservedByte(s) => {
+                write!(f, "custom metadata {s:?} contains a reserved byte")
+            }
+            CustomError::TooLarge { total } => write!(
+                f,
+                "custom metadata of {total} bytes exceeds {CUSTOM_MD_BYTES_MAX}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CustomError {}
 
 impl Lom {
     pub fn encode(&self) -> Vec<u8> {
@@ -89,38 +176,36 @@ impl Lom {
         out
     }
 
-    /// Decode; any inconsistency is an error string naming it (the caller reports corruption).
-    pub fn decode(buf: &[u8]) -> Result<Lom, String> {
+    /// Decode; any inconsistency is a [`DecodeError`] naming it (the caller reports
+    /// corruption).
+    pub fn decode(buf: &[u8]) -> Result<Lom, DecodeError> {
         if buf.len() < PREAMBLE_BYTES {
-            return Err(format!("LOM too short: {} bytes", buf.len()));
+            return Err(DecodeError::TooShort(buf.len()));
         }
         if buf[0] != META_VERSION && buf[0] != 1 {
-            return Err(format!("LOM meta-version {} not supported", buf[0]));
+            return Err(DecodeError::MetaVersion(buf[0]));
         }
         if buf[1] != META_CKSUM_XXHASH {
-            return Err(format!(
-                "LOM metadata checksum type {} not supported",
-                buf[1]
-            ));
+            return Err(DecodeError::CksumType(buf[1]));
         }
         let want = u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes"));
         let payload = &buf[PREAMBLE_BYTES..];
         let got = xxh64(payload, MLCG32);
         if want != got {
-            return Err(format!(
-                "LOM checksum mismatch: stored {want:016x}, computed {got:016x}"
-            ));
+            return Err(DecodeError::CksumMismatch {
+                stored: want,
+                computed: got,
+            });
         }
         let mut lom = Lom::default();
         let mut have_size = false;
         for rec in split_records(payload) {
             if rec.len() < 2 {
-                return Err("LOM record shorter than its key".into());
+                return Err(DecodeError::ShortRecord);
             }
             let key = u16::from_be_bytes([rec[0], rec[1]]);
             let val = &rec[2..];
-            let s =
-                || String::from_utf8(val.to_vec()).map_err(|_| format!("LOM key {key}: not UTF-8"));
+            let s = || String::from_utf8(val.to_vec()).map_err(|_| DecodeError::NotUtf8 { key });
             match key {
                 KEY_CKSUM_TYPE => lom.cksum_type = s()?,
                 KEY_CKSUM_VALUE => lom.cksum_value = s()?,
@@ -128,20 +213,20 @@ impl Lom {
                 KEY_SIZE => {
                     let b: [u8; 8] = val
                         .try_into()
-                        .map_err(|_| format!("LOM size of {} bytes", val.len()))?;
+                        .map_err(|_| DecodeError::SizeLen(val.len()))?;
                     lom.size = u64::from_be_bytes(b);
                     have_size = true;
                 }
                 KEY_CUSTOM => {
                     let parts: Vec<&[u8]> = val.split(|b| *b == CUSTOM_SEP).collect();
                     if !parts.len().is_multiple_of(2) {
-                        return Err("LOM custom metadata has an odd number of fields".into());
+                        return Err(DecodeError::CustomOddFields);
                     }
                     for kv in parts.chunks(2) {
                         let k = String::from_utf8(kv[0].to_vec())
-                            .map_err(|_| "LOM custom key not UTF-8")?;
+                            .map_err(|_| DecodeError::CustomKeyNotUtf8)?;
                         let v = String::from_utf8(kv[1].to_vec())
-                            .map_err(|_| "LOM custom value not UTF-8")?;
+                            .map_err(|_| DecodeError::CustomValueNotUtf8)?;
                         lom.custom.push((k, v));
                     }
                 }
@@ -149,7 +234,7 @@ impl Lom {
             }
         }
         if !have_size {
-            return Err("LOM has no size record".into());
+            return Err(DecodeError::NoSize);
         }
         Ok(lom)
     }
@@ -195,25 +280,23 @@ fn split_records(payload: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Validate custom metadata a client sent: no separator or NUL bytes, bounded size.
-pub fn validate_custom(custom: &[(String, String)]) -> Result<(), String> {
+pub fn validate_custom(custom: &[(String, String)]) -> Result<(), CustomError> {
     let mut total = 0;
     for (k, v) in custom {
         if k.is_empty() {
-            return Err("custom metadata key is empty".into());
+            return Err(CustomError::EmptyKey);
         }
         for s in [k, v] {
             if s.bytes().any(|b| b == CUSTOM_SEP || b == 0)
                 || s.as_bytes().windows(3).any(|w| w == RECORD_SEP)
             {
-                return Err(format!("custom metadata {s:?} contains a reserved byte"));
+                return Err(CustomError::ReservedByte(s.clone()));
             }
         }
         total += k.len() + v.len();
     }
     if total > CUSTOM_MD_BYTES_MAX {
-        return Err(format!(
-            "custom metadata of {total} bytes exceeds {CUSTOM_MD_BYTES_MAX}"
-        ));
+        return Err(CustomError::TooLarge { total });
     }
     Ok(())
 }
@@ -283,7 +366,29 @@ mod tests {
 
     #[test]
     fn truncated_is_rejected() {
-        assert!(Lom::decode(&[2, 1, 0]).is_err());
+        assert_eq!(Lom::decode(&[2, 1, 0]), Err(DecodeError::TooShort(3)));
+        assert_eq!(
+            DecodeError::TooShort(3).to_string(),
+            "LOM too short: 3 bytes"
+        );
+    }
+
+    #[test]
+    fn custom_metadata_errors_name_the_problem() {
+        let kv = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        assert_eq!(validate_custom(&kv("k", "v")), Ok(()));
+        assert_eq!(validate_custom(&kv("", "v")), Err(CustomError::EmptyKey));
+        let e = validate_custom(&kv("k", "a\u{1}b")).unwrap_err();
+        assert_eq!(e, CustomError::ReservedByte("a\u{1}b".into()));
+        assert_eq!(
+            e.to_string(),
+            "custom metadata \"a\\u{1}b\" contains a reserved byte"
+        );
+        let e = validate_custom(&kv("k", &"v".repeat(CUSTOM_MD_BYTES_MAX))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("custom metadata of 2049 bytes exceeds {CUSTOM_MD_BYTES_MAX}")
+        );
     }
 
     proptest! {

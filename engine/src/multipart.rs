@@ -76,24 +76,41 @@ fn encode_manifest(u: &Upload) -> Vec<u8> {
     out
 }
 
-fn decode_manifest(id: &str, b: &[u8]) -> std::result::Result<Upload, String> {
+/// Why an upload manifest (of the upload named) does not decode: the caller reports it as
+/// corrupted ([`Error::Corrupt`], with this as the detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ManifestError {
+    Truncated { id: String },
+    NotUtf8 { id: String },
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ManifestError::Truncated { id } => write!(f, "upload manifest {id} truncated"),
+            ManifestError::NotUtf8 { id } => write!(f, "upload manifest {id}: not UTF-8"),
+        }
+    }
+}
+
+fn decode_manifest(id: &str, b: &[u8]) -> std::result::Result<Upload, ManifestError> {
     let mut pos = 0usize;
-    let take = |pos: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
+    let take = |pos: &mut usize, n: usize| -> std::result::Result<&[u8], ManifestError> {
         let s = b
             .get(*pos..*pos + n)
-            .ok_or_else(|| format!("upload manifest {id} truncated"))?;
+            .ok_or_else(|| ManifestError::Truncated { id: id.to_owned() })?;
         *pos += n;
         Ok(s)
     };
-    let u32_at = |pos: &mut usize| -> std::result::Result<u32, String> {
+    let u32_at = |pos: &mut usize| -> std::result::Result<u32, ManifestError> {
         Ok(u32::from_be_bytes(
             take(pos, 4)?.try_into().expect("4 bytes"),
         ))
     };
-    let string = |pos: &mut usize| -> std::result::Result<String, String> {
+    let string = |pos: &mut usize| -> std::result::Result<String, ManifestError> {
         let n = u32_at(pos)? as usize;
         String::from_utf8(take(pos, n)?.to_vec())
-            .map_err(|_| format!("upload manifest {id}: not UTF-8"))
+            .map_err(|_| ManifestError::NotUtf8 { id: id.to_owned() })
     };
     let object = string(&mut pos)?;
     let created_ns = i64::from_be_bytes(take(&mut pos, 8)?.try_into().expect("8 bytes"));
@@ -131,7 +148,10 @@ pub fn get(mp: &Mountpath, bck: &Bck, id: &str) -> Result<Upload> {
     }
     let p = manifest_path(mp, bck, id);
     let b = std::fs::read(&p).map_err(|e| Error::io("read upload manifest", &p, e))?;
-    decode_manifest(id, &b).map_err(|detail| Error::Corrupt { path: p, detail })
+    decode_manifest(id, &b).map_err(|e| Error::Corrupt {
+        path: p,
+        detail: e.to_string(),
+    })
 }
 
 /// All uploads in progress on this mountpath for the bucket, by object name then ID.
@@ -294,6 +314,9 @@ mod tests {
         for cut in 0..b.len() {
             assert!(decode_manifest("abc", &b[..cut]).is_err(), "cut at {cut}");
         }
+        let e = decode_manifest("abc", &b[..3]).unwrap_err();
+        assert_eq!(e, ManifestError::Truncated { id: "abc".into() });
+        assert_eq!(e.to_string(), "upload manifest abc truncated");
     }
 
     #[test]

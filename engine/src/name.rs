@@ -1,5 +1,8 @@
 //! Bucket and object name validation (spec §2.1). Every name a client sends passes through
-//! here before any path is built, so no name can reach outside its mountpath.
+//! here before any path is built, so no name can reach outside its mountpath. A refused name
+//! is a [`NameError`] naming the problem.
+
+use std::fmt;
 
 /// AIS bucket names: at most 64 bytes of `[A-Za-z0-9_.-]`, no `..`.
 pub const BUCKET_NAME_BYTES_MAX: usize = 64;
@@ -8,72 +11,170 @@ pub const OBJECT_NAME_BYTES_MAX: usize = 1024;
 /// One path component of an object name; longer components do not fit a file name.
 pub const OBJECT_NAME_COMPONENT_BYTES_MAX: usize = 255;
 
-/// Validate a bucket name; the error text names the problem.
-pub fn validate_bucket(name: &str) -> Result<(), String> {
+/// Why a bucket or object name a client sent is refused. Display names the problem (the
+/// front ends send it as the error message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    BucketEmpty,
+    BucketTooLong {
+        name: String,
+        len: usize,
+    },
+    /// A character outside `[A-Za-z0-9_.-]`.
+    BucketBadChar {
+        name: String,
+        c: char,
+    },
+    BucketDotDot {
+        name: String,
+    },
+    BucketDot,
+    ObjectEmpty,
+    ObjectTooLong {
+        len: usize,
+    },
+    ObjectNul {
+        name: String,
+    },
+    ObjectLeadingSlash {
+        name: String,
+    },
+    ObjectTrailingSlash {
+        name: String,
+    },
+    /// Starts with `~/`.
+    ObjectHome {
+        name: String,
+    },
+    /// Has `//`.
+    ObjectEmptyComponent {
+        name: String,
+    },
+    /// Has a `.` or `..` path component.
+    ObjectDotComponent {
+        name: String,
+        comp: String,
+    },
+    ObjectComponentTooLong {
+        name: String,
+        len: usize,
+    },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::BucketEmpty => f.write_str("bucket name is empty"),
+            NameError::BucketTooLong { name, len } => write!(
+                f,
+                "bucket name {name:?} is too long ({len} bytes, max {BUCKET_NAME_BYTES_MAX})"
+            ),
+            NameError::BucketBadChar { name, c } => write!(
+                f,
+                "bucket name {name:?} is invalid: character {c:?} is not allowed (may only contain letters, numbers, dashes (-), underscores (_), and dots (.))"
+            ),
+            NameError::BucketDotDot { name } => {
+                write!(f, "bucket name {name:?} is invalid: cannot contain '..'")
+            }
+            NameError::BucketDot => f.write_str("bucket name \".\" is invalid"),
+            NameError::ObjectEmpty => f.write_str("object name is empty"),
+            NameError::ObjectTooLong { len } => write!(
+                f,
+                "object name is too long ({len} bytes, max {OBJECT_NAME_BYTES_MAX})"
+            ),
+            NameError::ObjectNul { name } => write!(f, "object name {name:?} contains a NUL byte"),
+            NameError::ObjectLeadingSlash { name } => {
+                write!(f, "object name {name:?} must not start with '/'")
+            }
+            NameError::ObjectTrailingSlash { name } => {
+                write!(f, "object name {name:?} must not end with '/'")
+            }
+            NameError::ObjectHome { name } => {
+                write!(f, "object name {name:?} must not start with '~/'")
+            }
+            NameError::ObjectEmptyComponent { name } => {
+                write!(f, "object name {name:?} has an empty path component ('//')")
+            }
+            NameError::ObjectDotComponent { name, comp } => write!(
+                f,
+                "object name {name:?} has a {comp:?} path component, which is not allowed"
+            ),
+            NameError::ObjectComponentTooLong { name, len } => write!(
+                f,
+                "object name {name:?} has a path component of {len} bytes (max {OBJECT_NAME_COMPONENT_BYTES_MAX})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Validate a bucket name.
+pub fn validate_bucket(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err("bucket name is empty".into());
+        return Err(NameError::BucketEmpty);
     }
     if name.len() > BUCKET_NAME_BYTES_MAX {
-        return Err(format!(
-            "bucket name {name:?} is too long ({} bytes, max {BUCKET_NAME_BYTES_MAX})",
-            name.len()
-        ));
+        return Err(NameError::BucketTooLong {
+            name: name.to_owned(),
+            len: name.len(),
+        });
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.'))
     {
-        return Err(format!(
-            "bucket name {name:?} is invalid: character {c:?} is not allowed (may only contain letters, numbers, dashes (-), underscores (_), and dots (.))"
-        ));
+        return Err(NameError::BucketBadChar {
+            name: name.to_owned(),
+            c,
+        });
     }
     if name.contains("..") {
-        return Err(format!(
-            "bucket name {name:?} is invalid: cannot contain '..'"
-        ));
+        return Err(NameError::BucketDotDot {
+            name: name.to_owned(),
+        });
     }
     if name == "." {
-        return Err("bucket name \".\" is invalid".into());
+        return Err(NameError::BucketDot);
     }
     Ok(())
 }
 
-/// Validate an object name (already percent-decoded); the error text names the problem.
-pub fn validate_object(name: &str) -> Result<(), String> {
+/// Validate an object name (already percent-decoded).
+pub fn validate_object(name: &str) -> Result<(), NameError> {
+    let named = || name.to_owned();
     if name.is_empty() {
-        return Err("object name is empty".into());
+        return Err(NameError::ObjectEmpty);
     }
     if name.len() > OBJECT_NAME_BYTES_MAX {
-        return Err(format!(
-            "object name is too long ({} bytes, max {OBJECT_NAME_BYTES_MAX})",
-            name.len()
-        ));
+        return Err(NameError::ObjectTooLong { len: name.len() });
     }
     if name.contains('\0') {
-        return Err(format!("object name {name:?} contains a NUL byte"));
+        return Err(NameError::ObjectNul { name: named() });
     }
     if name.starts_with('/') {
-        return Err(format!("object name {name:?} must not start with '/'"));
+        return Err(NameError::ObjectLeadingSlash { name: named() });
     }
     if name.ends_with('/') {
-        return Err(format!("object name {name:?} must not end with '/'"));
+        return Err(NameError::ObjectTrailingSlash { name: named() });
     }
     if name.starts_with("~/") {
-        return Err(format!("object name {name:?} must not start with '~/'"));
+        return Err(NameError::ObjectHome { name: named() });
     }
     for comp in name.split('/') {
         match comp {
-            "" => return Err(format!("object name {name:?} has an empty path component ('//')")),
+            "" => return Err(NameError::ObjectEmptyComponent { name: named() }),
             "." | ".." => {
-                return Err(format!(
-                    "object name {name:?} has a {comp:?} path component, which is not allowed"
-                ))
+                return Err(NameError::ObjectDotComponent {
+                    name: named(),
+                    comp: comp.to_owned(),
+                })
             }
             c if c.len() > OBJECT_NAME_COMPONENT_BYTES_MAX => {
-                return Err(format!(
-                    "object name {name:?} has a path component of {} bytes (max {OBJECT_NAME_COMPONENT_BYTES_MAX})",
-                    c.len()
-                ))
+                return Err(NameError::ObjectComponentTooLong {
+                    name: named(),
+                    len: c.len(),
+                })
             }
             _ => {}
         }
@@ -144,6 +245,42 @@ mod tests {
             let e = validate_object(bad);
             assert!(e.is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn errors_are_typed_and_name_the_problem() {
+        assert_eq!(validate_bucket(""), Err(NameError::BucketEmpty));
+        assert_eq!(
+            validate_bucket("a/b").unwrap_err().to_string(),
+            "bucket name \"a/b\" is invalid: character '/' is not allowed (may only contain letters, numbers, dashes (-), underscores (_), and dots (.))"
+        );
+        assert_eq!(
+            validate_bucket("a..b").unwrap_err().to_string(),
+            "bucket name \"a..b\" is invalid: cannot contain '..'"
+        );
+        assert_eq!(
+            validate_bucket(".").unwrap_err().to_string(),
+            "bucket name \".\" is invalid"
+        );
+        assert_eq!(
+            validate_object("a/../b").unwrap_err(),
+            NameError::ObjectDotComponent {
+                name: "a/../b".into(),
+                comp: "..".into()
+            }
+        );
+        assert_eq!(
+            validate_object("a/../b").unwrap_err().to_string(),
+            "object name \"a/../b\" has a \"..\" path component, which is not allowed"
+        );
+        assert_eq!(
+            validate_object("a//b").unwrap_err().to_string(),
+            "object name \"a//b\" has an empty path component ('//')"
+        );
+        assert_eq!(
+            validate_object("").unwrap_err().to_string(),
+            "object name is empty"
+        );
     }
 
     #[test]

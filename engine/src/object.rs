@@ -535,9 +535,9 @@ fn lom_from_xattr(
     path: &Path,
     stat: impl FnOnce() -> Result<rustix::fs::Stat>,
 ) -> Result<Lom> {
-    let mut lom = Lom::decode(xattr).map_err(|detail| Error::Corrupt {
+    let mut lom = Lom::decode(xattr).map_err(|e| Error::Corrupt {
         path: path.into(),
-        detail,
+        detail: e.to_string(),
     })?;
     let st = stat()?;
     if st.st_size as u64 != lom.size {

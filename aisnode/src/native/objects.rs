@@ -139,7 +139,7 @@ fn parse_custom(req: &Req) -> Result<Vec<(String, String)>, ApiError> {
             out.push((k.trim().to_string(), val.trim().to_string()));
         }
     }
-    engine::lom::validate_custom(&out).map_err(ApiError::bad_request)?;
+    engine::lom::validate_custom(&out).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(out)
 }
 
@@ -564,7 +564,7 @@ async fn patch(
         custom.retain(|(x, _)| *x != k);
         custom.push((k, v));
     }
-    engine::lom::validate_custom(&custom).map_err(ApiError::bad_request)?;
+    engine::lom::validate_custom(&custom).map_err(|e| ApiError::bad_request(e.to_string()))?;
     engine::object::set_custom(&fqn, custom)
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
     conn.respond(200, &[], b"").await.map_err(io_err)?;

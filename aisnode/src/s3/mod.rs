@@ -170,8 +170,8 @@ pub(crate) async fn route(
             )),
         };
     }
-    if let Err(m) = engine::name::validate_bucket(&t.bucket) {
-        return Err(s3err(S3ErrorCode::InvalidBucketName, m));
+    if let Err(e) = engine::name::validate_bucket(&t.bucket) {
+        return Err(s3err(S3ErrorCode::InvalidBucketName, e.to_string()));
     }
     for sub in [
         "lifecycle",
@@ -205,7 +205,8 @@ pub(crate) async fn route(
             ),
         ));
     }
-    engine::name::validate_object(&t.key).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    engine::name::validate_object(&t.key)
+        .map_err(|e| s3err(S3ErrorCode::InvalidArgument, e.to_string()))?;
     // A target that just joined may not have the BMD with this bucket yet: ask the primary
     // before answering NoSuchBucket (as the native API does).
     let known = core.bmd().buckets.contains_key(&t.bucket)

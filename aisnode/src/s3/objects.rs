@@ -113,7 +113,8 @@ pub(crate) fn md_from_request(req: &Req) -> S3Result<Vec<(String, String)>> {
             out.push((key.to_string(), v));
         }
     }
-    engine::lom::validate_custom(&out).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    engine::lom::validate_custom(&out)
+        .map_err(|e| s3err(S3ErrorCode::InvalidArgument, e.to_string()))?;
     Ok(out)
 }
 
@@ -481,11 +482,11 @@ pub(crate) async fn delete_objects(
         let smap = core.smap();
         let mut outcomes = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Err(m) = engine::name::validate_object(&key) {
+            if let Err(e) = engine::name::validate_object(&key) {
                 outcomes.push(xml::DeleteOutcome::Error {
                     key,
                     code: S3ErrorCode::InvalidArgument,
-                    message: m,
+                    message: e.to_string(),
                 });
                 continue;
             }
@@ -528,11 +529,11 @@ pub(crate) async fn delete_objects(
             let bck = Bck::ais(&b);
             keys.into_iter()
                 .map(|key| {
-                    if let Err(m) = engine::name::validate_object(&key) {
+                    if let Err(e) = engine::name::validate_object(&key) {
                         return xml::DeleteOutcome::Error {
                             key,
                             code: S3ErrorCode::InvalidArgument,
-                            message: m,
+                            message: e.to_string(),
                         };
                     }
                     let set = node.mountpaths.load();
@@ -579,8 +580,10 @@ pub(crate) fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
             "x-amz-copy-source must be bucket/key",
         )
     })?;
-    engine::name::validate_bucket(b).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
-    engine::name::validate_object(k).map_err(|m| s3err(S3ErrorCode::InvalidArgument, m))?;
+    engine::name::validate_bucket(b)
+        .map_err(|e| s3err(S3ErrorCode::InvalidArgument, e.to_string()))?;
+    engine::name::validate_object(k)
+        .map_err(|e| s3err(S3ErrorCode::InvalidArgument, e.to_string()))?;
     Ok((b.to_string(), k.to_string()))
 }
 
