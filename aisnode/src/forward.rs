@@ -18,6 +18,8 @@ use std::time::Duration;
 
 /// Deadline to connect to the target.
 pub const FORWARD_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Deadline to connect to a get-from-neighbour candidate (a dead one is skipped).
+pub const GFN_CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// Each upstream read or write must progress within this.
 pub const FORWARD_IO_TIMEOUT_MS: u64 = 60_000;
 /// Copy buffer per forwarded request.
@@ -51,9 +53,11 @@ pub async fn forward(
         .map(|o| o.expect("a 404 is passed through when not asked to yield it"))
 }
 
-/// Like [`forward`], but with `yield_404` a 404 from upstream is not passed on: `Ok(None)`
-/// lets the caller answer itself (get-from-neighbour re-checks its own disk: the object may
-/// have arrived meanwhile). Only for requests without a body.
+/// Like [`forward`], but with `yield_404` (get-from-neighbour) a 404 from upstream is not
+/// passed on, and neither is an upstream that cannot be reached or dies before answering:
+/// `Ok(None)` lets the caller answer itself (get-from-neighbour re-checks its own disk, and
+/// a missing object is a 404 at once, never a 502 a client's retry policy loops on). Only
+/// for requests without a body.
 pub async fn forward_or_404(
     conn: &mut Conn,
     req: &mut Req,
@@ -64,12 +68,25 @@ pub async fn forward_or_404(
     let (ep, _) = net::client::parse_http_url(&format!("{}/", base_url.trim_end_matches('/')))
         .map_err(|e| bad_gateway(format!("bad target URL {base_url}: {e}")))?;
     let addr = format!("{}:{}", ep.host, ep.port);
-    let mut up = TcpStream::connect_timeout(
-        addr.as_str(),
-        Duration::from_millis(FORWARD_CONNECT_TIMEOUT_MS),
-    )
-    .await
-    .map_err(|e| bad_gateway(format!("connecting to target {addr}: {e}")))?;
+    // A neighbour that is gone must not hold the client: connect to it briefly.
+    let connect_ms = if yield_404 {
+        GFN_CONNECT_TIMEOUT_MS
+    } else {
+        FORWARD_CONNECT_TIMEOUT_MS
+    };
+    let unavailable = |what: String| -> Result<Option<Outcome>, ApiError> {
+        if yield_404 {
+            tracing::info!(neighbour = %addr, reason = %what, "get-from-neighbour: neighbour unavailable, skipped");
+            Ok(None)
+        } else {
+            Err(bad_gateway(what))
+        }
+    };
+    let mut up =
+        match TcpStream::connect_timeout(addr.as_str(), Duration::from_millis(connect_ms)).await {
+            Ok(s) => s,
+            Err(e) => return unavailable(format!("connecting to target {addr}: {e}")),
+        };
     let _ = up.set_nodelay(true);
     let io_t = Some(Duration::from_millis(FORWARD_IO_TIMEOUT_MS));
     let _ = up.set_read_timeout(io_t);
@@ -99,9 +116,9 @@ pub async fn forward_or_404(
             .await
             .map_err(|e| ApiError::bad_request(e.to_string()).closing())?;
     }
-    up.write_all(head.as_bytes())
-        .await
-        .map_err(|e| bad_gateway(format!("sending to target {addr}: {e}")))?;
+    if let Err(e) = up.write_all(head.as_bytes()).await {
+        return unavailable(format!("sending to target {addr}: {e}"));
+    }
 
     // Request body.
     let mut buf = vec![0u8; FORWARD_BUFFER_BYTES];
@@ -142,14 +159,14 @@ pub async fn forward_or_404(
     let mut rh = ResponseHead::default();
     let is_head = req.head.method == "HEAD";
     let used = loop {
-        let n = up
-            .read(&mut buf)
-            .await
-            .map_err(|e| bad_gateway(format!("reading target {addr}: {e}")))?;
+        let n = match up.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => return unavailable(format!("reading target {addr}: {e}")),
+        };
         if n == 0 {
-            return Err(bad_gateway(format!(
+            return unavailable(format!(
                 "target {addr} closed the connection without a response"
-            )));
+            ));
         }
         acc.extend_from_slice(&buf[..n]);
         match net::client::parse_response_head(&acc, &mut rh, is_head) {
