@@ -7,7 +7,7 @@
 //! 2. [`node`]: node state (configuration, identity, published snapshots, the mountpath set).
 //! 3. Control-plane services: [`intra`] (calls to other nodes), [`xact`] (the job registry),
 //!    [`daemon`] (the node with its job registry), [`gfn`] (get-from-neighbour), [`listing`],
-//!    [`buckets`], [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
+//!    [`buckets`], [`transfer`] (object transfers between targets), [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
@@ -31,6 +31,7 @@ pub mod membership;
 pub mod mountpaths;
 pub mod rebalance;
 pub mod resilver;
+pub mod transfer;
 pub mod xact;
 
 pub use daemon::Node;

@@ -9,6 +9,8 @@ use crate::forward::get_from_neighbor;
 use crate::reply::{io_err, CONTROL_BODY_BYTES_MAX};
 use crate::req::{Outcome, Req};
 use cluster::gfn::{self, GfnMark};
+use cluster::meta::placement;
+use cluster::transfer;
 use engine::layout::Bck;
 use engine::lom::Lom;
 use engine::mountpath::Mountpath;
@@ -36,6 +38,9 @@ pub async fn object(
     // Reads find objects a resilver has not moved to their HRW mountpath yet.
     let at = |mp| locate(core, mp, bucket, object);
     match method.as_str() {
+        "PUT" if req.q(QPARAM_OBJECT_TO).is_some() => {
+            copy(core, conn, req, at(mp), bucket, object).await
+        }
         "PUT" => put(core, conn, req, mp, bucket, object).await,
         "GET" => get(core, conn, req, at(mp), bucket, object).await,
         "HEAD" => head(core, conn, req, at(mp), bucket, object).await,
@@ -44,6 +49,116 @@ pub async fn object(
         _ => Err(ApiError::method_not_allowed(
             "GET, PUT, HEAD, DELETE, PATCH",
         )),
+    }
+}
+
+/// `PUT ?object_to=<uname>`: copy this object (the SDK's `Object.copy`, AIS's
+/// `api.CopyObject`).
+pub const QPARAM_OBJECT_TO: &str = "object_to";
+
+/// A destination uname (`ais/@#/<bucket>/<object>`, as the SDK's `Object.uname` writes it)
+/// as (bucket, object).
+fn parse_uname(uname: &str) -> Result<(&str, &str), ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "invalid {QPARAM_OBJECT_TO} {uname:?}: expected <provider>/<namespace>/<bucket>/<object>"
+        ))
+    };
+    let (provider, rest) = uname.split_once('/').ok_or_else(bad)?;
+    let (ns, rest) = rest.split_once('/').ok_or_else(bad)?;
+    let (bucket, object) = rest.split_once('/').ok_or_else(bad)?;
+    if provider != "ais" {
+        return Err(ApiError::not_implemented(format!(
+            "copying to bucket \"{provider}://{bucket}\": remote backends are not configured on this cluster"
+        )));
+    }
+    if !(ns.is_empty() || ns == "@#") {
+        return Err(ApiError::not_implemented(format!(
+            "copying to namespace {ns:?}: only the global namespace is supported"
+        )));
+    }
+    engine::name::validate_bucket(bucket).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    engine::name::validate_object(object).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((bucket, object))
+}
+
+/// Copy `bucket/object` (on this core) to the object `object_to` names, in this or another
+/// AIS bucket: the bytes, checksum (verified by the receiver) and custom metadata go to the
+/// destination's owning core as a new version there; the source is untouched. `latest-ver`
+/// and `synchronize` concern remote buckets only (AIS ignores them for AIS buckets, and so
+/// do we).
+async fn copy(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mp: Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    if req.has_body() {
+        return Err(ApiError::bad_request(format!(
+            "{QPARAM_OBJECT_TO}: a copy request has no body"
+        ))
+        .closing());
+    }
+    let to = req.q(QPARAM_OBJECT_TO).unwrap_or("").to_string();
+    let (dst_bucket, dst_object) = parse_uname(&to)?;
+    if dst_bucket == bucket && dst_object == object {
+        return Err(ApiError::bad_request(format!(
+            "cannot copy {bucket}/{object} onto itself"
+        )));
+    }
+    let known = core.bmd().buckets.contains_key(dst_bucket)
+        || cluster::membership::refresh_bmd_for(&core.node, dst_bucket).await;
+    if !known {
+        return Err(ApiError::bucket_not_found(&cluster::buckets::cname(
+            dst_bucket,
+        )));
+    }
+    let bck = Bck::ais(bucket);
+    if !bck.fqn(&mp.path, object).exists() {
+        // During a rebalance the source may still be on its previous owner: the copy runs
+        // there (the request has no body, so it can be forwarded as it is).
+        if let Some(o) = get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query).await? {
+            return Ok(o);
+        }
+    }
+    let smap = core.smap();
+    let Some(owner) = placement::owner(&smap, dst_bucket, dst_object) else {
+        return Err(ApiError::new(
+            503,
+            format!("no targets in the cluster map (Smap v{})", smap.version),
+        ));
+    };
+    let dest = transfer::Dest {
+        base_url: &owner.url,
+        bucket: dst_bucket,
+        object: dst_object,
+    };
+    let pool = transfer::Pool::default();
+    match transfer::send(
+        &core.node,
+        &pool,
+        &mp,
+        bucket,
+        object,
+        &dest,
+        transfer::Mode::Copy,
+    )
+    .await
+    {
+        Ok(Some(_)) => {
+            conn.respond(200, &[], b"").await.map_err(io_err)?;
+            Ok(Outcome::KeepAlive)
+        }
+        Ok(None) => Err(ApiError::new(
+            404,
+            format!(
+                "{}: ais://{bucket}/{object} does not exist",
+                core.node.tname()
+            ),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,0 +1,211 @@
+//! Object transfers between targets over the intra-data network: a PUT of one object's
+//! bytes, checksum and custom metadata to the core that owns the destination, on keep-alive
+//! connections pooled per destination. Rebalance moves objects with it (keeping the version,
+//! never replacing a newer copy); single-object copy writes a new version at the
+//! destination.
+
+use crate::daemon::Node;
+use crate::error::Error;
+use engine::layout::Bck;
+use engine::mountpath::Mountpath;
+use engine::object::{ObjectReader, READ_BUFFER_BYTES};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use net::time;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Per-object transfer deadline for each socket operation.
+pub const TRANSFER_IO_TIMEOUT_MS: u64 = 60_000;
+/// Idle keep-alive connections kept per destination.
+pub const TRANSFER_POOL_PER_DEST_MAX: usize = 16;
+/// Deadline to connect to a destination.
+pub const TRANSFER_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Largest reply head from a destination.
+pub const TRANSFER_REPLY_HEAD_BYTES_MAX: usize = 32 * 1024;
+
+/// What the destination does with the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rebalance: the same object at its new owner, its version kept; a copy the destination
+    /// already has is newer (a client PUT after the map change) and stays.
+    Move,
+    /// A copy under another name or bucket: a new version there, replacing what it had.
+    Copy,
+}
+
+/// Where an object goes: the owning core's URL, bucket and name.
+pub struct Dest<'a> {
+    pub base_url: &'a str,
+    pub bucket: &'a str,
+    pub object: &'a str,
+}
+
+/// Keep-alive connections to destinations, reused across objects (a connection per object
+/// costs more than a small object's transfer).
+#[derive(Default)]
+pub struct Pool {
+    idle: RefCell<HashMap<String, Vec<TcpStream>>>,
+}
+
+impl Pool {
+    fn take(&self, addr: &str) -> Option<TcpStream> {
+        self.idle
+            .borrow_mut()
+            .get_mut(addr)
+            .and_then(std::vec::Vec::pop)
+    }
+    fn give(&self, addr: &str, s: TcpStream) {
+        let mut m = self.idle.borrow_mut();
+        let v = m.entry(addr.to_string()).or_default();
+        if v.len() < TRANSFER_POOL_PER_DEST_MAX {
+            v.push(s);
+        }
+    }
+}
+
+/// Stream `bucket/object` from mountpath `mp` to `to`, with its checksum (the receiver
+/// verifies it) and custom metadata. `Ok(None)`: the source is gone (deleted since it was
+/// listed). The receiver has the object durably when this returns `Ok(Some(bytes))`.
+pub async fn send(
+    node: &Node,
+    pool: &Pool,
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    to: &Dest<'_>,
+    mode: Mode,
+) -> Result<Option<u64>, Error> {
+    let bck = Bck::ais(bucket);
+    let rd = match ObjectReader::open(mp, &bck, object).await {
+        Ok(rd) => rd,
+        // Deleted (or already moved) since the walk listed it: nothing to do.
+        Err(engine::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(Error::Internal(e.to_string())),
+    };
+    let lom = rd.lom.clone();
+    let (ep, _) = net::client::parse_http_url(&format!("{}/", to.base_url))
+        .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
+    let addr = format!("{}:{}", ep.host, ep.port);
+    let mut up = match pool.take(&addr) {
+        Some(s) => s,
+        None => match TcpStream::connect_timeout(
+            addr.as_str(),
+            Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS),
+        )
+        .await
+        {
+            Ok(s) => {
+                let t = Some(Duration::from_millis(TRANSFER_IO_TIMEOUT_MS));
+                let _ = s.set_read_timeout(t);
+                let _ = s.set_write_timeout(t);
+                let _ = s.set_nodelay(true);
+                s
+            }
+            Err(e) => {
+                rd.close().await;
+                return Err(Error::PeerUnreachable(format!("connect {addr}: {e}")));
+            }
+        },
+    };
+    let target = format!(
+        "/v1/objects/{}/{}?provider=ais{}&pid={}&utm={}",
+        to.bucket,
+        net::http::percent_encode_path(to.object),
+        if mode == Mode::Move {
+            "&rebalance=true"
+        } else {
+            ""
+        },
+        node.self_id(),
+        time::base36(time::now_unix_ns() as u64)
+    );
+    let custom: Vec<String> = lom.custom.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(3 + custom.len());
+    if !lom.cksum_type.is_empty() {
+        headers.push(("Ais-Checksum-Type", &lom.cksum_type));
+        headers.push(("Ais-Checksum-Value", &lom.cksum_value));
+    }
+    if mode == Mode::Move && !lom.version.is_empty() {
+        headers.push(("Ais-Version", &lom.version));
+    }
+    for kv in &custom {
+        headers.push(("Ais-Custom-Md", kv));
+    }
+    let mut head = Vec::with_capacity(512);
+    net::client::write_request_head(&mut head, "PUT", &addr, &target, &headers, lom.size);
+    if let Err(e) = up.write_all(&head).await {
+        rd.close().await;
+        return Err(Error::PeerUnreachable(format!("send to {addr}: {e}")));
+    }
+    let size = lom.size;
+    if size > 0 {
+        let mut s = rd.stream(0, size);
+        let mut sent = 0u64;
+        while sent < size {
+            let b = match s.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+                Ok(b) if !b.is_empty() => b,
+                Ok(_) => {
+                    let _ = s.close().await;
+                    return Err(Error::Internal(
+                        "local copy shorter than its metadata".into(),
+                    ));
+                }
+                Err(e) => {
+                    let _ = s.close().await;
+                    return Err(Error::Internal(format!("read: {e}")));
+                }
+            };
+            if let Err(e) = up.write_all(&b).await {
+                let _ = s.close().await;
+                return Err(Error::PeerUnreachable(format!("send to {addr}: {e}")));
+            }
+            sent += b.len() as u64;
+        }
+        let _ = s.close().await;
+    } else {
+        rd.close().await;
+    }
+    let mut resp = Vec::with_capacity(1024);
+    let mut buf = [0u8; 4096];
+    let (status, reusable) = loop {
+        let n = up
+            .read(&mut buf)
+            .await
+            .map_err(|e| Error::PeerUnreachable(format!("read reply from {addr}: {e}")))?;
+        if n == 0 {
+            return Err(Error::PeerUnreachable(format!(
+                "{addr} closed without a reply"
+            )));
+        }
+        resp.extend_from_slice(&buf[..n]);
+        let mut rh = net::client::ResponseHead::default();
+        match net::client::parse_response_head(&resp, &mut rh, false) {
+            Ok(Some(used)) => {
+                let empty = matches!(
+                    rh.framing,
+                    net::client::Framing::None | net::client::Framing::Length(0)
+                );
+                break (rh.status, rh.keep_alive && empty && used == resp.len());
+            }
+            Ok(None) if resp.len() < TRANSFER_REPLY_HEAD_BYTES_MAX => continue,
+            Ok(None) => {
+                return Err(Error::PeerUnreachable(format!(
+                    "{addr}: oversized reply head"
+                )))
+            }
+            Err(e) => return Err(Error::PeerUnreachable(format!("{addr}: {e}"))),
+        }
+    };
+    if status != 200 {
+        return Err(Error::Peer {
+            status,
+            message: format!("{addr}: {}", String::from_utf8_lossy(&resp)),
+        });
+    }
+    if reusable {
+        pool.give(&addr, up);
+    }
+    Ok(Some(size))
+}
