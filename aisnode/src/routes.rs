@@ -140,9 +140,9 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
             engine::name::validate_object(object)
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH") {
+            if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH" | "POST") {
                 return Err(ApiError::method_not_allowed(
-                    "GET, PUT, HEAD, DELETE, PATCH",
+                    "GET, PUT, HEAD, DELETE, PATCH, POST",
                 ));
             }
             let known = core.bmd().buckets.contains_key(bucket)

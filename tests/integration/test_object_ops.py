@@ -131,3 +131,80 @@ def test_copy_in_a_cluster(cluster):
     # redirect, and listed once.
     names = sorted(e.name for e in dst_b.list_all_objects())
     assert names == sorted(objs), names
+
+
+# ---- native multipart upload (the SDK's MultipartUpload) -------------------------------------
+
+
+def multipart_round(client, endpoint, tag):
+    b = client.bucket(f"mpt-{tag}").create(exist_ok=True)
+    parts = [det_bytes(f"{tag}-p{i}", size) for i, size in enumerate([5 * MiB, 1, 300_000, 0, 4097])]
+    # Parts added out of order are assembled in part-number order (small parts allowed: AIS).
+    mpu = b.object("assembled").multipart_upload().create()
+    assert mpu.upload_id
+    for n in (3, 1, 5, 2, 4):
+        r = mpu.add_part(n).put_content(parts[n - 1])
+        assert r.status_code == 200, r.text
+    # The object does not exist until completion.
+    with pytest.raises(ErrObjNotFound):
+        b.object("assembled").get_reader().read_all()
+    r = mpu.complete()
+    assert r.status_code == 200, r.text
+    want = b"".join(parts)
+    assert b.object("assembled").get_reader().read_all() == want
+    assert head(endpoint, b.name, "assembled")["Ais-Checksum-Value"] == xxh_hex(want)
+
+    # An existing object gets a new version; abort leaves it as it was.
+    b.object("kept").get_writer().put_content(b"original")
+    before = snapshot(endpoint, b)
+    mpu = b.object("kept").multipart_upload().create()
+    mpu.add_part(1).put_content(b"never")
+    r = mpu.abort()
+    assert r.status_code == 200, r.text
+    assert snapshot(endpoint, b) == before
+    # The aborted upload is gone: completing it is a 404, and the object is still intact.
+    with pytest.raises(AISError) as ei:
+        mpu.complete()
+    assert ei.value.status_code == 404
+    assert snapshot(endpoint, b) == before
+    return b
+
+
+def refused_multipart_requests_change_nothing(endpoint, b):
+    before = snapshot(endpoint, b)
+    url = obj_url(endpoint, b.name, "kept")
+    cases = [
+        # A part without an upload ID, an unknown upload, a bad part number.
+        ("PUT", f"{url}&partNumber=1", b"x", None, 400),
+        ("PUT", f"{url}&uploadId=nosuchupload&partNumber=1", b"x", None, 404),
+        ("PUT", f"{url}&uploadId=nosuchupload&partNumber=0", b"x", None, 400),
+        # Abort without an upload ID: 400, never a DELETE of the object.
+        ("DELETE", url, None, {"action": "mpt-abort"}, 400),
+        ("DELETE", f"{url}&uploadId=nosuchupload", None, {"action": "mpt-abort"}, 404),
+        # An unknown object action.
+        ("POST", url, None, {"action": "rename-obj", "name": "x"}, 501),
+        ("DELETE", url, None, {"action": "evict"}, 501),
+        # Completion of an unknown upload, and of nothing.
+        ("POST", f"{url}&uploadId=nosuchupload", None, {"action": "mpt-complete", "value": []}, 404),
+        # Known parameters of features this node does not have: 501, not a plain request.
+        ("GET", f"{url}&etl_name=x", None, None, 501),
+        ("PUT", f"{url}&etl_name=x", b"transformed?", None, 501),
+        ("PUT", f"{url}&archpath=a/b.txt", b"a file", None, 501),
+        ("GET", f"{url}&archpath=a/b.txt", None, None, 501),
+    ]
+    for method, u, data, js, want in cases:
+        r = requests.request(method, u, data=data, json=js, allow_redirects=True, timeout=TIMEOUT_S)
+        assert r.status_code == want, f"{method} {u} {js}: {r.status_code} {r.text[:300]}"
+    assert snapshot(endpoint, b) == before
+
+
+def test_multipart_on_one_node(module_node):
+    client = make_client(module_node.endpoint)
+    b = multipart_round(client, module_node.endpoint, "one")
+    refused_multipart_requests_change_nothing(module_node.endpoint, b)
+
+
+def test_multipart_in_a_cluster(cluster):
+    client = make_client(cluster.primary.endpoint)
+    b = multipart_round(client, cluster.primary.endpoint, "clu")
+    refused_multipart_requests_change_nothing(cluster.primary.endpoint, b)

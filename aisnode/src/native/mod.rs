@@ -7,5 +7,6 @@ pub mod daemon;
 pub mod jobs;
 pub mod listing;
 pub mod mountpaths;
+pub mod multipart;
 pub mod objects;
 pub mod redirect;

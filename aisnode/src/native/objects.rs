@@ -3,6 +3,7 @@
 //! never a successful response: a small object gets a 500, a large one has its last buffer
 //! held back and the connection is cut short, so the client sees a truncated body.
 
+use super::multipart;
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::forward::get_from_neighbor;
@@ -37,7 +38,15 @@ pub async fn object(
     let method = req.head.method.clone();
     // Reads find objects a resilver has not moved to their HRW mountpath yet.
     let at = |mp| locate(core, mp, bucket, object);
+    refuse_unsupported(req)?;
+    let mpt = req.q(multipart::QPARAM_UPLOAD_ID).is_some()
+        || req.q(multipart::QPARAM_PART_NUMBER).is_some();
     match method.as_str() {
+        "POST" => multipart::post(core, conn, req, mp, bucket, object).await,
+        "PUT" if mpt => multipart::upload_part(core, conn, req, mp, bucket, object).await,
+        "DELETE" if mpt || req.has_body() => {
+            multipart::delete_with_action(core, conn, req, mp, bucket, object).await
+        }
         "PUT" if req.q(QPARAM_OBJECT_TO).is_some() => {
             copy(core, conn, req, at(mp), bucket, object).await
         }
@@ -47,9 +56,34 @@ pub async fn object(
         "DELETE" => delete(core, conn, req, mp, bucket, object).await,
         "PATCH" => patch(core, conn, req, at(mp), bucket, object).await,
         _ => Err(ApiError::method_not_allowed(
-            "GET, PUT, HEAD, DELETE, PATCH",
+            "GET, PUT, HEAD, DELETE, PATCH, POST",
         )),
     }
+}
+
+/// Object-request parameters AIS defines and this node does not implement: refused by name
+/// (501) rather than ignored, so nothing is ever taken for a plainer request (an ETL GET
+/// would return untransformed bytes; a PUT into an archive would replace the whole shard).
+const UNSUPPORTED: [(&str, &str); 7] = [
+    ("etl_name", "ETL transformations (etl_name)"),
+    ("etl_pipeline", "ETL pipelines (etl_pipeline)"),
+    ("etl_args", "ETL arguments (etl_args)"),
+    ("etl_fqn", "ETL (etl_fqn)"),
+    ("archpath", "files inside archives (archpath)"),
+    ("archregx", "files inside archives (archregx)"),
+    ("archmode", "files inside archives (archmode)"),
+];
+
+fn refuse_unsupported(req: &Req) -> Result<(), ApiError> {
+    for (q, what) in UNSUPPORTED {
+        if req.q(q).is_some() {
+            return Err(ApiError::not_implemented(format!(
+                "{what} {} is not supported by this node",
+                req.head.method
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `PUT ?object_to=<uname>`: copy this object (the SDK's `Object.copy`, AIS's
@@ -163,7 +197,7 @@ async fn copy(
 }
 
 /// The props of `bucket` from this core's BMD view.
-fn bucket_props(core: &Core, bucket: &str) -> Result<cluster::meta::Bprops, ApiError> {
+pub(crate) fn bucket_props(core: &Core, bucket: &str) -> Result<cluster::meta::Bprops, ApiError> {
     core.bmd()
         .buckets
         .get(bucket)
@@ -380,11 +414,6 @@ async fn get(
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
     let props = bucket_props(core, bucket)?;
-    if req.q("archpath").is_some() || req.q("archregx").is_some() {
-        return Err(ApiError::not_implemented(
-            "reading files inside archives (archpath) is not supported by this node",
-        ));
-    }
     let rd = match ObjectReader::open(&mp, &Bck::ais(bucket), object).await {
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
