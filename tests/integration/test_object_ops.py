@@ -208,3 +208,71 @@ def test_multipart_in_a_cluster(cluster):
     client = make_client(cluster.primary.endpoint)
     b = multipart_round(client, cluster.primary.endpoint, "clu")
     refused_multipart_requests_change_nothing(cluster.primary.endpoint, b)
+
+
+# ---- append (append_type=append|flush, the SDK's ObjectWriter.append_content) ----------------
+
+
+def append_round(client, endpoint, tag):
+    b = client.bucket(f"apnd-{tag}").create(exist_ok=True)
+    w = b.object("log").get_writer()
+    h = w.append_content(b"first,")
+    assert h, "no Ais-Append-Handle"
+    h = w.append_content(b"second,", handle=h)
+    # Not visible before the flush.
+    with pytest.raises(ErrObjNotFound):
+        b.object("log").get_reader().read_all()
+    h = w.append_content(b"third", handle=h)
+    w.append_content(b"", handle=h, flush=True)
+    assert b.object("log").get_reader().read_all() == b"first,second,third"
+    assert head(endpoint, b.name, "log")["Ais-Checksum-Value"] == xxh_hex(b"first,second,third")
+
+    # Appending to an existing object starts from its content; a new version at the flush.
+    v = int(head(endpoint, b.name, "log")["Ais-Version"])
+    h = w.append_content(b"+more")
+    assert b.object("log").get_reader().read_all() == b"first,second,third"
+    w.append_content(b"", handle=h, flush=True)
+    assert b.object("log").get_reader().read_all() == b"first,second,third+more"
+    assert int(head(endpoint, b.name, "log")["Ais-Version"]) == v + 1
+
+    # A flush that carries bytes appends them too (never dropped).
+    h = b.object("log2").get_writer().append_content(b"x")
+    b.object("log2").get_writer().append_content(b"y", handle=h, flush=True)
+    assert b.object("log2").get_reader().read_all() == b"xy"
+    return b
+
+
+def refused_appends_change_nothing(endpoint, b):
+    before = snapshot(endpoint, b)
+    url = obj_url(endpoint, b.name, "log")
+    # A session to refuse things against, on another object.
+    h = b.object("other").get_writer().append_content(b"zzz")
+    cases = [
+        (f"{url}&append_type=bogus", b"x", {}, 400),
+        (f"{url}&append_type=flush", b"", {}, 400),                      # flush without a handle
+        (f"{url}&append_type=append&append_handle=garbage", b"x", {}, 400),
+        (f"{url}&append_type=append&append_handle=someone%7Capnd.0", b"x", {}, 400),
+        (f"{url}&append_type=flush&append_handle={requests.utils.quote(h)}", b"", {}, 400),  # another object's session
+    ]
+    for u, data, hdrs, want in cases:
+        r = requests.put(u, data=data, headers=hdrs, allow_redirects=True, timeout=TIMEOUT_S)
+        assert r.status_code == want, f"PUT {u}: {r.status_code} {r.text[:300]}"
+    # A flush whose declared checksum does not match: refused, the object as it was.
+    other = obj_url(endpoint, b.name, "other")
+    r = requests.put(f"{other}&append_type=flush&append_handle={requests.utils.quote(h)}",
+                     headers={"Ais-Checksum-Type": "xxhash2", "Ais-Checksum-Value": "0123456789abcdef"},
+                     allow_redirects=True, timeout=TIMEOUT_S)
+    assert r.status_code == 400 and "CHECKSUM" in r.text, r.text
+    assert snapshot(endpoint, b) == before
+
+
+def test_append_on_one_node(module_node):
+    client = make_client(module_node.endpoint)
+    b = append_round(client, module_node.endpoint, "one")
+    refused_appends_change_nothing(module_node.endpoint, b)
+
+
+def test_append_in_a_cluster(cluster):
+    client = make_client(cluster.primary.endpoint)
+    b = append_round(client, cluster.primary.endpoint, "clu")
+    refused_appends_change_nothing(cluster.primary.endpoint, b)

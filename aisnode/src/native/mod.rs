@@ -1,6 +1,7 @@
 //! The native AIS API (spec §2), one module per resource: objects, buckets, listing,
 //! redirects, node and cluster queries, membership, jobs, mountpaths.
 
+pub mod append;
 pub mod buckets;
 pub mod cluster;
 pub mod daemon;

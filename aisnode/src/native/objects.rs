@@ -3,7 +3,7 @@
 //! never a successful response: a small object gets a 500, a large one has its last buffer
 //! held back and the connection is cut short, so the client sees a truncated body.
 
-use super::multipart;
+use super::{append, multipart};
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::forward::get_from_neighbor;
@@ -46,6 +46,9 @@ pub async fn object(
         "PUT" if mpt => multipart::upload_part(core, conn, req, mp, bucket, object).await,
         "DELETE" if mpt || req.has_body() => {
             multipart::delete_with_action(core, conn, req, mp, bucket, object).await
+        }
+        "PUT" if req.q(append::QPARAM_APPEND_TYPE).is_some() => {
+            append::append(core, conn, req, mp, bucket, object).await
         }
         "PUT" if req.q(QPARAM_OBJECT_TO).is_some() => {
             copy(core, conn, req, at(mp), bucket, object).await
@@ -304,11 +307,6 @@ async fn put(
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
     let props = bucket_props(core, bucket)?;
-    if req.q("append_type").is_some() {
-        return Err(ApiError::not_implemented(
-            "append is not supported by this node",
-        ));
-    }
     let custom = parse_custom(req)?;
     let client_cksum = match (
         req.head.header("ais-checksum-type"),
