@@ -276,3 +276,36 @@ def test_append_in_a_cluster(cluster):
     client = make_client(cluster.primary.endpoint)
     b = append_round(client, cluster.primary.endpoint, "clu")
     refused_appends_change_nothing(cluster.primary.endpoint, b)
+
+
+# ---- HEAD v2 (props selection) and HEAD ?validate-checksum -----------------------------------
+
+
+def test_head_v2_props_and_validate_checksum(node):
+    import hrw
+    from test_corruption import flip_byte
+
+    client = make_client(node.endpoint)
+    b = client.bucket("headv2").create()
+    data = det_bytes("headv2", 200_000)
+    b.object("o").get_writer().put_content(data)
+    attrs = b.object("o").head(props="name,size,version,checksum,last-modified,etag,location")
+    assert attrs.size == len(data)
+    assert attrs.checksum_value == xxh_hex(data)
+    assert attrs.last_modified, "no Last-Modified for props=last-modified"
+    assert attrs.etag == xxh_hex(data), attrs.etag
+    assert attrs.location.startswith("t["), attrs.location
+    # Not asked for, not sent.
+    r = requests.head(obj_url(node.endpoint, "headv2", "o", "provider=ais&props=name,size"),
+                      allow_redirects=True, timeout=TIMEOUT_S)
+    assert r.status_code == 200 and "Last-Modified" not in r.headers and "Ais-Location" not in r.headers
+
+    url = obj_url(node.endpoint, "headv2", "o", "provider=ais&validate-checksum=true")
+    assert requests.head(url, allow_redirects=True, timeout=TIMEOUT_S).status_code == 200
+    flip_byte(hrw.expected_fqn(node.mountpaths, "headv2", "o"), 1234)
+    # Plain HEAD reads only metadata; validate-checksum reads the bytes and refuses them.
+    assert requests.head(obj_url(node.endpoint, "headv2", "o"), allow_redirects=True,
+                         timeout=TIMEOUT_S).status_code == 200
+    r = requests.head(url, allow_redirects=True, timeout=TIMEOUT_S)
+    assert r.status_code == 500 and "BAD DATA CHECKSUM" in r.headers.get("Hdr-Error", ""), \
+        (r.status_code, r.headers)

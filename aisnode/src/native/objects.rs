@@ -603,22 +603,99 @@ async fn head(
         Ok(l) => l,
         Err(served) => return Ok(served),
     };
+    if req.q_true("validate-checksum") {
+        validate_checksum(&mp, bucket, object, &lom, &tname).await?;
+    }
     let mut hs = md_headers(&lom);
     hs.push(("Content-Length", lom.size.to_string()));
     hs.push(("Ais-Present", "true".into()));
-    if req.q("props").is_none() {
-        hs.push(("Ais-Bucket-Name", bucket.into()));
-        hs.push(("Ais-Bucket-Provider", "ais".into()));
-        hs.push(("Ais-Name", object.into()));
-        hs.push(("Ais-Location", format!("{tname}:{}", mp.path_str)));
-        hs.push(("Ais-Mirror-Copies", "1".into()));
-        hs.push(("Ais-Mirror-Paths", format!("[{}]", fqn.display())));
+    let location = || format!("{tname}:{}", mp.path_str);
+    match req.q("props") {
+        // HEAD v1: everything.
+        None => {
+            hs.push(("Ais-Bucket-Name", bucket.into()));
+            hs.push(("Ais-Bucket-Provider", "ais".into()));
+            hs.push(("Ais-Name", object.into()));
+            hs.push(("Ais-Location", location()));
+            hs.push(("Ais-Mirror-Copies", "1".into()));
+            hs.push(("Ais-Mirror-Paths", format!("[{}]", fqn.display())));
+        }
+        // HEAD v2 (the SDK's `Object.head(props)`): the selected properties on top of the
+        // metadata headers.
+        Some(props) => {
+            for p in props.split(',').map(str::trim) {
+                match p {
+                    "location" => hs.push(("Ais-Location", location())),
+                    "copies" => {
+                        hs.push(("Ais-Mirror-Copies", "1".into()));
+                        hs.push(("Ais-Mirror-Paths", format!("[{}]", fqn.display())));
+                    }
+                    "last-modified" => hs.push((
+                        "Last-Modified",
+                        net::time::format_http_date(lom.mtime_ns / 1_000_000_000),
+                    )),
+                    "etag" if !hs.iter().any(|(k, _)| *k == "ETag") => hs.push((
+                        "ETag",
+                        format!("\"{}\"", lom.custom_get("ETag").unwrap_or(&lom.cksum_value)),
+                    )),
+                    _ => {}
+                }
+            }
+        }
     }
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut out = Vec::with_capacity(512);
     http::write_response_head(&mut out, 200, &hv);
     conn.write_all(&out).await.map_err(io_err)?;
     Ok(Outcome::KeepAlive)
+}
+
+/// `HEAD ?validate-checksum=true`: read the whole object and check its stored checksum
+/// (a mismatch is the same error a GET of a corrupted object gets).
+async fn validate_checksum(
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    lom: &Lom,
+    tname: &str,
+) -> Result<(), ApiError> {
+    if !matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2") {
+        return Ok(());
+    }
+    let cname = format!("ais://{bucket}");
+    let rd = ObjectReader::open(mp, &Bck::ais(bucket), object)
+        .await
+        .map_err(|e| ApiError::from_engine(e, tname, &cname, object))?;
+    let size = rd.lom.size;
+    let mut hasher = Xxh64::new(0);
+    let mut s = rd.stream(0, size);
+    let mut done = 0u64;
+    while done < size {
+        match s.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+            Ok(b) if !b.is_empty() => {
+                hasher.update(&b);
+                done += b.len() as u64;
+            }
+            Ok(_) => break,
+            Err(e) => {
+                let _ = s.close().await;
+                let e: std::io::Error = e.into();
+                return Err(ApiError::internal(format!(
+                    "{tname}: reading {cname}/{object}: {e}"
+                )));
+            }
+        }
+    }
+    let _ = s.close().await;
+    let actual = format!("{:016x}", hasher.digest());
+    if done != size || actual != lom.cksum_value {
+        tracing::error!(bucket, object, expected = %lom.cksum_value, actual = %actual, "checksum mismatch on HEAD validate-checksum: corrupted object");
+        return Err(ApiError::internal(format!(
+            "{tname}: {cname}/{object}: BAD DATA CHECKSUM: stored {}, computed {actual} (object is corrupted)",
+            lom.cksum_value
+        )));
+    }
+    Ok(())
 }
 
 async fn delete(
