@@ -334,8 +334,17 @@ impl ObjectWriter {
         }
         if let Some(parent) = self.fqn.parent() {
             if !parent.is_dir() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io("mkdir", parent, e))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    if is_name_conflict(&e) {
+                        name_conflict(&self.fqn)
+                    } else {
+                        Error::io("mkdir", parent, e)
+                    }
+                })?;
             }
+        }
+        if self.fqn.is_dir() {
+            return Err(name_conflict(&self.fqn));
         }
         // Close before rename so no DMA descriptor outlives the work name.
         if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
@@ -380,6 +389,22 @@ impl ObjectWriter {
         }
         let _ = glommio::io::remove(&self.work).await;
     }
+}
+
+/// An object name that is also a directory of other names (`p` and `p/x`): the layout keeps
+/// objects as plain files, so one of the two cannot be stored. A client error, never a disk
+/// error: nothing is written.
+fn name_conflict(fqn: &Path) -> Error {
+    Error::InvalidName(format!(
+        "{}: an object cannot have the same name as a \"directory\" of other objects' names (e.g. \"p\" and \"p/x\"); one of them exists",
+        fqn.display()
+    ))
+}
+
+/// mkdir of a path whose ancestor is a regular file (EEXIST on the file, or ENOTDIR below it).
+fn is_name_conflict(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::AlreadyExists
+        || e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error())
 }
 
 impl Drop for ObjectWriter {

@@ -309,3 +309,27 @@ def test_head_v2_props_and_validate_checksum(node):
     r = requests.head(url, allow_redirects=True, timeout=TIMEOUT_S)
     assert r.status_code == 500 and "BAD DATA CHECKSUM" in r.headers.get("Hdr-Error", ""), \
         (r.status_code, r.headers)
+
+
+def test_object_and_prefix_of_the_same_name_is_a_clear_refusal(node):
+    """Objects are plain files: `p` and `p/x` cannot both be stored on one mountpath. The
+    second PUT is a clear 400 naming the conflict (it was a 500 "disk error"), and nothing
+    changes. (On different mountpaths both exist.)"""
+    import hrw
+
+    def mp_of(name):
+        fqn = hrw.expected_fqn(node.mountpaths, "names", name)
+        return next(m for m in node.mountpaths if fqn.startswith(m + "/"))
+
+    p = next(f"p{i}" for i in range(1000) if mp_of(f"p{i}") == mp_of(f"p{i}/x"))
+    q = next(f"q{i}" for i in range(1000) if mp_of(f"q{i}") == mp_of(f"q{i}/x"))
+    client = make_client(node.endpoint)
+    b = client.bucket("names").create()
+    b.object(p).get_writer().put_content(b"p-bytes")
+    b.object(f"{q}/x").get_writer().put_content(b"qx-bytes")
+    before = snapshot(node.endpoint, b)
+    for name in (f"{p}/x", q):
+        r = requests.put(obj_url(node.endpoint, "names", name), data=b"new", allow_redirects=True,
+                         timeout=TIMEOUT_S)
+        assert r.status_code == 400 and "same name" in r.text, (name, r.status_code, r.text)
+    assert snapshot(node.endpoint, b) == before
