@@ -237,6 +237,21 @@ pub async fn complete(
     numbers: &[u32],
     opts: &PutOpts,
 ) -> Result<PutResult> {
+    let w = assemble(mp, bck, id, numbers).await?;
+    let res = w.commit(opts).await?;
+    abort(mp, bck, id)?;
+    Ok(res)
+}
+
+/// The first half of [`complete`]: stream the listed parts, in order, into a writer of the
+/// final object, not yet committed (the caller can check conditions right before it commits,
+/// then removes the upload with [`abort`]).
+pub async fn assemble(
+    mp: &Mountpath,
+    bck: &Bck,
+    id: &str,
+    numbers: &[u32],
+) -> Result<ObjectWriter> {
     let upload = get(mp, bck, id)?;
     let mut w = ObjectWriter::create(mp, bck, &upload.object).await?;
     for n in numbers {
@@ -277,9 +292,7 @@ pub async fn complete(
         }
         let _ = s.close().await;
     }
-    let res = w.commit(opts).await?;
-    abort(mp, bck, id)?;
-    Ok(res)
+    Ok(w)
 }
 
 /// Remove an upload and all its parts (blocking).
