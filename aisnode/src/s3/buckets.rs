@@ -1,8 +1,10 @@
-//! S3 bucket requests: ListBuckets, CreateBucket, HeadBucket, DeleteBucket (refused while
-//! objects or uploads remain), GetBucketLocation, versioning (suspended only), and the
-//! bucket-level routes to listing, ListMultipartUploads and DeleteObjects.
+//! S3 bucket requests: ListBuckets, CreateBucket (S3's naming rules), HeadBucket,
+//! DeleteBucket (refused while objects or uploads remain), GetBucketLocation, versioning
+//! (suspended only), and the bucket-level routes to listing, ListObjectVersions,
+//! ListMultipartUploads and DeleteObjects. Sub-resources not served here never get this far
+//! (`subresource`).
 
-use super::listing::{gather, list_objects};
+use super::listing::{gather, list_object_versions, list_objects};
 use super::multipart::list_uploads;
 use super::objects::delete_objects;
 use super::*;
@@ -53,6 +55,8 @@ pub(crate) async fn bucket_op(
         }
         "PUT" => {
             let body = read_small_body(conn, req).await?;
+            // S3's naming rules on S3 (the native API keeps AIS's, which allow more).
+            net::s3::names::validate_bucket_name(bucket)?;
             xml::parse_create_bucket_configuration(&body)?;
             cluster::buckets::create(&core.node, bucket)
                 .await
@@ -96,8 +100,13 @@ pub(crate) async fn bucket_op(
             send_xml(conn, 200, &xml::versioning_configuration(None), &[]).await
         }
         "GET" if req.q("uploads").is_some() => list_uploads(core, conn, req, bucket).await,
+        "GET" if req.q("versions").is_some() => list_object_versions(core, conn, req, bucket).await,
         "GET" => list_objects(core, conn, req, bucket).await,
         "POST" if req.q("delete").is_some() => delete_objects(core, conn, req, bucket).await,
+        "POST" => Err(s3err(
+            S3ErrorCode::NotImplemented,
+            "POST on a bucket (browser-based form upload, PostObject) is not implemented",
+        )),
         m => Err(s3err(
             S3ErrorCode::MethodNotAllowed,
             format!("{m} is not allowed on a bucket"),

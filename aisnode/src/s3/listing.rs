@@ -181,3 +181,77 @@ pub(crate) async fn list_objects(
     };
     send_xml(conn, 200, &body, &[]).await
 }
+
+/// ListObjectVersions (`GET ?versions`): without S3 versioning every object is its only
+/// version, `null`, the latest; paging by `key-marker` (a `version-id-marker` can only be
+/// `null`, the version of the marker key already listed) with prefix, delimiter, max-keys and
+/// `encoding-type`, on the same pages as ListObjects.
+pub(crate) async fn list_object_versions(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    bucket: &str,
+) -> S3Result<Outcome> {
+    let prefix = req.q("prefix").unwrap_or("").to_string();
+    let delimiter = req
+        .q("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let max_keys: usize = match req.q("max-keys") {
+        None => 1000,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| {
+                s3err(
+                    S3ErrorCode::InvalidArgument,
+                    format!("max-keys {v:?} is not a number"),
+                )
+            })?
+            .min(xml::LIST_KEYS_MAX as usize),
+    };
+    let url_encode = xml::parse_encoding_type(req.q("encoding-type"))?;
+    let key_marker = req.q("key-marker").unwrap_or("").to_string();
+    let version_id_marker = req.q("version-id-marker").unwrap_or("").to_string();
+    if !version_id_marker.is_empty() {
+        if key_marker.is_empty() {
+            return Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                "A version-id marker cannot be specified without a key marker.",
+            ));
+        }
+        if version_id_marker != xml::NULL_VERSION_ID {
+            return Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                format!("Invalid version id specified: {version_id_marker:?}"),
+            ));
+        }
+    }
+    let (versions, prefixes, truncated, last) = if max_keys == 0 {
+        (vec![], vec![], false, String::new())
+    } else {
+        list_page(
+            core,
+            bucket,
+            &prefix,
+            delimiter.as_deref(),
+            &key_marker,
+            max_keys,
+        )
+        .await?
+    };
+    let body = xml::list_versions_result(&xml::ListVersions {
+        bucket: bucket.to_string(),
+        prefix,
+        key_marker,
+        version_id_marker,
+        next_key_marker: truncated.then_some(last),
+        delimiter,
+        max_keys: max_keys as u32,
+        is_truncated: truncated,
+        url_encode,
+        owner: Some(owner()),
+        versions,
+        common_prefixes: prefixes,
+    });
+    send_xml(conn, 200, &body, &[]).await
+}

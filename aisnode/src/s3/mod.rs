@@ -7,10 +7,11 @@
 //! on a core that does not own the object's mountpath is handed to the owning core (the
 //! connection moves, see server.rs); bucket requests are served where they land.
 //!
-//! Modules: [`auth`] (SigV4, SigV2 presigned), [`buckets`], [`listing`], [`objects`],
-//! [`multipart`]; this one routes and renders errors.
-//! Authentication: SigV4 (header or presigned) is verified when access keys are configured;
-//! with none configured every request is accepted (signatures are not checked).
+//! Modules: [`auth`] (SigV4, SigV2), [`subresource`] (the sub-resource table: what is
+//! served, what is 501), [`buckets`], [`listing`], [`objects`], [`multipart`]; this one
+//! routes and renders errors.
+//! Authentication: SigV4 and SigV2 (header or presigned) are verified when access keys are
+//! configured; with none configured every request is accepted (any signature is ignored).
 //! Protocol details (SigV4, XML, aws-chunked, conditionals) are sans-IO in `net::s3`.
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod buckets;
 pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod subresource;
 
 use crate::core::Core;
 use crate::req::{Outcome, Req};
@@ -31,8 +33,11 @@ use std::rc::Rc;
 
 use auth::authenticate;
 use buckets::{bucket_op, list_buckets};
-use multipart::{abort_upload, complete_upload, create_upload, list_parts, upload_part};
-use objects::{copy_object, delete_object, get_object, put_object};
+use multipart::{
+    abort_upload, complete_upload, create_upload, list_parts, upload_part, upload_part_copy,
+};
+use objects::{copy_object, delete_object, get_object, get_object_attributes, put_object};
+use subresource::Scope;
 
 /// Socket-to-disk buffer of an S3 PUT.
 pub const S3_RECV_BYTES: usize = 256 * 1024;
@@ -121,7 +126,8 @@ pub async fn handle(
         Err(e) => {
             let e = e.with_request_id(&request_id);
             let close = !req.body_done || !req.head.keep_alive;
-            if e.status() >= 500 {
+            // 501 is an answer (an operation we do not serve), not a failure.
+            if e.status() >= 500 && e.status() != 501 {
                 tracing::warn!(code = e.as_str(), message = %e.message, "S3 request failed");
             }
             let body = if req.head.method == "HEAD" || e.status() == 304 {
@@ -162,6 +168,7 @@ pub(crate) async fn route(
     let signing = authenticate(core, req)?;
     let method = req.head.method.clone();
     if t.bucket.is_empty() {
+        subresource::check(&req.query, &method, Scope::Service)?;
         return match method.as_str() {
             "GET" => list_buckets(core, conn).await,
             _ => Err(s3err(
@@ -173,25 +180,14 @@ pub(crate) async fn route(
     if let Err(e) = engine::name::validate_bucket(&t.bucket) {
         return Err(s3err(S3ErrorCode::InvalidBucketName, e.to_string()));
     }
-    for sub in [
-        "lifecycle",
-        "policy",
-        "cors",
-        "acl",
-        "tagging",
-        "website",
-        "replication",
-        "encryption",
-        "object-lock",
-        "notification",
-    ] {
-        if req.q(sub).is_some() {
-            return Err(s3err(
-                S3ErrorCode::NotImplemented,
-                format!("?{sub} is not implemented"),
-            ));
-        }
-    }
+    // Sub-resources we do not serve (and unknown parameters) are 501 before anything else:
+    // never taken for a plainer request.
+    let scope = if t.key.is_empty() {
+        Scope::Bucket
+    } else {
+        Scope::Object
+    };
+    subresource::check(&req.query, &method, scope)?;
     if t.key.is_empty() {
         return bucket_op(core, conn, req, &t.bucket, &method).await;
     }
@@ -229,10 +225,7 @@ pub(crate) async fn route(
     match method.as_str() {
         "PUT" if req.q("uploadId").is_some() => {
             if req.head.header("x-amz-copy-source").is_some() {
-                return Err(s3err(
-                    S3ErrorCode::NotImplemented,
-                    "UploadPartCopy is not implemented",
-                ));
+                return upload_part_copy(core, conn, req, mpi, t).await;
             }
             upload_part(core, conn, req, mpi, t, signing).await
         }
@@ -241,6 +234,9 @@ pub(crate) async fn route(
         }
         "PUT" => put_object(core, conn, req, mpi, t, signing).await,
         "GET" if req.q("uploadId").is_some() => list_parts(core, conn, req, mpi, t).await,
+        "GET" if req.q("attributes").is_some() => {
+            get_object_attributes(core, conn, req, mpi, t).await
+        }
         "GET" | "HEAD" => get_object(core, conn, req, mpi, t).await,
         "DELETE" if req.q("uploadId").is_some() => abort_upload(core, conn, req, mpi, t).await,
         "DELETE" => delete_object(core, conn, mpi, t).await,

@@ -1,11 +1,16 @@
-//! S3 multipart uploads: Create, UploadPart, Complete (parts checked against their ETags
-//! and the minimum size), Abort, ListParts, ListMultipartUploads. Parts live on the
+//! S3 multipart uploads: Create, UploadPart, UploadPartCopy, Complete (parts checked against
+//! their ETags and the minimum size; conditional writes; a re-sent Complete of a completed
+//! upload answers the same result), Abort, ListParts, ListMultipartUploads. Parts live on the
 //! object's mountpath (`engine::multipart`).
 
-use super::objects::{md_from_request, put_opts, receive};
+use super::objects::{
+    check_write_conditions, commit_err, copy_into, lom_etag, md_from_request, open_copy_source,
+    put_opts, receive, write_condition_headers, MD_PART_SIZE,
+};
 use super::*;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
+use net::s3::conditional::WriteConditions;
 use net::s3::etag;
 use net::s3::sigv4::SigningContext;
 use std::sync::Arc;
@@ -22,6 +27,18 @@ pub(crate) fn upload_id(req: &Req) -> S3Result<String> {
         ));
     }
     Ok(id.to_string())
+}
+
+fn part_number(req: &Req) -> S3Result<u32> {
+    req.q("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=engine::multipart::PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| {
+            s3err(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
 }
 
 pub(crate) fn get_upload(
@@ -75,16 +92,7 @@ pub(crate) async fn upload_part(
     signing: Option<SigningContext>,
 ) -> S3Result<Outcome> {
     let id = upload_id(req)?;
-    let number: u32 = req
-        .q("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=engine::multipart::PART_NUMBER_MAX).contains(n))
-        .ok_or_else(|| {
-            s3err(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?;
+    let number = part_number(req)?;
     get_upload(core, &mpi, t, &id)?;
     let bck = Bck::ais(&t.bucket);
     let mut w = engine::multipart::part_writer(&mpi, &bck, &id, number)
@@ -111,6 +119,97 @@ pub(crate) async fn upload_part(
     send_empty(conn, 200, &[("ETag", &et)]).await
 }
 
+/// UploadPartCopy (`PUT ?partNumber&uploadId` with `x-amz-copy-source` and optionally
+/// `x-amz-copy-source-range: bytes=first-last`): the part is that range of the source object
+/// (any bucket, any core's mountpath), its ETag the MD5 of the bytes copied.
+pub(crate) async fn upload_part_copy(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let id = upload_id(req)?;
+    let number = part_number(req)?;
+    get_upload(core, &mpi, t, &id)?;
+    if req.has_body() {
+        let _ = read_small_body(conn, req).await?;
+    }
+    let (sb, sk, rd) = open_copy_source(core, req).await?;
+    let size = rd.lom.size;
+    let (start, len) = match req.head.header("x-amz-copy-source-range") {
+        None => (0, size),
+        Some(v) => match parse_copy_range(v, size) {
+            Ok(r) => r,
+            Err(e) => {
+                rd.close().await;
+                return Err(e);
+            }
+        },
+    };
+    let bck = Bck::ais(&t.bucket);
+    let mut w = match engine::multipart::part_writer(&mpi, &bck, &id, number).await {
+        Ok(w) => w,
+        Err(e) => {
+            rd.close().await;
+            return Err(from_engine(e, &t.bucket, &t.key));
+        }
+    };
+    let digest = match copy_into(rd, start, len, &mut w, &format!("{sb}/{sk}")).await {
+        Ok(d) => d,
+        Err(e) => {
+            w.abort().await;
+            return Err(e);
+        }
+    };
+    let et = etag::md5_etag(&digest);
+    let mut opts = put_opts(
+        core,
+        &t.bucket,
+        vec![("ETag".into(), etag::unquote(&et).to_string())],
+    );
+    opts.skip_vc = true;
+    opts.versioning = false;
+    let res = w
+        .commit(&opts)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    send_xml(
+        conn,
+        200,
+        &xml::copy_part_result(res.lom.mtime_ns, &et),
+        &[],
+    )
+    .await
+}
+
+/// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive, within the
+/// source): `(start, len)`. Anything else is `InvalidArgument` (S3's answer).
+fn parse_copy_range(v: &str, size: u64) -> S3Result<(u64, u64)> {
+    let bad = || {
+        s3err(
+            S3ErrorCode::InvalidArgument,
+            format!(
+                "The x-amz-copy-source-range value must be of the form bytes=first-last where \
+                 first and last are the zero-based offsets of the first and last bytes to copy \
+                 within a source of {size} bytes (got {:?})",
+                v.chars().take(64).collect::<String>()
+            ),
+        )
+    };
+    let (first, last) = v
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.trim().parse().map_err(|_| bad())?;
+    let last: u64 = last.trim().parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(bad());
+    }
+    Ok((first, last - first + 1))
+}
+
 pub(crate) async fn complete_upload(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -119,8 +218,16 @@ pub(crate) async fn complete_upload(
     t: &Target,
 ) -> S3Result<Outcome> {
     let id = upload_id(req)?;
+    let cond_headers = write_condition_headers(req);
+    let conds = WriteConditions::from_headers(&cond_headers)?;
     let body = read_small_body(conn, req).await?;
-    let u = get_upload(core, &mpi, t, &id)?;
+    let u = match get_upload(core, &mpi, t, &id) {
+        Ok(u) => u,
+        Err(e) if e.code == S3ErrorCode::NoSuchUpload => {
+            return resent_complete(core, conn, &mpi, t, &body, e).await;
+        }
+        Err(e) => return Err(e),
+    };
     let wanted = xml::parse_complete_multipart(&body)?;
     if wanted.is_empty() {
         return Err(s3err(
@@ -132,6 +239,7 @@ pub(crate) async fn complete_upload(
     let have =
         engine::multipart::parts(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let mut md5s = Vec::with_capacity(wanted.len());
+    let mut sizes = Vec::with_capacity(wanted.len());
     for (i, (n, et)) in wanted.iter().enumerate() {
         let p = have.iter().find(|p| p.number == *n).ok_or_else(|| {
             s3err(
@@ -155,20 +263,76 @@ pub(crate) async fn complete_upload(
             etag::parse_md5_etag(&p.etag)
                 .ok_or_else(|| internal(format!("part {n} has no MD5 ETag")))?,
         );
+        sizes.push(p.size);
     }
     let final_etag = etag::multipart_etag(&md5s);
     let mut custom = u.custom.clone();
     custom.push(("ETag".into(), etag::unquote(&final_etag).to_string()));
+    // Parts of one size (but the last, which may be smaller) let `GET ?partNumber=N` find
+    // part N; other layouts are not served by part number.
+    let first = sizes[0];
+    let (last, rest) = sizes.split_last().expect("at least one part");
+    if rest.iter().all(|s| *s == first) && *last <= first && first > 0 {
+        custom.push((MD_PART_SIZE.into(), first.to_string()));
+    }
     let numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
-    let opts = put_opts(core, &t.bucket, custom);
-    engine::multipart::complete(&mpi, &bck, &id, &numbers, &opts)
+    let mut opts = put_opts(core, &t.bucket, custom);
+    let w = engine::multipart::assemble(&mpi, &bck, &id, &numbers)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    if let Err(e) = check_write_conditions(core, &conds, &mpi, t, &mut opts) {
+        w.abort().await;
+        return Err(e);
+    }
+    w.commit(&opts)
+        .await
+        .map_err(|e| commit_err(e, &conds, t))?;
+    engine::multipart::abort(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let location = format!("/s3/{}/{}", t.bucket, t.key);
     send_xml(
         conn,
         200,
         &xml::complete_multipart_upload_result(&location, &t.bucket, &t.key, &final_etag),
+        &[],
+    )
+    .await
+}
+
+/// A CompleteMultipartUpload for an upload that no longer exists: if it was completed and the
+/// object is what these parts made (its ETag is the multipart ETag of the listed part ETags),
+/// S3 answers the same result again (a client retrying after a lost response); otherwise
+/// `NoSuchUpload`.
+async fn resent_complete(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    mpi: &Arc<Mountpath>,
+    t: &Target,
+    body: &[u8],
+    no_such_upload: S3Error,
+) -> S3Result<Outcome> {
+    let Ok(wanted) = xml::parse_complete_multipart(body) else {
+        return Err(no_such_upload);
+    };
+    let Some(md5s) = wanted
+        .iter()
+        .map(|(_, et)| etag::parse_md5_etag(et))
+        .collect::<Option<Vec<[u8; 16]>>>()
+    else {
+        return Err(no_such_upload);
+    };
+    let produced = etag::multipart_etag(&md5s);
+    let mp = crate::native::objects::locate(core, mpi.clone(), &t.bucket, &t.key);
+    let Ok(lom) = engine::object::read_lom_path(&Bck::ais(&t.bucket).fqn(&mp.path, &t.key)) else {
+        return Err(no_such_upload);
+    };
+    if etag::unquote(&lom_etag(&lom)) != etag::unquote(&produced) {
+        return Err(no_such_upload);
+    }
+    let location = format!("/s3/{}/{}", t.bucket, t.key);
+    send_xml(
+        conn,
+        200,
+        &xml::complete_multipart_upload_result(&location, &t.bucket, &t.key, &produced),
         &[],
     )
     .await

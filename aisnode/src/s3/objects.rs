@@ -1,6 +1,8 @@
 //! S3 object requests on the core that owns the object: PutObject (plain or aws-chunked,
-//! MD5 and flexible checksums verified), GetObject/HeadObject (conditionals, ranges, the
-//! stored checksum verified), DeleteObject, DeleteObjects, CopyObject.
+//! MD5 and flexible checksums verified, conditional writes), GetObject/HeadObject
+//! (conditionals, ranges, `partNumber`, response header overrides, the stored checksum
+//! verified), GetObjectAttributes, DeleteObject, DeleteObjects, CopyObject (conditional
+//! writes too).
 
 use super::*;
 use crate::forward::get_from_neighbor;
@@ -15,14 +17,19 @@ use md5::{Digest, Md5};
 use net::conn::Body;
 use net::s3::checksum::{ChecksumAlgorithm, ChecksumHasher};
 use net::s3::chunked::AwsChunkedDecoder;
-use net::s3::conditional::Preconditions;
+use net::s3::conditional::{Preconditions, WriteConditions};
 use net::s3::etag;
 use net::s3::sigv4::{self, PayloadHash, Sha256BodyCheck, SigningContext};
 use std::sync::Arc;
 
-/// Custom metadata keys that are ours, not user metadata. that are ours, not user metadata.
-pub(crate) const RESERVED_MD: [&str; 9] = [
+/// Custom metadata key of a multipart object whose parts (all but the last) have one size:
+/// that size, so `GET ?partNumber=N` can serve part N.
+pub(crate) const MD_PART_SIZE: &str = "S3PartSize";
+
+/// Custom metadata keys that are ours, not user metadata.
+pub(crate) const RESERVED_MD: [&str; 10] = [
     "ETag",
+    MD_PART_SIZE,
     "Content-Type",
     "Content-Encoding",
     "Content-Disposition",
@@ -339,6 +346,8 @@ pub(crate) async fn put_object(
     t: &Target,
     signing: Option<SigningContext>,
 ) -> S3Result<Outcome> {
+    let cond_headers = write_condition_headers(req);
+    let conds = WriteConditions::from_headers(&cond_headers)?;
     let mut custom = md_from_request(req)?;
     let mp = &mpi;
     let bck = Bck::ais(&t.bucket);
@@ -355,14 +364,162 @@ pub(crate) async fn put_object(
     let etag_hex = etag::md5_etag(&digest);
     custom.retain(|(k, _)| k != "ETag");
     custom.push(("ETag".into(), etag::unquote(&etag_hex).to_string()));
-    let opts = put_opts(core, &t.bucket, custom);
-    let res = w
-        .commit(&opts)
+    let mut opts = put_opts(core, &t.bucket, custom);
+    if let Err(e) = check_write_conditions(core, &conds, &mpi, t, &mut opts) {
+        w.abort().await;
+        return Err(e);
+    }
+    w.commit(&opts)
         .await
-        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
-    let _ = res;
+        .map_err(|e| commit_err(e, &conds, t))?;
     send_empty(conn, 200, &[("ETag", &etag_hex)]).await
 }
+
+/// The `If-Match` / `If-None-Match` headers (copied: the request is read on after them).
+pub(crate) fn write_condition_headers(req: &Req) -> Vec<(String, String)> {
+    req.head
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "if-match" || k == "if-none-match")
+        .cloned()
+        .collect()
+}
+
+/// Conditional writes, right before the commit on the owning core: the object as it is now
+/// (wherever a running resilver left it) against `If-None-Match: *` / `If-Match`. With
+/// `If-None-Match` the commit also refuses to replace an object that appears meanwhile
+/// (`renameat2(RENAME_NOREPLACE)`, see [`commit_err`]).
+pub(crate) fn check_write_conditions(
+    core: &Core,
+    conds: &WriteConditions,
+    mpi: &Arc<Mountpath>,
+    t: &Target,
+    opts: &mut PutOpts,
+) -> S3Result<()> {
+    if conds.is_empty() {
+        return Ok(());
+    }
+    let mp = crate::native::objects::locate(core, mpi.clone(), &t.bucket, &t.key);
+    let current = match engine::object::read_lom_path(&Bck::ais(&t.bucket).fqn(&mp.path, &t.key)) {
+        Ok(l) => Some(lom_etag(&l)),
+        Err(engine::Error::NotFound(_)) => None,
+        Err(e) => return Err(from_engine(e, &t.bucket, &t.key)),
+    };
+    conds
+        .evaluate(current.as_deref())
+        .map_err(|e| e.with_resource(format!("/{}/{}", t.bucket, t.key)))?;
+    if conds.if_none_match.is_some() {
+        opts.no_replace = true;
+        // No identical-content no-op: an existing object must fail the commit.
+        opts.skip_vc = true;
+    }
+    Ok(())
+}
+
+/// A commit error: `Exists` is an `If-None-Match: *` write that lost to another one.
+pub(crate) fn commit_err(e: engine::Error, conds: &WriteConditions, t: &Target) -> S3Error {
+    match e {
+        engine::Error::Exists(_) if conds.if_none_match.is_some() => conds
+            .evaluate(Some("\"\""))
+            .err()
+            .unwrap_or_else(|| internal("conditional write"))
+            .with_resource(format!("/{}/{}", t.bucket, t.key)),
+        e => from_engine(e, &t.bucket, &t.key),
+    }
+}
+
+/// The object opened for reading, or the response a neighbour served during a rebalance.
+enum Opened {
+    Reader(Box<ObjectReader>),
+    Served(Outcome),
+}
+
+/// Open the object; on a miss during a rebalance the previous owner may still have it, and
+/// serves the request unchanged (`Ais-Gfn` header).
+async fn open_or_neighbor(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mp: &Mountpath,
+    t: &Target,
+) -> S3Result<Opened> {
+    match ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key).await {
+        Ok(rd) => Ok(Opened::Reader(Box::new(rd))),
+        Err(engine::Error::NotFound(_)) => {
+            match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await {
+                Ok(Some(o)) => Ok(Opened::Served(o)),
+                // Rebalance may have moved it here while the neighbour was asked.
+                Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
+                    .await
+                    .map(|rd| Opened::Reader(Box::new(rd)))
+                    .map_err(|e| from_engine(e, &t.bucket, &t.key)),
+                Err(e) => Err(internal(e.message)),
+            }
+        }
+        Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
+    }
+}
+
+/// Parts of a multipart object: the `-N` of its ETag.
+pub(crate) fn parts_count(l: &Lom) -> Option<u32> {
+    let et = lom_etag(l);
+    let (_, n) = etag::unquote(&et).rsplit_once('-')?;
+    n.parse::<u32>().ok().filter(|n| *n >= 1)
+}
+
+/// The byte range of part `n` of an object (`?partNumber=N`): `(start, len, parts count)`;
+/// the count is `None` for an object that is not multipart (its only part is the whole
+/// object).
+fn part_range(l: &Lom, n: u32, t: &Target) -> S3Result<(u64, u64, Option<u32>)> {
+    let bad = || {
+        s3err(
+            S3ErrorCode::InvalidPartNumber,
+            format!(
+                "The requested partnumber is not satisfiable: part {n} of an object of {} part(s)",
+                parts_count(l).unwrap_or(1)
+            ),
+        )
+        .with_resource(format!("/{}/{}", t.bucket, t.key))
+    };
+    let Some(count) = parts_count(l) else {
+        return if n == 1 {
+            Ok((0, l.size, None))
+        } else {
+            Err(bad())
+        };
+    };
+    if n > count {
+        return Err(bad());
+    }
+    // The part size kept at CompleteMultipartUpload, if it is consistent with the object.
+    let ps = l
+        .custom_get(MD_PART_SIZE)
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ps| *ps > 0 && l.size.div_ceil(*ps).max(1) == u64::from(count));
+    let Some(ps) = ps else {
+        return Err(s3err(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "GET ?partNumber of this multipart object is not implemented: its part sizes \
+                 are not known (parts of different sizes, or completed by an older version); \
+                 use a Range (object of {} bytes, {count} parts)",
+                l.size
+            ),
+        ));
+    };
+    let start = (u64::from(n) - 1) * ps;
+    Ok((start, ps.min(l.size - start), Some(count)))
+}
+
+/// Response header overrides of a GET (`response-content-type=...` and friends).
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "Content-Type"),
+    ("response-content-language", "Content-Language"),
+    ("response-expires", "Expires"),
+    ("response-cache-control", "Cache-Control"),
+    ("response-content-disposition", "Content-Disposition"),
+    ("response-content-encoding", "Content-Encoding"),
+];
 
 pub(crate) async fn get_object(
     core: &Rc<Core>,
@@ -371,21 +528,29 @@ pub(crate) async fn get_object(
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
-    let mp = &mpi;
-    let rd = match ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key).await {
-        Ok(rd) => rd,
-        Err(engine::Error::NotFound(_)) => {
-            // During a rebalance the object may still (or already) be on another target.
-            match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await {
-                Ok(Some(o)) => return Ok(o),
-                // Rebalance may have moved it here while the neighbour was asked.
-                Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
-                    .await
-                    .map_err(|e| from_engine(e, &t.bucket, &t.key))?,
-                Err(e) => return Err(internal(e.message)),
-            }
-        }
-        Err(e) => return Err(from_engine(e, &t.bucket, &t.key)),
+    let part: Option<u32> = match req.q("partNumber") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=engine::multipart::PART_NUMBER_MAX).contains(n))
+                .ok_or_else(|| {
+                    s3err(
+                        S3ErrorCode::InvalidArgument,
+                        format!("Part number must be an integer between 1 and 10000, inclusive (got {v:?})"),
+                    )
+                })?,
+        ),
+    };
+    if part.is_some() && req.head.header("range").is_some() {
+        return Err(s3err(
+            S3ErrorCode::InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter",
+        ));
+    }
+    let rd = match open_or_neighbor(core, conn, req, &mpi, t).await? {
+        Opened::Reader(rd) => *rd,
+        Opened::Served(o) => return Ok(o),
     };
     let lom = rd.lom.clone();
     let pre = Preconditions::from_headers(&req.head.headers);
@@ -400,9 +565,21 @@ pub(crate) async fn get_object(
         return Err(e);
     }
     let size = lom.size;
-    let range = match req.head.header("range") {
-        None => None,
-        Some(v) => match http::parse_range(v, size) {
+    let mut parts_header: Option<u32> = None;
+    let range = match (part, req.head.header("range")) {
+        (Some(n), _) => match part_range(&lom, n, t) {
+            Ok((start, len, count)) => {
+                parts_header = count;
+                // An empty object has no byte range: its part 1 is a plain 200.
+                (size > 0).then_some(http::ByteRange { start, len })
+            }
+            Err(e) => {
+                rd.close().await;
+                return Err(e);
+            }
+        },
+        (None, None) => None,
+        (None, Some(v)) => match http::parse_range(v, size) {
             Ok(r) => Some(r),
             Err(_) => {
                 rd.close().await;
@@ -415,6 +592,15 @@ pub(crate) async fn get_object(
         },
     };
     let mut hs = object_headers(&lom);
+    for (param, header) in RESPONSE_OVERRIDES {
+        if let Some(v) = req.q(param) {
+            hs.retain(|(k, _)| *k != header);
+            hs.push((header, v.to_string()));
+        }
+    }
+    if let Some(n) = parts_header {
+        hs.push(("x-amz-mp-parts-count", n.to_string()));
+    }
     let user: Vec<(String, String)> = user_md_headers(&lom);
     let (start, len, status) = match range {
         Some(r) => (r.start, r.len, 206),
@@ -457,6 +643,57 @@ pub(crate) async fn get_object(
     }
 }
 
+/// GetObjectAttributes (`GET ?attributes`, the attributes named by
+/// `x-amz-object-attributes`): ETag, ObjectSize, StorageClass, and for multipart objects
+/// ObjectParts with the parts count. Checksum is left out (AIS keeps no S3 checksum).
+pub(crate) async fn get_object_attributes(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let names: Vec<&str> = req
+        .head
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-amz-object-attributes")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if names.is_empty() {
+        return Err(s3err(
+            S3ErrorCode::InvalidArgument,
+            "GetObjectAttributes needs the x-amz-object-attributes header",
+        ));
+    }
+    let wanted = xml::parse_object_attributes(&names.join(","))?;
+    let rd = match open_or_neighbor(core, conn, req, &mpi, t).await? {
+        Opened::Reader(rd) => *rd,
+        Opened::Served(o) => return Ok(o),
+    };
+    let lom = rd.lom.clone();
+    rd.close().await;
+    let pre = Preconditions::from_headers(&req.head.headers);
+    if let Err(e) = pre.evaluate(&lom_etag(&lom), lom.mtime_ns / 1_000_000_000, true) {
+        if e.status() == 304 {
+            let et = lom_etag(&lom);
+            let lm = net::time::format_http_date(lom.mtime_ns / 1_000_000_000);
+            return send_empty(conn, 304, &[("ETag", &et), ("Last-Modified", &lm)]).await;
+        }
+        return Err(e);
+    }
+    let body = xml::get_object_attributes_result(
+        &xml::ObjectAttributes {
+            etag: lom_etag(&lom),
+            size_bytes: lom.size,
+            parts_count: parts_count(&lom),
+        },
+        &wanted,
+    );
+    let lm = net::time::format_http_date(lom.mtime_ns / 1_000_000_000);
+    send_xml(conn, 200, &body, &[("Last-Modified", &lm)]).await
+}
+
 pub(crate) async fn delete_object(
     _core: &Rc<Core>,
     conn: &mut Conn,
@@ -469,6 +706,9 @@ pub(crate) async fn delete_object(
     }
 }
 
+/// DeleteObjects: each key deleted on its owner. An entry with a `<VersionId>` other than
+/// `null` (the only version an object has) is answered with a per-key `NoSuchVersion` error
+/// and deletes nothing.
 pub(crate) async fn delete_objects(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -476,23 +716,41 @@ pub(crate) async fn delete_objects(
     bucket: &str,
 ) -> S3Result<Outcome> {
     let body = read_small_body(conn, req).await?;
-    let (keys, quiet) = xml::parse_delete_objects(&body)?;
+    let (entries, quiet) = xml::parse_delete_objects_entries(&body)?;
+    // Refusals decided before anything is deleted, in request order.
+    let mut outcomes: Vec<Option<xml::DeleteOutcome>> = Vec::with_capacity(entries.len());
+    let mut todo: Vec<(usize, String, Option<String>)> = Vec::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        let refusal = match &e.version_id {
+            Some(v) if v != xml::NULL_VERSION_ID => Some((
+                S3ErrorCode::NoSuchVersion,
+                format!("The specified version does not exist: {v:?} (objects have one version, \"null\"); nothing was deleted"),
+            )),
+            _ => engine::name::validate_object(&e.key)
+                .err()
+                .map(|err| (S3ErrorCode::InvalidArgument, err.to_string())),
+        };
+        match refusal {
+            Some((code, message)) => outcomes.push(Some(xml::DeleteOutcome::Error {
+                key: e.key,
+                version_id: e.version_id,
+                code,
+                message,
+            })),
+            None => {
+                outcomes.push(None);
+                todo.push((i, e.key, e.version_id));
+            }
+        }
+    }
     if core.node.cfg.role == Role::Proxy {
         // Each key's owner target deletes it (native DELETE with the redirect marker).
         let smap = core.smap();
-        let mut outcomes = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Err(e) = engine::name::validate_object(&key) {
-                outcomes.push(xml::DeleteOutcome::Error {
-                    key,
-                    code: S3ErrorCode::InvalidArgument,
-                    message: e.to_string(),
-                });
-                continue;
-            }
+        for (i, key, version_id) in todo {
             let Some(base) = placement::owner(&smap, bucket, &key).map(|o| o.url) else {
-                outcomes.push(xml::DeleteOutcome::Error {
+                outcomes[i] = Some(xml::DeleteOutcome::Error {
                     key,
+                    version_id,
                     code: S3ErrorCode::ServiceUnavailable,
                     message: "no targets".into(),
                 });
@@ -504,69 +762,79 @@ pub(crate) async fn delete_objects(
                 core.node.proxy_id,
                 time::base36(time::now_unix_ns() as u64)
             );
-            match cluster::intra::call("DELETE", &url, &[], b"").await {
+            outcomes[i] = Some(match cluster::intra::call("DELETE", &url, &[], b"").await {
                 Ok(r) if r.status == 200 || r.status == 404 => {
-                    outcomes.push(xml::DeleteOutcome::Deleted { key });
+                    xml::DeleteOutcome::Deleted { key, version_id }
                 }
-                Ok(r) => outcomes.push(xml::DeleteOutcome::Error {
+                Ok(r) => xml::DeleteOutcome::Error {
                     key,
+                    version_id,
                     code: S3ErrorCode::InternalError,
                     message: String::from_utf8_lossy(&r.body).into_owned(),
-                }),
-                Err(e) => outcomes.push(xml::DeleteOutcome::Error {
+                },
+                Err(e) => xml::DeleteOutcome::Error {
                     key,
+                    version_id,
                     code: S3ErrorCode::InternalError,
                     message: e.to_string(),
-                }),
-            }
+                },
+            });
         }
-        return send_xml(conn, 200, &xml::delete_result(&outcomes, quiet), &[]).await;
-    }
-    let node = core.node.clone();
-    let b = bucket.to_string();
-    let outcomes = glommio::executor()
-        .spawn_blocking(move || {
-            let bck = Bck::ais(&b);
-            keys.into_iter()
-                .map(|key| {
-                    if let Err(e) = engine::name::validate_object(&key) {
-                        return xml::DeleteOutcome::Error {
-                            key,
-                            code: S3ErrorCode::InvalidArgument,
-                            message: e.to_string(),
-                        };
-                    }
-                    let set = node.mountpaths.load();
-                    let (mp, _) = set
-                        .choose(placement::object_digest(&b, &key))
-                        .expect("at least one mountpath");
-                    if node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
-                        for m in set.with_data() {
-                            if m.path_str != mp.path_str {
-                                let _ = engine::object::delete(&m, &bck, &key);
+    } else {
+        let node = core.node.clone();
+        let b = bucket.to_string();
+        let done = glommio::executor()
+            .spawn_blocking(move || {
+                let bck = Bck::ais(&b);
+                todo.into_iter()
+                    .map(|(i, key, version_id)| {
+                        let set = node.mountpaths.load();
+                        let (mp, _) = set
+                            .choose(placement::object_digest(&b, &key))
+                            .expect("at least one mountpath");
+                        if node.resilvering.load(std::sync::atomic::Ordering::Acquire) {
+                            for m in set.with_data() {
+                                if m.path_str != mp.path_str {
+                                    let _ = engine::object::delete(&m, &bck, &key);
+                                }
                             }
                         }
-                    }
-                    match engine::object::delete(&mp, &bck, &key) {
-                        Ok(()) | Err(engine::Error::NotFound(_)) => {
-                            xml::DeleteOutcome::Deleted { key }
-                        }
-                        Err(e) => xml::DeleteOutcome::Error {
-                            key,
-                            code: S3ErrorCode::InternalError,
-                            message: e.to_string(),
-                        },
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .await;
+                        let o = match engine::object::delete(&mp, &bck, &key) {
+                            Ok(()) | Err(engine::Error::NotFound(_)) => {
+                                xml::DeleteOutcome::Deleted { key, version_id }
+                            }
+                            Err(e) => xml::DeleteOutcome::Error {
+                                key,
+                                version_id,
+                                code: S3ErrorCode::InternalError,
+                                message: e.to_string(),
+                            },
+                        };
+                        (i, o)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        for (i, o) in done {
+            outcomes[i] = Some(o);
+        }
+    }
+    let outcomes: Vec<xml::DeleteOutcome> = outcomes.into_iter().flatten().collect();
     send_xml(conn, 200, &xml::delete_result(&outcomes, quiet), &[]).await
 }
 
-/// `x-amz-copy-source: [/]bucket/key[?versionId=..]`, percent-encoded.
+/// `x-amz-copy-source: [/]bucket/key[?versionId=..]`, percent-encoded. A version other than
+/// `null` does not exist (`NoSuchVersion`).
 pub(crate) fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
-    let v = v.split('?').next().unwrap_or("");
+    let (v, query) = v.split_once('?').unwrap_or((v, ""));
+    for (name, value) in http::parse_query(query).unwrap_or_default() {
+        if name == "versionId" && value != xml::NULL_VERSION_ID {
+            return Err(s3err(
+                S3ErrorCode::NoSuchVersion,
+                format!("The specified version of the copy source does not exist: {value:?} (objects have one version, \"null\")"),
+            ));
+        }
+    }
     let decoded = http::percent_decode_path(v).map_err(|e| {
         s3err(
             S3ErrorCode::InvalidArgument,
@@ -587,61 +855,47 @@ pub(crate) fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     Ok((b.to_string(), k.to_string()))
 }
 
-pub(crate) async fn copy_object(
+/// The copy source of a CopyObject / UploadPartCopy, open for reading, its
+/// `x-amz-copy-source-if-*` conditions checked: `(bucket, key, reader)`. The source may sit
+/// on another core's mountpath: it is read from here (a bounded, sequential read).
+pub(crate) async fn open_copy_source(
     core: &Rc<Core>,
-    conn: &mut Conn,
     req: &Req,
-    mpi: Arc<Mountpath>,
-    t: &Target,
-) -> S3Result<Outcome> {
+) -> S3Result<(String, String, ObjectReader)> {
     let (sb, sk) = parse_copy_source(req.head.header("x-amz-copy-source").unwrap_or(""))?;
     if !core.bmd().buckets.contains_key(&sb) {
         return Err(no_such_bucket(&sb));
     }
-    let replace = req
-        .head
-        .header("x-amz-metadata-directive")
-        .map(|d| d.eq_ignore_ascii_case("REPLACE"))
-        .unwrap_or(false);
-    if sb == t.bucket && sk == t.key && !replace {
-        return Err(s3err(S3ErrorCode::InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."));
-    }
-    // The source may sit on another core's mountpath: read it from here (a bounded,
-    // sequential read; the destination, which this core owns, is written as usual).
     let (smp, _) = core.owner(&sb, &sk);
     let smp = crate::native::objects::locate(core, smp, &sb, &sk);
     let rd = ObjectReader::open(&smp, &Bck::ais(&sb), &sk)
         .await
         .map_err(|e| from_engine(e, &sb, &sk))?;
-    let src = rd.lom.clone();
+    let src = &rd.lom;
     if let Err(e) = Preconditions::from_copy_source_headers(&req.head.headers).evaluate(
-        &lom_etag(&src),
+        &lom_etag(src),
         src.mtime_ns / 1_000_000_000,
         false,
     ) {
         rd.close().await;
         return Err(e);
     }
-    let custom = if replace {
-        md_from_request(req)?
-    } else {
-        src.custom
-            .iter()
-            .filter(|(k, _)| k != "ETag")
-            .cloned()
-            .collect()
-    };
-    let mut w = match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
-        Ok(w) => w,
-        Err(e) => {
-            rd.close().await;
-            return Err(from_engine(e, &t.bucket, &t.key));
-        }
-    };
-    let mut s = rd.stream(0, src.size);
+    Ok((sb, sk, rd))
+}
+
+/// Stream `len` bytes of `rd` from `start` into `w`; the MD5 of what was copied. On error
+/// the caller aborts `w`.
+pub(crate) async fn copy_into(
+    rd: ObjectReader,
+    start: u64,
+    len: u64,
+    w: &mut ObjectWriter,
+    src: &str,
+) -> S3Result<[u8; 16]> {
+    let mut s = rd.stream(start, len);
     let mut md5 = Md5::new();
     let mut copied = 0u64;
-    while copied < src.size {
+    while copied < len {
         let b = match s
             .get_buffer_aligned(engine::object::READ_BUFFER_BYTES as u64)
             .await
@@ -649,34 +903,87 @@ pub(crate) async fn copy_object(
             Ok(b) if !b.is_empty() => b,
             Ok(_) => {
                 let _ = s.close().await;
-                w.abort().await;
                 return Err(internal(format!(
-                    "source {sb}/{sk} is shorter than its metadata"
+                    "source {src} is shorter than its metadata"
                 )));
             }
             Err(e) => {
                 let _ = s.close().await;
-                w.abort().await;
-                return Err(internal(format!("reading {sb}/{sk}: {e}")));
+                return Err(internal(format!("reading {src}: {e}")));
             }
         };
-        md5.update(&b[..]);
+        let b = &b[..b
+            .len()
+            .min(usize::try_from(len - copied).unwrap_or(usize::MAX))];
+        md5.update(b);
         copied += b.len() as u64;
-        if let Err(e) = w.write(&b).await {
+        if let Err(e) = w.write(b).await {
             let _ = s.close().await;
-            w.abort().await;
-            return Err(from_engine(e, &t.bucket, &t.key));
+            return Err(from_engine(e, "", src));
         }
     }
     let _ = s.close().await;
-    let digest: [u8; 16] = md5.finalize().into();
+    Ok(md5.finalize().into())
+}
+
+pub(crate) async fn copy_object(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    mpi: Arc<Mountpath>,
+    t: &Target,
+) -> S3Result<Outcome> {
+    let replace = req
+        .head
+        .header("x-amz-metadata-directive")
+        .map(|d| d.eq_ignore_ascii_case("REPLACE"))
+        .unwrap_or(false);
+    let cond_headers = write_condition_headers(req);
+    let conds = WriteConditions::from_headers(&cond_headers)?;
+    let (sb, sk) = parse_copy_source(req.head.header("x-amz-copy-source").unwrap_or(""))?;
+    if sb == t.bucket && sk == t.key && !replace {
+        return Err(s3err(S3ErrorCode::InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata."));
+    }
+    let custom = if replace {
+        Some(md_from_request(req)?)
+    } else {
+        None
+    };
+    let (sb, sk, rd) = open_copy_source(core, req).await?;
+    let src = rd.lom.clone();
+    let custom = custom.unwrap_or_else(|| {
+        src.custom
+            .iter()
+            .filter(|(k, _)| k != "ETag" && k != MD_PART_SIZE)
+            .cloned()
+            .collect()
+    });
+    let mut w = match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
+        Ok(w) => w,
+        Err(e) => {
+            rd.close().await;
+            return Err(from_engine(e, &t.bucket, &t.key));
+        }
+    };
+    let digest = match copy_into(rd, 0, src.size, &mut w, &format!("{sb}/{sk}")).await {
+        Ok(d) => d,
+        Err(e) => {
+            w.abort().await;
+            return Err(e);
+        }
+    };
     let et = etag::md5_etag(&digest);
     let mut custom = custom;
     custom.push(("ETag".into(), etag::unquote(&et).to_string()));
+    let mut opts = put_opts(core, &t.bucket, custom);
+    if let Err(e) = check_write_conditions(core, &conds, &mpi, t, &mut opts) {
+        w.abort().await;
+        return Err(e);
+    }
     let res = w
-        .commit(&put_opts(core, &t.bucket, custom))
+        .commit(&opts)
         .await
-        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+        .map_err(|e| commit_err(e, &conds, t))?;
     send_xml(
         conn,
         200,

@@ -1,5 +1,6 @@
-//! Conditional requests (RFC 9110 §13) as S3 applies them to GET/HEAD object, and the
-//! `x-amz-copy-source-if-*` conditions of CopyObject / UploadPartCopy.
+//! Conditional requests (RFC 9110 §13) as S3 applies them to GET/HEAD object, the
+//! `x-amz-copy-source-if-*` conditions of CopyObject / UploadPartCopy, and the conditional
+//! writes of PutObject / CompleteMultipartUpload ([`WriteConditions`]).
 //!
 //! Evaluation order (RFC 9110 §13.2.2, which S3 follows):
 //! 1. `If-Match` present and false → 412. Otherwise, if absent, `If-Unmodified-Since` valid
@@ -117,6 +118,63 @@ impl<'a> Preconditions<'a> {
     }
 }
 
+/// The conditions of a write (PutObject, CompleteMultipartUpload): `If-None-Match: *` (only
+/// if the key does not exist) and `If-Match: <etag>` (only if the current object has that
+/// ETag). Evaluated against the object as it is right before the write commits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteConditions<'a> {
+    pub if_match: Option<&'a str>,
+    pub if_none_match: Option<&'a str>,
+}
+
+impl<'a> WriteConditions<'a> {
+    /// The `If-Match` / `If-None-Match` headers of a write. S3 supports `If-None-Match` only
+    /// with `*` on writes: another value is `NotImplemented`.
+    pub fn from_headers(headers: &'a [(String, String)]) -> Result<Self, S3Error> {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let c = WriteConditions {
+            if_match: get("if-match"),
+            if_none_match: get("if-none-match"),
+        };
+        if let Some(v) = c.if_none_match {
+            if v.trim() != "*" {
+                return Err(S3Error::new(
+                    S3ErrorCode::NotImplemented,
+                    "A header you provided implies functionality that is not implemented: \
+                     If-None-Match on a write supports only \"*\"",
+                ));
+            }
+        }
+        Ok(c)
+    }
+
+    /// No condition.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.if_none_match.is_none()
+    }
+
+    /// Evaluate against the current object's ETag (`None`: the key does not exist):
+    /// `PreconditionFailed` if `If-None-Match: *` and the key exists, or `If-Match` and the key
+    /// is missing or its ETag differs.
+    pub fn evaluate(&self, current_etag: Option<&str>) -> Result<(), S3Error> {
+        if self.if_none_match.is_some() && current_etag.is_some() {
+            return Err(failed("If-None-Match", false));
+        }
+        if let Some(if_match) = self.if_match {
+            match current_etag {
+                Some(etag) if etag_list_matches(if_match, etag, false) => {}
+                _ => return Err(failed("If-Match", false)),
+            }
+        }
+        Ok(())
+    }
+}
+
 fn failed(header: &str, copy_source: bool) -> S3Error {
     let name = if copy_source {
         format!("x-amz-copy-source-{}", header.to_ascii_lowercase())
@@ -224,6 +282,34 @@ mod tests {
             code(p(Some("\"x\""), Some(ETAG), None, None), true),
             Some(412)
         );
+    }
+
+    #[test]
+    fn write_conditions() {
+        let h = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let none = h(&[]);
+        let c = WriteConditions::from_headers(&none).unwrap();
+        assert!(c.is_empty());
+        assert_eq!(c.evaluate(None), Ok(()));
+        assert_eq!(c.evaluate(Some(ETAG)), Ok(()));
+        let star = h(&[("if-none-match", "*")]);
+        let c = WriteConditions::from_headers(&star).unwrap();
+        assert_eq!(c.evaluate(None), Ok(()));
+        assert_eq!(c.evaluate(Some(ETAG)).unwrap_err().status(), 412);
+        let other = h(&[("if-none-match", ETAG)]);
+        assert_eq!(
+            WriteConditions::from_headers(&other).unwrap_err().code,
+            S3ErrorCode::NotImplemented
+        );
+        let m = h(&[("If-Match", "d41d8cd98f00b204e9800998ecf8427e")]);
+        let c = WriteConditions::from_headers(&m).unwrap();
+        assert_eq!(c.evaluate(Some(ETAG)), Ok(()));
+        assert_eq!(c.evaluate(Some("\"x\"")).unwrap_err().status(), 412);
+        assert_eq!(c.evaluate(None).unwrap_err().status(), 412);
     }
 
     #[test]

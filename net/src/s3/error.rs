@@ -53,6 +53,8 @@ pub enum S3ErrorCode {
     InvalidPart,
     /// 400: the parts of CompleteMultipartUpload are not in ascending part-number order.
     InvalidPartOrder,
+    /// 416: `partNumber` beyond the object's parts.
+    InvalidPartNumber,
     /// 416: the requested byte range is not satisfiable.
     InvalidRange,
     /// 400: the request is not valid for another reason (the message says which).
@@ -77,6 +79,9 @@ pub enum S3ErrorCode {
     NoSuchKey,
     /// 404: the multipart upload does not exist (aborted, completed, or never started).
     NoSuchUpload,
+    /// 404: `versionId` names a version that does not exist (AIS keeps only the current,
+    /// version "null").
+    NoSuchVersion,
     /// 501: the operation or header is not implemented.
     NotImplemented,
     /// 304: `If-None-Match` / `If-Modified-Since` say the client's copy is current (no body).
@@ -101,7 +106,7 @@ pub enum S3ErrorCode {
 
 impl S3ErrorCode {
     /// Every code, for exhaustive tests and tooling.
-    pub const ALL: [S3ErrorCode; 40] = [
+    pub const ALL: [S3ErrorCode; 42] = [
         S3ErrorCode::AccessDenied,
         S3ErrorCode::AuthorizationHeaderMalformed,
         S3ErrorCode::AuthorizationQueryParametersError,
@@ -120,6 +125,7 @@ impl S3ErrorCode {
         S3ErrorCode::InvalidDigest,
         S3ErrorCode::InvalidPart,
         S3ErrorCode::InvalidPartOrder,
+        S3ErrorCode::InvalidPartNumber,
         S3ErrorCode::InvalidRange,
         S3ErrorCode::InvalidRequest,
         S3ErrorCode::InvalidUri,
@@ -132,6 +138,7 @@ impl S3ErrorCode {
         S3ErrorCode::NoSuchBucket,
         S3ErrorCode::NoSuchKey,
         S3ErrorCode::NoSuchUpload,
+        S3ErrorCode::NoSuchVersion,
         S3ErrorCode::NotImplemented,
         S3ErrorCode::NotModified,
         S3ErrorCode::PreconditionFailed,
@@ -165,6 +172,7 @@ impl S3ErrorCode {
             S3ErrorCode::InvalidDigest => "InvalidDigest",
             S3ErrorCode::InvalidPart => "InvalidPart",
             S3ErrorCode::InvalidPartOrder => "InvalidPartOrder",
+            S3ErrorCode::InvalidPartNumber => "InvalidPartNumber",
             S3ErrorCode::InvalidRange => "InvalidRange",
             S3ErrorCode::InvalidRequest => "InvalidRequest",
             S3ErrorCode::InvalidUri => "InvalidURI",
@@ -177,6 +185,7 @@ impl S3ErrorCode {
             S3ErrorCode::NoSuchBucket => "NoSuchBucket",
             S3ErrorCode::NoSuchKey => "NoSuchKey",
             S3ErrorCode::NoSuchUpload => "NoSuchUpload",
+            S3ErrorCode::NoSuchVersion => "NoSuchVersion",
             S3ErrorCode::NotImplemented => "NotImplemented",
             S3ErrorCode::NotModified => "NotModified",
             S3ErrorCode::PreconditionFailed => "PreconditionFailed",
@@ -219,14 +228,17 @@ impl S3ErrorCode {
             | S3ErrorCode::InvalidAccessKeyId
             | S3ErrorCode::RequestTimeTooSkewed
             | S3ErrorCode::SignatureDoesNotMatch => 403,
-            S3ErrorCode::NoSuchBucket | S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchUpload => 404,
+            S3ErrorCode::NoSuchBucket
+            | S3ErrorCode::NoSuchKey
+            | S3ErrorCode::NoSuchUpload
+            | S3ErrorCode::NoSuchVersion => 404,
             S3ErrorCode::MethodNotAllowed => 405,
             S3ErrorCode::BucketAlreadyExists
             | S3ErrorCode::BucketAlreadyOwnedByYou
             | S3ErrorCode::BucketNotEmpty => 409,
             S3ErrorCode::MissingContentLength => 411,
             S3ErrorCode::PreconditionFailed => 412,
-            S3ErrorCode::InvalidRange => 416,
+            S3ErrorCode::InvalidRange | S3ErrorCode::InvalidPartNumber => 416,
             S3ErrorCode::InternalError => 500,
             S3ErrorCode::NotImplemented => 501,
             S3ErrorCode::ServiceUnavailable | S3ErrorCode::SlowDown => 503,
@@ -283,6 +295,7 @@ impl S3ErrorCode {
                  in order by part number."
             }
             S3ErrorCode::InvalidRange => "The requested range is not satisfiable",
+            S3ErrorCode::InvalidPartNumber => "The requested partnumber is not satisfiable",
             S3ErrorCode::InvalidRequest => "Invalid Request",
             S3ErrorCode::InvalidUri => "Couldn't parse the specified URI.",
             S3ErrorCode::KeyTooLongError => "Your key is too long",
@@ -305,6 +318,7 @@ impl S3ErrorCode {
                 "The specified upload does not exist. The upload ID may be invalid, or the \
                  upload may have been aborted or completed."
             }
+            S3ErrorCode::NoSuchVersion => "The specified version does not exist.",
             S3ErrorCode::NotImplemented => {
                 "A header you provided implies functionality that is not implemented"
             }

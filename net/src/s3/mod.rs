@@ -6,6 +6,8 @@
 //! * [`error`]: [`S3Error`] / [`S3ErrorCode`], HTTP statuses and the XML error body.
 //! * [`sigv4`]: SigV4 header and presigned-URL authentication ([`sigv4::parse_auth`],
 //!   [`sigv4::verify`]).
+//! * [`sigv2`]: the legacy HMAC-SHA1 signature, header (`AWS ak:sig`) and presigned query.
+//! * [`names`]: S3's bucket naming rules.
 //! * [`chunked`]: the `aws-chunked` body decoder with chunk and trailer signature checks and
 //!   trailing checksums ([`chunked::AwsChunkedDecoder`]).
 //! * [`checksum`]: `Content-MD5` and `x-amz-checksum-*` values.
@@ -26,6 +28,8 @@ pub mod chunked;
 pub mod conditional;
 pub mod error;
 pub mod etag;
+pub mod names;
+pub mod sigv2;
 pub mod sigv4;
 pub mod xml;
 

@@ -8,7 +8,11 @@
 //! VersioningConfiguration. All use the S3 namespace [`XMLNS`], escape every value with
 //! [`escape_xml`], and format times with [`format_iso8601_millis`].
 //!
-//! Requests: [`parse_complete_multipart`], [`parse_delete_objects`],
+//! Also ListVersionsResult (ListObjectVersions: every object is its only version, `null`) and
+//! GetObjectAttributesResponse.
+//!
+//! Requests: [`parse_complete_multipart`], [`parse_delete_objects`] (and
+//! [`parse_delete_objects_entries`] with version IDs),
 //! [`parse_create_bucket_configuration`], [`parse_versioning_configuration`]. Each one bounds
 //! the body size (`*_XML_BYTES_MAX`, `MaxMessageLengthExceeded` past it; callers should enforce
 //! the same bound on `Content-Length` before reading), the element depth ([`XML_DEPTH_MAX`]),
@@ -500,11 +504,15 @@ fn copy_result(root: &str, last_modified_unix_nanos: i64, etag: &str) -> String 
 /// Outcome of one key of DeleteObjects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    /// `<Deleted><Key>` (left out of the response in quiet mode).
-    Deleted { key: String },
-    /// `<Error><Key><Code><Message>`.
+    /// `<Deleted><Key>[<VersionId>]` (left out of the response in quiet mode).
+    Deleted {
+        key: String,
+        version_id: Option<String>,
+    },
+    /// `<Error><Key>[<VersionId>]<Code><Message>`.
     Error {
         key: String,
+        version_id: Option<String>,
         code: S3ErrorCode,
         message: String,
     },
@@ -516,16 +524,27 @@ pub fn delete_result(outcomes: &[DeleteOutcome], quiet: bool) -> String {
     let mut w = XmlWriter::new("DeleteResult");
     for outcome in outcomes {
         match outcome {
-            DeleteOutcome::Deleted { key } => {
+            DeleteOutcome::Deleted { key, version_id } => {
                 if !quiet {
                     w.open("Deleted");
                     w.elem("Key", key);
+                    if let Some(v) = version_id {
+                        w.elem("VersionId", v);
+                    }
                     w.close("Deleted");
                 }
             }
-            DeleteOutcome::Error { key, code, message } => {
+            DeleteOutcome::Error {
+                key,
+                version_id,
+                code,
+                message,
+            } => {
                 w.open("Error");
                 w.elem("Key", key);
+                if let Some(v) = version_id {
+                    w.elem("VersionId", v);
+                }
                 w.elem("Code", code.as_str());
                 w.elem("Message", message);
                 w.close("Error");
@@ -533,6 +552,152 @@ pub fn delete_result(outcomes: &[DeleteOutcome], quiet: bool) -> String {
         }
     }
     w.finish("DeleteResult")
+}
+
+/// ListObjectVersions (`GET ?versions`) page. Without S3 versioning every object has one
+/// version, `null`, the latest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListVersions {
+    pub bucket: String,
+    pub prefix: String,
+    pub key_marker: String,
+    pub version_id_marker: String,
+    /// With `is_truncated`: where the next page starts (`NextVersionIdMarker` is `null`).
+    pub next_key_marker: Option<String>,
+    pub delimiter: Option<String>,
+    pub max_keys: u32,
+    pub is_truncated: bool,
+    /// `encoding-type=url`: URL-encode Key, Prefix, Delimiter, KeyMarker, NextKeyMarker.
+    pub url_encode: bool,
+    pub owner: Option<Owner>,
+    pub versions: Vec<ObjectEntry>,
+    pub common_prefixes: Vec<String>,
+}
+
+/// The version ID of every object (S3's ID of the version written while versioning is off).
+pub const NULL_VERSION_ID: &str = "null";
+
+/// ListObjectVersions response: `ListVersionsResult`.
+pub fn list_versions_result(page: &ListVersions) -> String {
+    let url = page.url_encode;
+    let mut w = XmlWriter::new("ListVersionsResult");
+    w.elem("Name", &page.bucket);
+    w.elem_maybe_encoded("Prefix", &page.prefix, url);
+    w.elem_maybe_encoded("KeyMarker", &page.key_marker, url);
+    w.elem("VersionIdMarker", &page.version_id_marker);
+    if let Some(next) = &page.next_key_marker {
+        w.elem_maybe_encoded("NextKeyMarker", next, url);
+        w.elem("NextVersionIdMarker", NULL_VERSION_ID);
+    }
+    w.elem_display("MaxKeys", page.max_keys);
+    if let Some(delimiter) = &page.delimiter {
+        w.elem_maybe_encoded("Delimiter", delimiter, url);
+    }
+    w.elem("IsTruncated", bool_str(page.is_truncated));
+    if url {
+        w.elem("EncodingType", "url");
+    }
+    for entry in &page.versions {
+        w.open("Version");
+        w.elem_maybe_encoded("Key", &entry.key, url);
+        w.elem("VersionId", NULL_VERSION_ID);
+        w.elem("IsLatest", "true");
+        w.elem(
+            "LastModified",
+            &format_iso8601_millis(entry.last_modified_unix_nanos),
+        );
+        w.elem("ETag", &entry.etag);
+        w.elem_display("Size", entry.size_bytes);
+        if let Some(owner) = &page.owner {
+            w.owner("Owner", owner);
+        }
+        w.elem("StorageClass", STORAGE_CLASS);
+        w.close("Version");
+    }
+    write_common_prefixes(&mut w, &page.common_prefixes, url);
+    w.finish("ListVersionsResult")
+}
+
+/// The attributes `x-amz-object-attributes` may ask GetObjectAttributes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectAttribute {
+    ETag,
+    Checksum,
+    ObjectParts,
+    StorageClass,
+    ObjectSize,
+}
+
+/// Parse `x-amz-object-attributes` (comma-separated, repeated headers already joined with `,`):
+/// `InvalidArgument` for an empty list or an unknown name.
+pub fn parse_object_attributes(value: &str) -> Result<Vec<ObjectAttribute>, S3Error> {
+    let mut out = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let a = match name {
+            "ETag" => ObjectAttribute::ETag,
+            "Checksum" => ObjectAttribute::Checksum,
+            "ObjectParts" => ObjectAttribute::ObjectParts,
+            "StorageClass" => ObjectAttribute::StorageClass,
+            "ObjectSize" => ObjectAttribute::ObjectSize,
+            other => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidArgument,
+                    format!(
+                        "Invalid attribute name specified: {:?}",
+                        other.chars().take(64).collect::<String>()
+                    ),
+                ))
+            }
+        };
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidArgument,
+            "x-amz-object-attributes must name at least one of ETag, Checksum, ObjectParts, \
+             StorageClass, ObjectSize",
+        ));
+    }
+    Ok(out)
+}
+
+/// What GetObjectAttributes reports about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    /// Unquoted, as S3 returns it here.
+    pub etag: String,
+    pub size_bytes: u64,
+    /// Parts of a multipart object (`None`: not multipart, `ObjectParts` left out).
+    pub parts_count: Option<u32>,
+}
+
+/// GetObjectAttributes (`GET ?attributes`) response: `GetObjectAttributesResponse` with the
+/// requested attributes (`Checksum` is left out: AIS keeps no S3 checksum of the object).
+pub fn get_object_attributes_result(
+    attrs: &ObjectAttributes,
+    wanted: &[ObjectAttribute],
+) -> String {
+    let mut w = XmlWriter::new("GetObjectAttributesResponse");
+    if wanted.contains(&ObjectAttribute::ETag) {
+        w.elem("ETag", super::etag::unquote(&attrs.etag));
+    }
+    if let (true, Some(n)) = (
+        wanted.contains(&ObjectAttribute::ObjectParts),
+        attrs.parts_count,
+    ) {
+        w.open("ObjectParts");
+        w.elem_display("PartsCount", n);
+        w.close("ObjectParts");
+    }
+    if wanted.contains(&ObjectAttribute::StorageClass) {
+        w.elem("StorageClass", STORAGE_CLASS);
+    }
+    if wanted.contains(&ObjectAttribute::ObjectSize) {
+        w.elem_display("ObjectSize", attrs.size_bytes);
+    }
+    w.finish("GetObjectAttributesResponse")
 }
 
 /// GetBucketLocation (`GET ?location`) response; `""` (empty element) means us-east-1.
@@ -817,29 +982,53 @@ fn parse_part_number(text: &str) -> Result<u32, S3Error> {
     }
 }
 
+/// One `<Object>` of a DeleteObjects body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteEntry {
+    /// Exactly as sent, whitespace kept.
+    pub key: String,
+    /// `<VersionId>`, if given (trimmed).
+    pub version_id: Option<String>,
+}
+
 /// Parse a DeleteObjects body: the keys (exactly as sent, whitespace kept) and `Quiet`. Between
 /// 1 and [`DELETE_OBJECTS_KEYS_MAX`] `<Object>`s, each with exactly one `<Key>`; `<Quiet>` is
-/// `true` or `false` (default `false`). `<VersionId>` is ignored (AIS has no versions).
+/// `true` or `false` (default `false`). See [`parse_delete_objects_entries`] for the version
+/// IDs.
 pub fn parse_delete_objects(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> {
+    let (entries, quiet) = parse_delete_objects_entries(body)?;
+    Ok((entries.into_iter().map(|e| e.key).collect(), quiet))
+}
+
+/// [`parse_delete_objects`] with each object's `<VersionId>` (at most one per object).
+pub fn parse_delete_objects_entries(body: &[u8]) -> Result<(Vec<DeleteEntry>, bool), S3Error> {
     const ROOT: &str = "Delete";
-    let mut keys: Vec<String> = Vec::new();
+    let mut entries: Vec<DeleteEntry> = Vec::new();
     let mut key: Option<String> = None;
+    let mut version: Option<String> = None;
     let mut quiet: Option<bool> = None;
     walk_xml(body, DELETE_OBJECTS_XML_BYTES_MAX, ROOT, |path, text| {
         if is_path(path, &[ROOT, "Object", "Key"]) {
             if key.replace(text).is_some() {
                 return Err(malformed("an <Object> has more than one <Key>"));
             }
+        } else if is_path(path, &[ROOT, "Object", "VersionId"]) {
+            if version.replace(text.trim().to_owned()).is_some() {
+                return Err(malformed("an <Object> has more than one <VersionId>"));
+            }
         } else if is_path(path, &[ROOT, "Object"]) {
             let Some(k) = key.take() else {
                 return Err(malformed("every <Object> needs a <Key>"));
             };
-            if keys.len() == DELETE_OBJECTS_KEYS_MAX {
+            if entries.len() == DELETE_OBJECTS_KEYS_MAX {
                 return Err(malformed(format!(
                     "more than DELETE_OBJECTS_KEYS_MAX ({DELETE_OBJECTS_KEYS_MAX}) keys"
                 )));
             }
-            keys.push(k);
+            entries.push(DeleteEntry {
+                key: k,
+                version_id: version.take(),
+            });
         } else if is_path(path, &[ROOT, "Quiet"]) {
             let value = match text.trim() {
                 t if t.eq_ignore_ascii_case("true") => true,
@@ -852,10 +1041,10 @@ pub fn parse_delete_objects(body: &[u8]) -> Result<(Vec<String>, bool), S3Error>
         }
         Ok(())
     })?;
-    if keys.is_empty() {
+    if entries.is_empty() {
         return Err(malformed("<Delete> must list at least one <Object>"));
     }
-    Ok((keys, quiet.unwrap_or(false)))
+    Ok((entries, quiet.unwrap_or(false)))
 }
 
 /// Parse a CreateBucket body: the `LocationConstraint`, or `None` for an empty body (S3 allows
@@ -1153,9 +1342,13 @@ mod tests {
     #[test]
     fn delete_result_lists_errors_always_and_deleted_unless_quiet() {
         let outcomes = [
-            DeleteOutcome::Deleted { key: "a".into() },
+            DeleteOutcome::Deleted {
+                key: "a".into(),
+                version_id: None,
+            },
             DeleteOutcome::Error {
                 key: "b&".into(),
+                version_id: None,
                 code: S3ErrorCode::AccessDenied,
                 message: "Access Denied".into(),
             },
@@ -1171,6 +1364,127 @@ mod tests {
         let quiet = delete_result(&outcomes, true);
         assert!(!quiet.contains("<Deleted>"));
         assert!(quiet.contains("<Error><Key>b&amp;</Key>"));
+        let versioned = delete_result(
+            &[
+                DeleteOutcome::Deleted {
+                    key: "a".into(),
+                    version_id: Some("null".into()),
+                },
+                DeleteOutcome::Error {
+                    key: "b".into(),
+                    version_id: Some("v7".into()),
+                    code: S3ErrorCode::NoSuchVersion,
+                    message: "m".into(),
+                },
+            ],
+            false,
+        );
+        assert!(versioned.contains("<Deleted><Key>a</Key><VersionId>null</VersionId></Deleted>"));
+        assert!(versioned
+            .contains("<Error><Key>b</Key><VersionId>v7</VersionId><Code>NoSuchVersion</Code>"));
+    }
+
+    #[test]
+    fn delete_objects_entries_carry_version_ids() {
+        let body = "<Delete><Object><Key>a</Key><VersionId> null </VersionId></Object>\
+                    <Object><Key>b</Key></Object></Delete>";
+        let (entries, quiet) = parse_delete_objects_entries(body.as_bytes()).unwrap();
+        assert!(!quiet);
+        assert_eq!(
+            entries,
+            vec![
+                DeleteEntry {
+                    key: "a".into(),
+                    version_id: Some("null".into())
+                },
+                DeleteEntry {
+                    key: "b".into(),
+                    version_id: None
+                }
+            ]
+        );
+        let body = "<Delete><Object><Key>a</Key><VersionId>1</VersionId><VersionId>2</VersionId>\
+                    </Object></Delete>";
+        assert_eq!(
+            code(parse_delete_objects_entries(body.as_bytes())),
+            S3ErrorCode::MalformedXml
+        );
+    }
+
+    #[test]
+    fn list_versions_renders_null_latest_versions_and_markers() {
+        let xml = list_versions_result(&ListVersions {
+            bucket: "b".into(),
+            prefix: "dir/".into(),
+            key_marker: "dir/0".into(),
+            version_id_marker: String::new(),
+            next_key_marker: Some("dir/a b+c&d".into()),
+            delimiter: Some("/".into()),
+            max_keys: 1,
+            is_truncated: true,
+            url_encode: false,
+            owner: None,
+            versions: entries(),
+            common_prefixes: vec!["dir/sub/".into()],
+        });
+        for expected in [
+            "<ListVersionsResult xmlns=",
+            "<Name>b</Name><Prefix>dir/</Prefix><KeyMarker>dir/0</KeyMarker>\
+             <VersionIdMarker></VersionIdMarker><NextKeyMarker>dir/a b+c&amp;d</NextKeyMarker>\
+             <NextVersionIdMarker>null</NextVersionIdMarker><MaxKeys>1</MaxKeys>\
+             <Delimiter>/</Delimiter><IsTruncated>true</IsTruncated>",
+            "<Version><Key>dir/a b+c&amp;d</Key><VersionId>null</VersionId>\
+             <IsLatest>true</IsLatest><LastModified>2013-05-24T00:00:00.005Z</LastModified>\
+             <ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>42</Size>\
+             <StorageClass>STANDARD</StorageClass></Version>",
+            "<CommonPrefixes><Prefix>dir/sub/</Prefix></CommonPrefixes></ListVersionsResult>",
+        ] {
+            assert!(xml.contains(expected), "{expected} not in {xml}");
+        }
+    }
+
+    #[test]
+    fn object_attributes_parse_and_render() {
+        use ObjectAttribute as A;
+        assert_eq!(
+            parse_object_attributes("ETag, ObjectSize,ETag"),
+            Ok(vec![A::ETag, A::ObjectSize])
+        );
+        assert_eq!(
+            code(parse_object_attributes("")),
+            S3ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            code(parse_object_attributes("ETag,Bogus")),
+            S3ErrorCode::InvalidArgument
+        );
+        let attrs = ObjectAttributes {
+            etag: "\"abc-2\"".into(),
+            size_bytes: 7,
+            parts_count: Some(2),
+        };
+        let all = [
+            A::ETag,
+            A::Checksum,
+            A::ObjectParts,
+            A::StorageClass,
+            A::ObjectSize,
+        ];
+        assert_eq!(
+            get_object_attributes_result(&attrs, &all),
+            format!(
+                "{XML_DECL}<GetObjectAttributesResponse xmlns=\"{XMLNS}\"><ETag>abc-2</ETag>\
+                 <ObjectParts><PartsCount>2</PartsCount></ObjectParts>\
+                 <StorageClass>STANDARD</StorageClass><ObjectSize>7</ObjectSize>\
+                 </GetObjectAttributesResponse>"
+            )
+        );
+        let single = ObjectAttributes {
+            parts_count: None,
+            ..attrs
+        };
+        let xml = get_object_attributes_result(&single, &[A::ObjectParts, A::ObjectSize]);
+        assert!(!xml.contains("ObjectParts") && xml.contains("<ObjectSize>7</ObjectSize>"));
     }
 
     #[test]
