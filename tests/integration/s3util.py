@@ -454,9 +454,10 @@ def rclone_cmd(*args):
     return [tool("rclone"), "--retries", "1", "--low-level-retries", "1", *args]
 
 
-def s3cmd_config(path, node, keys=(ACCESS_KEY, SECRET_KEY)):
+def s3cmd_config(path, node, keys=(ACCESS_KEY, SECRET_KEY), signature_v2=False):
     """An s3cmd config file for `node`: host_base/host_bucket `127.0.0.1:P/s3`, path style.
-    s3cmd takes the `/s3` path from host_base and prefixes every request path with it."""
+    s3cmd takes the `/s3` path from host_base and prefixes every request path with it.
+    `signature_v2`: sign with the legacy HMAC-SHA1 header (`Authorization: AWS ak:sig`)."""
     hostport = f"127.0.0.1:{node.port}"
     access, secret = keys if keys is not None else ("anonymous", "anonymous")
     Path(path).write_text(
@@ -466,7 +467,7 @@ def s3cmd_config(path, node, keys=(ACCESS_KEY, SECRET_KEY)):
         f"host_base = {hostport}/s3\n"
         f"host_bucket = {hostport}/s3\n"
         "use_https = False\n"
-        "signature_v2 = False\n"
+        f"signature_v2 = {signature_v2}\n"
         f"bucket_location = {REGION}\n"
         "progress_meter = False\n"
     )
