@@ -136,7 +136,7 @@ pub(crate) async fn upload_part_copy(
         let _ = read_small_body(conn, req).await?;
     }
     let (sb, sk, rd) = open_copy_source(core, req).await?;
-    let size = rd.lom.size;
+    let size = rd.lom().size;
     let (start, len) = match req.head.header("x-amz-copy-source-range") {
         None => (0, size),
         Some(v) => match parse_copy_range(v, size) {

@@ -855,37 +855,181 @@ pub(crate) fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     Ok((b.to_string(), k.to_string()))
 }
 
-/// The copy source of a CopyObject / UploadPartCopy, open for reading, its
-/// `x-amz-copy-source-if-*` conditions checked: `(bucket, key, reader)`. The source may sit
-/// on another core's mountpath: it is read from here (a bounded, sequential read).
+/// The source of a CopyObject / UploadPartCopy: on this target (read from its mountpath,
+/// whichever core owns it: a bounded, sequential read), or in a cluster on another target
+/// (read from the owning core through the native API, in [`REMOTE_COPY_CHUNK_BYTES`] range
+/// requests).
+pub(crate) enum CopySource {
+    Local(Box<ObjectReader>),
+    Remote {
+        /// The owning core's base URL.
+        base: String,
+        bucket: String,
+        key: String,
+        lom: Lom,
+    },
+}
+
+/// Bytes per range request when the copy source is on another target (held in memory).
+pub(crate) const REMOTE_COPY_CHUNK_BYTES: u64 = 8 << 20;
+/// Deadline of one request to the target that holds a copy source.
+const REMOTE_COPY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl CopySource {
+    pub(crate) fn lom(&self) -> &Lom {
+        match self {
+            CopySource::Local(rd) => &rd.lom,
+            CopySource::Remote { lom, .. } => lom,
+        }
+    }
+
+    pub(crate) async fn close(self) {
+        if let CopySource::Local(rd) = self {
+            rd.close().await;
+        }
+    }
+}
+
+fn remote_url(base: &str, bucket: &str, key: &str, query: &str) -> String {
+    format!(
+        "{base}/v1/objects/{bucket}/{}?provider=ais{query}",
+        http::percent_encode_path(key)
+    )
+}
+
+/// The metadata of an object on another target (native `HEAD`), `None` if it has none.
+async fn remote_lom(base: &str, bucket: &str, key: &str) -> S3Result<Option<Lom>> {
+    use net::client::{Client, ClientConfig, Discard, Request, Unsigned};
+    let url = remote_url(base, bucket, key, "&props=last-modified");
+    let (ep, target) = net::client::parse_http_url(&url)
+        .map_err(|e| internal(format!("copy source URL {url}: {e}")))?;
+    let mut client = Client::new(ClientConfig {
+        follow_redirects: false,
+        ..Default::default()
+    });
+    let req = Request {
+        method: "HEAD",
+        endpoint: &ep,
+        target: &target,
+        headers: &[],
+        body: &[],
+    };
+    let deadline = std::time::Instant::now() + REMOTE_COPY_TIMEOUT;
+    let r = client
+        .execute(&req, &mut Unsigned, &mut Discard, deadline)
+        .await
+        .map_err(|e| internal(format!("HEAD {url}: {e}")))?;
+    match r.status {
+        200 => {}
+        404 => return Ok(None),
+        s => return Err(internal(format!("HEAD {url}: HTTP {s}"))),
+    }
+    let head = client.head();
+    let mut lom = Lom {
+        size: head
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| internal(format!("HEAD {url}: no Content-Length")))?,
+        cksum_type: head.header("ais-checksum-type").unwrap_or("").to_string(),
+        cksum_value: head.header("ais-checksum-value").unwrap_or("").to_string(),
+        version: head.header("ais-version").unwrap_or("").to_string(),
+        mtime_ns: head
+            .header("last-modified")
+            .and_then(net::time::parse_http_date)
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000),
+        ..Default::default()
+    };
+    for (name, value) in head.headers() {
+        if name.eq_ignore_ascii_case("ais-custom-md") {
+            if let Some((k, v)) = value.split_once('=') {
+                lom.custom.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    Ok(Some(lom))
+}
+
+/// The copy source named by `x-amz-copy-source`, its `x-amz-copy-source-if-*` conditions
+/// checked: `(bucket, key, source)`.
 pub(crate) async fn open_copy_source(
     core: &Rc<Core>,
     req: &Req,
-) -> S3Result<(String, String, ObjectReader)> {
+) -> S3Result<(String, String, CopySource)> {
     let (sb, sk) = parse_copy_source(req.head.header("x-amz-copy-source").unwrap_or(""))?;
     if !core.bmd().buckets.contains_key(&sb) {
         return Err(no_such_bucket(&sb));
     }
-    let (smp, _) = core.owner(&sb, &sk);
-    let smp = crate::native::objects::locate(core, smp, &sb, &sk);
-    let rd = ObjectReader::open(&smp, &Bck::ais(&sb), &sk)
-        .await
-        .map_err(|e| from_engine(e, &sb, &sk))?;
-    let src = &rd.lom;
+    let owner = placement::owner(&core.smap(), &sb, &sk);
+    let src = match owner {
+        Some(o) if o.target_id != core.node.target_id => {
+            let lom = remote_lom(&o.url, &sb, &sk)
+                .await?
+                .ok_or_else(|| from_engine(engine::Error::NotFound(sk.clone().into()), &sb, &sk))?;
+            CopySource::Remote {
+                base: o.url,
+                bucket: sb.clone(),
+                key: sk.clone(),
+                lom,
+            }
+        }
+        _ => {
+            let (smp, _) = core.owner(&sb, &sk);
+            let smp = crate::native::objects::locate(core, smp, &sb, &sk);
+            let rd = ObjectReader::open(&smp, &Bck::ais(&sb), &sk)
+                .await
+                .map_err(|e| from_engine(e, &sb, &sk))?;
+            CopySource::Local(Box::new(rd))
+        }
+    };
+    let l = src.lom();
     if let Err(e) = Preconditions::from_copy_source_headers(&req.head.headers).evaluate(
-        &lom_etag(src),
-        src.mtime_ns / 1_000_000_000,
+        &lom_etag(l),
+        l.mtime_ns / 1_000_000_000,
         false,
     ) {
-        rd.close().await;
+        src.close().await;
         return Err(e);
     }
-    Ok((sb, sk, rd))
+    Ok((sb, sk, src))
 }
 
-/// Stream `len` bytes of `rd` from `start` into `w`; the MD5 of what was copied. On error
-/// the caller aborts `w`.
+/// Stream `len` bytes of the source from `start` into `w`; the MD5 of what was copied. On
+/// error the caller aborts `w`.
 pub(crate) async fn copy_into(
+    src: CopySource,
+    start: u64,
+    len: u64,
+    w: &mut ObjectWriter,
+    what: &str,
+) -> S3Result<[u8; 16]> {
+    match src {
+        CopySource::Local(rd) => copy_local(*rd, start, len, w, what).await,
+        CopySource::Remote {
+            base,
+            bucket,
+            key,
+            lom,
+        } => {
+            let digest = copy_remote(&base, &bucket, &key, start, len, w, what).await?;
+            // The source must not have changed between the range requests.
+            match remote_lom(&base, &bucket, &key).await? {
+                Some(now)
+                    if now.version == lom.version
+                        && now.size == lom.size
+                        && lom_etag(&now) == lom_etag(&lom) =>
+                {
+                    Ok(digest)
+                }
+                _ => Err(internal(format!(
+                    "copy source {what} changed while it was being copied; retry"
+                ))),
+            }
+        }
+    }
+}
+
+async fn copy_local(
     rd: ObjectReader,
     start: u64,
     len: u64,
@@ -926,6 +1070,60 @@ pub(crate) async fn copy_into(
     Ok(md5.finalize().into())
 }
 
+async fn copy_remote(
+    base: &str,
+    bucket: &str,
+    key: &str,
+    start: u64,
+    len: u64,
+    w: &mut ObjectWriter,
+    what: &str,
+) -> S3Result<[u8; 16]> {
+    use net::client::{Client, ClientConfig, Collect, Request, Unsigned};
+    let url = remote_url(base, bucket, key, "");
+    let (ep, target) = net::client::parse_http_url(&url)
+        .map_err(|e| internal(format!("copy source URL {url}: {e}")))?;
+    let mut client = Client::new(ClientConfig {
+        follow_redirects: false,
+        ..Default::default()
+    });
+    let mut md5 = Md5::new();
+    let mut off = start;
+    let end = start + len;
+    while off < end {
+        let n = (end - off).min(REMOTE_COPY_CHUNK_BYTES);
+        let range = format!("bytes={off}-{}", off + n - 1);
+        let headers = [("Range", range.as_str())];
+        let req = Request {
+            method: "GET",
+            endpoint: &ep,
+            target: &target,
+            headers: &headers,
+            body: &[],
+        };
+        let limit = usize::try_from(n).unwrap_or(usize::MAX);
+        let mut sink = Collect::new(limit);
+        let deadline = std::time::Instant::now() + REMOTE_COPY_TIMEOUT;
+        let r = client
+            .execute(&req, &mut Unsigned, &mut sink, deadline)
+            .await
+            .map_err(|e| internal(format!("reading copy source {what} from {url}: {e}")))?;
+        if !matches!(r.status, 200 | 206) || sink.truncated || sink.body.len() as u64 != n {
+            return Err(internal(format!(
+                "reading copy source {what} from {url} ({range}): HTTP {}, {} bytes",
+                r.status,
+                sink.body.len()
+            )));
+        }
+        md5.update(&sink.body);
+        w.write(&sink.body)
+            .await
+            .map_err(|e| from_engine(e, "", what))?;
+        off += n;
+    }
+    Ok(md5.finalize().into())
+}
+
 pub(crate) async fn copy_object(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -950,7 +1148,7 @@ pub(crate) async fn copy_object(
         None
     };
     let (sb, sk, rd) = open_copy_source(core, req).await?;
-    let src = rd.lom.clone();
+    let src = rd.lom().clone();
     let custom = custom.unwrap_or_else(|| {
         src.custom
             .iter()
