@@ -90,6 +90,94 @@ pub fn page(uuid: &str, entries: Vec<LsoEntry>, page_size: usize) -> LsoPage {
     }
 }
 
+/// Greater than every character of an object name: `dir + AFTER_ALL` sorts after every name
+/// under `dir` (how a non-recursive listing skips a virtual directory's subtree).
+const AFTER_ALL: &str = "\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}";
+
+/// One listed item before it becomes an entry: an object (with the mountpath it is on) or a
+/// virtual directory of a non-recursive listing.
+enum Item {
+    Object(engine::list::ListEntry, String),
+    Dir(String),
+}
+
+/// Up to `limit` objects of `bck` named `> after` with `prefix` over all `mps`, in name
+/// order, each name once (blocking: readdir).
+fn objects(
+    mps: &[Arc<engine::mountpath::Mountpath>],
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+) -> engine::Result<Vec<(engine::list::ListEntry, String)>> {
+    let mut all = Vec::new();
+    for m in mps {
+        let part = engine::list::list(m, bck, prefix, after, limit, with_md)?;
+        all.extend(part.into_iter().map(|e| (e, m.path_str.clone())));
+    }
+    all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    all.dedup_by(|a, b| a.0.name == b.0.name);
+    all.truncate(limit);
+    Ok(all)
+}
+
+/// The virtual directory `name` is in, one level below `prefix` (AIS `LsNoRecursion`):
+/// `prefix` + the rest of the name up to and including its first `/`; `None` for a name
+/// directly under the prefix.
+pub fn dir_below(prefix: &str, name: &str) -> Option<String> {
+    let rest = name.strip_prefix(prefix)?;
+    rest.find('/').map(|i| format!("{prefix}{}", &rest[..=i]))
+}
+
+/// One page of a non-recursive listing (AIS `LsNoRecursion`, as for an S3 delimiter `/`):
+/// the objects directly under `prefix` and, unless `no_dirs`, one entry per virtual
+/// directory below it (`prefix` + one more path level + `/`), all `> after`, in name order.
+/// A directory's subtree is skipped, not listed and dropped.
+fn one_level(
+    mps: &[Arc<engine::mountpath::Mountpath>],
+    bck: &Bck,
+    q: &ListQuery,
+    with_md: bool,
+    no_dirs: bool,
+) -> engine::Result<Vec<Item>> {
+    let mut out = Vec::new();
+    let mut cursor = q.after.clone();
+    let mut last_dir = String::new();
+    while out.len() < q.page_size {
+        let want = q.page_size - out.len();
+        let batch = objects(mps, bck, &q.prefix, &cursor, want, with_md)?;
+        let exhausted = batch.len() < want;
+        let mut skipped = false;
+        for (e, mp) in batch {
+            match dir_below(&q.prefix, &e.name) {
+                None => {
+                    cursor.clone_from(&e.name);
+                    out.push(Item::Object(e, mp));
+                }
+                Some(dir) => {
+                    // Next: what sorts after the directory's subtree (the cursor always grows).
+                    let past = format!("{dir}{AFTER_ALL}");
+                    cursor = if past > e.name { past } else { e.name };
+                    if dir != last_dir && !no_dirs && dir > q.after {
+                        out.push(Item::Dir(dir.clone()));
+                    }
+                    last_dir = dir;
+                    skipped = true;
+                    break;
+                }
+            }
+            if out.len() == q.page_size {
+                break;
+            }
+        }
+        if exhausted && !skipped {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// This target's entries: every mountpath walked on the core's blocking thread.
 async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry>> {
     let props = q.props();
@@ -97,32 +185,36 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
     let name_only = q.flags & net::api::LSO_FLAG_NAME_ONLY != 0 || props == ["name"];
     let with_md =
         has("checksum") || has("version") || has("atime") || has("custom") || has("last-modified");
+    let no_recursion = q.flags & net::api::LSO_FLAG_NO_RECURSION != 0;
+    let no_dirs = q.flags & net::api::LSO_FLAG_NO_DIRS != 0;
     let n2 = node.clone();
-    let (b, prefix, after, page_size) = (
-        bucket.to_string(),
-        q.prefix.clone(),
-        q.after.clone(),
-        q.page_size,
-    );
+    let (b, q2) = (bucket.to_string(), q.clone());
     let found = glommio::executor()
         .spawn_blocking(move || {
             let bck = Bck::ais(&b);
-            let mut all = Vec::new();
-            for m in n2.mountpaths.load().with_data() {
-                let part = engine::list::list(&m, &bck, &prefix, &after, page_size, with_md)?;
-                all.extend(part.into_iter().map(|e| (e, m.path_str.clone())));
+            let mps = n2.mountpaths.load().with_data();
+            if no_recursion {
+                return one_level(&mps, &bck, &q2, with_md, no_dirs);
             }
-            all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-            all.dedup_by(|a, b| a.0.name == b.0.name);
-            all.truncate(page_size);
-            Ok::<_, engine::Error>(all)
+            let all = objects(&mps, &bck, &q2.prefix, &q2.after, q2.page_size, with_md)?;
+            Ok::<_, engine::Error>(all.into_iter().map(|(e, mp)| Item::Object(e, mp)).collect())
         })
         .await
         .map_err(|e| Error::Internal(format!("list {bucket}: {e}")))?;
     let tname = node.tname();
     Ok(found
         .into_iter()
-        .map(|(e, mp)| {
+        .map(|item| {
+            let (e, mp) = match item {
+                Item::Object(e, mp) => (e, mp),
+                Item::Dir(name) => {
+                    return LsoEntry {
+                        name,
+                        flags: net::api::ENTRY_FLAG_DIR,
+                        ..LsoEntry::default()
+                    }
+                }
+            };
             let lom = e.lom.as_ref();
             let md = |want: bool, f: &dyn Fn(&engine::lom::Lom) -> String| {
                 if want {
@@ -159,6 +251,80 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
             }
         })
         .collect())
+}
+
+/// One target's share of a bucket summary (AIS `BsummResult`, before aggregation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    pub bytes: u64,
+    /// Smallest and largest object (meaningless while `count` is 0).
+    pub min: u64,
+    pub max: u64,
+    /// Capacity of the filesystems of the mountpaths (AIS `total_disks_size`).
+    pub disks: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, o: &Tally) {
+        if o.count > 0 {
+            self.min = if self.count == 0 {
+                o.min
+            } else {
+                self.min.min(o.min)
+            };
+            self.max = self.max.max(o.max);
+        }
+        self.count += o.count;
+        self.bytes += o.bytes;
+        self.disks += o.disks;
+    }
+}
+
+/// Count and size the objects of `bucket` with `prefix` on this target's mountpaths, and
+/// the mountpaths' capacity (blocking walks on the core's blocking thread).
+pub async fn local_tally(node: &Arc<Node>, bucket: &str, prefix: &str) -> Result<Tally> {
+    let n2 = node.clone();
+    let (b, prefix) = (bucket.to_string(), prefix.to_string());
+    glommio::executor()
+        .spawn_blocking(move || {
+            let bck = Bck::ais(&b);
+            let mps = n2.mountpaths.load().with_data();
+            let mut t = Tally::default();
+            for m in &mps {
+                if let Ok(v) = rustix::fs::statvfs(&m.path) {
+                    t.disks += v.f_blocks * v.f_frsize;
+                }
+            }
+            let mut after = String::new();
+            loop {
+                let page = objects(
+                    &mps,
+                    &bck,
+                    &prefix,
+                    &after,
+                    net::api::LSO_PAGE_SIZE_MAX,
+                    false,
+                )?;
+                for (e, _) in &page {
+                    t.add(&Tally {
+                        count: 1,
+                        bytes: e.size,
+                        min: e.size,
+                        max: e.size,
+                        disks: 0,
+                    });
+                }
+                match page.last() {
+                    Some((e, _)) if page.len() == net::api::LSO_PAGE_SIZE_MAX => {
+                        after.clone_from(&e.name);
+                    }
+                    _ => return Ok::<_, engine::Error>(t),
+                }
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("summarizing {bucket}: {e}")))
 }
 
 /// A proxy: one page from every active target in parallel (msgpack), merged by name and
@@ -219,4 +385,93 @@ async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry
     entries.dedup_by(|a, b| a.name == b.name);
     entries.truncate(q.page_size);
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::mountpath::Mountpath;
+
+    fn names(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Object(e, _) => e.name.clone(),
+                Item::Dir(d) => d.clone(),
+            })
+            .collect()
+    }
+
+    /// Two mountpaths holding `names` (alternating), as one target sees them.
+    fn two_mountpaths(t: &std::path::Path, b: &Bck, objs: &[&str]) -> Vec<Arc<Mountpath>> {
+        let mps: Vec<Arc<Mountpath>> = ["mp1", "mp2"]
+            .iter()
+            .map(|d| {
+                let p = t.join(d);
+                std::fs::create_dir_all(&p).unwrap();
+                let m = Mountpath::init(&p).unwrap();
+                m.create_bucket(b).unwrap();
+                Arc::new(m)
+            })
+            .collect();
+        for (i, n) in objs.iter().enumerate() {
+            let p = b.fqn(&mps[i % 2].path, n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, n.as_bytes()).unwrap();
+        }
+        mps
+    }
+
+    fn q(prefix: &str, after: &str, page_size: usize) -> ListQuery {
+        ListQuery {
+            prefix: prefix.into(),
+            after: after.into(),
+            page_size,
+            ..ListQuery::default()
+        }
+    }
+
+    #[test]
+    fn dir_below_is_one_level_under_the_prefix() {
+        assert_eq!(dir_below("", "a/b/c"), Some("a/".into()));
+        assert_eq!(dir_below("a/", "a/b/c"), Some("a/b/".into()));
+        assert_eq!(dir_below("a/", "a/b"), None);
+        assert_eq!(dir_below("a", "ab/c"), Some("ab/".into()));
+        assert_eq!(dir_below("x/", "a/b"), None);
+    }
+
+    #[test]
+    fn one_level_lists_objects_and_virtual_dirs_in_pages() {
+        let t = tempfile::tempdir().unwrap();
+        let b = Bck::ais("b");
+        let objs = [
+            "top", "a/1", "a/2", "a/x/1", "a/x/y/2", "a/y/1", "a0", "b/c/d", "b/e", "z",
+        ];
+        let mps = two_mountpaths(t.path(), &b, &objs);
+        let all = one_level(&mps, &b, &q("", "", 100), false, false).unwrap();
+        assert_eq!(names(&all), ["a/", "a0", "b/", "top", "z"]);
+        let dirs_only_once = one_level(&mps, &b, &q("a/", "", 100), false, false).unwrap();
+        assert_eq!(names(&dirs_only_once), ["a/1", "a/2", "a/x/", "a/y/"]);
+        let no_dirs = one_level(&mps, &b, &q("a/", "", 100), false, true).unwrap();
+        assert_eq!(names(&no_dirs), ["a/1", "a/2"]);
+        // Paging by 2 with the last name as the token: every entry exactly once.
+        let mut got = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = names(&one_level(&mps, &b, &q("", &after, 2), false, false).unwrap());
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().unwrap().clone();
+            let full = page.len() == 2;
+            got.extend(page);
+            if !full {
+                break;
+            }
+        }
+        assert_eq!(got, ["a/", "a0", "b/", "top", "z"]);
+        // A partial last path element: S3-delimiter semantics.
+        let partial = one_level(&mps, &b, &q("a/x", "", 100), false, false).unwrap();
+        assert_eq!(names(&partial), ["a/x/"]);
+    }
 }

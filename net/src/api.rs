@@ -19,6 +19,10 @@ pub const LSO_FLAG_NAME_ONLY: u64 = 1 << 4;
 pub const LSO_FLAG_NAME_SIZE: u64 = 1 << 5;
 pub const LSO_FLAG_NO_RECURSION: u64 = 1 << 11;
 pub const LSO_FLAG_NO_DIRS: u64 = 1 << 13;
+/// Only objects that are not in the cluster (remote buckets).
+pub const LSO_FLAG_NOT_CACHED: u64 = 1 << 9;
+/// Compare with the remote backend's versions (remote buckets).
+pub const LSO_FLAG_DIFF: u64 = 1 << 12;
 /// Entry flag: object is present in the cluster.
 pub const ENTRY_FLAG_PRESENT: u16 = 64;
 /// Entry flag: virtual directory (non-recursive listings).
@@ -66,6 +70,9 @@ pub struct LsoMsg {
     pub start_after: String,
     #[serde(default, deserialize_with = "de_string_or_null")]
     pub time_format: String,
+    /// `target` (AIS `SID`): the target to run a remote bucket's listing on.
+    #[serde(default, deserialize_with = "de_string_or_null")]
+    pub target: String,
 }
 
 /// One entry of a listing page. Field names are the msgpack (Go) keys; JSON uses others.

@@ -2,6 +2,7 @@
 //! redirects, node and cluster queries, membership, jobs, mountpaths.
 
 pub mod append;
+pub mod audit;
 pub mod buckets;
 pub mod cluster;
 pub mod daemon;
