@@ -4,7 +4,7 @@
 
 use crate::core::Core;
 use crate::error::ApiError;
-use crate::native::{self, buckets, daemon, objects, redirect};
+use crate::native::{self, audit, buckets, daemon, objects, redirect};
 use crate::req::{Listener, Outcome, Req};
 use cluster::meta::placement;
 use cluster::node::Role;
@@ -114,6 +114,9 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             let url = t.intra_control_net.direct_url.clone();
             crate::forward::forward(conn, req, &url, &core.node.proxy_id).await
         }
+        "reverse" if rest.trim_end_matches('/') == "daemon" || rest == "daemon/set-config" => {
+            reverse_daemon(core, conn, req, &rest).await
+        }
         "daemon" | "cluster" => daemon::query(core, conn, req, &resource, &rest).await,
         "buckets" => {
             if rest.is_empty() {
@@ -122,15 +125,26 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     _ => Err(ApiError::method_not_allowed("GET")),
                 }
             } else {
-                let bucket = rest.trim_end_matches('/');
+                // HEAD /v1/buckets/B/<prefix>: bucket info of a prefix (AIS `Bucket.info`).
+                let (bucket, prefix) = match rest.split_once('/') {
+                    Some((b, p)) if method == "HEAD" => (b, p.strip_suffix('*').unwrap_or(p)),
+                    _ => (rest.trim_end_matches('/'), ""),
+                };
                 check_provider(req, bucket)?;
                 engine::name::validate_bucket(bucket)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                buckets::bucket(core, conn, req, bucket).await
+                buckets::bucket(core, conn, req, bucket, prefix).await
             }
         }
         "objects" => {
             let Some((bucket, object)) = rest.split_once('/') else {
+                if method == "POST" && !rest.is_empty() {
+                    // Bucket-level object actions (promote, blob-download).
+                    let msg = crate::reply::read_actmsg(conn, req)
+                        .await?
+                        .unwrap_or_default();
+                    audit::check_action(audit::Endpoint::ObjectsBucket, "POST", &msg.action)?;
+                }
                 return Err(ApiError::bad_request(format!(
                     "missing object name in {raw:?}"
                 )));
@@ -183,11 +197,68 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             }
             objects::object(core, conn, req, mp, bucket, object).await
         }
-        _ => Err(ApiError::new(
-            404,
-            format!("unknown resource /v1/{resource}"),
-        )),
+        _ => {
+            audit::check_resource(&resource)?;
+            Err(ApiError::new(
+                404,
+                format!("unknown resource /v1/{resource}"),
+            ))
+        }
     }
+}
+
+/// `/v1/reverse/daemon` (AIS's per-node API through any proxy, the node named by
+/// `Ais-Node-Id`): GET queries are answered by that node's `GET /v1/daemon` (this node's if it
+/// is the one named); per-node admin actions (PUT) are not supported.
+async fn reverse_daemon(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    rest: &str,
+) -> Result<Outcome, ApiError> {
+    let method = req.head.method.clone();
+    match method.as_str() {
+        "GET" => {}
+        "PUT" => {
+            if rest == "daemon/set-config" {
+                audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", "set-config")?;
+            }
+            let msg = crate::reply::require_actmsg(conn, req).await?;
+            audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
+            return Err(ApiError::bad_request(format!(
+                "invalid action {:?}",
+                msg.action
+            )));
+        }
+        _ => return Err(ApiError::method_not_allowed("GET, PUT")),
+    }
+    let id = req.head.header("ais-node-id").unwrap_or("").to_string();
+    if id.is_empty() {
+        return Err(ApiError::bad_request(
+            "/v1/reverse/daemon: missing node ID (header Ais-Node-Id)",
+        ));
+    }
+    let node = &core.node;
+    if id == node.target_id || id == node.proxy_id || node.cfg.role != Role::Proxy {
+        if id != node.target_id && id != node.proxy_id {
+            return Err(cluster::Error::NodeNotFound {
+                id,
+                smap_version: core.smap().version,
+            }
+            .into());
+        }
+        return daemon::query(core, conn, req, "daemon", "").await;
+    }
+    let smap = core.smap();
+    let Some(sn) = smap.tmap.get(&id).or_else(|| smap.pmap.get(&id)) else {
+        return Err(cluster::Error::NodeNotFound {
+            id,
+            smap_version: smap.version,
+        }
+        .into());
+    };
+    let url = sn.intra_control_net.direct_url.clone();
+    crate::forward::forward(conn, req, &url, &core.node.proxy_id).await
 }
 
 fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {

@@ -1,14 +1,40 @@
 //! Buckets: list them (`GET /v1/buckets`), and `/v1/buckets/<bucket>`: create (POST
-//! `create-bck`), destroy (DELETE), HEAD (props), list objects (GET, `native::listing`).
+//! `create-bck`), destroy (DELETE `destroy-bck`), HEAD (props; bucket info), list objects
+//! (GET `list`, `native::listing`), bucket summary (GET `summary-bck`). Known actions this
+//! node does not implement answer 501 (`native::audit`); unknown ones 400, as in AIS.
 
+use super::audit::{self, Endpoint};
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_actmsg, send_json, send_ok};
 use crate::req::{Outcome, Req};
 use cluster::buckets;
-use net::api::LsoMsg;
+use net::api::{ActMsg, LsoMsg};
 use net::conn::Conn;
 use std::rc::Rc;
+
+/// Query parameter of HEAD bucket asking for bucket info (AIS `bsumm_remote`).
+const QPARAM_BINFO: &str = "bsumm_remote";
+/// AIS `presence` filter values: 0..=5; 5 = exists outside the cluster only.
+const FLT_EXISTS_OUTSIDE: u8 = 5;
+
+/// The presence filter (`presence=`), if any.
+fn presence(req: &Req) -> Result<Option<u8>, ApiError> {
+    match req.q("presence") {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= FLT_EXISTS_OUTSIDE)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("invalid presence filter {v:?}"))),
+    }
+}
+
+/// AIS's answer to an action it does not know.
+fn invalid_action(action: &str) -> ApiError {
+    ApiError::bad_request(format!("invalid action {action:?}"))
+}
 
 pub async fn list_buckets(
     core: &Rc<Core>,
@@ -17,81 +43,149 @@ pub async fn list_buckets(
 ) -> Result<Outcome, ApiError> {
     let msg = read_actmsg(conn, req).await?;
     let filter = msg.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-    if let Some(m) = &msg {
-        if !m.action.is_empty() && m.action != "list" {
-            return Err(ApiError::bad_request(format!(
-                "invalid action {:?} for GET /v1/buckets",
-                m.action
-            )));
-        }
+    let action = msg.as_ref().map(|m| m.action.as_str()).unwrap_or("");
+    if !matches!(action, "" | "list" | "summary-bck") {
+        audit::check_action(Endpoint::Bucket, "GET", action)?;
+        return Err(invalid_action(action));
     }
-    match req.q("provider").unwrap_or("") {
-        "" | "ais" => {}
-        _ => return send_json(conn, &Vec::<serde_json::Value>::new()).await,
-    }
+    // Every ais:// bucket is present in the cluster: none "exists outside" only.
+    let outside_only = presence(req)? == Some(FLT_EXISTS_OUTSIDE);
+    let ais = matches!(req.q("provider").unwrap_or(""), "" | "ais");
     let bmd = core.bmd();
-    let list: Vec<serde_json::Value> = bmd
+    let names: Vec<&String> = bmd
         .buckets
         .keys()
-        .filter(|n| filter.is_empty() || **n == filter)
+        .filter(|n| ais && !outside_only && (filter.is_empty() || **n == filter))
+        .collect();
+    if action == "summary-bck" {
+        let value = msg.map(|m| m.value).unwrap_or_default();
+        let (uuid, prefix) = summary_args(&value)?;
+        let names = names.into_iter().cloned().collect();
+        return summary_round(core, conn, names, uuid, prefix).await;
+    }
+    let list: Vec<serde_json::Value> = names
+        .into_iter()
         .map(|n| serde_json::json!({"name": n, "provider": "ais", "namespace": {"uuid": "", "name": ""}}))
         .collect();
     send_json(conn, &list).await
 }
 
-/// `/v1/buckets/<bucket>`: create, destroy, HEAD, list objects.
+/// `uuid` and `prefix` of a `BsummCtrlMsg`.
+fn summary_args(v: &serde_json::Value) -> Result<(String, String), ApiError> {
+    if !(v.is_null() || v.is_object()) {
+        return Err(ApiError::bad_request(format!(
+            "invalid bucket-summary message {v}"
+        )));
+    }
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    // A trailing `*` matches everything, as in AIS.
+    let prefix = s("prefix");
+    Ok((
+        s("uuid"),
+        prefix.strip_suffix('*').unwrap_or(&prefix).to_string(),
+    ))
+}
+
+/// A bucket summary as AIS runs it: the first request (no `uuid`) starts it and answers 202
+/// with its ID as text; asked with the ID, 202 while it runs, then 200 with
+/// `[BsummResult]`. A target asked directly (a proxy adding up the targets) answers its own
+/// share at once.
+async fn summary_round(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    names: Vec<String>,
+    uuid: String,
+    prefix: String,
+) -> Result<Outcome, ApiError> {
+    if core.node.cfg.role == cluster::node::Role::Target {
+        let mut all = Vec::new();
+        for n in &names {
+            all.push(buckets::summary(&core.node, &core.smap(), n, &prefix).await?);
+        }
+        return send_json(conn, &all).await;
+    }
+    let (status, body) = if uuid.is_empty() {
+        let id = buckets::start_summary(&core.node, names, prefix);
+        (202, id.into_bytes())
+    } else {
+        match buckets::poll_summary(&uuid)? {
+            None => (202, Vec::new()),
+            Some(all) => {
+                let js = serde_json::to_vec(&all).map_err(|e| ApiError::internal(e.to_string()))?;
+                (200, js)
+            }
+        }
+    };
+    let ctype = if status == 200 {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    conn.respond(status, &[("Content-Type", ctype)], &body)
+        .await
+        .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// `/v1/buckets/<bucket>[/<prefix>]`: `prefix` only with HEAD (bucket info of a prefix).
 pub async fn bucket(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
     bucket: &str,
+    prefix: &str,
 ) -> Result<Outcome, ApiError> {
     let cname = buckets::cname(bucket);
-    match req.head.method.as_str() {
-        "HEAD" => {
-            let bmd = core.bmd();
-            let props = bmd
-                .buckets
-                .get(bucket)
-                .ok_or_else(|| ApiError::bucket_not_found(&cname))?;
-            let js = serde_json::to_string(props).map_err(|e| ApiError::internal(e.to_string()))?;
-            conn.respond(200, &[("Ais-Bucket-Props", &js)], b"")
-                .await
-                .map_err(io_err)?;
-            Ok(Outcome::KeepAlive)
-        }
+    let method = req.head.method.clone();
+    match method.as_str() {
+        "HEAD" => head(core, conn, req, bucket, prefix).await,
         "POST" => {
             let msg = read_actmsg(conn, req).await?.unwrap_or_default();
             match msg.action.as_str() {
-                "create-bck" => buckets::create(&core.node, bucket).await?,
+                "create-bck" => {
+                    let odd = buckets::non_default_props(&msg.value);
+                    if !odd.is_empty() {
+                        return Err(ApiError::not_implemented(format!(
+                            "create-bck {cname} with bucket props other than the defaults ({}) is not supported by this node: bucket props cannot be set yet (issue 12)",
+                            odd.join(", ")
+                        )));
+                    }
+                    buckets::create(&core.node, bucket).await?;
+                }
                 "" => return Err(ApiError::bad_request("missing action in control message")),
                 a => {
-                    return Err(ApiError::not_implemented(format!(
-                        "bucket action {a:?} is not supported by this node"
-                    )))
+                    audit::check_action(Endpoint::Bucket, "POST", a)?;
+                    return Err(invalid_action(a));
                 }
             }
             send_ok(conn).await
         }
         "DELETE" => {
-            let msg = read_actmsg(conn, req).await?.unwrap_or_default();
+            // AIS refuses a bucket DELETE without a control message (it cannot unmarshal
+            // one) or without an action: only `destroy-bck` destroys.
+            let Some(msg) = read_actmsg(conn, req).await? else {
+                return Err(ApiError::bad_request(format!(
+                    "DELETE {cname}: missing control message (to destroy the bucket: {{\"action\": \"destroy-bck\"}})"
+                )));
+            };
             match msg.action.as_str() {
-                "destroy-bck" | "" => buckets::destroy(&core.node, bucket).await?,
+                "destroy-bck" => buckets::destroy(&core.node, bucket).await?,
                 a => {
-                    return Err(ApiError::not_implemented(format!(
-                        "bucket action {a:?} is not supported by this node"
-                    )))
+                    audit::check_action(Endpoint::Bucket, "DELETE", a)?;
+                    return Err(invalid_action(a));
                 }
             }
             send_ok(conn).await
         }
         "GET" => {
             let msg = read_actmsg(conn, req).await?.unwrap_or_default();
-            if !msg.action.is_empty() && msg.action != "list" {
-                return Err(ApiError::bad_request(format!(
-                    "invalid action {:?} for GET /v1/buckets/{bucket}",
-                    msg.action
-                )));
+            match msg.action.as_str() {
+                "" | "list" => {}
+                "summary-bck" => return summary(core, conn, bucket, &msg).await,
+                a => {
+                    audit::check_action(Endpoint::Bucket, "GET", a)?;
+                    return Err(invalid_action(a));
+                }
             }
             if !core.bmd().buckets.contains_key(bucket) {
                 return Err(ApiError::bucket_not_found(&cname));
@@ -105,6 +199,84 @@ pub async fn bucket(
             };
             super::listing::list_objects(core, conn, req, bucket, &lso).await
         }
-        _ => Err(ApiError::method_not_allowed("GET, HEAD, POST, DELETE")),
+        "PATCH" | "PUT" => {
+            let msg = read_actmsg(conn, req).await?.ok_or_else(|| {
+                ApiError::bad_request(format!("{method} {cname}: missing control message"))
+            })?;
+            audit::check_action(Endpoint::Bucket, &method, &msg.action)?;
+            Err(invalid_action(&msg.action))
+        }
+        _ => Err(ApiError::method_not_allowed(
+            "GET, HEAD, POST, DELETE, PATCH, PUT",
+        )),
     }
+}
+
+/// `GET /v1/buckets/<bucket>` `summary-bck` (the SDK's `Bucket.summary`).
+async fn summary(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    bucket: &str,
+    msg: &ActMsg,
+) -> Result<Outcome, ApiError> {
+    let (uuid, prefix) = summary_args(&msg.value)?;
+    if !core.bmd().buckets.contains_key(bucket) {
+        return Err(ApiError::bucket_not_found(&buckets::cname(bucket)));
+    }
+    summary_round(core, conn, vec![bucket.to_string()], uuid, prefix).await
+}
+
+/// HEAD `/v1/buckets/<bucket>[/<prefix>]`: props in `Ais-Bucket-Props`; with `bsumm_remote`
+/// also bucket info (the SDK's `Bucket.info`): 202 with `Ais-Xaction-Id` first, then, asked
+/// with `uuid=<that ID>`, 202 while the summary runs and 200 with `Ais-Bucket-Summ`.
+async fn head(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Outcome, ApiError> {
+    let cname = buckets::cname(bucket);
+    presence(req)?;
+    let binfo = req.q(QPARAM_BINFO).is_some();
+    if !prefix.is_empty() && !binfo {
+        return Err(ApiError::bad_request(format!(
+            "invalid URL '{}': expecting just the bucket name, got '{bucket}' and '{prefix}'",
+            req.head.path
+        )));
+    }
+    let js = {
+        let bmd = core.bmd();
+        let props = bmd
+            .buckets
+            .get(bucket)
+            .ok_or_else(|| ApiError::bucket_not_found(&cname))?;
+        serde_json::to_string(props).map_err(|e| ApiError::internal(e.to_string()))?
+    };
+    let mut headers: Vec<(&str, String)> = vec![("Ais-Bucket-Props", js)];
+    let mut status = 200;
+    if binfo {
+        let uuid = req.q("uuid").unwrap_or("").to_string();
+        if core.node.cfg.role == cluster::node::Role::Target {
+            let info = buckets::summary(&core.node, &core.smap(), bucket, prefix).await?;
+            headers.push(("Ais-Bucket-Summ", info.to_string()));
+        } else if uuid.is_empty() {
+            status = 202;
+            let names = vec![bucket.to_string()];
+            let id = buckets::start_summary(&core.node, names, prefix.to_string());
+            headers.push(("Ais-Xaction-Id", id));
+        } else {
+            match buckets::poll_summary(&uuid)? {
+                None => status = 202,
+                Some(all) => {
+                    let info = all.into_iter().next().unwrap_or_default();
+                    headers.push(("Ais-Bucket-Summ", info.to_string()));
+                }
+            }
+            headers.push(("Ais-Xaction-Id", uuid));
+        }
+    }
+    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    conn.respond(status, &hs, b"").await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
 }
