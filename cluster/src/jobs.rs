@@ -4,7 +4,9 @@
 //! `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}`.
 //! Cluster (any proxy, or an all-in-one node): `GET /v1/cluster?what=status` with a JSON body
 //! `{"ID","Kind"}` answers `{"uuid","err","end_time","aborted"}` aggregated over the
-//! targets (end_time 0 while any target still runs it); `GET /v1/cluster?what=qryxstats`
+//! targets (end_time 0 while any target still runs it); `what=status_all` the same for every
+//! matching job and `what=running_all` the `kind[id]` of the running ones (the SDK's
+//! `Cluster.list_jobs_status` / `list_running_jobs`); `GET /v1/cluster?what=qryxstats`
 //! answers `{target id: [job snapshot]}` in AIS's snapshot shape; `PUT /v1/cluster`
 //! `{"action":"start","value":{"Kind":"rebalance"|"resilver","DaemonID"}}` starts one and
 //! answers its ID; `{"action":"stop","value":{"ID","Kind"}}` aborts it on every target.
@@ -171,25 +173,118 @@ pub async fn query(
             if a.id.is_empty() { &a.kind } else { &a.id }
         )));
     }
-    let running = newest.iter().any(|s| s["is_idle"] == false);
-    let aborted = newest.iter().any(|s| s["aborted"] == true);
-    let err: Vec<String> = newest
+    let mut st = status_of(&newest);
+    if let Some(m) = st.as_object_mut() {
+        m.remove("kind");
+    }
+    Ok(st)
+}
+
+/// A job is running while any target still runs it.
+fn is_running(snaps: &[&serde_json::Value]) -> bool {
+    snaps.iter().any(|s| s["is_idle"] == false)
+}
+
+/// AIS's `nl.Status` of one job from its snapshots on the targets: `{kind, uuid, err,
+/// end_time, aborted}`, `end_time` 0 while any target runs it.
+fn status_of(snaps: &[&serde_json::Value]) -> serde_json::Value {
+    let running = is_running(snaps);
+    let aborted = snaps.iter().any(|s| s["aborted"] == true);
+    let err = snaps
         .iter()
         .filter_map(|s| s["abort-err"].as_str().filter(|e| !e.is_empty()))
         .map(str::to_string)
-        .collect();
-    let end = newest
+        .next()
+        .unwrap_or_default();
+    let end = snaps
         .iter()
         .filter_map(|s| s["end-time"].as_str())
         .filter_map(net::time::parse_rfc3339_nano)
         .max()
         .unwrap_or(0);
-    Ok(serde_json::json!({
-        "uuid": newest[0]["id"],
-        "err": err.first().cloned().unwrap_or_default(),
+    serde_json::json!({
+        "kind": snaps[0]["kind"],
+        "uuid": snaps[0]["id"],
+        "err": err,
         "end_time": if running { 0 } else { end },
         "aborted": aborted,
-    }))
+    })
+}
+
+/// The matching jobs of every target, grouped by job ID, oldest first (by start time).
+async fn jobs_by_id(node: &Node, smap: &Smap, a: &JobArgs) -> Result<Vec<Vec<serde_json::Value>>> {
+    let all = gather(node, smap).await?;
+    let mut groups: Vec<Vec<serde_json::Value>> = Vec::new();
+    for snaps in all.into_values() {
+        for s in snaps.as_array().into_iter().flatten() {
+            if !matches(s, a) {
+                continue;
+            }
+            match groups.iter_mut().find(|g| g[0]["id"] == s["id"]) {
+                Some(g) => g.push(s.clone()),
+                None => groups.push(vec![s.clone()]),
+            }
+        }
+    }
+    let start = |g: &Vec<serde_json::Value>| {
+        g.iter()
+            .filter_map(|s| s["start-time"].as_str())
+            .filter_map(net::time::parse_rfc3339_nano)
+            .min()
+            .unwrap_or(0)
+    };
+    groups.sort_by_key(start);
+    Ok(groups)
+}
+
+/// `GET /v1/cluster?what=status_all` with AIS's `QueryMsg` `{id, kind, node, show_active}`
+/// (the SDK's `Cluster.list_jobs_status`): the status of every matching job, oldest first;
+/// `show_active` keeps only running ones. As in AIS, `node` does not filter (a job's status
+/// is cluster-wide).
+pub async fn status_all(
+    node: &Node,
+    smap: &Smap,
+    args: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let mut a = args.map(parse_args).unwrap_or_default();
+    a.daemon_id.clear();
+    let only_running = args.is_some_and(|v| v["show_active"] == true);
+    let out: Vec<serde_json::Value> = jobs_by_id(node, smap, &a)
+        .await?
+        .iter()
+        .map(|g| g.iter().collect::<Vec<_>>())
+        .filter(|g| !only_running || is_running(g))
+        .map(|g| status_of(&g))
+        .collect();
+    Ok(serde_json::Value::Array(out))
+}
+
+/// `GET /v1/cluster?what=running_all` with `{kind}` (the SDK's `Cluster.list_running_jobs`):
+/// `kind[id]` of every running job, sorted, each once.
+pub async fn running_all(
+    node: &Node,
+    smap: &Smap,
+    args: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let mut a = args.map(parse_args).unwrap_or_default();
+    a.daemon_id.clear();
+    a.id.clear();
+    let mut out: Vec<String> = jobs_by_id(node, smap, &a)
+        .await?
+        .iter()
+        .map(|g| g.iter().collect::<Vec<_>>())
+        .filter(|g| is_running(g))
+        .map(|g| {
+            format!(
+                "{}[{}]",
+                g[0]["kind"].as_str().unwrap_or(""),
+                g[0]["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(serde_json::json!(out))
 }
 
 /// `PUT /v1/cluster` with `start` or `stop` (primary proxy or all-in-one node): sent to the

@@ -3,12 +3,14 @@
 //! /v1/cluster` actions (maintenance, decommission, job start/stop); a non-primary proxy
 //! relays these to the primary.
 
+use super::audit::{self, Endpoint};
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_body, require_actmsg, send_job_id, send_ok};
 use crate::req::{Outcome, Req};
 use cluster::intra::{self, INTRA_BODY_BYTES_MAX};
 use cluster::membership;
+use net::api::ActMsg;
 use net::conn::Conn;
 use std::rc::Rc;
 
@@ -71,6 +73,8 @@ pub async fn leave(
 /// stop; answers the action's job ID as plain text.
 pub async fn action(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
     let msg = require_actmsg(conn, req).await?;
+    audit::check_action(Endpoint::Cluster, "PUT", &msg.action)?;
+    check_options(&msg)?;
     let job = if matches!(msg.action.as_str(), "start" | "stop") {
         cluster::jobs::cluster_action(&core.node, &core.smap(), &msg.action, &msg.value).await?
     } else {
@@ -116,4 +120,71 @@ pub async fn forward_to_primary(
             .map_err(io_err)?;
     }
     Ok(Outcome::KeepAlive)
+}
+
+/// Options of `PUT /v1/cluster` messages this node does not implement, refused when set to
+/// anything but their defaults (never dropped):
+/// - maintenance and decommission (AIS `ActValRmNode`): several nodes at once (`sids`),
+///   no rebalance (`skip_rebalance`), wiping user data (`rm_user_data`), keeping the initial
+///   config (`keep_initial_config`). `no_shutdown` is what this node always does: a
+///   decommissioned target leaves the map and stays up;
+/// - job start (AIS `xact.ArgsMsg`): a bucket-limited rebalance (`Bck`, or a prefix in the
+///   message's `name`), several buckets (`Buckets`), job flags (`flags`).
+fn check_options(msg: &ActMsg) -> Result<(), ApiError> {
+    let v = &msg.value;
+    let what = format!("PUT /v1/cluster {:?}", msg.action);
+    let set = |k: &str| -> Option<&serde_json::Value> {
+        v.get(k).filter(|x| match x {
+            serde_json::Value::Null => false,
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::Array(a) => !a.is_empty(),
+            serde_json::Value::Object(o) => {
+                // A bucket: set when it names one.
+                o.get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| !n.is_empty())
+            }
+            serde_json::Value::Number(n) => n.as_u64() != Some(0),
+            serde_json::Value::String(s) => !s.is_empty(),
+        })
+    };
+    let refuse = |k: &str, x: &serde_json::Value, meaning: &str| {
+        Err(audit::refuse_field(&what, k, x, meaning))
+    };
+    match msg.action.as_str() {
+        "start-maintenance" | "stop-maintenance" | "decommission-node" => {
+            for (k, meaning) in [
+                ("sids", "several nodes in one request"),
+                ("skip_rebalance", "skip the global rebalance"),
+                ("rm_user_data", "remove the node's user data"),
+                (
+                    "keep_initial_config",
+                    "keep the node's initial configuration",
+                ),
+            ] {
+                if let Some(x) = set(k) {
+                    return refuse(k, x, meaning);
+                }
+            }
+        }
+        "start" => {
+            for (k, meaning) in [
+                ("Bck", "a job limited to one bucket"),
+                ("Buckets", "a job over several buckets"),
+                ("flags", "job flags"),
+            ] {
+                if let Some(x) = set(k) {
+                    return refuse(k, x, meaning);
+                }
+            }
+            if !msg.name.is_empty() && cluster::jobs::parse_args(v).kind == "rebalance" {
+                return Err(ApiError::bad_request(format!(
+                    "{what}: invalid limited-scope job (no bucket, {:?} prefix)",
+                    msg.name
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! Node and cluster queries: `GET /v1/health`, `GET /v1/daemon?what=...` and
-//! `GET /v1/cluster?what=...` (Smap, BMD, Snode, config, status, jobs, mountpaths).
+//! `GET /v1/cluster?what=...` (Smap, BMD, Snode, config, job status and lists, mountpaths).
 
 use crate::core::Core;
 use crate::error::ApiError;
@@ -12,6 +12,30 @@ use std::rc::Rc;
 pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &Req) -> Result<Outcome, ApiError> {
     if !matches!(req.head.method.as_str(), "GET" | "HEAD") {
         return Err(ApiError::method_not_allowed("GET"));
+    }
+    let on = |k: &str| req.q_true(k);
+    if on("cii") || on("cii-apr") {
+        let k = if on("cii") { "cii" } else { "cii-apr" };
+        return Err(ApiError::not_implemented(format!(
+            "/v1/health?{k}=true (the node-state info of AIS's intra-cluster health check) is not supported by this node"
+        )));
+    }
+    let proxy_role = core.node.cfg.role == Role::Proxy;
+    if on("apr") && proxy_role && !core.node.is_primary() {
+        return Err(ApiError::bad_request(format!(
+            "{} (non-primary): misdirected health-of-primary request",
+            core.node.pname()
+        )));
+    }
+    if on("prr") && proxy_role && !core.node.is_primary() {
+        // "Is the primary ready to rebalance": the primary answers.
+        let primary = cluster::membership::primary_url(&core.node)?;
+        let r = cluster::intra::call("GET", &format!("{primary}/v1/health?prr=true"), &[], b"")
+            .await
+            .map_err(|e| ApiError::new(503, format!("asking the primary: {e}")))?;
+        if r.status != 200 {
+            return Err(ApiError::new(r.status, format!("primary: {}", r.message())));
+        }
     }
     let smap = core.smap();
     let me = core.node.self_id();
@@ -60,6 +84,14 @@ pub async fn query(
             let v = cluster::jobs::query(&core.node, &core.smap(), &what, body.as_ref()).await?;
             send_json(conn, &v).await
         }
+        "status_all" if resource == "cluster" => {
+            let v = cluster::jobs::status_all(&core.node, &core.smap(), body.as_ref()).await?;
+            send_json(conn, &v).await
+        }
+        "running_all" if resource == "cluster" => {
+            let v = cluster::jobs::running_all(&core.node, &core.smap(), body.as_ref()).await?;
+            send_json(conn, &v).await
+        }
         "mountpaths" if resource == "daemon" && core.node.cfg.role != Role::Proxy => {
             send_json(conn, &core.mps().list_json()).await
         }
@@ -68,7 +100,9 @@ pub async fn query(
         "bmd" => send_json(conn, &*core.bmd()).await,
         "snode" => {
             let smap = core.smap();
-            let sn = if resource == "daemon" && req.listener == Listener::Core {
+            let sn = if core.node.cfg.role == Role::Target
+                || (resource == "daemon" && req.listener == Listener::Core)
+            {
                 smap.tmap.get(&core.node.target_id).cloned()
             } else {
                 Some(smap.proxy_si.clone())
@@ -103,9 +137,12 @@ pub async fn query(
         "" => Err(ApiError::bad_request(format!(
             "/v1/{resource}: missing query parameter 'what'"
         ))),
-        w => Err(ApiError::not_implemented(format!(
-            "/v1/{resource}?what={w} is not supported by this node"
-        ))),
+        w => {
+            super::audit::check_what(resource, w)?;
+            Err(ApiError::not_implemented(format!(
+                "/v1/{resource}?what={w} is not supported by this node"
+            )))
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! The mountpath API (AIS's daemon API; the changes themselves are `cluster::mountpaths`):
 //! `PUT /v1/daemon/mountpaths` `{"action":"attach-mp","value":PATH}`; `DELETE ...`
 //! `detach-mp`; `POST ...` `enable-mp` or `disable-mp`; also through any proxy as
-//! `/v1/reverse/daemon/mountpaths` with the `Ais-Node-Id` header. Changes that change
-//! nothing answer 204; the others answer the resilver's job ID.
+//! `/v1/reverse/daemon/mountpaths` with the `Ais-Node-Id` header; `dntres=true` skips the
+//! resilver. Changes that change nothing answer 204; the others answer the resilver's job ID.
 
+use super::audit::{self, Endpoint};
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, require_actmsg, send_job_id};
@@ -22,7 +23,9 @@ pub async fn handle(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
             node.pname()
         )));
     }
+    audit::check_query(Endpoint::Mountpaths, req)?;
     let msg = require_actmsg(conn, req).await?;
+    audit::check_action(Endpoint::Mountpaths, &req.head.method, &msg.action)?;
     let action = Action::parse(&req.head.method, &msg.action)?;
     let path = match &msg.value {
         serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -32,7 +35,8 @@ pub async fn handle(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
             ))
         }
     };
-    let dont_resilver = req.q_true("dont-resilver");
+    // AIS `dntres`: do not resilver data off a mountpath being disabled or detached.
+    let dont_resilver = req.q_true("dntres");
     match mountpaths::change(&node, action, &path, dont_resilver).await? {
         None => {
             conn.respond(204, &[], b"").await.map_err(io_err)?;
