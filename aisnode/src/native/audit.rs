@@ -123,7 +123,6 @@ pub const ROWS: &[Row] = &[
 /// `/v1/reverse/daemon`) that AIS serves and this node does not.
 pub const WHATS: &[(&str, &str)] = &[
     ("sysinfo", "CPU, memory and capacity of every node"),
-    ("backends", "the configured remote backends"),
     ("node_stats", "node statistics"),
     ("target_ips", "the IP addresses of every target"),
     ("tls_certificate", "TLS certificate information"),
@@ -139,6 +138,7 @@ pub const WHATS: &[(&str, &str)] = &[
 /// List-objects flags AIS acts on and this node does not (bit, name, meaning).
 pub const LSO_FLAGS: &[(u32, &str, &str)] = &[
     (3, "arch-dir", "list the files inside shards"),
+    (14, "is-s3", "S3-style ETag and LastModified in every entry"),
     (15, "nbi", "list from a native bucket inventory"),
 ];
 
