@@ -12,7 +12,6 @@
 //! A flush with a body appends the body first (AIS would drop it: losing data silently is
 //! worse than a superset).
 
-use super::objects::bucket_props;
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_body};
@@ -93,7 +92,7 @@ pub async fn append(
             "invalid {QPARAM_APPEND_TYPE} {op:?} (expecting \"append\" or \"flush\")"
         )));
     }
-    let props = bucket_props(core, bucket)?;
+    let props = core.bucket_props(bucket)?;
     let handle = req.q(QPARAM_APPEND_HANDLE).unwrap_or("").to_string();
     let body = read_body(conn, req, APPEND_BODY_BYTES_MAX).await?;
     let bck = Bck::ais(bucket);

@@ -10,8 +10,8 @@
 //! completion list must match the part's. An object request with an `uploadId` is never
 //! taken for a plain PUT or DELETE of the object.
 
-use super::objects::{bucket_props, PUT_RECV_BYTES};
 use crate::core::Core;
+use crate::core::PUT_RECV_BYTES;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_body, send_job_id, send_ok, CONTROL_BODY_BYTES_MAX};
 use crate::req::{Outcome, Req};
@@ -118,7 +118,7 @@ async fn create(
     bucket: &str,
     object: &str,
 ) -> Result<Outcome, ApiError> {
-    bucket_props(core, bucket)?;
+    core.bucket_props(bucket)?;
     let id = cluster::meta::random_id(24);
     let u = Upload {
         id: id.clone(),
@@ -150,7 +150,7 @@ pub async fn upload_part(
                 multipart::PART_NUMBER_MAX
             ))
         })?;
-    let props = bucket_props(core, bucket)?;
+    let props = core.bucket_props(bucket)?;
     upload(&mp, bucket, object, &id)?;
     let fail = engine_err(core, bucket, object);
     let mut w = multipart::part_writer(&mp, &Bck::ais(bucket), &id, number)
@@ -213,7 +213,7 @@ async fn complete(
     id: &str,
     value: serde_json::Value,
 ) -> Result<Outcome, ApiError> {
-    let props = bucket_props(core, bucket)?;
+    let props = core.bucket_props(bucket)?;
     let u = upload(mp, bucket, object, id)?;
     let mut wanted: Vec<CompletedPart> = serde_json::from_value(value).map_err(|e| {
         ApiError::bad_request(format!(

@@ -22,8 +22,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use xxhash_rust::xxh64::Xxh64;
 
-/// Socket-to-disk copy buffer per PUT.
-pub const PUT_RECV_BYTES: usize = 256 * 1024;
 /// Responses whose body fits here go out in one write with the head.
 pub const SMALL_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -199,15 +197,6 @@ async fn copy(
     }
 }
 
-/// The props of `bucket` from this core's BMD view.
-pub(crate) fn bucket_props(core: &Core, bucket: &str) -> Result<cluster::meta::Bprops, ApiError> {
-    core.bmd()
-        .buckets
-        .get(bucket)
-        .cloned()
-        .ok_or_else(|| ApiError::bucket_not_found(&cluster::buckets::cname(bucket)))
-}
-
 /// Where an object is: its HRW mountpath, or, while a resilver has not moved it there yet,
 /// whichever other mountpath holds it.
 pub fn locate(core: &Core, mp: Arc<Mountpath>, bucket: &str, object: &str) -> Arc<Mountpath> {
@@ -306,7 +295,7 @@ async fn put(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let props = bucket_props(core, bucket)?;
+    let props = core.bucket_props(bucket)?;
     let custom = parse_custom(req)?;
     let client_cksum = match (
         req.head.header("ais-checksum-type"),
@@ -365,7 +354,7 @@ async fn put(
             return Err(io_err(e));
         }
     }
-    let mut buf = vec![0u8; PUT_RECV_BYTES];
+    let mut buf = vec![0u8; crate::core::PUT_RECV_BYTES];
     {
         let mut body = conn.body(req.head.body);
         loop {
@@ -411,7 +400,7 @@ async fn get(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let props = bucket_props(core, bucket)?;
+    let props = core.bucket_props(bucket)?;
     let rd = match ObjectReader::open(&mp, &Bck::ais(bucket), object).await {
         Ok(rd) => rd,
         Err(engine::Error::NotFound(_)) => {
