@@ -79,6 +79,17 @@ struct Args {
     /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
     #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
     s3_access_key: Option<String>,
+    /// Also serve S3 at the root of the port (`http://host:port/<bucket>/<key>`), as AIS's
+    /// `S3-API-via-Root` feature does, for tools that drop the endpoint's path; `/v1/...`,
+    /// `/ais/...` and `/s3/...` keep their meaning (so no bucket named `v1`, `ais` or `s3`
+    /// is reachable at the root).
+    #[arg(long)]
+    s3_via_root: bool,
+    /// On /s3, follow AIS where AIS and AWS differ: DeleteBucket removes a non-empty bucket
+    /// with its objects, and multipart parts under 5 MiB are accepted. Default: AWS's rules
+    /// (BucketNotEmpty, EntityTooSmall).
+    #[arg(long)]
+    s3_ais_semantics: bool,
     /// S3 secret key (env AIS_S3_SECRET_KEY).
     #[arg(long, env = "AIS_S3_SECRET_KEY", hide_env_values = true)]
     s3_secret_key: Option<String>,
@@ -167,6 +178,8 @@ fn main() {
         keepalive_factor: a.keepalive_factor,
         rebalance_workers: a.rebalance_workers,
         rebalance_max_rate: a.rebalance_max_rate,
+        s3_via_root: a.s3_via_root,
+        s3_ais_semantics: a.s3_ais_semantics,
         s3_credentials: match (a.s3_access_key, a.s3_secret_key) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => vec![(k, s)],
             (None, None) => vec![],

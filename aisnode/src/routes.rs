@@ -12,6 +12,35 @@ use net::conn::Conn;
 use net::http;
 use std::rc::Rc;
 
+/// An S3 request; `path` is decoded and starts with `/s3`. S3 clients do not follow
+/// redirects for uploads: a proxy streams object requests through to the owning target core
+/// and serves bucket requests itself.
+async fn s3(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    path: &str,
+) -> Result<Outcome, ApiError> {
+    if core.node.cfg.role == Role::Proxy {
+        let rest = path
+            .strip_prefix("/s3")
+            .unwrap_or("")
+            .trim_start_matches('/');
+        if let Some((bucket, key)) = rest.split_once('/') {
+            if !key.is_empty()
+                && engine::name::validate_bucket(bucket).is_ok()
+                && engine::name::validate_object(key).is_ok()
+            {
+                let Some(url) = placement::owner(&core.smap(), bucket, key).map(|o| o.url) else {
+                    return Err(ApiError::new(503, "no targets in the cluster map"));
+                };
+                return crate::forward::forward(conn, req, &url, &core.node.proxy_id).await;
+            }
+        }
+    }
+    Ok(crate::s3::handle(core, conn, req, path).await)
+}
+
 /// Route by path: `/v1/<resource>/...` and the easy URL `/ais/<bucket>/<object>`.
 pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
     let raw = req.head.path.clone();
@@ -25,27 +54,10 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
     } else if let Some(r) = path.strip_prefix("/ais/") {
         ("objects".to_string(), r.to_string())
     } else if path == "/s3" || path.starts_with("/s3/") {
-        if core.node.cfg.role == Role::Proxy {
-            // S3 clients do not follow redirects for uploads: stream object requests
-            // through to the owning target core; bucket requests are served here.
-            let rest = path
-                .strip_prefix("/s3")
-                .unwrap_or("")
-                .trim_start_matches('/');
-            if let Some((bucket, key)) = rest.split_once('/') {
-                if !key.is_empty()
-                    && engine::name::validate_bucket(bucket).is_ok()
-                    && engine::name::validate_object(key).is_ok()
-                {
-                    let Some(url) = placement::owner(&core.smap(), bucket, key).map(|o| o.url)
-                    else {
-                        return Err(ApiError::new(503, "no targets in the cluster map"));
-                    };
-                    return crate::forward::forward(conn, req, &url, &core.node.proxy_id).await;
-                }
-            }
-        }
-        return Ok(crate::s3::handle(core, conn, req, &path).await);
+        return s3(core, conn, req, &path).await;
+    } else if core.node.cfg.s3_via_root {
+        // AIS's S3-API-via-Root: `/<bucket>/<key>` is `/s3/<bucket>/<key>`.
+        return s3(core, conn, req, &format!("/s3{path}")).await;
     } else {
         return Err(ApiError::new(
             404,

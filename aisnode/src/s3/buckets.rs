@@ -69,18 +69,22 @@ pub(crate) async fn bucket_op(
         "DELETE" => {
             let node = core.node.clone();
             let b = bucket.to_string();
-            let no_objects = gather(core, bucket, "", "", 1).await?.is_empty();
-            let empty = no_objects
-                && glommio::executor()
-                    .spawn_blocking(move || {
-                        let bck = Bck::ais(&b);
-                        node.mountpaths.load().with_data().iter().all(|m| {
-                            engine::multipart::list(m, &bck)
-                                .map(|v| v.is_empty())
-                                .unwrap_or(false)
+            // AWS refuses to delete a bucket that holds objects or uploads; AIS deletes it
+            // with its content (`--s3-ais-semantics`).
+            let ais = core.node.cfg.s3_ais_semantics;
+            let no_objects = ais || gather(core, bucket, "", "", 1).await?.is_empty();
+            let empty = ais
+                || no_objects
+                    && glommio::executor()
+                        .spawn_blocking(move || {
+                            let bck = Bck::ais(&b);
+                            node.mountpaths.load().with_data().iter().all(|m| {
+                                engine::multipart::list(m, &bck)
+                                    .map(|v| v.is_empty())
+                                    .unwrap_or(false)
+                            })
                         })
-                    })
-                    .await;
+                        .await;
             if !empty {
                 return Err(s3err(
                     S3ErrorCode::BucketNotEmpty,

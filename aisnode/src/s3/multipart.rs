@@ -256,7 +256,8 @@ pub(crate) async fn complete_upload(
                 ),
             ));
         }
-        if i + 1 < wanted.len() && p.size < PART_BYTES_MIN {
+        // AWS's minimum part size; AIS accepts any (`--s3-ais-semantics`).
+        if i + 1 < wanted.len() && p.size < PART_BYTES_MIN && !core.node.cfg.s3_ais_semantics {
             return Err(s3err(S3ErrorCode::EntityTooSmall, format!("part {n} is {} bytes; every part but the last must be at least {PART_BYTES_MIN}", p.size)));
         }
         md5s.push(

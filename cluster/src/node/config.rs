@@ -22,6 +22,12 @@ pub struct NodeConfig {
     pub fsync: bool,
     /// S3 access keys (access key, secret). Empty: anonymous S3 access.
     pub s3_credentials: Vec<(String, String)>,
+    /// Serve S3 at the root of the public port too (AIS's `S3-API-via-Root` feature), for
+    /// tools that drop the endpoint's path; `/v1/...` and `/ais/...` keep their meaning.
+    pub s3_via_root: bool,
+    /// On `/s3`, follow AIS where AIS and AWS differ: DeleteBucket removes a bucket with its
+    /// objects, and multipart parts of any size are accepted (default: AWS's rules).
+    pub s3_ais_semantics: bool,
     /// Intra-cluster control and data networks (host, port); `None`: same as public.
     pub intra_control: Option<(String, u16)>,
     pub intra_data: Option<(String, u16)>,
