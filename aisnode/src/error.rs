@@ -106,6 +106,7 @@ pub fn classify(e: &ClusterError) -> WireClass {
         ClusterError::Conflict(_) | ClusterError::Meta { .. } => {
             c(409, "", S3ErrorCode::InvalidRequest)
         }
+        ClusterError::Forbidden(_) => c(403, "", S3ErrorCode::AccessDenied),
         ClusterError::Unavailable(_) => c(503, "", S3ErrorCode::ServiceUnavailable),
         ClusterError::PeerUnreachable(_) => c(502, "", S3ErrorCode::InternalError),
         ClusterError::Peer { status, .. } => c(*status, "", S3ErrorCode::InternalError),

@@ -90,6 +90,10 @@ struct Args {
     /// (BucketNotEmpty, EntityTooSmall).
     #[arg(long)]
     s3_ais_semantics: bool,
+    /// Allow `promote` (files on this node's file system become objects) for files under
+    /// this directory only; without it promote is refused (403).
+    #[arg(long)]
+    promote_root: Option<PathBuf>,
     /// S3 secret key (env AIS_S3_SECRET_KEY).
     #[arg(long, env = "AIS_S3_SECRET_KEY", hide_env_values = true)]
     s3_secret_key: Option<String>,
@@ -180,6 +184,18 @@ fn main() {
         rebalance_max_rate: a.rebalance_max_rate,
         s3_via_root: a.s3_via_root,
         s3_ais_semantics: a.s3_ais_semantics,
+        promote_root: match a.promote_root.map(std::fs::canonicalize) {
+            None => None,
+            Some(Ok(p)) if p.is_dir() => Some(p),
+            Some(Ok(p)) => {
+                eprintln!("aisnode: --promote-root {}: not a directory", p.display());
+                std::process::exit(2);
+            }
+            Some(Err(e)) => {
+                eprintln!("aisnode: --promote-root: {e}");
+                std::process::exit(2);
+            }
+        },
         s3_credentials: match (a.s3_access_key, a.s3_secret_key) {
             (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => vec![(k, s)],
             (None, None) => vec![],

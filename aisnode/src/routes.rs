@@ -155,6 +155,12 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     let msg = crate::reply::read_actmsg(conn, req)
                         .await?
                         .unwrap_or_default();
+                    let bucket = rest.trim_end_matches('/');
+                    if msg.action == native::promote::ACT_PROMOTE {
+                        engine::name::validate_bucket(bucket)
+                            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                        return native::promote::handle(core, conn, bucket, msg).await;
+                    }
                     audit::check_action(audit::Endpoint::ObjectsBucket, "POST", &msg.action)?;
                 }
                 return Err(ApiError::bad_request(format!(

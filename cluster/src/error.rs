@@ -27,6 +27,8 @@ pub enum Error {
         decision: Decision,
         detail: String,
     },
+    /// Not allowed here: outside a configured root, a disabled feature.
+    Forbidden(String),
     /// Nothing can serve it yet: no targets, the primary is not known.
     Unavailable(String),
     /// Another node could not be reached, or answered something unreadable.
@@ -65,6 +67,7 @@ impl std::fmt::Display for Error {
             | Error::MountpathNotFound(m)
             | Error::BadRequest(m)
             | Error::Conflict(m)
+            | Error::Forbidden(m)
             | Error::Unavailable(m)
             | Error::PeerUnreachable(m)
             | Error::NotImplemented(m)

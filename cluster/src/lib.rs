@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod listing;
 pub mod membership;
 pub mod mountpaths;
+pub mod promote;
 pub mod rebalance;
 pub mod resilver;
 pub mod transfer;

@@ -88,26 +88,12 @@ pub async fn send(
     let (ep, _) = net::client::parse_http_url(&format!("{}/", to.base_url))
         .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
     let addr = format!("{}:{}", ep.host, ep.port);
-    let mut up = match pool.take(&addr) {
-        Some(s) => s,
-        None => match TcpStream::connect_timeout(
-            addr.as_str(),
-            Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS),
-        )
-        .await
-        {
-            Ok(s) => {
-                let t = Some(Duration::from_millis(TRANSFER_IO_TIMEOUT_MS));
-                let _ = s.set_read_timeout(t);
-                let _ = s.set_write_timeout(t);
-                let _ = s.set_nodelay(true);
-                s
-            }
-            Err(e) => {
-                rd.close().await;
-                return Err(Error::PeerUnreachable(format!("connect {addr}: {e}")));
-            }
-        },
+    let mut up = match connect(pool, &addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            rd.close().await;
+            return Err(e);
+        }
     };
     let target = format!(
         "/v1/objects/{}/{}?provider=ais{}&pid={}&utm={}",
@@ -167,6 +153,28 @@ pub async fn send(
     } else {
         rd.close().await;
     }
+    finish(pool, &addr, up).await?;
+    Ok(Some(size))
+}
+
+/// A connection to `addr` from the pool, or a new one.
+async fn connect(pool: &Pool, addr: &str) -> Result<TcpStream, Error> {
+    if let Some(s) = pool.take(addr) {
+        return Ok(s);
+    }
+    let s = TcpStream::connect_timeout(addr, Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS))
+        .await
+        .map_err(|e| Error::PeerUnreachable(format!("connect {addr}: {e}")))?;
+    let t = Some(Duration::from_millis(TRANSFER_IO_TIMEOUT_MS));
+    let _ = s.set_read_timeout(t);
+    let _ = s.set_write_timeout(t);
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// Read the destination's reply to a PUT whose body was sent; 200 gives the connection back
+/// to the pool (if it can be reused), anything else is an error.
+async fn finish(pool: &Pool, addr: &str, mut up: TcpStream) -> Result<(), Error> {
     let mut resp = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
     let (status, reusable) = loop {
@@ -205,7 +213,70 @@ pub async fn send(
         });
     }
     if reusable {
-        pool.give(&addr, up);
+        pool.give(addr, up);
     }
-    Ok(Some(size))
+    Ok(())
+}
+
+/// Stream a plain file (`size` bytes at `path`, read on the blocking thread a chunk at a
+/// time) to `to` as a new version of the object there (promote). The receiver computes the
+/// checksum.
+pub async fn send_file(
+    node: &Node,
+    pool: &Pool,
+    path: &std::path::Path,
+    size: u64,
+    to: &Dest<'_>,
+) -> Result<u64, Error> {
+    use std::io::Read;
+    let (ep, _) = net::client::parse_http_url(&format!("{}/", to.base_url))
+        .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
+    let addr = format!("{}:{}", ep.host, ep.port);
+    let p = path.to_path_buf();
+    let mut file = glommio::executor()
+        .spawn_blocking(move || std::fs::File::open(p))
+        .await
+        .map_err(|e| Error::BadRequest(format!("promote: {}: {e}", path.display())))?;
+    let mut up = connect(pool, &addr).await?;
+    let target = format!(
+        "/v1/objects/{}/{}?provider=ais&pid={}&utm={}",
+        to.bucket,
+        net::http::percent_encode_path(to.object),
+        node.self_id(),
+        time::base36(time::now_unix_ns() as u64)
+    );
+    let mut head = Vec::with_capacity(512);
+    net::client::write_request_head(&mut head, "PUT", &addr, &target, &[], size);
+    up.write_all(&head)
+        .await
+        .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
+    let mut sent = 0u64;
+    while sent < size {
+        let want = (size - sent).min(READ_BUFFER_BYTES as u64) as usize;
+        let (f, chunk) = glommio::executor()
+            .spawn_blocking(move || {
+                let mut b = vec![0u8; want];
+                let r = file.read(&mut b).map(|n| {
+                    b.truncate(n);
+                    b
+                });
+                (file, r)
+            })
+            .await;
+        file = f;
+        let chunk =
+            chunk.map_err(|e| Error::Internal(format!("promote: read {}: {e}", path.display())))?;
+        if chunk.is_empty() {
+            return Err(Error::Internal(format!(
+                "promote: {} shrank while it was read ({sent} of {size} bytes)",
+                path.display()
+            )));
+        }
+        up.write_all(&chunk)
+            .await
+            .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
+        sent += chunk.len() as u64;
+    }
+    finish(pool, &addr, up).await?;
+    Ok(size)
 }

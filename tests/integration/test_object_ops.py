@@ -333,3 +333,69 @@ def test_object_and_prefix_of_the_same_name_is_a_clear_refusal(node):
                          timeout=TIMEOUT_S)
         assert r.status_code == 400 and "same name" in r.text, (name, r.status_code, r.text)
     assert snapshot(node.endpoint, b) == before
+
+
+# ---- promote (files under --promote-root become objects) ------------------------------------
+
+
+def test_promote_only_under_the_root(aisnode_binary, tmp_path):
+    import os
+
+    import conftest
+
+    root = tmp_path / "promote-root"
+    (root / "dir" / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"file a")
+    (root / "dir" / "b.txt").write_bytes(b"file b")
+    (root / "dir" / "sub" / "c.txt").write_bytes(b"file c")
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"secret")
+    os.symlink(outside, root / "dir" / "link-out")          # inside the tree, pointing out
+    os.symlink(outside, root / "escape")                    # a source that resolves outside
+
+    class PromoteNode(conftest.AisNode):
+        def argv(self):
+            return super().argv() + ["--promote-root", str(root)]
+
+    node = conftest._start_or_fail(PromoteNode(aisnode_binary, tmp_path / "node"))
+    try:
+        client = make_client(node.endpoint)
+        b = client.bucket("promoted").create()
+        b.object("single").promote(str(root / "a.txt"))
+        assert b.object("single").get_reader().read_all() == b"file a"
+        # A directory, not recursive: its files only; recursive: the tree; never a symlink.
+        b.object("flat").promote(str(root / "dir"))
+        b.object("tree").promote(str(root / "dir"), recursive=True)
+        names = sorted(e.name for e in b.list_all_objects())
+        assert names == ["flat/b.txt", "single", "tree/b.txt", "tree/sub/c.txt"], names
+        assert b.object("tree/sub/c.txt").get_reader().read_all() == b"file c"
+        # No overwrite unless asked; delete_source removes the file once stored.
+        (root / "a.txt").write_bytes(b"file a, v2")
+        b.object("single").promote(str(root / "a.txt"))
+        assert b.object("single").get_reader().read_all() == b"file a"
+        b.object("single").promote(str(root / "a.txt"), overwrite_dest=True, delete_source=True)
+        assert b.object("single").get_reader().read_all() == b"file a, v2"
+        assert not (root / "a.txt").exists()
+
+        before = snapshot(node.endpoint, b)
+        for src in (str(outside), str(root / "escape"), str(root / ".." / "outside.txt"), "/etc",
+                    str(node.mountpaths[0])):
+            with pytest.raises(AISError) as ei:
+                b.object("x").promote(src)
+            assert ei.value.status_code == 403, (src, ei.value)
+        with pytest.raises(AISError) as ei:
+            b.object("x").promote(str(root / "no-such-file"))
+        assert ei.value.status_code == 400
+        assert snapshot(node.endpoint, b) == before
+        assert outside.read_bytes() == b"secret"
+    finally:
+        node.close()
+
+
+def test_promote_is_refused_without_a_root(node):
+    client = make_client(node.endpoint)
+    b = client.bucket("nopromote").create()
+    with pytest.raises(AISError) as ei:
+        b.object("x").promote("/etc/hostname")
+    assert ei.value.status_code == 403 and "--promote-root" in str(ei.value)
+    assert [e.name for e in b.list_all_objects()] == []

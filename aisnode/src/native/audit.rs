@@ -98,7 +98,6 @@ pub const ROWS: &[Row] = &[
     act(Bucket, "PATCH", "set-bprops", "change bucket properties (issue 12)"),
     act(Bucket, "PATCH", "reset-bprops", "reset bucket properties (issue 12)"),
     act(Bucket, "PUT", "archive", "archive objects into a shard (job)"),
-    act(ObjectsBucket, "POST", "promote", "promote target-local files to objects"),
     act(ObjectsBucket, "POST", "blob-download", "download a large remote object (job)"),
     act(Cluster, "PUT", "decommission", "decommission the whole cluster"),
     act(Cluster, "PUT", "shutdown-node", "shut a node down"),

@@ -11,4 +11,5 @@ pub mod listing;
 pub mod mountpaths;
 pub mod multipart;
 pub mod objects;
+pub mod promote;
 pub mod redirect;

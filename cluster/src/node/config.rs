@@ -28,6 +28,9 @@ pub struct NodeConfig {
     /// On `/s3`, follow AIS where AIS and AWS differ: DeleteBucket removes a bucket with its
     /// objects, and multipart parts of any size are accepted (default: AWS's rules).
     pub s3_ais_semantics: bool,
+    /// Files under this directory (resolved, absolute) may be promoted to objects; `None`:
+    /// promote is disabled.
+    pub promote_root: Option<PathBuf>,
     /// Intra-cluster control and data networks (host, port); `None`: same as public.
     pub intra_control: Option<(String, u16)>,
     pub intra_data: Option<(String, u16)>,
