@@ -170,15 +170,7 @@ async fn flush(
     let tname = core.node.tname();
     let cname = format!("ais://{bucket}");
     let fail = |e| ApiError::from_engine(e, &tname, &cname, object);
-    let client_cksum = match (
-        req.head.header("ais-checksum-type"),
-        req.head.header("ais-checksum-value"),
-    ) {
-        (Some(t), Some(v)) if !t.is_empty() && t != "none" => {
-            Some((t.to_ascii_lowercase(), v.to_string()))
-        }
-        _ => None,
-    };
+    let client_cksum = super::objects::client_cksum(req);
     let mut w = ObjectWriter::create(mp, &Bck::ais(bucket), object)
         .await
         .map_err(fail)?;
@@ -243,7 +235,7 @@ async fn flush(
     }
     let opts = PutOpts {
         cksum_type: props.checksum.ty.clone(),
-        client_cksum: client_cksum.filter(|(t, _)| matches!(t.as_str(), "xxhash" | "xxhash2")),
+        // The declared checksum was verified above, over the same bytes.
         versioning: props.versioning.enabled,
         fsync: core.node.cfg.fsync,
         ..Default::default()

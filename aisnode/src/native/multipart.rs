@@ -10,8 +10,8 @@
 //! completion list must match the part's. An object request with an `uploadId` is never
 //! taken for a plain PUT or DELETE of the object.
 
+use super::objects::receive_into;
 use crate::core::Core;
-use crate::core::PUT_RECV_BYTES;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_body, send_job_id, send_ok, CONTROL_BODY_BYTES_MAX};
 use crate::req::{Outcome, Req};
@@ -153,39 +153,11 @@ pub async fn upload_part(
     let props = core.bucket_props(bucket)?;
     upload(&mp, bucket, object, &id)?;
     let fail = engine_err(core, bucket, object);
-    let mut w = multipart::part_writer(&mp, &Bck::ais(bucket), &id, number)
+    let w = multipart::part_writer(&mp, &Bck::ais(bucket), &id, number)
         .await
         .map_err(&fail)?;
-    if let net::http::BodyKind::Length(n) = req.head.body {
-        w.size_hint(n);
-    }
-    if req.head.expect_continue {
-        if let Err(e) = conn.send_continue().await {
-            w.abort().await;
-            return Err(io_err(e));
-        }
-    }
     let mut md5 = Md5::new();
-    let mut buf = vec![0u8; PUT_RECV_BYTES];
-    {
-        let mut body = conn.body(req.head.body);
-        loop {
-            let n = match body.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    w.abort().await;
-                    return Err(io_err(e));
-                }
-            };
-            md5.update(&buf[..n]);
-            if let Err(e) = w.write(&buf[..n]).await {
-                w.abort().await;
-                return Err(fail(e).closing());
-            }
-        }
-    }
-    req.body_done = true;
+    let w = receive_into(conn, req, w, |b| md5.update(b), &fail).await?;
     let digest: [u8; 16] = md5.finalize().into();
     let etag = net::hex::encode(&digest);
     let opts = PutOpts {

@@ -284,6 +284,61 @@ fn parse_custom(req: &Req) -> Result<Vec<(String, String)>, ApiError> {
     Ok(out)
 }
 
+/// The checksum a client declared (`Ais-Checksum-Type` / `-Value`), lower-cased type; `None`
+/// for none.
+pub(crate) fn client_cksum(req: &Req) -> Option<(String, String)> {
+    match (
+        req.head.header("ais-checksum-type"),
+        req.head.header("ais-checksum-value"),
+    ) {
+        (Some(t), Some(v)) if !t.is_empty() && t != "none" => {
+            Some((t.to_ascii_lowercase(), v.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Stream the request body into `w` (100-continue answered, size hinted), passing each
+/// piece to `seen` (a digest) as well; the writer comes back ready to commit. On any failure
+/// it is aborted, so no work file is left; engine errors go through `fail` and close the
+/// connection (the body is unread).
+pub(crate) async fn receive_into(
+    conn: &mut Conn,
+    req: &mut Req,
+    mut w: ObjectWriter,
+    mut seen: impl FnMut(&[u8]),
+    fail: impl Fn(engine::Error) -> ApiError,
+) -> Result<ObjectWriter, ApiError> {
+    if let net::http::BodyKind::Length(n) = req.head.body {
+        w.size_hint(n);
+    }
+    if req.head.expect_continue {
+        if let Err(e) = conn.send_continue().await {
+            w.abort().await;
+            return Err(io_err(e));
+        }
+    }
+    let mut buf = vec![0u8; crate::core::PUT_RECV_BYTES];
+    let mut body = conn.body(req.head.body);
+    loop {
+        let n = match body.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                w.abort().await;
+                return Err(io_err(e));
+            }
+        };
+        seen(&buf[..n]);
+        if let Err(e) = w.write(&buf[..n]).await {
+            w.abort().await;
+            return Err(fail(e).closing());
+        }
+    }
+    req.body_done = true;
+    Ok(w)
+}
+
 async fn put(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -297,15 +352,7 @@ async fn put(
     let tname = node.tname();
     let props = core.bucket_props(bucket)?;
     let custom = parse_custom(req)?;
-    let client_cksum = match (
-        req.head.header("ais-checksum-type"),
-        req.head.header("ais-checksum-value"),
-    ) {
-        (Some(t), Some(v)) if !t.is_empty() && t != "none" => {
-            Some((t.to_ascii_lowercase(), v.to_string()))
-        }
-        _ => None,
-    };
+    let client_cksum = client_cksum(req);
     let skip_vc = req.q_true("skip_vc");
     if let Some((t, _)) = &client_cksum {
         if !skip_vc && !engine::object::is_supported_cksum(t) {
@@ -342,37 +389,17 @@ async fn put(
         // Atomically: a client PUT that lands meanwhile is newer than the moved copy.
         no_replace: rebalance,
     };
-    let mut w = ObjectWriter::create(&mp, &bck, object)
+    let w = ObjectWriter::create(&mp, &bck, object)
         .await
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
-    if let net::http::BodyKind::Length(n) = req.head.body {
-        w.size_hint(n);
-    }
-    if req.head.expect_continue {
-        if let Err(e) = conn.send_continue().await {
-            w.abort().await;
-            return Err(io_err(e));
-        }
-    }
-    let mut buf = vec![0u8; crate::core::PUT_RECV_BYTES];
-    {
-        let mut body = conn.body(req.head.body);
-        loop {
-            let n = match body.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    w.abort().await;
-                    return Err(io_err(e));
-                }
-            };
-            if let Err(e) = w.write(&buf[..n]).await {
-                w.abort().await;
-                return Err(ApiError::from_engine(e, &tname, &cname, object).closing());
-            }
-        }
-    }
-    req.body_done = true;
+    let w = receive_into(
+        conn,
+        req,
+        w,
+        |_| {},
+        |e| ApiError::from_engine(e, &tname, &cname, object),
+    )
+    .await?;
     let res = match w.commit(&opts).await {
         Ok(r) => r,
         Err(engine::Error::Exists(_)) if rebalance => {

@@ -99,6 +99,40 @@ pub(crate) async fn list_page(
     }
 }
 
+/// The parameters ListObjects (v1, v2) and ListObjectVersions share.
+struct ListParams {
+    prefix: String,
+    delimiter: Option<String>,
+    max_keys: usize,
+    url_encode: bool,
+}
+
+impl ListParams {
+    fn from_req(req: &Req) -> S3Result<ListParams> {
+        let max_keys: usize = match req.q("max-keys") {
+            None => 1000,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| {
+                    s3err(
+                        S3ErrorCode::InvalidArgument,
+                        format!("max-keys {v:?} is not a number"),
+                    )
+                })?
+                .min(xml::LIST_KEYS_MAX as usize),
+        };
+        Ok(ListParams {
+            prefix: req.q("prefix").unwrap_or("").to_string(),
+            delimiter: req
+                .q("delimiter")
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
+            max_keys,
+            url_encode: xml::parse_encoding_type(req.q("encoding-type"))?,
+        })
+    }
+}
+
 pub(crate) async fn list_objects(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -106,24 +140,12 @@ pub(crate) async fn list_objects(
     bucket: &str,
 ) -> S3Result<Outcome> {
     let v2 = req.q("list-type") == Some("2");
-    let prefix = req.q("prefix").unwrap_or("").to_string();
-    let delimiter = req
-        .q("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
-    let max_keys: usize = match req.q("max-keys") {
-        None => 1000,
-        Some(v) => v
-            .parse::<usize>()
-            .map_err(|_| {
-                s3err(
-                    S3ErrorCode::InvalidArgument,
-                    format!("max-keys {v:?} is not a number"),
-                )
-            })?
-            .min(xml::LIST_KEYS_MAX as usize),
-    };
-    let url_encode = xml::parse_encoding_type(req.q("encoding-type"))?;
+    let ListParams {
+        prefix,
+        delimiter,
+        max_keys,
+        url_encode,
+    } = ListParams::from_req(req)?;
     let token = req.q("continuation-token").map(str::to_string);
     let start_after = req.q("start-after").map(str::to_string);
     let marker = req.q("marker").unwrap_or("").to_string();
@@ -192,24 +214,12 @@ pub(crate) async fn list_object_versions(
     req: &Req,
     bucket: &str,
 ) -> S3Result<Outcome> {
-    let prefix = req.q("prefix").unwrap_or("").to_string();
-    let delimiter = req
-        .q("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
-    let max_keys: usize = match req.q("max-keys") {
-        None => 1000,
-        Some(v) => v
-            .parse::<usize>()
-            .map_err(|_| {
-                s3err(
-                    S3ErrorCode::InvalidArgument,
-                    format!("max-keys {v:?} is not a number"),
-                )
-            })?
-            .min(xml::LIST_KEYS_MAX as usize),
-    };
-    let url_encode = xml::parse_encoding_type(req.q("encoding-type"))?;
+    let ListParams {
+        prefix,
+        delimiter,
+        max_keys,
+        url_encode,
+    } = ListParams::from_req(req)?;
     let key_marker = req.q("key-marker").unwrap_or("").to_string();
     let version_id_marker = req.q("version-id-marker").unwrap_or("").to_string();
     if !version_id_marker.is_empty() {

@@ -106,17 +106,23 @@ pub(crate) async fn upload_part(
         }
     };
     let et = etag::md5_etag(&digest);
-    let mut opts = put_opts(
-        core,
-        &t.bucket,
-        vec![("ETag".into(), etag::unquote(&et).to_string())],
-    );
-    opts.skip_vc = true;
-    opts.versioning = false;
+    let opts = part_opts(core, &t.bucket, &et);
     w.commit(&opts)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     send_empty(conn, 200, &[("ETag", &et)]).await
+}
+
+/// How a part is committed: its MD5 ETag kept, no version, no identical-content check.
+fn part_opts(core: &Core, bucket: &str, etag_quoted: &str) -> engine::object::PutOpts {
+    let mut opts = put_opts(
+        core,
+        bucket,
+        vec![("ETag".into(), etag::unquote(etag_quoted).to_string())],
+    );
+    opts.skip_vc = true;
+    opts.versioning = false;
+    opts
 }
 
 /// UploadPartCopy (`PUT ?partNumber&uploadId` with `x-amz-copy-source` and optionally
@@ -163,13 +169,7 @@ pub(crate) async fn upload_part_copy(
         }
     };
     let et = etag::md5_etag(&digest);
-    let mut opts = put_opts(
-        core,
-        &t.bucket,
-        vec![("ETag".into(), etag::unquote(&et).to_string())],
-    );
-    opts.skip_vc = true;
-    opts.versioning = false;
+    let opts = part_opts(core, &t.bucket, &et);
     let res = w
         .commit(&opts)
         .await
