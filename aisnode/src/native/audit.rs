@@ -1,7 +1,6 @@
 //! Known AIS requests this node does not implement (issue 11): each is refused with 501 and
 //! a message naming it, never ignored and never taken for a plainer request. The table is
-//! the native half of docs/api-audit.md's "refused 501" rows (object-level parameters of
-//! `/v1/objects/B/O` are `native::objects`'s); tests/integration/test_api_audit.py sends every
+//! the native half of docs/api-audit.md's "refused 501" rows; tests/integration/test_api_audit.py sends every
 //! row of docs/api-audit-refusals.json and expects the answer these functions give.
 //!
 //! Unknown names (not AIS's) keep AIS's behaviour: parameters are ignored, actions are an
@@ -15,6 +14,8 @@ use crate::req::Req;
 pub enum Endpoint {
     /// `/v1/buckets/B`
     Bucket,
+    /// `/v1/objects/B/O` (any method: rows with method `*`)
+    Object,
     /// `/v1/objects/B` (no object name: bucket-level object actions)
     ObjectsBucket,
     /// `PUT /v1/cluster`
@@ -73,11 +74,20 @@ const fn qp(
     }
 }
 
-use Endpoint::{Bucket, Cluster, Mountpaths, ObjectsBucket, ReverseDaemon};
+use Endpoint::{Bucket, Cluster, Mountpaths, Object, ObjectsBucket, ReverseDaemon};
 
 /// Actions and query parameters, per endpoint and method.
 #[rustfmt::skip]
 pub const ROWS: &[Row] = &[
+    // Objects, on every method: a GET would return untransformed bytes, a PUT into an
+    // archive would replace the whole shard.
+    qp(Object, "*", "etl_name", "ETL transformations"),
+    qp(Object, "*", "etl_pipeline", "ETL pipelines"),
+    qp(Object, "*", "etl_args", "ETL arguments"),
+    qp(Object, "*", "etl_fqn", "ETL"),
+    qp(Object, "*", "archpath", "files inside archives"),
+    qp(Object, "*", "archregx", "files inside archives"),
+    qp(Object, "*", "archmode", "files inside archives"),
     act(Bucket, "POST", "move-bck", "rename a bucket (job)"),
     act(Bucket, "POST", "copy-bck", "copy a bucket (job)"),
     act(Bucket, "POST", "etl-bck", "transform a bucket with ETL (job)"),
@@ -161,6 +171,7 @@ pub const RESOURCES: &[(&str, &str)] = &[
 fn endpoint_name(e: Endpoint) -> &'static str {
     match e {
         Bucket => "/v1/buckets/<bucket>",
+        Object => "/v1/objects/<bucket>/<object>",
         ObjectsBucket => "/v1/objects/<bucket>",
         Cluster => "/v1/cluster",
         Mountpaths => "/v1/daemon/mountpaths",
@@ -186,10 +197,9 @@ pub fn check_action(endpoint: Endpoint, method: &str, action: &str) -> Result<()
 /// 501 for a query parameter of the table that the request sets.
 pub fn check_query(endpoint: Endpoint, req: &Req) -> Result<(), ApiError> {
     let method = req.head.method.as_str();
-    for r in ROWS
-        .iter()
-        .filter(|r| r.kind == Kind::Query && r.endpoint == endpoint && r.method == method)
-    {
+    for r in ROWS.iter().filter(|r| {
+        r.kind == Kind::Query && r.endpoint == endpoint && (r.method == method || r.method == "*")
+    }) {
         if let Some(v) = req.q(r.name) {
             if !v.is_empty() && v != "false" {
                 return Err(ApiError::not_implemented(format!(

@@ -36,7 +36,7 @@ pub async fn object(
     let method = req.head.method.clone();
     // Reads find objects a resilver has not moved to their HRW mountpath yet.
     let at = |mp| locate(core, mp, bucket, object);
-    refuse_unsupported(req)?;
+    super::audit::check_query(super::audit::Endpoint::Object, req)?;
     let mpt = req.q(multipart::QPARAM_UPLOAD_ID).is_some()
         || req.q(multipart::QPARAM_PART_NUMBER).is_some();
     match method.as_str() {
@@ -60,31 +60,6 @@ pub async fn object(
             "GET, PUT, HEAD, DELETE, PATCH, POST",
         )),
     }
-}
-
-/// Object-request parameters AIS defines and this node does not implement: refused by name
-/// (501) rather than ignored, so nothing is ever taken for a plainer request (an ETL GET
-/// would return untransformed bytes; a PUT into an archive would replace the whole shard).
-const UNSUPPORTED: [(&str, &str); 7] = [
-    ("etl_name", "ETL transformations (etl_name)"),
-    ("etl_pipeline", "ETL pipelines (etl_pipeline)"),
-    ("etl_args", "ETL arguments (etl_args)"),
-    ("etl_fqn", "ETL (etl_fqn)"),
-    ("archpath", "files inside archives (archpath)"),
-    ("archregx", "files inside archives (archregx)"),
-    ("archmode", "files inside archives (archmode)"),
-];
-
-fn refuse_unsupported(req: &Req) -> Result<(), ApiError> {
-    for (q, what) in UNSUPPORTED {
-        if req.q(q).is_some() {
-            return Err(ApiError::not_implemented(format!(
-                "{what} {} is not supported by this node",
-                req.head.method
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// `PUT ?object_to=<uname>`: copy this object (the SDK's `Object.copy`, AIS's
