@@ -343,9 +343,6 @@ impl ObjectWriter {
                 })?;
             }
         }
-        if self.fqn.is_dir() {
-            return Err(name_conflict(&self.fqn));
-        }
         // Close before rename so no DMA descriptor outlives the work name.
         if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
             let _ = f.close().await;
@@ -363,7 +360,16 @@ impl ObjectWriter {
         } else {
             glommio::io::rename(&self.work, &self.fqn)
                 .await
-                .map_err(|e| Error::io("rename", &self.fqn, e.into()))?;
+                .map_err(|e| {
+                    let e: std::io::Error = e.into();
+                    // The name is a directory of other objects' names (`p` beside `p/x`):
+                    // found by the rename itself, so a PUT pays no extra lookup.
+                    if e.raw_os_error() == Some(rustix::io::Errno::ISDIR.raw_os_error()) {
+                        name_conflict(&self.fqn)
+                    } else {
+                        Error::io("rename", &self.fqn, e)
+                    }
+                })?;
         }
         self.done = true;
         if opts.fsync {
