@@ -170,7 +170,7 @@ async fn flush(
     let tname = core.node.tname();
     let cname = format!("ais://{bucket}");
     let fail = |e| ApiError::from_engine(e, &tname, &cname, object);
-    let client_cksum = super::objects::client_cksum(req);
+    let client_cksum = super::body::client_cksum(req);
     let mut w = ObjectWriter::create(mp, &Bck::ais(bucket), object)
         .await
         .map_err(fail)?;

@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod audit;
+pub mod body;
 pub mod buckets;
 pub mod cluster;
 pub mod daemon;

@@ -10,7 +10,7 @@
 //! completion list must match the part's. An object request with an `uploadId` is never
 //! taken for a plain PUT or DELETE of the object.
 
-use super::objects::receive_into;
+use super::body::receive_into;
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_body, send_job_id, send_ok, CONTROL_BODY_BYTES_MAX};
