@@ -170,8 +170,14 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             check_provider(req, bucket)?;
             engine::name::validate_bucket(bucket)
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            engine::name::validate_object(object)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            // Clients of the native API get AIS's name rules; node-to-node calls (redirected,
+            // rebalance, get-from-neighbour) also carry names stored through S3.
+            if req.redirected() {
+                engine::name::validate_object(object)
+            } else {
+                engine::name::validate_native_object(object)
+            }
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
             if !matches!(method, "GET" | "PUT" | "HEAD" | "DELETE" | "PATCH" | "POST") {
                 return Err(ApiError::method_not_allowed(
                     "GET, PUT, HEAD, DELETE, PATCH, POST",

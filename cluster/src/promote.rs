@@ -135,7 +135,7 @@ fn collect(
         )));
     }
     for (_, _, name) in &out {
-        engine::name::validate_object(name)
+        engine::name::validate_native_object(name)
             .map_err(|e| Error::BadRequest(format!("promote: object name {name:?}: {e}")))?;
     }
     Ok(out)

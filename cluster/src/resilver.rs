@@ -241,7 +241,7 @@ async fn copy(
     };
     let lom = rd.lom.clone();
     let mut replace = false;
-    if let Ok(have) = engine::object::read_lom_path(&bck.fqn(&dst.path, object)) {
+    if let Ok(have) = engine::object::read_lom_path(&engine::object::locate(dst, &bck, object)) {
         if have.mtime_ns >= lom.mtime_ns {
             rd.close().await;
             return drop_source(src, &bck, object).map(|_| None);

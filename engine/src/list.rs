@@ -4,7 +4,7 @@
 //! order of the full object names they contain, so the walk can stop early.
 
 use crate::error::Error;
-use crate::layout::{Bck, CT_OBJECT};
+use crate::layout::{needs_escape, unescape_rel, Bck, CT_ESCAPED, CT_OBJECT};
 use crate::lom::Lom;
 use crate::mountpath::Mountpath;
 use crate::Result;
@@ -39,7 +39,101 @@ pub fn list(
         Err(e) => return Err(Error::io("stat", &root, e)),
     }
     walk(&root, "", prefix, after, limit, with_md, &mut out)?;
+    if mp.has_escaped() {
+        let esc = list_escaped(mp, bck, prefix, after, limit, with_md)?;
+        if !esc.is_empty() {
+            out.extend(esc);
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            out.truncate(limit);
+        }
+    }
     Ok(out)
+}
+
+/// The objects stored at escaped paths (`%ox`, see [`crate::layout::escaped_rel`]) with
+/// names `> after` starting with `prefix`, the first `limit` in byte order. The escaped
+/// directory is read whole (its names are not in object-name order): it holds only the names
+/// a plain path cannot (trailing `/` folder markers, `//`, dot segments, `p` beside `p/x`).
+fn list_escaped(
+    mp: &Mountpath,
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+) -> Result<Vec<ListEntry>> {
+    let mut found: Vec<(String, std::path::PathBuf)> = Vec::new();
+    walk_escaped(
+        &bck.dir(&mp.path).join(CT_ESCAPED),
+        &mut Vec::new(),
+        &mut |name, path| {
+            if name.starts_with(prefix) && name.as_str() > after {
+                // A plain-path name at its escaped path is a conflict fallback; if its plain path
+                // holds the object (a crash between the two steps of a later PUT), that one is it.
+                if needs_escape(&name) || !is_file(&bck.plain_fqn(&mp.path, &name)) {
+                    found.push((name, path));
+                }
+            }
+        },
+    )?;
+    found.sort();
+    found.truncate(limit);
+    let mut out = Vec::with_capacity(found.len());
+    for (name, path) in found {
+        if let Some(e) = entry(name, &path, with_md) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+fn walk_escaped(
+    dir: &Path,
+    dirs: &mut Vec<String>,
+    f: &mut dyn FnMut(String, std::path::PathBuf),
+) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("readdir", dir, e)),
+    };
+    for e in rd {
+        let e = e.map_err(|e| Error::io("readdir", dir, e))?;
+        let Ok(fname) = e.file_name().into_string() else {
+            continue;
+        };
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            dirs.push(fname);
+            walk_escaped(&e.path(), dirs, f)?;
+            dirs.pop();
+        } else {
+            let d: Vec<&str> = dirs.iter().map(String::as_str).collect();
+            if let Some(name) = unescape_rel(&d, &fname) {
+                f(name, e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_file(p: &Path) -> bool {
+    fs::symlink_metadata(p)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+}
+
+/// A listing entry for the object file at `path`; `None` if it went away meanwhile.
+fn entry(name: String, path: &Path, with_md: bool) -> Option<ListEntry> {
+    let (size, lom) = if with_md {
+        match crate::object::read_lom_path(path) {
+            Ok(l) => (l.size, Some(l)),
+            Err(Error::NotFound(_)) => return None,
+            Err(_) => (fs::metadata(path).map(|m| m.len()).unwrap_or(0), None),
+        }
+    } else {
+        (fs::metadata(path).ok()?.len(), None)
+    };
+    Some(ListEntry { name, size, lom })
 }
 
 fn walk(
@@ -91,24 +185,10 @@ fn walk(
             if !full.starts_with(prefix) || full.as_str() <= after {
                 continue;
             }
-            let path = dir.join(&name);
-            let (size, lom) = if with_md {
-                match crate::object::read_lom_path(&path) {
-                    Ok(l) => (l.size, Some(l)),
-                    Err(Error::NotFound(_)) => continue,
-                    Err(_) => (fs::metadata(&path).map(|m| m.len()).unwrap_or(0), None),
-                }
-            } else {
-                match fs::metadata(&path) {
-                    Ok(m) => (m.len(), None),
-                    Err(_) => continue,
-                }
+            let Some(e) = entry(full, &dir.join(&name), with_md) else {
+                continue;
             };
-            out.push(ListEntry {
-                name: full,
-                size,
-                lom,
-            });
+            out.push(e);
             if out.len() >= limit {
                 return Ok(true);
             }

@@ -16,6 +16,8 @@ use crate::Result;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Marker file that the first DMA open on each mountpath's device reads.
 pub const DMA_PROBE_FILE: &str = "dma-probe";
@@ -33,6 +35,10 @@ pub struct Mountpath {
     pub digest: u64,
     /// `st_dev` of the mountpath's file system.
     pub dev: u64,
+    /// Set once any bucket on this mountpath holds an object at its escaped path (`%ox`):
+    /// until then a plain name is looked up at its plain path only, so the common case pays
+    /// nothing for escaping. Shared with writers, which set it before creating such a file.
+    escaped: Arc<AtomicBool>,
 }
 
 impl Mountpath {
@@ -77,10 +83,28 @@ impl Mountpath {
             path,
             path_str,
             dev: md.dev(),
+            escaped: Arc::new(AtomicBool::new(false)),
         };
         mp.write_probe_marker()?;
         mp.clear_work_files();
+        let any_escaped = mp.bucket_dirs().iter().any(|b| {
+            fs::read_dir(b.join(crate::layout::CT_ESCAPED))
+                .map(|mut rd| rd.next().is_some())
+                .unwrap_or(false)
+        });
+        mp.escaped.store(any_escaped, Ordering::Relaxed);
         Ok(mp)
+    }
+
+    /// Whether any object on this mountpath may be at its escaped path.
+    pub fn has_escaped(&self) -> bool {
+        self.escaped.load(Ordering::Acquire)
+    }
+
+    /// The flag behind [`Mountpath::has_escaped`], for a writer to set before it creates an
+    /// escaped file (set first, so no lookup can miss the file once it exists).
+    pub fn escaped_flag(&self) -> Arc<AtomicBool> {
+        self.escaped.clone()
     }
 
     fn write_probe_marker(&self) -> Result<()> {

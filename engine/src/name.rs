@@ -8,8 +8,6 @@ use std::fmt;
 pub const BUCKET_NAME_BYTES_MAX: usize = 64;
 /// Whole object name limit (S3's key limit).
 pub const OBJECT_NAME_BYTES_MAX: usize = 1024;
-/// One path component of an object name; longer components do not fit a file name.
-pub const OBJECT_NAME_COMPONENT_BYTES_MAX: usize = 255;
 
 /// Why a bucket or object name a client sent is refused. Display names the problem (the
 /// front ends send it as the error message).
@@ -55,10 +53,6 @@ pub enum NameError {
         name: String,
         comp: String,
     },
-    ObjectComponentTooLong {
-        name: String,
-        len: usize,
-    },
 }
 
 impl fmt::Display for NameError {
@@ -99,10 +93,6 @@ impl fmt::Display for NameError {
                 f,
                 "object name {name:?} has a {comp:?} path component, which is not allowed"
             ),
-            NameError::ObjectComponentTooLong { name, len } => write!(
-                f,
-                "object name {name:?} has a path component of {len} bytes (max {OBJECT_NAME_COMPONENT_BYTES_MAX})"
-            ),
         }
     }
 }
@@ -140,9 +130,11 @@ pub fn validate_bucket(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// Validate an object name (already percent-decoded).
+/// Validate an object name (already percent-decoded) as S3 does: every key S3 allows passes
+/// except one with a NUL byte. Slashes anywhere, empty, `.` and `..` components and long
+/// components are all stored (the layout escapes them, see
+/// [`crate::layout::needs_escape`]), and no name can reach outside its bucket's directory.
 pub fn validate_object(name: &str) -> Result<(), NameError> {
-    let named = || name.to_owned();
     if name.is_empty() {
         return Err(NameError::ObjectEmpty);
     }
@@ -150,8 +142,19 @@ pub fn validate_object(name: &str) -> Result<(), NameError> {
         return Err(NameError::ObjectTooLong { len: name.len() });
     }
     if name.contains('\0') {
-        return Err(NameError::ObjectNul { name: named() });
+        return Err(NameError::ObjectNul {
+            name: name.to_owned(),
+        });
     }
+    Ok(())
+}
+
+/// Validate an object name sent to the native API, which keeps AIS's rules on top of S3's:
+/// no leading or trailing `/`, no `~/` start, no empty, `.` or `..` component (AIS refuses
+/// names with `../` or `~/` and names ending in `/`). Long components are fine.
+pub fn validate_native_object(name: &str) -> Result<(), NameError> {
+    validate_object(name)?;
+    let named = || name.to_owned();
     if name.starts_with('/') {
         return Err(NameError::ObjectLeadingSlash { name: named() });
     }
@@ -168,12 +171,6 @@ pub fn validate_object(name: &str) -> Result<(), NameError> {
                 return Err(NameError::ObjectDotComponent {
                     name: named(),
                     comp: comp.to_owned(),
-                })
-            }
-            c if c.len() > OBJECT_NAME_COMPONENT_BYTES_MAX => {
-                return Err(NameError::ObjectComponentTooLong {
-                    name: named(),
-                    len: c.len(),
                 })
             }
             _ => {}
@@ -223,12 +220,17 @@ mod tests {
             "spaces ok",
             "ünïcode",
         ] {
+            assert!(validate_native_object(ok).is_ok(), "{ok}");
             assert!(validate_object(ok).is_ok(), "{ok}");
         }
-        let long_comp = "c".repeat(OBJECT_NAME_COMPONENT_BYTES_MAX + 1);
+        let long_comp = "c".repeat(300);
+        assert!(validate_native_object(&long_comp).is_ok());
         let long_name = format!("{}/x", ["d"; 600].join("/"));
-        for bad in [
-            "",
+        for bad in ["", "nul\0byte", long_name.as_str()] {
+            assert!(validate_object(bad).is_err(), "{bad:?}");
+        }
+        // S3 keys the native API refuses, as AIS does.
+        for s3_only in [
             ".",
             "..",
             "a/../b",
@@ -238,12 +240,9 @@ mod tests {
             "/abs",
             "trailing/",
             "~/home",
-            "nul\0byte",
-            long_comp.as_str(),
-            long_name.as_str(),
         ] {
-            let e = validate_object(bad);
-            assert!(e.is_err(), "{bad:?}");
+            assert!(validate_object(s3_only).is_ok(), "{s3_only:?}");
+            assert!(validate_native_object(s3_only).is_err(), "{s3_only:?}");
         }
     }
 
@@ -263,18 +262,18 @@ mod tests {
             "bucket name \".\" is invalid"
         );
         assert_eq!(
-            validate_object("a/../b").unwrap_err(),
+            validate_native_object("a/../b").unwrap_err(),
             NameError::ObjectDotComponent {
                 name: "a/../b".into(),
                 comp: "..".into()
             }
         );
         assert_eq!(
-            validate_object("a/../b").unwrap_err().to_string(),
+            validate_native_object("a/../b").unwrap_err().to_string(),
             "object name \"a/../b\" has a \"..\" path component, which is not allowed"
         );
         assert_eq!(
-            validate_object("a//b").unwrap_err().to_string(),
+            validate_native_object("a//b").unwrap_err().to_string(),
             "object name \"a//b\" has an empty path component ('//')"
         );
         assert_eq!(
@@ -285,8 +284,6 @@ mod tests {
 
     #[test]
     fn object_name_at_limits() {
-        let at = "c".repeat(OBJECT_NAME_COMPONENT_BYTES_MAX);
-        assert!(validate_object(&at).is_ok());
         let c200 = "a".repeat(200);
         let total_at = format!("{c200}/{c200}/{c200}/{c200}/{}", "e".repeat(220));
         assert_eq!(total_at.len(), OBJECT_NAME_BYTES_MAX);

@@ -13,7 +13,7 @@
 //! Not done here: HTTP, deciding which core owns a mountpath (callers route to it).
 
 use crate::error::Error;
-use crate::layout::Bck;
+use crate::layout::{needs_escape, Bck};
 use crate::lom::{Lom, LOM_BYTES_MAX, XATTR_LOM};
 use crate::mountpath::Mountpath;
 use crate::Result;
@@ -23,6 +23,8 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use xxhash_rust::xxh64::Xxh64;
 
 /// Size of one DMA write buffer.
@@ -89,7 +91,90 @@ pub struct ObjectWriter {
     size: u64,
     work: PathBuf,
     fqn: PathBuf,
+    /// For an object name that is a plain path: its escaped path and the mountpath's
+    /// escaped flag, used when `fqn` meets a file/directory conflict (`p` beside `p/x`).
+    alt: Option<(PathBuf, Arc<AtomicBool>)>,
     done: bool,
+}
+
+/// Where an object of this name is on `mp`, or would be if it existed: the escaped path for
+/// names that need it; else the plain path unless that holds no file and the object sits at
+/// its escaped path after a name conflict. Costs a lookup only on mountpaths that hold
+/// escaped objects. Blocking (metadata only).
+pub fn locate(mp: &Mountpath, bck: &Bck, object: &str) -> PathBuf {
+    if needs_escape(object) {
+        return bck.escaped_fqn(&mp.path, object);
+    }
+    let plain = bck.plain_fqn(&mp.path, object);
+    if !mp.has_escaped() || is_file(&plain) {
+        return plain;
+    }
+    let esc = bck.escaped_fqn(&mp.path, object);
+    if is_file(&esc) {
+        esc
+    } else {
+        plain
+    }
+}
+
+/// Whether an object of this name is on `mp` (a regular file at [`locate`]). Blocking.
+pub fn exists(mp: &Mountpath, bck: &Bck, object: &str) -> bool {
+    is_file(&locate(mp, bck, object))
+}
+
+fn is_file(p: &Path) -> bool {
+    std::fs::symlink_metadata(p)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+}
+
+/// The outcome of one attempt to put a file at an object path.
+enum Placed {
+    Done,
+    /// The path or one of its parents is taken by the other kind (file vs directory).
+    Conflict,
+}
+
+/// Create the parent directories of `to` (inside the bucket). A parent that is an object
+/// file is a name conflict, not an error.
+fn make_parents(to: &Path) -> Result<Placed> {
+    if let Some(parent) = to.parent() {
+        if !parent.is_dir() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                if is_name_conflict(&e) {
+                    return Ok(Placed::Conflict);
+                }
+                return Err(Error::io("mkdir", parent, e));
+            }
+        }
+    }
+    Ok(Placed::Done)
+}
+
+/// `rename_noreplace` into an object path, telling a name conflict (the path is a
+/// directory, or a parent is a file) from an object already there.
+fn place_noreplace(from: &Path, to: &Path) -> Result<Placed> {
+    if let Placed::Conflict = make_parents(to)? {
+        return Ok(Placed::Conflict);
+    }
+    match rename_noreplace(from, to) {
+        Ok(()) => Ok(Placed::Done),
+        Err(Error::Exists(_)) if to.is_dir() => Ok(Placed::Conflict),
+        Err(Error::Io { source, .. }) if is_conflict_errno(&source) => Ok(Placed::Conflict),
+        Err(e) => Err(e),
+    }
+}
+
+/// EISDIR or ENOTDIR from a rename into an object path.
+fn is_conflict_errno(e: &std::io::Error) -> bool {
+    // glommio may keep only the kind of an OS error, not its code.
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+    ) || matches!(
+        rustix::io::Errno::from_io_error(e),
+        Some(rustix::io::Errno::ISDIR | rustix::io::Errno::NOTDIR)
+    )
 }
 
 fn unique_suffix() -> String {
@@ -102,8 +187,16 @@ fn unique_suffix() -> String {
 impl ObjectWriter {
     /// Start a PUT of `object` into bucket `bck` on mountpath `mp`.
     pub async fn create(mp: &Mountpath, bck: &Bck, object: &str) -> Result<ObjectWriter> {
-        let fqn = bck.fqn(&mp.path, object);
-        Self::create_at(mp, bck, fqn, object).await
+        let alt = if needs_escape(object) {
+            // Set before the file can exist, so no lookup on this mountpath misses it.
+            mp.escaped_flag().store(true, Ordering::Release);
+            None
+        } else {
+            Some((bck.escaped_fqn(&mp.path, object), mp.escaped_flag()))
+        };
+        let mut w = Self::create_at(mp, bck, bck.fqn(&mp.path, object), object).await?;
+        w.alt = alt;
+        Ok(w)
     }
 
     /// Like [`ObjectWriter::create`] but renaming into `fqn` (inside the bucket's directory
@@ -149,6 +242,7 @@ impl ObjectWriter {
             size: 0,
             work,
             fqn,
+            alt: None,
             done: false,
         })
     }
@@ -291,7 +385,7 @@ impl ObjectWriter {
             "" => ("xxhash2".to_string(), value),
             t => (t.to_string(), value),
         };
-        let old = read_lom_path(&self.fqn).ok();
+        let old = read_lom_path(&self.current()).ok();
         if let Some(old) = &old {
             if !opts.skip_vc
                 && !cksum_type.is_empty()
@@ -332,45 +426,11 @@ impl ObjectWriter {
         if let Some(t) = opts.keep_mtime_ns {
             set_mtime_fd(self.file(), t).map_err(|e| Error::io("futimens", &self.work, e))?;
         }
-        if let Some(parent) = self.fqn.parent() {
-            if !parent.is_dir() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    if is_name_conflict(&e) {
-                        name_conflict(&self.fqn)
-                    } else {
-                        Error::io("mkdir", parent, e)
-                    }
-                })?;
-            }
-        }
         // Close before rename so no DMA descriptor outlives the work name.
         if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
             let _ = f.close().await;
         }
-        if opts.no_replace {
-            match rename_noreplace(&self.work, &self.fqn) {
-                Ok(()) => {}
-                Err(Error::Exists(p)) => {
-                    let _ = std::fs::remove_file(&self.work);
-                    self.done = true;
-                    return Err(Error::Exists(p));
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            glommio::io::rename(&self.work, &self.fqn)
-                .await
-                .map_err(|e| {
-                    let e: std::io::Error = e.into();
-                    // The name is a directory of other objects' names (`p` beside `p/x`):
-                    // found by the rename itself, so a PUT pays no extra lookup.
-                    if e.raw_os_error() == Some(rustix::io::Errno::ISDIR.raw_os_error()) {
-                        name_conflict(&self.fqn)
-                    } else {
-                        Error::io("rename", &self.fqn, e)
-                    }
-                })?;
-        }
+        self.place(opts.no_replace).await?;
         self.done = true;
         if opts.fsync {
             if let Some(parent) = self.fqn.parent() {
@@ -386,6 +446,77 @@ impl ObjectWriter {
         Ok(PutResult { lom, changed: true })
     }
 
+    /// Where the object of this writer is now (see [`locate`]).
+    fn current(&self) -> PathBuf {
+        match &self.alt {
+            Some((esc, flag))
+                if flag.load(Ordering::Acquire) && !is_file(&self.fqn) && is_file(esc) =>
+            {
+                esc.clone()
+            }
+            _ => self.fqn.clone(),
+        }
+    }
+
+    /// Rename the work file into the object's path. A plain path that meets a name conflict
+    /// (`p` beside `p/x`) falls back to the escaped path; after a plain write a stale escaped
+    /// copy of the same name (left from an earlier conflict) is removed, so one name is one
+    /// object. With `no_replace`, an object at either path fails with [`Error::Exists`].
+    async fn place(&mut self, no_replace: bool) -> Result<()> {
+        if no_replace {
+            if let Some((esc, flag)) = &self.alt {
+                if flag.load(Ordering::Acquire) && is_file(esc) {
+                    let _ = std::fs::remove_file(&self.work);
+                    self.done = true;
+                    return Err(Error::Exists(esc.clone()));
+                }
+            }
+        }
+        loop {
+            let placed = if no_replace {
+                match place_noreplace(&self.work, &self.fqn) {
+                    Err(Error::Exists(p)) => {
+                        let _ = std::fs::remove_file(&self.work);
+                        self.done = true;
+                        return Err(Error::Exists(p));
+                    }
+                    r => r?,
+                }
+            } else {
+                match make_parents(&self.fqn)? {
+                    Placed::Conflict => Placed::Conflict,
+                    Placed::Done => match glommio::io::rename(&self.work, &self.fqn).await {
+                        Ok(()) => Placed::Done,
+                        Err(e) => {
+                            let e: std::io::Error = e.into();
+                            if is_conflict_errno(&e) {
+                                Placed::Conflict
+                            } else {
+                                return Err(Error::io("rename", &self.fqn, e));
+                            }
+                        }
+                    },
+                }
+            };
+            match placed {
+                Placed::Done => break,
+                Placed::Conflict => match self.alt.take() {
+                    Some((esc, flag)) => {
+                        flag.store(true, Ordering::Release);
+                        self.fqn = esc;
+                    }
+                    None => return Err(name_conflict(&self.fqn)),
+                },
+            }
+        }
+        if let Some((esc, flag)) = &self.alt {
+            if flag.load(Ordering::Acquire) && is_file(esc) {
+                let _ = std::fs::remove_file(esc);
+            }
+        }
+        Ok(())
+    }
+
     /// Abandon the PUT and remove the work file.
     pub async fn abort(mut self) {
         let _ = self.drain().await;
@@ -397,12 +528,12 @@ impl ObjectWriter {
     }
 }
 
-/// An object name that is also a directory of other names (`p` and `p/x`): the layout keeps
-/// objects as plain files, so one of the two cannot be stored. A client error, never a disk
-/// error: nothing is written.
+/// A file/directory conflict at a path that has no fallback (an escaped path or a part
+/// file): the escaping rules make this impossible for object names, so it is reported, never
+/// written over.
 fn name_conflict(fqn: &Path) -> Error {
     Error::InvalidName(format!(
-        "{}: an object cannot have the same name as a \"directory\" of other objects' names (e.g. \"p\" and \"p/x\"); one of them exists",
+        "{}: the path is taken by a file or directory of another kind",
         fqn.display()
     ))
 }
@@ -492,15 +623,17 @@ pub fn move_local(
     object: &str,
     fsync: bool,
 ) -> Result<Moved> {
-    let from = bck.fqn(&src.path, object);
-    let to = bck.fqn(&dst.path, object);
-    if let Some(parent) = to.parent() {
-        if !parent.is_dir() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("mkdir", parent, e))?;
-        }
+    let from = locate(src, bck, object);
+    let mut to = locate(dst, bck, object);
+    let mut placed = place_noreplace(&from, &to);
+    if let (Ok(Placed::Conflict), false) = (&placed, needs_escape(object)) {
+        dst.escaped_flag().store(true, Ordering::Release);
+        to = bck.escaped_fqn(&dst.path, object);
+        placed = place_noreplace(&from, &to);
     }
-    let out = match rename_noreplace(&from, &to) {
-        Ok(()) => Moved::Moved,
+    let out = match placed {
+        Ok(Placed::Done) => Moved::Moved,
+        Ok(Placed::Conflict) => return Err(name_conflict(&to)),
         Err(Error::NotFound(_)) => return Ok(Moved::Gone),
         Err(Error::Exists(_)) => {
             let mtime = |p: &Path| {
@@ -634,7 +767,7 @@ pub struct ObjectReader {
 
 impl ObjectReader {
     pub async fn open(mp: &Mountpath, bck: &Bck, object: &str) -> Result<ObjectReader> {
-        Self::open_path(bck.fqn(&mp.path, object)).await
+        Self::open_path(locate(mp, bck, object)).await
     }
 
     /// Open any object-format file (object or multipart part) by full path.
@@ -709,7 +842,7 @@ impl ObjectReader {
 
 /// Remove an object. Blocking unlink (metadata only).
 pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
-    let fqn = bck.fqn(&mp.path, object);
+    let fqn = locate(mp, bck, object);
     match std::fs::symlink_metadata(&fqn) {
         Ok(m) if m.is_file() => {}
         Ok(_) => return Err(Error::NotFound(fqn)),
@@ -720,10 +853,15 @@ pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
     Ok(())
 }
 
-/// Remove the now-empty parent directories of a removed object up to `%ob`, so listings
-/// stay clean. Blocking (metadata only).
+/// Remove the now-empty parent directories of a removed object up to `%ob` (or `%ox`), so
+/// listings stay clean. Blocking (metadata only).
 fn prune_empty_parents(mp: &Mountpath, bck: &Bck, fqn: &Path) {
-    let stop = bck.dir(&mp.path).join(crate::layout::CT_OBJECT);
+    let esc = bck.dir(&mp.path).join(crate::layout::CT_ESCAPED);
+    let stop = if fqn.starts_with(&esc) {
+        esc
+    } else {
+        bck.dir(&mp.path).join(crate::layout::CT_OBJECT)
+    };
     let mut dir = fqn.parent().map(Path::to_path_buf);
     while let Some(d) = dir {
         if d == stop || std::fs::remove_dir(&d).is_err() {

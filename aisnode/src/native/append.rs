@@ -114,7 +114,7 @@ pub async fn append(
     };
     // The first append starts from the object's current content (AIS: append to an
     // existing object); later ones add to the work file.
-    let src = (handle.is_empty()).then(|| bck.fqn(&mp.path, object));
+    let src = (handle.is_empty()).then(|| engine::object::locate(&mp, &bck, object));
     let (w2, m2, b2) = (work.clone(), mp.clone(), bucket.to_string());
     let wrote = glommio::executor()
         .spawn_blocking(move || -> std::io::Result<()> {

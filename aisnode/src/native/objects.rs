@@ -89,7 +89,8 @@ fn parse_uname(uname: &str) -> Result<(&str, &str), ApiError> {
         )));
     }
     engine::name::validate_bucket(bucket).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    engine::name::validate_object(object).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    engine::name::validate_native_object(object)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((bucket, object))
 }
 
@@ -127,7 +128,7 @@ async fn copy(
         )));
     }
     let bck = Bck::ais(bucket);
-    if !bck.fqn(&mp.path, object).exists() {
+    if !engine::object::exists(&mp, &bck, object) {
         // During a rebalance the source may still be on its previous owner: the copy runs
         // there (the request has no body, so it can be forwarded as it is).
         if let Some(o) = get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query).await? {
@@ -184,13 +185,13 @@ pub fn locate(core: &Core, mp: Arc<Mountpath>, bucket: &str, object: &str) -> Ar
         return mp;
     }
     let bck = Bck::ais(bucket);
-    if bck.fqn(&mp.path, object).exists() {
+    if engine::object::exists(&mp, &bck, object) {
         return mp;
     }
     core.mps()
         .with_data()
         .into_iter()
-        .find(|m| m.path_str != mp.path_str && bck.fqn(&m.path, object).exists())
+        .find(|m| m.path_str != mp.path_str && engine::object::exists(m, &bck, object))
         .unwrap_or(mp)
 }
 
@@ -286,7 +287,7 @@ async fn put(
     // copy the new owner already has (that one was PUT by a client after the map changed).
     let rebalance = req.redirected() && req.q_true("rebalance");
     let bck = Bck::ais(bucket);
-    if rebalance && bck.fqn(&mp.path, object).exists() {
+    if rebalance && engine::object::exists(&mp, &bck, object) {
         conn.body(req.head.body).drain().await.map_err(io_err)?;
         req.body_done = true;
         conn.respond(200, &[("Ais-Rebalance", "exists")], b"")
@@ -535,7 +536,7 @@ async fn head(
     object: &str,
 ) -> Result<Outcome, ApiError> {
     let tname = core.node.tname();
-    let fqn = Bck::ais(bucket).fqn(&mp.path, object);
+    let fqn = engine::object::locate(&mp, &Bck::ais(bucket), object);
     let lom = match lom_or_neighbor(core, conn, req, &fqn, bucket, object).await? {
         Ok(l) => l,
         Err(served) => return Ok(served),
@@ -710,7 +711,7 @@ async fn patch(
         new.push((k, v));
     }
     let replace = req.q_true("set-new-custom");
-    let fqn = Bck::ais(bucket).fqn(&mp.path, object);
+    let fqn = engine::object::locate(&mp, &Bck::ais(bucket), object);
     let lom = match lom_or_neighbor(core, conn, req, &fqn, bucket, object).await? {
         Ok(l) => l,
         Err(served) => return Ok(served),

@@ -323,7 +323,9 @@ async fn resent_complete(
     };
     let produced = etag::multipart_etag(&md5s);
     let mp = crate::native::objects::locate(core, mpi.clone(), &t.bucket, &t.key);
-    let Ok(lom) = engine::object::read_lom_path(&Bck::ais(&t.bucket).fqn(&mp.path, &t.key)) else {
+    let Ok(lom) =
+        engine::object::read_lom_path(&engine::object::locate(&mp, &Bck::ais(&t.bucket), &t.key))
+    else {
         return Err(no_such_upload);
     };
     if etag::unquote(&lom_etag(&lom)) != etag::unquote(&produced) {

@@ -400,7 +400,11 @@ pub(crate) fn check_write_conditions(
         return Ok(());
     }
     let mp = crate::native::objects::locate(core, mpi.clone(), &t.bucket, &t.key);
-    let current = match engine::object::read_lom_path(&Bck::ais(&t.bucket).fqn(&mp.path, &t.key)) {
+    let current = match engine::object::read_lom_path(&engine::object::locate(
+        &mp,
+        &Bck::ais(&t.bucket),
+        &t.key,
+    )) {
         Ok(l) => Some(lom_etag(&l)),
         Err(engine::Error::NotFound(_)) => None,
         Err(e) => return Err(from_engine(e, &t.bucket, &t.key)),
