@@ -387,6 +387,84 @@ async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry
     Ok(entries)
 }
 
+/// One multipart upload in progress (S3 ListMultipartUploads), as targets report it to a proxy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UploadInfo {
+    pub object: String,
+    pub id: String,
+    pub created_ns: i64,
+}
+
+/// `GET /v1/daemon?what=mpt_uploads&bck=<bucket>`: a target's uploads in progress (intra-cluster).
+pub const WHAT_MPT_UPLOADS: &str = "mpt_uploads";
+
+/// Every multipart upload in progress in `bucket`, sorted by (object, id): this target's, or
+/// every active target's (a proxy; an upload lives on its object's owner).
+pub async fn uploads(node: &Arc<Node>, smap: &Smap, bucket: &str) -> Result<Vec<UploadInfo>> {
+    let mut all =
+        if node.cfg.role == Role::Proxy {
+            gather_uploads(smap, bucket).await?
+        } else {
+            let n2 = node.clone();
+            let b = bucket.to_string();
+            glommio::executor()
+                .spawn_blocking(move || {
+                    let bck = Bck::ais(&b);
+                    let mut v = Vec::new();
+                    for m in n2.mountpaths.load().with_data() {
+                        v.extend(engine::multipart::list(&m, &bck)?.into_iter().map(|u| {
+                            UploadInfo {
+                                object: u.object,
+                                id: u.id,
+                                created_ns: u.created_ns,
+                            }
+                        }));
+                    }
+                    Ok::<_, engine::Error>(v)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("listing uploads of {bucket}: {e}")))?
+        };
+    all.sort_by(|a, b| (&a.object, &a.id).cmp(&(&b.object, &b.id)));
+    all.dedup_by(|a, b| a.object == b.object && a.id == b.id);
+    Ok(all)
+}
+
+async fn gather_uploads(smap: &Smap, bucket: &str) -> Result<Vec<UploadInfo>> {
+    let mut tasks = Vec::new();
+    for t in smap.active_targets() {
+        let url = format!(
+            "{}/v1/daemon?what={WHAT_MPT_UPLOADS}&bck={}",
+            t.intra_control_net.direct_url,
+            net::http::percent_encode_path(bucket)
+        );
+        let id = t.daemon_id.clone();
+        tasks.push(glommio::spawn_local(async move {
+            (id, intra::call("GET", &url, &[], b"").await)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        let (id, r) = t.await;
+        let r = r.map_err(|e| {
+            Error::Unavailable(format!("listing uploads of {bucket} on target {id}: {e}"))
+        })?;
+        if r.status != 200 {
+            return Err(Error::Peer {
+                status: r.status,
+                message: format!(
+                    "listing uploads of {bucket} on target {id}: {}",
+                    String::from_utf8_lossy(&r.body)
+                ),
+            });
+        }
+        let v: Vec<UploadInfo> = serde_json::from_slice(&r.body)
+            .map_err(|e| Error::Internal(format!("target {id} sent a bad uploads list: {e}")))?;
+        out.extend(v);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -902,6 +902,21 @@ def test_cluster_copy_across_targets_and_refusals_through_the_proxy(aisnode_bina
         listed = [v["Key"] for p in pages for v in p.get("Versions", [])]
         assert listed == sorted([f"src{i}" for i in range(n)] + [f"dst{i}" for i in range(n)] + ["mp"]), listed
         expect_client_error(lambda: s3.create_bucket(Bucket="ab"), "InvalidBucketName", 400, "S3 name rules on the proxy")
+        # ListMultipartUploads through the proxy: uploads live on their objects' owners (both
+        # targets surely hold some of 12); the proxy merges them in (key, upload ID) order.
+        ups = sorted((f"up{i}", s3.create_multipart_upload(Bucket=b, Key=f"up{i}")["UploadId"]) for i in range(n))
+        got = [(u["Key"], u["UploadId"]) for u in s3.list_multipart_uploads(Bucket=b)["Uploads"]]
+        assert got == ups, got
+        paged = s3.list_multipart_uploads(Bucket=b, MaxUploads=5, Prefix="up1")
+        assert [u["Key"] for u in paged["Uploads"]] == ["up1", "up10", "up11"] and not paged["IsTruncated"], paged
+        first = s3.list_multipart_uploads(Bucket=b, MaxUploads=5)
+        assert first["IsTruncated"] and [(u["Key"], u["UploadId"]) for u in first["Uploads"]] == ups[:5]
+        rest = s3.list_multipart_uploads(Bucket=b, KeyMarker=first["NextKeyMarker"],
+                                         UploadIdMarker=first["NextUploadIdMarker"])
+        assert [(u["Key"], u["UploadId"]) for u in rest["Uploads"]] == ups[5:]
+        for k, u in ups:
+            s3.abort_multipart_upload(Bucket=b, Key=k, UploadId=u)
+        assert s3.list_multipart_uploads(Bucket=b).get("Uploads", []) == []
         cleanup_bucket(s3, b)
     finally:
         c.close()

@@ -96,6 +96,15 @@ pub async fn query(
             send_json(conn, &core.mps().list_json()).await
         }
         "mountpaths" => send_json(conn, &super::mountpaths::gather(core).await?).await,
+        cluster::listing::WHAT_MPT_UPLOADS
+            if resource == "daemon" && core.node.cfg.role != Role::Proxy =>
+        {
+            let bucket = req.q("bck").unwrap_or("").to_string();
+            engine::name::validate_bucket(&bucket)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let v = cluster::listing::uploads(&core.node, &core.smap(), &bucket).await?;
+            send_json(conn, &v).await
+        }
         "smap" => send_json(conn, &*core.smap()).await,
         "bmd" => send_json(conn, &*core.bmd()).await,
         "snode" => {

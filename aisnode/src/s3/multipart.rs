@@ -408,12 +408,6 @@ pub(crate) async fn list_uploads(
     req: &Req,
     bucket: &str,
 ) -> S3Result<Outcome> {
-    if core.node.cfg.role == Role::Proxy {
-        return Err(s3err(
-            S3ErrorCode::NotImplemented,
-            "ListMultipartUploads through a proxy of a multi-node cluster is not implemented",
-        ));
-    }
     let prefix = req.q("prefix").unwrap_or("").to_string();
     let max_uploads: usize = req
         .q("max-uploads")
@@ -422,19 +416,9 @@ pub(crate) async fn list_uploads(
         .min(1000);
     let key_marker = req.q("key-marker").unwrap_or("").to_string();
     let url_encode = xml::parse_encoding_type(req.q("encoding-type"))?;
-    let node = core.node.clone();
-    let b = bucket.to_string();
-    let mut all = glommio::executor()
-        .spawn_blocking(move || {
-            let bck = Bck::ais(&b);
-            let mut v = Vec::new();
-            for m in node.mountpaths.load().with_data() {
-                v.extend(engine::multipart::list(&m, &bck).unwrap_or_default());
-            }
-            v
-        })
-        .await;
-    all.sort_by(|a, b| (&a.object, &a.id).cmp(&(&b.object, &b.id)));
+    let all = cluster::listing::uploads(&core.node, &core.smap(), bucket)
+        .await
+        .map_err(|e| crate::error::s3_from_cluster(&e, bucket))?;
     let upload_id_marker = req.q("upload-id-marker").unwrap_or("").to_string();
     let filtered: Vec<_> = all
         .into_iter()
