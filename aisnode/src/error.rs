@@ -78,6 +78,7 @@ impl ApiError {
             EngineError::Exists(_) => {
                 ApiError::new(409, format!("{node}: {cname}/{object} already exists"))
             }
+            EngineError::Changed(_) => ApiError::new(412, format!("{node}: {e}")),
         }
     }
 }

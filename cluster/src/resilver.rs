@@ -299,6 +299,7 @@ async fn copy(
         keep_version: Some(lom.version.clone()),
         keep_mtime_ns: Some(lom.mtime_ns),
         no_replace: !replace,
+        require: None,
     };
     match w.commit(&opts).await {
         Ok(_) => {}

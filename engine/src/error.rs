@@ -29,6 +29,9 @@ pub enum Error {
     Mountpath(String),
     /// A no-replace commit or move found the object already in place.
     Exists(PathBuf),
+    /// A conditional commit ([`crate::object::PutOpts::require`]) found the object changed
+    /// since the condition was checked: nothing was written.
+    Changed(PathBuf),
 }
 
 impl Error {
@@ -71,6 +74,11 @@ impl fmt::Display for Error {
             }
             Error::Mountpath(m) => write!(f, "{m}"),
             Error::Exists(p) => write!(f, "{} already exists", p.display()),
+            Error::Changed(p) => write!(
+                f,
+                "{} changed while the conditional write was in progress",
+                p.display()
+            ),
         }
     }
 }

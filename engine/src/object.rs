@@ -65,6 +65,60 @@ pub struct PutOpts {
     /// (atomically, by `renameat2(RENAME_NOREPLACE)`). Rebalance and resilver use it so a
     /// copy they move can never overwrite one a client PUT meanwhile.
     pub no_replace: bool,
+    /// Commit only if the object in place is still this one (a conditional write such as
+    /// S3's `If-Match`): checked right before the rename, with no other commit of the same
+    /// name on this thread in between; otherwise the commit fails with [`Error::Changed`].
+    pub require: Option<Identity>,
+}
+
+/// What identifies one stored instance of an object: a replacement (even with the same
+/// bytes) has another modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub size: u64,
+    pub cksum_value: String,
+    pub version: String,
+    pub mtime_ns: i64,
+}
+
+impl Identity {
+    pub fn of(lom: &Lom) -> Identity {
+        Identity {
+            size: lom.size,
+            cksum_value: lom.cksum_value.clone(),
+            version: lom.version.clone(),
+            mtime_ns: lom.mtime_ns,
+        }
+    }
+}
+
+thread_local! {
+    /// Object paths whose commit (condition check and rename) is in progress on this thread.
+    /// An object is written only by the core that owns it, so this serializes every commit
+    /// of one name: a conditional commit's check and its rename are never split by another.
+    static PLACING: std::cell::RefCell<std::collections::HashSet<PathBuf>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Holds a name in [`PLACING`] until dropped.
+struct PlacingGuard(PathBuf);
+
+impl PlacingGuard {
+    async fn acquire(fqn: &Path) -> PlacingGuard {
+        loop {
+            let won = PLACING.with(|s| s.borrow_mut().insert(fqn.to_path_buf()));
+            if won {
+                return PlacingGuard(fqn.to_path_buf());
+            }
+            glommio::timer::sleep(std::time::Duration::from_micros(200)).await;
+        }
+    }
+}
+
+impl Drop for PlacingGuard {
+    fn drop(&mut self) {
+        PLACING.with(|s| s.borrow_mut().remove(&self.0));
+    }
 }
 
 /// Result of a committed PUT.
@@ -429,6 +483,17 @@ impl ObjectWriter {
         // Close before rename so no DMA descriptor outlives the work name.
         if let Some(Ok(f)) = self.file.take().map(Rc::try_unwrap) {
             let _ = f.close().await;
+        }
+        let _held = PlacingGuard::acquire(&self.fqn).await;
+        if let Some(want) = &opts.require {
+            let now = read_lom_path(&self.current())
+                .ok()
+                .map(|l| Identity::of(&l));
+            if now.as_ref() != Some(want) {
+                let _ = std::fs::remove_file(&self.work);
+                self.done = true;
+                return Err(Error::Changed(self.fqn.clone()));
+            }
         }
         self.place(opts.no_replace).await?;
         self.done = true;

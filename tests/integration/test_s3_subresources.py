@@ -491,6 +491,32 @@ def test_if_none_match_race_has_one_winner(s3_node, bucket):
             assert not winners and all(e == ("PreconditionFailed", 412) for e in losers), key_results
 
 
+def test_if_match_race_has_one_winner(s3_node, bucket):
+    """Concurrent If-Match PUTs naming the same current ETag (compare-and-swap): exactly one
+    replaces the object, every other gets 412, and the object is the winner's (no lost
+    update: the commit re-checks the object atomically with its rename)."""
+    n = 8
+    clients = [boto3_client(s3_node.s3_endpoint) for _ in range(n)]
+    for round_ in range(4):
+        base = clients[0].put_object(Bucket=bucket, Key="cas", Body=det_bytes(f"cas-base-{round_}", 1000))["ETag"]
+        bodies = [det_bytes(f"cas-{round_}-{i}", 256 * 1024 + i) for i in range(n)]
+
+        def put(i):
+            from botocore.exceptions import ClientError
+
+            try:
+                clients[i].put_object(Bucket=bucket, Key="cas", Body=bodies[i], IfMatch=base)
+                return i, None
+            except ClientError as e:
+                return i, error_code(e)
+
+        results = list(concurrent.futures.ThreadPoolExecutor(n).map(put, range(n)))
+        winners = [i for i, err in results if err is None]
+        assert len(winners) == 1, f"round {round_}: {len(winners)} If-Match writers succeeded: {results}"
+        assert all(e == ("PreconditionFailed", 412) for _, e in results if e is not None), results
+        assert clients[0].get_object(Bucket=bucket, Key="cas")["Body"].read() == bodies[winners[0]]
+
+
 def upload_parts(s3, bucket, key, parts, **create_kw):
     uid = s3.create_multipart_upload(Bucket=bucket, Key=key, **create_kw)["UploadId"]
     etags = [s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=n, Body=p)["ETag"] for n, p in enumerate(parts, 1)]

@@ -310,6 +310,7 @@ async fn put(
         keep_mtime_ns: None,
         // Atomically: a client PUT that lands meanwhile is newer than the moved copy.
         no_replace: rebalance,
+        require: None,
     };
     let w = ObjectWriter::create(&mp, &bck, object)
         .await

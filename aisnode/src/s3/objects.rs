@@ -405,13 +405,18 @@ pub(crate) fn check_write_conditions(
         &Bck::ais(&t.bucket),
         &t.key,
     )) {
-        Ok(l) => Some(lom_etag(&l)),
+        Ok(l) => Some(l),
         Err(engine::Error::NotFound(_)) => None,
         Err(e) => return Err(from_engine(e, &t.bucket, &t.key)),
     };
     conds
-        .evaluate(current.as_deref())
+        .evaluate(current.as_ref().map(lom_etag).as_deref())
         .map_err(|e| e.with_resource(format!("/{}/{}", t.bucket, t.key)))?;
+    if conds.if_match.is_some() {
+        // The commit re-checks that this very object is still in place, atomically with
+        // its rename (a concurrent writer makes it fail with `Changed`).
+        opts.require = current.as_ref().map(engine::object::Identity::of);
+    }
     if conds.if_none_match.is_some() {
         opts.no_replace = true;
         // No identical-content no-op: an existing object must fail the commit.
@@ -425,6 +430,12 @@ pub(crate) fn commit_err(e: engine::Error, conds: &WriteConditions, t: &Target) 
     match e {
         engine::Error::Exists(_) if conds.if_none_match.is_some() => conds
             .evaluate(Some("\"\""))
+            .err()
+            .unwrap_or_else(|| internal("conditional write"))
+            .with_resource(format!("/{}/{}", t.bucket, t.key)),
+        // The object changed between the If-Match check and the commit.
+        engine::Error::Changed(_) if conds.if_match.is_some() => conds
+            .evaluate(None)
             .err()
             .unwrap_or_else(|| internal("conditional write"))
             .with_resource(format!("/{}/{}", t.bucket, t.key)),
