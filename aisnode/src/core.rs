@@ -52,6 +52,136 @@ impl Core {
             .ok_or_else(|| ApiError::bucket_not_found(&cluster::buckets::cname(bucket)))
     }
 
+    /// How many replicas (the object included) `bucket`'s objects should have (1: not
+    /// mirrored, or no such bucket).
+    pub fn copies_wanted(&self, bucket: &str) -> usize {
+        self.bmd()
+            .buckets
+            .get(bucket)
+            .map(cluster::mirror::copies_wanted)
+            .unwrap_or(1)
+    }
+
+    /// After an object was committed on `mp`: make the mirror copies its bucket asks for (on
+    /// the core's blocking thread). A failed copy is logged and counted, never the PUT's
+    /// failure.
+    pub async fn mirror_after_put(&self, mp: &Mountpath, bucket: &str, object: &str) {
+        let copies = self.copies_wanted(bucket);
+        if copies <= 1 {
+            return;
+        }
+        let set = self.mps();
+        let Some(m) = set.with_data().into_iter().find(|m| m.path == mp.path) else {
+            return;
+        };
+        let (set, m, b, o, fsync) = (
+            set,
+            m,
+            bucket.to_string(),
+            object.to_string(),
+            self.node.cfg.fsync,
+        );
+        glommio::executor()
+            .spawn_blocking(move || cluster::mirror::after_put(&set, &m, &b, &o, copies, fsync))
+            .await;
+    }
+
+    /// Delete an object and its mirror copies (copies first: a crash in between leaves an
+    /// object without copies, never copies of a deleted object). Blocking (metadata only).
+    pub fn delete_object(&self, mp: &Mountpath, bucket: &str, object: &str) -> engine::Result<()> {
+        cluster::mirror::remove_copies(&self.mps(), bucket, object)?;
+        engine::object::delete(mp, &engine::layout::Bck::ais(bucket), object)
+    }
+
+    /// Self-healing of a mirrored object on `mp` that is missing (`corrupted` false) or failed
+    /// its checksum: restored from a good copy? (Blocking work on the core's blocking thread.)
+    pub async fn mirror_restore(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        object: &str,
+        corrupted: bool,
+    ) -> bool {
+        if self.copies_wanted(bucket) <= 1 {
+            return false;
+        }
+        let (set, m, b, o, fsync) = (
+            self.mps(),
+            mp.clone(),
+            bucket.to_string(),
+            object.to_string(),
+            self.node.cfg.fsync,
+        );
+        let r = glommio::executor()
+            .spawn_blocking(move || cluster::mirror::restore(&set, &m, &b, &o, corrupted, fsync))
+            .await;
+        match r {
+            Ok(restored) => restored,
+            Err(e) => {
+                tracing::error!(bucket, object, error = %e, "self-healing from a mirror copy failed");
+                false
+            }
+        }
+    }
+
+    /// A GET found the replica at `read` corrupted (its checksum failed): heal it. A bad copy
+    /// is dropped and made again from the object; a bad object is restored from a good copy.
+    /// Whether the object can now be served (a retry reads good bytes).
+    pub async fn heal_bad_read(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        object: &str,
+        read: &std::path::Path,
+    ) -> bool {
+        if self.copies_wanted(bucket) <= 1 {
+            return false;
+        }
+        let copy_dir = std::path::Component::Normal(engine::mirror::CT_COPY.as_ref());
+        if read.components().any(|c| c == copy_dir) {
+            cluster::mirror::STATS
+                .bad_replicas
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(path = %read.display(), "mirror copy failed its checksum: making it again");
+            let _ = std::fs::remove_file(read);
+            self.mirror_after_put(mp, bucket, object).await;
+            return true;
+        }
+        self.mirror_restore(mp, bucket, object, true).await
+    }
+
+    /// Open an object for a GET: from the next replica in turn when its bucket is mirrored
+    /// (reads balanced across copies), else the object itself; a missing or unreadable
+    /// (corrupted metadata) object of a mirrored bucket is first restored from a copy.
+    pub async fn open_for_get(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        object: &str,
+    ) -> engine::Result<engine::object::ObjectReader> {
+        let bck = engine::layout::Bck::ais(bucket);
+        let copies = self.copies_wanted(bucket);
+        if copies > 1 {
+            if let Some(p) = cluster::mirror::pick_replica(&self.mps(), mp, bucket, object, copies)
+            {
+                if let Ok(rd) = engine::object::ObjectReader::open_path(p).await {
+                    return Ok(rd);
+                }
+            }
+        }
+        match engine::object::ObjectReader::open(mp, &bck, object).await {
+            Err(e @ (engine::Error::NotFound(_) | engine::Error::Corrupt { .. })) if copies > 1 => {
+                let corrupted = matches!(e, engine::Error::Corrupt { .. });
+                if self.mirror_restore(mp, bucket, object, corrupted).await {
+                    engine::object::ObjectReader::open(mp, &bck, object).await
+                } else {
+                    Err(e)
+                }
+            }
+            r => r,
+        }
+    }
+
     /// Owning (mountpath, core) of an object by HRW over this target's available mountpaths.
     pub fn owner(&self, bucket: &str, object: &str) -> (Arc<Mountpath>, usize) {
         self.mps()

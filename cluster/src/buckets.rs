@@ -7,6 +7,7 @@ use crate::daemon::Node;
 use crate::error::{Error, Result};
 use crate::intra;
 use crate::listing::{local_tally, Tally};
+use crate::meta::bprops::{self, Limits};
 use crate::meta::{Bprops, Smap};
 use crate::node::Role;
 use engine::layout::Bck;
@@ -18,28 +19,43 @@ pub fn cname(bucket: &str) -> String {
     format!("ais://{bucket}")
 }
 
-/// Create AIS bucket `bucket` (on the primary, from any node).
-pub async fn create(node: &Arc<Node>, bucket: &str) -> Result<()> {
+/// Create AIS bucket `bucket` (on the primary, from any node), with the props of `value` (a
+/// `create-bck` message's partial props; null: the defaults) applied over the defaults.
+pub async fn create(node: &Arc<Node>, bucket: &str, value: &serde_json::Value) -> Result<()> {
     if !node.is_primary() {
-        return on_primary(node, "POST", bucket, "create-bck").await;
+        return on_primary(node, "POST", bucket, "create-bck", value)
+            .await
+            .map(|_| ());
     }
+    let limits = if value.is_null() {
+        Limits {
+            targets: 0,
+            min_mountpaths: None,
+        }
+    } else {
+        limits(node).await?
+    };
     let n2 = node.clone();
     let b = bucket.to_string();
+    let value = value.clone();
     glommio::executor()
         .spawn_blocking(move || {
             n2.update_bmd(|bmd| {
                 if bmd.buckets.contains_key(&b) {
                     return Err(Error::BucketExists(cname(&b)));
                 }
+                let bid = (1i64 << 62) | (bmd.version + 1);
+                let dflt = Bprops::new_ais(bid, time::now_unix_ns());
+                let (props, _) =
+                    bprops::for_create(&dflt, &value, limits).map_err(|e| props_err(&b, e))?;
+                // A new bucket has nothing to copy or encode: no job.
                 let bck = Bck::ais(&b);
                 for m in n2.mountpaths.load().with_data() {
                     m.create_bucket(&bck).map_err(|e| {
                         Error::Internal(format!("create bucket {}: {e}", cname(&b)))
                     })?;
                 }
-                let bid = (1i64 << 62) | (bmd.version + 1);
-                bmd.buckets
-                    .insert(b.clone(), Bprops::new_ais(bid, time::now_unix_ns()));
+                bmd.buckets.insert(b.clone(), props);
                 Ok(())
             })
         })
@@ -48,10 +64,117 @@ pub async fn create(node: &Arc<Node>, bucket: &str) -> Result<()> {
     Ok(())
 }
 
+/// `set-bprops` (partial props in `value`) or `reset-bprops` of AIS bucket `bucket` (on the
+/// primary, from any node). The new props are in every node's BMD before this returns; the
+/// job the change needs (`make-n-copies`, `ec-encode`) is then started on every target and
+/// its ID returned (AIS answers it as the response body).
+pub async fn set_props(
+    node: &Arc<Node>,
+    bucket: &str,
+    action: &str,
+    value: &serde_json::Value,
+) -> Result<Option<String>> {
+    if !node.is_primary() {
+        let xid = on_primary(node, "PATCH", bucket, action, value).await?;
+        return Ok((!xid.is_empty()).then_some(xid));
+    }
+    let limits = limits(node).await?;
+    let n2 = node.clone();
+    let (b, act, value) = (bucket.to_string(), action.to_string(), value.clone());
+    let job = glommio::executor()
+        .spawn_blocking(move || {
+            let mut job = None;
+            n2.update_bmd(|bmd| {
+                let cur = bmd
+                    .buckets
+                    .get(&b)
+                    .ok_or_else(|| Error::BucketNotFound(cname(&b)))?;
+                let (new, j) = match act.as_str() {
+                    "reset-bprops" => bprops::reset(cur),
+                    _ => bprops::apply(cur, &value, limits).map_err(|e| props_err(&b, e))?,
+                };
+                job = j;
+                bmd.buckets.insert(b.clone(), new);
+                Ok(())
+            })?;
+            Ok::<_, Error>(job)
+        })
+        .await?;
+    sync_bmd(node).await;
+    match job {
+        None => Ok(None),
+        Some(j) => crate::jobs::start_bucket_job(node, bucket, j.kind())
+            .await
+            .map(Some),
+    }
+}
+
+/// `make-n-copies` (AIS `api.MakeNCopies`): mirror `bucket` with `copies` copies (1: turn
+/// mirroring off and remove the extra copies); the job's ID.
+pub async fn make_n_copies(node: &Arc<Node>, bucket: &str, copies: i64) -> Result<String> {
+    if !(1..=bprops::MIRROR_COPIES_MAX).contains(&copies) {
+        return Err(Error::BadRequest(format!(
+            "invalid number of copies {copies} (expected value in range [1, {}])",
+            bprops::MIRROR_COPIES_MAX
+        )));
+    }
+    let value = serde_json::json!({"mirror": {"enabled": copies > 1, "copies": copies}});
+    let started = set_props(node, bucket, "set-bprops", &value).await?;
+    match started {
+        Some(id) => Ok(id),
+        // Already at that many copies: run the job anyway, as AIS does (it repairs).
+        None => crate::jobs::start_bucket_job(node, bucket, "make-n-copies").await,
+    }
+}
+
+fn props_err(bucket: &str, e: bprops::PropsError) -> Error {
+    let m = format!("{}: {e}", cname(bucket));
+    match e {
+        bprops::PropsError::Invalid(_) => Error::BadRequest(m),
+        bprops::PropsError::NotImplemented(_) => Error::NotImplemented(m),
+        bprops::PropsError::Conflict(_) => Error::Conflict(m),
+    }
+}
+
+/// The cluster as props validation sees it: active targets, and the fewest available
+/// mountpaths any of them has (asked over the intra-control network).
+async fn limits(node: &Arc<Node>) -> Result<Limits> {
+    if node.cfg.role == Role::All {
+        return Ok(Limits {
+            targets: 1,
+            min_mountpaths: Some(node.mountpaths.load().avail.len()),
+        });
+    }
+    let smap = node.smap.load();
+    let targets: Vec<_> = smap.active_targets().collect();
+    let mut min = None::<usize>;
+    for t in &targets {
+        let v = intra::daemon_query(&t.intra_control_net.direct_url, "mountpaths")
+            .await
+            .map_err(|e| {
+                Error::Unavailable(format!("mountpaths of target {}: {e}", t.daemon_id))
+            })?;
+        let n = v["available"].as_array().map(Vec::len).unwrap_or(0);
+        min = Some(min.map_or(n, |m| m.min(n)));
+    }
+    Ok(Limits {
+        targets: targets.len(),
+        min_mountpaths: min,
+    })
+}
+
 /// Destroy AIS bucket `bucket` and its data (on the primary, from any node).
 pub async fn destroy(node: &Arc<Node>, bucket: &str) -> Result<()> {
     if !node.is_primary() {
-        return on_primary(node, "DELETE", bucket, "destroy-bck").await;
+        return on_primary(
+            node,
+            "DELETE",
+            bucket,
+            "destroy-bck",
+            &serde_json::Value::Null,
+        )
+        .await
+        .map(|_| ());
     }
     let n2 = node.clone();
     let b = bucket.to_string();
@@ -85,8 +208,14 @@ async fn sync_bmd(node: &Arc<Node>) {
     }
 }
 
-/// Non-primary proxy: run a bucket create/destroy on the primary.
-async fn on_primary(node: &Node, method: &str, bucket: &str, action: &str) -> Result<()> {
+/// Non-primary proxy: run a bucket operation on the primary; the primary's response body.
+async fn on_primary(
+    node: &Node,
+    method: &str,
+    bucket: &str,
+    action: &str,
+    value: &serde_json::Value,
+) -> Result<String> {
     let primary = node.smap.load().proxy_si.public_net.direct_url.clone();
     if primary.is_empty() {
         return Err(Error::Unavailable(
@@ -95,16 +224,16 @@ async fn on_primary(node: &Node, method: &str, bucket: &str, action: &str) -> Re
     }
     let url = format!("{primary}/v1/buckets/{bucket}?provider=ais");
     let body =
-        serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": null}))
+        serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": value}))
             .map_err(|e| Error::Internal(e.to_string()))?;
     let r = intra::call(method, &url, &[("Content-Type", "application/json")], &body)
         .await
         .map_err(|e| Error::Unavailable(format!("forwarding to primary: {e}")))?;
     match r.status {
-        200 => Ok(()),
+        200 => Ok(String::from_utf8_lossy(&r.body).to_string()),
         404 => Err(Error::BucketNotFound(cname(bucket))),
-        409 => Err(Error::BucketExists(cname(bucket))),
-        _ => r.ok().map(|_| ()),
+        409 if action == "create-bck" => Err(Error::BucketExists(cname(bucket))),
+        _ => r.ok().map(|r| String::from_utf8_lossy(&r.body).to_string()),
     }
 }
 
@@ -204,45 +333,6 @@ pub async fn summary(
     Ok(summary_json(bucket, &total))
 }
 
-/// The props of a `create-bck` value (AIS `BpropsToSet`) that differ from the defaults a new
-/// bucket gets, as `dotted.name=value` (empty: none, or only defaults). Bucket props cannot
-/// be set yet (issue 12), so only a request for the defaults can be honoured.
-pub fn non_default_props(value: &serde_json::Value) -> Vec<String> {
-    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for (k, x) in m {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flatten(&key, x, out);
-                }
-            }
-            serde_json::Value::Null => {}
-            other => out.push((prefix.to_string(), other.clone())),
-        }
-    }
-    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-        let s = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        a == b || s(a) == s(b)
-    }
-    let defaults = serde_json::to_value(Bprops::new_ais(0, 0)).unwrap_or_default();
-    let mut dflt = Vec::new();
-    flatten("", &defaults, &mut dflt);
-    let mut asked = Vec::new();
-    flatten("", value, &mut asked);
-    asked
-        .into_iter()
-        .filter(|(k, v)| !dflt.iter().any(|(dk, dv)| dk == k && same(dv, v)))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect()
-}
-
 /// How long a finished bucket summary can still be read.
 pub const SUMMARY_KEEP_SECS: u64 = 600;
 
@@ -301,34 +391,5 @@ pub fn poll_summary(id: &str) -> Result<Option<Vec<serde_json::Value>>> {
             "bucket summary {id:?} not found (not started here, or older than {SUMMARY_KEEP_SECS} s)"
         ))),
         Some(s) => s.result.clone().transpose(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_default_props_are_accepted() {
-        assert!(non_default_props(&serde_json::Value::Null).is_empty());
-        assert!(non_default_props(&serde_json::json!({})).is_empty());
-        let dflt = serde_json::json!({"versioning": {"enabled": true}, "checksum": {"type": "xxhash2"}, "mirror": {"enabled": false, "copies": "1"}, "access": 4194303});
-        assert!(
-            non_default_props(&dflt).is_empty(),
-            "{:?}",
-            non_default_props(&dflt)
-        );
-        let other = serde_json::json!({"mirror": {"enabled": true, "copies": 2}, "checksum": {"type": "sha256"}, "rate_limit": {"x": 1}});
-        let mut got = non_default_props(&other);
-        got.sort();
-        assert_eq!(
-            got,
-            [
-                "checksum.type=\"sha256\"",
-                "mirror.copies=2",
-                "mirror.enabled=true",
-                "rate_limit.x=1"
-            ]
-        );
     }
 }

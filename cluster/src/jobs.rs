@@ -28,6 +28,9 @@ pub struct JobArgs {
     pub kind: String,
     #[serde(rename = "DaemonID", default)]
     pub daemon_id: String,
+    /// The bucket of a bucket job (`Bck.name`).
+    #[serde(skip)]
+    pub bck: String,
 }
 
 /// The job arguments of a control message's `value`.
@@ -44,6 +47,13 @@ pub fn parse_args(v: &serde_json::Value) -> JobArgs {
         id: s("ID", "id"),
         kind: s("Kind", "kind"),
         daemon_id: s("DaemonID", "node"),
+        bck: v
+            .get("Bck")
+            .or_else(|| v.get("bck"))
+            .and_then(|b| b.get("name"))
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string(),
     }
 }
 
@@ -81,13 +91,69 @@ pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
             (!a.id.is_empty()).then(|| a.id.clone()),
         )),
         "resilver" => Ok(crate::resilver::start(node)),
+        "make-n-copies" => {
+            if !node.bmd.load().buckets.contains_key(&a.bck) {
+                return Err(Error::BucketNotFound(crate::buckets::cname(&a.bck)));
+            }
+            Ok(crate::mirror::start(
+                node,
+                &a.bck,
+                (!a.id.is_empty()).then(|| a.id.clone()),
+            ))
+        }
         "" => Err(Error::BadRequest(
             "job kind is not defined (\"Kind\")".into(),
         )),
         k => Err(Error::NotImplemented(format!(
-            "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
+            "starting jobs of kind {k:?} is not supported (rebalance, resilver, make-n-copies)"
         ))),
     }
+}
+
+/// Start bucket job `kind` (`make-n-copies`) of `bucket` on every active target (or on this
+/// node if it is one), all under one ID; the ID.
+pub async fn start_bucket_job(node: &Arc<Node>, bucket: &str, kind: &str) -> Result<String> {
+    let a = JobArgs {
+        id: format!(
+            "{}-{}",
+            if kind == "make-n-copies" { "mnc" } else { kind },
+            crate::meta::random_id(8)
+        ),
+        kind: kind.to_string(),
+        daemon_id: String::new(),
+        bck: bucket.to_string(),
+    };
+    if node.cfg.role != Role::Proxy {
+        return start_local(node, &a);
+    }
+    let smap = node.smap.load();
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "action": "start",
+        "value": {"ID": a.id, "Kind": a.kind, "Bck": {"name": bucket, "provider": "ais"}},
+    }))
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    for t in smap.active_targets() {
+        let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
+        let r = intra::call(
+            "PUT",
+            &url,
+            &[("Content-Type", "application/json")],
+            &payload,
+        )
+        .await
+        .map_err(|e| Error::PeerUnreachable(format!("{kind} on target {}: {e}", t.daemon_id)))?;
+        if r.status != 200 {
+            return Err(Error::Peer {
+                status: r.status,
+                message: format!(
+                    "{kind} on target {}: {}",
+                    t.daemon_id,
+                    String::from_utf8_lossy(&r.body)
+                ),
+            });
+        }
+    }
+    Ok(a.id)
 }
 
 /// Target: `PUT /v1/daemon` with `start` (the job's ID) or `stop` (how many were aborted).
@@ -304,6 +370,17 @@ pub async fn cluster_action(
                 Ok(String::new())
             }
         };
+    }
+    if action == "start" && a.kind == "make-n-copies" {
+        if a.bck.is_empty() {
+            return Err(Error::BadRequest(
+                "make-n-copies: the bucket is not defined (\"Bck\")".into(),
+            ));
+        }
+        if !node.bmd.load().buckets.contains_key(&a.bck) {
+            return Err(Error::BucketNotFound(crate::buckets::cname(&a.bck)));
+        }
+        return start_bucket_job(node, &a.bck.clone(), "make-n-copies").await;
     }
     if action == "start" {
         match a.kind.as_str() {

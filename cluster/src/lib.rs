@@ -28,6 +28,7 @@ pub mod intra;
 pub mod jobs;
 pub mod listing;
 pub mod membership;
+pub mod mirror;
 pub mod mountpaths;
 pub mod promote;
 pub mod rebalance;

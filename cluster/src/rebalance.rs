@@ -187,7 +187,10 @@ async fn move_object(
         return Ok(0);
     };
     // The new owner has it durably: remove ours.
-    match engine::object::delete(mp, &Bck::ais(bucket), object) {
+    // Its mirror copies go with it (the new owner makes its own).
+    let removed = crate::mirror::remove_copies(&node.mountpaths.load(), bucket, object)
+        .and_then(|()| engine::object::delete(mp, &Bck::ais(bucket), object));
+    match removed {
         Ok(()) | Err(engine::Error::NotFound(_)) => Ok(size),
         Err(e) => Err(Error::Internal(format!("removing moved object: {e}"))),
     }

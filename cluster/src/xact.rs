@@ -25,6 +25,9 @@ pub struct Job {
     pub aborted: AtomicBool,
     pub finished: AtomicBool,
     pub smap_version: i64,
+    /// The bucket of a bucket job (`make-n-copies`); empty for cluster-wide jobs.
+    #[serde(skip)]
+    pub bck: String,
     /// Why it was aborted (empty if it was not).
     #[serde(skip)]
     pub abort_err: Mutex<String>,
@@ -86,7 +89,7 @@ impl Job {
             "kind": self.kind,
             "start-time": time::format_rfc3339_nano(self.start_time_ns),
             "end-time": if end == 0 { "0001-01-01T00:00:00Z".to_string() } else { time::format_rfc3339_nano(end) },
-            "bck": null,
+            "bck": if self.bck.is_empty() { serde_json::Value::Null } else { serde_json::json!({"name": self.bck, "provider": "ais", "namespace": {"uuid": "", "name": ""}}) },
             "stats": {
                 "loc-objs": objs, "loc-bytes": bytes,
                 "out-objs": if self.kind == "rebalance" { objs } else { 0 },
@@ -111,7 +114,21 @@ impl Jobs {
     /// Register a new job of `kind`; a newer job supersedes (aborts) running ones of the
     /// same kind. `id`: the cluster-wide ID when the caller has one.
     pub fn begin(&self, kind: &str, id: Option<String>, node: &str, smap_version: i64) -> Arc<Job> {
-        self.begin_if(kind, id, node, smap_version, false)
+        self.begin_if(kind, "", id, node, smap_version, false)
+            .expect("unconditional begin")
+    }
+
+    /// [`Jobs::begin`] of a job on one bucket: it supersedes only jobs of its kind on the
+    /// same bucket.
+    pub fn begin_bck(
+        &self,
+        kind: &str,
+        bck: &str,
+        id: Option<String>,
+        node: &str,
+        smap_version: i64,
+    ) -> Arc<Job> {
+        self.begin_if(kind, bck, id, node, smap_version, false)
             .expect("unconditional begin")
     }
 
@@ -125,12 +142,13 @@ impl Jobs {
         node: &str,
         smap_version: i64,
     ) -> Option<Arc<Job>> {
-        self.begin_if(kind, id, node, smap_version, true)
+        self.begin_if(kind, "", id, node, smap_version, true)
     }
 
     fn begin_if(
         &self,
         kind: &str,
+        bck: &str,
         id: Option<String>,
         node: &str,
         smap_version: i64,
@@ -139,6 +157,7 @@ impl Jobs {
         let job = Arc::new(Job {
             id: id.unwrap_or_else(|| format!("{}-{}", short(kind), crate::meta::random_id(8))),
             kind: kind.into(),
+            bck: bck.into(),
             node: node.into(),
             start_time_ns: time::now_unix_ns(),
             smap_version,
@@ -165,7 +184,7 @@ impl Jobs {
                 j.id = format!("{}.{n}", j.id);
             }
         }
-        for j in jobs.iter().filter(|j| j.kind == kind) {
+        for j in jobs.iter().filter(|j| j.kind == kind && j.bck == bck) {
             j.abort(&format!("superseded by {}", job.id));
         }
         jobs.push(job.clone());
@@ -191,7 +210,7 @@ impl Jobs {
                 let jobs = self.list.lock().expect("jobs lock");
                 jobs.iter()
                     .take_while(|j| !Arc::ptr_eq(j, job))
-                    .any(|j| j.kind == job.kind && !j.is_finished())
+                    .any(|j| j.kind == job.kind && j.bck == job.bck && !j.is_finished())
             };
             if !busy {
                 return;
@@ -207,7 +226,7 @@ impl Jobs {
             .expect("jobs lock")
             .iter()
             .rev()
-            .find(|j| j.kind == job.kind)
+            .find(|j| j.kind == job.kind && j.bck == job.bck)
             .map(|j| Arc::ptr_eq(j, job))
             .unwrap_or(false)
     }
@@ -303,6 +322,7 @@ fn short(kind: &str) -> &str {
     match kind {
         "rebalance" => "g",
         "resilver" => "r",
+        "make-n-copies" => "mnc",
         k => k,
     }
 }

@@ -50,6 +50,19 @@ pub fn choose<I: IntoIterator<Item = u64>>(d: u64, digests: I) -> Option<usize> 
     best.map(|(i, _)| i)
 }
 
+/// Indices of all candidates from the highest weight to the lowest (ties: the earlier one
+/// first); element 0 is [`choose`]'s pick. N-way mirror copies go to ranks 1.. of the
+/// object's mountpaths.
+pub fn rank<I: IntoIterator<Item = u64>>(d: u64, digests: I) -> Vec<usize> {
+    let mut w: Vec<(usize, u64)> = digests
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| (i, mix(node ^ d)))
+        .collect();
+    w.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    w.into_iter().map(|(i, _)| i).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +125,29 @@ mod tests {
     #[test]
     fn choose_with_no_candidates_is_none() {
         assert_eq!(choose(1, std::iter::empty()), None);
+    }
+
+    #[test]
+    fn rank_starts_with_choose_and_is_a_permutation() {
+        let mps: Vec<u64> = (0..7u64)
+            .map(|i| digest(format!("/mp{i}").as_bytes()))
+            .collect();
+        for o in 0..200u64 {
+            let d = digest(format!("obj{o}").as_bytes());
+            let r = rank(d, mps.iter().copied());
+            assert_eq!(Some(r[0]), choose(d, mps.iter().copied()));
+            let mut s = r.clone();
+            s.sort_unstable();
+            assert_eq!(s, (0..7).collect::<Vec<_>>());
+            // Removing the top candidate promotes the second (HRW's minimal movement).
+            let rest: Vec<u64> = mps
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != r[0])
+                .map(|(_, m)| *m)
+                .collect();
+            let c = choose(d, rest.iter().copied()).unwrap();
+            assert_eq!(rest[c], mps[r[1]]);
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod hrw;
 pub mod layout;
 pub mod list;
 pub mod lom;
+pub mod mirror;
 pub mod mountpath;
 pub mod multipart;
 pub mod name;

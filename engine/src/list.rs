@@ -87,7 +87,7 @@ fn list_escaped(
     Ok(out)
 }
 
-fn walk_escaped(
+pub(crate) fn walk_escaped(
     dir: &Path,
     dirs: &mut Vec<String>,
     f: &mut dyn FnMut(String, std::path::PathBuf),

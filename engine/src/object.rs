@@ -231,7 +231,7 @@ fn is_conflict_errno(e: &std::io::Error) -> bool {
     )
 }
 
-fn unique_suffix() -> String {
+pub(crate) fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
@@ -665,6 +665,30 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
     }
 }
 
+/// Rename the file `from` (an object file: bytes and metadata) into the object's place on
+/// `mp` without replacing one already there ([`Error::Exists`]), falling back to the escaped
+/// path on a name conflict as a PUT does; where it went (or would have). Blocking.
+pub(crate) fn place_file_noreplace(
+    from: &Path,
+    mp: &Mountpath,
+    bck: &Bck,
+    object: &str,
+) -> (Result<()>, PathBuf) {
+    let mut to = locate(mp, bck, object);
+    let mut placed = place_noreplace(from, &to);
+    if let (Ok(Placed::Conflict), false) = (&placed, needs_escape(object)) {
+        mp.escaped_flag().store(true, Ordering::Release);
+        to = bck.escaped_fqn(&mp.path, object);
+        placed = place_noreplace(from, &to);
+    }
+    let r = match placed {
+        Ok(Placed::Done) => Ok(()),
+        Ok(Placed::Conflict) => Err(name_conflict(&to)),
+        Err(e) => Err(e),
+    };
+    (r, to)
+}
+
 /// What [`move_local`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moved {
@@ -689,16 +713,9 @@ pub fn move_local(
     fsync: bool,
 ) -> Result<Moved> {
     let from = locate(src, bck, object);
-    let mut to = locate(dst, bck, object);
-    let mut placed = place_noreplace(&from, &to);
-    if let (Ok(Placed::Conflict), false) = (&placed, needs_escape(object)) {
-        dst.escaped_flag().store(true, Ordering::Release);
-        to = bck.escaped_fqn(&dst.path, object);
-        placed = place_noreplace(&from, &to);
-    }
+    let (placed, to) = place_file_noreplace(&from, dst, bck, object);
     let out = match placed {
-        Ok(Placed::Done) => Moved::Moved,
-        Ok(Placed::Conflict) => return Err(name_conflict(&to)),
+        Ok(()) => Moved::Moved,
         Err(Error::NotFound(_)) => return Ok(Moved::Gone),
         Err(Error::Exists(_)) => {
             let mtime = |p: &Path| {
@@ -759,7 +776,7 @@ fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
 /// Decode the xattr bytes `xattr` of the object at `path`, then check them against the file's
 /// `stat` (called only once the bytes decoded): the sizes must agree, and atime and mtime come
 /// from the file.
-fn lom_from_xattr(
+pub(crate) fn lom_from_xattr(
     xattr: &[u8],
     path: &Path,
     stat: impl FnOnce() -> Result<rustix::fs::Stat>,

@@ -78,6 +78,15 @@ def choose_mountpath(mountpaths, bucket, objname):
     return choose_by_digest(((clean_mountpath(m), path_digest(m)) for m in mountpaths), d)
 
 
+def rank_mountpaths(mountpaths, bucket, objname):
+    """Mountpaths from the highest HRW weight to the lowest (ties: the earlier first): the
+    object's own first, then where its mirror copies go."""
+    d = uname_digest(bucket, objname)
+    ms = [clean_mountpath(m) for m in mountpaths]
+    order = sorted(range(len(ms)), key=lambda i: (-weight(path_digest(ms[i]), d), i))
+    return [ms[i] for i in order]
+
+
 def object_fqn(mountpath, bucket, objname, provider="ais"):
     """<mountpath>/@<provider>/<bucket>/%ob/<objname> (global namespace)."""
     return os.path.join(clean_mountpath(mountpath), f"@{provider}", bucket, "%ob", objname)

@@ -142,15 +142,11 @@ pub async fn bucket(
         "POST" => {
             let msg = read_actmsg(conn, req).await?.unwrap_or_default();
             match msg.action.as_str() {
-                "create-bck" => {
-                    let odd = buckets::non_default_props(&msg.value);
-                    if !odd.is_empty() {
-                        return Err(ApiError::not_implemented(format!(
-                            "create-bck {cname} with bucket props other than the defaults ({}) is not supported by this node: bucket props cannot be set yet (issue 12)",
-                            odd.join(", ")
-                        )));
-                    }
-                    buckets::create(&core.node, bucket).await?;
+                "create-bck" => buckets::create(&core.node, bucket, &msg.value).await?,
+                "make-n-copies" => {
+                    let copies = parse_copies(&msg.value)?;
+                    let xid = buckets::make_n_copies(&core.node, bucket, copies).await?;
+                    return send_text(conn, &xid).await;
                 }
                 "" => return Err(ApiError::bad_request("missing action in control message")),
                 a => {
@@ -203,13 +199,50 @@ pub async fn bucket(
             let msg = read_actmsg(conn, req).await?.ok_or_else(|| {
                 ApiError::bad_request(format!("{method} {cname}: missing control message"))
             })?;
-            audit::check_action(Endpoint::Bucket, &method, &msg.action)?;
-            Err(invalid_action(&msg.action))
+            match msg.action.as_str() {
+                // AIS answers the started job's ID as the body (empty: none started).
+                "set-bprops" | "reset-bprops" if method == "PATCH" => {
+                    let xid = buckets::set_props(&core.node, bucket, &msg.action, &msg.value)
+                        .await?
+                        .unwrap_or_default();
+                    send_text(conn, &xid).await
+                }
+                a => {
+                    audit::check_action(Endpoint::Bucket, &method, a)?;
+                    Err(invalid_action(a))
+                }
+            }
         }
         _ => Err(ApiError::method_not_allowed(
             "GET, HEAD, POST, DELETE, PATCH, PUT",
         )),
     }
+}
+
+/// The number of copies of a `make-n-copies` message: a JSON number or a numeric string.
+fn parse_copies(v: &serde_json::Value) -> Result<i64, ApiError> {
+    let n = match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "make-n-copies: invalid number of copies {v} (expected a number)"
+        ))
+    })
+}
+
+/// 200 with a plain-text body (a job ID, or empty), as AIS writes `writeXid`.
+async fn send_text(conn: &mut Conn, text: &str) -> Result<Outcome, ApiError> {
+    conn.respond(
+        200,
+        &[("Content-Type", "text/plain; charset=utf-8")],
+        text.as_bytes(),
+    )
+    .await
+    .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
 }
 
 /// `GET /v1/buckets/<bucket>` `summary-bck` (the SDK's `Bucket.summary`).

@@ -127,6 +127,7 @@ pub async fn query(
                 "version": env!("CARGO_PKG_VERSION"),
                 "build_time": "",
                 "status": "online",
+                "tracker": cluster::mirror::stats_json(),
             });
             send_json(conn, &v).await
         }

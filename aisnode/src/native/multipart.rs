@@ -238,6 +238,7 @@ async fn complete(
     multipart::complete(mp, &Bck::ais(bucket), id, &numbers, &opts)
         .await
         .map_err(&fail)?;
+    core.mirror_after_put(mp, bucket, object).await;
     send_ok(conn).await
 }
 

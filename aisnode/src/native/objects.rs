@@ -333,6 +333,9 @@ async fn put(
         }
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     };
+    if res.changed {
+        core.mirror_after_put(&mp, bucket, object).await;
+    }
     let hs = md_headers(&res.lom);
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     conn.respond(200, &hv, b"").await.map_err(io_err)?;
@@ -351,26 +354,29 @@ async fn get(
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
     let props = core.bucket_props(bucket)?;
-    let rd = match ObjectReader::open(&mp, &Bck::ais(bucket), object).await {
-        Ok(rd) => rd,
-        Err(engine::Error::NotFound(_)) => {
-            if let Some(o) =
-                get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query).await?
-            {
-                return Ok(o);
+    // A corrupted replica found while serving is healed once and the GET retried.
+    let mut healed = false;
+    loop {
+        let rd = match core.open_for_get(&mp, bucket, object).await {
+            Ok(rd) => rd,
+            Err(engine::Error::NotFound(_)) => {
+                if let Some(o) =
+                    get_from_neighbor(core, conn, req, bucket, object, GfnMark::Query).await?
+                {
+                    return Ok(o);
+                }
+                // Rebalance may have moved it here while the neighbour was asked.
+                ObjectReader::open(&mp, &Bck::ais(bucket), object)
+                    .await
+                    .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
             }
-            // Rebalance may have moved it here while the neighbour was asked.
-            ObjectReader::open(&mp, &Bck::ais(bucket), object)
-                .await
-                .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?
-        }
-        Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
-    };
-    let size = rd.lom.size;
-    let range = match req.head.header("range") {
-        None => None,
-        Some(v) => {
-            match http::parse_range(v, size) {
+            Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
+        };
+        let read_from = rd.fqn.clone();
+        let size = rd.lom.size;
+        let range = match req.head.header("range") {
+            None => None,
+            Some(v) => match http::parse_range(v, size) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     rd.close().await;
@@ -384,41 +390,60 @@ async fn get(
                         .push(("Content-Range", format!("bytes */{size}")));
                     return Err(err);
                 }
-            }
+            },
+        };
+        let (start, len, status) = match range {
+            Some(r) => (r.start, r.len, 206),
+            None => (0, size, 200),
+        };
+        let verify = range.is_none()
+            && props.checksum.validate_warm_get
+            && matches!(rd.lom.cksum_type.as_str(), "xxhash" | "xxhash2");
+        let mut hs = md_headers(&rd.lom);
+        hs.push(("Content-Type", "application/octet-stream".into()));
+        hs.push(("Content-Length", len.to_string()));
+        hs.push(("Accept-Ranges", "bytes".into()));
+        if status == 206 {
+            hs.push((
+                "Content-Range",
+                format!("bytes {}-{}/{size}", start, start + len.saturating_sub(1)),
+            ));
         }
-    };
-    let (start, len, status) = match range {
-        Some(r) => (r.start, r.len, 206),
-        None => (0, size, 200),
-    };
-    let verify = range.is_none()
-        && props.checksum.validate_warm_get
-        && matches!(rd.lom.cksum_type.as_str(), "xxhash" | "xxhash2");
-    let mut hs = md_headers(&rd.lom);
-    hs.push(("Content-Type", "application/octet-stream".into()));
-    hs.push(("Content-Length", len.to_string()));
-    hs.push(("Accept-Ranges", "bytes".into()));
-    if status == 206 {
-        hs.push((
-            "Content-Range",
-            format!("bytes {}-{}/{size}", start, start + len.saturating_sub(1)),
-        ));
-    }
-    let what = format!("{cname}/{object}");
-    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    match send_object(conn, rd, start, len, status, &hv, verify).await {
+        let what = format!("{cname}/{object}");
+        let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        return match send_object(conn, rd, start, len, status, &hv, verify).await {
         Ok(o) => Ok(o),
+        Err(SendError::Corrupt { .. }) if !healed
+            && core.heal_bad_read(&mp, bucket, object, &read_from).await =>
+        {
+            // Nothing was sent yet: serve the healed object.
+            healed = true;
+            continue;
+        }
         Err(SendError::Corrupt { expected, actual }) => Err(ApiError::internal(format!(
             "{tname}: {what}: BAD DATA CHECKSUM: stored {expected}, computed {actual} (object is corrupted)"
         ))),
+        Err(SendError::CorruptSent) => {
+            // The head is out: the client sees a cut response, a retry reads healed bytes.
+            core.heal_bad_read(&mp, bucket, object, &read_from).await;
+            Ok(Outcome::Close)
+        }
         Err(SendError::Read(e)) => Err(ApiError::internal(format!("{tname}: reading {what}: {e}"))),
         Err(SendError::Conn(e)) => Err(io_err(e)),
+    };
     }
 }
 
-/// Why [`send_object`] could not send a response; nothing was written to the client yet.
+/// Why [`send_object`] could not send a response; nothing was written to the client yet,
+/// except with `CorruptSent`.
 pub enum SendError {
-    Corrupt { expected: String, actual: String },
+    Corrupt {
+        expected: String,
+        actual: String,
+    },
+    /// The checksum failed after the response head (and all but the last buffer) went out:
+    /// the connection must be closed, the client sees a cut response.
+    CorruptSent,
     Read(std::io::Error),
     Conn(net::conn::ConnError),
 }
@@ -520,7 +545,7 @@ pub async fn send_object(
     }
     let _ = stream.close().await;
     if check(&hasher).is_err() {
-        return Ok(Outcome::Close);
+        return Err(SendError::CorruptSent);
     }
     if conn.write_all(&pending).await.is_err() {
         return Ok(Outcome::Close);
@@ -662,7 +687,7 @@ async fn delete(
             }
         }
     }
-    match engine::object::delete(&mp, &Bck::ais(bucket), object) {
+    match core.delete_object(&mp, bucket, object) {
         Ok(()) => {}
         Err(engine::Error::NotFound(_)) if prev => {}
         Err(engine::Error::NotFound(_)) => {

@@ -58,7 +58,7 @@ pub(crate) async fn bucket_op(
             // S3's naming rules on S3 (the native API keeps AIS's, which allow more).
             net::s3::names::validate_bucket_name(bucket)?;
             xml::parse_create_bucket_configuration(&body)?;
-            cluster::buckets::create(&core.node, bucket)
+            cluster::buckets::create(&core.node, bucket, &serde_json::Value::Null)
                 .await
                 .map_err(api)?;
             let loc = format!("/{bucket}");

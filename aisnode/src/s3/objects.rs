@@ -369,9 +369,13 @@ pub(crate) async fn put_object(
         w.abort().await;
         return Err(e);
     }
-    w.commit(&opts)
+    let res = w
+        .commit(&opts)
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
+    if res.changed {
+        core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+    }
     send_empty(conn, 200, &[("ETag", &etag_hex)]).await
 }
 
@@ -455,10 +459,10 @@ async fn open_or_neighbor(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
-    mp: &Mountpath,
+    mp: &Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Opened> {
-    match ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key).await {
+    match core.open_for_get(mp, &t.bucket, &t.key).await {
         Ok(rd) => Ok(Opened::Reader(Box::new(rd))),
         Err(engine::Error::NotFound(_)) => {
             match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await {
@@ -647,12 +651,31 @@ pub(crate) async fn get_object(
             .unwrap_or(true);
     let mut hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     hv.extend(user.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let read_from = rd.fqn.clone();
     match send_object(conn, rd, start, len, status, &hv, verify).await {
         Ok(o) => Ok(o),
-        Err(SendError::Corrupt { expected, actual }) => Err(internal(format!(
-            "object {}/{} is corrupted: stored checksum {expected}, computed {actual}",
-            t.bucket, t.key
-        ))),
+        Err(SendError::Corrupt { expected, actual }) => {
+            // A mirrored object is healed now; the client's retry (S3 SDKs retry a 500)
+            // reads good bytes. Never the bad ones.
+            let healed = core
+                .heal_bad_read(&mpi, &t.bucket, &t.key, &read_from)
+                .await;
+            Err(internal(format!(
+                "object {}/{} is corrupted: stored checksum {expected}, computed {actual}{}",
+                t.bucket,
+                t.key,
+                if healed {
+                    " (healed from a mirror copy: retry)"
+                } else {
+                    ""
+                }
+            )))
+        }
+        Err(SendError::CorruptSent) => {
+            core.heal_bad_read(&mpi, &t.bucket, &t.key, &read_from)
+                .await;
+            Ok(Outcome::Close)
+        }
         Err(SendError::Read(e)) => Err(internal(format!("reading {}/{}: {e}", t.bucket, t.key))),
         Err(SendError::Conn(e)) => Err(conn_err(e)),
     }
@@ -710,12 +733,12 @@ pub(crate) async fn get_object_attributes(
 }
 
 pub(crate) async fn delete_object(
-    _core: &Rc<Core>,
+    core: &Rc<Core>,
     conn: &mut Conn,
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
-    match engine::object::delete(&mpi, &Bck::ais(&t.bucket), &t.key) {
+    match core.delete_object(&mpi, &t.bucket, &t.key) {
         Ok(()) | Err(engine::Error::NotFound(_)) => send_empty(conn, 204, &[]).await,
         Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
     }
@@ -814,7 +837,9 @@ pub(crate) async fn delete_objects(
                                 }
                             }
                         }
-                        let o = match engine::object::delete(&mp, &bck, &key) {
+                        let removed = cluster::mirror::remove_copies(&set, &b, &key)
+                            .and_then(|()| engine::object::delete(&mp, &bck, &key));
+                        let o = match removed {
                             Ok(()) | Err(engine::Error::NotFound(_)) => {
                                 xml::DeleteOutcome::Deleted { key, version_id }
                             }
@@ -1197,6 +1222,9 @@ pub(crate) async fn copy_object(
         .commit(&opts)
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
+    if res.changed {
+        core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+    }
     send_xml(
         conn,
         200,

@@ -34,12 +34,117 @@ pub struct VersionConf {
     pub synchronize: bool,
 }
 
-/// Bucket props: the typed sections we act on plus the rest kept verbatim.
+/// N-way mirroring: `copies` replicas (the object itself included) on distinct mountpaths of
+/// the owning target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MirrorConf {
+    pub copies: i64,
+    #[serde(default = "burst_dflt")]
+    pub burst_buffer: i64,
+    pub enabled: bool,
+}
+
+fn burst_dflt() -> i64 {
+    512
+}
+
+impl Default for MirrorConf {
+    fn default() -> Self {
+        MirrorConf {
+            copies: 2,
+            burst_buffer: 512,
+            enabled: false,
+        }
+    }
+}
+
+/// Erasure coding across targets: `data_slices` + `parity_slices` Reed-Solomon slices, objects
+/// smaller than `objsize_limit` replicated on `parity_slices` other targets instead (-1:
+/// always replicate).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EcConf {
+    pub objsize_limit: i64,
+    #[serde(default = "never")]
+    pub compression: String,
+    #[serde(default = "two")]
+    pub bundle_multiplier: i64,
+    #[serde(default = "burst_dflt")]
+    pub burst_buffer: i64,
+    pub data_slices: i64,
+    pub parity_slices: i64,
+    pub enabled: bool,
+    #[serde(default)]
+    pub disk_only: bool,
+}
+
+fn never() -> String {
+    "never".into()
+}
+
+fn two() -> i64 {
+    2
+}
+
+impl Default for EcConf {
+    fn default() -> Self {
+        EcConf {
+            objsize_limit: 262_144,
+            compression: "never".into(),
+            bundle_multiplier: 2,
+            burst_buffer: 512,
+            data_slices: 2,
+            parity_slices: 2,
+            enabled: false,
+            disk_only: false,
+        }
+    }
+}
+
+/// LRU eviction (of cached remote objects; never enabled on `ais://` buckets).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LruConf {
+    pub dont_evict_time: String,
+    pub capacity_upd_time: String,
+    #[serde(default = "lru_batch")]
+    pub batch_size: i64,
+    pub enabled: bool,
+}
+
+fn lru_batch() -> i64 {
+    32_768
+}
+
+impl Default for LruConf {
+    fn default() -> Self {
+        LruConf {
+            dont_evict_time: "2h0m".into(),
+            capacity_upd_time: "10m".into(),
+            batch_size: 32_768,
+            enabled: false,
+        }
+    }
+}
+
+/// Bucket props: the typed sections we act on plus the rest (AIS sections this node does not
+/// implement, kept at their defaults: `set-bprops` refuses changing them) kept verbatim.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Bprops {
     pub provider: String,
     pub checksum: CksumConf,
     pub versioning: VersionConf,
+    #[serde(default)]
+    pub mirror: MirrorConf,
+    #[serde(default)]
+    pub ec: EcConf,
+    #[serde(default)]
+    pub lru: LruConf,
+    /// AIS access bits (`apc.AccessAttrs`), a decimal string on the wire.
+    #[serde(
+        default = "access_all",
+        serialize_with = "ser_str",
+        deserialize_with = "de_str_u64"
+    )]
+    pub access: u64,
     #[serde(serialize_with = "ser_str", deserialize_with = "de_str_num")]
     pub created: i64,
     #[serde(serialize_with = "ser_str", deserialize_with = "de_str_num")]
@@ -48,16 +153,33 @@ pub struct Bprops {
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Every access bit: AIS's default for a new bucket.
+pub const ACCESS_ALL: u64 = u64::MAX;
+
+fn access_all() -> u64 {
+    ACCESS_ALL
+}
+
+/// Reads a u64 written as a JSON string or as a number.
+fn de_str_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        S(String),
+        U(u64),
+    }
+    match N::deserialize(d)? {
+        N::S(s) => s.parse().map_err(serde::de::Error::custom),
+        N::U(u) => Ok(u),
+    }
+}
+
 impl Bprops {
     /// Defaults inherited from the cluster config at creation.
     pub fn new_ais(bid: i64, created_ns: i64) -> Bprops {
         let rest = serde_json::json!({
             "backend_bck": {"name": "", "provider": "", "namespace": {"uuid": "", "name": ""}},
-            "write_policy": {"data": "", "md": ""},
-            "mirror": {"copies": 1, "burst_buffer": 128, "enabled": false},
-            "ec": {"objsize_limit": 262144, "compression": "never", "bundle_multiplier": 2, "data_slices": 2, "parity_slices": 2, "enabled": false, "disk_only": false},
-            "lru": {"dont_evict_time": "2h0m", "capacity_upd_time": "10m", "enabled": false},
-            "access": "4194303",
+            "write_policy": {"data": "immediate", "md": "immediate"},
             "features": "0",
         });
         let serde_json::Value::Object(rest) = rest else {
@@ -77,6 +199,10 @@ impl Bprops {
                 validate_warm_get: false,
                 synchronize: false,
             },
+            mirror: MirrorConf::default(),
+            ec: EcConf::default(),
+            lru: LruConf::default(),
+            access: ACCESS_ALL,
             created: created_ns,
             bid,
             rest,

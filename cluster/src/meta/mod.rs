@@ -4,13 +4,14 @@
 //! or names a node's state: every higher layer builds on these values.
 
 pub mod bmd;
+pub mod bprops;
 pub mod ids;
 pub mod jsp;
 pub mod placement;
 pub mod smap;
 pub mod version;
 
-pub use bmd::{Bmd, Bprops, CksumConf, VersionConf};
+pub use bmd::{Bmd, Bprops, CksumConf, EcConf, LruConf, MirrorConf, VersionConf};
 pub use ids::{random_id, valid_node_id};
 pub use smap::{CoreInfo, NetInfo, Smap, Snode, FLAG_DECOMMISSION, FLAG_MAINTENANCE};
 

@@ -1,0 +1,411 @@
+//! N-way mirroring on a target (AIS's `mirror` bucket props): an object of a mirrored bucket
+//! has `copies` replicas on distinct mountpaths of its target, the object itself on its HRW
+//! mountpath (rank 0) and one copy on each of HRW ranks 1..copies (engine::mirror stores
+//! them). This module decides where copies go, makes them after a PUT, removes them with the
+//! object, runs the `make-n-copies` job (enable, change, disable, repair after a mountpath
+//! change), balances GETs across copies, and restores a lost or corrupted object from a good
+//! copy (self-healing).
+
+use crate::daemon::Node;
+use crate::meta::{placement, Bprops};
+use crate::node::mpset::MpSet;
+use crate::xact::Job;
+use engine::layout::Bck;
+use engine::mountpath::Mountpath;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Names listed per directory-walk batch of the job.
+pub const MIRROR_BATCH: usize = 500;
+
+/// How many replicas (the object included) a bucket's objects should have.
+pub fn copies_wanted(props: &Bprops) -> usize {
+    if props.mirror.enabled {
+        props.mirror.copies.max(1) as usize
+    } else {
+        1
+    }
+}
+
+/// The available mountpaths that hold the copies of `object`: HRW ranks 1..n (fewer when the
+/// target has fewer mountpaths).
+pub fn copy_mountpaths(set: &MpSet, bucket: &str, object: &str, n: usize) -> Vec<Arc<Mountpath>> {
+    if n <= 1 {
+        return Vec::new();
+    }
+    let d = placement::object_digest(bucket, object);
+    engine::hrw::rank(d, set.avail.iter().map(|m| m.digest))
+        .into_iter()
+        .skip(1)
+        .take(n - 1)
+        .map(|i| set.avail[i].clone())
+        .collect()
+}
+
+/// Counters of mirroring on this node: copies made and removed, objects restored from a
+/// copy, corrupted replicas found (exposed with the node's stats).
+#[derive(Debug, Default)]
+pub struct MirrorStats {
+    pub copies_made: AtomicU64,
+    pub copies_removed: AtomicU64,
+    pub restored: AtomicU64,
+    pub bad_replicas: AtomicU64,
+    pub copy_errors: AtomicU64,
+}
+
+/// This process's mirroring counters.
+pub static STATS: MirrorStats = MirrorStats {
+    copies_made: AtomicU64::new(0),
+    copies_removed: AtomicU64::new(0),
+    restored: AtomicU64::new(0),
+    bad_replicas: AtomicU64::new(0),
+    copy_errors: AtomicU64::new(0),
+};
+
+/// The counters as JSON (`what=node_status`).
+pub fn stats_json() -> serde_json::Value {
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    serde_json::json!({
+        "mirror.copies_made": g(&STATS.copies_made),
+        "mirror.copies_removed": g(&STATS.copies_removed),
+        "mirror.restored": g(&STATS.restored),
+        "mirror.bad_replicas": g(&STATS.bad_replicas),
+        "mirror.copy_errors": g(&STATS.copy_errors),
+    })
+}
+
+/// After a PUT committed `object` on `mp`: make its copies (blocking). A failed copy is
+/// logged and counted, never a failed PUT (the object is stored); a stale copy it could not
+/// replace is removed, so a read never mistakes it for the object. The copies made.
+pub fn after_put(
+    set: &MpSet,
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    copies: usize,
+    fsync: bool,
+) -> usize {
+    let bck = Bck::ais(bucket);
+    let src = engine::object::locate(mp, &bck, object);
+    let mut made = 0;
+    for dst in copy_mountpaths(set, bucket, object, copies) {
+        if dst.path == mp.path {
+            continue;
+        }
+        match engine::mirror::make_copy(&src, &dst, &bck, object, fsync, false) {
+            Ok(_) => {
+                made += 1;
+                STATS.copies_made.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                STATS.copy_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(bucket, object, mountpath = %dst.path_str, error = %e, "making a mirror copy failed");
+                let _ = engine::mirror::remove_copy(&dst, &bck, object);
+            }
+        }
+    }
+    made
+}
+
+/// Remove every copy of `object` on this target (every mountpath that may hold data);
+/// blocking. Called before the object itself is removed, so a crash in between leaves an
+/// object without copies, never copies without their object.
+pub fn remove_copies(set: &MpSet, bucket: &str, object: &str) -> engine::Result<()> {
+    let bck = Bck::ais(bucket);
+    for m in set.with_data() {
+        if engine::mirror::remove_copy(&m, &bck, object)? {
+            STATS.copies_removed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Round-robin position of GETs balanced across copies, per core.
+    static NEXT_REPLICA: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The file a balanced GET of a mirrored object should read: the next replica in turn (the
+/// object or one of its copies), if that copy holds the same stored object as the one on
+/// `mp`; `None`: read the object itself. Blocking (two metadata reads when a copy is chosen).
+pub fn pick_replica(
+    set: &MpSet,
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    copies: usize,
+) -> Option<std::path::PathBuf> {
+    if copies <= 1 {
+        return None;
+    }
+    let k = NEXT_REPLICA.with(|c| {
+        let k = c.get();
+        c.set(k.wrapping_add(1));
+        k
+    }) % copies;
+    if k == 0 {
+        return None;
+    }
+    let dst = copy_mountpaths(set, bucket, object, copies)
+        .into_iter()
+        .nth(k - 1)?;
+    let bck = Bck::ais(bucket);
+    let main = engine::object::read_lom_path(&engine::object::locate(mp, &bck, object)).ok()?;
+    let copy = engine::mirror::copy_lom(&dst, &bck, object).ok()?;
+    engine::mirror::same_object(&main, &copy)
+        .then(|| engine::mirror::copy_fqn(&dst.path, &bck, object))
+}
+
+/// Self-healing: the object on `mp` is missing (`corrupted` false) or failed its checksum
+/// (`corrupted` true); restore it from a good copy (each candidate checked while copied). A
+/// corrupted object is removed first. `Ok(true)`: restored; `Ok(false)`: no good copy.
+/// Blocking.
+pub fn restore(
+    set: &MpSet,
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    corrupted: bool,
+    fsync: bool,
+) -> engine::Result<bool> {
+    let bck = Bck::ais(bucket);
+    if corrupted {
+        STATS.bad_replicas.fetch_add(1, Ordering::Relaxed);
+        match engine::object::delete(mp, &bck, object) {
+            Ok(()) | Err(engine::Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Copies at the current ranks first, then any other mountpath (a copy left behind by a
+    // mountpath change the job has not repaired yet).
+    let mut candidates: Vec<Arc<Mountpath>> = copy_mountpaths(set, bucket, object, set.avail.len());
+    for m in set.with_data() {
+        if !candidates.iter().any(|c| c.path == m.path) {
+            candidates.push(m);
+        }
+    }
+    for c in candidates {
+        let cp = engine::mirror::copy_fqn(&c.path, &bck, object);
+        if !cp.exists() {
+            continue;
+        }
+        match engine::mirror::restore_from(&cp, mp, &bck, object, fsync) {
+            Ok(_) => {
+                STATS.restored.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(bucket, object, from = %cp.display(), corrupted, "restored an object from its mirror copy");
+                return Ok(true);
+            }
+            // A client PUT landed meanwhile: that is the object now.
+            Err(engine::Error::Exists(_)) => return Ok(true),
+            Err(engine::Error::Corrupt { path, detail }) => {
+                STATS.bad_replicas.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(path = %path.display(), detail, "mirror copy is corrupted: removed");
+                let _ = engine::mirror::remove_copy(&c, &bck, object);
+            }
+            Err(e) => {
+                tracing::error!(bucket, object, from = %cp.display(), error = %e, "restoring from a mirror copy failed");
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Start `make-n-copies` of `bucket` on this target (the current executor runs it): every
+/// object gets the copies its bucket's props ask for now (none when mirroring is off), on the
+/// mountpaths HRW names; copies elsewhere are removed; an object lost from its mountpath is
+/// restored from a copy. Its ID.
+pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
+    let job = node.jobs.begin_bck(
+        "make-n-copies",
+        bucket,
+        id,
+        node.self_id(),
+        node.smap.load().version,
+    );
+    tracing::info!(job = %job.id, bucket, "make-n-copies started");
+    let jid = job.id.clone();
+    let node = node.clone();
+    let bucket = bucket.to_string();
+    glommio::spawn_local(async move {
+        node.jobs.wait_turn(&job).await;
+        let passes = crate::xact::run_passes(&job, 5, || run(&node, &job, &bucket)).await;
+        job.finish();
+        job.log_finished(passes);
+    })
+    .detach();
+    jid
+}
+
+async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {
+    let Some(props) = node.bmd.load().buckets.get(bucket).cloned() else {
+        job.abort(&format!("bucket {bucket} is gone"));
+        return;
+    };
+    let copies = copies_wanted(&props);
+    let set = node.mountpaths.load();
+    // 1. Every object on its HRW mountpath: its copies where they belong, none elsewhere.
+    for mp in set.avail.clone() {
+        let mut after = String::new();
+        loop {
+            if job.is_aborted() {
+                return;
+            }
+            let batch = match crate::xact::list_batch(&mp, bucket, &after, MIRROR_BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(bucket, error = %e, "make-n-copies: walk failed");
+                    job.errors.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            };
+            let Some(last) = batch.last() else { break };
+            after.clone_from(&last.name);
+            let names: Vec<String> = batch.into_iter().map(|e| e.name).collect();
+            let (s2, m2, b2, fsync) = (set.clone(), mp.clone(), bucket.to_string(), node.cfg.fsync);
+            let (objs, bytes, errs) = glommio::executor()
+                .spawn_blocking(move || {
+                    let (mut o, mut by, mut er) = (0u64, 0u64, 0u64);
+                    for n in names {
+                        match converge(&s2, &m2, &b2, &n, copies, fsync, true) {
+                            Ok((made, k)) if made > 0 => {
+                                o += 1;
+                                by += k;
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::error!(bucket = %b2, object = %n, error = %e, "make-n-copies failed for an object");
+                                er += 1;
+                            }
+                        }
+                    }
+                    (o, by, er)
+                })
+                .await;
+            job.objects.fetch_add(objs, Ordering::Relaxed);
+            job.bytes.fetch_add(bytes, Ordering::Relaxed);
+            job.errors.fetch_add(errs, Ordering::Relaxed);
+        }
+    }
+    // 2. Copies whose object is not on its mountpath: restore the object (this target owns it
+    // and the bucket is mirrored) or drop the copy (left from a deleted, moved or trimmed
+    // object).
+    let me = node.target_id.clone();
+    let smap = node.smap.load();
+    for mp in set.with_data() {
+        if job.is_aborted() {
+            return;
+        }
+        let (s2, m2, b2, fsync) = (set.clone(), mp.clone(), bucket.to_string(), node.cfg.fsync);
+        let smap2 = smap.clone();
+        let me2 = me.clone();
+        let (objs, errs) = glommio::executor()
+            .spawn_blocking(move || {
+                let bck = Bck::ais(&b2);
+                let (mut o, mut er) = (0u64, 0u64);
+                let names = match engine::mirror::list_copies(&m2, &bck) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::error!(mountpath = %m2.path_str, error = %e, "make-n-copies: walking copies failed");
+                        return (0, 1);
+                    }
+                };
+                for n in names {
+                    let Some((home, _)) = s2.choose(placement::object_digest(&b2, &n)) else {
+                        continue;
+                    };
+                    let owned = placement::target(&smap2, placement::object_digest(&b2, &n))
+                        .is_some_and(|t| t.daemon_id == me2);
+                    let present = engine::object::exists(&home, &bck, &n);
+                    if !present && owned && copies > 1 {
+                        match restore(&s2, &home, &b2, &n, false, fsync) {
+                            Ok(true) => {
+                                o += 1;
+                                if let Err(e) = converge(&s2, &home, &b2, &n, copies, fsync, false) {
+                                    tracing::error!(object = %n, error = %e, "make-n-copies: re-copying a restored object failed");
+                                    er += 1;
+                                }
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                tracing::error!(object = %n, error = %e, "make-n-copies: restoring from a copy failed");
+                                er += 1;
+                            }
+                        }
+                        continue;
+                    }
+                    let wanted = present
+                        && copy_mountpaths(&s2, &b2, &n, copies)
+                            .iter()
+                            .any(|c| c.path == m2.path);
+                    if !wanted {
+                        match engine::mirror::remove_copy(&m2, &bck, &n) {
+                            Ok(true) => {
+                                STATS.copies_removed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                tracing::error!(object = %n, error = %e, "make-n-copies: removing a copy failed");
+                                er += 1;
+                            }
+                        }
+                    }
+                }
+                (o, er)
+            })
+            .await;
+        job.objects.fetch_add(objs, Ordering::Relaxed);
+        job.errors.fetch_add(errs, Ordering::Relaxed);
+    }
+}
+
+/// One object on its HRW mountpath `mp`: make the copies it lacks (or whose content differs)
+/// on its copy mountpaths. Copies it should not have are removed by the job's second step.
+/// A corrupted object is restored from a good copy first (with `heal`). The copies made and
+/// their bytes.
+fn converge(
+    set: &MpSet,
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    copies: usize,
+    fsync: bool,
+    heal: bool,
+) -> engine::Result<(u64, u64)> {
+    let bck = Bck::ais(bucket);
+    let src = engine::object::locate(mp, &bck, object);
+    let main = match engine::object::read_lom_path(&src) {
+        Ok(l) => l,
+        // Deleted since the walk listed it.
+        Err(engine::Error::NotFound(_)) => return Ok((0, 0)),
+        Err(e) => return Err(e),
+    };
+    let (mut made, mut bytes) = (0, 0);
+    for dst in copy_mountpaths(set, bucket, object, copies) {
+        let fresh = engine::mirror::copy_lom(&dst, &bck, object)
+            .map(|c| engine::mirror::same_object(&main, &c))
+            .unwrap_or(false);
+        if fresh {
+            continue;
+        }
+        match engine::mirror::make_copy(&src, &dst, &bck, object, fsync, true) {
+            Ok(l) => {
+                STATS.copies_made.fetch_add(1, Ordering::Relaxed);
+                made += 1;
+                bytes += l.size;
+            }
+            Err(engine::Error::Corrupt { .. }) if heal => {
+                // The object itself is bad: heal it from a copy, never spread it.
+                if !restore(set, mp, bucket, object, true, fsync)? {
+                    return Err(engine::Error::Corrupt {
+                        path: src.clone(),
+                        detail: "corrupted, and no good mirror copy to restore it from".into(),
+                    });
+                }
+                return converge(set, mp, bucket, object, copies, fsync, false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((made, bytes))
+}
