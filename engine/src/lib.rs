@@ -3,6 +3,8 @@
 //! Mountpaths (one local file system each), HRW placement over them, the AIS on-disk
 //! layout (`<mountpath>/@<provider>/<bucket>/%ob/<object>`), object metadata (LOM) in the
 //! `user.ais.lom` xattr, and direct-I/O object writes and reads through glommio DMA files.
+//! Also the erasure-coding codec ([`ec`]): stripe layout, Reed-Solomon encoder and decoder,
+//! slice metafiles (a pure library; the cluster layer places and moves slices).
 //!
 //! Invariants: an object path never leaves its mountpath (names are validated before any
 //! path is built); a reader sees the old or the new object, never a mix (work file, sync,
@@ -10,6 +12,7 @@
 //!
 //! What it does not do: sockets, cluster maps, HTTP. It depends on no workspace crate.
 
+pub mod ec;
 pub mod error;
 pub mod hrw;
 pub mod layout;
