@@ -72,6 +72,7 @@ impl ApiError {
             EngineError::NoSpace { .. } => ApiError::new(507, format!("{node}: {e}")),
             EngineError::Io { .. } => {
                 tracing::error!(object = %format!("{cname}/{object}"), error = %e, "disk i/o error");
+                cluster::fshc::report(&e);
                 ApiError::internal(format!("{node}: {e}"))
             }
             EngineError::Mountpath(m) => ApiError::internal(format!("{node}: {m}")),

@@ -52,6 +52,7 @@ pub fn run(node: Node) -> Result<(), StartError> {
     let sigs = termination_signals();
     block_signals(&sigs);
     let node = Arc::new(node);
+    cluster::fshc::register(&node);
     let n = node.cfg.cores;
     let host = node.cfg.host.clone();
     // glommio binds with SO_REUSEPORT, which would silently share a port with another

@@ -325,6 +325,12 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {
                                     tracing::error!(object = %n, error = %e, "make-n-copies: re-copying a restored object failed");
                                     er += 1;
                                 }
+                                // The copy it came from may now sit where no copy belongs.
+                                if !copy_mountpaths(&s2, &b2, &n, copies).iter().any(|c| c.path == m2.path)
+                                    && engine::mirror::remove_copy(&m2, &bck, &n).unwrap_or(false)
+                                {
+                                    STATS.copies_removed.fetch_add(1, Ordering::Relaxed);
+                                }
                             }
                             Ok(false) => {}
                             Err(e) => {

@@ -50,6 +50,9 @@ pub enum Action {
     Detach,
     Enable,
     Disable,
+    /// Disable a failing mountpath at once, without moving its objects off it first (the
+    /// disk health checker, crate::fshc; never an API request).
+    Fault,
 }
 
 impl Action {
@@ -68,7 +71,7 @@ impl Action {
         let want = match a {
             Action::Attach => "PUT",
             Action::Detach => "DELETE",
-            Action::Enable | Action::Disable => "POST",
+            Action::Enable | Action::Disable | Action::Fault => "POST",
         };
         if method != want {
             return Err(Error::BadRequest(format!(
@@ -119,6 +122,26 @@ async fn change_locked(
     };
     let mut next = cur.successor();
     match (action, state) {
+        (Action::Fault, Some(MpState::Enabled)) => {
+            if next.avail.len() <= 1 {
+                return Err(Error::Conflict(format!(
+                    "{tname}: mountpath {path} failed, but it is the last available one: left enabled"
+                )));
+            }
+            let i = next
+                .avail
+                .iter()
+                .position(|m| m.path_str == path)
+                .expect("found above");
+            next.avail.remove(i);
+            next.core.remove(i);
+            next.disabled.push(path.to_string());
+        }
+        (Action::Fault, Some(MpState::Disabling | MpState::Detaching)) => {
+            next.leaving.retain(|(m, _)| m.path_str != path);
+            next.disabled.push(path.to_string());
+        }
+        (Action::Fault, _) => return Ok(None),
         (Action::Attach, Some(MpState::Enabled)) | (Action::Enable, Some(MpState::Enabled)) => {
             return Ok(None)
         }

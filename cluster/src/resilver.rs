@@ -67,6 +67,21 @@ pub fn start(node: &Arc<Node>) -> String {
         }
         job.finish();
         job.log_finished(passes);
+        if node.jobs.is_newest(&job) {
+            // Objects changed mountpaths: their mirror copies follow (and objects lost with a
+            // failed mountpath come back from their copies).
+            let mirrored: Vec<String> = node
+                .bmd
+                .load()
+                .buckets
+                .iter()
+                .filter(|(_, p)| p.mirror.enabled)
+                .map(|(b, _)| b.clone())
+                .collect();
+            for b in mirrored {
+                crate::mirror::start(&node, &b, None);
+            }
+        }
     })
     .detach();
     id

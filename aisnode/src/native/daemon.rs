@@ -127,7 +127,7 @@ pub async fn query(
                 "version": env!("CARGO_PKG_VERSION"),
                 "build_time": "",
                 "status": "online",
-                "tracker": cluster::mirror::stats_json(),
+                "tracker": merge_json(cluster::mirror::stats_json(), cluster::fshc::stats_json()),
             });
             send_json(conn, &v).await
         }
@@ -170,4 +170,12 @@ fn cluster_config(core: &Core) -> serde_json::Value {
         "net": {"l4": {"proto": "tcp"}, "http": {"use_https": false}},
         "features": "0",
     })
+}
+
+/// The keys of two JSON objects in one.
+fn merge_json(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
+    if let (Some(a), serde_json::Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
 }

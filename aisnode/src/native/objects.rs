@@ -428,7 +428,10 @@ async fn get(
             core.heal_bad_read(&mp, bucket, object, &read_from).await;
             Ok(Outcome::Close)
         }
-        Err(SendError::Read(e)) => Err(ApiError::internal(format!("{tname}: reading {what}: {e}"))),
+        Err(SendError::Read(e)) => {
+            cluster::fshc::report_path(&read_from, &e);
+            Err(ApiError::internal(format!("{tname}: reading {what}: {e}")))
+        }
         Err(SendError::Conn(e)) => Err(io_err(e)),
     };
     }

@@ -75,6 +75,7 @@ pub(crate) fn from_engine(e: engine::Error, bucket: &str, key: &str) -> S3Error 
             .with_resource(format!("/{bucket}/{key}")),
         E::Io { .. } | E::Mountpath(_) | E::Exists(_) => {
             tracing::error!(bucket, object = key, error = %e, "disk error");
+            cluster::fshc::report(&e);
             internal(e.to_string())
         }
     }
