@@ -134,9 +134,11 @@ pub async fn fault(node: &Arc<Node>, path: &str, reason: &str) {
         net::time::now_unix_ns(),
     ));
     match crate::mountpaths::change(node, Action::Fault, path, false).await {
-        Ok(job) => tracing::warn!(mountpath = path, resilver = ?job, "failed mountpath disabled"),
+        Ok(job) => {
+            tracing::warn!(mountpath = path, resilver = ?job, "failed mountpath disabled");
+        }
         Err(e) => {
-            tracing::error!(mountpath = path, error = %e, "could not disable the failed mountpath")
+            tracing::error!(mountpath = path, error = %e, "could not disable the failed mountpath");
         }
     }
 }
