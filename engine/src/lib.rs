@@ -10,6 +10,7 @@
 //!
 //! What it does not do: sockets, cluster maps, HTTP. It depends on no workspace crate.
 
+pub mod cksum;
 pub mod error;
 pub mod hrw;
 pub mod layout;
