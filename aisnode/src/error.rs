@@ -64,7 +64,7 @@ impl ApiError {
             EngineError::ChecksumMismatch { .. } => {
                 ApiError::internal(format!("{node}: {cname}/{object}: {e}"))
             }
-            EngineError::UnsupportedChecksum(_) => ApiError::bad_request(format!("{node}: {e}")),
+            EngineError::InvalidChecksum(_) => ApiError::bad_request(format!("{node}: {e}")),
             EngineError::Corrupt { .. } => {
                 tracing::error!(object = %format!("{cname}/{object}"), error = %e, "corrupted object");
                 ApiError::internal(format!("{node}: {cname}/{object}: {e}"))

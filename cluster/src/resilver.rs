@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::meta::placement;
 use crate::mountpaths::FinishError;
 use crate::xact::Job;
+use engine::cksum::Cksum;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, ObjectWriter, PutOpts, READ_BUFFER_BYTES};
@@ -263,6 +264,36 @@ async fn copy(
         }
         replace = true;
     }
+    // The copy keeps the stored checksum (of whatever type) and is verified against it.
+    let stored = if lom.cksum_type.is_empty() {
+        None
+    } else {
+        match Cksum::parse(&lom.cksum_type, &lom.cksum_value) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                rd.close().await;
+                return Err(Error::Internal(format!(
+                    "{bucket}/{object}: stored checksum: {e}"
+                )));
+            }
+        }
+    };
+    let opts = PutOpts {
+        cksum_type: if lom.cksum_type.is_empty() {
+            "none".into()
+        } else {
+            lom.cksum_type.clone()
+        },
+        client_cksum: stored,
+        skip_vc: false,
+        custom: lom.custom.clone(),
+        versioning: false,
+        fsync,
+        keep_version: Some(lom.version.clone()),
+        keep_mtime_ns: Some(lom.mtime_ns),
+        no_replace: !replace,
+        require: None,
+    };
     let mut w = match ObjectWriter::create(dst, &bck, object).await {
         Ok(w) => w,
         Err(e) => {
@@ -270,6 +301,11 @@ async fn copy(
             return Err(Error::Internal(e.to_string()));
         }
     };
+    if let Err(e) = w.set_cksums(&opts) {
+        rd.close().await;
+        w.abort().await;
+        return Err(Error::Internal(e.to_string()));
+    }
     w.size_hint(lom.size);
     if lom.size > 0 {
         let mut s = rd.stream(0, lom.size);
@@ -299,23 +335,6 @@ async fn copy(
     } else {
         rd.close().await;
     }
-    let verify = matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2");
-    let opts = PutOpts {
-        cksum_type: if lom.cksum_type.is_empty() {
-            "none".into()
-        } else {
-            lom.cksum_type.clone()
-        },
-        client_cksum: verify.then(|| (lom.cksum_type.clone(), lom.cksum_value.clone())),
-        skip_vc: false,
-        custom: lom.custom.clone(),
-        versioning: false,
-        fsync,
-        keep_version: Some(lom.version.clone()),
-        keep_mtime_ns: Some(lom.mtime_ns),
-        no_replace: !replace,
-        require: None,
-    };
     match w.commit(&opts).await {
         Ok(_) => {}
         // A client PUT landed there meanwhile: it is newer.

@@ -1,6 +1,7 @@
 //! The engine's one error enum. Operating errors (bad names, missing objects) are returned
 //! to the caller; corruption is its own variant and is never retried silently.
 
+use crate::cksum::{CksumError, CksumType};
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -11,10 +12,15 @@ pub enum Error {
     InvalidName(String),
     /// The object (or its bucket directory) does not exist on this mountpath.
     NotFound(PathBuf),
-    /// The client-declared checksum does not match the received bytes.
-    ChecksumMismatch { expected: String, actual: String },
-    /// Checksum type the engine cannot compute.
-    UnsupportedChecksum(String),
+    /// A declared checksum (a client's, or the one a moved object carries) does not match
+    /// the received bytes: nothing was stored.
+    ChecksumMismatch {
+        ty: CksumType,
+        expected: String,
+        actual: String,
+    },
+    /// A checksum type the engine does not know, or a value not of its type's form.
+    InvalidChecksum(CksumError),
     /// Stored bytes or metadata do not match their checksum.
     Corrupt { path: PathBuf, detail: String },
     /// The mountpath's file system is full.
@@ -61,10 +67,13 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidName(m) => write!(f, "{m}"),
             Error::NotFound(p) => write!(f, "{} does not exist", p.display()),
-            Error::ChecksumMismatch { expected, actual } => {
-                write!(f, "BAD DATA CHECKSUM: expected {expected}, got {actual}")
-            }
-            Error::UnsupportedChecksum(t) => write!(f, "unsupported checksum type {t:?}"),
+            // AIS's form: `BAD DATA CHECKSUM: <type>(<expected> != <computed>)`.
+            Error::ChecksumMismatch {
+                ty,
+                expected,
+                actual,
+            } => write!(f, "BAD DATA CHECKSUM: {ty}({expected} != {actual})"),
+            Error::InvalidChecksum(e) => write!(f, "{e}"),
             Error::Corrupt { path, detail } => {
                 write!(f, "corrupted object {}: {detail}", path.display())
             }
@@ -84,3 +93,9 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<CksumError> for Error {
+    fn from(e: CksumError) -> Error {
+        Error::InvalidChecksum(e)
+    }
+}

@@ -6,6 +6,7 @@
 //! type, 1 checksum value, 2 version, 3 size (BE u64), 5 custom metadata (`k\x01v\x01k\x01v`).
 //! Atime is not stored here: it is the file's own atime. See docs/on-disk-format.md.
 
+use crate::cksum::CksumType;
 use crate::hrw::MLCG32;
 use std::fmt;
 use xxhash_rust::xxh64::xxh64;
@@ -32,9 +33,10 @@ const KEY_CUSTOM: u16 = 5;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Lom {
     pub size: u64,
-    /// `xxhash2`, `xxhash`, ... or "" when the bucket keeps no checksum.
+    /// An AIS checksum type name (`xxhash2`, `md5`, ..., see [`CksumType`]), or "" when the
+    /// bucket keeps no checksum.
     pub cksum_type: String,
-    /// Lowercase hex.
+    /// Lowercase hex (see [`crate::cksum`]).
     pub cksum_value: String,
     /// Decimal version string ("1", "2", ...); "" when versioning is off.
     pub version: String,
@@ -239,6 +241,15 @@ impl Lom {
         Ok(lom)
     }
 
+    /// The type to verify the object's bytes with: the stored type when it is a known one
+    /// other than `none`. `None` for a type this engine does not know (AIS knows no others),
+    /// which is then not verified, as an object of type `none` is not.
+    pub fn verifiable_cksum(&self) -> Option<CksumType> {
+        CksumType::parse(&self.cksum_type)
+            .ok()
+            .filter(|t| *t != CksumType::None)
+    }
+
     pub fn custom_get(&self, key: &str) -> Option<&str> {
         self.custom
             .iter()
@@ -389,6 +400,20 @@ mod tests {
             e.to_string(),
             format!("custom metadata of 2049 bytes exceeds {CUSTOM_MD_BYTES_MAX}")
         );
+    }
+
+    #[test]
+    fn verifiable_cksum_is_a_known_type_other_than_none() {
+        let with = |t: &str| Lom {
+            cksum_type: t.into(),
+            ..Default::default()
+        };
+        for t in CksumType::ALL {
+            let want = (t != CksumType::None).then_some(t);
+            assert_eq!(with(t.name()).verifiable_cksum(), want, "{t}");
+        }
+        assert_eq!(with("").verifiable_cksum(), None);
+        assert_eq!(with("sha1").verifiable_cksum(), None);
     }
 
     proptest! {

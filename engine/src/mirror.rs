@@ -54,7 +54,7 @@ fn open_src(src: &Path) -> Result<(fs::File, Lom)> {
 }
 
 /// Copy the object file `src` (bytes and metadata) into a new work file on `dst`, checking
-/// its checksum on the way when `verify` (XXH64 types; others are copied as they are); the
+/// its checksum (of the stored type) on the way when `verify`; the
 /// work file's path and the metadata. The caller renames it into place.
 fn copy_to_work(
     src: &Path,
@@ -80,9 +80,9 @@ fn copy_to_work(
         .open(&work)
         .map_err(|e| Error::io("create work file", &work, e))?;
     let r = (|| -> Result<()> {
-        let hashed = verify && matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2");
-        let n = if hashed {
-            let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+        let hashed = if verify { lom.verifiable_cksum() } else { None };
+        let n = if let Some(ty) = hashed {
+            let mut h = crate::cksum::Hasher::new(ty);
             let mut buf = vec![0u8; 1 << 20];
             let mut n = 0u64;
             loop {
@@ -95,7 +95,7 @@ fn copy_to_work(
                     .map_err(|e| Error::io("write", &work, e))?;
                 n += k as u64;
             }
-            let actual = format!("{:016x}", h.digest());
+            let actual = h.finish();
             if actual != lom.cksum_value {
                 return Err(Error::Corrupt {
                     path: src.into(),

@@ -237,7 +237,7 @@ pub async fn complete(
     numbers: &[u32],
     opts: &PutOpts,
 ) -> Result<PutResult> {
-    let w = assemble(mp, bck, id, numbers).await?;
+    let w = assemble(mp, bck, id, numbers, opts).await?;
     let res = w.commit(opts).await?;
     abort(mp, bck, id)?;
     Ok(res)
@@ -245,15 +245,21 @@ pub async fn complete(
 
 /// The first half of [`complete`]: stream the listed parts, in order, into a writer of the
 /// final object, not yet committed (the caller can check conditions right before it commits,
-/// then removes the upload with [`abort`]).
+/// then removes the upload with [`abort`]). The writer computes the checksums `opts` (the
+/// options its commit will get) ask for.
 pub async fn assemble(
     mp: &Mountpath,
     bck: &Bck,
     id: &str,
     numbers: &[u32],
+    opts: &PutOpts,
 ) -> Result<ObjectWriter> {
     let upload = get(mp, bck, id)?;
     let mut w = ObjectWriter::create(mp, bck, &upload.object).await?;
+    if let Err(e) = w.set_cksums(opts) {
+        w.abort().await;
+        return Err(e);
+    }
     for n in numbers {
         let p = part_path(mp, bck, id, *n);
         let rd = match ObjectReader::open_path(p.clone()).await {

@@ -1,10 +1,12 @@
 //! Object writes and reads with O_DIRECT through glommio DMA files, on the owning core.
 //!
 //! PUT: bytes are copied into aligned DMA buffers and written to a work file under `%wk`
-//! with up to [`WRITE_BEHIND`] writes in flight, while XXH64 is computed over the stream.
-//! The tail is padded to the block size, then the file is truncated to the real size,
-//! fdatasync'ed (data and size), the LOM xattr is set, the work file is renamed into `%ob`,
-//! and the parent directory is fsync'ed. A reader sees the old object or the new one.
+//! with up to [`WRITE_BEHIND`] writes in flight, while the bucket's checksum (and a declared
+//! checksum of another type, to verify) is computed over the stream. The tail is padded to
+//! the block size, then the file is truncated to the real size, the declared checksum is
+//! checked (a mismatch stores nothing), the file is fdatasync'ed (data and size), the LOM
+//! xattr is set, the work file is renamed into `%ob`, and the parent directory is fsync'ed.
+//! A reader sees the old object or the new one.
 //!
 //! GET: the file is opened first and its metadata read through the same descriptor, so
 //! data and metadata always belong to the same inode even if a PUT renames over it.
@@ -12,6 +14,7 @@
 //!
 //! Not done here: HTTP, deciding which core owns a mountpath (callers route to it).
 
+use crate::cksum::{Cksum, CksumType, Hasher};
 use crate::error::Error;
 use crate::layout::{needs_escape, Bck};
 use crate::lom::{Lom, LOM_BYTES_MAX, XATTR_LOM};
@@ -25,7 +28,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use xxhash_rust::xxh64::Xxh64;
 
 /// Size of one DMA write buffer.
 pub const WRITE_BUFFER_BYTES: usize = 1 << 20;
@@ -39,18 +41,22 @@ const _: () = assert!(READ_BUFFER_BYTES.is_power_of_two());
 /// Reads in flight per GET.
 pub const READ_AHEAD: usize = 4;
 
-/// Checksum types the engine computes. `xxhash` and `xxhash2` are the same XXH64 (seed 0).
+/// Whether the engine computes checksums of type `t`: every AIS type ([`CksumType::ALL`];
+/// `xxhash` and `xxhash2` are the same XXH64, seed 0), and "" for the default.
 pub fn is_supported_cksum(t: &str) -> bool {
-    matches!(t, "xxhash" | "xxhash2" | "none" | "")
+    t.is_empty() || CksumType::parse(t).is_ok()
 }
 
 /// What a PUT needs to know beyond the bytes.
 #[derive(Debug, Clone, Default)]
 pub struct PutOpts {
-    /// Bucket checksum type ("xxhash2" by default, "none" to keep none).
+    /// Bucket checksum type, an AIS name: computed and stored ("" for the default
+    /// `xxhash2`; "none" stores none).
     pub cksum_type: String,
-    /// Checksum the client declared (type, hex value).
-    pub client_cksum: Option<(String, String)>,
+    /// A checksum declared for the bytes (by the client, or carried by a moved object):
+    /// computed too when its type differs from the bucket's, and verified; a mismatch stores
+    /// nothing. Not verified with `skip_vc`.
+    pub client_cksum: Option<Cksum>,
     /// Skip validating the client checksum and the identical-content no-op.
     pub skip_vc: bool,
     pub custom: Vec<(String, String)>,
@@ -141,7 +147,10 @@ pub struct ObjectWriter {
     /// Offset in the file of `buf[0]`.
     offset: u64,
     in_flight: VecDeque<JoinHandle<std::io::Result<usize>>>,
-    hasher: Xxh64,
+    /// The bucket's checksum, over every byte written (see [`ObjectWriter::set_cksums`]).
+    hasher: Hasher,
+    /// A declared checksum whose digest differs from the bucket's, to verify.
+    extra: Option<Hasher>,
     size: u64,
     work: PathBuf,
     fqn: PathBuf,
@@ -292,7 +301,8 @@ impl ObjectWriter {
             filled: 0,
             offset: 0,
             in_flight: VecDeque::new(),
-            hasher: Xxh64::new(0),
+            hasher: Hasher::new(CksumType::DEFAULT),
+            extra: None,
             size: 0,
             work,
             fqn,
@@ -319,9 +329,33 @@ impl ObjectWriter {
         }
     }
 
+    /// Compute the checksums `opts` asks for while the bytes are written: the bucket's type
+    /// (`cksum_type`) and a declared one (`client_cksum`, unless `skip_vc`) whose digest is of
+    /// another kind. Call it before the first byte, with the options the commit will get. A
+    /// writer not set up computes the default type; a commit that needs another reads the
+    /// work file back (correct, but a second pass over the bytes).
+    pub fn set_cksums(&mut self, opts: &PutOpts) -> Result<()> {
+        assert!(
+            self.size == 0,
+            "checksums chosen after {} bytes of {} were written",
+            self.size,
+            self.work.display()
+        );
+        let plan = CksumPlan::of(opts)?;
+        self.hasher = Hasher::new(plan.bucket);
+        self.extra = plan
+            .verify
+            .filter(|c| !c.ty().same_digest(plan.bucket))
+            .map(|c| Hasher::new(c.ty()));
+        Ok(())
+    }
+
     /// Append bytes to the object.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
         self.hasher.update(data);
+        if let Some(h) = &mut self.extra {
+            h.update(data);
+        }
         self.size += data.len() as u64;
         while !data.is_empty() {
             if self.buf.is_none() {
@@ -415,34 +449,50 @@ impl ObjectWriter {
             .truncate(self.size)
             .await
             .map_err(|e| Error::io("truncate", &self.work, e.into()))?;
+        let plan = match CksumPlan::of(opts) {
+            Ok(p) => p,
+            Err(e) => {
+                self.abort().await;
+                return Err(e);
+            }
+        };
+        let (cksum_value, declared) = match self.digests(&plan).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.abort().await;
+                return Err(e);
+            }
+        };
+        if let Some(want) = plan.verify {
+            let actual = declared.as_deref().unwrap_or(&cksum_value);
+            if actual != want.value() {
+                let actual = actual.to_string();
+                self.abort().await;
+                return Err(Error::ChecksumMismatch {
+                    ty: want.ty(),
+                    expected: want.value().to_string(),
+                    actual,
+                });
+            }
+        }
         if opts.fsync {
             self.file()
                 .fdatasync()
                 .await
                 .map_err(|e| Error::io("fdatasync", &self.work, e.into()))?;
         }
-        let value = format!("{:016x}", self.hasher.digest());
-        if let Some((ctype, cval)) = &opts.client_cksum {
-            if !opts.skip_vc
-                && (ctype == "xxhash" || ctype == "xxhash2")
-                && !cval.eq_ignore_ascii_case(&value)
-            {
-                self.abort().await;
-                return Err(Error::ChecksumMismatch {
-                    expected: cval.clone(),
-                    actual: value,
-                });
-            }
-        }
-        let (cksum_type, cksum_value) = match opts.cksum_type.as_str() {
-            "none" => (String::new(), String::new()),
-            "" => ("xxhash2".to_string(), value),
-            t => (t.to_string(), value),
+        // A bucket without checksums stores no type (the LOM has no checksum records).
+        let cksum_type = match plan.bucket {
+            CksumType::None => String::new(),
+            t => t.name().to_string(),
         };
         let old = read_lom_path(&self.current()).ok();
         if let Some(old) = &old {
+            // Identical content: the same type (its value alone could be of another type of
+            // the same length), value and size, and the same custom metadata.
             if !opts.skip_vc
-                && !cksum_type.is_empty()
+                && plan.bucket.identifies_content()
+                && old.cksum_type == cksum_type
                 && old.size == self.size
                 && old.cksum_value == cksum_value
                 && old.custom == opts.custom
@@ -509,6 +559,80 @@ impl ObjectWriter {
             }
         }
         Ok(PutResult { lom, changed: true })
+    }
+
+    /// The bucket type's value ("" for `none`) and, when `plan` verifies a declared checksum
+    /// whose digest is of another kind, the value of the declared type: from the hashers fed
+    /// while writing, else (a writer not set up for these options) by reading the work file
+    /// back.
+    async fn digests(&mut self, plan: &CksumPlan<'_>) -> Result<(String, Option<String>)> {
+        let mut fed = [
+            Some(std::mem::replace(
+                &mut self.hasher,
+                Hasher::new(CksumType::None),
+            )),
+            self.extra.take(),
+        ]
+        .map(|h| h.map(|h| (h.ty(), h.finish())));
+        let mut from_fed = |t: CksumType| {
+            if t == CksumType::None {
+                return Some(String::new());
+            }
+            fed.iter_mut()
+                .flatten()
+                .find(|(f, _)| f.same_digest(t))
+                .map(|(_, v)| std::mem::take(v))
+        };
+        let mut bucket = from_fed(plan.bucket);
+        let declared_ty = plan
+            .verify
+            .map(Cksum::ty)
+            .filter(|t| !t.same_digest(plan.bucket));
+        let mut declared = declared_ty.and_then(from_fed);
+        let missing = [
+            bucket.is_none().then_some(plan.bucket),
+            declared_ty.filter(|_| declared.is_none()),
+        ];
+        if missing.iter().any(Option::is_some) {
+            let [b, d] = self.read_back(missing).await?;
+            bucket = bucket.or(b);
+            declared = declared.or(d);
+        }
+        Ok((
+            bucket.expect("the bucket type was fed or read back"),
+            declared,
+        ))
+    }
+
+    /// Checksums of the given types over the work file's bytes (after the tail was written
+    /// and the file truncated to its size), in one pass.
+    async fn read_back(&self, types: [Option<CksumType>; 2]) -> Result<[Option<String>; 2]> {
+        let mut hashers = types.map(|t| t.map(Hasher::new));
+        let file = self.file();
+        let mut pos = 0u64;
+        while pos < self.size {
+            let want = (self.size - pos).min(READ_BUFFER_BYTES as u64) as usize;
+            let b = file
+                .read_at(pos, want)
+                .await
+                .map_err(|e| Error::io("read back", &self.work, e.into()))?;
+            if b.is_empty() {
+                return Err(Error::io(
+                    "read back",
+                    &self.work,
+                    std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("work file ends at {pos} of {} bytes", self.size),
+                    ),
+                ));
+            }
+            let n = b.len().min(want);
+            for h in hashers.iter_mut().flatten() {
+                h.update(&b[..n]);
+            }
+            pos += n as u64;
+        }
+        Ok(hashers.map(|h| h.map(Hasher::finish)))
     }
 
     /// Where the object of this writer is now (see [`locate`]).
@@ -590,6 +714,28 @@ impl ObjectWriter {
             let _ = f.close().await;
         }
         let _ = glommio::io::remove(&self.work).await;
+    }
+}
+
+/// The checksums a commit with given [`PutOpts`] needs.
+struct CksumPlan<'a> {
+    /// The bucket's type: computed and stored.
+    bucket: CksumType,
+    /// The declared checksum to verify (none with `skip_vc`, or when declared `none`).
+    verify: Option<&'a Cksum>,
+}
+
+impl CksumPlan<'_> {
+    fn of(opts: &PutOpts) -> Result<CksumPlan<'_>> {
+        let bucket = match opts.cksum_type.as_str() {
+            "" => CksumType::DEFAULT,
+            t => CksumType::parse(t)?,
+        };
+        let verify = opts
+            .client_cksum
+            .as_ref()
+            .filter(|c| !opts.skip_vc && c.ty() != CksumType::None);
+        Ok(CksumPlan { bucket, verify })
     }
 }
 

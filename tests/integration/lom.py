@@ -86,3 +86,23 @@ def parse(buf):
     if KEY_COPIES in raw and raw[KEY_COPIES]:
         out["copies"] = [p.decode() for p in raw[KEY_COPIES].split(b"\x00")]
     return out
+
+
+def encode(md):
+    """The xattr bytes of `md` (a dict as `parse` returns; `cksum_type`, `cksum_value`, `version`,
+    `size`, `custom` are written, in the order the node writes them)."""
+    records = []
+    if md.get("cksum_type"):
+        records.append(struct.pack(">H", KEY_CKSUM_TYPE) + md["cksum_type"].encode())
+        records.append(struct.pack(">H", KEY_CKSUM_VALUE) + md["cksum_value"].encode())
+    if md.get("version"):
+        records.append(struct.pack(">H", KEY_VERSION) + md["version"].encode())
+    records.append(struct.pack(">H", KEY_SIZE) + struct.pack(">Q", md["size"]))
+    if md.get("custom"):
+        fields = []
+        for k, v in md["custom"].items():
+            fields += [k.encode(), v.encode()]
+        records.append(struct.pack(">H", KEY_CUSTOM) + b"\x01".join(fields))
+    payload = RECORD_SEPA.join(records)
+    digest = xxhash.xxh64_intdigest(payload, seed=MLCG32)
+    return bytes([2, 1]) + struct.pack(">Q", digest) + payload

@@ -3,7 +3,9 @@
 //! (the first append, with an empty handle, starts it from the object's current content if
 //! the object exists) and answers the handle to pass next in `Ais-Append-Handle`;
 //! `append_type=flush` makes the work file the object's new version (verifying
-//! `Ais-Checksum-Type/Value` if given). Until the flush, readers see the object as it was.
+//! `Ais-Checksum-Type/Value` of any type if given: an unknown type or a malformed value is a
+//! 400 before anything is appended, a mismatch a 400 that keeps the session). Until the
+//! flush, readers see the object as it was.
 //!
 //! The handle is `<target id>|<work file name>`; the work file lives in the bucket's `%wk`
 //! on the object's mountpath and its name carries a digest of the object name, so a handle
@@ -16,6 +18,7 @@ use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_body};
 use crate::req::{Outcome, Req};
+use engine::cksum::Cksum;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
 use engine::object::{ObjectWriter, PutOpts};
@@ -24,7 +27,6 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use xxhash_rust::xxh64::Xxh64;
 
 pub const QPARAM_APPEND_TYPE: &str = "append_type";
 pub const QPARAM_APPEND_HANDLE: &str = "append_handle";
@@ -93,6 +95,17 @@ pub async fn append(
         )));
     }
     let props = core.bucket_props(bucket)?;
+    // Only the flush verifies a declared checksum (over the whole work file).
+    let client_cksum = if op == "flush" {
+        super::body::client_cksum(req).map_err(|e| {
+            ApiError::bad_request(format!(
+                "{}: flush ais://{bucket}/{object}: {e}",
+                core.node.tname()
+            ))
+        })?
+    } else {
+        None
+    };
     let handle = req.q(QPARAM_APPEND_HANDLE).unwrap_or("").to_string();
     let body = read_body(conn, req, APPEND_BODY_BYTES_MAX).await?;
     let bck = Bck::ais(bucket);
@@ -153,28 +166,43 @@ pub async fn append(
             .map_err(io_err)?;
         return Ok(Outcome::KeepAlive);
     }
-    flush(core, conn, req, &mp, bucket, object, &work, &props).await
+    flush(core, conn, &mp, bucket, object, &work, &props, client_cksum).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn flush(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &Req,
     mp: &Mountpath,
     bucket: &str,
     object: &str,
     work: &std::path::Path,
     props: &cluster::meta::Bprops,
+    client_cksum: Option<Cksum>,
 ) -> Result<Outcome, ApiError> {
     let tname = core.node.tname();
     let cname = format!("ais://{bucket}");
-    let fail = |e| ApiError::from_engine(e, &tname, &cname, object);
-    let client_cksum = super::body::client_cksum(req);
+    let fail = |e| match e {
+        // The client's declaration is wrong, not this node: 400, and the session stays.
+        e @ engine::Error::ChecksumMismatch { .. } => {
+            ApiError::bad_request(format!("{tname}: flush {cname}/{object}: {e}"))
+        }
+        e => ApiError::from_engine(e, &tname, &cname, object),
+    };
+    let opts = PutOpts {
+        cksum_type: props.checksum.ty.clone(),
+        client_cksum,
+        versioning: props.versioning.enabled,
+        fsync: core.node.cfg.fsync,
+        ..Default::default()
+    };
     let mut w = ObjectWriter::create(mp, &Bck::ais(bucket), object)
         .await
         .map_err(fail)?;
-    let mut hasher = Xxh64::new(0);
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(fail(e));
+    }
     // The work file is read on the blocking thread, a bounded chunk per hop.
     let path = work.to_path_buf();
     let opened = glommio::executor()
@@ -218,28 +246,11 @@ async fn flush(
         if chunk.is_empty() {
             break;
         }
-        hasher.update(&chunk);
         if let Err(e) = w.write(&chunk).await {
             w.abort().await;
             return Err(fail(e));
         }
     }
-    if let Some((t, v)) = &client_cksum {
-        let computed = format!("{:016x}", hasher.digest());
-        if matches!(t.as_str(), "xxhash" | "xxhash2") && !v.eq_ignore_ascii_case(&computed) {
-            w.abort().await;
-            return Err(ApiError::bad_request(format!(
-                "{tname}: BAD DATA CHECKSUM: appended {cname}/{object}: {t}({v}) != computed {computed}"
-            )));
-        }
-    }
-    let opts = PutOpts {
-        cksum_type: props.checksum.ty.clone(),
-        // The declared checksum was verified above, over the same bytes.
-        versioning: props.versioning.enabled,
-        fsync: core.node.cfg.fsync,
-        ..Default::default()
-    };
     w.commit(&opts).await.map_err(fail)?;
     core.mirror_after_put(mp, bucket, object).await;
     let path = work.to_path_buf();

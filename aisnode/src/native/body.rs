@@ -5,21 +5,25 @@
 use crate::error::ApiError;
 use crate::reply::io_err;
 use crate::req::Req;
+use engine::cksum::{Cksum, CksumError, CksumType};
 use engine::object::ObjectWriter;
 use net::conn::Conn;
 
-/// The checksum a client declared (`Ais-Checksum-Type` / `-Value`), lower-cased type; `None`
-/// for none.
-pub(crate) fn client_cksum(req: &Req) -> Option<(String, String)> {
-    match (
-        req.head.header("ais-checksum-type"),
-        req.head.header("ais-checksum-value"),
-    ) {
-        (Some(t), Some(v)) if !t.is_empty() && t != "none" => {
-            Some((t.to_ascii_lowercase(), v.to_string()))
-        }
-        _ => None,
-    }
+/// The checksum a client declared (`Ais-Checksum-Type` / `-Value`; the type in any case,
+/// the value hex in any case); `None` when no type is given or it is `none`. An unknown
+/// type, or a value not of its type's form (a missing one included), is an error naming it
+/// (the caller answers 400).
+pub(crate) fn client_cksum(req: &Req) -> Result<Option<Cksum>, CksumError> {
+    let Some(ty) = req
+        .head
+        .header("ais-checksum-type")
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let value = req.head.header("ais-checksum-value").unwrap_or("");
+    let c = Cksum::parse(&ty.to_ascii_lowercase(), value)?;
+    Ok((c.ty() != CksumType::None).then_some(c))
 }
 
 /// Stream the request body into `w` (100-continue answered, size hinted), passing each

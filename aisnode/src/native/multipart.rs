@@ -153,21 +153,25 @@ pub async fn upload_part(
     let props = core.bucket_props(bucket)?;
     upload(&mp, bucket, object, &id)?;
     let fail = engine_err(core, bucket, object);
-    let w = multipart::part_writer(&mp, &Bck::ais(bucket), &id, number)
-        .await
-        .map_err(&fail)?;
-    let mut md5 = Md5::new();
-    let w = receive_into(conn, req, w, |b| md5.update(b), &fail).await?;
-    let digest: [u8; 16] = md5.finalize().into();
-    let etag = net::hex::encode(&digest);
-    let opts = PutOpts {
+    let mut opts = PutOpts {
         cksum_type: props.checksum.ty.clone(),
         skip_vc: true,
-        custom: vec![("ETag".into(), etag.clone())],
         versioning: false,
         fsync: core.node.cfg.fsync,
         ..Default::default()
     };
+    let mut w = multipart::part_writer(&mp, &Bck::ais(bucket), &id, number)
+        .await
+        .map_err(&fail)?;
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(fail(e));
+    }
+    let mut md5 = Md5::new();
+    let w = receive_into(conn, req, w, |b| md5.update(b), &fail).await?;
+    let digest: [u8; 16] = md5.finalize().into();
+    let etag = net::hex::encode(&digest);
+    opts.custom = vec![("ETag".into(), etag.clone())];
     w.commit(&opts).await.map_err(&fail)?;
     let quoted = format!("\"{etag}\"");
     conn.respond(200, &[("ETag", &quoted)], b"")

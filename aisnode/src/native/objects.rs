@@ -13,6 +13,7 @@ use crate::req::{Outcome, Req};
 use cluster::gfn::{self, GfnMark};
 use cluster::meta::placement;
 use cluster::transfer;
+use engine::cksum::{CksumType, Hasher};
 use engine::layout::Bck;
 use engine::lom::Lom;
 use engine::mountpath::Mountpath;
@@ -21,7 +22,6 @@ use net::conn::Conn;
 use net::http::{self, RangeError};
 use std::rc::Rc;
 use std::sync::Arc;
-use xxhash_rust::xxh64::Xxh64;
 
 /// Responses whose body fits here go out in one write with the head.
 pub const SMALL_RESPONSE_BYTES: usize = 64 * 1024;
@@ -274,15 +274,11 @@ async fn put(
     let tname = node.tname();
     let props = core.bucket_props(bucket)?;
     let custom = parse_custom(req)?;
-    let client_cksum = client_cksum(req);
+    // Refused before the body is read: an unknown type or a malformed value (even with
+    // `skip_vc`, which only skips verifying a checksum this node understands).
+    let client_cksum = client_cksum(req)
+        .map_err(|e| ApiError::bad_request(format!("{tname}: PUT {cname}/{object}: {e}")))?;
     let skip_vc = req.q_true("skip_vc");
-    if let Some((t, _)) = &client_cksum {
-        if !skip_vc && !engine::object::is_supported_cksum(t) {
-            return Err(ApiError::bad_request(format!(
-                "checksum type {t:?} is not supported (supported: xxhash, xxhash2, none)"
-            )));
-        }
-    }
     // Rebalance: an object moved by rebalance keeps its version, and never overwrites a
     // copy the new owner already has (that one was PUT by a client after the map changed).
     let rebalance = req.redirected() && req.q_true("rebalance");
@@ -312,9 +308,13 @@ async fn put(
         no_replace: rebalance,
         require: None,
     };
-    let w = ObjectWriter::create(&mp, &bck, object)
+    let mut w = ObjectWriter::create(&mp, &bck, object)
         .await
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(ApiError::from_engine(e, &tname, &cname, object));
+    }
     let w = receive_into(
         conn,
         req,
@@ -396,9 +396,7 @@ async fn get(
             Some(r) => (r.start, r.len, 206),
             None => (0, size, 200),
         };
-        let verify = range.is_none()
-            && props.checksum.validate_warm_get
-            && matches!(rd.lom.cksum_type.as_str(), "xxhash" | "xxhash2");
+        let verify = range.is_none() && props.checksum.validate_warm_get;
         let mut hs = md_headers(&rd.lom);
         hs.push(("Content-Type", "application/octet-stream".into()));
         hs.push(("Content-Length", len.to_string()));
@@ -412,35 +410,46 @@ async fn get(
         let what = format!("{cname}/{object}");
         let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         return match send_object(conn, rd, start, len, status, &hv, verify).await {
-        Ok(o) => Ok(o),
-        Err(SendError::Corrupt { .. }) if !healed
-            && core.heal_bad_read(&mp, bucket, object, &read_from).await =>
-        {
-            // Nothing was sent yet: serve the healed object.
-            healed = true;
-            continue;
-        }
-        Err(SendError::Corrupt { expected, actual }) => Err(ApiError::internal(format!(
-            "{tname}: {what}: BAD DATA CHECKSUM: stored {expected}, computed {actual} (object is corrupted)"
-        ))),
-        Err(SendError::CorruptSent) => {
-            // The head is out: the client sees a cut response, a retry reads healed bytes.
-            core.heal_bad_read(&mp, bucket, object, &read_from).await;
-            Ok(Outcome::Close)
-        }
-        Err(SendError::Read(e)) => {
-            cluster::fshc::report_path(&read_from, &e);
-            Err(ApiError::internal(format!("{tname}: reading {what}: {e}")))
-        }
-        Err(SendError::Conn(e)) => Err(io_err(e)),
-    };
+            Ok(o) => Ok(o),
+            Err(SendError::Corrupt { .. })
+                if !healed && core.heal_bad_read(&mp, bucket, object, &read_from).await =>
+            {
+                // Nothing was sent yet: serve the healed object.
+                healed = true;
+                continue;
+            }
+            Err(SendError::Corrupt {
+                ty,
+                expected,
+                actual,
+            }) => Err(ApiError::internal(format!(
+                "{tname}: {what}: {} (object is corrupted)",
+                engine::Error::ChecksumMismatch {
+                    ty,
+                    expected,
+                    actual
+                }
+            ))),
+            Err(SendError::CorruptSent) => {
+                // The head is out: the client sees a cut response, a retry reads healed bytes.
+                core.heal_bad_read(&mp, bucket, object, &read_from).await;
+                Ok(Outcome::Close)
+            }
+            Err(SendError::Read(e)) => {
+                cluster::fshc::report_path(&read_from, &e);
+                Err(ApiError::internal(format!("{tname}: reading {what}: {e}")))
+            }
+            Err(SendError::Conn(e)) => Err(io_err(e)),
+        };
     }
 }
 
 /// Why [`send_object`] could not send a response; nothing was written to the client yet,
 /// except with `CorruptSent`.
 pub enum SendError {
+    /// The bytes read do not match the stored checksum of type `ty`.
     Corrupt {
+        ty: CksumType,
         expected: String,
         actual: String,
     },
@@ -452,10 +461,12 @@ pub enum SendError {
 }
 
 /// Stream `[start, start+len)` of an open object with a response head of `status` and
-/// `headers` (which must include Content-Length). With `verify`, the whole-object XXH64 is
-/// checked: an object that fits in one read buffer is checked before anything is sent (so
-/// the caller can answer with an error); a larger one has its last buffer held back and the
-/// connection is cut on mismatch. Errors after the head was sent end in `Outcome::Close`.
+/// `headers` (which must include Content-Length). With `verify`, the whole object is checked
+/// against its stored checksum, of whichever type it is (an object without one, or of a type
+/// this node does not know, is not checked): an object that fits in one read buffer is
+/// checked before anything is sent (so the caller can answer with an error); a larger one has
+/// its last buffer held back and the connection is cut on mismatch. Errors after the head was
+/// sent end in `Outcome::Close`.
 pub async fn send_object(
     conn: &mut Conn,
     rd: ObjectReader,
@@ -469,22 +480,30 @@ pub async fn send_object(
     let fqn = rd.fqn.clone();
     let mut head = Vec::with_capacity(512);
     http::write_response_head(&mut head, status, headers);
-    let mut hasher = Xxh64::new(0);
-    let check = |hasher: &Xxh64| {
-        let actual = format!("{:016x}", hasher.digest());
-        if verify && actual != expected {
-            tracing::error!(path = %fqn.display(), expected = %expected, actual = %actual, "checksum mismatch on GET: corrupted object");
-            Err(SendError::Corrupt {
-                expected: expected.clone(),
-                actual,
-            })
-        } else {
-            Ok(())
+    let mut hasher = if verify {
+        rd.lom.verifiable_cksum().map(Hasher::new)
+    } else {
+        None
+    };
+    let check = |hasher: Option<Hasher>| {
+        let Some(h) = hasher else {
+            return Ok(());
+        };
+        let ty = h.ty();
+        let actual = h.finish();
+        if actual == expected {
+            return Ok(());
         }
+        tracing::error!(path = %fqn.display(), cksum_type = %ty, expected = %expected, actual = %actual, "checksum mismatch on GET: corrupted object");
+        Err(SendError::Corrupt {
+            ty,
+            expected: expected.clone(),
+            actual,
+        })
     };
     if len == 0 {
         rd.close().await;
-        check(&hasher)?;
+        check(hasher)?;
         conn.write_all(&head).await.map_err(SendError::Conn)?;
         return Ok(Outcome::KeepAlive);
     }
@@ -496,13 +515,13 @@ pub async fn send_object(
             return Err(SendError::Read(e.into()));
         }
     };
-    if verify {
-        hasher.update(&first);
+    if let Some(h) = &mut hasher {
+        h.update(&first);
     }
     let mut sent = first.len() as u64;
     if sent >= len {
         let _ = stream.close().await;
-        check(&hasher)?;
+        check(hasher)?;
         if first.len() <= SMALL_RESPONSE_BYTES {
             head.extend_from_slice(&first);
             conn.write_all(&head).await.map_err(SendError::Conn)?;
@@ -535,8 +554,8 @@ pub async fn send_object(
                 return Ok(Outcome::Close);
             }
         };
-        if verify {
-            hasher.update(&next);
+        if let Some(h) = &mut hasher {
+            h.update(&next);
         }
         sent += next.len() as u64;
         if let Err(e) = conn.write_all(&pending).await {
@@ -547,7 +566,7 @@ pub async fn send_object(
         pending = next;
     }
     let _ = stream.close().await;
-    if check(&hasher).is_err() {
+    if check(hasher).is_err() {
         return Err(SendError::CorruptSent);
     }
     if conn.write_all(&pending).await.is_err() {
@@ -571,7 +590,7 @@ async fn head(
         Err(served) => return Ok(served),
     };
     if req.q_true("validate-checksum") {
-        validate_checksum(&mp, bucket, object, &lom, &tname).await?;
+        validate_checksum(&mp, bucket, object, &tname).await?;
     }
     let mut hs = md_headers(&lom);
     hs.push(("Content-Length", lom.size.to_string()));
@@ -617,24 +636,27 @@ async fn head(
     Ok(Outcome::KeepAlive)
 }
 
-/// `HEAD ?validate-checksum=true`: read the whole object and check its stored checksum
-/// (a mismatch is the same error a GET of a corrupted object gets).
+/// `HEAD ?validate-checksum=true`: read the whole object and check its stored checksum, of
+/// whichever type (a mismatch is the same error a GET of a corrupted object gets). The bytes
+/// are checked against the metadata read through the same descriptor, so a PUT that replaces
+/// the object meanwhile cannot pair one version's bytes with another's checksum.
 async fn validate_checksum(
     mp: &Mountpath,
     bucket: &str,
     object: &str,
-    lom: &Lom,
     tname: &str,
 ) -> Result<(), ApiError> {
-    if !matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2") {
-        return Ok(());
-    }
     let cname = format!("ais://{bucket}");
     let rd = ObjectReader::open(mp, &Bck::ais(bucket), object)
         .await
         .map_err(|e| ApiError::from_engine(e, tname, &cname, object))?;
-    let size = rd.lom.size;
-    let mut hasher = Xxh64::new(0);
+    let Some(ty) = rd.lom.verifiable_cksum() else {
+        rd.close().await;
+        return Ok(());
+    };
+    let lom = rd.lom.clone();
+    let size = lom.size;
+    let mut hasher = Hasher::new(ty);
     let mut s = rd.stream(0, size);
     let mut done = 0u64;
     while done < size {
@@ -654,12 +676,16 @@ async fn validate_checksum(
         }
     }
     let _ = s.close().await;
-    let actual = format!("{:016x}", hasher.digest());
+    let actual = hasher.finish();
     if done != size || actual != lom.cksum_value {
-        tracing::error!(bucket, object, expected = %lom.cksum_value, actual = %actual, "checksum mismatch on HEAD validate-checksum: corrupted object");
+        tracing::error!(bucket, object, cksum_type = %ty, expected = %lom.cksum_value, actual = %actual, "checksum mismatch on HEAD validate-checksum: corrupted object");
         return Err(ApiError::internal(format!(
-            "{tname}: {cname}/{object}: BAD DATA CHECKSUM: stored {}, computed {actual} (object is corrupted)",
-            lom.cksum_value
+            "{tname}: {cname}/{object}: {} (object is corrupted)",
+            engine::Error::ChecksumMismatch {
+                ty,
+                expected: lom.cksum_value.clone(),
+                actual
+            }
         )));
     }
     Ok(())

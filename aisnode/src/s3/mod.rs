@@ -65,7 +65,7 @@ pub(crate) fn from_engine(e: engine::Error, bucket: &str, key: &str) -> S3Error 
         E::NotFound(_) => s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
             .with_resource(format!("/{bucket}/{key}")),
         E::ChecksumMismatch { .. } => s3err(S3ErrorCode::BadDigest, e.to_string()),
-        E::UnsupportedChecksum(_) => s3err(S3ErrorCode::InvalidArgument, e.to_string()),
+        E::InvalidChecksum(_) => s3err(S3ErrorCode::InvalidArgument, e.to_string()),
         E::Corrupt { .. } => {
             tracing::error!(bucket, object = key, error = %e, "corrupted object");
             internal(format!("object {bucket}/{key} is corrupted: {e}"))

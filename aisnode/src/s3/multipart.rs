@@ -95,9 +95,14 @@ pub(crate) async fn upload_part(
     let number = part_number(req)?;
     get_upload(core, &mpi, t, &id)?;
     let bck = Bck::ais(&t.bucket);
+    let mut opts = part_opts(core, &t.bucket);
     let mut w = engine::multipart::part_writer(&mpi, &bck, &id, number)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(from_engine(e, &t.bucket, &t.key));
+    }
     let digest = match receive(conn, req, &mut w, signing.as_ref()).await {
         Ok(d) => d,
         Err(e) => {
@@ -106,23 +111,25 @@ pub(crate) async fn upload_part(
         }
     };
     let et = etag::md5_etag(&digest);
-    let opts = part_opts(core, &t.bucket, &et);
+    opts.custom = part_custom(&et);
     w.commit(&opts)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     send_empty(conn, 200, &[("ETag", &et)]).await
 }
 
-/// How a part is committed: its MD5 ETag kept, no version, no identical-content check.
-fn part_opts(core: &Core, bucket: &str, etag_quoted: &str) -> engine::object::PutOpts {
-    let mut opts = put_opts(
-        core,
-        bucket,
-        vec![("ETag".into(), etag::unquote(etag_quoted).to_string())],
-    );
+/// How a part is committed: no version, no identical-content check; its MD5 ETag
+/// ([`part_custom`]) is set once the bytes are in.
+fn part_opts(core: &Core, bucket: &str) -> engine::object::PutOpts {
+    let mut opts = put_opts(core, bucket, Vec::new());
     opts.skip_vc = true;
     opts.versioning = false;
     opts
+}
+
+/// The custom metadata of a part: its MD5 ETag.
+fn part_custom(etag_quoted: &str) -> Vec<(String, String)> {
+    vec![("ETag".into(), etag::unquote(etag_quoted).to_string())]
 }
 
 /// UploadPartCopy (`PUT ?partNumber&uploadId` with `x-amz-copy-source` and optionally
@@ -154,6 +161,7 @@ pub(crate) async fn upload_part_copy(
         },
     };
     let bck = Bck::ais(&t.bucket);
+    let mut opts = part_opts(core, &t.bucket);
     let mut w = match engine::multipart::part_writer(&mpi, &bck, &id, number).await {
         Ok(w) => w,
         Err(e) => {
@@ -161,6 +169,11 @@ pub(crate) async fn upload_part_copy(
             return Err(from_engine(e, &t.bucket, &t.key));
         }
     };
+    if let Err(e) = w.set_cksums(&opts) {
+        rd.close().await;
+        w.abort().await;
+        return Err(from_engine(e, &t.bucket, &t.key));
+    }
     let digest = match copy_into(rd, start, len, &mut w, &format!("{sb}/{sk}")).await {
         Ok(d) => d,
         Err(e) => {
@@ -169,7 +182,7 @@ pub(crate) async fn upload_part_copy(
         }
     };
     let et = etag::md5_etag(&digest);
-    let opts = part_opts(core, &t.bucket, &et);
+    opts.custom = part_custom(&et);
     let res = w
         .commit(&opts)
         .await
@@ -278,7 +291,7 @@ pub(crate) async fn complete_upload(
     }
     let numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
     let mut opts = put_opts(core, &t.bucket, custom);
-    let w = engine::multipart::assemble(&mpi, &bck, &id, &numbers)
+    let w = engine::multipart::assemble(&mpi, &bck, &id, &numbers, &opts)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     if let Err(e) = check_write_conditions(core, &conds, &mpi, t, &mut opts) {

@@ -348,12 +348,16 @@ pub(crate) async fn put_object(
 ) -> S3Result<Outcome> {
     let cond_headers = write_condition_headers(req);
     let conds = WriteConditions::from_headers(&cond_headers)?;
-    let mut custom = md_from_request(req)?;
+    let mut opts = put_opts(core, &t.bucket, md_from_request(req)?);
     let mp = &mpi;
     let bck = Bck::ais(&t.bucket);
     let mut w = ObjectWriter::create(mp, &bck, &t.key)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(from_engine(e, &t.bucket, &t.key));
+    }
     let digest = match receive(conn, req, &mut w, signing.as_ref()).await {
         Ok(d) => d,
         Err(e) => {
@@ -362,9 +366,9 @@ pub(crate) async fn put_object(
         }
     };
     let etag_hex = etag::md5_etag(&digest);
-    custom.retain(|(k, _)| k != "ETag");
-    custom.push(("ETag".into(), etag::unquote(&etag_hex).to_string()));
-    let mut opts = put_opts(core, &t.bucket, custom);
+    opts.custom.retain(|(k, _)| k != "ETag");
+    opts.custom
+        .push(("ETag".into(), etag::unquote(&etag_hex).to_string()));
     if let Err(e) = check_write_conditions(core, &conds, &mpi, t, &mut opts) {
         w.abort().await;
         return Err(e);
@@ -642,7 +646,6 @@ pub(crate) async fn get_object(
         return Ok(Outcome::KeepAlive);
     }
     let verify = range.is_none()
-        && matches!(lom.cksum_type.as_str(), "xxhash" | "xxhash2")
         && core
             .bmd()
             .buckets
@@ -654,14 +657,18 @@ pub(crate) async fn get_object(
     let read_from = rd.fqn.clone();
     match send_object(conn, rd, start, len, status, &hv, verify).await {
         Ok(o) => Ok(o),
-        Err(SendError::Corrupt { expected, actual }) => {
+        Err(SendError::Corrupt {
+            ty,
+            expected,
+            actual,
+        }) => {
             // A mirrored object is healed now; the client's retry (S3 SDKs retry a 500)
             // reads good bytes. Never the bad ones.
             let healed = core
                 .heal_bad_read(&mpi, &t.bucket, &t.key, &read_from)
                 .await;
             Err(internal(format!(
-                "object {}/{} is corrupted: stored checksum {expected}, computed {actual}{}",
+                "object {}/{} is corrupted: stored {ty} checksum {expected}, computed {actual}{}",
                 t.bucket,
                 t.key,
                 if healed {
@@ -1196,6 +1203,7 @@ pub(crate) async fn copy_object(
             .cloned()
             .collect()
     });
+    let mut opts = put_opts(core, &t.bucket, custom);
     let mut w = match ObjectWriter::create(&mpi, &Bck::ais(&t.bucket), &t.key).await {
         Ok(w) => w,
         Err(e) => {
@@ -1203,6 +1211,11 @@ pub(crate) async fn copy_object(
             return Err(from_engine(e, &t.bucket, &t.key));
         }
     };
+    if let Err(e) = w.set_cksums(&opts) {
+        rd.close().await;
+        w.abort().await;
+        return Err(from_engine(e, &t.bucket, &t.key));
+    }
     let digest = match copy_into(rd, 0, src.size, &mut w, &format!("{sb}/{sk}")).await {
         Ok(d) => d,
         Err(e) => {
@@ -1211,9 +1224,8 @@ pub(crate) async fn copy_object(
         }
     };
     let et = etag::md5_etag(&digest);
-    let mut custom = custom;
-    custom.push(("ETag".into(), etag::unquote(&et).to_string()));
-    let mut opts = put_opts(core, &t.bucket, custom);
+    opts.custom
+        .push(("ETag".into(), etag::unquote(&et).to_string()));
     if let Err(e) = check_write_conditions(core, &conds, &mpi, t, &mut opts) {
         w.abort().await;
         return Err(e);
