@@ -63,16 +63,22 @@ impl Core {
     }
 
     /// After an object was committed on `mp`: make the mirror copies its bucket asks for (on
-    /// the core's blocking thread). A failed copy is logged and counted, never the PUT's
-    /// failure.
-    pub async fn mirror_after_put(&self, mp: &Mountpath, bucket: &str, object: &str) {
+    /// the core's blocking thread). A copy that fails on its destination is logged and
+    /// counted, not the PUT's failure; the error is the object itself gone meanwhile (the
+    /// PUT must not be acknowledged).
+    pub async fn mirror_after_put(
+        &self,
+        mp: &Mountpath,
+        bucket: &str,
+        object: &str,
+    ) -> engine::Result<()> {
         let copies = self.copies_wanted(bucket);
         if copies <= 1 {
-            return;
+            return Ok(());
         }
         let set = self.mps();
         let Some(m) = set.with_data().into_iter().find(|m| m.path == mp.path) else {
-            return;
+            return Ok(());
         };
         let (set, m, b, o, fsync) = (
             set,
@@ -83,7 +89,8 @@ impl Core {
         );
         glommio::executor()
             .spawn_blocking(move || cluster::mirror::after_put(&set, &m, &b, &o, copies, fsync))
-            .await;
+            .await
+            .map(|_| ())
     }
 
     /// Delete an object and its mirror copies (copies first: a crash in between leaves an
@@ -144,8 +151,7 @@ impl Core {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(path = %read.display(), "mirror copy failed its checksum: making it again");
             let _ = std::fs::remove_file(read);
-            self.mirror_after_put(mp, bucket, object).await;
-            return true;
+            return self.mirror_after_put(mp, bucket, object).await.is_ok();
         }
         self.mirror_restore(mp, bucket, object, true).await
     }
@@ -173,6 +179,9 @@ impl Core {
             Err(e @ (engine::Error::NotFound(_) | engine::Error::Corrupt { .. })) if copies > 1 => {
                 let corrupted = matches!(e, engine::Error::Corrupt { .. });
                 if self.mirror_restore(mp, bucket, object, corrupted).await {
+                    if !corrupted {
+                        cluster::mirror::kick(&self.node, bucket);
+                    }
                     engine::object::ObjectReader::open(mp, &bck, object).await
                 } else {
                     Err(e)

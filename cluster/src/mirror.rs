@@ -75,9 +75,11 @@ pub fn stats_json() -> serde_json::Value {
     })
 }
 
-/// After a PUT committed `object` on `mp`: make its copies (blocking). A failed copy is
-/// logged and counted, never a failed PUT (the object is stored); a stale copy it could not
-/// replace is removed, so a read never mistakes it for the object. The copies made.
+/// After a PUT committed `object` on `mp`: make its copies (blocking). A copy that fails on
+/// its destination is logged and counted, not a failed PUT (the object is stored); a stale
+/// copy it could not replace is removed, so a read never mistakes it for the object. The
+/// copies made; an error only if the object itself is gone meanwhile (its mountpath lost it:
+/// the PUT must not be acknowledged).
 pub fn after_put(
     set: &MpSet,
     mp: &Mountpath,
@@ -85,7 +87,7 @@ pub fn after_put(
     object: &str,
     copies: usize,
     fsync: bool,
-) -> usize {
+) -> engine::Result<usize> {
     let bck = Bck::ais(bucket);
     let src = engine::object::locate(mp, &bck, object);
     let mut made = 0;
@@ -102,10 +104,19 @@ pub fn after_put(
                 STATS.copy_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(bucket, object, mountpath = %dst.path_str, error = %e, "making a mirror copy failed");
                 let _ = engine::mirror::remove_copy(&dst, &bck, object);
+                if !engine::object::exists(mp, &bck, object) {
+                    return Err(engine::Error::Io {
+                        op: "making mirror copies",
+                        path: src,
+                        source: std::io::Error::other(
+                            "the object vanished from its mountpath before its copies were made",
+                        ),
+                    });
+                }
             }
         }
     }
-    made
+    Ok(made)
 }
 
 /// Remove every copy of `object` on this target (every mountpath that may hold data);
@@ -210,6 +221,40 @@ pub fn restore(
     }
     Ok(false)
 }
+
+/// An object of `bucket` was found missing and restored from a copy: its mountpath may have
+/// lost more (a wiped or replaced disk). Start a `make-n-copies` repair of the bucket unless
+/// one is running or ran in the last [`KICK_INTERVAL`].
+pub fn kick(node: &Arc<Node>, bucket: &str) {
+    static LAST: std::sync::Mutex<Vec<(String, std::time::Instant)>> =
+        std::sync::Mutex::new(Vec::new());
+    {
+        let mut last = LAST.lock().expect("kick lock");
+        if last
+            .iter()
+            .any(|(b, t)| b == bucket && t.elapsed() < KICK_INTERVAL)
+        {
+            return;
+        }
+        last.retain(|(b, _)| b != bucket);
+        last.push((bucket.to_string(), std::time::Instant::now()));
+    }
+    let running = node
+        .jobs
+        .all()
+        .iter()
+        .any(|j| j.kind == "make-n-copies" && j.bck == bucket && !j.is_finished());
+    if !running {
+        tracing::warn!(
+            bucket,
+            "an object was lost from its mountpath: repairing the bucket's copies"
+        );
+        start(node, bucket, None);
+    }
+}
+
+/// Least time between two repairs [`kick`] starts for one bucket.
+pub const KICK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Start `make-n-copies` of `bucket` on this target (the current executor runs it): every
 /// object gets the copies its bucket's props ask for now (none when mirroring is off), on the

@@ -302,3 +302,33 @@ def test_get_and_head_verify_the_stored_type(node, ty):
         assert_stored_as_xxhash2(ep, "stored", name, data)
         want = v if ty == "xxhash2" else v + 1
         assert int(head(ep, "stored", name).headers["Ais-Version"]) == want
+
+
+@pytest.mark.parametrize("ty", TYPES + ("none",))
+def test_bucket_checksum_type_set_through_props_is_stored_and_verified(module_node, ty):
+    """A bucket whose `checksum.type` is set with set-bprops (issue 12): objects are stored with
+    that type's value (GET and HEAD show it), a flipped byte is refused on GET with BAD DATA
+    CHECKSUM (nothing to verify with `none`), and a wrong client checksum stores nothing."""
+    ep = module_node.endpoint
+    b = f"props-{ty}"
+    make_client(ep).bucket(b).create(exist_ok=True)
+    r = requests.patch(f"{ep}/v1/buckets/{b}?provider=ais",
+                       json={"action": "set-bprops", "value": {"checksum": {"type": ty}}}, timeout=REQ_TIMEOUT)
+    assert r.status_code == 200, r.text
+    data = det_bytes(f"props-{ty}", 300 * KiB + 7)
+    assert put(ep, b, "o", data).status_code == 200
+    r = get(ep, b, "o")
+    assert r.status_code == 200 and r.content == data
+    if ty == "none":
+        assert "Ais-Checksum-Value" not in r.headers or r.headers["Ais-Checksum-Value"] == ""
+    else:
+        assert (r.headers["Ais-Checksum-Type"], r.headers["Ais-Checksum-Value"]) == (ty, cksum(ty, data))
+    # A client checksum of another type that does not match: refused, nothing stored.
+    other = "sha256" if ty != "sha256" else "md5"
+    r = put(ep, b, "bad", data, ty=other, value=wrong(other, data))
+    assert r.status_code == 500 and "BAD DATA CHECKSUM" in message(r), (r.status_code, message(r))
+    assert head(ep, b, "bad").status_code == 404
+    if ty != "none":
+        flip_byte(hrw.expected_fqn(module_node.mountpaths, b, "o"), 1000)
+        r = get(ep, b, "o")
+        assert r.status_code == 500 and "BAD DATA CHECKSUM" in message(r), (r.status_code, message(r)[:200])

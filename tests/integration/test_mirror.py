@@ -260,3 +260,77 @@ def test_lost_object_is_restored_from_its_copy(node):
     listed = requests.get(bck_url(node.endpoint, "lost"), json={"action": "list", "value": {"props": "name"}},
                           timeout=TIMEOUT).json()["entries"]
     assert sorted(e["name"] for e in listed) == sorted(names)
+
+
+def test_wiped_mountpath_under_load_loses_nothing(aisnode_binary, tmp_path):
+    """A mirrored bucket's data on one mountpath is wiped (its directory removed behind the
+    node's back) while clients read and write: every acknowledged object reads back, the GETs
+    that miss restore from the copies and start a repair, and afterwards every object has its
+    object and its copy where HRW places them."""
+    import shutil
+    import threading
+
+    from conftest import AisNode, _start_or_fail
+
+    node = _start_or_fail(AisNode(aisnode_binary, tmp_path / "node", num_mountpaths=3))
+    try:
+        create(node, "wipe", {"mirror": {"enabled": True, "copies": 2}})
+        acked, lock, failures = {}, threading.Lock(), []
+        for i in range(150):
+            n = f"pre-{i}"
+            d = det_bytes(n, 2000 + 13 * i)
+            assert requests.put(obj_url(node.endpoint, "wipe", n), data=d, timeout=TIMEOUT).status_code == 200
+            acked[n] = d
+        stop = threading.Event()
+
+        def writer(k):
+            s, i = requests.Session(), 0
+            while not stop.is_set():
+                n = f"w{k}-{i}"
+                d = det_bytes(n, 1500 + i)
+                r = s.put(obj_url(node.endpoint, "wipe", n), data=d, timeout=TIMEOUT)
+                if r.status_code == 200:
+                    with lock:
+                        acked[n] = d
+                i += 1
+
+        def reader(k):
+            s, names, i = requests.Session(), [f"pre-{j}" for j in range(150)], k
+            while not stop.is_set():
+                n = names[i % 150]
+                r = s.get(obj_url(node.endpoint, "wipe", n), timeout=TIMEOUT)
+                if r.status_code != 200 or r.content != acked[n]:
+                    failures.append(f"GET {n}: {r.status_code} {r.text[:100] if r.status_code != 200 else 'wrong bytes'}")
+                i += 7
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+        threads += [threading.Thread(target=reader, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.7)
+            # Atomically gone (a rename), then removed.
+            gone = os.path.join(node.mountpaths[1], ".wiped")
+            os.rename(os.path.join(node.mountpaths[1], "@ais"), gone)
+            shutil.rmtree(gone)
+            time.sleep(3.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert not failures, failures[:10]
+        # The repair the lost objects started (and one more, so nothing is left to the timing).
+        r = requests.post(bck_url(node.endpoint, "wipe"), json={"action": "make-n-copies", "value": 2}, timeout=TIMEOUT)
+        wait_job(node, r.text)
+        kicked = [j for j in requests.get(f"{node.endpoint}/v1/daemon?what=jobs", timeout=TIMEOUT).json()
+                  if j["kind"] == "make-n-copies" and j["id"] != r.text]
+        assert kicked, "no repair started by the GETs that found objects missing"
+        for n, d in acked.items():
+            g = requests.get(obj_url(node.endpoint, "wipe", n), timeout=TIMEOUT)
+            assert g.status_code == 200 and g.content == d, n
+            for p in [main_path(node, "wipe", n)] + copy_paths(node, "wipe", n, 2):
+                with open(p, "rb") as f:
+                    assert f.read() == d, p
+        print(f"\n[wipe] {len(acked)} objects acknowledged, 0 lost; repairs: {[(j['id'], j['objects']) for j in kicked]}")
+    finally:
+        node.close()

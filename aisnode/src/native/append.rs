@@ -252,7 +252,9 @@ async fn flush(
         }
     }
     w.commit(&opts).await.map_err(fail)?;
-    core.mirror_after_put(mp, bucket, object).await;
+    core.mirror_after_put(mp, bucket, object)
+        .await
+        .map_err(fail)?;
     let path = work.to_path_buf();
     glommio::executor()
         .spawn_blocking(move || {

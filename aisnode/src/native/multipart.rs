@@ -242,7 +242,9 @@ async fn complete(
     multipart::complete(mp, &Bck::ais(bucket), id, &numbers, &opts)
         .await
         .map_err(&fail)?;
-    core.mirror_after_put(mp, bucket, object).await;
+    core.mirror_after_put(mp, bucket, object)
+        .await
+        .map_err(&fail)?;
     send_ok(conn).await
 }
 

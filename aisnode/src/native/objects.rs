@@ -334,7 +334,9 @@ async fn put(
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     };
     if res.changed {
-        core.mirror_after_put(&mp, bucket, object).await;
+        core.mirror_after_put(&mp, bucket, object)
+            .await
+            .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
     }
     let hs = md_headers(&res.lom);
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();

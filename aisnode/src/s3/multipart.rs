@@ -301,7 +301,9 @@ pub(crate) async fn complete_upload(
     w.commit(&opts)
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
-    core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+    core.mirror_after_put(&mpi, &t.bucket, &t.key)
+        .await
+        .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     engine::multipart::abort(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let location = format!("/s3/{}/{}", t.bucket, t.key);
     send_xml(

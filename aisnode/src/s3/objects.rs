@@ -378,7 +378,9 @@ pub(crate) async fn put_object(
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
     if res.changed {
-        core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+        core.mirror_after_put(&mpi, &t.bucket, &t.key)
+            .await
+            .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     }
     send_empty(conn, 200, &[("ETag", &etag_hex)]).await
 }
@@ -1235,7 +1237,9 @@ pub(crate) async fn copy_object(
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
     if res.changed {
-        core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+        core.mirror_after_put(&mpi, &t.bucket, &t.key)
+            .await
+            .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     }
     send_xml(
         conn,
