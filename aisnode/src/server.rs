@@ -277,6 +277,9 @@ async fn core_main(
             // across the restart): finish it.
             cluster::resilver::start(&core.node);
         }
+        if core.node.cfg.role != Role::Proxy {
+            cluster::mirror::resume(&core.node);
+        }
     }
     for l in extra {
         glommio::spawn_local(accept_loop(core.clone(), l, Listener::Public)).detach();

@@ -256,6 +256,64 @@ pub fn kick(node: &Arc<Node>, bucket: &str) {
 /// Least time between two repairs [`kick`] starts for one bucket.
 pub const KICK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// File (in the config dir) naming the buckets whose `make-n-copies` has not finished
+/// cleanly: a restarted target runs them again, so a props change never stays half done.
+pub const PENDING_FILE: &str = ".ais.mirror-pending";
+
+fn pending_update(node: &Node, bucket: &str, add: bool) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().expect("pending lock");
+    let path = node.confdir.join(PENDING_FILE);
+    let mut list: Vec<String> = crate::node::store::load(&path)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let had = list.iter().any(|b| b == bucket);
+    if add == had {
+        return;
+    }
+    if add {
+        list.push(bucket.to_string());
+    } else {
+        list.retain(|b| b != bucket);
+    }
+    if let Err(e) = crate::node::store::persist(&path, 1, &list) {
+        tracing::error!(error = %e, "persisting the pending mirror jobs failed");
+    }
+}
+
+/// After a (re)start: once this target is in the cluster map, run `make-n-copies` for every
+/// bucket whose last run did not finish cleanly and every mirrored bucket (copies may have
+/// been lost, or props changed, while it was down).
+pub fn resume(node: &Arc<Node>) {
+    let node = node.clone();
+    glommio::spawn_local(async move {
+        for _ in 0..300 {
+            if node.cfg.role == crate::node::Role::All
+                || node.smap.load().tmap.contains_key(&node.target_id)
+            {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let pending: Vec<String> = crate::node::store::load(&node.confdir.join(PENDING_FILE))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let bmd = node.bmd.load();
+        for (b, p) in bmd.buckets.iter() {
+            if p.mirror.enabled || pending.contains(b) {
+                tracing::info!(bucket = %b, "resuming mirror convergence after a restart");
+                start(&node, b, None);
+            }
+        }
+        for b in pending.iter().filter(|b| !bmd.buckets.contains_key(*b)) {
+            pending_update(&node, b, false);
+        }
+    })
+    .detach();
+}
+
 /// Start `make-n-copies` of `bucket` on this target (the current executor runs it): every
 /// object gets the copies its bucket's props ask for now (none when mirroring is off), on the
 /// mountpaths HRW names; copies elsewhere are removed; an object lost from its mountpath is
@@ -269,6 +327,7 @@ pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
         node.smap.load().version,
     );
     tracing::info!(job = %job.id, bucket, "make-n-copies started");
+    pending_update(node, bucket, true);
     let jid = job.id.clone();
     let node = node.clone();
     let bucket = bucket.to_string();
@@ -277,6 +336,10 @@ pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
         let passes = crate::xact::run_passes(&job, 5, || run(&node, &job, &bucket)).await;
         job.finish();
         job.log_finished(passes);
+        if !job.is_aborted() && job.errors.load(Ordering::Relaxed) == 0 && node.jobs.is_newest(&job)
+        {
+            pending_update(&node, &bucket, false);
+        }
     })
     .detach();
     jid

@@ -334,3 +334,42 @@ def test_wiped_mountpath_under_load_loses_nothing(aisnode_binary, tmp_path):
         print(f"\n[wipe] {len(acked)} objects acknowledged, 0 lost; repairs: {[(j['id'], j['objects']) for j in kicked]}")
     finally:
         node.close()
+
+
+def test_make_n_copies_interrupted_by_a_crash_finishes_after_restart(aisnode_binary, tmp_path):
+    """A property change never stays half done: SIGKILL the node while make-n-copies runs;
+    the bucket is marked pending on disk, and the restarted node finishes the job."""
+    from conftest import AisNode, _start_or_fail
+
+    node = _start_or_fail(AisNode(aisnode_binary, tmp_path / "node", num_mountpaths=2))
+    try:
+        create(node, "crash")
+        names = [f"c{i}" for i in range(600)]
+        sess = requests.Session()
+        for n in names:
+            assert sess.put(obj_url(node.endpoint, "crash", n), data=det_bytes(n, 64 * 1024), timeout=TIMEOUT).status_code == 200
+        r = set_props(node, "crash", {"mirror": {"enabled": True, "copies": 2}})
+        xid = r.text
+        deadline = time.monotonic() + 30
+        while True:
+            jobs = [j for j in requests.get(f"{node.endpoint}/v1/daemon?what=jobs", timeout=TIMEOUT).json() if j["id"] == xid]
+            assert jobs and not jobs[0]["finished"], f"the job finished before it could be interrupted: {jobs}"
+            if jobs[0]["objects"] > 0:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        node.kill9()
+        pending = open(os.path.join(node.data_dir, "conf", ".ais.mirror-pending"), "rb").read()
+        assert b'"crash"' in pending, pending
+        assert len(all_copies(node, "crash")) < len(names)
+        node.start()
+        deadline = time.monotonic() + 60
+        while len(all_copies(node, "crash")) < len(names):
+            assert time.monotonic() < deadline, len(all_copies(node, "crash"))
+            time.sleep(0.2)
+        for n in names[:50]:
+            cps = copy_paths(node, "crash", n, 2)
+            with open(cps[0], "rb") as f:
+                assert f.read() == det_bytes(n, 64 * 1024)
+    finally:
+        node.close()
