@@ -301,7 +301,7 @@ pub fn resume(node: &Arc<Node>) {
             .flatten()
             .unwrap_or_default();
         let bmd = node.bmd.load();
-        for (b, p) in bmd.buckets.iter() {
+        for (b, p) in &bmd.buckets {
             if p.mirror.enabled || pending.contains(b) {
                 tracing::info!(bucket = %b, "resuming mirror convergence after a restart");
                 start(&node, b, None);
