@@ -146,9 +146,14 @@ impl Core {
         }
         let copy_dir = std::path::Component::Normal(engine::mirror::CT_COPY.as_ref());
         if read.components().any(|c| c == copy_dir) {
-            cluster::mirror::STATS
-                .bad_replicas
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let on = self
+                .mps()
+                .with_data()
+                .into_iter()
+                .find(|m| read.starts_with(&m.path))
+                .map(|m| m.path_str.clone())
+                .unwrap_or_default();
+            cluster::mirror::count_bad(&on);
             tracing::error!(path = %read.display(), "mirror copy failed its checksum: making it again");
             let _ = std::fs::remove_file(read);
             return self.mirror_after_put(mp, bucket, object).await.is_ok();

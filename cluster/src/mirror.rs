@@ -63,10 +63,30 @@ pub static STATS: MirrorStats = MirrorStats {
     copy_errors: AtomicU64::new(0),
 };
 
+/// Corrupted replicas found, per mountpath.
+static BAD_BY_MP: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// Count a corrupted replica found on `mountpath`.
+pub fn count_bad(mountpath: &str) {
+    STATS.bad_replicas.fetch_add(1, Ordering::Relaxed);
+    let mut m = BAD_BY_MP.lock().expect("bad replicas lock");
+    match m.iter_mut().find(|(p, _)| p == mountpath) {
+        Some((_, n)) => *n += 1,
+        None => m.push((mountpath.to_string(), 1)),
+    }
+}
+
 /// The counters as JSON (`what=node_status`).
 pub fn stats_json() -> serde_json::Value {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let by_mp: serde_json::Map<String, serde_json::Value> = BAD_BY_MP
+        .lock()
+        .expect("bad replicas lock")
+        .iter()
+        .map(|(p, n)| (p.clone(), (*n).into()))
+        .collect();
     serde_json::json!({
+        "mirror.bad_replicas_by_mountpath": by_mp,
         "mirror.copies_made": g(&STATS.copies_made),
         "mirror.copies_removed": g(&STATS.copies_removed),
         "mirror.restored": g(&STATS.restored),
@@ -182,7 +202,7 @@ pub fn restore(
 ) -> engine::Result<bool> {
     let bck = Bck::ais(bucket);
     if corrupted {
-        STATS.bad_replicas.fetch_add(1, Ordering::Relaxed);
+        count_bad(&mp.path_str);
         match engine::object::delete(mp, &bck, object) {
             Ok(()) | Err(engine::Error::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -210,7 +230,7 @@ pub fn restore(
             // A client PUT landed meanwhile: that is the object now.
             Err(engine::Error::Exists(_)) => return Ok(true),
             Err(engine::Error::Corrupt { path, detail }) => {
-                STATS.bad_replicas.fetch_add(1, Ordering::Relaxed);
+                count_bad(&c.path_str);
                 tracing::error!(path = %path.display(), detail, "mirror copy is corrupted: removed");
                 let _ = engine::mirror::remove_copy(&c, &bck, object);
             }

@@ -234,9 +234,12 @@ def test_bit_flips_in_any_replica_are_detected_never_served_and_repaired(node):
                     if f.read() != data[n]:
                         unrepaired.append(p)
         assert not unrepaired, f"round {rnd}: {len(unrepaired)} replicas not repaired, e.g. {unrepaired[:3]}"
-    detected = node_stats(node)["mirror.bad_replicas"] - detected0
-    print(f"\n[bit flips] {flips} flips, {detected} detected and repaired, 0 bad bytes served")
+    stats = node_stats(node)
+    detected = stats["mirror.bad_replicas"] - detected0
+    by_mp = stats["mirror.bad_replicas_by_mountpath"]
+    print(f"\n[bit flips] {flips} flips, {detected} detected and repaired, 0 bad bytes served; per mountpath {by_mp}")
     assert flips == 1000 and detected == flips, (flips, detected)
+    assert sum(by_mp.values()) == stats["mirror.bad_replicas"] and len(by_mp) == len(node.mountpaths), by_mp
 
 
 def test_lost_object_is_restored_from_its_copy(node):
