@@ -13,6 +13,7 @@
 //! What it does not do: sockets, cluster maps, HTTP. It depends on no workspace crate.
 
 pub mod ec;
+pub mod ecstore;
 pub mod error;
 pub mod hrw;
 pub mod layout;

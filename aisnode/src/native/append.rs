@@ -242,6 +242,7 @@ async fn flush(
     };
     w.commit(&opts).await.map_err(fail)?;
     core.mirror_after_put(mp, bucket, object).await;
+    core.ec_after_put(mp, bucket, object).await?;
     let path = work.to_path_buf();
     glommio::executor()
         .spawn_blocking(move || {

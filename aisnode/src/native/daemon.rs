@@ -120,6 +120,12 @@ pub async fn query(
         }
         "config" | "cluster_config" => send_json(conn, &cluster_config(core)).await,
         "node_status" | "status" | "stats" if what != "status" || resource == "daemon" => {
+            let mut tracker = cluster::mirror::stats_json();
+            if let (Some(m), serde_json::Value::Object(e)) =
+                (tracker.as_object_mut(), cluster::ec::stats_json())
+            {
+                m.extend(e);
+            }
             let v = serde_json::json!({
                 "snode": core.smap().tmap.get(&core.node.target_id),
                 "smap_version": core.smap().version.to_string(),
@@ -127,7 +133,7 @@ pub async fn query(
                 "version": env!("CARGO_PKG_VERSION"),
                 "build_time": "",
                 "status": "online",
-                "tracker": cluster::mirror::stats_json(),
+                "tracker": tracker,
             });
             send_json(conn, &v).await
         }

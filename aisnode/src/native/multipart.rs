@@ -239,6 +239,7 @@ async fn complete(
         .await
         .map_err(&fail)?;
     core.mirror_after_put(mp, bucket, object).await;
+    core.ec_after_put(mp, bucket, object).await?;
     send_ok(conn).await
 }
 

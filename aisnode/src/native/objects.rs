@@ -335,6 +335,7 @@ async fn put(
     };
     if res.changed {
         core.mirror_after_put(&mp, bucket, object).await;
+        core.ec_after_put(&mp, bucket, object).await?;
     }
     let hs = md_headers(&res.lom);
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -687,6 +688,8 @@ async fn delete(
             }
         }
     }
+    // Slices first (tombstones), the object last: see cluster::ec.
+    core.ec_delete(bucket, object).await;
     match core.delete_object(&mp, bucket, object) {
         Ok(()) => {}
         Err(engine::Error::NotFound(_)) if prev => {}

@@ -289,6 +289,9 @@ pub(crate) async fn complete_upload(
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
     core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+    core.ec_after_put(&mpi, &t.bucket, &t.key)
+        .await
+        .map_err(|e| super::internal(e.to_string()))?;
     engine::multipart::abort(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let location = format!("/s3/{}/{}", t.bucket, t.key);
     send_xml(

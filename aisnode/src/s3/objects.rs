@@ -375,6 +375,9 @@ pub(crate) async fn put_object(
         .map_err(|e| commit_err(e, &conds, t))?;
     if res.changed {
         core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+        core.ec_after_put(&mpi, &t.bucket, &t.key)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
     }
     send_empty(conn, 200, &[("ETag", &etag_hex)]).await
 }
@@ -738,6 +741,7 @@ pub(crate) async fn delete_object(
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
+    core.ec_delete(&t.bucket, &t.key).await;
     match core.delete_object(&mpi, &t.bucket, &t.key) {
         Ok(()) | Err(engine::Error::NotFound(_)) => send_empty(conn, 204, &[]).await,
         Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
@@ -1224,6 +1228,9 @@ pub(crate) async fn copy_object(
         .map_err(|e| commit_err(e, &conds, t))?;
     if res.changed {
         core.mirror_after_put(&mpi, &t.bucket, &t.key).await;
+        core.ec_after_put(&mpi, &t.bucket, &t.key)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
     }
     send_xml(
         conn,
