@@ -109,7 +109,7 @@ pub fn conf_of(props: &Bprops) -> Option<EcConf> {
 
 /// Whether an object of `size` bytes is replicated rather than encoded.
 pub fn is_replicated(props: &Bprops, size: u64) -> bool {
-    props.ec.objsize_limit == -1 || (size as i128) < i128::from(props.ec.objsize_limit)
+    props.ec.objsize_limit == -1 || i128::from(size) < i128::from(props.ec.objsize_limit)
 }
 
 /// `<base>/v1/ec/<bucket>/<object>?<query>` with the intra-cluster marks.
@@ -134,7 +134,7 @@ fn hex(b: &[u8]) -> String {
 
 /// The metafile carried in [`HDR_EC_META`] (hex of its bytes).
 pub fn parse_meta_header(v: &str) -> Result<EcMeta> {
-    if v.len() % 2 != 0 || !v.is_ascii() {
+    if !v.len().is_multiple_of(2) || !v.is_ascii() {
         return Err(Error::BadRequest(format!("{HDR_EC_META}: not hex")));
     }
     let b = (0..v.len())

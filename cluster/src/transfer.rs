@@ -232,19 +232,43 @@ pub async fn put_file(
     let (ep, _) = net::client::parse_http_url(&format!("{base_url}/"))
         .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
     let addr = format!("{}:{}", ep.host, ep.port);
+    // A pooled connection may be dead (the peer restarted since): then once more on a new
+    // one. Repeating the PUT is safe: the receiver replaces what the first attempt left.
+    let mut pooled = pool.take(&addr);
+    loop {
+        let reused = pooled.is_some();
+        let up = match pooled.take() {
+            Some(s) => s,
+            None => connect(pool, &addr).await?,
+        };
+        match put_file_on(pool, up, &addr, target, headers, path, size).await {
+            Err(Error::PeerUnreachable(_)) if reused => continue,
+            r => return r,
+        }
+    }
+}
+
+async fn put_file_on(
+    pool: &Pool,
+    mut up: TcpStream,
+    addr: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    path: &std::path::Path,
+    size: u64,
+) -> Result<(), Error> {
     let p = path.to_path_buf();
     let file = glommio::executor()
         .spawn_blocking(move || std::fs::File::open(p))
         .await
         .map_err(|e| Error::Internal(format!("open {}: {e}", path.display())))?;
-    let mut up = connect(pool, &addr).await?;
     let mut head = Vec::with_capacity(512 + headers.len() * 64);
-    net::client::write_request_head(&mut head, "PUT", &addr, target, headers, size);
+    net::client::write_request_head(&mut head, "PUT", addr, target, headers, size);
     up.write_all(&head)
         .await
         .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
-    stream_file(&mut up, file, path, size, &addr).await?;
-    finish(pool, &addr, up).await
+    stream_file(&mut up, file, path, size, addr).await?;
+    finish(pool, addr, up).await
 }
 
 /// Write `size` bytes of `file` to `up`, read on the blocking thread a chunk at a time.

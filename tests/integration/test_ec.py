@@ -191,3 +191,51 @@ def test_enabling_ec_on_a_bucket_with_data_runs_ec_encode(ec_cluster):
                       timeout=TIMEOUT)
     assert r.status_code == 200 and r.text.startswith("ec-encode-"), (r.status_code, r.text)
     wait_job(c, r.text)
+
+
+def test_slices_on_disk_and_a_lost_or_corrupted_object_is_rebuilt_on_its_owner(ec_cluster):
+    import os
+
+    import hrw
+
+    c = ec_cluster
+    create(c, "echeal")
+    enable_ec(c, "echeal", 2, 2)
+    objs = {"heal-small": det_bytes("s", 10 * KiB), "heal-700k": det_bytes("m", 700 * KiB),
+            "heal-5m": det_bytes("l", 5 * MiB + 1)}
+    for name, data in objs.items():
+        r = requests.put(obj_url(c.primary.endpoint, "echeal", name), data=data, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+    by_id = {t.persisted_id(): t for t in c.targets}
+    for name, data in objs.items():
+        d = hrw.uname_digest("echeal", name)
+        ranked = sorted(by_id, key=lambda i: -hrw.weight(hrw.xxh64(i), d))
+        bdir = lambda t: hrw.bucket_dir(by_id[t].mountpaths[0], "echeal")  # noqa: E731
+        if len(data) < LIMIT:
+            # Replicas (full copies) on ranks 1..P, each with its metafile.
+            for t in ranked[1:3]:
+                assert open(os.path.join(bdir(t), "%ec", name), "rb").read() == data, (name, t)
+                assert os.path.getsize(os.path.join(bdir(t), "%mt", name)) > 43
+        else:
+            # Slice i on rank i (the owner keeps slice 0), all the same size.
+            slice_sizes = {os.path.getsize(os.path.join(bdir(t), "%ec", name)) for t in ranked[:4]}
+            assert len(slice_sizes) == 1 and slice_sizes.pop() < len(data), (name, slice_sizes)
+            for t in ranked[:4]:
+                assert os.path.getsize(os.path.join(bdir(t), "%mt", name)) > 43
+        for t in ranked[4:]:
+            assert not os.path.exists(os.path.join(bdir(t), "%ec", name)), (name, t)
+    # The owner's file corrupted (one flipped byte) or removed: rebuilt from the slices.
+    for name, how in [("heal-small", "flip"), ("heal-700k", "flip"), ("heal-5m", "remove")]:
+        owner = by_id[hrw.choose_target(list(by_id), "echeal", name)]
+        fqn = hrw.expected_fqn(owner.mountpaths, "echeal", name)
+        if how == "flip":
+            with open(fqn, "r+b") as f:
+                f.seek(len(objs[name]) // 2)
+                b = f.read(1)
+                f.seek(len(objs[name]) // 2)
+                f.write(bytes([b[0] ^ 0x10]))
+        else:
+            os.remove(fqn)
+        r = requests.get(obj_url(c.primary.endpoint, "echeal", name), timeout=TIMEOUT)
+        assert r.status_code == 200 and r.content == objs[name], (name, how, r.status_code, r.text[:200])
+        assert open(fqn, "rb").read() == objs[name], (name, how, "rebuilt in place")

@@ -823,6 +823,10 @@ pub(crate) async fn delete_objects(
             });
         }
     } else {
+        // Slices first (tombstones), the objects last: see cluster::ec.
+        for (_, key, _) in &todo {
+            core.ec_delete(bucket, key).await;
+        }
         let node = core.node.clone();
         let b = bucket.to_string();
         let done = glommio::executor()
