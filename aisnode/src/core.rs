@@ -93,6 +93,63 @@ impl Core {
             .map(|_| ())
     }
 
+    /// Whether `bucket` is erasure-coded (EC enabled in this core's BMD view).
+    pub fn ec_enabled(&self, bucket: &str) -> bool {
+        self.bmd().buckets.get(bucket).is_some_and(|p| p.ec.enabled)
+    }
+
+    /// After an object of an EC bucket was committed on `mp`: store its slices (or replicas)
+    /// on the ranked targets. An error (the object is stored, its redundancy is not) fails
+    /// the request: an acknowledged object survives P target losses.
+    pub async fn ec_after_put(
+        &self,
+        mp: &Mountpath,
+        bucket: &str,
+        object: &str,
+    ) -> Result<(), cluster::Error> {
+        if !self.ec_enabled(bucket) {
+            return Ok(());
+        }
+        let Some(m) = self
+            .mps()
+            .with_data()
+            .into_iter()
+            .find(|m| m.path == mp.path)
+        else {
+            return Ok(());
+        };
+        cluster::ec::after_put(&self.node, &m, bucket, object).await
+    }
+
+    /// Before an object of an EC bucket is deleted: remove its slices everywhere (tombstones;
+    /// best effort on unreachable targets).
+    pub async fn ec_delete(&self, bucket: &str, object: &str) {
+        if self.ec_enabled(bucket) {
+            cluster::ec::delete(&self.node, bucket, object).await;
+        }
+    }
+
+    /// Self-healing of an EC object on `mp` that is missing (`corrupted` false) or failed its
+    /// checksum: rebuilt from its slices or a replica?
+    pub async fn ec_restore(
+        &self,
+        mp: &Arc<Mountpath>,
+        bucket: &str,
+        object: &str,
+        corrupted: bool,
+    ) -> bool {
+        if !self.ec_enabled(bucket) {
+            return false;
+        }
+        match cluster::ec::restore(&self.node, mp, bucket, object, corrupted).await {
+            Ok(restored) => restored,
+            Err(e) => {
+                tracing::error!(bucket, object, error = %e, "restoring from EC slices failed");
+                false
+            }
+        }
+    }
+
     /// Delete an object and its mirror copies (copies first: a crash in between leaves an
     /// object without copies, never copies of a deleted object). Blocking (metadata only).
     pub fn delete_object(&self, mp: &Mountpath, bucket: &str, object: &str) -> engine::Result<()> {
@@ -141,6 +198,9 @@ impl Core {
         object: &str,
         read: &std::path::Path,
     ) -> bool {
+        if self.ec_enabled(bucket) {
+            return self.ec_restore(mp, bucket, object, true).await;
+        }
         if self.copies_wanted(bucket) <= 1 {
             return false;
         }
@@ -163,7 +223,8 @@ impl Core {
 
     /// Open an object for a GET: from the next replica in turn when its bucket is mirrored
     /// (reads balanced across copies), else the object itself; a missing or unreadable
-    /// (corrupted metadata) object of a mirrored bucket is first restored from a copy.
+    /// (corrupted metadata) object of a mirrored bucket is first restored from a copy, one of
+    /// an EC bucket from its slices.
     pub async fn open_for_get(
         &self,
         mp: &Arc<Mountpath>,
@@ -187,6 +248,16 @@ impl Core {
                     if !corrupted {
                         cluster::mirror::kick(&self.node, bucket);
                     }
+                    engine::object::ObjectReader::open(mp, &bck, object).await
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e @ (engine::Error::NotFound(_) | engine::Error::Corrupt { .. }))
+                if self.ec_enabled(bucket) =>
+            {
+                let corrupted = matches!(e, engine::Error::Corrupt { .. });
+                if self.ec_restore(mp, bucket, object, corrupted).await {
                     engine::object::ObjectReader::open(mp, &bck, object).await
                 } else {
                     Err(e)

@@ -148,6 +148,33 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 buckets::bucket(core, conn, req, bucket, prefix).await
             }
         }
+        "ec" if role != Role::Proxy => {
+            // Intra-cluster: slices of erasure-coded objects (native::ec).
+            let Some((bucket, object)) = rest.split_once('/') else {
+                return Err(ApiError::bad_request(format!(
+                    "missing object name in {raw:?}"
+                )));
+            };
+            engine::name::validate_bucket(bucket)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            engine::name::validate_object(object)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            if !req.redirected() {
+                return Err(ApiError::bad_request(format!(
+                    "{method} /v1/ec/{rest}: an intra-cluster endpoint (missing pid/utm)"
+                )));
+            }
+            if !core.bmd().buckets.contains_key(bucket)
+                && !cluster::membership::refresh_bmd_for(&core.node, bucket).await
+            {
+                return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
+            }
+            let (mp, owner) = core.owner(bucket, object);
+            if owner != core.id {
+                return Ok(Outcome::Handoff(owner));
+            }
+            native::ec::handle(core, conn, req, mp, bucket, object).await
+        }
         "objects" => {
             let Some((bucket, object)) = rest.split_once('/') else {
                 if method == "POST" && !rest.is_empty() {

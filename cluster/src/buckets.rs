@@ -127,6 +127,37 @@ pub async fn make_n_copies(node: &Arc<Node>, bucket: &str, copies: i64) -> Resul
     }
 }
 
+/// `ec-encode` (AIS `api.ECEncodeBucket`): erasure-code `bucket` with the EC configuration
+/// in `value` (AIS sends it as a JSON string holding a JSON object; an object is accepted
+/// too: `data_slices`, `parity_slices`, ...); the job's ID. EC already enabled with that
+/// configuration: the job runs again (it re-encodes what this node owns).
+pub async fn ec_encode(
+    node: &Arc<Node>,
+    bucket: &str,
+    value: &serde_json::Value,
+) -> Result<String> {
+    let conf = match value {
+        serde_json::Value::String(s) => {
+            serde_json::from_str::<serde_json::Value>(s).map_err(|e| {
+                Error::BadRequest(format!("ec-encode: invalid EC configuration {s:?}: {e}"))
+            })?
+        }
+        serde_json::Value::Null => serde_json::json!({}),
+        v => v.clone(),
+    };
+    let serde_json::Value::Object(mut ec) = conf else {
+        return Err(Error::BadRequest(format!(
+            "ec-encode: invalid EC configuration {value} (expected a JSON object)"
+        )));
+    };
+    ec.insert("enabled".into(), serde_json::Value::Bool(true));
+    let value = serde_json::json!({ "ec": ec });
+    match set_props(node, bucket, "set-bprops", &value).await? {
+        Some(id) => Ok(id),
+        None => crate::jobs::start_bucket_job(node, bucket, "ec-encode").await,
+    }
+}
+
 fn props_err(bucket: &str, e: bprops::PropsError) -> Error {
     let m = format!("{}: {e}", cname(bucket));
     match e {

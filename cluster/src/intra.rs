@@ -59,10 +59,41 @@ pub async fn call(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<CallResult> {
+    call_with(
+        method,
+        url,
+        headers,
+        body,
+        INTRA_CALL_ATTEMPTS_MAX,
+        INTRA_CALL_TIMEOUT_MS,
+    )
+    .await
+}
+
+/// One attempt with its own deadline: for callers that skip a peer that does not answer
+/// quickly (a dead target must not hold an EC restore) rather than wait for it.
+pub async fn call_once(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<CallResult> {
+    call_with(method, url, headers, body, 1, timeout_ms).await
+}
+
+async fn call_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    attempts: u32,
+    timeout_ms: u64,
+) -> Result<CallResult> {
     let (ep, target) = net::client::parse_http_url(url)
         .map_err(|e| Error::PeerUnreachable(format!("bad URL {url}: {e}")))?;
     let mut last = String::new();
-    for attempt in 0..INTRA_CALL_ATTEMPTS_MAX {
+    for attempt in 0..attempts {
         if attempt > 0 {
             glommio::timer::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
         }
@@ -79,7 +110,7 @@ pub async fn call(
             headers,
             body: if body.is_empty() { &[] } else { &parts },
         };
-        let deadline = Instant::now() + Duration::from_millis(INTRA_CALL_TIMEOUT_MS);
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         match client
             .execute(&req, &mut Unsigned, &mut sink, deadline)
             .await

@@ -101,16 +101,26 @@ pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
                 (!a.id.is_empty()).then(|| a.id.clone()),
             ))
         }
+        "ec-encode" => {
+            if !node.bmd.load().buckets.contains_key(&a.bck) {
+                return Err(Error::BucketNotFound(crate::buckets::cname(&a.bck)));
+            }
+            Ok(crate::ec::start(
+                node,
+                &a.bck,
+                (!a.id.is_empty()).then(|| a.id.clone()),
+            ))
+        }
         "" => Err(Error::BadRequest(
             "job kind is not defined (\"Kind\")".into(),
         )),
         k => Err(Error::NotImplemented(format!(
-            "starting jobs of kind {k:?} is not supported (rebalance, resilver, make-n-copies)"
+            "starting jobs of kind {k:?} is not supported (rebalance, resilver, make-n-copies, ec-encode)"
         ))),
     }
 }
 
-/// Start bucket job `kind` (`make-n-copies`) of `bucket` on every active target (or on this
+/// Start bucket job `kind` (`make-n-copies`, `ec-encode`) of `bucket` on every active target (or on this
 /// node if it is one), all under one ID; the ID.
 pub async fn start_bucket_job(node: &Arc<Node>, bucket: &str, kind: &str) -> Result<String> {
     let a = JobArgs {

@@ -23,6 +23,7 @@ pub mod node;
 // Layer 3.
 pub mod buckets;
 pub mod daemon;
+pub mod ec;
 pub mod fshc;
 pub mod gfn;
 pub mod intra;

@@ -218,6 +218,97 @@ async fn finish(pool: &Pool, addr: &str, mut up: TcpStream) -> Result<(), Error>
     Ok(())
 }
 
+/// Stream the file at `path` (`size` bytes, read on the blocking thread a chunk at a time) as
+/// the body of `PUT <base_url><target>` with `headers`; the receiver has it when this returns
+/// `Ok` (a 200 reply). Erasure coding sends slice files with it.
+pub async fn put_file(
+    pool: &Pool,
+    base_url: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    path: &std::path::Path,
+    size: u64,
+) -> Result<(), Error> {
+    let (ep, _) = net::client::parse_http_url(&format!("{base_url}/"))
+        .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
+    let addr = format!("{}:{}", ep.host, ep.port);
+    // A pooled connection may be dead (the peer restarted since): then once more on a new
+    // one. Repeating the PUT is safe: the receiver replaces what the first attempt left.
+    let mut pooled = pool.take(&addr);
+    loop {
+        let reused = pooled.is_some();
+        let up = match pooled.take() {
+            Some(s) => s,
+            None => connect(pool, &addr).await?,
+        };
+        match put_file_on(pool, up, &addr, target, headers, path, size).await {
+            Err(Error::PeerUnreachable(_)) if reused => continue,
+            r => return r,
+        }
+    }
+}
+
+async fn put_file_on(
+    pool: &Pool,
+    mut up: TcpStream,
+    addr: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    path: &std::path::Path,
+    size: u64,
+) -> Result<(), Error> {
+    let p = path.to_path_buf();
+    let file = glommio::executor()
+        .spawn_blocking(move || std::fs::File::open(p))
+        .await
+        .map_err(|e| Error::Internal(format!("open {}: {e}", path.display())))?;
+    let mut head = Vec::with_capacity(512 + headers.len() * 64);
+    net::client::write_request_head(&mut head, "PUT", addr, target, headers, size);
+    up.write_all(&head)
+        .await
+        .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
+    stream_file(&mut up, file, path, size, addr).await?;
+    finish(pool, addr, up).await
+}
+
+/// Write `size` bytes of `file` to `up`, read on the blocking thread a chunk at a time.
+async fn stream_file(
+    up: &mut TcpStream,
+    mut file: std::fs::File,
+    path: &std::path::Path,
+    size: u64,
+    addr: &str,
+) -> Result<(), Error> {
+    use std::io::Read;
+    let mut sent = 0u64;
+    while sent < size {
+        let want = (size - sent).min(READ_BUFFER_BYTES as u64) as usize;
+        let (f, chunk) = glommio::executor()
+            .spawn_blocking(move || {
+                let mut b = vec![0u8; want];
+                let r = file.read(&mut b).map(|n| {
+                    b.truncate(n);
+                    b
+                });
+                (file, r)
+            })
+            .await;
+        file = f;
+        let chunk = chunk.map_err(|e| Error::Internal(format!("read {}: {e}", path.display())))?;
+        if chunk.is_empty() {
+            return Err(Error::Internal(format!(
+                "{} shrank while it was read ({sent} of {size} bytes)",
+                path.display()
+            )));
+        }
+        up.write_all(&chunk)
+            .await
+            .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
+        sent += chunk.len() as u64;
+    }
+    Ok(())
+}
+
 /// Stream a plain file (`size` bytes at `path`, read on the blocking thread a chunk at a
 /// time) to `to` as a new version of the object there (promote). The receiver computes the
 /// checksum.

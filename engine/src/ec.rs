@@ -69,6 +69,9 @@ const META_FIXED_BYTES: usize = 35;
 const META_TRAILER_BYTES: usize = 8;
 /// Metafile flag: the object is stored as full copies, not Reed-Solomon slices.
 const META_FLAG_REPLICATED: u8 = 1;
+/// Metafile flag: a tombstone. The object was deleted at `generation_ns`; there is no slice
+/// file, and slices of older generations must not bring the object back.
+const META_FLAG_DELETED: u8 = 2;
 
 /// Why coding, decoding or a metafile failed. Display names the problem and the numbers
 /// involved; the cluster layer adds the object and the slice file.
@@ -795,7 +798,7 @@ pub struct StripeDecoded<'a> {
 /// | 7 | D, data slices (1..=32) |
 /// | 8 | P, parity slices (1..=32) |
 /// | 9 | slice index (0..D+P) |
-/// | 10 | flags: bit 0 replicated, others 0 |
+/// | 10 | flags: bit 0 replicated, bit 1 deleted (a tombstone), others 0 |
 /// | 11..19 | object size, u64 |
 /// | 19..27 | generation, i64 ns |
 /// | 27..35 | slice checksum, u64 XXH64 (seed 0) of the slice file |
@@ -823,6 +826,8 @@ pub struct EcMeta {
     /// The object is small and stored as full copies (the slice file is the whole object),
     /// not Reed-Solomon slices.
     pub replicated: bool,
+    /// A tombstone: the object was deleted at `generation_ns` (no slice file goes with it).
+    pub deleted: bool,
 }
 
 impl EcMeta {
@@ -893,11 +898,14 @@ impl EcMeta {
         b.push(self.data);
         b.push(self.parity);
         b.push(self.slice_index);
-        b.push(if self.replicated {
-            META_FLAG_REPLICATED
-        } else {
-            0
-        });
+        let mut flags = 0;
+        if self.replicated {
+            flags |= META_FLAG_REPLICATED;
+        }
+        if self.deleted {
+            flags |= META_FLAG_DELETED;
+        }
+        b.push(flags);
         b.extend_from_slice(&self.obj_size.to_be_bytes());
         b.extend_from_slice(&self.generation_ns.to_be_bytes());
         b.extend_from_slice(&self.slice_cksum.to_be_bytes());
@@ -939,7 +947,7 @@ impl EcMeta {
         let fixed = &body[..META_FIXED_BYTES];
         let be64 = |at: usize| -> [u8; 8] { fixed[at..at + 8].try_into().expect("8 bytes") };
         let flags = fixed[10];
-        if flags & !META_FLAG_REPLICATED != 0 {
+        if flags & !(META_FLAG_REPLICATED | META_FLAG_DELETED) != 0 {
             return Err(EcError::MetaField {
                 field: "flags",
                 detail: format!("unknown flags {flags:#04x}"),
@@ -984,6 +992,7 @@ impl EcMeta {
             slice_cksum: u64::from_be_bytes(be64(27)),
             targets,
             replicated: flags & META_FLAG_REPLICATED != 0,
+            deleted: flags & META_FLAG_DELETED != 0,
         };
         meta.validate()?;
         Ok(meta)
@@ -1478,6 +1487,7 @@ mod tests {
                 .map(String::from)
                 .to_vec(),
             replicated: false,
+            deleted: false,
         }
     }
 
@@ -1512,6 +1522,14 @@ mod tests {
         );
         assert_eq!(b[10], 1, "replicated flag");
         assert_eq!(EcMeta::decode(&b).unwrap(), small);
+        let tomb = EcMeta {
+            deleted: true,
+            replicated: false,
+            ..small
+        };
+        let b = tomb.encode();
+        assert_eq!(b[10], 2, "deleted flag");
+        assert_eq!(EcMeta::decode(&b).unwrap(), tomb);
     }
 
     #[test]
@@ -1573,7 +1591,7 @@ mod tests {
             (7, 5, "targets"), // 5+2 slices but 6 targets: runs past the end
             (7, 3, "targets"), // 3+2 slices: one target's bytes left over
             (9, 6, "slice_index"),
-            (10, 2, "flags"),
+            (10, 4, "flags"),
         ] {
             match edit(at, v) {
                 EcError::MetaField { field: f, .. } => assert_eq!(f, field, "byte {at} = {v}"),

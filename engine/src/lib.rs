@@ -14,6 +14,7 @@
 
 pub mod cksum;
 pub mod ec;
+pub mod ecstore;
 pub mod error;
 pub mod hrw;
 pub mod layout;

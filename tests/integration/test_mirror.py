@@ -87,7 +87,8 @@ def test_bucket_props_set_reset_validate(node):
         ({"lru": {"enabled": True}}, 501, "lru.enabled"),
         ({"features": "4"}, 501, "features"),
         ({"checksum": {"enable_read_range": True}}, 501, "enable_read_range"),
-        ({"ec": {"enabled": True, "data_slices": 1, "parity_slices": 1}}, 501, "ec"),
+        ({"ec": {"enabled": True, "data_slices": 1, "parity_slices": 1}}, 400,
+         "EC configuration (D = 1, P = 1) requires at least 2 targets (have 1)"),
     ]
     for value, status, needle in refusals:
         r = set_props(node, "bp", value)

@@ -255,6 +255,7 @@ async fn flush(
     core.mirror_after_put(mp, bucket, object)
         .await
         .map_err(fail)?;
+    core.ec_after_put(mp, bucket, object).await?;
     let path = work.to_path_buf();
     glommio::executor()
         .spawn_blocking(move || {

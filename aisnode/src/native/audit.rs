@@ -94,7 +94,6 @@ pub const ROWS: &[Row] = &[
     act(Bucket, "POST", "copy-listrange", "copy a list or range of objects (job)"),
     act(Bucket, "POST", "etl-listrange", "transform a list or range of objects with ETL (job)"),
     act(Bucket, "POST", "prefetch-listrange", "prefetch remote objects (job)"),
-    act(Bucket, "POST", "ec-encode", "erasure-code a bucket (job)"),
     act(Bucket, "POST", "rechunk", "re-chunk stored objects (job)"),
     act(Bucket, "POST", "index-shard", "index the shards of a bucket (job)"),
     act(Bucket, "POST", "create-inventory", "create a native bucket inventory (job)"),

@@ -148,6 +148,10 @@ pub async fn bucket(
                     let xid = buckets::make_n_copies(&core.node, bucket, copies).await?;
                     return send_text(conn, &xid).await;
                 }
+                "ec-encode" => {
+                    let xid = buckets::ec_encode(&core.node, bucket, &msg.value).await?;
+                    return send_text(conn, &xid).await;
+                }
                 "" => return Err(ApiError::bad_request("missing action in control message")),
                 a => {
                     audit::check_action(Endpoint::Bucket, "POST", a)?;

@@ -120,6 +120,10 @@ pub async fn query(
         }
         "config" | "cluster_config" => send_json(conn, &cluster_config(core)).await,
         "node_status" | "status" | "stats" if what != "status" || resource == "daemon" => {
+            let tracker = merge_json(
+                merge_json(cluster::mirror::stats_json(), cluster::ec::stats_json()),
+                cluster::fshc::stats_json(),
+            );
             let v = serde_json::json!({
                 "snode": core.smap().tmap.get(&core.node.target_id),
                 "smap_version": core.smap().version.to_string(),
@@ -127,7 +131,7 @@ pub async fn query(
                 "version": env!("CARGO_PKG_VERSION"),
                 "build_time": "",
                 "status": "online",
-                "tracker": merge_json(cluster::mirror::stats_json(), cluster::fshc::stats_json()),
+                "tracker": tracker,
             });
             send_json(conn, &v).await
         }

@@ -7,6 +7,7 @@ pub mod body;
 pub mod buckets;
 pub mod cluster;
 pub mod daemon;
+pub mod ec;
 pub mod jobs;
 pub mod listing;
 pub mod mountpaths;

@@ -245,6 +245,7 @@ async fn complete(
     core.mirror_after_put(mp, bucket, object)
         .await
         .map_err(&fail)?;
+    core.ec_after_put(mp, bucket, object).await?;
     send_ok(conn).await
 }
 

@@ -337,6 +337,7 @@ async fn put(
         core.mirror_after_put(&mp, bucket, object)
             .await
             .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
+        core.ec_after_put(&mp, bucket, object).await?;
     }
     let hs = md_headers(&res.lom);
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -718,6 +719,8 @@ async fn delete(
             }
         }
     }
+    // Slices first (tombstones), the object last: see cluster::ec.
+    core.ec_delete(bucket, object).await;
     match core.delete_object(&mp, bucket, object) {
         Ok(()) => {}
         Err(engine::Error::NotFound(_)) if prev => {}

@@ -304,6 +304,9 @@ pub(crate) async fn complete_upload(
     core.mirror_after_put(&mpi, &t.bucket, &t.key)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+    core.ec_after_put(&mpi, &t.bucket, &t.key)
+        .await
+        .map_err(|e| super::internal(e.to_string()))?;
     engine::multipart::abort(&mpi, &bck, &id).map_err(|e| from_engine(e, &t.bucket, &t.key))?;
     let location = format!("/s3/{}/{}", t.bucket, t.key);
     send_xml(

@@ -381,6 +381,9 @@ pub(crate) async fn put_object(
         core.mirror_after_put(&mpi, &t.bucket, &t.key)
             .await
             .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+        core.ec_after_put(&mpi, &t.bucket, &t.key)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
     }
     send_empty(conn, 200, &[("ETag", &etag_hex)]).await
 }
@@ -747,6 +750,7 @@ pub(crate) async fn delete_object(
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
+    core.ec_delete(&t.bucket, &t.key).await;
     match core.delete_object(&mpi, &t.bucket, &t.key) {
         Ok(()) | Err(engine::Error::NotFound(_)) => send_empty(conn, 204, &[]).await,
         Err(e) => Err(from_engine(e, &t.bucket, &t.key)),
@@ -828,6 +832,10 @@ pub(crate) async fn delete_objects(
             });
         }
     } else {
+        // Slices first (tombstones), the objects last: see cluster::ec.
+        for (_, key, _) in &todo {
+            core.ec_delete(bucket, key).await;
+        }
         let node = core.node.clone();
         let b = bucket.to_string();
         let done = glommio::executor()
@@ -1240,6 +1248,9 @@ pub(crate) async fn copy_object(
         core.mirror_after_put(&mpi, &t.bucket, &t.key)
             .await
             .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
+        core.ec_after_put(&mpi, &t.bucket, &t.key)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
     }
     send_xml(
         conn,

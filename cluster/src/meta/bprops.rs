@@ -17,7 +17,7 @@ pub const CKSUM_TYPES: [&str; 7] = [
 /// Mirror copies AIS allows in bucket props.
 pub const MIRROR_COPIES_MAX: i64 = 32;
 /// Whether this build can erasure-code a bucket (until it can, enabling EC is refused).
-pub const EC_IMPLEMENTED: bool = false;
+pub const EC_IMPLEMENTED: bool = true;
 /// Data and parity slice counts AIS allows.
 pub const EC_SLICES_MAX: i64 = 32;
 
@@ -252,10 +252,12 @@ fn check(cur: &Bprops, new: &Bprops, limits: Limits, force: bool) -> Result<(), 
                 ));
             }
         }
+        // Slice i goes to HRW rank i of the targets, the owner (rank 0) keeping the object
+        // and slice 0: D+P targets (AIS asks for one more). Replicas only: the owner and P.
         let need = if new.ec.objsize_limit == -1 {
             p + 1
         } else {
-            d + p + 1
+            d + p
         } as usize;
         if limits.targets < need && !force {
             return invalid(format!(
@@ -520,8 +522,8 @@ mod tests {
         }
         for (v, needle) in [
             (
-                json!({"ec": {"enabled": true, "data_slices": 4, "parity_slices": 2}}),
-                "requires at least 7 targets",
+                json!({"ec": {"enabled": true, "data_slices": 4, "parity_slices": 3}}),
+                "EC configuration (D = 4, P = 3) requires at least 7 targets (have 6)",
             ),
             (
                 json!({"ec": {"enabled": true, "data_slices": 0, "parity_slices": 33}}),
@@ -530,6 +532,13 @@ mod tests {
         ] {
             assert!(err(v.clone()).to_string().contains(needle), "{v}");
         }
+        // D+P targets are enough: the owner keeps slice 0.
+        assert!(apply(
+            &dflt(),
+            &json!({"ec": {"enabled": true, "data_slices": 4, "parity_slices": 2}}),
+            WIDE,
+        )
+        .is_ok());
         let (ec, _) = apply(
             &dflt(),
             &json!({"ec": {"enabled": true, "data_slices": 2, "parity_slices": 1}}),

@@ -19,6 +19,34 @@ pub fn target(smap: &Smap, digest: u64) -> Option<&Snode> {
     hrw::choose(digest, targets.iter().map(|t| t.id_digest)).map(|i| targets[i])
 }
 
+/// The map's active targets ranked by HRW for an object (rank 0 is its owner, the rest in
+/// decreasing weight): where an erasure-coded object's slices go (slice i on rank i).
+pub fn targets_ranked(smap: &Smap, digest: u64) -> Vec<&Snode> {
+    let targets: Vec<&Snode> = smap.active_targets().collect();
+    hrw::rank(digest, targets.iter().map(|t| t.id_digest))
+        .into_iter()
+        .map(|i| targets[i])
+        .collect()
+}
+
+/// The URL of the core of target `t` that owns the object's mountpath (from the cores it
+/// advertises), or its public URL if it advertises none.
+pub fn core_url(t: &Snode, digest: u64) -> String {
+    let mps: Vec<(&str, &str)> = t
+        .cores
+        .iter()
+        .flat_map(|c| {
+            c.mountpaths
+                .iter()
+                .map(move |m| (m.as_str(), c.direct_url.as_str()))
+        })
+        .collect();
+    match mountpath(digest, mps.iter().map(|(m, _)| hrw::digest(m.as_bytes()))) {
+        Some(i) => mps[i].1.to_string(),
+        None => t.public_net.direct_url.clone(),
+    }
+}
+
 /// Index of the object's mountpath among `mountpath_digests` (HRW over the digests of the
 /// mountpaths' paths, in the order given); `None` if there is none.
 pub fn mountpath<I: IntoIterator<Item = u64>>(digest: u64, mountpath_digests: I) -> Option<usize> {
@@ -38,22 +66,9 @@ pub struct Owner {
 pub fn owner(smap: &Smap, bucket: &str, object: &str) -> Option<Owner> {
     let d = object_digest(bucket, object);
     let t = target(smap, d)?;
-    let mps: Vec<(&str, &str)> = t
-        .cores
-        .iter()
-        .flat_map(|c| {
-            c.mountpaths
-                .iter()
-                .map(move |m| (m.as_str(), c.direct_url.as_str()))
-        })
-        .collect();
-    let url = match mountpath(d, mps.iter().map(|(m, _)| hrw::digest(m.as_bytes()))) {
-        Some(i) => mps[i].1.to_string(),
-        None => t.public_net.direct_url.clone(),
-    };
     Some(Owner {
         target_id: t.daemon_id.clone(),
-        url,
+        url: core_url(t, d),
     })
 }
 
@@ -122,6 +137,30 @@ mod tests {
             let got = owner(&s, "b", &o).expect("owner");
             assert_eq!(got.target_id, model_owner(&active, "b", &o), "{o}");
             assert_eq!(got.url, "http://10.0.0.1:8080", "no cores advertised");
+        }
+    }
+
+    #[test]
+    fn targets_ranked_start_at_the_owner_in_decreasing_weight() {
+        let all = ["t1aaaaaa", "t2bbbbbb", "t3cccccc", "t4dddddd", "t5eeeeee"];
+        let s = smap(vec![
+            target(all[0], 0, &[]),
+            target(all[1], 0, &[]),
+            target(all[2], FLAG_MAINTENANCE, &[]),
+            target(all[3], 0, &[]),
+            target(all[4], 0, &[]),
+        ]);
+        for i in 0..200 {
+            let o = format!("obj-{i}");
+            let d = object_digest("b", &o);
+            let got: Vec<&str> = targets_ranked(&s, d)
+                .iter()
+                .map(|t| t.daemon_id.as_str())
+                .collect();
+            let mut want: Vec<&str> = vec![all[0], all[1], all[3], all[4]];
+            want.sort_by_key(|id| std::cmp::Reverse(hrw::mix(d ^ hrw::digest(id.as_bytes()))));
+            assert_eq!(got, want, "{o}");
+            assert_eq!(got[0], owner(&s, "b", &o).expect("owner").target_id);
         }
     }
 

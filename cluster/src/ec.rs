@@ -1,0 +1,851 @@
+//! Erasure coding across targets (AIS's `ec` bucket props): with D data and P parity slices,
+//! an object's slices go to the first D+P targets of its HRW ranking over the Smap's active
+//! targets (slice i on rank i; rank 0 is the owner, which keeps the object and slice 0).
+//! Objects smaller than `ec.objsize_limit` (or every object when it is -1) are replicated
+//! instead: full copies on ranks 1..=P. Slices and replicas are files under `%ec` with a
+//! metafile under `%mt` (`engine::ecstore`, docs/on-disk-format.md).
+//!
+//! This module makes them after a PUT ([`after_put`]; the PUT is acknowledged only once every
+//! slice is stored), restores a lost or corrupted object from them ([`restore`], asking every
+//! active target, so slices placed under an older Smap are found), removes them with the
+//! object ([`delete`], leaving tombstones), and runs the `ec-encode` job ([`start`]).
+//!
+//! # Deletion and tombstones
+//! A DELETE replaces the slice and metafile on every active target that had one, and on the
+//! ranked targets, with a tombstone metafile whose generation is the deletion time. A restore
+//! uses the newest generation among all metafiles it can reach, and a tombstone there means
+//! "deleted": slices left on a target that was down during the DELETE never bring the object
+//! back while any tombstone holder is reachable. Generations are wall-clock nanoseconds
+//! (object mtime, deletion time): clocks of the targets are assumed to agree to well under
+//! the time between a PUT and a DELETE of one name.
+//!
+//! # What this module does not do
+//! - Move slices when the Smap changes (rebalance moves objects only); restore finds slices
+//!   wherever they are. Re-create a lost slice: a restore rebuilds the object, not its slices.
+//! - Keep custom metadata: a restored object has its size, checksum, version and mtime.
+
+use crate::daemon::Node;
+use crate::error::{Error, Result};
+use crate::intra;
+use crate::meta::{placement, Bprops};
+use crate::transfer;
+use crate::xact::Job;
+use engine::ec::{Decoder, EcConf, EcMeta, CHUNK_BYTES_MAX, META_VERSION};
+use engine::ecstore;
+use engine::layout::Bck;
+use engine::mountpath::Mountpath;
+use engine::object::{ObjectWriter, PutOpts};
+use net::time;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use xxhash_rust::xxh64::Xxh64;
+
+/// Header carrying a slice's metafile (hex) on the intra-cluster EC endpoints.
+pub const HDR_EC_META: &str = "Ais-Ec-Meta";
+/// Header of a slice PUT the receiver did not store because it has a newer generation.
+pub const HDR_EC_STALE: &str = "Ais-Ec-Stale";
+/// Deadline of a metafile query during a restore: a target that does not answer within it
+/// (down, hung) is skipped.
+pub const EC_META_TIMEOUT_MS: u64 = 2_000;
+/// Deadline of one slice-range read during a restore (at most [`CHUNK_BYTES_MAX`] bytes).
+pub const EC_SLICE_READ_TIMEOUT_MS: u64 = 30_000;
+/// Deadline of a slice removal (DELETE): best effort, an unreachable target is skipped.
+pub const EC_DELETE_TIMEOUT_MS: u64 = 2_000;
+/// Names listed per directory-walk batch of the `ec-encode` job.
+pub const EC_ENCODE_BATCH: usize = 500;
+
+/// Counters of erasure coding on this node (with the node's stats).
+#[derive(Debug, Default)]
+pub struct EcStats {
+    pub encoded: AtomicU64,
+    pub replicated: AtomicU64,
+    pub slices_sent: AtomicU64,
+    pub slices_received: AtomicU64,
+    pub restored: AtomicU64,
+    pub put_errors: AtomicU64,
+    pub restore_errors: AtomicU64,
+    pub delete_errors: AtomicU64,
+}
+
+/// This process's EC counters.
+pub static STATS: EcStats = EcStats {
+    encoded: AtomicU64::new(0),
+    replicated: AtomicU64::new(0),
+    slices_sent: AtomicU64::new(0),
+    slices_received: AtomicU64::new(0),
+    restored: AtomicU64::new(0),
+    put_errors: AtomicU64::new(0),
+    restore_errors: AtomicU64::new(0),
+    delete_errors: AtomicU64::new(0),
+};
+
+/// The counters as JSON (`what=node_status`).
+pub fn stats_json() -> serde_json::Value {
+    let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    serde_json::json!({
+        "ec.encoded": g(&STATS.encoded),
+        "ec.replicated": g(&STATS.replicated),
+        "ec.slices_sent": g(&STATS.slices_sent),
+        "ec.slices_received": g(&STATS.slices_received),
+        "ec.restored": g(&STATS.restored),
+        "ec.put_errors": g(&STATS.put_errors),
+        "ec.restore_errors": g(&STATS.restore_errors),
+        "ec.delete_errors": g(&STATS.delete_errors),
+    })
+}
+
+/// A bucket's EC configuration when EC is enabled.
+pub fn conf_of(props: &Bprops) -> Option<EcConf> {
+    if !props.ec.enabled {
+        return None;
+    }
+    let conf = EcConf {
+        data: usize::try_from(props.ec.data_slices).ok()?,
+        parity: usize::try_from(props.ec.parity_slices).ok()?,
+    };
+    conf.validate().ok().map(|()| conf)
+}
+
+/// Whether an object of `size` bytes is replicated rather than encoded.
+pub fn is_replicated(props: &Bprops, size: u64) -> bool {
+    props.ec.objsize_limit == -1 || i128::from(size) < i128::from(props.ec.objsize_limit)
+}
+
+/// `<base>/v1/ec/<bucket>/<object>?<query>` with the intra-cluster marks.
+fn ec_url(node: &Node, base: &str, bucket: &str, object: &str, query: &str) -> String {
+    format!(
+        "{base}/v1/ec/{bucket}/{}?provider=ais&{query}{}pid={}&utm={}",
+        net::http::percent_encode_path(object),
+        if query.is_empty() { "" } else { "&" },
+        node.self_id(),
+        time::base36(time::now_unix_ns() as u64)
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+}
+
+/// The metafile carried in [`HDR_EC_META`] (hex of its bytes).
+pub fn parse_meta_header(v: &str) -> Result<EcMeta> {
+    if !v.len().is_multiple_of(2) || !v.is_ascii() {
+        return Err(Error::BadRequest(format!("{HDR_EC_META}: not hex")));
+    }
+    let b = (0..v.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&v[i..i + 2], 16))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+        .map_err(|e| Error::BadRequest(format!("{HDR_EC_META}: {e}")))?;
+    EcMeta::decode(&b).map_err(|e| Error::BadRequest(format!("{HDR_EC_META}: {e}")))
+}
+
+thread_local! {
+    /// Keep-alive connections for slice transfers, per core.
+    static POOL: Rc<transfer::Pool> = Rc::new(transfer::Pool::default());
+}
+
+fn engine_err(e: engine::Error) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// After a PUT committed `object` on `mp` (this target owns it): store its slices (or
+/// replicas) on the ranked targets. `Ok` once all D+P slices (P replicas) are stored; an error
+/// names how many were, and the object itself stays. An object replaced or deleted meanwhile
+/// is not encoded (the newer PUT encodes its own).
+pub async fn after_put(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+) -> Result<()> {
+    let Some(props) = node.bmd.load().buckets.get(bucket).cloned() else {
+        return Ok(());
+    };
+    let Some(conf) = conf_of(&props) else {
+        return Ok(());
+    };
+    let r = put_slices(node, mp, bucket, object, &props, conf).await;
+    if let Err(e) = &r {
+        STATS.put_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(bucket, object, error = %e, "storing EC slices failed");
+    }
+    r
+}
+
+async fn put_slices(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+    props: &Bprops,
+    conf: EcConf,
+) -> Result<()> {
+    let bck = Bck::ais(bucket);
+    let (m, b, o) = (mp.clone(), bck.clone(), object.to_string());
+    let found = glommio::executor()
+        .spawn_blocking(move || {
+            let fqn = engine::object::locate(&m, &b, &o);
+            engine::object::read_lom_path(&fqn).map(|l| (fqn, l))
+        })
+        .await;
+    let (fqn, lom) = match found {
+        Ok(x) => x,
+        Err(engine::Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(engine_err(e)),
+    };
+    let smap = node.smap.load();
+    let d = placement::object_digest(bucket, object);
+    let ranked = placement::targets_ranked(&smap, d);
+    let n = conf.slices();
+    let mut targets: Vec<String> = ranked.iter().take(n).map(|t| t.daemon_id.clone()).collect();
+    targets.resize(n, String::new());
+    let replicated = is_replicated(props, lom.size);
+    let base = EcMeta {
+        version: META_VERSION,
+        data: conf.data as u8,
+        parity: conf.parity as u8,
+        slice_index: 0,
+        obj_size: lom.size,
+        generation_ns: lom.mtime_ns,
+        obj_cksum_type: lom.cksum_type.clone(),
+        obj_cksum_value: lom.cksum_value.clone(),
+        obj_version: lom.version.clone(),
+        slice_cksum: 0,
+        targets,
+        replicated,
+        deleted: false,
+    };
+    let fsync = node.cfg.fsync;
+    // (slice index, file to send, checksum); a work file is removed when done.
+    let mut sends: Vec<(usize, std::path::PathBuf, u64, bool)> = Vec::new();
+    let (wanted, size) = if replicated {
+        let f = fqn.clone();
+        let (cksum, len) = glommio::executor()
+            .spawn_blocking(move || ecstore::file_xxh64(&f))
+            .await
+            .map_err(engine_err)?;
+        if len != lom.size {
+            // Replaced meanwhile: that PUT encodes its own bytes.
+            return Ok(());
+        }
+        for i in 1..=conf.parity {
+            sends.push((i, fqn.clone(), cksum, false));
+        }
+        (conf.parity, lom.size)
+    } else {
+        let (f, m, b, o, size) = (
+            fqn.clone(),
+            mp.clone(),
+            bck.clone(),
+            object.to_string(),
+            lom.size,
+        );
+        let works = glommio::executor()
+            .spawn_blocking(move || ecstore::encode_to_work(&f, size, &m, &b, &o, conf, fsync))
+            .await
+            .map_err(engine_err)?;
+        for (i, w) in works.into_iter().enumerate() {
+            sends.push((i, w.path, w.cksum, true));
+        }
+        (n, engine::ec::slice_size(lom.size, conf.data))
+    };
+    let mut tasks = Vec::with_capacity(sends.len());
+    let mut stored = 0usize;
+    let mut failures: Vec<String> = Vec::new();
+    for (i, path, cksum, is_work) in sends {
+        let meta = EcMeta {
+            slice_index: i as u8,
+            slice_cksum: cksum,
+            ..base.clone()
+        };
+        let Some(t) = ranked.get(i) else {
+            if is_work {
+                let _ = std::fs::remove_file(&path);
+            }
+            failures.push(format!("slice {i}: no target at rank {i}"));
+            continue;
+        };
+        if t.daemon_id == node.target_id {
+            // This target's own slice: into place on the object's mountpath.
+            let (m, b, o) = (mp.clone(), bck.clone(), object.to_string());
+            let r = glommio::executor()
+                .spawn_blocking(move || -> engine::Result<ecstore::Installed> {
+                    let work = if is_work {
+                        path
+                    } else {
+                        let (w, _) = ecstore::create_work(&m, &b, &o, "rp")?;
+                        if let Err(e) = std::fs::copy(&path, &w) {
+                            let _ = std::fs::remove_file(&w);
+                            return Err(engine::Error::io("copy", &w, e));
+                        }
+                        w
+                    };
+                    ecstore::install(&m, &b, &o, Some(&work), &meta, fsync)
+                })
+                .await;
+            match r {
+                Ok(_) => stored += 1,
+                Err(e) => failures.push(format!("slice {i} on this target: {e}")),
+            }
+            continue;
+        }
+        let url = placement::core_url(t, d);
+        let target = ec_url(node, "", bucket, object, "");
+        let pool = POOL.with(Rc::clone);
+        let tid = t.daemon_id.clone();
+        tasks.push(glommio::spawn_local(async move {
+            let h = hex(&meta.encode());
+            let headers = [(HDR_EC_META, h.as_str())];
+            let r = transfer::put_file(&pool, &url, &target, &headers, &path, size).await;
+            if is_work {
+                let p = path.clone();
+                glommio::executor()
+                    .spawn_blocking(move || {
+                        let _ = std::fs::remove_file(p);
+                    })
+                    .await;
+            }
+            r.map_err(|e| format!("slice {i} to target {tid}: {e}"))
+        }));
+    }
+    for t in tasks {
+        match t.await {
+            Ok(()) => {
+                stored += 1;
+                STATS.slices_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    if stored < wanted {
+        return Err(Error::Unavailable(format!(
+            "ais://{bucket}/{object} is stored, but only {stored} of its {wanted} EC {} were: {}",
+            if replicated { "replicas" } else { "slices" },
+            failures.join("; ")
+        )));
+    }
+    if replicated {
+        STATS.replicated.fetch_add(1, Ordering::Relaxed);
+    } else {
+        STATS.encoded.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// A metafile found on a target, and where to read its slice.
+#[derive(Clone)]
+struct Holder {
+    url: String,
+    target_id: String,
+    meta: EcMeta,
+}
+
+/// Every active target's metafile of `object` (a target that does not answer within
+/// [`EC_META_TIMEOUT_MS`] is skipped).
+async fn gather_metas(node: &Arc<Node>, bucket: &str, object: &str) -> Vec<Holder> {
+    let smap = node.smap.load();
+    let d = placement::object_digest(bucket, object);
+    let mut tasks = Vec::new();
+    for t in smap.active_targets() {
+        let base = placement::core_url(t, d);
+        let url = ec_url(node, &base, bucket, object, "what=meta");
+        let tid = t.daemon_id.clone();
+        tasks.push(glommio::spawn_local(async move {
+            match intra::call_once("GET", &url, &[], b"", EC_META_TIMEOUT_MS).await {
+                Ok(r) if r.status == 200 => match EcMeta::decode(&r.body) {
+                    Ok(meta) => Some(Holder {
+                        url: base,
+                        target_id: tid,
+                        meta,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(target = %tid, error = %e, "bad EC metafile skipped");
+                        None
+                    }
+                },
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(target = %tid, error = %e, "EC restore: target skipped");
+                    None
+                }
+            }
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        if let Some(h) = t.await {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// The newest consistent slice set among `metas`: `None` if there is none or the newest
+/// generation is a tombstone (the object was deleted).
+fn newest_set(metas: Vec<Holder>) -> Option<Vec<Holder>> {
+    let newest = metas.iter().map(|h| h.meta.generation_ns).max()?;
+    if metas
+        .iter()
+        .any(|h| h.meta.generation_ns == newest && h.meta.deleted)
+    {
+        return None;
+    }
+    let mut set: Vec<Holder> = metas
+        .into_iter()
+        .filter(|h| h.meta.generation_ns == newest)
+        .collect();
+    let first = set[0].meta.clone();
+    set.retain(|h| {
+        let m = &h.meta;
+        (m.data, m.parity, m.obj_size, m.replicated)
+            == (first.data, first.parity, first.obj_size, first.replicated)
+            && m.obj_cksum_value == first.obj_cksum_value
+    });
+    set.sort_by_key(|h| h.meta.slice_index);
+    set.dedup_by_key(|h| h.meta.slice_index);
+    Some(set)
+}
+
+/// Self-healing of an EC object on `mp` that is missing (`corrupted` false) or failed its
+/// checksum: rebuild it from the slices (or a replica) on the targets and commit it without
+/// replacing one a client PUT meanwhile. `Ok(true)`: the object is in place; `Ok(false)`: too
+/// few slices (or a tombstone): it cannot be restored.
+pub async fn restore(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+    corrupted: bool,
+) -> Result<bool> {
+    let bck = Bck::ais(bucket);
+    if corrupted {
+        let (m, b, o) = (mp.clone(), bck.clone(), object.to_string());
+        match glommio::executor()
+            .spawn_blocking(move || engine::object::delete(&m, &b, &o))
+            .await
+        {
+            Ok(()) | Err(engine::Error::NotFound(_)) => {}
+            Err(e) => return Err(engine_err(e)),
+        }
+    }
+    let Some(mut set) = newest_set(gather_metas(node, bucket, object).await) else {
+        return Ok(false);
+    };
+    let m0 = set[0].meta.clone();
+    let need = if m0.replicated {
+        1
+    } else {
+        usize::from(m0.data)
+    };
+    while set.len() >= need {
+        let use_set: Vec<Holder> = set.iter().take(need).cloned().collect();
+        match rebuild(node, mp, &bck, bucket, object, &use_set).await {
+            Ok(()) => {
+                STATS.restored.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(bucket, object, corrupted, from = ?use_set.iter().map(|h| &h.target_id).collect::<Vec<_>>(), "restored an object from its EC slices");
+                return Ok(true);
+            }
+            Err(Rebuild::Exists) => return Ok(true),
+            Err(Rebuild::BadHolder(k, why)) => {
+                STATS.restore_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(bucket, object, target = %use_set[k].target_id, slice = use_set[k].meta.slice_index, why, "EC slice unusable: trying others");
+                let idx = use_set[k].meta.slice_index;
+                set.retain(|h| h.meta.slice_index != idx);
+            }
+            Err(Rebuild::Failed(e)) => {
+                STATS.restore_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
+enum Rebuild {
+    /// A client PUT placed the object meanwhile.
+    Exists,
+    /// Holder k (of the set used) gave no or bad bytes.
+    BadHolder(usize, String),
+    Failed(Error),
+}
+
+/// Read `len` bytes at `offset` of holder `h`'s slice (of generation `gen`).
+async fn read_range(
+    node: &Node,
+    h: &Holder,
+    bucket: &str,
+    object: &str,
+    offset: u64,
+    len: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let q = format!(
+        "what=slice&gen={}&offset={offset}&len={len}",
+        h.meta.generation_ns
+    );
+    let url = ec_url(node, &h.url, bucket, object, &q);
+    match intra::call_once("GET", &url, &[], b"", EC_SLICE_READ_TIMEOUT_MS).await {
+        Ok(r) if r.status == 200 && r.body.len() == len => Ok(r.body),
+        Ok(r) if r.status == 200 => Err(format!("{} bytes at {offset}, want {len}", r.body.len())),
+        Ok(r) => Err(format!("status {}: {}", r.status, r.message())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Rebuild the object from `set` (one replica, or D slices) into a work file on `mp` and
+/// commit it (no replace). Memory: one stripe of chunks.
+async fn rebuild(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    bck: &Bck,
+    bucket: &str,
+    object: &str,
+    set: &[Holder],
+) -> std::result::Result<(), Rebuild> {
+    let m0 = &set[0].meta;
+    let typed = !m0.obj_cksum_type.is_empty() && m0.obj_cksum_type != "none";
+    let opts = PutOpts {
+        cksum_type: if typed {
+            m0.obj_cksum_type.clone()
+        } else {
+            "none".into()
+        },
+        // The rebuilt bytes must hash to the object's own checksum.
+        client_cksum: if typed {
+            engine::cksum::Cksum::parse(&m0.obj_cksum_type, &m0.obj_cksum_value).ok()
+        } else {
+            None
+        },
+        skip_vc: false,
+        custom: Vec::new(),
+        versioning: false,
+        fsync: node.cfg.fsync,
+        keep_version: Some(m0.obj_version.clone()),
+        keep_mtime_ns: Some(m0.generation_ns),
+        no_replace: true,
+        require: None,
+    };
+    let mut w = ObjectWriter::create(mp, bck, object)
+        .await
+        .map_err(|e| Rebuild::Failed(engine_err(e)))?;
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(Rebuild::Failed(engine_err(e)));
+    }
+    w.size_hint(m0.obj_size);
+    let mut hashers: Vec<Xxh64> = set.iter().map(|_| Xxh64::new(0)).collect();
+    let r = if m0.replicated {
+        let mut off = 0u64;
+        let mut r = Ok(());
+        while off < m0.obj_size {
+            let len = (m0.obj_size - off).min(CHUNK_BYTES_MAX as u64) as usize;
+            let b = match read_range(node, &set[0], bucket, object, off, len).await {
+                Ok(b) => b,
+                Err(why) => {
+                    r = Err(Rebuild::BadHolder(0, why));
+                    break;
+                }
+            };
+            hashers[0].update(&b);
+            if let Err(e) = w.write(&b).await {
+                r = Err(Rebuild::Failed(engine_err(e)));
+                break;
+            }
+            off += len as u64;
+        }
+        r
+    } else {
+        decode_into(node, &mut w, &mut hashers, bucket, object, set).await
+    };
+    if let Err(e) = r {
+        w.abort().await;
+        return Err(e);
+    }
+    for (k, (h, holder)) in hashers.iter().zip(set).enumerate() {
+        if h.digest() != holder.meta.slice_cksum {
+            w.abort().await;
+            return Err(Rebuild::BadHolder(
+                k,
+                format!(
+                    "slice checksum {:016x}, metafile says {:016x}",
+                    h.digest(),
+                    holder.meta.slice_cksum
+                ),
+            ));
+        }
+    }
+    match w.commit(&opts).await {
+        Ok(_) => Ok(()),
+        Err(engine::Error::Exists(_)) => Err(Rebuild::Exists),
+        Err(e @ engine::Error::ChecksumMismatch { .. }) => {
+            Err(Rebuild::Failed(Error::Internal(format!(
+                "ais://{bucket}/{object}: object rebuilt from EC slices fails its checksum: {e}"
+            ))))
+        }
+        Err(e) => Err(Rebuild::Failed(engine_err(e))),
+    }
+}
+
+/// Decode the object's stripes from the D slices of `set` into `w`, hashing each slice.
+async fn decode_into(
+    node: &Arc<Node>,
+    w: &mut ObjectWriter,
+    hashers: &mut [Xxh64],
+    bucket: &str,
+    object: &str,
+    set: &[Holder],
+) -> std::result::Result<(), Rebuild> {
+    let m0 = &set[0].meta;
+    let conf = EcConf {
+        data: m0.data.into(),
+        parity: m0.parity.into(),
+    };
+    let present: Vec<usize> = set.iter().map(|h| h.meta.slice_index.into()).collect();
+    let mut dec = Some(
+        Decoder::new(conf, m0.obj_size, &present)
+            .map_err(|e| Rebuild::Failed(Error::Internal(e.to_string())))?,
+    );
+    loop {
+        let Some(st) = dec.as_ref().and_then(Decoder::stripe) else {
+            return Ok(());
+        };
+        let mut chunks: Vec<(usize, Vec<u8>)> = Vec::with_capacity(set.len());
+        for (k, h) in set.iter().enumerate() {
+            let b = read_range(node, h, bucket, object, st.slice_offset(), st.chunk)
+                .await
+                .map_err(|why| Rebuild::BadHolder(k, why))?;
+            hashers[k].update(&b);
+            chunks.push((h.meta.slice_index.into(), b));
+        }
+        let mut d = dec.take().expect("a decoder between stripes");
+        let (d, r) = glommio::executor()
+            .spawn_blocking(move || {
+                let refs: Vec<(usize, &[u8])> =
+                    chunks.iter().map(|(i, c)| (*i, c.as_slice())).collect();
+                let r = d.decode_stripe(&refs).map(|s| s.object.to_vec());
+                (d, r)
+            })
+            .await;
+        dec = Some(d);
+        let bytes = r.map_err(|e| {
+            Rebuild::Failed(Error::Internal(format!(
+                "ais://{bucket}/{object}: decoding stripe {}: {e}",
+                st.index
+            )))
+        })?;
+        w.write(&bytes)
+            .await
+            .map_err(|e| Rebuild::Failed(engine_err(e)))?;
+    }
+}
+
+/// Remove `object`'s slices on every active target, leaving tombstones (see the module
+/// docs); best effort: an unreachable target is logged and counted. Called before the object
+/// itself is removed.
+pub async fn delete(node: &Arc<Node>, bucket: &str, object: &str) {
+    let Some(props) = node.bmd.load().buckets.get(bucket).cloned() else {
+        return;
+    };
+    let Some(conf) = conf_of(&props) else {
+        return;
+    };
+    let smap = node.smap.load();
+    let d = placement::object_digest(bucket, object);
+    let ranked = placement::targets_ranked(&smap, d);
+    let n = conf.slices();
+    let mut targets: Vec<String> = ranked.iter().take(n).map(|t| t.daemon_id.clone()).collect();
+    targets.resize(n, String::new());
+    let tomb = EcMeta {
+        version: META_VERSION,
+        data: conf.data as u8,
+        parity: conf.parity as u8,
+        slice_index: 0,
+        obj_size: 0,
+        generation_ns: time::now_unix_ns(),
+        obj_cksum_type: String::new(),
+        obj_cksum_value: String::new(),
+        obj_version: String::new(),
+        slice_cksum: 0,
+        targets,
+        replicated: false,
+        deleted: true,
+    };
+    let h = hex(&tomb.encode());
+    let mut tasks = Vec::new();
+    for (rank, t) in ranked.iter().enumerate() {
+        let always = rank < n;
+        let url = ec_url(
+            node,
+            &placement::core_url(t, d),
+            bucket,
+            object,
+            &format!("always={always}"),
+        );
+        let (h, tid) = (h.clone(), t.daemon_id.clone());
+        tasks.push(glommio::spawn_local(async move {
+            let r = intra::call_once(
+                "DELETE",
+                &url,
+                &[(HDR_EC_META, &h)],
+                b"",
+                EC_DELETE_TIMEOUT_MS,
+            )
+            .await;
+            (tid, r.and_then(intra::CallResult::ok))
+        }));
+    }
+    for t in tasks {
+        if let (tid, Err(e)) = t.await {
+            STATS.delete_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(bucket, object, target = %tid, error = %e, "removing an EC slice failed (a tombstone elsewhere keeps the object deleted)");
+        }
+    }
+}
+
+/// Start `ec-encode` of `bucket` on this target (the current executor runs it): every object
+/// this target owns gets its slices or replicas (again: a slice of the same generation is
+/// rewritten in place). Its ID.
+pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
+    let job = node.jobs.begin_bck(
+        "ec-encode",
+        bucket,
+        id,
+        node.self_id(),
+        node.smap.load().version,
+    );
+    tracing::info!(job = %job.id, bucket, "ec-encode started");
+    let jid = job.id.clone();
+    let node = node.clone();
+    let bucket = bucket.to_string();
+    glommio::spawn_local(async move {
+        node.jobs.wait_turn(&job).await;
+        run(&node, &job, &bucket).await;
+        job.finish();
+        job.log_finished(1);
+    })
+    .detach();
+    jid
+}
+
+async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {
+    if !node
+        .bmd
+        .load()
+        .buckets
+        .get(bucket)
+        .is_some_and(|p| p.ec.enabled)
+    {
+        job.abort(&format!("bucket {bucket} is gone or not erasure-coded"));
+        return;
+    }
+    let set = node.mountpaths.load();
+    for mp in set.avail.clone() {
+        let mut after = String::new();
+        loop {
+            if job.is_aborted() {
+                return;
+            }
+            let batch = match crate::xact::list_batch(&mp, bucket, &after, EC_ENCODE_BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(bucket, error = %e, "ec-encode: walk failed");
+                    job.errors.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            };
+            let Some(last) = batch.last() else { break };
+            after.clone_from(&last.name);
+            for e in batch {
+                if job.is_aborted() {
+                    return;
+                }
+                let smap = node.smap.load();
+                let owned = placement::target(&smap, placement::object_digest(bucket, &e.name))
+                    .is_some_and(|t| t.daemon_id == node.target_id);
+                if !owned {
+                    continue;
+                }
+                match after_put(node, &mp, bucket, &e.name).await {
+                    Ok(()) => {
+                        job.objects.fetch_add(1, Ordering::Relaxed);
+                        job.bytes.fetch_add(e.size, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        job.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(id: &str, slice: u8, gen: i64, deleted: bool) -> Holder {
+        Holder {
+            url: format!("http://{id}"),
+            target_id: id.into(),
+            meta: EcMeta {
+                version: META_VERSION,
+                data: 2,
+                parity: 1,
+                slice_index: slice,
+                obj_size: if deleted { 0 } else { 10 },
+                generation_ns: gen,
+                obj_cksum_type: String::new(),
+                obj_cksum_value: if deleted { String::new() } else { "ab".into() },
+                obj_version: String::new(),
+                slice_cksum: 0,
+                targets: vec!["a".into(), "b".into(), "c".into()],
+                replicated: false,
+                deleted,
+            },
+        }
+    }
+
+    #[test]
+    fn the_newest_generation_wins_and_a_tombstone_means_deleted() {
+        let ids = |s: Option<Vec<Holder>>| -> Option<Vec<String>> {
+            s.map(|v| v.into_iter().map(|h| h.target_id).collect())
+        };
+        assert_eq!(ids(newest_set(vec![])), None);
+        let set = newest_set(vec![
+            holder("c", 2, 5, false),
+            holder("a", 0, 5, false),
+            holder("x", 1, 3, false),
+            holder("b", 1, 5, false),
+        ]);
+        assert_eq!(ids(set), Some(vec!["a".into(), "b".into(), "c".into()]));
+        // A newer tombstone hides older slices; an older one does not.
+        assert_eq!(
+            ids(newest_set(vec![
+                holder("a", 0, 5, false),
+                holder("b", 0, 9, true)
+            ])),
+            None
+        );
+        assert_eq!(
+            ids(newest_set(vec![
+                holder("a", 0, 9, false),
+                holder("b", 0, 5, true)
+            ])),
+            Some(vec!["a".into()])
+        );
+    }
+
+    #[test]
+    fn meta_header_round_trips_and_refuses_garbage() {
+        let m = holder("a", 1, 7, false).meta;
+        assert_eq!(parse_meta_header(&hex(&m.encode())).unwrap(), m);
+        for bad in ["", "abc", "zz", "00"] {
+            assert!(parse_meta_header(bad).is_err(), "{bad:?}");
+        }
+    }
+}
