@@ -8,7 +8,9 @@
 //! This module makes them after a PUT ([`after_put`]; the PUT is acknowledged only once every
 //! slice is stored), restores a lost or corrupted object from them ([`restore`], asking every
 //! active target, so slices placed under an older Smap are found), removes them with the
-//! object ([`delete`], leaving tombstones), and runs the `ec-encode` job ([`start`]).
+//! object ([`delete`], leaving tombstones), and runs the `ec-encode` job ([`start`]), a check
+//! pass that verifies each owned object and every slice at its holder and repairs what is
+//! corrupted or missing ([`check_and_repair`]).
 //!
 //! # Deletion and tombstones
 //! A DELETE replaces the slice and metafile on every active target that had one, and on the
@@ -21,7 +23,9 @@
 //!
 //! # What this module does not do
 //! - Move slices when the Smap changes (rebalance moves objects only); restore finds slices
-//!   wherever they are. Re-create a lost slice: a restore rebuilds the object, not its slices.
+//!   wherever they are. A restore rebuilds the object, not its slices: lost or corrupted
+//!   slices are made again by `ec-encode` (the check pass), which also places slices on the
+//!   current ranking (old ones elsewhere stay).
 //! - Keep custom metadata: a restored object has its size, checksum, version and mtime.
 
 use crate::daemon::Node;
@@ -66,6 +70,17 @@ pub struct EcStats {
     pub put_errors: AtomicU64,
     pub restore_errors: AtomicU64,
     pub delete_errors: AtomicU64,
+    /// Objects (on their owner) found corrupted: by a GET or by the check pass.
+    pub bad_objects: AtomicU64,
+    /// Slices found corrupted (checksum against their metafile, or a metafile that does not
+    /// decode), counted by their holder.
+    pub bad_slices: AtomicU64,
+    /// Replicas (full copies under `%ec`) found corrupted, counted by their holder.
+    pub bad_replicas: AtomicU64,
+    /// Objects the check pass (`ec-encode`) verified on their owner.
+    pub checked: AtomicU64,
+    /// Slices and replicas the check pass made again (bad, missing or of another layout).
+    pub slices_remade: AtomicU64,
 }
 
 /// This process's EC counters.
@@ -78,12 +93,55 @@ pub static STATS: EcStats = EcStats {
     put_errors: AtomicU64::new(0),
     restore_errors: AtomicU64::new(0),
     delete_errors: AtomicU64::new(0),
+    bad_objects: AtomicU64::new(0),
+    bad_slices: AtomicU64::new(0),
+    bad_replicas: AtomicU64::new(0),
+    checked: AtomicU64::new(0),
+    slices_remade: AtomicU64::new(0),
 };
+
+/// Corrupted objects, slices and replicas found, per mountpath (where a disk goes bad).
+static BAD_BY_MP: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// What was found corrupted, for [`count_bad`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadKind {
+    Object,
+    Slice,
+    Replica,
+}
+
+/// Count a corrupted object, slice or replica found on `mountpath`.
+pub fn count_bad(kind: BadKind, mountpath: &str) {
+    let c = match kind {
+        BadKind::Object => &STATS.bad_objects,
+        BadKind::Slice => &STATS.bad_slices,
+        BadKind::Replica => &STATS.bad_replicas,
+    };
+    c.fetch_add(1, Ordering::Relaxed);
+    let mut m = BAD_BY_MP.lock().expect("EC bad-by-mountpath lock");
+    match m.iter_mut().find(|(p, _)| p == mountpath) {
+        Some((_, n)) => *n += 1,
+        None => m.push((mountpath.to_string(), 1)),
+    }
+}
 
 /// The counters as JSON (`what=node_status`).
 pub fn stats_json() -> serde_json::Value {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let by_mp: serde_json::Map<String, serde_json::Value> = BAD_BY_MP
+        .lock()
+        .expect("EC bad-by-mountpath lock")
+        .iter()
+        .map(|(p, n)| (p.clone(), (*n).into()))
+        .collect();
     serde_json::json!({
+        "ec.bad_objects": g(&STATS.bad_objects),
+        "ec.bad_slices": g(&STATS.bad_slices),
+        "ec.bad_replicas": g(&STATS.bad_replicas),
+        "ec.bad_by_mountpath": by_mp,
+        "ec.checked": g(&STATS.checked),
+        "ec.slices_remade": g(&STATS.slices_remade),
         "ec.encoded": g(&STATS.encoded),
         "ec.replicated": g(&STATS.replicated),
         "ec.slices_sent": g(&STATS.slices_sent),
@@ -170,7 +228,7 @@ pub async fn after_put(
     let Some(conf) = conf_of(&props) else {
         return Ok(());
     };
-    let r = put_slices(node, mp, bucket, object, &props, conf).await;
+    let r = put_slices(node, mp, bucket, object, &props, conf, None).await;
     if let Err(e) = &r {
         STATS.put_errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!(bucket, object, error = %e, "storing EC slices failed");
@@ -185,6 +243,7 @@ async fn put_slices(
     object: &str,
     props: &Bprops,
     conf: EcConf,
+    only: Option<&[usize]>,
 ) -> Result<()> {
     let bck = Bck::ais(bucket);
     let (m, b, o) = (mp.clone(), bck.clone(), object.to_string());
@@ -254,6 +313,26 @@ async fn put_slices(
             sends.push((i, w.path, w.cksum, true));
         }
         (n, engine::ec::slice_size(lom.size, conf.data))
+    };
+    // Only the slices asked for (the check pass re-makes the bad ones); the other work files go.
+    let (sends, wanted) = match only {
+        None => (sends, wanted),
+        Some(keep) => {
+            let (keep, drop): (Vec<_>, Vec<_>) =
+                sends.into_iter().partition(|s| keep.contains(&s.0));
+            let gone: Vec<_> = drop.into_iter().filter(|s| s.3).map(|s| s.1).collect();
+            if !gone.is_empty() {
+                glommio::executor()
+                    .spawn_blocking(move || {
+                        for p in gone {
+                            let _ = std::fs::remove_file(p);
+                        }
+                    })
+                    .await;
+            }
+            let n = keep.len();
+            (keep, n)
+        }
     };
     let mut tasks = Vec::with_capacity(sends.len());
     let mut stored = 0usize;
@@ -330,7 +409,11 @@ async fn put_slices(
             failures.join("; ")
         )));
     }
-    if replicated {
+    if only.is_some() {
+        STATS
+            .slices_remade
+            .fetch_add(stored as u64, Ordering::Relaxed);
+    } else if replicated {
         STATS.replicated.fetch_add(1, Ordering::Relaxed);
     } else {
         STATS.encoded.fetch_add(1, Ordering::Relaxed);
@@ -425,6 +508,7 @@ pub async fn restore(
 ) -> Result<bool> {
     let bck = Bck::ais(bucket);
     if corrupted {
+        count_bad(BadKind::Object, &mp.path_str);
         let (m, b, o) = (mp.clone(), bck.clone(), object.to_string());
         match glommio::executor()
             .spawn_blocking(move || engine::object::delete(&m, &b, &o))
@@ -707,9 +791,272 @@ pub async fn delete(node: &Arc<Node>, bucket: &str, object: &str) {
     }
 }
 
-/// Start `ec-encode` of `bucket` on this target (the current executor runs it): every object
-/// this target owns gets its slices or replicas (again: a slice of the same generation is
-/// rewritten in place). Its ID.
+/// Deadline of one slice verification (the holder reads and hashes its whole slice file).
+pub const EC_VERIFY_TIMEOUT_MS: u64 = 60_000;
+
+/// A holder's answer to `GET /v1/ec/...?what=verify` (JSON `{"status", "detail"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The slice is there, of the generation and layout asked about, and hashes to its
+    /// metafile's checksum.
+    Ok,
+    /// The holder has a newer generation (a PUT meanwhile): nothing to do.
+    Newer,
+    /// The slice fails its checksum, or its metafile does not decode (the holder counted it).
+    Bad,
+    /// No slice, a tombstone, or a slice of an older generation or another layout.
+    Missing,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Newer => "newer",
+            Verdict::Bad => "bad",
+            Verdict::Missing => "missing",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Ok, Verdict::Newer, Verdict::Bad, Verdict::Missing]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// What a verification asks of a holder: slice `index` of generation `gen`, of this layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    pub gen: i64,
+    pub index: u8,
+    pub replicated: bool,
+    pub data: u8,
+    pub parity: u8,
+}
+
+impl Expect {
+    fn query(&self) -> String {
+        format!(
+            "what=verify&gen={}&index={}&replicated={}&data={}&parity={}",
+            self.gen, self.index, self.replicated, self.data, self.parity
+        )
+    }
+}
+
+/// Holder side of `what=verify`: check this target's slice of `object` on `mp` against its
+/// metafile and `want`. A corrupted one is counted ([`count_bad`]) and left in place (a
+/// restore skips it by its checksum; the checking owner sends a good one). Blocking.
+pub fn verify_local(
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    want: &Expect,
+) -> (Verdict, String) {
+    let bck = Bck::ais(bucket);
+    match ecstore::check_slice(&mp.path, &bck, object) {
+        Ok(ecstore::SliceCheck::Intact(m)) => {
+            if m.generation_ns > want.gen {
+                (Verdict::Newer, format!("generation {}", m.generation_ns))
+            } else if (
+                m.generation_ns,
+                m.slice_index,
+                m.replicated,
+                m.data,
+                m.parity,
+            ) == (
+                want.gen,
+                want.index,
+                want.replicated,
+                want.data,
+                want.parity,
+            ) {
+                (Verdict::Ok, String::new())
+            } else {
+                (
+                    Verdict::Missing,
+                    format!(
+                        "have slice {} of generation {} (replicated {}, D={} P={})",
+                        m.slice_index, m.generation_ns, m.replicated, m.data, m.parity
+                    ),
+                )
+            }
+        }
+        Ok(ecstore::SliceCheck::Bad(m, why)) => {
+            let kind = if m.as_ref().is_some_and(|m| m.replicated) {
+                BadKind::Replica
+            } else {
+                BadKind::Slice
+            };
+            count_bad(kind, &mp.path_str);
+            tracing::error!(bucket, object, mountpath = %mp.path_str, why, "corrupted EC {} found", if kind == BadKind::Replica { "replica" } else { "slice" });
+            (Verdict::Bad, why)
+        }
+        Ok(ecstore::SliceCheck::Missing(m)) => match m {
+            Some(m) if m.generation_ns > want.gen => {
+                (Verdict::Newer, format!("generation {}", m.generation_ns))
+            }
+            Some(m) if m.deleted => (Verdict::Missing, "tombstone".into()),
+            Some(_) => (Verdict::Missing, "metafile without slice file".into()),
+            None => (Verdict::Missing, "no metafile".into()),
+        },
+        Err(e) => (Verdict::Bad, format!("reading the slice: {e}")),
+    }
+}
+
+/// What [`check_and_repair`] did to one object.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Repair {
+    /// The object itself was corrupted and rebuilt from its slices.
+    pub object_rebuilt: bool,
+    /// Slices (replicas) made again.
+    pub slices_remade: usize,
+}
+
+/// The check pass of `ec-encode` for one object this target owns on `mp`: verify the object
+/// against its own checksum (a corrupted one is rebuilt from its slices, [`restore`]), then
+/// ask every ranked target to verify its slice or replica against its metafile
+/// (`what=verify`, no slice bytes move) and make again the ones that are bad, missing, of
+/// an older generation or of another layout (a changed `ec` config), from the verified
+/// object. `Ok` with what was done; an error when the object could not be rebuilt or a slice
+/// not stored.
+pub async fn check_and_repair(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+) -> Result<Repair> {
+    let mut done = Repair::default();
+    let Some(props) = node.bmd.load().buckets.get(bucket).cloned() else {
+        return Ok(done);
+    };
+    let Some(conf) = conf_of(&props) else {
+        return Ok(done);
+    };
+    let bck = Bck::ais(bucket);
+    let check = || {
+        let (m, b, o) = (mp.clone(), bck.clone(), object.to_string());
+        glommio::executor()
+            .spawn_blocking(move || engine::object::check_path(&engine::object::locate(&m, &b, &o)))
+    };
+    let mut lom = None;
+    for attempt in 0..2 {
+        match check().await {
+            Ok((l, None)) => {
+                lom = Some(l);
+                break;
+            }
+            // Removed meanwhile (a DELETE): nothing to check.
+            Err(engine::Error::NotFound(_)) => return Ok(done),
+            // Checked twice, in case a PUT replaced the file while it was read.
+            Ok((_, Some(_))) | Err(engine::Error::Corrupt { .. }) if attempt == 0 => {}
+            Ok((_, Some(why))) | Err(engine::Error::Corrupt { detail: why, .. }) => {
+                tracing::error!(
+                    bucket,
+                    object,
+                    why,
+                    "EC check: corrupted object, rebuilding it from its slices"
+                );
+                if !restore(node, mp, bucket, object, true).await? {
+                    return Err(Error::Internal(format!(
+                        "ais://{bucket}/{object} is corrupted and too few EC slices are left to rebuild it"
+                    )));
+                }
+                done.object_rebuilt = true;
+            }
+            Err(e) => return Err(engine_err(e)),
+        }
+    }
+    let lom = match lom {
+        Some(l) => l,
+        None => match check().await {
+            Ok((l, None)) => l,
+            Ok((_, Some(why))) => {
+                return Err(Error::Internal(format!(
+                    "ais://{bucket}/{object}: rebuilt, and still fails its check: {why}"
+                )))
+            }
+            Err(engine::Error::NotFound(_)) => return Ok(done),
+            Err(e) => return Err(engine_err(e)),
+        },
+    };
+    let replicated = is_replicated(&props, lom.size);
+    let smap = node.smap.load();
+    let d = placement::object_digest(bucket, object);
+    let ranked = placement::targets_ranked(&smap, d);
+    let indices: Vec<usize> = if replicated {
+        (1..=conf.parity).collect()
+    } else {
+        (0..conf.slices()).collect()
+    };
+    let mut tasks = Vec::with_capacity(indices.len());
+    for i in indices {
+        let Some(t) = ranked.get(i) else {
+            continue;
+        };
+        let want = Expect {
+            gen: lom.mtime_ns,
+            index: i as u8,
+            replicated,
+            data: conf.data as u8,
+            parity: conf.parity as u8,
+        };
+        let url = ec_url(
+            node,
+            &placement::core_url(t, d),
+            bucket,
+            object,
+            &want.query(),
+        );
+        let tid = t.daemon_id.clone();
+        tasks.push(glommio::spawn_local(async move {
+            let r = intra::call_once("GET", &url, &[], b"", EC_VERIFY_TIMEOUT_MS).await;
+            let v = match r {
+                Ok(r) if r.status == 200 => serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v["status"].as_str().and_then(Verdict::parse))
+                    .ok_or_else(|| format!("unexpected answer {:?}", r.message())),
+                Ok(r) => Err(format!("status {}: {}", r.status, r.message())),
+                Err(e) => Err(e.to_string()),
+            };
+            (i, tid, v)
+        }));
+    }
+    let mut remake = Vec::new();
+    for t in tasks {
+        match t.await {
+            (_, _, Ok(Verdict::Ok | Verdict::Newer)) => {}
+            (i, tid, Ok(v)) => {
+                tracing::warn!(bucket, object, slice = i, target = %tid, verdict = v.as_str(), "EC check: making the slice again");
+                remake.push(i);
+            }
+            (i, tid, Err(e)) => {
+                // Unreachable: try to store it anyway (the PUT says whether it can be).
+                tracing::warn!(bucket, object, slice = i, target = %tid, error = %e, "EC check: slice not verified");
+                remake.push(i);
+            }
+        }
+    }
+    STATS.checked.fetch_add(1, Ordering::Relaxed);
+    if remake.is_empty() {
+        return Ok(done);
+    }
+    let r = put_slices(node, mp, bucket, object, &props, conf, Some(&remake)).await;
+    if let Err(e) = &r {
+        STATS.put_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(bucket, object, error = %e, "EC check: re-making slices failed");
+    }
+    r.map(|()| {
+        done.slices_remade = remake.len();
+        done
+    })
+}
+
+/// Start `ec-encode` of `bucket` on this target (the current executor runs it): the check
+/// pass ([`check_and_repair`]) over every object this target owns, which verifies the object
+/// and every slice or replica, rebuilds a corrupted object and makes the missing, corrupted
+/// or outdated slices (all of them when EC was just enabled or its config changed). AIS's
+/// `ec-encode` with `name: "recover"` (check and recover) is this same job. Its ID.
 pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
     let job = node.jobs.begin_bck(
         "ec-encode",
@@ -770,12 +1117,13 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {
                 if !owned {
                     continue;
                 }
-                match after_put(node, &mp, bucket, &e.name).await {
-                    Ok(()) => {
+                match check_and_repair(node, &mp, bucket, &e.name).await {
+                    Ok(_) => {
                         job.objects.fetch_add(1, Ordering::Relaxed);
                         job.bytes.fetch_add(e.size, Ordering::Relaxed);
                     }
-                    Err(_) => {
+                    Err(err) => {
+                        tracing::error!(bucket, object = %e.name, error = %err, "ec-encode: object not repaired");
                         job.errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }

@@ -222,6 +222,54 @@ pub fn read_slice_range(
     Ok(buf)
 }
 
+/// What [`check_slice`] found on a mountpath.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SliceCheck {
+    /// The slice file hashes to its metafile's slice checksum.
+    Intact(EcMeta),
+    /// It does not, or its metafile does not decode (`None`): why.
+    Bad(Option<EcMeta>, String),
+    /// No metafile, a tombstone, or a live metafile without its slice file.
+    Missing(Option<EcMeta>),
+}
+
+/// Check the slice (or replica) of `object` on `mp` against its metafile: XXH64 (seed 0) of
+/// the whole slice file against the metafile's slice checksum. A metafile replaced while the
+/// file was read (a PUT or DELETE meanwhile) means the check is done again, up to three times.
+/// Blocking reads of the whole slice file.
+pub fn check_slice(mp: &Path, bck: &Bck, object: &str) -> Result<SliceCheck> {
+    let mut last = SliceCheck::Missing(None);
+    for _ in 0..3 {
+        let meta = match read_meta(mp, bck, object) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(SliceCheck::Missing(None)),
+            Err(Error::Corrupt { detail, .. }) => {
+                return Ok(SliceCheck::Bad(None, format!("metafile: {detail}")))
+            }
+            Err(e) => return Err(e),
+        };
+        if meta.deleted {
+            return Ok(SliceCheck::Missing(Some(meta)));
+        }
+        last = match file_xxh64(&slice_fqn(mp, bck, object)) {
+            Err(Error::NotFound(_)) => SliceCheck::Missing(Some(meta.clone())),
+            Err(e) => return Err(e),
+            Ok((cksum, _)) if cksum == meta.slice_cksum => SliceCheck::Intact(meta.clone()),
+            Ok((cksum, len)) => SliceCheck::Bad(
+                Some(meta.clone()),
+                format!(
+                    "{len} bytes hash to {cksum:016x}, the metafile says {:016x}",
+                    meta.slice_cksum
+                ),
+            ),
+        };
+        if read_meta(mp, bck, object).ok().flatten().as_ref() == Some(&meta) {
+            return Ok(last);
+        }
+    }
+    Ok(last)
+}
+
 /// Remove the slice and metafile of `object` on `mp` (no tombstone); whether there was one.
 pub fn remove(mp: &Path, bck: &Bck, object: &str) -> Result<bool> {
     let mut any = false;
@@ -396,6 +444,47 @@ mod tests {
         assert_eq!(read_meta(&mp.path, &bck, "d/o").unwrap(), None);
         // No work file is left behind.
         assert_eq!(fs::read_dir(bck.work_dir(&mp.path)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn check_slice_finds_intact_flipped_and_missing_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let mp = Mountpath::init(&dir.path().join("mp")).unwrap();
+        let bck = Bck::ais("b");
+        mp.create_bucket(&bck).unwrap();
+        assert_eq!(
+            check_slice(&mp.path, &bck, "o").unwrap(),
+            SliceCheck::Missing(None)
+        );
+        let bytes = b"slice bytes".to_vec();
+        let m = EcMeta {
+            slice_cksum: xxhash_rust::xxh64::xxh64(&bytes, 0),
+            ..meta(10, false)
+        };
+        let (w, mut f) = create_work(&mp, &bck, "o", "t").unwrap();
+        f.write_all(&bytes).unwrap();
+        install(&mp, &bck, "o", Some(&w), &m, false).unwrap();
+        assert_eq!(
+            check_slice(&mp.path, &bck, "o").unwrap(),
+            SliceCheck::Intact(m.clone())
+        );
+        let mut flipped = bytes.clone();
+        flipped[3] ^= 0x04;
+        fs::write(slice_fqn(&mp.path, &bck, "o"), &flipped).unwrap();
+        assert!(matches!(
+            check_slice(&mp.path, &bck, "o").unwrap(),
+            SliceCheck::Bad(Some(ref x), _) if *x == m
+        ));
+        fs::remove_file(slice_fqn(&mp.path, &bck, "o")).unwrap();
+        assert_eq!(
+            check_slice(&mp.path, &bck, "o").unwrap(),
+            SliceCheck::Missing(Some(m))
+        );
+        fs::write(meta_fqn(&mp.path, &bck, "o"), b"garbage").unwrap();
+        assert!(matches!(
+            check_slice(&mp.path, &bck, "o").unwrap(),
+            SliceCheck::Bad(None, _)
+        ));
     }
 
     #[test]

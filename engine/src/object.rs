@@ -976,6 +976,53 @@ pub fn read_lom_path(path: &Path) -> Result<Lom> {
     })
 }
 
+/// Check the object file at `path` against its own metadata (one open file, so one inode):
+/// its length and, for a checksum type this engine computes, its checksum (an object of type
+/// `none` or of an unknown type counts as intact). Its metadata and, if it is damaged, why.
+/// Metadata that does not decode or disagrees with the file's size is [`Error::Corrupt`].
+/// Blocking reads of the whole file.
+pub fn check_path(path: &Path) -> Result<(Lom, Option<String>)> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(path.into()))
+        }
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let mut buf = [0u8; LOM_BYTES_MAX];
+    let n = rustix::fs::fgetxattr(&f, XATTR_LOM, &mut buf[..]).map_err(|e| lom_err(path, e))?;
+    let lom = lom_from_xattr(&buf[..n], path, || {
+        rustix::fs::fstat(&f).map_err(|e| Error::io("fstat", path, e.into()))
+    })?;
+    let mut h = lom.verifiable_cksum().map(Hasher::new);
+    let mut data = vec![0u8; READ_BUFFER_BYTES];
+    let mut len = 0u64;
+    loop {
+        let k = f.read(&mut data).map_err(|e| Error::io("read", path, e))?;
+        if k == 0 {
+            break;
+        }
+        if let Some(h) = &mut h {
+            h.update(&data[..k]);
+        }
+        len += k as u64;
+    }
+    if len != lom.size {
+        let why = format!("read {len} bytes, metadata size {}", lom.size);
+        return Ok((lom, Some(why)));
+    }
+    let why = h.map(Hasher::finish).and_then(|actual| {
+        (actual != lom.cksum_value).then(|| {
+            format!(
+                "BAD DATA CHECKSUM: stored {}, computed {actual}",
+                lom.cksum_value
+            )
+        })
+    });
+    Ok((lom, why))
+}
+
 /// Replace an object's custom metadata (blocking xattr write; the data is untouched).
 pub fn set_custom(path: &Path, custom: Vec<(String, String)>) -> Result<Lom> {
     let mut lom = read_lom_path(path)?;

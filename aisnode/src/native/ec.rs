@@ -6,6 +6,10 @@
 //! - `GET ?what=meta` answers the metafile bytes; `GET ?what=slice&gen=&offset=&len=` answers
 //!   `len` bytes of the slice at `offset` if its metafile is still of generation `gen` (409
 //!   otherwise).
+//! - `GET ?what=verify&gen=&index=&replicated=&data=&parity=` checks this target's slice
+//!   against its metafile (XXH64 of the whole file) and the generation and layout asked about,
+//!   and answers `{"status": "ok"|"newer"|"bad"|"missing", "detail"}` (a bad one is counted
+//!   here, where the disk is): the `ec-encode` check pass, without moving slice bytes.
 //! - `DELETE` (header `Ais-Ec-Meta` = a tombstone) replaces the slice with the tombstone, if
 //!   this target had a slice or metafile or `always=true`.
 //!
@@ -15,7 +19,7 @@ use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::io_err;
 use crate::req::{Outcome, Req};
-use cluster::ec::{parse_meta_header, HDR_EC_META, HDR_EC_STALE, STATS};
+use cluster::ec::{parse_meta_header, verify_local, Expect, HDR_EC_META, HDR_EC_STALE, STATS};
 use engine::ec::CHUNK_BYTES_MAX;
 use engine::ecstore::{self, Installed};
 use engine::layout::Bck;
@@ -173,6 +177,28 @@ async fn get(
 ) -> Result<Outcome, ApiError> {
     let bck = Bck::ais(bucket);
     let what = req.q("what").unwrap_or("");
+    if what == "verify" {
+        let want = Expect {
+            gen: q_num(req, "gen")?,
+            index: q_num(req, "index")?,
+            replicated: q_num(req, "replicated")?,
+            data: q_num(req, "data")?,
+            parity: q_num(req, "parity")?,
+        };
+        let (m, b, o) = (mp.clone(), bucket.to_string(), object.to_string());
+        let (verdict, detail) = glommio::executor()
+            .spawn_blocking(move || verify_local(&m, &b, &o, &want))
+            .await;
+        let body = serde_json::json!({"status": verdict.as_str(), "detail": detail}).to_string();
+        conn.respond(
+            200,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+        .map_err(io_err)?;
+        return Ok(Outcome::KeepAlive);
+    }
     let range = match what {
         "meta" => None,
         "slice" => {
@@ -188,7 +214,7 @@ async fn get(
         }
         w => {
             return Err(ApiError::bad_request(format!(
-                "what={w:?}: expected meta or slice"
+                "what={w:?}: expected meta, slice or verify"
             )))
         }
     };
