@@ -105,3 +105,48 @@ fn sizes_and_ranges_roundtrip_byte_identical() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn check_path_finds_a_flipped_bit_and_a_wrong_length() {
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let t = tempfile::tempdir_in(base).unwrap();
+    let mp = Mountpath::init(&t.path().join("mp")).unwrap();
+    let bck = Bck::ais("chk");
+    mp.create_bucket(&bck).unwrap();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            mp.prime_dma().await.unwrap();
+            let opts = PutOpts {
+                cksum_type: "xxhash2".into(),
+                fsync: false,
+                ..Default::default()
+            };
+            let data = content(3, 200_001);
+            let mut w = ObjectWriter::create(&mp, &bck, "o").await.unwrap();
+            w.write(&data).await.unwrap();
+            w.commit(&opts).await.unwrap();
+            let fqn = engine::object::locate(&mp, &bck, "o");
+            let (lom, bad) = engine::object::check_path(&fqn).unwrap();
+            assert_eq!((lom.size, bad), (data.len() as u64, None));
+            // One flipped bit: the size holds, the checksum does not.
+            let mut flipped = data.clone();
+            flipped[123_456] ^= 0x20;
+            let f = std::fs::OpenOptions::new().write(true).open(&fqn).unwrap();
+            std::os::unix::fs::FileExt::write_all_at(&f, &flipped, 0).unwrap();
+            let (_, bad) = engine::object::check_path(&fqn).unwrap();
+            assert!(bad.unwrap().contains("BAD DATA CHECKSUM"));
+            // Cut short: the metadata no longer matches the file.
+            f.set_len(10).unwrap();
+            assert!(matches!(
+                engine::object::check_path(&fqn),
+                Err(engine::Error::Corrupt { .. })
+            ));
+            assert!(matches!(
+                engine::object::check_path(&t.path().join("none")),
+                Err(engine::Error::NotFound(_))
+            ));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
