@@ -279,6 +279,7 @@ async fn core_main(
         }
         if core.node.cfg.role != Role::Proxy {
             cluster::mirror::resume(&core.node);
+            cluster::ec::resume(&core.node);
         }
     }
     for l in extra {

@@ -1066,6 +1066,7 @@ pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
         node.smap.load().version,
     );
     tracing::info!(job = %job.id, bucket, "ec-encode started");
+    crate::xact::pending_update(node, PENDING_FILE, bucket, true);
     let jid = job.id.clone();
     let node = node.clone();
     let bucket = bucket.to_string();
@@ -1074,9 +1075,46 @@ pub fn start(node: &Arc<Node>, bucket: &str, id: Option<String>) -> String {
         run(&node, &job, &bucket).await;
         job.finish();
         job.log_finished(1);
+        if !job.is_aborted()
+            && job.errors.load(std::sync::atomic::Ordering::Relaxed) == 0
+            && node.jobs.is_newest(&job)
+        {
+            crate::xact::pending_update(&node, PENDING_FILE, &bucket, false);
+        }
     })
     .detach();
     jid
+}
+
+/// File (in the config dir) naming the buckets whose `ec-encode` has not finished cleanly: a
+/// restarted target runs it again ([`resume`]), so enabling EC never stays half done.
+pub const PENDING_FILE: &str = ".ais.ec-pending";
+
+/// After a (re)start, once this target is in the cluster map: run `ec-encode` again for the
+/// EC buckets whose last run did not finish cleanly.
+pub fn resume(node: &Arc<Node>) {
+    let node = node.clone();
+    glommio::spawn_local(async move {
+        for _ in 0..300 {
+            if node.cfg.role == crate::node::Role::All
+                || node.smap.load().tmap.contains_key(&node.target_id)
+            {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let bmd = node.bmd.load();
+        for b in crate::xact::pending(&node, PENDING_FILE) {
+            match bmd.buckets.get(&b) {
+                Some(p) if p.ec.enabled => {
+                    tracing::info!(bucket = %b, "resuming ec-encode after a restart");
+                    start(&node, &b, None);
+                }
+                _ => crate::xact::pending_update(&node, PENDING_FILE, &b, false),
+            }
+        }
+    })
+    .detach();
 }
 
 async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {

@@ -281,25 +281,7 @@ pub const KICK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10
 pub const PENDING_FILE: &str = ".ais.mirror-pending";
 
 fn pending_update(node: &Node, bucket: &str, add: bool) {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = LOCK.lock().expect("pending lock");
-    let path = node.confdir.join(PENDING_FILE);
-    let mut list: Vec<String> = crate::node::store::load(&path)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let had = list.iter().any(|b| b == bucket);
-    if add == had {
-        return;
-    }
-    if add {
-        list.push(bucket.to_string());
-    } else {
-        list.retain(|b| b != bucket);
-    }
-    if let Err(e) = crate::node::store::persist(&path, 1, &list) {
-        tracing::error!(error = %e, "persisting the pending mirror jobs failed");
-    }
+    crate::xact::pending_update(node, PENDING_FILE, bucket, add);
 }
 
 /// After a (re)start: once this target is in the cluster map, run `make-n-copies` for every
@@ -316,10 +298,7 @@ pub fn resume(node: &Arc<Node>) {
             }
             glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
         }
-        let pending: Vec<String> = crate::node::store::load(&node.confdir.join(PENDING_FILE))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let pending = crate::xact::pending(&node, PENDING_FILE);
         let bmd = node.bmd.load();
         for (b, p) in &bmd.buckets {
             if p.mirror.enabled || pending.contains(b) {

@@ -302,6 +302,38 @@ where
     }
 }
 
+/// Add `bucket` to (or remove it from) the list of buckets with an unfinished job kept in
+/// `<confdir>/<file>` (jsp-framed JSON), so a restarted node runs the job again.
+pub fn pending_update(node: &crate::daemon::Node, file: &str, bucket: &str, add: bool) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().expect("pending lock");
+    let path = node.confdir.join(file);
+    let mut list: Vec<String> = crate::node::store::load(&path)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let had = list.iter().any(|b| b == bucket);
+    if add == had {
+        return;
+    }
+    if add {
+        list.push(bucket.to_string());
+    } else {
+        list.retain(|b| b != bucket);
+    }
+    if let Err(e) = crate::node::store::persist(&path, 1, &list) {
+        tracing::error!(file, error = %e, "persisting the pending jobs failed");
+    }
+}
+
+/// The buckets listed in `<confdir>/<file>` (see [`pending_update`]).
+pub fn pending(node: &crate::daemon::Node, file: &str) -> Vec<String> {
+    crate::node::store::load(&node.confdir.join(file))
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 /// The next `n` object names of `bucket` on `mp` after `after` (a job's walk), listed on the
 /// core's blocking thread.
 pub async fn list_batch(
