@@ -2,7 +2,7 @@
 # Issue 12, n-way mirroring: what a 2-copy mirror costs on PUT and what read balancing gains on
 # GET, on one aisnode (--cores 2) with two mountpaths on two loop-device ext4 file systems.
 #
-#   perf/mirror_bench.sh            (as root; about 10 minutes; report perf/reports/mirror-<date>.md)
+#   perf/mirror_bench.sh            (as root; about 8 minutes; report perf/reports/mirror-<date>.md)
 #
 # 1. PUT: aisloader PUT-only, 16 workers, 64 KiB and 1 MiB, unprotected bucket vs 2-copy
 #    mirrored bucket, interleaved A,B,A,B; PUT/s, MiB/s, aisnode CPU (utime+stime of
@@ -330,18 +330,19 @@ start_sampler() {
     done
     die "thread sampler did not start"
 }
-# Sets L_THR="reactor_busy blocking_busy": mean fraction of samples R or D, over the reactor threads
-# (lowest TID of each core-K name) and over the other threads of that name (glommio's blocking
-# pool, where mirror copies are made).
+# Sets L_THR="reactor_busy blocking_busy blocking_R blocking_D": mean fraction of samples R or D,
+# over the reactor threads (lowest TID of each core-K name) and over the other threads of that
+# name (glommio's blocking pool, where mirror copies are made); for the latter also R (running
+# or waiting for a CPU) and D (uninterruptible: waiting for I/O) apart.
 stop_sampler() {
     kill -TERM "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
     L_THR=$(sort -n "$WORK/threads.tsv" | awk -F'\t' '$2 ~ /^core-/ && $3 > 0 {
             f = ($4 + $5) / $3
-            if (!($2 in seen)) { seen[$2] = 1; rs += f; rn++ } else { bs += f; bn++ }
+            if (!($2 in seen)) { seen[$2] = 1; rs += f; rn++ } else { bs += f; br += $4 / $3; bd += $5 / $3; bn++ }
         }
-        END { printf "%.2f %.2f\n", rn ? rs / rn : 0, bn ? bs / bn : 0 }')
+        END { printf "%.2f %.2f %.2f %.2f\n", rn ? rs / rn : 0, bn ? bs / bn : 0, bn ? br / bn : 0, bn ? bd / bn : 0 }')
 }
 
 # One aisloader run with observation. Args: JSON-FILE aisloader-args...
@@ -382,8 +383,8 @@ run_loader() {
 PUT_TSV=$WORK/put.tsv
 GET_TSV=$WORK/get.tsv
 FIO_TSV=$WORK/fio.tsv
-printf 'size\tmode\trep\tsegs\tops\tbytes\tdur_s\tcpu_s\tbusy_s\tdev_write_bytes\tlat_mean_us\tp99_us\terrors\treactor\tblocking\n' >"$PUT_TSV"
-printf 'case\trep\tops\tbytes\tdur_s\tcpu_s\tbusy_s\tread0\tread1\tp50_us\tp99_us\terrors\treactor\tblocking\n' >"$GET_TSV"
+printf 'size\tmode\trep\tsegs\tops\tbytes\tdur_s\tcpu_s\tbusy_s\tdev_write_bytes\tlat_mean_us\tp99_us\terrors\treactor\tblocking\tloader_cpu_s\tblocking_R\tblocking_D\tdev_read_bytes\n' >"$PUT_TSV"
+printf 'case\trep\tops\tbytes\tdur_s\tcpu_s\tbusy_s\tread0\tread1\tp50_us\tp99_us\terrors\treactor\tblocking\tloader_cpu_s\n' >"$GET_TSV"
 printf 'test\tsize\trep\tbw_bytes\tiops\tp50_us\tp99_us\n' >"$FIO_TSV"
 
 # fio: TEST-LABEL RW BS(k|m suffix) SIZE-BYTES REP IODEPTH CGROUP(0|1) FILE...
@@ -423,7 +424,7 @@ put_rep() { # SIZE-BYTES SIZE-ARG MODE(unprotected|mirrored) REP
     local mirror=0
     [ "$mode" = mirrored ] && mirror=1
     local left_ms=$((DUR * 1000)) seg=0 ops=0 bytes=0 dur=0 cpu=0 busy=0 dw=0 latsum=0 p99=0 errs=0
-    local rsum=0 bsum=0
+    local rsum=0 bsum=0 brsum=0 bdsum=0 lcpu=0 dr=0
     while [ "$left_ms" -gt 500 ]; do
         seg=$((seg + 1))
         local b=put-${mode:0:1}-$sarg-r$rep-s$seg
@@ -432,22 +433,23 @@ put_rep() { # SIZE-BYTES SIZE-ARG MODE(unprotected|mirrored) REP
         local json=$WORK/json/$b.json
         run_loader "$json" -bucket="ais://$b" -pctput=100 -minsize="$sarg" -maxsize="$sarg" \
             -duration=${left_ms}ms -totalputsize=$((SEG_CAP_MIB * MIB)) -skiplist
-        local d o y e lm lp
-        read -r d o y e lm lp < <(jq -r '[.duration_s, .put.ops, .put.bytes, .errors_total,
-            .put.latency_us.mean, .put.latency_us.p99] | @tsv' "$json")
+        local d o y e lm lp lc
+        read -r d o y e lm lp lc < <(jq -r '[.duration_s, .put.ops, .put.bytes, .errors_total,
+            .put.latency_us.mean, .put.latency_us.p99, (.loader_cpu_s.user + .loader_cpu_s.system)] | @tsv' "$json")
+        lcpu=$(awk -v a="$lcpu" -v b="$lc" 'BEGIN {printf "%.2f", a + b}')
         # CPU, busy time and device bytes over the loader's timed part (the window also holds
         # its start-up): scaled by duration / wall.
         local frac
         frac=$(awk -v d="$d" -v w="$L_WALL" 'BEGIN {f = d / w; print (f > 1 ? 1 : f)}')
-        read -r ops bytes dur cpu busy dw latsum p99 errs rsum bsum < <(awk -v ops="$ops" -v o="$o" \
+        read -r ops bytes dur cpu busy dw latsum p99 errs rsum bsum brsum bdsum dr < <(awk -v ops="$ops" -v o="$o" \
             -v bytes="$bytes" -v y="$y" -v dur="$dur" -v d="$d" -v cpu="$cpu" -v c="$L_CPU" \
             -v busy="$busy" -v bz="$L_BUSY" -v dw="$dw" -v w=$((L_D1 + L_D3)) -v f="$frac" \
             -v hz="$HZ" -v ls="$latsum" -v lm="$lm" -v p99="$p99" -v lp="$lp" -v errs="$errs" -v e="$e" \
-            -v rs="$rsum" -v bs="$bsum" -v thr="$L_THR" 'BEGIN {
+            -v rs="$rsum" -v bs="$bsum" -v brs="$brsum" -v bds="$bdsum" -v dr="$dr" -v r=$((L_D0 + L_D2)) -v thr="$L_THR" 'BEGIN {
                 split(thr, t, " ")
-                printf "%d %.0f %.4f %.4f %.4f %.0f %.1f %.1f %d %.4f %.4f\n", ops + o, bytes + y,
+                printf "%d %.0f %.4f %.4f %.4f %.0f %.1f %.1f %d %.4f %.4f %.4f %.4f %.0f\n", ops + o, bytes + y,
                     dur + d, cpu + c * f / hz, busy + bz * f / hz, dw + w * f, ls + lm * o,
-                    (lp > p99 ? lp : p99), errs + e, rs + t[1] * d, bs + t[2] * d }')
+                    (lp > p99 ? lp : p99), errs + e, rs + t[1] * d, bs + t[2] * d, brs + t[3] * d, bds + t[4] * d, dr + r * f }')
         left_ms=$(awk -v l="$left_ms" -v d="$d" 'BEGIN {printf "%d", l - d * 1000}')
         destroy_bucket "$b"
     done
@@ -455,8 +457,11 @@ put_rep() { # SIZE-BYTES SIZE-ARG MODE(unprotected|mirrored) REP
     [ "$ops" -gt 0 ] && lat_mean=$(awk -v s="$latsum" -v o="$ops" 'BEGIN {printf "%.1f", s / o}')
     re=$(awk -v s="$rsum" -v d="$dur" 'BEGIN {printf "%.2f", s / d}')
     bl=$(awk -v s="$bsum" -v d="$dur" 'BEGIN {printf "%.2f", s / d}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$rep" \
-        "$seg" "$ops" "$bytes" "$dur" "$cpu" "$busy" "$dw" "$lat_mean" "$p99" "$errs" "$re" "$bl" >>"$PUT_TSV"
+    local blr bld
+    blr=$(awk -v s="$brsum" -v d="$dur" 'BEGIN {printf "%.2f", s / d}')
+    bld=$(awk -v s="$bdsum" -v d="$dur" 'BEGIN {printf "%.2f", s / d}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$rep" \
+        "$seg" "$ops" "$bytes" "$dur" "$cpu" "$busy" "$dw" "$lat_mean" "$p99" "$errs" "$re" "$bl" "$lcpu" "$blr" "$bld" "$dr" >>"$PUT_TSV"
     say "PUT $sarg $mode rep $rep: $(tail -1 "$PUT_TSV" | awk -F'\t' '{printf "%.0f PUT/s, %.1f MiB/s, %.0f us CPU/PUT, %d segment(s), %d errors, blocking threads busy %.0f%%",
         $5 / $7, $6 / $7 / 1048576, $8 / $5 * 1e6, $4, $13, $15 * 100}')"
 }
@@ -465,16 +470,16 @@ put_rep() { # SIZE-BYTES SIZE-ARG MODE(unprotected|mirrored) REP
 get_rep() {
     local case=$1 b=$2 rep=$3 json=$WORK/json/get-$1-r$3.json
     run_loader "$json" -bucket="ais://$b" -pctput=0 -duration=${DUR}s
-    local d o y e p50 p99
-    read -r d o y e p50 p99 < <(jq -r '[.duration_s, .get.ops, .get.bytes, .errors_total,
-        .get.latency_us.p50, .get.latency_us.p99] | @tsv' "$json")
+    local d o y e p50 p99 lc
+    read -r d o y e p50 p99 lc < <(jq -r '[.duration_s, .get.ops, .get.bytes, .errors_total,
+        .get.latency_us.p50, .get.latency_us.p99, (.loader_cpu_s.user + .loader_cpu_s.system)] | @tsv' "$json")
     # GET lists the bucket first: CPU and disk bytes scaled to the timed part (duration / wall).
     awk -v c="$case" -v r="$rep" -v d="$d" -v o="$o" -v y="$y" -v e="$e" -v p50="$p50" -v p99="$p99" \
         -v w="$L_WALL" -v cpu="$L_CPU" -v bz="$L_BUSY" -v r0="$L_D0" -v r1="$L_D2" -v hz="$HZ" \
-        -v thr="$L_THR" 'BEGIN {
+        -v thr="$L_THR" -v lc="$lc" 'BEGIN {
             f = d / w; if (f > 1) f = 1; split(thr, t, " ")
-            printf "%s\t%s\t%d\t%.0f\t%.4f\t%.4f\t%.4f\t%.0f\t%.0f\t%.1f\t%.1f\t%d\t%s\t%s\n", c, r, o, y, d,
-                cpu * f / hz, bz * f / hz, r0 * f, r1 * f, p50, p99, e, t[1], t[2] }' >>"$GET_TSV"
+            printf "%s\t%s\t%d\t%.0f\t%.4f\t%.4f\t%.4f\t%.0f\t%.0f\t%.1f\t%.1f\t%d\t%s\t%s\t%.2f\n", c, r, o, y, d,
+                cpu * f / hz, bz * f / hz, r0 * f, r1 * f, p50, p99, e, t[1], t[2], lc }' >>"$GET_TSV"
     say "GET $case rep $rep: $(tail -1 "$GET_TSV" | awk -F'\t' '{printf "%.1f MiB/s (dev0 %.1f, dev1 %.1f), p50 %.0f ms, %d errors",
         $4 / $5 / 1048576, $8 / $5 / 1048576, $9 / $5 / 1048576, $10 / 1000, $12}')"
 }
@@ -602,22 +607,22 @@ BIN_TIME=$(date -u -r "$BIN/aisnode" '+%F %T UTC') # mtime (copied with cp -p: t
     # -------- Section 1 tables.
     echo "## 1. PUT: unprotected vs 2-copy mirrored"
     echo
-    echo "| size | bucket | rep | segments | PUT/s | MiB/s | mean latency ms | p99 ms (worst segment) | µs aisnode CPU / PUT | aisnode cores | machine busy (of $(nproc)) | device writes MiB/s (both) | reactor busy | blocking busy | errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| size | bucket | rep | segments | PUT/s | MiB/s | mean latency ms | p99 ms (worst segment) | µs aisnode CPU / PUT | aisnode cores | aisloader cores | machine busy (of $(nproc)) | device writes MiB/s (both) | device reads MiB/s (both) | reactor busy | blocking busy (R + D) | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     awk -F'\t' 'NR > 1 {
         lab = ($1 == 65536 ? "64 KiB" : "1 MiB")
-        printf "| %s | %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.0f | %.2f | %.2f | %.0f | %.0f%% | %.0f%% | %d |\n",
-            lab, $2, $3, $4, $5 / $7, $6 / $7 / 1048576, $11 / 1000, $12 / 1000, $8 / $5 * 1e6, $8 / $7, $9 / $7,
-            $10 / $7 / 1048576, $14 * 100, $15 * 100, $13
+        printf "| %s | %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f%% | %.0f%% (%.0f + %.0f) | %d |\n",
+            lab, $2, $3, $4, $5 / $7, $6 / $7 / 1048576, $11 / 1000, $12 / 1000, $8 / $5 * 1e6, $8 / $7, $16 / $7, $9 / $7,
+            $10 / $7 / 1048576, $19 / $7 / 1048576, $14 * 100, $15 * 100, $17 * 100, $18 * 100, $13
         k = $1 SUBSEP $2; n[k]++; ops[k] += $5 / $7; mib[k] += $6 / $7 / 1048576; us[k] += $8 / $5 * 1e6
         lat[k] += $11 / 1000; cores[k] += $8 / $7; busy[k] += $9 / $7; dw[k] += $10 / $7 / 1048576
-        re[k] += $14; bl[k] += $15; er[k] += $13; if (!(k in seen)) { seen[k] = 1; order[++m] = k }
+        re[k] += $14; bl[k] += $15; br[k] += $17; bd[k] += $18; er[k] += $13; lo[k] += $16 / $7; dr[k] += $19 / $7 / 1048576; if (!(k in seen)) { seen[k] = 1; order[++m] = k }
     } END {
         for (i = 1; i <= m; i++) { k = order[i]; split(k, a, SUBSEP)
             lab = (a[1] == 65536 ? "64 KiB" : "1 MiB")
-            printf "| **%s** | **%s** | **mean** | | **%.0f** | **%.1f** | %.1f | | **%.0f** | %.2f | %.2f | %.0f | %.0f%% | %.0f%% | %d |\n",
-                lab, a[2], ops[k] / n[k], mib[k] / n[k], lat[k] / n[k], us[k] / n[k], cores[k] / n[k], busy[k] / n[k],
-                dw[k] / n[k], re[k] / n[k] * 100, bl[k] / n[k] * 100, er[k] }
+            printf "| **%s** | **%s** | **mean** | | **%.0f** | **%.1f** | %.1f | | **%.0f** | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f%% | %.0f%% (%.0f + %.0f) | %d |\n",
+                lab, a[2], ops[k] / n[k], mib[k] / n[k], lat[k] / n[k], us[k] / n[k], cores[k] / n[k], lo[k] / n[k], busy[k] / n[k],
+                dw[k] / n[k], dr[k] / n[k], re[k] / n[k] * 100, bl[k] / n[k] * 100, br[k] / n[k] * 100, bd[k] / n[k] * 100, er[k] }
     }' "$PUT_TSV"
     echo
     echo "Ratios (means of the repetitions; fio = sequential write at the object size on both devices, same run):"
@@ -650,18 +655,18 @@ BIN_TIME=$(date -u -r "$BIN/aisnode" '+%F %T UTC') # mtime (copied with cp -p: t
     echo
     echo "$DF"
     echo
-    echo "| case | rep | GET MiB/s | GET/s | device 0 read MiB/s | device 1 read MiB/s | p50 ms | p99 ms | µs aisnode CPU / GET | machine busy (of $(nproc)) | reactor busy | errors |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| case | rep | GET MiB/s | GET/s | device 0 read MiB/s | device 1 read MiB/s | p50 ms | p99 ms | µs aisnode CPU / GET | aisloader cores | machine busy (of $(nproc)) | reactor busy | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     awk -F'\t' 'NR > 1 {
-        printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f | %.0f%% | %d |\n", $1, $2, $4 / $5 / 1048576, $3 / $5,
-            $8 / $5 / 1048576, $9 / $5 / 1048576, $10 / 1000, $11 / 1000, ($3 ? $6 / $3 * 1e6 : 0), $7 / $5, $13 * 100, $12
+        printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f%% | %d |\n", $1, $2, $4 / $5 / 1048576, $3 / $5,
+            $8 / $5 / 1048576, $9 / $5 / 1048576, $10 / 1000, $11 / 1000, ($3 ? $6 / $3 * 1e6 : 0), $15 / $5, $7 / $5, $13 * 100, $12
         k = $1; n[k]++; mib[k] += $4 / $5 / 1048576; ops[k] += $3 / $5; d0[k] += $8 / $5 / 1048576; d1[k] += $9 / $5 / 1048576
-        p50[k] += $10 / 1000; p99[k] += $11 / 1000; us[k] += ($3 ? $6 / $3 * 1e6 : 0); bz[k] += $7 / $5; re[k] += $13; er[k] += $12
+        p50[k] += $10 / 1000; p99[k] += $11 / 1000; us[k] += ($3 ? $6 / $3 * 1e6 : 0); bz[k] += $7 / $5; re[k] += $13; er[k] += $12; lo[k] += $15 / $5
         if (!(k in seen)) { seen[k] = 1; order[++m] = k }
     } END {
         for (i = 1; i <= m; i++) { k = order[i]
-            printf "| **%s** | **mean** | **%.1f** | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f | %.0f%% | %d |\n", k, mib[k] / n[k], ops[k] / n[k],
-                d0[k] / n[k], d1[k] / n[k], p50[k] / n[k], p99[k] / n[k], us[k] / n[k], bz[k] / n[k], re[k] / n[k] * 100, er[k] }
+            printf "| **%s** | **mean** | **%.1f** | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f%% | %d |\n", k, mib[k] / n[k], ops[k] / n[k],
+                d0[k] / n[k], d1[k] / n[k], p50[k] / n[k], p99[k] / n[k], us[k] / n[k], lo[k] / n[k], bz[k] / n[k], re[k] / n[k] * 100, er[k] }
     }' "$GET_TSV"
     echo
     echo "Ratios (means; fio = 1 MiB random read, O_DIRECT, under the same throttle, same run):"
@@ -707,36 +712,42 @@ BIN_TIME=$(date -u -r "$BIN/aisnode" '+%F %T UTC') # mtime (copied with cp -p: t
     echo
     echo "What the harness saw limiting each case (computed from the means above):"
     echo
-    awk -F'\t' -v fio="$FIO_TSV" -v cpus="$(nproc)" 'BEGIN {
+    awk -F'\t' -v fio="$FIO_TSV" -v cpus="$(nproc)" -v wk="$WORKERS" 'BEGIN {
         while ((getline l < fio) > 0) { split(l, f, "\t"); if (f[1] == "write") { fw[f[2]] += f[4] / 1048576; fn[f[2]]++ } }
     } NR > 1 { k = $1 SUBSEP $2; n[k]++; ops[k] += $5 / $7; cores[k] += $8 / $7; busy[k] += $9 / $7
-        dw[k] += $10 / $7 / 1048576; mib[k] += $6 / $7 / 1048576; re[k] += $14; bl[k] += $15 }
+        dw[k] += $10 / $7 / 1048576; mib[k] += $6 / $7 / 1048576; re[k] += $14; bl[k] += $15; lo[k] += $16 / $7; br[k] += $17; bd[k] += $18 }
     END {
         split("65536 1048576", sz, " ")
         for (i = 1; i <= 2; i++) { s = sz[i]; u = s SUBSEP "unprotected"; m = s SUBSEP "mirrored"
             if (!n[u] || !n[m]) continue
             lab = (s == 65536 ? "64 KiB" : "1 MiB"); F = fw[s] / fn[s]
             for (j = 1; j <= 2; j++) { k = (j == 1 ? u : m); nk = n[k]
-                printf "- PUT %s %s: %.0f PUT/s; aisnode %.2f cores, machine %.2f of %d CPUs busy (aisnode, aisloader and the other users of this shared VM); device writes %.0f MiB/s (%.2f of fio sequential write); reactor threads busy %.0f%%, blocking-pool threads busy %.0f%%", \
-                    lab, (j == 1 ? "unprotected" : "mirrored"), ops[k] / nk, cores[k] / nk, busy[k] / nk, cpus, dw[k] / nk, dw[k] / nk / F, re[k] / nk * 100, bl[k] / nk * 100
+                oth = busy[k] / nk - cores[k] / nk - lo[k] / nk; if (oth < 0) oth = 0
+                printf "- PUT %s %s: %.0f PUT/s; %.2f of %d CPUs busy: aisnode %.2f, aisloader %.2f, everything else (the other users of this shared VM, kernel threads) %.2f; device writes %.0f MiB/s (%.2f of fio sequential write); reactor threads busy %.0f%%, blocking-pool threads busy %.0f%% (R %.0f%%: running or waiting for a CPU; D %.0f%%: waiting for I/O)", \
+                    lab, (j == 1 ? "unprotected" : "mirrored"), ops[k] / nk, busy[k] / nk, cpus, cores[k] / nk, lo[k] / nk, oth, dw[k] / nk, dw[k] / nk / F, re[k] / nk * 100, bl[k] / nk * 100, br[k] / nk * 100, bd[k] / nk * 100
                 if (j == 2 && bl[k] / nk >= 0.75)
-                    printf ". The copy stage is the limit: each core makes its copies on its one blocking thread, one at a time, and those threads were busy %.0f%% of the time, i.e. ~%.1f copies in flight for %.0f PUT/s: %.1f ms per copy (create, copy_file_range, fsetxattr, fdatasync, rename, directory fsync)", \
+                    printf ". The copy stage is the limit (%s): each core makes its copies on its one blocking thread, one at a time, and those threads were busy %.0f%% of the time, i.e. ~%.1f copies in flight for %.0f PUT/s: %.1f ms per copy (create, copy_file_range, fsetxattr, fdatasync, rename, directory fsync; glommio also runs the object'"'"'s own rename on that thread, so it queues behind the copies)", \
+                        (bd[k] >= br[k] ? "mostly waiting for the device: fdatasync/fsync" : "mostly on or waiting for a CPU"), \
                         bl[k] / nk * 100, 2 * bl[k] / nk, ops[k] / nk, 2 * bl[k] / nk / (ops[k] / nk) * 1000
                 else if (busy[k] / nk >= 0.85 * cpus)
                     printf ". The machine'"'"'s CPUs were (nearly) saturated"
+                else
+                    printf ". Neither the CPUs nor the blocking threads were saturated and the devices wrote well below fio: latency-bound, %d PUTs in flight at %.1f ms each (Little: %d / %.0f PUT/s)", \
+                        wk, wk / (ops[k] / nk) * 1000, wk, ops[k] / nk
                 printf ".\n"
             }
         }
     }' "$PUT_TSV"
-    awk -F'\t' -v rate="$RATE_MIB" 'NR > 1 { n[$1]++; mib[$1] += $4 / $5 / 1048576; d0[$1] += $8 / $5 / 1048576; d1[$1] += $9 / $5 / 1048576
+    awk -F'\t' -v rate="$RATE_MIB" 'NR > 1 { a = $8 / $5 / 1048576; b = $9 / $5 / 1048576
+        n[$1]++; mib[$1] += $4 / $5 / 1048576; hi[$1] += (a > b ? a : b); lo[$1] += (a > b ? b : a)
         bz[$1] += $7 / $5; if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
-    END { for (i = 1; i <= m; i++) { k = order[i]; a = d0[k] / n[k]; b = d1[k] / n[k]
-            hot = (a >= 0.9 * rate) + (b >= 0.9 * rate)
-            printf "- GET %s: %.1f MiB/s; device 0 read %.1f, device 1 %.1f MiB/s (throttle %d each): %s; machine %.2f CPUs busy.\n", k, mib[k] / n[k], a, b, rate, \
-                (hot == 2 ? "both devices at their throttle, the disks are the limit" : \
-                (hot == 1 ? "one device at its throttle while the other has headroom: the hot disk is the limit" : "neither device at its throttle")), bz[k] / n[k] } }' "$GET_TSV"
+    END { for (i = 1; i <= m; i++) { k = order[i]; h = hi[k] / n[k]; c = lo[k] / n[k]
+            printf "- GET %s: %.1f MiB/s; per run, the busier device read %.1f and the other %.1f MiB/s (throttle %d each): %s; machine %.2f CPUs busy.\n", k, mib[k] / n[k], h, c, rate, \
+                (c >= 0.97 * rate ? "both devices at their throttle, the disks are the limit" : \
+                (h >= 0.97 * rate ? sprintf("the busier device at its throttle while the other had %.0f%% of its budget unused: the busier disk is the limit", (1 - c / rate) * 100) : \
+                 "neither device at its throttle")), bz[k] / n[k] } }' "$GET_TSV"
     echo
-    echo "<!-- reading -->"
+    echo "<!-- interpretation: added by hand after the run -->"
     echo
     echo "## Raw figures"
     echo
