@@ -469,30 +469,47 @@ async fn gather_metas(node: &Arc<Node>, bucket: &str, object: &str) -> Vec<Holde
     out
 }
 
-/// The newest consistent slice set among `metas`: `None` if there is none or the newest
-/// generation is a tombstone (the object was deleted).
+/// The slice set to restore from: the newest generation among `metas` that has enough
+/// consistent slices to rebuild (D, or 1 replica), never one older than a tombstone (the
+/// object was deleted: `None`). A newer generation with too few slices is a PUT that was never
+/// acknowledged (an acknowledged one stored all D+P, of which at most P can be lost), so the
+/// last acknowledged object is the older complete generation.
 fn newest_set(metas: Vec<Holder>) -> Option<Vec<Holder>> {
-    let newest = metas.iter().map(|h| h.meta.generation_ns).max()?;
-    if metas
-        .iter()
-        .any(|h| h.meta.generation_ns == newest && h.meta.deleted)
-    {
-        return None;
+    let mut gens: Vec<i64> = metas.iter().map(|h| h.meta.generation_ns).collect();
+    gens.sort_unstable_by(|a, b| b.cmp(a));
+    gens.dedup();
+    for g in gens {
+        if metas
+            .iter()
+            .any(|h| h.meta.generation_ns == g && h.meta.deleted)
+        {
+            return None;
+        }
+        let mut set: Vec<Holder> = metas
+            .iter()
+            .filter(|h| h.meta.generation_ns == g)
+            .cloned()
+            .collect();
+        let first = set[0].meta.clone();
+        set.retain(|h| {
+            let m = &h.meta;
+            (m.data, m.parity, m.obj_size, m.replicated)
+                == (first.data, first.parity, first.obj_size, first.replicated)
+                && m.obj_cksum_value == first.obj_cksum_value
+        });
+        set.sort_by_key(|h| h.meta.slice_index);
+        set.dedup_by_key(|h| h.meta.slice_index);
+        let need = if first.replicated {
+            1
+        } else {
+            usize::from(first.data)
+        };
+        if set.len() >= need {
+            return Some(set);
+        }
+        tracing::warn!(generation = g, have = set.len(), need, "EC restore: a newer generation is incomplete (never acknowledged): trying an older one");
     }
-    let mut set: Vec<Holder> = metas
-        .into_iter()
-        .filter(|h| h.meta.generation_ns == newest)
-        .collect();
-    let first = set[0].meta.clone();
-    set.retain(|h| {
-        let m = &h.meta;
-        (m.data, m.parity, m.obj_size, m.replicated)
-            == (first.data, first.parity, first.obj_size, first.replicated)
-            && m.obj_cksum_value == first.obj_cksum_value
-    });
-    set.sort_by_key(|h| h.meta.slice_index);
-    set.dedup_by_key(|h| h.meta.slice_index);
-    Some(set)
+    None
 }
 
 /// Self-healing of an EC object on `mp` that is missing (`corrupted` false) or failed its
@@ -1209,6 +1226,16 @@ mod tests {
             holder("b", 1, 5, false),
         ]);
         assert_eq!(ids(set), Some(vec!["a".into(), "b".into(), "c".into()]));
+        // A newer generation with too few slices (D = 2 here) was never acknowledged: the
+        // older complete one is the object.
+        assert_eq!(
+            ids(newest_set(vec![
+                holder("a", 0, 5, false),
+                holder("b", 1, 5, false),
+                holder("c", 2, 9, false),
+            ])),
+            Some(vec!["a".into(), "b".into()])
+        );
         // A newer tombstone hides older slices; an older one does not.
         assert_eq!(
             ids(newest_set(vec![
@@ -1220,9 +1247,18 @@ mod tests {
         assert_eq!(
             ids(newest_set(vec![
                 holder("a", 0, 9, false),
+                holder("c", 1, 9, false),
                 holder("b", 0, 5, true)
             ])),
-            Some(vec!["a".into()])
+            Some(vec!["a".into(), "c".into()])
+        );
+        // An incomplete generation after a deletion: the deletion was the last acknowledged.
+        assert_eq!(
+            ids(newest_set(vec![
+                holder("a", 0, 9, false),
+                holder("b", 0, 5, true)
+            ])),
+            None
         );
     }
 

@@ -16,6 +16,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Intra-cluster header of a moved object: its modification time (ns since the epoch).
+pub const HDR_MTIME_NS: &str = "Ais-Mtime-Ns";
+
 /// Per-object transfer deadline for each socket operation.
 pub const TRANSFER_IO_TIMEOUT_MS: u64 = 60_000;
 /// Idle keep-alive connections kept per destination.
@@ -115,6 +118,12 @@ pub async fn send(
     }
     if mode == Mode::Move && !lom.version.is_empty() {
         headers.push(("Ais-Version", &lom.version));
+    }
+    // A moved object keeps its modification time: it is the same stored object (an EC
+    // bucket's slice generation is that time, so the new owner's slices match the old ones).
+    let mtime = lom.mtime_ns.to_string();
+    if mode == Mode::Move {
+        headers.push((HDR_MTIME_NS, &mtime));
     }
     for kv in &custom {
         headers.push(("Ais-Custom-Md", kv));

@@ -303,7 +303,13 @@ async fn put(
         } else {
             None
         },
-        keep_mtime_ns: None,
+        keep_mtime_ns: if rebalance {
+            req.head
+                .header(cluster::transfer::HDR_MTIME_NS)
+                .and_then(|v| v.parse().ok())
+        } else {
+            None
+        },
         // Atomically: a client PUT that lands meanwhile is newer than the moved copy.
         no_replace: rebalance,
         require: None,
