@@ -120,6 +120,35 @@ pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
     }
 }
 
+/// `PUT <target>/v1/daemon` with a job control message (intra-control network); the answer
+/// when it is 200, else an error naming `what` and the target.
+async fn daemon_put(
+    t: &crate::meta::Snode,
+    what: &str,
+    payload: &[u8],
+) -> Result<intra::CallResult> {
+    let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
+    let r = intra::call(
+        "PUT",
+        &url,
+        &[("Content-Type", "application/json")],
+        payload,
+    )
+    .await
+    .map_err(|e| Error::PeerUnreachable(format!("{what} on target {}: {e}", t.daemon_id)))?;
+    if r.status != 200 {
+        return Err(Error::Peer {
+            status: r.status,
+            message: format!(
+                "{what} on target {}: {}",
+                t.daemon_id,
+                String::from_utf8_lossy(&r.body)
+            ),
+        });
+    }
+    Ok(r)
+}
+
 /// Start bucket job `kind` (`make-n-copies`, `ec-encode`) of `bucket` on every active target (or on this
 /// node if it is one), all under one ID; the ID.
 pub async fn start_bucket_job(node: &Arc<Node>, bucket: &str, kind: &str) -> Result<String> {
@@ -143,25 +172,7 @@ pub async fn start_bucket_job(node: &Arc<Node>, bucket: &str, kind: &str) -> Res
     }))
     .map_err(|e| Error::Internal(e.to_string()))?;
     for t in smap.active_targets() {
-        let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
-        let r = intra::call(
-            "PUT",
-            &url,
-            &[("Content-Type", "application/json")],
-            &payload,
-        )
-        .await
-        .map_err(|e| Error::PeerUnreachable(format!("{kind} on target {}: {e}", t.daemon_id)))?;
-        if r.status != 200 {
-            return Err(Error::Peer {
-                status: r.status,
-                message: format!(
-                    "{kind} on target {}: {}",
-                    t.daemon_id,
-                    String::from_utf8_lossy(&r.body)
-                ),
-            });
-        }
+        daemon_put(t, kind, &payload).await?;
     }
     Ok(a.id)
 }
@@ -430,25 +441,7 @@ pub async fn cluster_action(
     .map_err(|e| Error::Internal(e.to_string()))?;
     let mut ids = Vec::new();
     for t in &targets {
-        let url = format!("{}/v1/daemon", t.intra_control_net.direct_url);
-        let r = intra::call(
-            "PUT",
-            &url,
-            &[("Content-Type", "application/json")],
-            &payload,
-        )
-        .await
-        .map_err(|e| Error::PeerUnreachable(format!("{action} on target {}: {e}", t.daemon_id)))?;
-        if r.status != 200 {
-            return Err(Error::Peer {
-                status: r.status,
-                message: format!(
-                    "{action} on target {}: {}",
-                    t.daemon_id,
-                    String::from_utf8_lossy(&r.body)
-                ),
-            });
-        }
+        let r = daemon_put(t, action, &payload).await?;
         ids.push(String::from_utf8_lossy(&r.body).to_string());
     }
     if action != "start" {

@@ -290,14 +290,7 @@ fn pending_update(node: &Node, bucket: &str, add: bool) {
 pub fn resume(node: &Arc<Node>) {
     let node = node.clone();
     glommio::spawn_local(async move {
-        for _ in 0..300 {
-            if node.cfg.role == crate::node::Role::All
-                || node.smap.load().tmap.contains_key(&node.target_id)
-            {
-                break;
-            }
-            glommio::timer::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        crate::xact::wait_in_map(&node).await;
         let pending = crate::xact::pending(&node, PENDING_FILE);
         let bmd = node.bmd.load();
         for (b, p) in &bmd.buckets {

@@ -326,6 +326,19 @@ pub fn pending_update(node: &crate::daemon::Node, file: &str, bucket: &str, add:
     }
 }
 
+/// Wait (up to 30 s) until this target is in the cluster map it holds: jobs resumed after a
+/// restart start once the node has joined and has the current BMD.
+pub async fn wait_in_map(node: &crate::daemon::Node) {
+    for _ in 0..300 {
+        if node.cfg.role == crate::node::Role::All
+            || node.smap.load().tmap.contains_key(&node.target_id)
+        {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The buckets listed in `<confdir>/<file>` (see [`pending_update`]).
 pub fn pending(node: &crate::daemon::Node, file: &str) -> Vec<String> {
     crate::node::store::load(&node.confdir.join(file))
