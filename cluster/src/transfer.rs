@@ -59,6 +59,11 @@ impl Pool {
             .get_mut(addr)
             .and_then(std::vec::Vec::pop)
     }
+    /// Drop every idle connection to `addr` (one of them was found dead: the peer restarted
+    /// or closed idle connections, so the others are likely dead too).
+    fn forget(&self, addr: &str) {
+        self.idle.borrow_mut().remove(addr);
+    }
     fn give(&self, addr: &str, s: TcpStream) {
         let mut m = self.idle.borrow_mut();
         let v = m.entry(addr.to_string()).or_default();
@@ -171,6 +176,11 @@ async fn connect(pool: &Pool, addr: &str) -> Result<TcpStream, Error> {
     if let Some(s) = pool.take(addr) {
         return Ok(s);
     }
+    connect_new(addr).await
+}
+
+/// A new connection to `addr` (never a pooled one).
+async fn connect_new(addr: &str) -> Result<TcpStream, Error> {
     let s = TcpStream::connect_timeout(addr, Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS))
         .await
         .map_err(|e| Error::PeerUnreachable(format!("connect {addr}: {e}")))?;
@@ -241,17 +251,18 @@ pub async fn put_file(
     let (ep, _) = net::client::parse_http_url(&format!("{base_url}/"))
         .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
     let addr = format!("{}:{}", ep.host, ep.port);
-    // A pooled connection may be dead (the peer restarted since): then once more on a new
-    // one. Repeating the PUT is safe: the receiver replaces what the first attempt left.
+    // A pooled connection may be dead (the peer restarted, or closed it idle): then the other
+    // idle ones go too and the PUT runs once more on a new connection. Repeating the PUT is
+    // safe: the receiver replaces what the first attempt left.
     let mut pooled = pool.take(&addr);
     loop {
         let reused = pooled.is_some();
         let up = match pooled.take() {
             Some(s) => s,
-            None => connect(pool, &addr).await?,
+            None => connect_new(&addr).await?,
         };
         match put_file_on(pool, up, &addr, target, headers, path, size).await {
-            Err(Error::PeerUnreachable(_)) if reused => continue,
+            Err(Error::PeerUnreachable(_)) if reused => pool.forget(&addr),
             r => return r,
         }
     }
