@@ -1141,20 +1141,9 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {
     let set = node.mountpaths.load();
     for mp in set.avail.clone() {
         let mut after = String::new();
-        loop {
-            if job.is_aborted() {
-                return;
-            }
-            let batch = match crate::xact::list_batch(&mp, bucket, &after, EC_ENCODE_BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(bucket, error = %e, "ec-encode: walk failed");
-                    job.errors.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-            };
-            let Some(last) = batch.last() else { break };
-            after.clone_from(&last.name);
+        while let Some(batch) =
+            crate::xact::next_batch(job, &mp, bucket, &mut after, EC_ENCODE_BATCH).await
+        {
             for e in batch {
                 if job.is_aborted() {
                     return;

@@ -347,20 +347,9 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, bucket: &str) {
     // 1. Every object on its HRW mountpath: its copies where they belong, none elsewhere.
     for mp in set.avail.clone() {
         let mut after = String::new();
-        loop {
-            if job.is_aborted() {
-                return;
-            }
-            let batch = match crate::xact::list_batch(&mp, bucket, &after, MIRROR_BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(bucket, error = %e, "make-n-copies: walk failed");
-                    job.errors.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-            };
-            let Some(last) = batch.last() else { break };
-            after.clone_from(&last.name);
+        while let Some(batch) =
+            crate::xact::next_batch(job, &mp, bucket, &mut after, MIRROR_BATCH).await
+        {
             let names: Vec<String> = batch.into_iter().map(|e| e.name).collect();
             let (s2, m2, b2, fsync) = (set.clone(), mp.clone(), bucket.to_string(), node.cfg.fsync);
             let (objs, bytes, errs) = glommio::executor()

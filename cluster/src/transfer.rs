@@ -339,12 +339,11 @@ pub async fn send_file(
     size: u64,
     to: &Dest<'_>,
 ) -> Result<u64, Error> {
-    use std::io::Read;
     let (ep, _) = net::client::parse_http_url(&format!("{}/", to.base_url))
         .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
     let addr = format!("{}:{}", ep.host, ep.port);
     let p = path.to_path_buf();
-    let mut file = glommio::executor()
+    let file = glommio::executor()
         .spawn_blocking(move || std::fs::File::open(p))
         .await
         .map_err(|e| Error::BadRequest(format!("promote: {}: {e}", path.display())))?;
@@ -361,33 +360,12 @@ pub async fn send_file(
     up.write_all(&head)
         .await
         .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
-    let mut sent = 0u64;
-    while sent < size {
-        let want = (size - sent).min(READ_BUFFER_BYTES as u64) as usize;
-        let (f, chunk) = glommio::executor()
-            .spawn_blocking(move || {
-                let mut b = vec![0u8; want];
-                let r = file.read(&mut b).map(|n| {
-                    b.truncate(n);
-                    b
-                });
-                (file, r)
-            })
-            .await;
-        file = f;
-        let chunk =
-            chunk.map_err(|e| Error::Internal(format!("promote: read {}: {e}", path.display())))?;
-        if chunk.is_empty() {
-            return Err(Error::Internal(format!(
-                "promote: {} shrank while it was read ({sent} of {size} bytes)",
-                path.display()
-            )));
-        }
-        up.write_all(&chunk)
-            .await
-            .map_err(|e| Error::PeerUnreachable(format!("send to {addr}: {e}")))?;
-        sent += chunk.len() as u64;
-    }
+    stream_file(&mut up, file, path, size, &addr)
+        .await
+        .map_err(|e| match e {
+            Error::Internal(m) => Error::Internal(format!("promote: {m}")),
+            e => e,
+        })?;
     finish(pool, &addr, up).await?;
     Ok(size)
 }

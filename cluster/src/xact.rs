@@ -347,6 +347,32 @@ pub fn pending(node: &crate::daemon::Node, file: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The next batch of a job's walk of `bucket` on `mp` (up to `n` objects after `after`,
+/// which moves on past them); `None` when the walk is done, the job aborted, or the listing
+/// failed (logged and counted as one of the job's errors).
+pub async fn next_batch(
+    job: &Job,
+    mp: &Arc<engine::mountpath::Mountpath>,
+    bucket: &str,
+    after: &mut String,
+    n: usize,
+) -> Option<Vec<engine::list::ListEntry>> {
+    if job.is_aborted() {
+        return None;
+    }
+    match list_batch(mp, bucket, after, n).await {
+        Ok(b) => {
+            after.clone_from(&b.last()?.name);
+            Some(b)
+        }
+        Err(e) => {
+            tracing::error!(job = %job.id, bucket, error = %e, "walk failed");
+            job.errors.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
 /// The next `n` object names of `bucket` on `mp` after `after` (a job's walk), listed on the
 /// core's blocking thread.
 pub async fn list_batch(
