@@ -93,6 +93,9 @@ def test_bucket_props_set_reset_validate(node):
     for value, status, needle in refusals:
         r = set_props(node, "bp", value)
         assert r.status_code == status and needle in r.text, (value, r.status_code, r.text)
+    r = requests.post(bck_url(node.endpoint, "bp"), json={"action": "ec-encode", "name": "scrub", "value": None},
+                      timeout=TIMEOUT)
+    assert r.status_code == 400 and "scrub" in r.text, r.text
     r = set_props(node, "nosuchbucket", {"mirror": {"enabled": True}})
     assert r.status_code == 404, r.text
     assert props(node, "bp") == before

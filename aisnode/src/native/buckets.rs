@@ -149,6 +149,13 @@ pub async fn bucket(
                     return send_text(conn, &xid).await;
                 }
                 "ec-encode" => {
+                    // Every ec-encode checks and repairs (AIS's "recover" is the same job).
+                    if !matches!(msg.name.as_str(), "" | "recover") {
+                        return Err(ApiError::bad_request(format!(
+                            "ec-encode: invalid name {:?} (expected \"\" or \"recover\")",
+                            msg.name
+                        )));
+                    }
                     let xid = buckets::ec_encode(&core.node, bucket, &msg.value).await?;
                     return send_text(conn, &xid).await;
                 }
