@@ -46,6 +46,19 @@ def node3(aisnode_binary, tmp_path, tmpfs_mp):
         n.close()
 
 
+def remount_read_only(mnt):
+    """The kernel refuses a read-only remount ("mount point is busy") while any file on it is
+    open for writing, which under the writers' load happens at random moments: retry until a
+    moment with no write open, for at most 20 s."""
+    deadline = time.monotonic() + 20
+    while True:
+        r = subprocess.run(["mount", "-o", "remount,ro", mnt], capture_output=True, text=True, timeout=30)
+        if r.returncode == 0:
+            return
+        assert "busy" in r.stderr and time.monotonic() < deadline, f"remount,ro {mnt}: {r.returncode} {r.stderr}"
+        time.sleep(0.01)
+
+
 def mountpaths(node):
     r = requests.get(f"{node.endpoint}/v1/daemon?what=mountpaths", timeout=TIMEOUT)
     return r.json()
@@ -105,7 +118,7 @@ def test_failed_mountpath_is_disabled_and_mirrored_objects_reprotected(node3, tm
         t.start()
     try:
         time.sleep(0.5)
-        subprocess.run(["mount", "-o", "remount,ro", tmpfs_mp], check=True, timeout=30)
+        remount_read_only(tmpfs_mp)
         deadline = time.monotonic() + 60
         while hrw.clean_mountpath(tmpfs_mp) not in mountpaths(node).get("disabled", []):
             assert node.is_alive(), "the node died"
