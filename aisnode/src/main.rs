@@ -62,6 +62,10 @@ struct Args {
     /// Primary proxy URL to join (e.g. http://10.0.0.1:8080); omit on the primary itself.
     #[arg(long)]
     primary_url: Option<String>,
+    /// This proxy never becomes primary, neither by election nor by set-primary (AIS
+    /// `proxy.non_electable`).
+    #[arg(long)]
+    non_electable: bool,
     /// Keepalive period in milliseconds (AIS keepalivetracker.interval, default 10s).
     #[arg(long, default_value_t = 10_000)]
     keepalive_interval_ms: u64,
@@ -138,6 +142,10 @@ fn main() {
         eprintln!("aisnode: --primary-url is for --role proxy|target; --role all is a whole cluster in one process");
         std::process::exit(2);
     }
+    if a.non_electable && (role != Role::Proxy || a.primary_url.is_none()) {
+        eprintln!("aisnode: --non-electable is for a --role proxy that joins a primary (--primary-url): it can never be primary itself");
+        std::process::exit(2);
+    }
     if a.rebalance_workers == 0 {
         eprintln!("aisnode: --rebalance-workers must be at least 1");
         std::process::exit(2);
@@ -178,6 +186,7 @@ fn main() {
         intra_control: a.intra_control,
         intra_data: a.intra_data,
         primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
+        non_electable: a.non_electable,
         keepalive_interval_ms: a.keepalive_interval_ms,
         keepalive_factor: a.keepalive_factor,
         rebalance_workers: a.rebalance_workers,

@@ -69,6 +69,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
     match resource.as_str() {
         "health" => daemon::health(core, conn, req).await,
         "metasync" if method == "PUT" => native::cluster::metasync(core, conn, req).await,
+        "vote" if role != Role::All => native::cluster::vote(core, conn, req, &rest).await,
         "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
             // Job start/stop (maintenance actions answer that this is the only target).
             native::cluster::action(core, conn, req).await
@@ -94,6 +95,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     native::cluster::keepalive(core, conn, req, id).await
                 }
                 ("DELETE", ["daemon", id]) => native::cluster::leave(core, conn, req, id).await,
+                ("PUT", ["proxy", id]) => native::cluster::set_primary(core, conn, req, id).await,
                 ("PUT", []) => native::cluster::action(core, conn, req).await,
                 _ => Err(ApiError::not_implemented(format!(
                     "{method} /v1/cluster/{rest} is not supported by this node"

@@ -8,7 +8,8 @@
 //! 3. Control-plane services: [`intra`] (calls to other nodes), [`xact`] (the job registry),
 //!    [`daemon`] (the node with its job registry), [`gfn`] (get-from-neighbour), [`listing`],
 //!    [`buckets`], [`transfer`] (object transfers between targets), [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
-//!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API).
+//!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`vote`]
+//!    (primary failover and set-primary).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
@@ -36,6 +37,7 @@ pub mod promote;
 pub mod rebalance;
 pub mod resilver;
 pub mod transfer;
+pub mod vote;
 pub mod xact;
 
 pub use daemon::Node;

@@ -9,12 +9,13 @@
 
 use crate::daemon::Node;
 use crate::error::{Error, Result};
-use crate::intra::{self, call};
+use crate::intra::{self, call, call_once, INTRA_CALL_TIMEOUT_MS};
 use crate::meta::version::Decision;
 use crate::meta::{self, jsp, Bmd, Smap, Snode, FLAG_DECOMMISSION, FLAG_MAINTENANCE};
 use crate::node::Role;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,16 +38,29 @@ pub struct JoinReply {
     pub bmd: Bmd,
 }
 
-/// Start the control-plane tasks of this node on the current (core 0) executor.
+/// Start the control-plane task of this node on the current (core 0) executor: one loop
+/// that acts as the primary (watch keepalives) or as a member (join, keepalive, detect a
+/// failed primary) by what the current Smap says, so the role follows failover and
+/// `set-primary`.
 pub fn start(node: Arc<Node>) {
     if node.cfg.role == Role::All {
         return;
     }
-    if node.is_primary() {
-        glommio::spawn_local(watch_keepalives(node)).detach();
-    } else {
-        glommio::spawn_local(join_and_keepalive(node)).detach();
+    glommio::spawn_local(control_loop(node)).detach();
+}
+
+/// Where a member joins and sends keepalives: the primary the Smap names, or (no Smap
+/// yet) the configured `--primary-url`.
+pub fn join_url(node: &Node) -> Option<String> {
+    let smap = node.smap.load();
+    let p = &smap.proxy_si;
+    if smap.version > 0 && !p.daemon_id.is_empty() && p.daemon_id != node.self_id() {
+        let u = &p.intra_control_net.direct_url;
+        if net::client::parse_http_url(u).is_ok() {
+            return Some(u.clone());
+        }
     }
+    node.cfg.primary_url.clone()
 }
 
 async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
@@ -69,6 +83,7 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
     .ok()?;
     let reply: JoinReply = serde_json::from_slice(&r.body)
         .map_err(|e| Error::PeerUnreachable(format!("bad join reply: {e}")))?;
+    node.heard_from_primary();
     match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
         // A metasync with a newer map may overtake the join reply: that is success too.
         Err(Error::Meta {
@@ -81,15 +96,19 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
 
 /// Re-join the primary with our current Snode (its mountpaths per core changed).
 pub async fn rejoin(node: &Arc<Node>) -> Result<()> {
-    let Some(primary) = node.cfg.primary_url.clone() else {
+    if node.is_primary() {
+        return Ok(());
+    }
+    let Some(primary) = join_url(node) else {
         return Ok(());
     };
     join(node, &primary).await
 }
 
 /// Apply metadata off the reactor (persisting and bucket directories block).
-async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<()> {
+pub(crate) async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<()> {
     let old = node.smap.load();
+    let was_primary = node.is_primary();
     let n2 = node.clone();
     let changed = glommio::executor()
         .spawn_blocking(move || {
@@ -98,14 +117,7 @@ async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<
                 node.apply_bmd(b)?;
             }
             if let Some(s) = smap {
-                let me = node.self_id().to_string();
-                let changed = node.apply_smap(s.clone())?;
-                if changed && !s.pmap.contains_key(&me) && !s.tmap.contains_key(&me) && s.version > 0 {
-                    tracing::warn!(node_id = %me, smap_version = s.version, "removed from the cluster map: stopping keepalives");
-                    node.left.store(true, std::sync::atomic::Ordering::Relaxed);
-                } else if changed {
-                    tracing::info!(smap_version = s.version, targets = s.tmap.len(), proxies = s.pmap.len(), "new Smap");
-                }
+                let changed = node.apply_smap(s)?;
                 return Ok::<bool, Error>(changed);
             }
             Ok(false)
@@ -113,136 +125,262 @@ async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<
         .await?;
     if changed {
         let new = node.smap.load();
+        let me = node.self_id().to_string();
+        let primary_moved = old.proxy_si.daemon_id != new.proxy_si.daemon_id;
+        if was_primary && !node.is_primary() {
+            // Deposed (an election while we were paused or cut off) or handed over by
+            // set-primary: from now on a member of the new primary's cluster.
+            tracing::warn!(new_primary = %new.proxy_si.daemon_id, smap_version = new.version, "no longer the primary: following the new one");
+            node.joined.store(false, Ordering::Relaxed);
+            node.heard_from_primary();
+        } else if !was_primary && node.is_primary() {
+            become_primary(&node);
+            tracing::warn!(smap_version = new.version, "this proxy is now the primary");
+        } else if primary_moved && old.version > 0 {
+            tracing::warn!(new_primary = %new.proxy_si.daemon_id, smap_version = new.version, "the cluster has a new primary");
+            node.heard_from_primary();
+        }
+        if !new.pmap.contains_key(&me) && !new.tmap.contains_key(&me) && new.version > 0 {
+            if primary_moved || was_primary {
+                // A new primary dropped us as failed (we were the old primary, or it had
+                // not heard from us): join it again.
+                node.joined.store(false, Ordering::Relaxed);
+            } else {
+                tracing::warn!(node_id = %me, smap_version = new.version, "removed from the cluster map: stopping keepalives");
+                node.left.store(true, Ordering::Relaxed);
+            }
+        } else {
+            tracing::info!(smap_version = new.version, targets = new.tmap.len(), proxies = new.pmap.len(), "new Smap");
+        }
         crate::rebalance::on_smap_change(&node, &old, &new);
     }
     Ok(())
 }
 
-async fn join_and_keepalive(node: Arc<Node>) {
-    let primary = node
-        .cfg
-        .primary_url
-        .clone()
-        .expect("non-primary has --primary-url");
+/// Primary-only state on taking the role: every node in the map counts as just heard from
+/// (it gets interval x factor to reach us), and the role is confirmed.
+pub(crate) fn become_primary(node: &Node) {
+    let now = Instant::now();
+    let smap = node.smap.load();
+    let mut seen = node.last_seen.lock().expect("last_seen lock");
+    for id in smap.pmap.keys().chain(smap.tmap.keys()) {
+        seen.insert(id.clone(), now);
+    }
+    drop(seen);
+    *node.primacy_confirmed.lock().expect("primacy lock") = now;
+    node.joined.store(true, Ordering::Relaxed);
+}
+
+/// The control loop: each turn acts by the role the current Smap gives this node.
+async fn control_loop(node: Arc<Node>) {
     let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
-    let mut joined = false;
-    let mut failures: u32 = 0;
+    if node.is_primary() {
+        become_primary(&node);
+        // Restarted as primary from a persisted Smap: if the cluster elected another
+        // primary meanwhile, one of the nodes we knew holds its newer map. No metadata
+        // changes until we know.
+        if node.smap.load().nodes().count() > 1 {
+            let now = Instant::now();
+            *node.primacy_confirmed.lock().expect("primacy lock") =
+                now.checked_sub(node.keepalive_timeout() * 2).unwrap_or(now);
+            if !crate::vote::adopt_newer_smap(&node, Duration::from_millis(1000)).await {
+                *node.primacy_confirmed.lock().expect("primacy lock") = Instant::now();
+            }
+        }
+    }
+    let mut member = Member::default();
+    let mut last_tick = Instant::now();
     loop {
-        if node.left.load(std::sync::atomic::Ordering::Relaxed) {
+        if node.is_primary() {
             glommio::timer::sleep(interval).await;
-            continue;
-        }
-        if !joined {
-            match join(&node, &primary).await {
-                Ok(()) => {
-                    joined = true;
-                    failures = 0;
-                    node.joined
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    // A (re)joined target finishes whatever an interrupted run left behind.
-                    // (A metasync of the same map may be starting it on another core.)
-                    if node.cfg.role == Role::Target {
-                        crate::rebalance::ensure(&node, node.smap.load().version);
-                    }
-                    tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
-                }
-                Err(e) => {
-                    failures += 1;
-                    // The primary refuses another cluster's node and duplicate IDs or URLs
-                    // with 409: retrying will not help until an operator acts.
-                    let refused = matches!(e, Error::Peer { status: 409, .. });
-                    // Log the first failures and then every 20th, and back off (up to
-                    // JOIN_RETRY_MAX_MS) so a refused node does not flood its log.
-                    if failures <= 3 || failures.is_multiple_of(20) {
-                        if refused {
-                            tracing::error!(primary = %primary, error = %e, attempt = failures, "join refused by the primary");
-                        } else {
-                            tracing::warn!(primary = %primary, error = %e, attempt = failures, "join failed; retrying");
-                        }
-                    }
-                    let wait = (JOIN_RETRY_MS * u64::from(failures.min(20))).min(JOIN_RETRY_MAX_MS);
-                    glommio::timer::sleep(Duration::from_millis(wait)).await;
-                    continue;
-                }
-            }
-        }
-        glommio::timer::sleep(interval).await;
-        if node
-            .rejoin_needed
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
-        {
-            joined = false;
-            continue;
-        }
-        let id = node.self_id().to_string();
-        let ver = node.smap.load().version.to_string();
-        let url = format!(
-            "{}/v1/cluster/keepalive/{id}",
-            primary.trim_end_matches('/')
-        );
-        match call(
-            "POST",
-            &url,
-            &[("Ais-Caller-Id", &id), ("Ais-Caller-Smap-Ver", &ver)],
-            b"",
-        )
-        .await
-        {
-            Ok(r) if r.status == 200 => {}
-            Ok(r) => {
-                tracing::info!(
-                    status = r.status,
-                    "keepalive refused; re-joining (slow path)"
-                );
-                joined = false;
-                if r.status == 404 {
-                    // The primary dropped us: not ready until it takes us back.
-                    node.joined
-                        .store(false, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "keepalive to primary failed"),
+            let gap = last_tick.elapsed();
+            last_tick = Instant::now();
+            primary_tick(&node, gap).await;
+        } else {
+            member_tick(&node, &mut member).await;
+            last_tick = Instant::now();
         }
     }
 }
 
-/// Primary: remove nodes not heard from within interval x factor.
-async fn watch_keepalives(node: Arc<Node>) {
+#[derive(Default)]
+struct Member {
+    failures: u32,
+}
+
+/// One turn of a member (non-primary proxy or target): join if not joined, else sleep one
+/// interval and send a keepalive. A primary unheard of for interval x factor is failed:
+/// [`crate::vote::primary_down`] starts (or asks for) an election.
+async fn member_tick(node: &Arc<Node>, st: &mut Member) {
     let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
-    loop {
+    if node.left.load(Ordering::Relaxed) {
         glommio::timer::sleep(interval).await;
-        let timeout = node.keepalive_timeout();
-        let smap = node.smap.load();
-        let me = node.self_id().to_string();
-        let now = Instant::now();
-        let stale: Vec<String> = {
-            let mut seen = node.last_seen.lock().expect("last_seen lock");
-            smap.pmap
-                .keys()
-                .chain(smap.tmap.keys())
-                .filter(|id| **id != me)
-                .filter(|id| {
-                    now.duration_since(*seen.entry((*id).clone()).or_insert(now)) > timeout
-                })
-                .cloned()
-                .collect()
-        };
-        if stale.is_empty() {
-            continue;
-        }
-        let removed = stale.clone();
-        match node.update_smap(move |s| {
-            for id in &removed {
-                s.remove(id);
+        return;
+    }
+    let Some(primary) = join_url(node) else {
+        glommio::timer::sleep(interval).await;
+        return;
+    };
+    let silent = node
+        .primary_contact
+        .lock()
+        .expect("contact lock")
+        .elapsed();
+    if !node.joined.load(Ordering::Relaxed) {
+        // The primary our Smap names first; if it does not answer, the configured one.
+        let mut r = join(node, &primary).await;
+        if let (Err(Error::PeerUnreachable(_)), Some(cfg)) = (&r, &node.cfg.primary_url) {
+            if *cfg != primary {
+                r = join(node, cfg).await;
             }
-            Ok(())
-        }) {
-            Ok(new) => {
-                tracing::warn!(nodes = ?stale, smap_version = new.version, "nodes stopped answering keepalives: removed from Smap");
-                metasync(&node, Some(&new), None, &[]).await;
-            }
-            Err(e) => tracing::error!(error = %e, "Smap update failed"),
         }
+        match r {
+            Ok(()) => {
+                st.failures = 0;
+                node.joined.store(true, Ordering::Relaxed);
+                if node.is_primary() {
+                    return;
+                }
+                // A (re)joined target finishes whatever an interrupted run left behind.
+                // (A metasync of the same map may be starting it on another core.)
+                if node.cfg.role == Role::Target {
+                    crate::rebalance::ensure(node, node.smap.load().version);
+                }
+                tracing::info!(primary = %primary, node_id = %node.self_id(), smap_version = node.smap.load().version, "joined cluster");
+            }
+            Err(e) => {
+                st.failures += 1;
+                // The primary refuses another cluster's node and duplicate IDs or URLs
+                // with 409: retrying will not help until an operator acts.
+                let refused = matches!(e, Error::Peer { status: 409, .. });
+                // Log the first failures and then every 20th, and back off (up to
+                // JOIN_RETRY_MAX_MS) so a refused node does not flood its log.
+                if st.failures <= 3 || st.failures.is_multiple_of(20) {
+                    if refused {
+                        tracing::error!(primary = %primary, error = %e, attempt = st.failures, "join refused by the primary");
+                    } else {
+                        tracing::warn!(primary = %primary, error = %e, attempt = st.failures, "join failed; retrying");
+                    }
+                }
+                if matches!(e, Error::PeerUnreachable(_)) {
+                    // The primary we know may be gone for good (a whole-cluster restart
+                    // without it, or it failed while we were down): find the cluster's
+                    // newest map, else elect a new primary.
+                    if crate::vote::adopt_newer_smap(node, interval).await {
+                        return;
+                    }
+                    if silent > node.keepalive_timeout() * 2 {
+                        crate::vote::primary_down(node).await;
+                    }
+                }
+                let wait = (JOIN_RETRY_MS * u64::from(st.failures.min(20))).min(JOIN_RETRY_MAX_MS);
+                let wait = Duration::from_millis(wait).min(interval * 2);
+                glommio::timer::sleep(wait).await;
+            }
+        }
+        return;
+    }
+    glommio::timer::sleep(interval).await;
+    if node.is_primary() || !node.joined.load(Ordering::Relaxed) {
+        return;
+    }
+    if node.rejoin_needed.swap(false, Ordering::AcqRel) {
+        node.joined.store(false, Ordering::Relaxed);
+        return;
+    }
+    let id = node.self_id().to_string();
+    let ver = node.smap.load().version.to_string();
+    let url = format!(
+        "{}/v1/cluster/keepalive/{id}",
+        primary.trim_end_matches('/')
+    );
+    match call_once(
+        "POST",
+        &url,
+        &[("Ais-Caller-Id", &id), ("Ais-Caller-Smap-Ver", &ver)],
+        b"",
+        keepalive_call_ms(node),
+    )
+    .await
+    {
+        Ok(r) if r.status == 200 => node.heard_from_primary(),
+        Ok(r) => {
+            node.heard_from_primary();
+            tracing::info!(
+                status = r.status,
+                "keepalive refused; re-joining (slow path)"
+            );
+            node.joined.store(false, Ordering::Relaxed);
+        }
+        Err(e) => {
+            let silent = node
+                .primary_contact
+                .lock()
+                .expect("contact lock")
+                .elapsed();
+            tracing::warn!(error = %e, silent_ms = silent.as_millis() as u64, "keepalive to primary failed");
+            if silent > node.keepalive_timeout() {
+                crate::vote::primary_down(node).await;
+            }
+        }
+    }
+}
+
+/// Deadline of one keepalive call: a paused primary must not hold the member longer than
+/// an interval or two.
+pub fn keepalive_call_ms(node: &Node) -> u64 {
+    (node.cfg.keepalive_interval_ms * 2).clamp(300, INTRA_CALL_TIMEOUT_MS)
+}
+
+/// One turn of the primary: confirm the role, then remove nodes not heard from within
+/// interval x factor. A turn that comes late (this process was paused) or finds every
+/// other node silent first asks the nodes whether the cluster moved on without us.
+async fn primary_tick(node: &Arc<Node>, gap: Duration) {
+    let timeout = node.keepalive_timeout();
+    let smap = node.smap.load();
+    let me = node.self_id().to_string();
+    let now = Instant::now();
+    let others: Vec<String> = smap.nodes().map(|n| n.daemon_id.clone()).filter(|id| *id != me).collect();
+    let stale: Vec<String> = {
+        let mut seen = node.last_seen.lock().expect("last_seen lock");
+        others
+            .iter()
+            .filter(|id| now.duration_since(*seen.entry((*id).clone()).or_insert(now)) > timeout)
+            .cloned()
+            .collect()
+    };
+    let paused = gap > timeout;
+    let isolated = others.len() >= 2 && stale.len() == others.len();
+    if paused || isolated {
+        tracing::warn!(gap_ms = gap.as_millis() as u64, silent = stale.len(), nodes = others.len(), "primary: late or cut off; checking whether the cluster has a newer map");
+        if crate::vote::adopt_newer_smap(node, Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(300, 2000))).await {
+            return;
+        }
+        if paused {
+            // Nobody holds a newer map: we still lead. Everyone gets a fresh period to
+            // reach us again (we could not hear them while paused).
+            become_primary(node);
+            return;
+        }
+    }
+    if !isolated {
+        *node.primacy_confirmed.lock().expect("primacy lock") = Instant::now();
+    }
+    if stale.is_empty() {
+        return;
+    }
+    let removed = stale.clone();
+    match node.update_smap(move |s| {
+        for id in &removed {
+            s.remove(id);
+        }
+        Ok(())
+    }) {
+        Ok(new) => {
+            tracing::warn!(nodes = ?stale, smap_version = new.version, "nodes stopped answering keepalives: removed from Smap");
+            metasync(node, Some(&new), None, &[]).await;
+        }
+        Err(e) => tracing::error!(error = %e, "Smap update failed"),
     }
 }
 
@@ -278,14 +416,17 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
     urls.sort();
     urls.dedup();
     let mut tasks = Vec::new();
+    let older = Rc::new(std::cell::Cell::new(false));
     for u in urls {
         let body = framed.clone();
+        let older = older.clone();
         tasks.push(glommio::spawn_local(async move {
             let url = format!("{u}/v1/metasync");
             match call("PUT", &url, &[("Content-Type", "application/octet-stream")], &body).await {
                 Ok(r) if r.status == 200 => {}
                 Ok(r) if r.meta_decision.as_deref().and_then(Decision::parse) == Some(Decision::Older) => {
                     tracing::debug!(url = %url, "metasync overtaken by a newer one");
+                    older.set(true);
                 }
                 Ok(r) => tracing::warn!(url = %url, status = r.status, body = %String::from_utf8_lossy(&r.body), "metasync refused"),
                 Err(e) => tracing::warn!(url = %url, error = %e, "metasync failed"),
@@ -294,6 +435,11 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
     }
     for t in tasks {
         t.await;
+    }
+    if older.get() && node.is_primary() && smap.is_some() {
+        // A node holds a newer Smap than the one we (the primary) just made: another
+        // primary was elected while we were away. Follow it.
+        crate::vote::adopt_newer_smap(node, Duration::from_millis(1000)).await;
     }
 }
 
@@ -311,13 +457,25 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
     let p: Payload = serde_json::from_slice(json)
         .map_err(|e| Error::BadRequest(format!("bad metasync payload: {e}")))?;
     if node.is_primary() {
-        return Err(Error::Conflict(
-            "metasync refused: this node is the primary".into(),
-        ));
+        // Only a newer Smap naming another primary moves a primary (it was deposed or
+        // handed the role over); anything else from another node is refused.
+        let cur = node.smap.load();
+        let newer = p.smap.as_ref().is_some_and(|s| {
+            s.uuid == cur.uuid && s.version > cur.version && s.proxy_si.daemon_id != node.self_id()
+        });
+        if !newer {
+            return Err(Error::Conflict(
+                "metasync refused: this node is the primary".into(),
+            ));
+        }
     }
+    let from_primary = p.smap.is_some();
     if let Err(e) = apply(node.clone(), p.smap, p.bmd).await {
         tracing::warn!(error = %e, "metasync refused");
         return Err(e);
+    }
+    if from_primary && !node.is_primary() {
+        node.heard_from_primary();
     }
     Ok(())
 }
@@ -450,7 +608,7 @@ pub fn spawn_metasync(node: &Arc<Node>, smap: Smap) {
 
 /// Primary: a keepalive from `id` that holds Smap version `their_version` (fast path: known
 /// and in sync; anything else sends the node down the slow path, a re-join).
-pub fn keepalive(node: &Node, id: &str, their_version: &str) -> Result<()> {
+pub fn keepalive(node: &Arc<Node>, id: &str, their_version: &str) -> Result<()> {
     let smap = node.smap.load();
     if smap.node(id).is_none() {
         return Err(Error::NodeNotFound {
@@ -462,6 +620,18 @@ pub fn keepalive(node: &Node, id: &str, their_version: &str) -> Result<()> {
         .lock()
         .expect("last_seen lock")
         .insert(id.to_string(), Instant::now());
+    if their_version.parse::<i64>().is_ok_and(|v| v > smap.version) {
+        // The node follows a newer map than ours: we may have been deposed.
+        let n = node.clone();
+        glommio::spawn_local(async move {
+            crate::vote::adopt_newer_smap(&n, Duration::from_millis(1000)).await;
+        })
+        .detach();
+        return Err(Error::Conflict(format!(
+            "node {id} has Smap v{their_version}, newer than this primary's v{}",
+            smap.version
+        )));
+    }
     if their_version != smap.version.to_string() {
         return Err(Error::Conflict(format!(
             "node {id} has Smap v{their_version}, current is v{}",
@@ -506,6 +676,22 @@ pub async fn leave(node: &Arc<Node>, id: &str) -> Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// A request relayed to the primary at `failed` could not reach it: wait (up to interval x
+/// factor x 3 + 5 s) for the Smap to name another primary, and return its public URL (the
+/// caller retries there once). `None` if the primary did not change.
+pub async fn await_new_primary(node: &Node, failed: &str) -> Option<String> {
+    let deadline = Instant::now() + node.keepalive_timeout() * 3 + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(u) = primary_url(node) {
+            if u != failed {
+                return Some(u);
+            }
+        }
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 /// The primary's URL, for a non-primary proxy that relays a control-plane request there.
@@ -635,9 +821,11 @@ async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version:
 /// may already route to us (rebalance, clients) before our copy arrives: pull the BMD from
 /// the primary once and apply it if newer. True if the bucket exists afterwards.
 pub async fn refresh_bmd_for(node: &Arc<Node>, bucket: &str) -> bool {
-    let primary = match &node.cfg.primary_url {
-        Some(p) => p.clone(),
-        None => return false,
+    if node.is_primary() {
+        return false;
+    }
+    let Some(primary) = join_url(node) else {
+        return false;
     };
     let Ok(v) = intra::daemon_query(&primary, "bmd").await else {
         return false;

@@ -26,6 +26,55 @@ pub async fn metasync(
     send_ok(conn).await
 }
 
+/// `/v1/vote/...` (primary failover, `cluster::vote`): `GET /v1/vote/proxy` answers this
+/// node's vote as plain `YES`/`NO`; `PUT /v1/vote/init` (proxies) asks this proxy, the HRW
+/// candidate, to run the election.
+pub async fn vote(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    rest: &str,
+) -> Result<Outcome, ApiError> {
+    let method = req.head.method.clone();
+    let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    match (method.as_str(), rest.trim_end_matches('/')) {
+        ("GET", "proxy") => {
+            let v = cluster::vote::vote(&core.node, &body).await?;
+            conn.respond(200, &[("Content-Type", "text/plain")], v.as_bytes())
+                .await
+                .map_err(io_err)?;
+            Ok(Outcome::KeepAlive)
+        }
+        ("PUT", "init") if core.node.cfg.role == cluster::node::Role::Proxy => {
+            cluster::vote::vote_init(&core.node, &body)?;
+            send_ok(conn).await
+        }
+        (m, r) => Err(ApiError::not_implemented(format!(
+            "{m} /v1/vote/{r} is not supported by this node"
+        ))),
+    }
+}
+
+/// Primary: `PUT /v1/cluster/proxy/<id>` (AIS `api.SetPrimaryProxy`): hand the primary role
+/// to proxy `id`.
+pub async fn set_primary(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    id: &str,
+) -> Result<Outcome, ApiError> {
+    if req.has_body() {
+        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    }
+    if req.q_true("force") {
+        return Err(ApiError::not_implemented(
+            "set-primary with force=true (joining another cluster's primary) is not supported by this node",
+        ));
+    }
+    cluster::vote::set_primary(&core.node, id).await?;
+    send_ok(conn).await
+}
+
 /// Primary: `POST /v1/cluster/autoreg` (join or re-join).
 pub async fn autoreg(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
     let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
@@ -91,16 +140,22 @@ pub async fn forward_to_primary(
 ) -> Result<Outcome, ApiError> {
     let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
     let primary = membership::primary_url(&core.node)?;
-    let url = format!("{primary}{}", req.target());
     let mut hs: Vec<(&str, &str)> = Vec::new();
     for name in ["content-type", "accept"] {
         if let Some(v) = req.head.header(name) {
             hs.push((name, v));
         }
     }
-    let r = intra::call(&req.head.method, &url, &hs, &body)
-        .await
-        .map_err(|e| ApiError::new(503, format!("forwarding to primary: {e}")))?;
+    let target = req.target();
+    let r = match intra::call(&req.head.method, &format!("{primary}{target}"), &hs, &body).await {
+        Ok(r) => r,
+        // The primary failed: once the election names a new one, relay there.
+        Err(e) => match membership::await_new_primary(&core.node, &primary).await {
+            Some(p) => intra::call(&req.head.method, &format!("{p}{target}"), &hs, &body).await,
+            None => Err(e),
+        }
+        .map_err(|e| ApiError::new(503, format!("forwarding to primary: {e}")))?,
+    };
     let mut out: Vec<(&str, &str)> = Vec::new();
     if !r.content_type.is_empty() {
         out.push(("Content-Type", &r.content_type));

@@ -32,6 +32,7 @@ pub struct CoreInfo {
 }
 
 /// Snode flags (spec §3).
+pub const FLAG_NON_ELECTABLE: u64 = 1;
 pub const FLAG_MAINTENANCE: u64 = 4;
 pub const FLAG_DECOMMISSION: u64 = 8;
 
@@ -64,6 +65,11 @@ impl Snode {
     /// not active keeps its Smap entry (it still answers) but owns no objects.
     pub fn is_active(&self) -> bool {
         self.flags & (FLAG_MAINTENANCE | FLAG_DECOMMISSION) == 0
+    }
+
+    /// A proxy that must never become primary (AIS `non_electable`).
+    pub fn is_non_electable(&self) -> bool {
+        self.flags & FLAG_NON_ELECTABLE != 0
     }
 
     /// An Snode with no identity and no addresses (the Smap of a node that has not joined).
@@ -104,6 +110,18 @@ impl Smap {
     /// Every node (proxies, then targets).
     pub fn nodes(&self) -> impl Iterator<Item = &Snode> {
         self.pmap.values().chain(self.tmap.values())
+    }
+
+    /// The proxy that becomes primary if `skip` (the primary) fails: among the electable
+    /// proxies not in maintenance, the one with the largest raw `id_digest` (AIS's
+    /// `HrwProxy`; ties by ID).
+    pub fn hrw_proxy(&self, skip: &str) -> Option<&Snode> {
+        self.pmap
+            .values()
+            .filter(|p| p.daemon_id != skip && p.is_active() && !p.is_non_electable())
+            .max_by(|a, b| {
+                (a.id_digest, &a.daemon_id).cmp(&(b.id_digest, &b.daemon_id))
+            })
     }
 
     /// Take a node out of the map (it left, was decommissioned or stopped answering).
@@ -148,5 +166,32 @@ mod tests {
         assert!(s.node("t2").is_some());
         s.remove("t2");
         assert!(s.node("t2").is_none());
+    }
+
+    #[test]
+    fn hrw_proxy_is_the_largest_digest_among_electable_active_proxies() {
+        let mut s = Smap {
+            pmap: BTreeMap::new(),
+            proxy_si: Snode::placeholder(),
+            tmap: BTreeMap::new(),
+            uuid: "u".into(),
+            creation_time: String::new(),
+            version: 1,
+        };
+        for (id, digest, flags) in [
+            ("p1", 50, 0),
+            ("p2", 90, FLAG_NON_ELECTABLE),
+            ("p3", 70, 0),
+            ("p4", 80, FLAG_MAINTENANCE),
+        ] {
+            let mut p = target(id, flags);
+            p.daemon_type = "proxy".into();
+            p.id_digest = digest;
+            s.pmap.insert(id.into(), p);
+        }
+        assert_eq!(s.hrw_proxy("p1").unwrap().daemon_id, "p3");
+        assert_eq!(s.hrw_proxy("p3").unwrap().daemon_id, "p1");
+        s.pmap.remove("p1");
+        assert!(s.hrw_proxy("p3").is_none());
     }
 }

@@ -35,7 +35,11 @@ pub struct NodeConfig {
     pub intra_control: Option<(String, u16)>,
     pub intra_data: Option<(String, u16)>,
     /// Primary proxy's URL to join; `None` for the primary itself (and for `--role all`).
+    /// Only the first hint: once the node holds a Smap, the Smap names the primary (which
+    /// moves on failover and `set-primary`).
     pub primary_url: Option<String>,
+    /// This proxy never becomes primary (AIS `proxy.non_electable`, Snode flag 1).
+    pub non_electable: bool,
     /// Keepalive period; a node silent for interval x factor leaves the Smap.
     pub keepalive_interval_ms: u64,
     pub keepalive_factor: u32,

@@ -59,6 +59,15 @@ pub struct NodeState {
     pub prev_smap: Mutex<Option<Arc<Smap>>>,
     /// Non-primary nodes: the primary accepted our join (and has not disowned us since).
     pub joined: std::sync::atomic::AtomicBool,
+    /// Non-primary nodes: when the primary last answered us (keepalive, join, metasync). A
+    /// node that heard from the primary this recently votes against replacing it.
+    pub primary_contact: Mutex<Instant>,
+    /// Primary: when it last confirmed it still leads (its keepalive watch ran on time and
+    /// heard from other nodes). Metadata changes need a recent confirmation, so a primary
+    /// that was paused or cut off does not change metadata the cluster has moved past.
+    pub primacy_confirmed: Mutex<Instant>,
+    /// An election this node runs as candidate is in progress.
+    pub electing: std::sync::atomic::AtomicBool,
 }
 
 impl NodeState {
@@ -131,8 +140,18 @@ impl NodeState {
 
         let smap_path = confdir.join(SMAP_FILE);
         let bmd_path = confdir.join(BMD_FILE);
-        let old_smap: Option<Smap> = store::load(&smap_path)?;
-        let bmd: Option<Bmd> = store::load(&bmd_path)?;
+        let mut old_smap: Option<Smap> = store::load(&smap_path)?;
+        let mut bmd: Option<Bmd> = store::load(&bmd_path)?;
+        if cfg.role != Role::Proxy {
+            // A target whose conf/ was lost recovers its cluster from the backups on its
+            // mountpaths (the newest of each).
+            if old_smap.is_none() {
+                old_smap = newest_backup(&mountpaths, SMAP_FILE, |s: &Smap| s.version);
+            }
+            if bmd.is_none() {
+                bmd = newest_backup(&mountpaths, BMD_FILE, |b: &Bmd| b.version);
+            }
+        }
         let uuid = old_smap
             .as_ref()
             .map(|s| s.uuid.clone())
@@ -181,6 +200,9 @@ impl NodeState {
             left: std::sync::atomic::AtomicBool::new(false),
             prev_smap: Mutex::new(None),
             joined: std::sync::atomic::AtomicBool::new(false),
+            primary_contact: Mutex::new(Instant::now()),
+            primacy_confirmed: Mutex::new(Instant::now()),
+            electing: Default::default(),
             cfg,
         };
         if node.cfg.role != Role::Proxy {
@@ -198,9 +220,19 @@ impl NodeState {
                 };
             }
             smap
-        } else if node.is_primary() {
+        } else if node.cfg.role == Role::Proxy
+            && match &old_smap {
+                // The persisted Smap names the primary (it moves on failover); without
+                // one, a proxy started with no primary to join founds the cluster.
+                Some(s) if s.version > 0 && !s.proxy_si.daemon_id.is_empty() => {
+                    s.proxy_si.daemon_id == node.proxy_id
+                }
+                _ => node.cfg.primary_url.is_none(),
+            }
+        {
             // The primary owns the Smap: start from the persisted one (other nodes rejoin
-            // and keepalives refresh them) with itself as primary.
+            // and keepalives refresh them) with itself as primary. If the cluster elected
+            // another primary meanwhile, membership finds its newer Smap and steps down.
             let me = node.self_snode();
             let mut smap = old_smap.unwrap_or_else(|| Smap {
                 pmap: Default::default(),
@@ -224,7 +256,7 @@ impl NodeState {
             // Joining node: whatever it had until the primary sends the current map.
             old_smap.unwrap_or(Smap {
                 pmap: Default::default(),
-                proxy_si: node.self_snode(),
+                proxy_si: Snode::placeholder(),
                 tmap: Default::default(),
                 uuid: uuid.clone(),
                 creation_time: String::new(),
@@ -234,15 +266,49 @@ impl NodeState {
         if smap.uuid.is_empty() {
             smap.uuid = uuid.clone();
         }
-        store::persist(&smap_path, 2, &smap)?;
-        store::persist(&node.confdir.join(BMD_FILE), 2, &*node.bmd.load())?;
+        node.persist_meta(SMAP_FILE, &smap)?;
+        node.persist_meta(BMD_FILE, &*node.bmd.load())?;
         node.smap.store(smap);
         Ok(node)
     }
 
-    /// The primary proxy: a proxy (or all-in-one node) started without `--primary-url`.
+    /// The primary proxy: an all-in-one node, or the proxy the current Smap names.
     pub fn is_primary(&self) -> bool {
-        self.cfg.role != Role::Target && self.cfg.primary_url.is_none()
+        match self.cfg.role {
+            Role::All => true,
+            Role::Target => false,
+            Role::Proxy => self.smap.load().proxy_si.daemon_id == self.proxy_id,
+        }
+    }
+
+    /// The primary may change metadata: it is the primary and confirmed so within the
+    /// keepalive timeout (see [`NodeState::primacy_confirmed`]).
+    pub fn primacy_ok(&self) -> Result<()> {
+        if self.cfg.role != Role::Proxy {
+            return Ok(());
+        }
+        if !self.is_primary() {
+            return Err(Error::Unavailable(format!(
+                "{} is not the primary (Smap v{} names {})",
+                self.pname(),
+                self.smap.load().version,
+                self.smap.load().proxy_si.daemon_id
+            )));
+        }
+        let age = self.primacy_confirmed.lock().expect("primacy lock").elapsed();
+        if age > self.keepalive_timeout() {
+            return Err(Error::Unavailable(format!(
+                "{}: primary has not confirmed its role for {} ms (paused or cut off?): re-checking the cluster map",
+                self.pname(),
+                age.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Note that the primary answered us (non-primary nodes).
+    pub fn heard_from_primary(&self) {
+        *self.primary_contact.lock().expect("contact lock") = Instant::now();
     }
 
     pub fn self_id(&self) -> &str {
@@ -286,13 +352,39 @@ impl NodeState {
 
     /// Replace the Smap (primary, under `control`): bump version, persist, publish.
     pub fn update_smap(&self, f: impl FnOnce(&mut Smap) -> Result<()>) -> Result<Smap> {
+        self.primacy_ok()?;
+        self.update_smap_by(1, f)
+    }
+
+    /// Replace the Smap with its version bumped by `bump` (an election's commit jumps by
+    /// 100, as AIS does, past anything a deposed primary may still have produced).
+    pub fn update_smap_by(
+        &self,
+        bump: i64,
+        f: impl FnOnce(&mut Smap) -> Result<()>,
+    ) -> Result<Smap> {
         let _g = self.control.lock().expect("control lock");
         let mut smap = (*self.smap.load()).clone();
         f(&mut smap)?;
-        smap.version += 1;
-        store::persist(&self.confdir.join(SMAP_FILE), 2, &smap)?;
+        smap.version += bump;
+        self.persist_meta(SMAP_FILE, &smap)?;
         self.publish_smap(smap.clone());
         Ok(smap)
+    }
+
+    /// Persist a metadata file in `conf/` and, on targets, a backup copy at the root of
+    /// every mountpath (AIS keeps the BMD and Smap there too): a node whose `conf/` is lost
+    /// recovers its cluster from its disks. The backups are best effort.
+    pub fn persist_meta<T: serde::Serialize>(&self, file: &str, v: &T) -> Result<()> {
+        store::persist(&self.confdir.join(file), 2, v)?;
+        if self.cfg.role != Role::Proxy {
+            for m in self.mountpaths.load().with_data() {
+                if let Err(e) = store::persist(&m.path.join(file), 2, v) {
+                    tracing::warn!(mountpath = %m.path_str, file, error = %e, "backup of cluster metadata failed");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Publish a new Smap. Versions only grow: a lower one here is a bug.
@@ -326,7 +418,7 @@ impl NodeState {
         if !version_rule("Smap", (&cur.uuid, cur.version), (&smap.uuid, smap.version))? {
             return Ok(false);
         }
-        store::persist(&self.confdir.join(SMAP_FILE), 2, &smap)?;
+        self.persist_meta(SMAP_FILE, &smap)?;
         self.publish_smap(smap);
         Ok(true)
     }
@@ -357,7 +449,7 @@ impl NodeState {
                 }
             }
         }
-        store::persist(&self.confdir.join(BMD_FILE), 2, &bmd)?;
+        self.persist_meta(BMD_FILE, &bmd)?;
         self.publish_bmd(bmd);
         Ok(true)
     }
@@ -408,7 +500,11 @@ impl NodeState {
             intra_data_net: data.clone(),
             daemon_type: "proxy".into(),
             daemon_id: self.proxy_id.clone(),
-            flags: 0,
+            flags: if self.cfg.non_electable {
+                meta::FLAG_NON_ELECTABLE
+            } else {
+                0
+            },
             id_digest: engine::hrw::digest(self.proxy_id.as_bytes()),
             cores: vec![],
         };
@@ -455,11 +551,12 @@ impl NodeState {
 
     /// Replace the BMD (control plane, under `control`): bump version, persist, publish.
     pub fn update_bmd(&self, f: impl FnOnce(&mut Bmd) -> Result<()>) -> Result<()> {
+        self.primacy_ok()?;
         let _g = self.control.lock().expect("control lock");
         let mut bmd = (*self.bmd.load()).clone();
         f(&mut bmd)?;
         bmd.version += 1;
-        store::persist(&self.confdir.join(BMD_FILE), 2, &bmd)?;
+        self.persist_meta(BMD_FILE, &bmd)?;
         self.publish_bmd(bmd);
         Ok(())
     }
@@ -471,6 +568,26 @@ impl NodeState {
     pub fn pname(&self) -> String {
         format!("p[{}]", self.proxy_id)
     }
+}
+
+/// The newest readable backup of a metadata file among the mountpaths' roots.
+fn newest_backup<T: for<'de> serde::Deserialize<'de>>(
+    mps: &[Arc<engine::mountpath::Mountpath>],
+    file: &str,
+    version: impl Fn(&T) -> i64,
+) -> Option<T> {
+    let mut best: Option<T> = None;
+    for m in mps {
+        match store::load::<T>(&m.path.join(file)) {
+            Ok(Some(v)) if best.as_ref().is_none_or(|b| version(&v) > version(b)) => {
+                tracing::warn!(mountpath = %m.path_str, file, version = version(&v), "conf/ has no {file}: using the backup on a mountpath");
+                best = Some(v);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(mountpath = %m.path_str, file, error = %e, "unreadable metadata backup"),
+        }
+    }
+    best
 }
 
 /// The version rule for a received Smap or BMD (`what`), held `(uuid, version)` against
