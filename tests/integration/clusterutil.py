@@ -43,6 +43,7 @@ class ClusterNode(AisNode):
         self.keepalive_ms = keepalive_ms
         self.keepalive_factor = keepalive_factor
         self.name = name or f"{role}@{self.port}"
+        self.extra_args = []
 
     def argv(self):
         args = [
@@ -59,7 +60,7 @@ class ClusterNode(AisNode):
             args += ["--mountpath", m]
         if self.primary_url:
             args += ["--primary-url", self.primary_url]
-        return args
+        return args + list(self.extra_args)
 
     @property
     def is_primary(self):
