@@ -150,7 +150,12 @@ pub(crate) async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>)
                 node.left.store(true, Ordering::Relaxed);
             }
         } else {
-            tracing::info!(smap_version = new.version, targets = new.tmap.len(), proxies = new.pmap.len(), "new Smap");
+            tracing::info!(
+                smap_version = new.version,
+                targets = new.tmap.len(),
+                proxies = new.pmap.len(),
+                "new Smap"
+            );
         }
         crate::rebalance::on_smap_change(&node, &old, &new);
     }
@@ -221,11 +226,7 @@ async fn member_tick(node: &Arc<Node>, st: &mut Member) {
         glommio::timer::sleep(interval).await;
         return;
     };
-    let silent = node
-        .primary_contact
-        .lock()
-        .expect("contact lock")
-        .elapsed();
+    let silent = node.primary_contact.lock().expect("contact lock").elapsed();
     if !node.joined.load(Ordering::Relaxed) {
         // The primary our Smap names first; if it does not answer, the configured one.
         let mut r = join(node, &primary).await;
@@ -313,11 +314,7 @@ async fn member_tick(node: &Arc<Node>, st: &mut Member) {
             node.joined.store(false, Ordering::Relaxed);
         }
         Err(e) => {
-            let silent = node
-                .primary_contact
-                .lock()
-                .expect("contact lock")
-                .elapsed();
+            let silent = node.primary_contact.lock().expect("contact lock").elapsed();
             tracing::warn!(error = %e, silent_ms = silent.as_millis() as u64, "keepalive to primary failed");
             if silent > node.keepalive_timeout() {
                 crate::vote::primary_down(node).await;
@@ -340,7 +337,11 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
     let smap = node.smap.load();
     let me = node.self_id().to_string();
     let now = Instant::now();
-    let others: Vec<String> = smap.nodes().map(|n| n.daemon_id.clone()).filter(|id| *id != me).collect();
+    let others: Vec<String> = smap
+        .nodes()
+        .map(|n| n.daemon_id.clone())
+        .filter(|id| *id != me)
+        .collect();
     let stale: Vec<String> = {
         let mut seen = node.last_seen.lock().expect("last_seen lock");
         others
@@ -352,8 +353,18 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
     let paused = gap > timeout;
     let isolated = others.len() >= 2 && stale.len() == others.len();
     if paused || isolated {
-        tracing::warn!(gap_ms = gap.as_millis() as u64, silent = stale.len(), nodes = others.len(), "primary: late or cut off; checking whether the cluster has a newer map");
-        if crate::vote::adopt_newer_smap(node, Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(300, 2000))).await {
+        tracing::warn!(
+            gap_ms = gap.as_millis() as u64,
+            silent = stale.len(),
+            nodes = others.len(),
+            "primary: late or cut off; checking whether the cluster has a newer map"
+        );
+        if crate::vote::adopt_newer_smap(
+            node,
+            Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(300, 2000)),
+        )
+        .await
+        {
             return;
         }
         if paused {

@@ -25,6 +25,7 @@
 use crate::daemon::Node;
 use crate::error::{Error, Result};
 use crate::intra::call_once;
+use crate::meta::election::{self, Ballot, Voter};
 use crate::meta::Smap;
 use crate::node::Role;
 use serde::{Deserialize, Serialize};
@@ -220,7 +221,12 @@ async fn elect_inner(node: &Arc<Node>, vr: VoteRecord) -> Result<()> {
     }
     // 2. Votes from every other node of the map.
     let me = node.proxy_id.clone();
-    let msg = Rc::new(serde_json::to_vec(&VoteMessage { vote_record: vr.clone() }).expect("vote serializes"));
+    let msg = Rc::new(
+        serde_json::to_vec(&VoteMessage {
+            vote_record: vr.clone(),
+        })
+        .expect("vote serializes"),
+    );
     let wait = probe_ms(node) * 2 + 1000;
     let tasks: Vec<_> = vr
         .smap
@@ -231,7 +237,14 @@ async fn elect_inner(node: &Arc<Node>, vr: VoteRecord) -> Result<()> {
             let id = n.daemon_id.clone();
             let body = msg.clone();
             glommio::spawn_local(async move {
-                let r = call_once("GET", &url, &[("Content-Type", "application/json")], &body, wait).await;
+                let r = call_once(
+                    "GET",
+                    &url,
+                    &[("Content-Type", "application/json")],
+                    &body,
+                    wait,
+                )
+                .await;
                 let yes = matches!(&r, Ok(r) if r.status == 200 && r.body == VOTE_YES.as_bytes());
                 (id, yes, r.err().map(|e| e.to_string()))
             })
@@ -248,7 +261,7 @@ async fn elect_inner(node: &Arc<Node>, vr: VoteRecord) -> Result<()> {
         }
     }
     tracing::warn!(yes, no, "election votes");
-    if yes <= no {
+    if !election::won(yes, no) {
         return Err(Error::Conflict(format!("lost the vote {yes}:{no}")));
     }
     // 3. Commit: the new Smap (old primary removed, self primary, version + 100) and the
@@ -257,15 +270,9 @@ async fn elect_inner(node: &Arc<Node>, vr: VoteRecord) -> Result<()> {
     let n2 = node.clone();
     let new = glommio::executor()
         .spawn_blocking(move || {
-            n2.update_smap_by(100, |s| {
-                let me = s
-                    .pmap
-                    .get(&n2.proxy_id)
-                    .cloned()
-                    .ok_or_else(|| Error::Conflict("the candidate is not in its own Smap".into()))?;
-                s.remove(&old);
-                s.proxy_si = me;
-                Ok(())
+            n2.update_smap_by(election::ELECTION_VERSION_BUMP, |s| {
+                election::commit(s, &n2.proxy_id, &old)
+                    .ok_or_else(|| Error::Conflict("the candidate is not in its own Smap".into()))
             })
         })
         .await?;
@@ -294,44 +301,36 @@ pub async fn vote(node: &Arc<Node>, body: &[u8]) -> Result<&'static str> {
             vr.candidate, vr.smap.version
         )));
     }
-    let no = |why: String| {
-        tracing::info!(candidate = %vr.candidate, why, "vote: NO");
-        Ok(VOTE_NO)
+    let voter = Voter {
+        held: &cur,
+        is_primary: node.is_primary(),
+        silent: node.primary_contact.lock().expect("contact lock").elapsed(),
+        interval: Duration::from_millis(node.cfg.keepalive_interval_ms),
     };
-    if node.is_primary() {
-        return no("this node is the primary".into());
-    }
-    if cur.version > vr.smap.version && cur.proxy_si.daemon_id != vr.primary {
-        return no(format!(
-            "Smap v{} already names another primary {}",
-            cur.version, cur.proxy_si.daemon_id
-        ));
-    }
-    if cur.proxy_si.daemon_id != vr.primary {
-        return no(format!(
-            "the vote replaces {}, our primary is {}",
-            vr.primary, cur.proxy_si.daemon_id
-        ));
-    }
-    let silent = node.primary_contact.lock().expect("contact lock").elapsed();
-    if silent < Duration::from_millis(node.cfg.keepalive_interval_ms) {
-        return no(format!("heard from the primary {} ms ago", silent.as_millis()));
-    }
-    if let Some(p) = cur.node(&vr.primary) {
-        if let Some(theirs) = smap_of(&p.intra_control_net.direct_url, probe_ms(node)).await {
-            if theirs.proxy_si.daemon_id == vr.primary {
+    let ballot = match election::vote_before_probe(&voter, &vr.primary, vr.smap.version) {
+        Some(b) => b,
+        None => {
+            let answers = match cur.node(&vr.primary) {
+                Some(p) => smap_of(&p.intra_control_net.direct_url, probe_ms(node))
+                    .await
+                    .is_some_and(|theirs| theirs.proxy_si.daemon_id == vr.primary),
+                None => false,
+            };
+            if answers {
                 node.heard_from_primary();
-                return no(format!("the primary {} answers", vr.primary));
             }
+            election::vote_after_probe(&voter, &vr.primary, &vr.candidate, answers)
         }
-    }
-    match cur.hrw_proxy(&vr.primary) {
-        Some(c) if c.daemon_id == vr.candidate => {
+    };
+    match ballot {
+        Ballot::Yes => {
             tracing::warn!(candidate = %vr.candidate, primary = %vr.primary, "vote: YES");
             Ok(VOTE_YES)
         }
-        Some(c) => no(format!("our HRW candidate is {}", c.daemon_id)),
-        None => no("no electable proxy in our Smap".into()),
+        Ballot::No(why) => {
+            tracing::info!(candidate = %vr.candidate, why, "vote: NO");
+            Ok(VOTE_NO)
+        }
     }
 }
 

@@ -66,10 +66,10 @@ pub async fn set_primary(
     if req.has_body() {
         read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
     }
-    if req.q_true("force") {
-        return Err(ApiError::not_implemented(
-            "set-primary with force=true (joining another cluster's primary) is not supported by this node",
-        ));
+    if req.q_true("frc") {
+        return Err(ApiError::not_implemented(format!(
+            "PUT /v1/cluster/proxy/{id}?frc=true (force: make a proxy of another cluster primary) is not supported by this node"
+        )));
     }
     cluster::vote::set_primary(&core.node, id).await?;
     send_ok(conn).await

@@ -5,6 +5,7 @@
 
 pub mod bmd;
 pub mod bprops;
+pub mod election;
 pub mod ids;
 pub mod jsp;
 pub mod placement;

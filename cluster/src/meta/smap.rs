@@ -119,9 +119,7 @@ impl Smap {
         self.pmap
             .values()
             .filter(|p| p.daemon_id != skip && p.is_active() && !p.is_non_electable())
-            .max_by(|a, b| {
-                (a.id_digest, &a.daemon_id).cmp(&(b.id_digest, &b.daemon_id))
-            })
+            .max_by(|a, b| (a.id_digest, &a.daemon_id).cmp(&(b.id_digest, &b.daemon_id)))
     }
 
     /// Take a node out of the map (it left, was decommissioned or stopped answering).

@@ -295,7 +295,11 @@ impl NodeState {
                 self.smap.load().proxy_si.daemon_id
             )));
         }
-        let age = self.primacy_confirmed.lock().expect("primacy lock").elapsed();
+        let age = self
+            .primacy_confirmed
+            .lock()
+            .expect("primacy lock")
+            .elapsed();
         if age > self.keepalive_timeout() {
             return Err(Error::Unavailable(format!(
                 "{}: primary has not confirmed its role for {} ms (paused or cut off?): re-checking the cluster map",
@@ -584,7 +588,9 @@ fn newest_backup<T: for<'de> serde::Deserialize<'de>>(
                 best = Some(v);
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(mountpath = %m.path_str, file, error = %e, "unreadable metadata backup"),
+            Err(e) => {
+                tracing::warn!(mountpath = %m.path_str, file, error = %e, "unreadable metadata backup")
+            }
         }
     }
     best
