@@ -374,9 +374,9 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
             return;
         }
     }
-    if !isolated {
-        *node.primacy_confirmed.lock().expect("primacy lock") = Instant::now();
-    }
+    // Nobody holds a newer map. (Cut off by a partition, we cannot know of an election on
+    // the other side: when it heals, their newer map reaches us and we follow it.)
+    *node.primacy_confirmed.lock().expect("primacy lock") = Instant::now();
     if stale.is_empty() {
         return;
     }
