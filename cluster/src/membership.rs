@@ -137,6 +137,11 @@ async fn join_and_keepalive(node: Arc<Node>) {
                 Ok(()) => {
                     joined = true;
                     failures = 0;
+                    // The primary took us in: a metasync that overtook the join with an
+                    // older map without us (sent to the primary's newer member list) did
+                    // not remove us; without this the node stopped keepaliving for good
+                    // and the primary dropped it a few seconds after start.
+                    node.left.store(false, std::sync::atomic::Ordering::Relaxed);
                     node.joined
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     // A (re)joined target finishes whatever an interrupted run left behind.
@@ -218,8 +223,11 @@ async fn watch_keepalives(node: Arc<Node>) {
         let stale: Vec<String> = {
             let mut seen = node.last_seen.lock().expect("last_seen lock");
             smap.pmap
-                .keys()
-                .chain(smap.tmap.keys())
+                .values()
+                .chain(smap.tmap.values())
+                // A node shut down for a while is a known absence (crate::lifecycle).
+                .filter(|n| !n.is_shut_down())
+                .map(|n| &n.daemon_id)
                 .filter(|id| **id != me)
                 .filter(|id| {
                     now.duration_since(*seen.entry((*id).clone()).or_insert(now)) > timeout
@@ -399,10 +407,11 @@ pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
             si.public_net.direct_url
         )));
     }
-    // A re-join keeps the flags the primary set (maintenance, decommission).
+    // A re-join keeps the flags the primary set (maintenance, decommission), except
+    // "shut down for a while": the node is back (crate::lifecycle).
     let mut si = si;
     if let Some(e) = existing {
-        si.flags = e.flags;
+        si.flags = e.flags & !meta::FLAG_SHUTDOWN;
     }
     let unchanged = existing.is_some_and(|e| *e == si);
     node.last_seen
