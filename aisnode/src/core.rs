@@ -30,6 +30,11 @@ pub struct Core {
     pub(crate) senders: Vec<Option<ConnectedSender<Handoff>>>,
     pub(crate) conns: Cell<usize>,
     pub(crate) next_req: Cell<u64>,
+    /// The node's drain state (shared by every core and the main thread).
+    pub(crate) drain: Arc<crate::drain::Drain>,
+    /// Closed when the drain closes the listeners: wakes this core's accept loops and idle
+    /// keep-alive connections, which then end.
+    pub(crate) closing: glommio::sync::Semaphore,
 }
 
 impl Core {

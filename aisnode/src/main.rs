@@ -8,6 +8,7 @@
 //! crate. `tests/layers.rs` keeps lower layers from importing higher ones.
 
 mod core;
+mod drain;
 mod error;
 mod forward;
 mod native;
@@ -79,6 +80,14 @@ struct Args {
     /// Most objects per second one rebalance or resilver moves on this target (0: no limit).
     #[arg(long, default_value_t = 0)]
     rebalance_max_rate: u32,
+    /// On SIGTERM/SIGINT or a shutdown request: most time in-flight requests get to finish
+    /// after the listeners closed, in milliseconds.
+    #[arg(long, default_value_t = server::DRAIN_TIMEOUT_MS_DEFAULT)]
+    drain_timeout_ms: u64,
+    /// On stopping: time between the primary flagging this node and the listeners closing
+    /// (requests redirected just before still arrive and are answered), in milliseconds.
+    #[arg(long, default_value_t = server::DRAIN_GRACE_MS_DEFAULT)]
+    drain_grace_ms: u64,
     /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
     /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
     #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
@@ -221,7 +230,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = server::run(node) {
+    let stop = server::StopOpts {
+        drain_timeout_ms: a.drain_timeout_ms,
+        drain_grace_ms: a.drain_grace_ms,
+    };
+    if let Err(e) = server::run(node, stop) {
         eprintln!("aisnode: {e:#}");
         std::process::exit(1);
     }

@@ -105,8 +105,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
         "daemon" if rest.trim_end_matches('/') == "mountpaths" && method != "GET" => {
             native::mountpaths::handle(core, conn, req).await
         }
-        "daemon" if method == "PUT" && rest.is_empty() && role != Role::Proxy => {
-            native::jobs::daemon_action(core, conn, req).await
+        "daemon" if method == "PUT" && rest.is_empty() => {
+            native::lifecycle::daemon_put(core, conn, req).await
         }
         "reverse" if rest.trim_end_matches('/') == "daemon/mountpaths" => {
             if role != Role::Proxy {

@@ -5,8 +5,16 @@
 //! object's mountpath is handed to the owner through a bounded cross-core channel: the
 //! connection's descriptor and its buffered bytes move, the owner re-reads the head and
 //! serves it. The route table is `routes.rs`.
+//!
+//! Stopping (SIGTERM, SIGINT, or the API raising SIGTERM): the node first has the primary
+//! flag it shut down for a while (`cluster::lifecycle`), so proxies stop redirecting to it;
+//! then it drains (`drain.rs`): every response says `Connection: close`, after a short
+//! grace the listening sockets of every core are shut down, running jobs are aborted (their
+//! persisted markers resume them at the next start), and the process exits 0 once no
+//! request is in flight or the drain deadline passed.
 
 use crate::core::{Core, Handoff};
+use crate::drain::Drain;
 use crate::error::ApiError;
 use crate::reply::send_error;
 use crate::req::{Listener, Outcome, Req};
@@ -28,6 +36,26 @@ pub const HANDOFF_QUEUE_MAX: usize = 256;
 /// Connections one core serves at once; past it new connections are closed.
 pub const CONNS_PER_CORE_MAX: usize = 8192;
 
+/// How the node stops (flags `--drain-timeout-ms`, `--drain-grace-ms`).
+#[derive(Clone, Copy, Debug)]
+pub struct StopOpts {
+    /// Most time in-flight requests get to finish after the listeners closed.
+    pub drain_timeout_ms: u64,
+    /// Time between telling the primary and closing the listeners: requests redirected
+    /// under the previous Smap still arrive and are served (with `Connection: close`).
+    pub drain_grace_ms: u64,
+}
+
+/// Default of `--drain-timeout-ms`.
+pub const DRAIN_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// Default of `--drain-grace-ms`.
+pub const DRAIN_GRACE_MS_DEFAULT: u64 = 250;
+/// Most time a stopping node waits for the primary to flag it shut down.
+pub const ANNOUNCE_TIMEOUT_MS: u64 = 5_000;
+/// How often a core checks whether the drain closed the listeners, and the main thread
+/// whether requests are still in flight.
+pub const DRAIN_POLL_MS: u64 = 10;
+
 /// Why the node could not start (ports, mountpaths, executors); printed by `main`.
 #[derive(Debug)]
 pub struct StartError(String);
@@ -46,12 +74,13 @@ fn start_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> StartEr
 
 /// Start every core and block until they exit. Errors during start-up (ports in use,
 /// mountpaths unusable) are returned before any core serves.
-pub fn run(node: Node) -> Result<(), StartError> {
+pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
     // Block SIGTERM/SIGINT here, before any thread exists, so every thread inherits the mask
     // and the main thread alone takes them with sigwait below.
     let sigs = termination_signals();
     block_signals(&sigs);
     let node = Arc::new(node);
+    let drain = Arc::new(Drain::default());
     cluster::fshc::register(&node);
     let n = node.cfg.cores;
     let host = node.cfg.host.clone();
@@ -87,12 +116,13 @@ pub fn run(node: Node) -> Result<(), StartError> {
     let mut handles = Vec::new();
     for (k, (sends, recvs)) in senders.into_iter().zip(receivers).enumerate() {
         let node = node.clone();
+        let drain = drain.clone();
         let ready = ready_tx.clone();
         let h = LocalExecutorBuilder::new(Placement::Fixed(k % cpus))
             .name(&format!("core-{k}"))
             .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
             .spawn(move || async move {
-                if let Err(e) = core_main(k, node, sends, recvs, ready.clone()).await {
+                if let Err(e) = core_main(k, node, drain, sends, recvs, ready.clone()).await {
                     let _ = ready.send(Err(format!("core {k}: {e:#}")));
                 }
             })
@@ -145,9 +175,73 @@ pub fn run(node: Node) -> Result<(), StartError> {
     let sig = wait_signal(&sigs);
     tracing::info!(signal = sig, "stopping on signal");
     eprintln!("aisnode: stopping on signal {sig}");
-    // Every acknowledged PUT is already durable and in-flight ones only ever touched work
-    // files (removed at the next start), so exiting now loses nothing.
+    drain_and_stop(&node, &drain, stop)?;
+    // Every acknowledged PUT is already durable and requests cut off by the deadline only
+    // ever touched work files (removed at the next start), so exiting now loses nothing.
     drop(handles);
+    Ok(())
+}
+
+/// The stop sequence, on the main thread (an executor of its own for the call to the
+/// primary): announce, drain, close, abort jobs, wait for in-flight requests.
+fn drain_and_stop(node: &Arc<Node>, drain: &Arc<Drain>, stop: StopOpts) -> Result<(), StartError> {
+    use futures_lite::future;
+    let ex = glommio::LocalExecutorBuilder::new(Placement::Unbound)
+        .name("stop")
+        .make()
+        .map_err(|e| start_err("cannot start the stop executor", e))?;
+    ex.run(async {
+        let t0 = std::time::Instant::now();
+        let announced = future::or(
+            async { Some(cluster::lifecycle::announce_shutdown(node).await) },
+            async {
+                glommio::timer::sleep(std::time::Duration::from_millis(ANNOUNCE_TIMEOUT_MS)).await;
+                None
+            },
+        )
+        .await;
+        match announced {
+            Some(Ok(())) => tracing::info!(
+                elapsed_ms = t0.elapsed().as_millis() as u64,
+                "primary flagged this node shut down for a while"
+            ),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "could not tell the primary; draining anyway");
+            }
+            None => tracing::warn!("the primary did not answer in time; draining anyway"),
+        }
+        drain.start_draining();
+        glommio::timer::sleep(std::time::Duration::from_millis(stop.drain_grace_ms)).await;
+        drain.close_listeners();
+        let mut aborted = 0;
+        for j in node.jobs.all() {
+            if !j.is_finished() {
+                j.abort("node shutting down");
+                aborted += 1;
+            }
+        }
+        tracing::info!(
+            in_flight = drain.in_flight(),
+            jobs_aborted = aborted,
+            "listeners closed; draining"
+        );
+        let t1 = std::time::Instant::now();
+        while !drain.idle() {
+            if t1.elapsed() > std::time::Duration::from_millis(stop.drain_timeout_ms) {
+                tracing::warn!(
+                    in_flight = drain.in_flight(),
+                    "drain deadline passed; exiting with requests in flight"
+                );
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(DRAIN_POLL_MS)).await;
+        }
+        tracing::info!(
+            elapsed_ms = t0.elapsed().as_millis() as u64,
+            "drained; exiting"
+        );
+        eprintln!("aisnode: drained; exiting");
+    });
     Ok(())
 }
 
@@ -208,6 +302,7 @@ fn wait_signal(set: &libc::sigset_t) -> i32 {
 async fn core_main(
     k: usize,
     node: Arc<Node>,
+    drain: Arc<Drain>,
     sends: Vec<Option<SharedSender<Handoff>>>,
     recvs: Vec<SharedReceiver<Handoff>>,
     ready: std::sync::mpsc::Sender<Result<usize, String>>,
@@ -223,11 +318,11 @@ async fn core_main(
     }
     drop(set);
     let host = node.cfg.host.clone();
-    let public = listen(&host, node.cfg.port)?;
-    let own = listen(&host, node.core_port(k))?;
+    let public = listen(&host, node.cfg.port, &drain)?;
+    let own = listen(&host, node.core_port(k), &drain)?;
     let mut extra = Vec::new();
     for (h, p) in node.extra_listen() {
-        extra.push(listen(&h, p)?);
+        extra.push(listen(&h, p, &drain)?);
     }
     // Receivers connect concurrently with our senders, or two cores would wait on each other.
     let recv_tasks: Vec<_> = recvs
@@ -250,7 +345,26 @@ async fn core_main(
         senders,
         conns: Cell::new(0),
         next_req: Cell::new(0),
+        drain,
+        closing: glommio::sync::Semaphore::new(0),
     });
+    {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            let tick = std::time::Duration::from_millis(DRAIN_POLL_MS);
+            while !core.drain.is_draining() {
+                glommio::timer::sleep(tick).await;
+            }
+            // From now on every response of this core (requests in flight included) tells
+            // the client to take its next request elsewhere.
+            net::http::set_closing_responses(true);
+            while !core.drain.is_closed() {
+                glommio::timer::sleep(tick).await;
+            }
+            core.closing.close();
+        })
+        .detach();
+    }
     for t in recv_tasks {
         let r = t.await;
         let core = core.clone();
@@ -259,7 +373,7 @@ async fn core_main(
                 // SAFETY-free: OwnedFd guarantees the descriptor is open and ours.
                 let stream = unsafe_stream(h.fd);
                 let conn = Conn::from_parts(stream, h.buf);
-                glommio::spawn_local(serve(core.clone(), conn, Listener::Core)).detach();
+                glommio::spawn_local(serve(core.clone(), conn, Listener::Core, true)).detach();
             }
         })
         .detach();
@@ -289,13 +403,18 @@ async fn core_main(
     let b = glommio::spawn_local(accept_loop(core, own, Listener::Core));
     a.await;
     b.await;
+    // The listeners closed (the node is stopping): the connections this core still serves
+    // are tasks of its executor, which must keep running until the process exits (the
+    // main thread decides when: drained, or the deadline passed).
+    futures_lite::future::pending::<()>().await;
     Ok(())
 }
 
 /// Listening socket with SO_REUSEPORT (every core accepts on the public port) and
 /// SO_REUSEADDR (a restarted node binds despite its predecessor's TIME_WAIT connections).
 /// glommio's own `bind` sets only the former.
-fn listen(host: &str, port: u16) -> Result<TcpListener, StartError> {
+/// The socket is registered with the drain, which shuts it down when the node stops.
+fn listen(host: &str, port: u16, drain: &Drain) -> Result<TcpListener, StartError> {
     use rustix::net::{AddressFamily, SocketType};
     let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
         .map_err(|e| start_err(format!("resolve {host}:{port}"), e))?
@@ -314,6 +433,7 @@ fn listen(host: &str, port: u16) -> Result<TcpListener, StartError> {
         .map_err(|e| start_err("SO_REUSEPORT", e))?;
     rustix::net::bind(&fd, &addr).map_err(|e| start_err(format!("bind {addr}"), e))?;
     rustix::net::listen(&fd, 1024).map_err(|e| start_err(format!("listen {addr}"), e))?;
+    drain.register_listener(fd.as_raw_fd());
     #[allow(unsafe_code)]
     // SAFETY: `fd` is an owned, listening TCP socket; ownership moves into the listener.
     Ok(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) })
@@ -326,9 +446,22 @@ fn unsafe_stream(fd: OwnedFd) -> TcpStream {
     unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) }
 }
 
+/// Resolves when the drain closed the listeners (this core's `closing` semaphore).
+async fn closing(core: &Core) {
+    let _ = core.closing.acquire(1).await;
+}
+
 async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
     loop {
-        match l.accept().await {
+        let accepted = futures_lite::future::or(async { Some(l.accept().await) }, async {
+            closing(&core).await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else {
+            return;
+        };
+        match accepted {
             Ok(s) => {
                 if core.conns.get() >= CONNS_PER_CORE_MAX {
                     tracing::warn!(
@@ -338,7 +471,13 @@ async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
                     drop(s);
                     continue;
                 }
-                glommio::spawn_local(serve(core.clone(), Conn::new(s), kind)).detach();
+                glommio::spawn_local(serve(core.clone(), Conn::new(s), kind, false)).detach();
+            }
+            Err(_) if core.drain.is_draining() => {
+                // Most likely the drain shut the socket down; the listener is dropped (and
+                // its descriptor closed) only once the drain is done with every socket.
+                closing(&core).await;
+                return;
             }
             Err(e) => {
                 tracing::warn!(core = core.id, error = %e, "accept failed");
@@ -348,15 +487,31 @@ async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
     }
 }
 
-async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener) {
+/// Serve one connection. `handed_off`: another core passed it on with its request still
+/// counted in flight (`Drain`); that count ends once the head was read here again.
+async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener, handed_off: bool) {
     core.conns.set(core.conns.get() + 1);
     let remote = conn
         .stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let mut held = handed_off;
     loop {
-        let head = match conn.read_head().await {
+        // An idle keep-alive connection ends when the drain closes the listeners.
+        let read = futures_lite::future::or(async { Some(conn.read_head().await) }, async {
+            closing(&core).await;
+            None
+        })
+        .await;
+        let in_flight = matches!(read, Some(Ok(Some(_)))).then(|| core.drain.begin_request());
+        if std::mem::take(&mut held) {
+            core.drain.end_handed_off();
+        }
+        let Some(read) = read else {
+            break;
+        };
+        let head = match read {
             Ok(Some(h)) => h,
             Ok(None) => break,
             Err(e) => {
@@ -399,7 +554,12 @@ async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener) {
             Outcome::Close => break,
             Outcome::Handoff(to) => {
                 core.conns.set(core.conns.get() - 1);
-                handoff(&core, conn, to).await;
+                if handoff(&core, conn, to).await {
+                    // The receiving core ends this count (see `serve`'s `handed_off`).
+                    if let Some(g) = in_flight {
+                        g.keep();
+                    }
+                }
                 return;
             }
         }
@@ -408,7 +568,8 @@ async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener) {
     conn.close().await;
 }
 
-async fn handoff(core: &Core, conn: Conn, to: usize) {
+/// Pass the connection to core `to`; false if it could not be (the connection is dropped).
+async fn handoff(core: &Core, conn: Conn, to: usize) -> bool {
     assert_ne!(to, core.id, "a hand-off never targets its own core");
     let (stream, buf) = conn.into_parts_rewound();
     // SAFETY: the descriptor belongs to `stream`, alive for this borrow.
@@ -418,17 +579,19 @@ async fn handoff(core: &Core, conn: Conn, to: usize) {
         Ok(fd) => fd,
         Err(e) => {
             tracing::error!(error = %e, "dup for hand-off failed; dropping connection");
-            return;
+            return false;
         }
     };
     drop(stream);
     let Some(Some(s)) = core.senders.get(to) else {
         tracing::error!(to, "no hand-off channel to core");
-        return;
+        return false;
     };
     if s.send(Handoff { fd, buf }).await.is_err() {
         tracing::error!(to, "hand-off channel closed");
+        return false;
     }
+    true
 }
 
 async fn dispatch(
@@ -449,6 +612,11 @@ async fn dispatch(
         listener,
         body_done: false,
     };
+    if core.drain.is_draining() {
+        // Answer, and tell the client to take its next request elsewhere.
+        net::http::set_closing_responses(true);
+        req.head.keep_alive = false;
+    }
     if !req.has_body() {
         req.body_done = true;
     }

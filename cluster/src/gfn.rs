@@ -60,7 +60,14 @@ pub fn neighbor_url(node: &Node, smap: &Smap, bucket: &str, object: &str) -> Opt
     }
     let prev = node.prev_smap.lock().expect("prev_smap lock").clone()?;
     let o = placement::owner(&prev, bucket, object)?;
-    (o.target_id != node.target_id).then_some(o.url)
+    // A previous owner shut down for a while (`meta::FLAG_SHUTDOWN`) is not asked: it
+    // would only refuse the connection, and the miss answers a fast 404. (One in
+    // maintenance or being decommissioned still runs and holds its objects: asked.)
+    let asked = !smap
+        .tmap
+        .get(&o.target_id)
+        .is_some_and(crate::meta::Snode::is_shut_down);
+    (o.target_id != node.target_id && asked).then_some(o.url)
 }
 
 /// A proxy redirects to a target as soon as the primary added it to the Smap, which can be

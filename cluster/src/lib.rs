@@ -29,6 +29,7 @@ pub mod fshc;
 pub mod gfn;
 pub mod intra;
 pub mod jobs;
+pub mod lifecycle;
 pub mod listing;
 pub mod membership;
 pub mod mirror;

@@ -238,6 +238,11 @@ async fn member_tick(node: &Arc<Node>, st: &mut Member) {
         match r {
             Ok(()) => {
                 st.failures = 0;
+                // The primary took us in: a metasync that overtook the join with an older
+                // map without us (sent to the primary's newer member list) did not remove
+                // us; without this the node stopped keepaliving for good and the primary
+                // dropped it a few seconds after start.
+                node.left.store(false, Ordering::Relaxed);
                 node.joined.store(true, Ordering::Relaxed);
                 if node.is_primary() {
                     return;
@@ -339,6 +344,8 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
     let now = Instant::now();
     let others: Vec<String> = smap
         .nodes()
+        // A node shut down for a while is a known absence (crate::lifecycle).
+        .filter(|n| !n.is_shut_down())
         .map(|n| n.daemon_id.clone())
         .filter(|id| *id != me)
         .collect();
@@ -420,7 +427,8 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
         .pmap
         .values()
         .chain(cur.tmap.values())
-        .filter(|n| n.daemon_id != me)
+        // A node shut down for a while gets the current maps when it re-joins.
+        .filter(|n| n.daemon_id != me && !n.is_shut_down())
         .map(|n| n.intra_control_net.direct_url.clone())
         .collect();
     urls.extend(extra.iter().cloned());
@@ -568,10 +576,11 @@ pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
             si.public_net.direct_url
         )));
     }
-    // A re-join keeps the flags the primary set (maintenance, decommission).
+    // A re-join keeps the flags the primary set (maintenance, decommission), except
+    // "shut down for a while": the node is back (crate::lifecycle).
     let mut si = si;
     if let Some(e) = existing {
-        si.flags = e.flags;
+        si.flags = e.flags & !meta::FLAG_SHUTDOWN;
     }
     let unchanged = existing.is_some_and(|e| *e == si);
     node.last_seen

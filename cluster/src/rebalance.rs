@@ -44,6 +44,16 @@ pub fn on_smap_change(node: &Arc<Node>, old: &Smap, new: &Smap) {
         return;
     }
     crate::gfn::remember_previous(node, old, new);
+    if old.rebalance_target_ids() == new.rebalance_target_ids() && old.version > 0 {
+        // A target shut down for a while, or came back from it (`meta::FLAG_SHUTDOWN`):
+        // placement changed, but its objects stay on it; get-from-neighbour covers what
+        // was written elsewhere meanwhile.
+        tracing::info!(
+            smap_version = new.version,
+            "placement changed by a temporary shutdown: no rebalance"
+        );
+        return;
+    }
     ensure(node, new.version);
 }
 

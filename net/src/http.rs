@@ -1010,12 +1010,36 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// came from a client can never split the head (response splitting, header injection). A status
 /// outside `100..=999` (debug-asserted) is written as 500.
 pub fn write_response_head(out: &mut Vec<u8>, status: u16, headers: &[(&str, &str)]) {
+    let closing = status >= 200
+        && CLOSING_RESPONSES.with(std::cell::Cell::get)
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("connection"));
+    let with_close;
+    let headers = if closing {
+        with_close = [headers, &[("Connection", "close")]].concat();
+        &with_close[..]
+    } else {
+        headers
+    };
     let dated = status >= 200 && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("date"));
     if dated {
         crate::time::with_http_date_now(|date| write_head(out, status, headers, Some(date)));
     } else {
         write_head(out, status, headers, None);
     }
+}
+
+thread_local! {
+    /// Set on a server thread that is draining: see [`set_closing_responses`].
+    static CLOSING_RESPONSES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on every final response head this thread writes says `Connection: close`
+/// (unless it names `Connection` itself): a draining server tells keep-alive clients to
+/// take their next request elsewhere. Per thread because a server core is one thread.
+pub fn set_closing_responses(on: bool) {
+    CLOSING_RESPONSES.with(|c| c.set(on));
 }
 
 /// [`write_response_head`] with the `Date` value given (`None`: no `Date` added).
@@ -2334,6 +2358,30 @@ mod tests {
     }
 
     /// Runs in release builds too: CR/LF never splits the head, whatever the build.
+    #[test]
+    fn draining_thread_says_connection_close_once() {
+        let head = |headers: &[(&str, &str)], status| {
+            let mut out = Vec::new();
+            write_response_head(&mut out, status, headers);
+            String::from_utf8(out).unwrap().to_ascii_lowercase()
+        };
+        assert!(!head(&[], 200).contains("connection:"));
+        set_closing_responses(true);
+        let h = head(&[("Content-Length", "0")], 200);
+        assert_eq!(h.matches("connection: close").count(), 1, "{h}");
+        let h = head(&[("Connection", "close")], 404);
+        assert_eq!(h.matches("connection:").count(), 1, "{h}");
+        assert!(!head(&[], 100).contains("connection:"), "not on 1xx");
+        // Another thread (another core) is not draining.
+        assert!(
+            std::thread::spawn(move || !head(&[], 200).contains("connection:"))
+                .join()
+                .unwrap()
+        );
+        set_closing_responses(false);
+        assert!(!head(&[], 200).contains("connection:"));
+    }
+
     #[test]
     fn write_response_head_neutralizes_crlf_in_names_and_values() {
         let mut out = Vec::new();

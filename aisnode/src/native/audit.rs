@@ -106,8 +106,6 @@ pub const ROWS: &[Row] = &[
     act(Bucket, "PUT", "archive", "archive objects into a shard (job)"),
     act(ObjectsBucket, "POST", "blob-download", "download a large remote object (job)"),
     act(Cluster, "PUT", "decommission", "decommission the whole cluster"),
-    act(Cluster, "PUT", "shutdown-node", "shut a node down"),
-    act(Cluster, "PUT", "shutdown", "shut the cluster down"),
     act(Cluster, "PUT", "rm-unsafe", "remove a node without rebalance"),
     act(Cluster, "PUT", "set-config", "change the cluster configuration"),
     act(Cluster, "PUT", "reset-config", "reset the cluster configuration"),

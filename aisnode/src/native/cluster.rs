@@ -124,6 +124,9 @@ pub async fn action(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
     let msg = require_actmsg(conn, req).await?;
     audit::check_action(Endpoint::Cluster, "PUT", &msg.action)?;
     check_options(&msg)?;
+    if let Some(o) = super::lifecycle::cluster_action(core, conn, req, &msg).await? {
+        return Ok(o);
+    }
     let job = if matches!(msg.action.as_str(), "start" | "stop") {
         cluster::jobs::cluster_action(&core.node, &core.smap(), &msg.action, &msg.value).await?
     } else {
@@ -211,6 +214,21 @@ fn check_options(msg: &ActMsg) -> Result<(), ApiError> {
             for (k, meaning) in [
                 ("sids", "several nodes in one request"),
                 ("skip_rebalance", "skip the global rebalance"),
+                ("rm_user_data", "remove the node's user data"),
+                (
+                    "keep_initial_config",
+                    "keep the node's initial configuration",
+                ),
+            ] {
+                if let Some(x) = set(k) {
+                    return refuse(k, x, meaning);
+                }
+            }
+        }
+        "shutdown-node" => {
+            // `skip_rebalance` is what a shutdown always does here (cluster::lifecycle).
+            for (k, meaning) in [
+                ("sids", "several nodes in one request"),
                 ("rm_user_data", "remove the node's user data"),
                 (
                     "keep_initial_config",

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod ec;
 pub mod jobs;
+pub mod lifecycle;
 pub mod listing;
 pub mod mountpaths;
 pub mod multipart;

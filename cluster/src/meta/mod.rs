@@ -16,6 +16,7 @@ pub use bmd::{Bmd, Bprops, CksumConf, EcConf, LruConf, MirrorConf, VersionConf};
 pub use ids::{random_id, valid_node_id};
 pub use smap::{
     CoreInfo, NetInfo, Smap, Snode, FLAG_DECOMMISSION, FLAG_MAINTENANCE, FLAG_NON_ELECTABLE,
+    FLAG_SHUTDOWN,
 };
 
 use serde::{Deserialize, Deserializer, Serializer};

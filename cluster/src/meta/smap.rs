@@ -35,6 +35,13 @@ pub struct CoreInfo {
 pub const FLAG_NON_ELECTABLE: u64 = 1;
 pub const FLAG_MAINTENANCE: u64 = 4;
 pub const FLAG_DECOMMISSION: u64 = 8;
+/// Our extension (AIS has no such bit; AIS uses 1, 2, 4, 8 and 16): the node is shut down
+/// for a while and will come back (SIGTERM, `shutdown-node`, `shutdown`). A target so
+/// flagged is out of HRW placement like one in maintenance, but its absence starts no
+/// rebalance (see [`Smap::rebalance_target_ids`]), the primary's keepalive watcher does not
+/// remove it, and its re-join clears the flag. AIS tools that do not know the bit show the
+/// node as an ordinary member that does not answer.
+pub const FLAG_SHUTDOWN: u64 = 1 << 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Snode {
@@ -64,6 +71,18 @@ impl Snode {
     /// In HRW placement: neither in maintenance nor being decommissioned. A target that is
     /// not active keeps its Smap entry (it still answers) but owns no objects.
     pub fn is_active(&self) -> bool {
+        self.flags & (FLAG_MAINTENANCE | FLAG_DECOMMISSION | FLAG_SHUTDOWN) == 0
+    }
+
+    /// Shut down for a while ([`FLAG_SHUTDOWN`]): a known, temporary absence.
+    pub fn is_shut_down(&self) -> bool {
+        self.flags & FLAG_SHUTDOWN != 0
+    }
+
+    /// Counted as a member whose objects stay where they are: active, or shut down for a
+    /// while; not in maintenance and not being decommissioned (those move their objects
+    /// away).
+    pub fn keeps_its_objects(&self) -> bool {
         self.flags & (FLAG_MAINTENANCE | FLAG_DECOMMISSION) == 0
     }
 
@@ -98,6 +117,18 @@ impl Smap {
     /// alike.
     pub fn active_target_ids(&self) -> Vec<&str> {
         self.active_targets()
+            .map(|t| t.daemon_id.as_str())
+            .collect()
+    }
+
+    /// IDs of the targets a rebalance distributes objects over, sorted: the active ones
+    /// plus those shut down for a while ([`Snode::keeps_its_objects`]). A target leaving
+    /// or coming back from a temporary shutdown changes placement (`active_target_ids`)
+    /// but not this list, so it starts no rebalance.
+    pub fn rebalance_target_ids(&self) -> Vec<&str> {
+        self.tmap
+            .values()
+            .filter(|t| t.keeps_its_objects())
             .map(|t| t.daemon_id.as_str())
             .collect()
     }
@@ -161,6 +192,7 @@ mod tests {
             s.tmap.insert(id.into(), target(id, flags));
         }
         assert_eq!(s.active_target_ids(), vec!["t1", "t5"]);
+        assert_eq!(s.rebalance_target_ids(), vec!["t1", "t5"]);
         assert!(s.node("t2").is_some());
         s.remove("t2");
         assert!(s.node("t2").is_none());
@@ -191,5 +223,27 @@ mod tests {
         assert_eq!(s.hrw_proxy("p3").unwrap().daemon_id, "p1");
         s.pmap.remove("p1");
         assert!(s.hrw_proxy("p3").is_none());
+    }
+
+    #[test]
+    fn shut_down_target_leaves_placement_but_not_the_rebalance_set() {
+        let mut s = Smap {
+            pmap: BTreeMap::new(),
+            proxy_si: Snode::placeholder(),
+            tmap: BTreeMap::new(),
+            uuid: "u".into(),
+            creation_time: String::new(),
+            version: 1,
+        };
+        for (id, flags) in [
+            ("t1", 0),
+            ("t2", FLAG_SHUTDOWN),
+            ("t3", FLAG_SHUTDOWN | FLAG_MAINTENANCE),
+        ] {
+            s.tmap.insert(id.into(), target(id, flags));
+        }
+        assert_eq!(s.active_target_ids(), vec!["t1"]);
+        assert_eq!(s.rebalance_target_ids(), vec!["t1", "t2"]);
+        assert!(s.tmap["t2"].is_shut_down() && !s.tmap["t2"].is_active());
     }
 }
