@@ -427,8 +427,9 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
         .pmap
         .values()
         .chain(cur.tmap.values())
-        // A node shut down for a while gets the current maps when it re-joins.
-        .filter(|n| n.daemon_id != me && !n.is_shut_down())
+        // A node shut down for a while gets it too: while it drains, its keepalives must
+        // match (a mismatch would send it down the re-join path, which clears the flag).
+        .filter(|n| n.daemon_id != me)
         .map(|n| n.intra_control_net.direct_url.clone())
         .collect();
     urls.extend(extra.iter().cloned());

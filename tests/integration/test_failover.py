@@ -358,6 +358,7 @@ def test_target_recovers_cluster_metadata_from_mountpath_backups(aisnode_binary,
         os.remove(conf / ".ais.smap")
         os.remove(conf / ".ais.bmd")
         mark = len(t.log_text())
+        t.spawn()
         c.wait_converged(c.nodes)
         assert "using the backup on a mountpath" in t.log_text()[mark:]
         assert bmd_of(t)["uuid"] == c.smap()["uuid"] and "bk" in bmd_of(t)["buckets"]
