@@ -17,7 +17,8 @@ mod routes;
 mod s3;
 mod server;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use cluster::meta::config::{ClusterConfig, Dur};
 use cluster::node::{NodeConfig, Role};
 use cluster::Node;
 use std::path::PathBuf;
@@ -62,17 +63,26 @@ struct Args {
     /// Primary proxy URL to join (e.g. http://10.0.0.1:8080); omit on the primary itself.
     #[arg(long)]
     primary_url: Option<String>,
-    /// Keepalive period in milliseconds (AIS keepalivetracker.interval, default 10s).
+    /// Cluster configuration file in AIS's JSON shape (AIS `-config`, `ais.json`; sections
+    /// left out take their defaults). The flags below, given explicitly, override it. Used
+    /// only while no cluster config is persisted (`conf/.ais.conf`): after that the
+    /// persisted config, changed with `set-config`, is the truth.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Keepalive period in milliseconds (AIS keepalivetracker.{proxy,target}.interval,
+    /// default 10s).
     #[arg(long, default_value_t = 10_000)]
     keepalive_interval_ms: u64,
-    /// A node silent for interval x factor is removed from the Smap (AIS default 3).
+    /// A node silent for interval x factor is removed from the Smap (AIS
+    /// keepalivetracker.{proxy,target}.factor, default 3).
     #[arg(long, default_value_t = 3)]
     keepalive_factor: u32,
-    /// Objects in flight per rebalance or resilver on this target (throttle: fewer keeps
-    /// foreground latency lower, more moves data faster).
-    #[arg(long, default_value_t = cluster::rebalance::REBALANCE_CONCURRENCY_DEFAULT)]
+    /// Objects in flight per rebalance or resilver on this target (rebalance.workers;
+    /// throttle: fewer keeps foreground latency lower, more moves data faster).
+    #[arg(long, default_value_t = cluster::meta::config::REBALANCE_WORKERS_DEFAULT)]
     rebalance_workers: usize,
-    /// Most objects per second one rebalance or resilver moves on this target (0: no limit).
+    /// Most objects per second one rebalance or resilver moves on this target
+    /// (rebalance.max_rate; 0: no limit).
     #[arg(long, default_value_t = 0)]
     rebalance_max_rate: u32,
     /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
@@ -119,7 +129,22 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let a = Args::parse();
+    let matches = Args::command().get_matches();
+    let a = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let explicit = |id: &str| {
+        matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            || matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable)
+    };
+    let initial_config = match initial_config(&a, &explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("aisnode: {e}");
+            std::process::exit(2);
+        }
+    };
     let cores = a.cores.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(std::num::NonZero::get)
@@ -136,14 +161,6 @@ fn main() {
     }
     if role == Role::All && a.primary_url.is_some() {
         eprintln!("aisnode: --primary-url is for --role proxy|target; --role all is a whole cluster in one process");
-        std::process::exit(2);
-    }
-    if a.rebalance_workers == 0 {
-        eprintln!("aisnode: --rebalance-workers must be at least 1");
-        std::process::exit(2);
-    }
-    if a.keepalive_interval_ms == 0 || a.keepalive_factor == 0 {
-        eprintln!("aisnode: --keepalive-interval-ms and --keepalive-factor must be positive");
         std::process::exit(2);
     }
     let core_port_base = match a.core_port_base {
@@ -178,10 +195,7 @@ fn main() {
         intra_control: a.intra_control,
         intra_data: a.intra_data,
         primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
-        keepalive_interval_ms: a.keepalive_interval_ms,
-        keepalive_factor: a.keepalive_factor,
-        rebalance_workers: a.rebalance_workers,
-        rebalance_max_rate: a.rebalance_max_rate,
+        initial_config,
         s3_via_root: a.s3_via_root,
         s3_ais_semantics: a.s3_ais_semantics,
         promote_root: match a.promote_root.map(std::fs::canonicalize) {
@@ -205,7 +219,7 @@ fn main() {
             }
         },
     };
-    let node = match Node::init(cfg) {
+    let node = match Node::init(cfg).and_then(|n| cluster::config::load(&n).map(|()| n)) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("aisnode: {e:#}");
@@ -216,4 +230,55 @@ fn main() {
         eprintln!("aisnode: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The start-up values of the cluster configuration: defaults, then the `--config` file,
+/// then the flags given explicitly; validated like `set-config`.
+fn initial_config(a: &Args, explicit: &dyn Fn(&str) -> bool) -> Result<ClusterConfig, String> {
+    let mut c = match &a.config {
+        None => ClusterConfig::default(),
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|e| format!("--config {}: {e}", p.display()))?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
+                .map_err(|e| format!("--config {}: not JSON: {e}", p.display()))?;
+            let c = ClusterConfig::from_json(&v)
+                .map_err(|e| format!("--config {}: {e}", p.display()))?;
+            c.check_reported()
+                .map_err(|e| format!("--config {}: {e}", p.display()))?;
+            c
+        }
+    };
+    let kt = &mut c.keepalivetracker;
+    if a.config.is_none() || explicit("keepalive_interval_ms") {
+        kt.proxy.interval = Dur::from_ms(a.keepalive_interval_ms);
+        kt.target.interval = Dur::from_ms(a.keepalive_interval_ms);
+    }
+    if a.config.is_none() || explicit("keepalive_factor") {
+        let f = u8::try_from(a.keepalive_factor)
+            .map_err(|_| format!("--keepalive-factor {}: too large", a.keepalive_factor))?;
+        kt.proxy.factor = f;
+        kt.target.factor = f;
+    }
+    if a.config.is_none() || explicit("rebalance_workers") {
+        c.rebalance.workers = a.rebalance_workers;
+    }
+    if a.config.is_none() || explicit("rebalance_max_rate") {
+        c.rebalance.max_rate = a.rebalance_max_rate;
+    }
+    // Identity and version are the cluster's, not a file's.
+    c.uuid = String::new();
+    c.config_version = 0;
+    c.lastupdate_time = String::new();
+    c.proxy.primary_url = String::new();
+    c.validate().map_err(|e| match e.path.as_str() {
+        p if p.starts_with("keepalivetracker") && a.config.is_none() => {
+            format!("--keepalive-interval-ms/--keepalive-factor: {e}")
+        }
+        "rebalance.workers" if a.config.is_none() => format!("--rebalance-workers: {e}"),
+        _ => match &a.config {
+            Some(p) => format!("--config {} (with the flags given): {e}", p.display()),
+            None => format!("configuration: {e}"),
+        },
+    })?;
+    Ok(c)
 }

@@ -8,7 +8,8 @@
 //! 3. Control-plane services: [`intra`] (calls to other nodes), [`xact`] (the job registry),
 //!    [`daemon`] (the node with its job registry), [`gfn`] (get-from-neighbour), [`listing`],
 //!    [`buckets`], [`transfer`] (object transfers between targets), [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
-//!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API).
+//!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`config`] (the
+//!    cluster configuration: set-config, node overrides, sync).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
@@ -22,6 +23,7 @@ pub mod node;
 
 // Layer 3.
 pub mod buckets;
+pub mod config;
 pub mod daemon;
 pub mod ec;
 pub mod fshc;

@@ -2,7 +2,8 @@
 //! join (`POST /v1/cluster/autoreg` to the primary), keepalive (`POST
 //! /v1/cluster/keepalive/<id>`, with the slow path being a re-join), removal of nodes that
 //! stopped answering (interval x factor), leave (`DELETE /v1/cluster/daemon/<id>`), and
-//! metasync (`PUT /v1/metasync`, a jsp-framed `{"Smap":..,"BMD":..}` pushed by the primary).
+//! metasync (`PUT /v1/metasync`, a jsp-framed `{"Smap":..,"BMD":..,"Config":..}` pushed by
+//! the primary; the cluster config is `crate::config`).
 //!
 //! Every intra-cluster call has a deadline and a bounded number of retries. The control
 //! plane runs as tasks on core 0; data-path cores only read published snapshots.
@@ -35,6 +36,9 @@ pub struct JoinMsg {
 pub struct JoinReply {
     pub smap: Smap,
     pub bmd: Bmd,
+    /// The cluster configuration (AIS `cluMeta.config`).
+    #[serde(default)]
+    pub config: Option<crate::meta::config::ClusterConfig>,
 }
 
 /// Start the control-plane tasks of this node on the current (core 0) executor.
@@ -69,14 +73,18 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
     .ok()?;
     let reply: JoinReply = serde_json::from_slice(&r.body)
         .map_err(|e| Error::PeerUnreachable(format!("bad join reply: {e}")))?;
-    match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
+    let applied = match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
         // A metasync with a newer map may overtake the join reply: that is success too.
         Err(Error::Meta {
             decision: Decision::Older,
             ..
         }) => Ok(()),
         other => other,
+    };
+    if let Some(c) = reply.config {
+        crate::config::apply_synced(node, c).await?;
     }
+    applied
 }
 
 /// Re-join the primary with our current Snode (its mountpaths per core changed).
@@ -124,12 +132,11 @@ async fn join_and_keepalive(node: Arc<Node>) {
         .primary_url
         .clone()
         .expect("non-primary has --primary-url");
-    let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
     let mut joined = false;
     let mut failures: u32 = 0;
     loop {
         if node.left.load(std::sync::atomic::Ordering::Relaxed) {
-            glommio::timer::sleep(interval).await;
+            crate::config::sleep_keepalive(&node).await;
             continue;
         }
         if !joined {
@@ -166,7 +173,7 @@ async fn join_and_keepalive(node: Arc<Node>) {
                 }
             }
         }
-        glommio::timer::sleep(interval).await;
+        crate::config::sleep_keepalive(&node).await;
         if node
             .rejoin_needed
             .swap(false, std::sync::atomic::Ordering::AcqRel)
@@ -208,10 +215,8 @@ async fn join_and_keepalive(node: Arc<Node>) {
 
 /// Primary: remove nodes not heard from within interval x factor.
 async fn watch_keepalives(node: Arc<Node>) {
-    let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
     loop {
-        glommio::timer::sleep(interval).await;
-        let timeout = node.keepalive_timeout();
+        crate::config::sleep_keepalive(&node).await;
         let smap = node.smap.load();
         let me = node.self_id().to_string();
         let now = Instant::now();
@@ -222,7 +227,8 @@ async fn watch_keepalives(node: Arc<Node>) {
                 .chain(smap.tmap.keys())
                 .filter(|id| **id != me)
                 .filter(|id| {
-                    now.duration_since(*seen.entry((*id).clone()).or_insert(now)) > timeout
+                    now.duration_since(*seen.entry((*id).clone()).or_insert(now))
+                        > node.keepalive_timeout_of(smap.tmap.contains_key(*id))
                 })
                 .cloned()
                 .collect()
@@ -263,6 +269,8 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
             serde_json::to_value(b).expect("BMD serializes"),
         );
     }
+    // Every push carries the cluster config too; a node applies it by the version rule.
+    payload.insert("Config".into(), node.config.load().cluster.to_json());
     let json = serde_json::to_vec(&payload).expect("payload serializes");
     let framed = Rc::new(jsp::encode(1, &json));
     let cur = node.smap.load();
@@ -306,6 +314,8 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
         smap: Option<Smap>,
         #[serde(rename = "BMD")]
         bmd: Option<Bmd>,
+        #[serde(rename = "Config")]
+        config: Option<serde_json::Value>,
     }
     let json = jsp::decode(body).map_err(|e| Error::BadRequest(e.to_string()))?;
     let p: Payload = serde_json::from_slice(json)
@@ -318,6 +328,9 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
     if let Err(e) = apply(node.clone(), p.smap, p.bmd).await {
         tracing::warn!(error = %e, "metasync refused");
         return Err(e);
+    }
+    if let Some(c) = p.config {
+        crate::config::apply_synced_json(node, &c).await?;
     }
     Ok(())
 }
@@ -437,6 +450,7 @@ pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
         reply: JoinReply {
             smap,
             bmd: (*node.bmd.load()).clone(),
+            config: Some(node.config.load().cluster.clone()),
         },
         changed: !unchanged,
     })
@@ -585,7 +599,9 @@ pub async fn cluster_action(
 /// Wait until the decommissioned target's rebalance (started by Smap `version` or later)
 /// finished without errors, then remove it from the Smap.
 async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version: i64) {
-    let poll = Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(100, 2000));
+    let poll = node
+        .keepalive_interval()
+        .clamp(Duration::from_millis(100), Duration::from_millis(2000));
     loop {
         glommio::timer::sleep(poll).await;
         if !node.smap.load().tmap.contains_key(&sid) {

@@ -4,18 +4,18 @@
 
 use crate::core::Core;
 use crate::error::ApiError;
-use crate::reply::{require_actmsg, send_job_id};
-use crate::req::{Outcome, Req};
+use crate::reply::send_job_id;
+use crate::req::Outcome;
 use net::conn::Conn;
 use std::rc::Rc;
 
-/// Target: `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}`.
-pub async fn daemon_action(
+/// Target: `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}` (the message
+/// read by `native::config::daemon_put`, which takes the configuration actions).
+pub async fn daemon_action_msg(
     core: &Rc<Core>,
     conn: &mut Conn,
-    req: &mut Req,
+    msg: net::api::ActMsg,
 ) -> Result<Outcome, ApiError> {
-    let msg = require_actmsg(conn, req).await?;
     let a = cluster::jobs::parse_args(&msg.value);
     let id = cluster::jobs::daemon_action(&core.node, &msg.action, &a)?;
     send_job_id(conn, &id).await

@@ -5,6 +5,7 @@
 //! are layer 3 and are not named here.
 
 pub mod config;
+mod confview;
 pub mod mpset;
 pub mod published;
 pub mod store;
@@ -59,6 +60,9 @@ pub struct NodeState {
     pub prev_smap: Mutex<Option<Arc<Smap>>>,
     /// Non-primary nodes: the primary accepted our join (and has not disowned us since).
     pub joined: std::sync::atomic::AtomicBool,
+    /// The cluster configuration, this node's override and the two combined (what the node
+    /// uses); loaded and replaced by `crate::config`.
+    pub config: Published<meta::config::ConfigView>,
 }
 
 impl NodeState {
@@ -181,6 +185,7 @@ impl NodeState {
             left: std::sync::atomic::AtomicBool::new(false),
             prev_smap: Mutex::new(None),
             joined: std::sync::atomic::AtomicBool::new(false),
+            config: Published::new(meta::config::ConfigView::new(cfg.initial_config.clone())),
             cfg,
         };
         if node.cfg.role != Role::Proxy {
@@ -278,10 +283,11 @@ impl NodeState {
         }
     }
 
+    /// The longest a node may stay silent (of proxies and targets) before it leaves the Smap.
     pub fn keepalive_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(
-            self.cfg.keepalive_interval_ms * u64::from(self.cfg.keepalive_factor),
-        )
+        let c = self.config();
+        let k = &c.keepalivetracker;
+        k.proxy.timeout().max(k.target.timeout())
     }
 
     /// Replace the Smap (primary, under `control`): bump version, persist, publish.
