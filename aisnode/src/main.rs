@@ -183,6 +183,20 @@ fn main() {
         );
         std::process::exit(2);
     }
+    // The rebalance throttle is per target: given explicitly to a node that joins a primary,
+    // it overrides the cluster's value on that node (for this run).
+    let mut throttle = serde_json::Map::new();
+    if a.primary_url.is_some() && explicit("rebalance_workers") {
+        throttle.insert("workers".into(), a.rebalance_workers.into());
+    }
+    if a.primary_url.is_some() && explicit("rebalance_max_rate") {
+        throttle.insert("max_rate".into(), a.rebalance_max_rate.into());
+    }
+    let startup_override = if throttle.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "rebalance": throttle })
+    };
     let cfg = NodeConfig {
         role,
         host: a.host,
@@ -196,6 +210,7 @@ fn main() {
         intra_data: a.intra_data,
         primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
         initial_config,
+        startup_override,
         s3_via_root: a.s3_via_root,
         s3_ais_semantics: a.s3_ais_semantics,
         promote_root: match a.promote_root.map(std::fs::canonicalize) {

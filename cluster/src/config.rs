@@ -13,7 +13,8 @@
 //!
 //! # What this module does not do
 //! A transient (not persisted) change of the cluster config is refused (501); a node
-//! override may be transient. Cluster `reset-config` leaves node overrides alone.
+//! override may be transient (so are the per-node flags of `NodeConfig::startup_override`).
+//! Cluster `reset-config` leaves node overrides alone; a node's `reset-config` drops them all.
 
 use crate::daemon::Node;
 use crate::error::{Error, Result};
@@ -104,9 +105,12 @@ pub fn load(node: &NodeState) -> Result<()> {
         }
     }
     let opath = override_path(node);
-    let overrides: Value =
+    let persisted: Value =
         store::load(&opath)?.unwrap_or_else(|| Value::Object(Default::default()));
-    let view = ConfigView::with(cluster, overrides).map_err(|e| file_err(&opath, e))?;
+    // Per-node flags given at start-up override the persisted override, for this run.
+    let mut overrides = persisted.clone();
+    config::merge_override(&mut overrides, &node.cfg.startup_override);
+    let view = ConfigView::with(cluster, overrides, persisted).map_err(|e| file_err(&opath, e))?;
     tracing::info!(
         config_version = view.cluster.config_version,
         "cluster config loaded"
@@ -145,12 +149,10 @@ async fn change_cluster(
             new.uuid = cur.cluster.uuid.clone();
             new.config_version = cur.cluster.config_version + 1;
             stamp(&mut new);
-            let view = ConfigView::with(new.clone(), cur.overrides.clone())
-                .or_else(|e| {
-                    tracing::warn!(error = %e, "node override no longer applies: dropped");
-                    ConfigView::with(new.clone(), Value::Object(Default::default()))
-                })
-                .map_err(|e| refusal(what, e))?;
+            let view = cur.with_cluster(new.clone()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "node override no longer applies: ignored");
+                ConfigView::new(new.clone())
+            });
             persist_cluster(&node, &new)?;
             node.config.store(view);
             // Keepalive timeouts may have shrunk: every node gets the new timeout from now
@@ -203,7 +205,7 @@ pub async fn reset_cluster(node: &Arc<Node>) -> Result<ClusterConfig> {
     .await
 }
 
-/// This node's `set-config` (its override): [`OVERRIDABLE`] fields; persisted unless
+/// This node's `set-config` (its override): [`config::OVERRIDABLE`] fields; persisted unless
 /// `transient`.
 pub async fn set_node(node: &Arc<Node>, patch: Patch, transient: bool) -> Result<()> {
     let n2 = node.clone();
@@ -218,9 +220,14 @@ pub async fn set_node(node: &Arc<Node>, patch: Patch, transient: bool) -> Result
                 .map_err(|e| refusal(what, e))?;
             let mut ov = cur.overrides.clone();
             config::merge_override(&mut ov, &p);
-            let view = ConfigView::with(cur.cluster.clone(), ov).map_err(|e| refusal(what, e))?;
+            let mut persisted = cur.persisted.clone();
             if !transient {
-                store::persist(&override_path(&node), CONFIG_META_VERSION, &view.overrides)?;
+                config::merge_override(&mut persisted, &p);
+            }
+            let view = ConfigView::with(cur.cluster.clone(), ov, persisted)
+                .map_err(|e| refusal(what, e))?;
+            if !transient {
+                store::persist(&override_path(&node), CONFIG_META_VERSION, &view.persisted)?;
             }
             tracing::info!(overrides = %view.overrides, transient, "node config override changed");
             node.config.store(view);
@@ -275,7 +282,7 @@ pub async fn apply_synced(node: &Arc<Node>, c: ClusterConfig) -> Result<bool> {
                     ))
                 }
             }
-            let view = ConfigView::with(c.clone(), cur.overrides.clone()).unwrap_or_else(|e| {
+            let view = cur.with_cluster(c.clone()).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "node override no longer applies to the new cluster config: ignored");
                 ConfigView::new(c.clone())
             });

@@ -95,10 +95,10 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<transfer::Pool>) {
     let me = node.self_id().to_string();
     let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
     let sem = Rc::new(glommio::sync::Semaphore::new(
-        node.config().rebalance.workers.max(1) as u64,
+        node.effective_config().rebalance.workers.max(1) as u64,
     ));
     let mps = node.mountpaths.load().with_data();
-    let pace = crate::xact::Pace::new(node.config().rebalance.max_rate);
+    let pace = crate::xact::Pace::new(node.effective_config().rebalance.max_rate);
     for bucket in buckets {
         for mp in &mps {
             let mut after = String::new();

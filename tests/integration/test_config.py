@@ -18,8 +18,8 @@ import time
 import pytest
 import requests
 
-from clusterutil import Cluster
-from conftest import AisNode, NodeError
+from clusterutil import Cluster, ClusterNode
+from conftest import AisNode
 
 TIMEOUT_S = 10
 POLL_S = 0.05
@@ -305,6 +305,46 @@ def test_transient_node_override_is_not_persisted(cluster):
     p.spawn()
     cluster.wait_converged(cluster.nodes)
     assert kt(node_config(p), "proxy", "factor") == START_FACTOR
+
+
+class ThrottledTarget(ClusterNode):
+    def __init__(self, *a, extra=(), **kw):
+        super().__init__(*a, **kw)
+        self.extra = list(extra)
+
+    def argv(self):
+        return super().argv() + self.extra
+
+
+def test_rebalance_throttle_flags_of_a_target_override_the_cluster_value_on_it(
+        aisnode_binary, tmp_path):
+    """`--rebalance-workers` is per target: given to a joining target it is that node's value
+    (an override for the run), while the cluster config keeps its own."""
+    c = Cluster(aisnode_binary, tmp_path, proxies=1, targets=0, keepalive_ms=START_KEEPALIVE_MS)
+    t = ThrottledTarget(aisnode_binary, tmp_path / "t0", "target", 1, num_mountpaths=1,
+                        primary_url=c.primary.endpoint, keepalive_ms=START_KEEPALIVE_MS,
+                        name="t0", extra=["--rebalance-workers", "2", "--rebalance-max-rate", "30"])
+    c.targets.append(t)
+    try:
+        c.start()
+        mine = node_config(t)
+        assert mine["rebalance"]["workers"] == 2 and mine["rebalance"]["max_rate"] == 30
+        clu = cluster_config(t)
+        assert clu["rebalance"]["workers"] == 4 and clu["rebalance"]["max_rate"] == 0
+        assert cluster_config(c.primary) == clu
+        # A cluster change of another field keeps the target's throttle.
+        r = set_query(c.primary, **{"keepalivetracker.target.factor": "4"})
+        assert r.status_code == 200, r.text
+        wait_all(c, lambda cfg: kt(cfg, "target", "factor") == 4, "target factor 4")
+        assert node_config(t)["rebalance"]["workers"] == 2
+        # Not persisted: without the flags the target uses the cluster's value.
+        t.extra = []
+        t.kill9()
+        t.spawn()
+        c.wait_converged(c.nodes)
+        assert node_config(t)["rebalance"]["workers"] == 4
+    finally:
+        c.close()
 
 
 # ---- --config FILE -------------------------------------------------------------------------

@@ -40,16 +40,11 @@ pub const SETTABLE: &[&str] = &[
     "rebalance.max_rate",
 ];
 
-/// The sections a node override may hold (AIS: not the `allow:"cluster"` ones, with the
-/// rebalance throttle of this node added, since it is per target).
-pub const OVERRIDABLE: &[&str] = &[
-    "keepalivetracker.proxy.interval",
-    "keepalivetracker.proxy.factor",
-    "keepalivetracker.target.interval",
-    "keepalivetracker.target.factor",
-    "rebalance.workers",
-    "rebalance.max_rate",
-];
+/// The fields a node override may hold: every settable one (AIS lets a node override its
+/// keepalive trackers; the rebalance throttle is per target anyway). AIS's cluster-only
+/// sections (`proxy`, `rebalance.enabled`, `versioning`, `features`, ...) are reported
+/// fields here, so they cannot be overridden either.
+pub const OVERRIDABLE: &[&str] = SETTABLE;
 
 /// AIS configuration sections and fields this node does not have: named, they are refused
 /// as not implemented (501), not as unknown (400).
@@ -104,9 +99,6 @@ pub struct Dur(pub Duration);
 impl Dur {
     pub const fn from_ms(ms: u64) -> Dur {
         Dur(Duration::from_millis(ms))
-    }
-    pub fn as_ms(self) -> u64 {
-        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -692,8 +684,10 @@ pub fn merge_override(into: &mut Value, patch: &Value) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigView {
     pub cluster: ClusterConfig,
-    /// A nested JSON object of [`OVERRIDABLE`] fields (empty: none).
+    /// The override in force: a nested JSON object of [`OVERRIDABLE`] fields (empty: none).
     pub overrides: Value,
+    /// The part of `overrides` that is persisted (not transient, not from start-up flags).
+    pub persisted: Value,
     pub effective: ClusterConfig,
 }
 
@@ -703,18 +697,30 @@ impl ConfigView {
             effective: cluster.clone(),
             cluster,
             overrides: Value::Object(Map::new()),
+            persisted: Value::Object(Map::new()),
         }
     }
 
-    /// The view with `cluster` and `overrides`; an override the new cluster config does not
-    /// accept is an error (the caller decides whether to drop it).
-    pub fn with(cluster: ClusterConfig, overrides: Value) -> Result<ConfigView, ConfigError> {
+    /// The view with `cluster` and `overrides` (of which `persisted` is kept in the file);
+    /// an override the cluster config does not accept is an error (the caller decides
+    /// whether to drop it).
+    pub fn with(
+        cluster: ClusterConfig,
+        overrides: Value,
+        persisted: Value,
+    ) -> Result<ConfigView, ConfigError> {
         let effective = effective(&cluster, &overrides)?;
         Ok(ConfigView {
             cluster,
             overrides,
+            persisted,
             effective,
         })
+    }
+
+    /// This view with a new cluster config and the same override.
+    pub fn with_cluster(&self, cluster: ClusterConfig) -> Result<ConfigView, ConfigError> {
+        ConfigView::with(cluster, self.overrides.clone(), self.persisted.clone())
     }
 }
 
@@ -960,7 +966,7 @@ mod tests {
             &mut ov,
             &json!({"keepalivetracker": {"target": {"factor": 5}}}),
         );
-        let v = ConfigView::with(cluster.clone(), ov.clone()).unwrap();
+        let v = ConfigView::with(cluster.clone(), ov.clone(), ov.clone()).unwrap();
         assert_eq!(
             v.effective.keepalivetracker.target.interval,
             Dur::from_ms(1_000)

@@ -43,4 +43,9 @@ pub struct NodeConfig {
     /// when this node has none persisted, and `reset-config` returns to them; what the node
     /// uses at run time is the published config (`NodeState::config`).
     pub initial_config: crate::meta::config::ClusterConfig,
+    /// Per-node values given explicitly as flags on a node that joins a primary
+    /// (`--rebalance-workers`, `--rebalance-max-rate`: the throttle of this target): this
+    /// node's override for this run, on top of the cluster config (nested JSON; not
+    /// persisted, as AIS's `-config_custom`).
+    pub startup_override: serde_json::Value,
 }

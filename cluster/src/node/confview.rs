@@ -8,7 +8,7 @@ use std::time::Duration;
 
 impl NodeState {
     /// The configuration this node uses now (cluster config with its override).
-    pub fn config(&self) -> Arc<ClusterConfig> {
+    pub fn effective_config(&self) -> Arc<ClusterConfig> {
         Arc::new(self.config.load().effective.clone())
     }
 

@@ -285,7 +285,7 @@ impl NodeState {
 
     /// The longest a node may stay silent (of proxies and targets) before it leaves the Smap.
     pub fn keepalive_timeout(&self) -> std::time::Duration {
-        let c = self.config();
+        let c = self.effective_config();
         let k = &c.keepalivetracker;
         k.proxy.timeout().max(k.target.timeout())
     }
