@@ -288,37 +288,33 @@ async fn reverse_daemon(
         "GET" => {}
         "PUT" => {
             let node = &core.node;
-            let here = id == node.target_id || id == node.proxy_id;
-            if here || id.is_empty() || node.cfg.role != Role::Proxy {
-                if !here && !id.is_empty() {
-                    return Err(cluster::Error::NodeNotFound {
-                        id,
-                        smap_version: core.smap().version,
+            if id.is_empty() {
+                // Name the action first (a refused one is 501 with or without a node).
+                if rest != "daemon/set-config" {
+                    let msg = crate::reply::require_actmsg(conn, req).await?;
+                    if !native::config::is_config_action(&msg.action) {
+                        audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
+                        return Err(ApiError::bad_request(format!(
+                            "invalid action {:?}",
+                            msg.action
+                        )));
                     }
-                    .into());
                 }
-                if id.is_empty() {
-                    // Name the action first (a refused one is 501 with or without a node).
-                    if rest != "daemon/set-config" {
-                        let msg = crate::reply::require_actmsg(conn, req).await?;
-                        if !native::config::is_config_action(&msg.action) {
-                            audit::check_action(
-                                audit::Endpoint::ReverseDaemon,
-                                "PUT",
-                                &msg.action,
-                            )?;
-                            return Err(ApiError::bad_request(format!(
-                                "invalid action {:?}",
-                                msg.action
-                            )));
-                        }
-                    }
-                    return Err(ApiError::bad_request(
-                        "/v1/reverse/daemon: missing node ID (header Ais-Node-Id)",
-                    ));
-                }
+                return Err(ApiError::bad_request(
+                    "/v1/reverse/daemon: missing node ID (header Ais-Node-Id)",
+                ));
+            }
+            if id == node.target_id || id == node.proxy_id {
                 return native::config::reverse_put_here(core, conn, req, rest).await;
             }
+            if node.cfg.role != Role::Proxy {
+                return Err(cluster::Error::NodeNotFound {
+                    id,
+                    smap_version: core.smap().version,
+                }
+                .into());
+            }
+            // Another node's: relayed to it below (it answers as the node named).
         }
         _ => return Err(ApiError::method_not_allowed("GET, PUT")),
     }
