@@ -18,7 +18,8 @@ mod routes;
 mod s3;
 mod server;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use cluster::meta::config::{ClusterConfig, Dur};
 use cluster::node::{NodeConfig, Role};
 use cluster::Node;
 use std::path::PathBuf;
@@ -67,17 +68,26 @@ struct Args {
     /// `proxy.non_electable`).
     #[arg(long)]
     non_electable: bool,
-    /// Keepalive period in milliseconds (AIS keepalivetracker.interval, default 10s).
+    /// Cluster configuration file in AIS's JSON shape (AIS `-config`, `ais.json`; sections
+    /// left out take their defaults). The flags below, given explicitly, override it. Used
+    /// only while no cluster config is persisted (`conf/.ais.conf`): after that the
+    /// persisted config, changed with `set-config`, is the truth.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Keepalive period in milliseconds (AIS keepalivetracker.{proxy,target}.interval,
+    /// default 10s).
     #[arg(long, default_value_t = 10_000)]
     keepalive_interval_ms: u64,
-    /// A node silent for interval x factor is removed from the Smap (AIS default 3).
+    /// A node silent for interval x factor is removed from the Smap (AIS
+    /// keepalivetracker.{proxy,target}.factor, default 3).
     #[arg(long, default_value_t = 3)]
     keepalive_factor: u32,
-    /// Objects in flight per rebalance or resilver on this target (throttle: fewer keeps
-    /// foreground latency lower, more moves data faster).
-    #[arg(long, default_value_t = cluster::rebalance::REBALANCE_CONCURRENCY_DEFAULT)]
+    /// Objects in flight per rebalance or resilver on this target (rebalance.workers;
+    /// throttle: fewer keeps foreground latency lower, more moves data faster).
+    #[arg(long, default_value_t = cluster::meta::config::REBALANCE_WORKERS_DEFAULT)]
     rebalance_workers: usize,
-    /// Most objects per second one rebalance or resilver moves on this target (0: no limit).
+    /// Most objects per second one rebalance or resilver moves on this target
+    /// (rebalance.max_rate; 0: no limit).
     #[arg(long, default_value_t = 0)]
     rebalance_max_rate: u32,
     /// On SIGTERM/SIGINT or a shutdown request: most time in-flight requests get to finish
@@ -132,7 +142,22 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let a = Args::parse();
+    let matches = Args::command().get_matches();
+    let a = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let explicit = |id: &str| {
+        matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            || matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable)
+    };
+    let initial_config = match initial_config(&a, &explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("aisnode: {e}");
+            std::process::exit(2);
+        }
+    };
     let cores = a.cores.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(std::num::NonZero::get)
@@ -155,14 +180,6 @@ fn main() {
         eprintln!("aisnode: --non-electable is for a --role proxy that joins a primary (--primary-url): it can never be primary itself");
         std::process::exit(2);
     }
-    if a.rebalance_workers == 0 {
-        eprintln!("aisnode: --rebalance-workers must be at least 1");
-        std::process::exit(2);
-    }
-    if a.keepalive_interval_ms == 0 || a.keepalive_factor == 0 {
-        eprintln!("aisnode: --keepalive-interval-ms and --keepalive-factor must be positive");
-        std::process::exit(2);
-    }
     let core_port_base = match a.core_port_base {
         Some(b) => b,
         None => match a.port.checked_add(1) {
@@ -183,6 +200,20 @@ fn main() {
         );
         std::process::exit(2);
     }
+    // The rebalance throttle is per target: given explicitly to a node that joins a primary,
+    // it overrides the cluster's value on that node (for this run).
+    let mut throttle = serde_json::Map::new();
+    if a.primary_url.is_some() && explicit("rebalance_workers") {
+        throttle.insert("workers".into(), a.rebalance_workers.into());
+    }
+    if a.primary_url.is_some() && explicit("rebalance_max_rate") {
+        throttle.insert("max_rate".into(), a.rebalance_max_rate.into());
+    }
+    let startup_override = if throttle.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "rebalance": throttle })
+    };
     let cfg = NodeConfig {
         role,
         host: a.host,
@@ -196,10 +227,8 @@ fn main() {
         intra_data: a.intra_data,
         primary_url: a.primary_url.map(|u| u.trim_end_matches('/').to_string()),
         non_electable: a.non_electable,
-        keepalive_interval_ms: a.keepalive_interval_ms,
-        keepalive_factor: a.keepalive_factor,
-        rebalance_workers: a.rebalance_workers,
-        rebalance_max_rate: a.rebalance_max_rate,
+        initial_config,
+        startup_override,
         s3_via_root: a.s3_via_root,
         s3_ais_semantics: a.s3_ais_semantics,
         promote_root: match a.promote_root.map(std::fs::canonicalize) {
@@ -223,7 +252,7 @@ fn main() {
             }
         },
     };
-    let node = match Node::init(cfg) {
+    let node = match Node::init(cfg).and_then(|n| cluster::config::load(&n).map(|()| n)) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("aisnode: {e:#}");
@@ -238,4 +267,55 @@ fn main() {
         eprintln!("aisnode: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The start-up values of the cluster configuration: defaults, then the `--config` file,
+/// then the flags given explicitly; validated like `set-config`.
+fn initial_config(a: &Args, explicit: &dyn Fn(&str) -> bool) -> Result<ClusterConfig, String> {
+    let mut c = match &a.config {
+        None => ClusterConfig::default(),
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|e| format!("--config {}: {e}", p.display()))?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
+                .map_err(|e| format!("--config {}: not JSON: {e}", p.display()))?;
+            let c = ClusterConfig::from_json(&v)
+                .map_err(|e| format!("--config {}: {e}", p.display()))?;
+            c.check_reported()
+                .map_err(|e| format!("--config {}: {e}", p.display()))?;
+            c
+        }
+    };
+    let kt = &mut c.keepalivetracker;
+    if a.config.is_none() || explicit("keepalive_interval_ms") {
+        kt.proxy.interval = Dur::from_ms(a.keepalive_interval_ms);
+        kt.target.interval = Dur::from_ms(a.keepalive_interval_ms);
+    }
+    if a.config.is_none() || explicit("keepalive_factor") {
+        let f = u8::try_from(a.keepalive_factor)
+            .map_err(|_| format!("--keepalive-factor {}: too large", a.keepalive_factor))?;
+        kt.proxy.factor = f;
+        kt.target.factor = f;
+    }
+    if a.config.is_none() || explicit("rebalance_workers") {
+        c.rebalance.workers = a.rebalance_workers;
+    }
+    if a.config.is_none() || explicit("rebalance_max_rate") {
+        c.rebalance.max_rate = a.rebalance_max_rate;
+    }
+    // Identity and version are the cluster's, not a file's.
+    c.uuid = String::new();
+    c.config_version = 0;
+    c.lastupdate_time = String::new();
+    c.proxy.primary_url = String::new();
+    c.validate().map_err(|e| match e.path.as_str() {
+        p if p.starts_with("keepalivetracker") && a.config.is_none() => {
+            format!("--keepalive-interval-ms/--keepalive-factor: {e}")
+        }
+        "rebalance.workers" if a.config.is_none() => format!("--rebalance-workers: {e}"),
+        _ => match &a.config {
+            Some(p) => format!("--config {} (with the flags given): {e}", p.display()),
+            None => format!("configuration: {e}"),
+        },
+    })?;
+    Ok(c)
 }

@@ -70,6 +70,17 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
         "health" => daemon::health(core, conn, req).await,
         "metasync" if method == "PUT" => native::cluster::metasync(core, conn, req).await,
         "vote" if role != Role::All => native::cluster::vote(core, conn, req, &rest).await,
+        "cluster" if method == "PUT" && rest.trim_end_matches('/') == "set-config" => {
+            if role == Role::Target {
+                return Err(ApiError::bad_request(
+                    "PUT /v1/cluster/set-config goes to a proxy, not a target",
+                ));
+            }
+            if !core.node.is_primary() {
+                return native::cluster::forward_to_primary(core, conn, req).await;
+            }
+            native::config::cluster_set_query(core, conn, req).await
+        }
         "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
             // Job start/stop (maintenance actions answer that this is the only target).
             native::cluster::action(core, conn, req).await
@@ -105,8 +116,11 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
         "daemon" if rest.trim_end_matches('/') == "mountpaths" && method != "GET" => {
             native::mountpaths::handle(core, conn, req).await
         }
+        "daemon" if method == "PUT" && rest.trim_end_matches('/') == "set-config" => {
+            native::config::node_set_query(core, conn, req).await
+        }
         "daemon" if method == "PUT" && rest.is_empty() => {
-            native::lifecycle::daemon_put(core, conn, req).await
+            native::config::daemon_put(core, conn, req).await
         }
         "reverse" if rest.trim_end_matches('/') == "daemon/mountpaths" => {
             if role != Role::Proxy {
@@ -262,7 +276,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
 
 /// `/v1/reverse/daemon` (AIS's per-node API through any proxy, the node named by
 /// `Ais-Node-Id`): GET queries are answered by that node's `GET /v1/daemon` (this node's if it
-/// is the one named); per-node admin actions (PUT) are not supported.
+/// is the one named); PUT `set-config` and `reset-config` change that node's override
+/// (`native::config`); other per-node admin actions are refused by name.
 async fn reverse_daemon(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -270,22 +285,41 @@ async fn reverse_daemon(
     rest: &str,
 ) -> Result<Outcome, ApiError> {
     let method = req.head.method.clone();
+    let id = req.head.header("ais-node-id").unwrap_or("").to_string();
     match method.as_str() {
         "GET" => {}
         "PUT" => {
-            if rest == "daemon/set-config" {
-                audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", "set-config")?;
+            let node = &core.node;
+            if id.is_empty() {
+                // Name the action first (a refused one is 501 with or without a node).
+                if rest != "daemon/set-config" {
+                    let msg = crate::reply::require_actmsg(conn, req).await?;
+                    if !native::config::is_config_action(&msg.action) {
+                        audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
+                        return Err(ApiError::bad_request(format!(
+                            "invalid action {:?}",
+                            msg.action
+                        )));
+                    }
+                }
+                return Err(ApiError::bad_request(
+                    "/v1/reverse/daemon: missing node ID (header Ais-Node-Id)",
+                ));
             }
-            let msg = crate::reply::require_actmsg(conn, req).await?;
-            audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
-            return Err(ApiError::bad_request(format!(
-                "invalid action {:?}",
-                msg.action
-            )));
+            if id == node.target_id || id == node.proxy_id {
+                return native::config::reverse_put_here(core, conn, req, rest).await;
+            }
+            if node.cfg.role != Role::Proxy {
+                return Err(cluster::Error::NodeNotFound {
+                    id,
+                    smap_version: core.smap().version,
+                }
+                .into());
+            }
+            // Another node's: relayed to it below (it answers as the node named).
         }
         _ => return Err(ApiError::method_not_allowed("GET, PUT")),
     }
-    let id = req.head.header("ais-node-id").unwrap_or("").to_string();
     if id.is_empty() {
         return Err(ApiError::bad_request(
             "/v1/reverse/daemon: missing node ID (header Ais-Node-Id)",

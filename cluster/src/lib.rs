@@ -9,7 +9,8 @@
 //!    [`daemon`] (the node with its job registry), [`gfn`] (get-from-neighbour), [`listing`],
 //!    [`buckets`], [`transfer`] (object transfers between targets), [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`vote`]
-//!    (primary failover and set-primary).
+//!    (primary failover and set-primary), [`config`] (the cluster configuration:
+//!    set-config, node overrides, sync).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
@@ -23,6 +24,7 @@ pub mod node;
 
 // Layer 3.
 pub mod buckets;
+pub mod config;
 pub mod daemon;
 pub mod ec;
 pub mod fshc;

@@ -2,7 +2,8 @@
 //! join (`POST /v1/cluster/autoreg` to the primary), keepalive (`POST
 //! /v1/cluster/keepalive/<id>`, with the slow path being a re-join), removal of nodes that
 //! stopped answering (interval x factor), leave (`DELETE /v1/cluster/daemon/<id>`), and
-//! metasync (`PUT /v1/metasync`, a jsp-framed `{"Smap":..,"BMD":..}` pushed by the primary).
+//! metasync (`PUT /v1/metasync`, a jsp-framed `{"Smap":..,"BMD":..,"Config":..}` pushed by
+//! the primary; the cluster config is `crate::config`).
 //!
 //! Every intra-cluster call has a deadline and a bounded number of retries. The control
 //! plane runs as tasks on core 0; data-path cores only read published snapshots.
@@ -36,6 +37,9 @@ pub struct JoinMsg {
 pub struct JoinReply {
     pub smap: Smap,
     pub bmd: Bmd,
+    /// The cluster configuration (AIS `cluMeta.config`).
+    #[serde(default)]
+    pub config: Option<crate::meta::config::ClusterConfig>,
 }
 
 /// Start the control-plane task of this node on the current (core 0) executor: one loop
@@ -84,14 +88,18 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
     let reply: JoinReply = serde_json::from_slice(&r.body)
         .map_err(|e| Error::PeerUnreachable(format!("bad join reply: {e}")))?;
     node.heard_from_primary();
-    match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
+    let applied = match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
         // A metasync with a newer map may overtake the join reply: that is success too.
         Err(Error::Meta {
             decision: Decision::Older,
             ..
         }) => Ok(()),
         other => other,
+    };
+    if let Some(c) = reply.config {
+        crate::config::apply_synced(node, c).await?;
     }
+    applied
 }
 
 /// Re-join the primary with our current Snode (its mountpaths per core changed).
@@ -178,7 +186,6 @@ pub(crate) fn become_primary(node: &Node) {
 
 /// The control loop: each turn acts by the role the current Smap gives this node.
 async fn control_loop(node: Arc<Node>) {
-    let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
     if node.is_primary() {
         become_primary(&node);
         // Restarted as primary from a persisted Smap: if the cluster elected another
@@ -197,7 +204,7 @@ async fn control_loop(node: Arc<Node>) {
     let mut last_tick = Instant::now();
     loop {
         if node.is_primary() {
-            glommio::timer::sleep(interval).await;
+            crate::config::sleep_keepalive(&node).await;
             let gap = last_tick.elapsed();
             last_tick = Instant::now();
             primary_tick(&node, gap).await;
@@ -217,7 +224,7 @@ struct Member {
 /// interval and send a keepalive. A primary unheard of for interval x factor is failed:
 /// [`crate::vote::primary_down`] starts (or asks for) an election.
 async fn member_tick(node: &Arc<Node>, st: &mut Member) {
-    let interval = Duration::from_millis(node.cfg.keepalive_interval_ms);
+    let interval = node.keepalive_interval();
     if node.left.load(Ordering::Relaxed) {
         glommio::timer::sleep(interval).await;
         return;
@@ -286,7 +293,7 @@ async fn member_tick(node: &Arc<Node>, st: &mut Member) {
         }
         return;
     }
-    glommio::timer::sleep(interval).await;
+    crate::config::sleep_keepalive(node).await;
     if node.is_primary() || !node.joined.load(Ordering::Relaxed) {
         return;
     }
@@ -331,7 +338,7 @@ async fn member_tick(node: &Arc<Node>, st: &mut Member) {
 /// Deadline of one keepalive call: a paused primary must not hold the member longer than
 /// an interval or two.
 pub fn keepalive_call_ms(node: &Node) -> u64 {
-    (node.cfg.keepalive_interval_ms * 2).clamp(300, INTRA_CALL_TIMEOUT_MS)
+    (node.keepalive_interval().as_millis() as u64 * 2).clamp(300, INTRA_CALL_TIMEOUT_MS)
 }
 
 /// One turn of the primary: confirm the role, then remove nodes not heard from within
@@ -353,7 +360,10 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
         let mut seen = node.last_seen.lock().expect("last_seen lock");
         others
             .iter()
-            .filter(|id| now.duration_since(*seen.entry((*id).clone()).or_insert(now)) > timeout)
+            .filter(|id| {
+                now.duration_since(*seen.entry((*id).clone()).or_insert(now))
+                    > node.keepalive_timeout_of(smap.tmap.contains_key(*id))
+            })
             .cloned()
             .collect()
     };
@@ -368,7 +378,8 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
         );
         if crate::vote::adopt_newer_smap(
             node,
-            Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(300, 2000)),
+            node.keepalive_interval()
+                .clamp(Duration::from_millis(300), Duration::from_millis(2000)),
         )
         .await
         {
@@ -419,6 +430,8 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
             serde_json::to_value(b).expect("BMD serializes"),
         );
     }
+    // Every push carries the cluster config too; a node applies it by the version rule.
+    payload.insert("Config".into(), node.config.load().cluster.to_json());
     let json = serde_json::to_vec(&payload).expect("payload serializes");
     let framed = Rc::new(jsp::encode(1, &json));
     let cur = node.smap.load();
@@ -472,6 +485,8 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
         smap: Option<Smap>,
         #[serde(rename = "BMD")]
         bmd: Option<Bmd>,
+        #[serde(rename = "Config")]
+        config: Option<serde_json::Value>,
     }
     let json = jsp::decode(body).map_err(|e| Error::BadRequest(e.to_string()))?;
     let p: Payload = serde_json::from_slice(json)
@@ -496,6 +511,9 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
     }
     if from_primary && !node.is_primary() {
         node.heard_from_primary();
+    }
+    if let Some(c) = p.config {
+        crate::config::apply_synced_json(node, &c).await?;
     }
     Ok(())
 }
@@ -616,6 +634,7 @@ pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
         reply: JoinReply {
             smap,
             bmd: (*node.bmd.load()).clone(),
+            config: Some(node.config.load().cluster.clone()),
         },
         changed: !unchanged,
     })
@@ -792,7 +811,9 @@ pub async fn cluster_action(
 /// Wait until the decommissioned target's rebalance (started by Smap `version` or later)
 /// finished without errors, then remove it from the Smap.
 async fn finish_decommission(node: Arc<Node>, sid: String, url: String, version: i64) {
-    let poll = Duration::from_millis(node.cfg.keepalive_interval_ms.clamp(100, 2000));
+    let poll = node
+        .keepalive_interval()
+        .clamp(Duration::from_millis(100), Duration::from_millis(2000));
     loop {
         glommio::timer::sleep(poll).await;
         if !node.smap.load().tmap.contains_key(&sid) {

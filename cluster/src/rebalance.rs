@@ -27,8 +27,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Objects in flight per rebalance by default (bounded so foreground traffic keeps its
-/// latency); `--rebalance-workers` changes it.
-pub const REBALANCE_CONCURRENCY_DEFAULT: usize = 4;
+/// latency); `rebalance.workers` of the cluster config (`--rebalance-workers`) changes it.
+pub const REBALANCE_CONCURRENCY_DEFAULT: usize = crate::meta::config::REBALANCE_WORKERS_DEFAULT;
 /// Names listed per directory-walk batch.
 pub const REBALANCE_BATCH: usize = 1000;
 /// Passes per rebalance job (each pass after the first retries what failed or arrived late).
@@ -105,10 +105,10 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<transfer::Pool>) {
     let me = node.self_id().to_string();
     let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
     let sem = Rc::new(glommio::sync::Semaphore::new(
-        node.cfg.rebalance_workers.max(1) as u64,
+        node.effective_config().rebalance.workers.max(1) as u64,
     ));
     let mps = node.mountpaths.load().with_data();
-    let pace = crate::xact::Pace::new(node.cfg.rebalance_max_rate);
+    let pace = crate::xact::Pace::new(node.effective_config().rebalance.max_rate);
     for bucket in buckets {
         for mp in &mps {
             let mut after = String::new();

@@ -116,10 +116,10 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
     let set = node.mountpaths.load();
     let buckets: Vec<String> = node.bmd.load().buckets.keys().cloned().collect();
     let sem = Rc::new(glommio::sync::Semaphore::new(
-        node.cfg.rebalance_workers.max(1) as u64,
+        node.effective_config().rebalance.workers.max(1) as u64,
     ));
     let fsync = node.cfg.fsync;
-    let pace = crate::xact::Pace::new(node.cfg.rebalance_max_rate);
+    let pace = crate::xact::Pace::new(node.effective_config().rebalance.max_rate);
     for bucket in buckets {
         for src in set.with_data() {
             let mut after = String::new();

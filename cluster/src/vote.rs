@@ -63,7 +63,7 @@ pub struct VoteInitiationMessage {
 
 /// How long a voter or candidate waits for the primary to answer a direct check.
 fn probe_ms(node: &Node) -> u64 {
-    node.cfg.keepalive_interval_ms.clamp(300, 2000)
+    (node.keepalive_interval().as_millis() as u64).clamp(300, 2000)
 }
 
 fn record(node: &Node, candidate: &str, smap: &Smap) -> VoteRecord {
@@ -305,7 +305,7 @@ pub async fn vote(node: &Arc<Node>, body: &[u8]) -> Result<&'static str> {
         held: &cur,
         is_primary: node.is_primary(),
         silent: node.primary_contact.lock().expect("contact lock").elapsed(),
-        interval: Duration::from_millis(node.cfg.keepalive_interval_ms),
+        interval: node.keepalive_interval(),
     };
     let ballot = match election::vote_before_probe(&voter, &vr.primary, vr.smap.version) {
         Some(b) => b,

@@ -15,8 +15,9 @@ const WORKSPACE_CRATES: [&str; 7] = [
     "perf",
 ];
 
-/// Names of dependencies (all dependency tables) in a Cargo manifest.
-fn deps(manifest: &str) -> Vec<String> {
+/// Dependencies (all dependency tables) in a Cargo manifest: name, and whether it is a
+/// `path` dependency.
+fn deps(manifest: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut in_deps = false;
     for line in manifest.lines() {
@@ -28,14 +29,15 @@ fn deps(manifest: &str) -> Vec<String> {
                 .strip_prefix("[dependencies.")
                 .or_else(|| l.strip_prefix("[dev-dependencies."))
             {
-                out.push(rest.trim_end_matches(']').to_string());
+                out.push((rest.trim_end_matches(']').to_string(), false));
                 in_deps = false;
             }
             continue;
         }
         if in_deps && !l.is_empty() && !l.starts_with('#') {
-            if let Some((name, _)) = l.split_once('=') {
-                out.push(name.trim().trim_matches('"').to_string());
+            if let Some((name, value)) = l.split_once('=') {
+                let is_path = value.contains("path =") || value.contains("path=");
+                out.push((name.trim().trim_matches('"').to_string(), is_path));
             }
         }
     }
@@ -49,9 +51,11 @@ fn workspace_deps_of(krate: &str) -> Vec<String> {
     let p = root.join(krate).join("Cargo.toml");
     let text = std::fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("{}: {e} (crate {krate} is checked here)", p.display()));
+    // By name or by `path` (a name such as `serde_path_to_error` is not a path dependency).
     deps(&text)
         .into_iter()
-        .filter(|d| WORKSPACE_CRATES.contains(&d.as_str()) || d.contains("path"))
+        .filter(|(d, is_path)| WORKSPACE_CRATES.contains(&d.as_str()) || *is_path)
+        .map(|(d, _)| d)
         .collect()
 }
 
@@ -104,5 +108,13 @@ fn nothing_depends_on_aisnode_perf_or_aisloader() {
 #[test]
 fn dependency_parser_sees_path_and_table_forms() {
     let m = "[package]\nname = \"x\"\n[dependencies]\nnet = { path = \"../net\" }\nserde = \"1\"\n[dependencies.engine]\npath = \"../engine\"\n";
-    assert_eq!(deps(m), vec!["net", "serde", "engine"]);
+    let names: Vec<String> = deps(m).into_iter().map(|(d, _)| d).collect();
+    assert_eq!(names, vec!["net", "serde", "engine"]);
+    assert_eq!(deps(m)[0], ("net".to_string(), true));
+    // A crate whose name contains "path" is not a path dependency.
+    let m = "[dependencies]\nserde_path_to_error.workspace = true\n";
+    assert_eq!(
+        deps(m),
+        vec![("serde_path_to_error.workspace".to_string(), false)]
+    );
 }

@@ -107,8 +107,6 @@ pub const ROWS: &[Row] = &[
     act(ObjectsBucket, "POST", "blob-download", "download a large remote object (job)"),
     act(Cluster, "PUT", "decommission", "decommission the whole cluster"),
     act(Cluster, "PUT", "rm-unsafe", "remove a node without rebalance"),
-    act(Cluster, "PUT", "set-config", "change the cluster configuration"),
-    act(Cluster, "PUT", "reset-config", "reset the cluster configuration"),
     act(Cluster, "PUT", "rotate-logs", "rotate the logs of every node"),
     act(Cluster, "PUT", "reload-creds", "reload backend credentials"),
     act(Cluster, "PUT", "clear-lcache", "clear the object-metadata caches"),
@@ -116,8 +114,6 @@ pub const ROWS: &[Row] = &[
     act(Mountpaths, "POST", "rescan-mp", "rescan a mountpath"),
     act(Mountpaths, "POST", "fshc-mp", "health-check a mountpath's filesystem"),
     qp(Mountpaths, "PUT", "mountpath_label", "a label for the new mountpath"),
-    act(ReverseDaemon, "PUT", "set-config", "change one node's configuration"),
-    act(ReverseDaemon, "PUT", "reset-config", "reset one node's configuration"),
     act(ReverseDaemon, "PUT", "rotate-logs", "rotate one node's logs"),
     act(ReverseDaemon, "PUT", "reset-stats", "reset one node's statistics"),
 ];

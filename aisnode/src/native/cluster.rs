@@ -1,7 +1,7 @@
 //! Cluster membership over HTTP (the logic is `cluster::membership`): metasync on any node,
 //! and on the primary join (`POST /v1/cluster/autoreg`), keepalive, leave, and `PUT
-//! /v1/cluster` actions (maintenance, decommission, job start/stop); a non-primary proxy
-//! relays these to the primary.
+//! /v1/cluster` actions (maintenance, decommission, job start/stop; `set-config` and
+//! `reset-config` are `super::config`); a non-primary proxy relays these to the primary.
 
 use super::audit::{self, Endpoint};
 use crate::core::Core;
@@ -122,6 +122,9 @@ pub async fn leave(
 /// stop; answers the action's job ID as plain text.
 pub async fn action(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
     let msg = require_actmsg(conn, req).await?;
+    if super::config::is_config_action(&msg.action) {
+        return super::config::cluster_action(core, conn, req, msg).await;
+    }
     audit::check_action(Endpoint::Cluster, "PUT", &msg.action)?;
     check_options(&msg)?;
     if let Some(o) = super::lifecycle::cluster_action(core, conn, req, &msg).await? {

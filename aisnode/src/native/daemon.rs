@@ -118,7 +118,7 @@ pub async fn query(
             };
             send_json(conn, &sn).await
         }
-        "config" | "cluster_config" => send_json(conn, &cluster_config(core)).await,
+        "config" | "cluster_config" => super::config::query(core, conn, resource, &what).await,
         "node_status" | "status" | "stats" if what != "status" || resource == "daemon" => {
             let tracker = merge_json(
                 merge_json(cluster::mirror::stats_json(), cluster::ec::stats_json()),
@@ -160,20 +160,6 @@ pub async fn query(
             )))
         }
     }
-}
-
-fn cluster_config(core: &Core) -> serde_json::Value {
-    serde_json::json!({
-        "uuid": core.smap().uuid,
-        "version": "1",
-        "checksum": {"type": "xxhash2", "validate_cold_get": true, "validate_warm_get": true, "validate_obj_move": false, "enable_read_range": false},
-        "versioning": {"enabled": true, "validate_warm_get": false},
-        "auth": {"enabled": false, "secret": ""},
-        "keepalivetracker": {"proxy": {"name": "heartbeat", "interval": "10s", "factor": 3}, "target": {"name": "heartbeat", "interval": "10s", "factor": 3}, "num_retries": 3},
-        "timeout": {"cplane_operation": "2s", "max_keepalive": "5s", "startup_time": "1m"},
-        "net": {"l4": {"proto": "tcp"}, "http": {"use_https": false}},
-        "features": "0",
-    })
 }
 
 /// The keys of two JSON objects in one.

@@ -9,12 +9,12 @@ use crate::req::Outcome;
 use net::conn::Conn;
 use std::rc::Rc;
 
-/// Target: `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}` (the
-/// message read by `native::lifecycle::daemon_put`).
-pub async fn daemon_msg(
+/// Target: `PUT /v1/daemon` `{"action":"start"|"stop","value":{"ID","Kind"}}` (the message
+/// read by `native::config::daemon_put`, which takes the configuration actions).
+pub async fn daemon_action_msg(
     core: &Rc<Core>,
     conn: &mut Conn,
-    msg: &net::api::ActMsg,
+    msg: net::api::ActMsg,
 ) -> Result<Outcome, ApiError> {
     let a = cluster::jobs::parse_args(&msg.value);
     let id = cluster::jobs::daemon_action(&core.node, &msg.action, &a)?;

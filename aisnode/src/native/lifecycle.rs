@@ -13,7 +13,7 @@
 
 use crate::core::Core;
 use crate::error::ApiError;
-use crate::reply::{require_actmsg, send_job_id, send_ok};
+use crate::reply::{send_job_id, send_ok};
 use crate::req::{Outcome, Req};
 use cluster::lifecycle::{self, ACT_SHUTDOWN_CLUSTER, ACT_SHUTDOWN_NODE};
 use cluster::node::Role;
@@ -74,25 +74,18 @@ pub async fn cluster_action(
     }
 }
 
-/// `PUT /v1/daemon`: the shutdown actions on any node; on a target anything else is a job
-/// action (`native::jobs`).
-pub async fn daemon_put(
-    core: &Rc<Core>,
+/// `PUT /v1/daemon` with a shutdown action (`native::config::daemon_put` routes it here):
+/// answer, then stop this node the SIGTERM way. `None`: not a shutdown action.
+pub async fn daemon_shutdown(
     conn: &mut Conn,
-    req: &mut Req,
-) -> Result<Outcome, ApiError> {
-    let msg = require_actmsg(conn, req).await?;
+    msg: &net::api::ActMsg,
+) -> Result<Option<Outcome>, ApiError> {
     match msg.action.as_str() {
         ACT_SHUTDOWN_NODE | ACT_SHUTDOWN_CLUSTER => {
             let o = send_ok(conn).await?;
             stop_self();
-            Ok(o)
+            Ok(Some(o))
         }
-        _ if core.node.cfg.role != Role::Proxy => {
-            crate::native::jobs::daemon_msg(core, conn, &msg).await
-        }
-        a => Err(ApiError::not_implemented(format!(
-            "PUT /v1/daemon action {a:?} is not supported by a proxy"
-        ))),
+        _ => Ok(None),
     }
 }

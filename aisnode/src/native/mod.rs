@@ -1,11 +1,12 @@
 //! The native AIS API (spec §2), one module per resource: objects, buckets, listing,
-//! redirects, node and cluster queries, membership, jobs, mountpaths.
+//! redirects, node and cluster queries, membership, configuration, jobs, mountpaths.
 
 pub mod append;
 pub mod audit;
 pub mod body;
 pub mod buckets;
 pub mod cluster;
+pub mod config;
 pub mod daemon;
 pub mod ec;
 pub mod jobs;

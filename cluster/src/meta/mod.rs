@@ -1,10 +1,11 @@
 //! Layer 1: cluster metadata, sans-IO. The Smap and BMD in AIS's JSON shapes, the jsp framing
-//! they are persisted and synced in, placement (which targets, which target, which
+//! they are persisted and synced in, the cluster configuration, placement (which targets, which target, which
 //! mountpath), the typed rule for accepting a new version, and IDs. Nothing here does I/O
 //! or names a node's state: every higher layer builds on these values.
 
 pub mod bmd;
 pub mod bprops;
+pub mod config;
 pub mod election;
 pub mod ids;
 pub mod jsp;

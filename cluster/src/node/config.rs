@@ -1,4 +1,6 @@
-//! A node's configuration: its role and what `aisnode`'s flags set.
+//! A node's configuration: its role and what `aisnode`'s flags set. The cluster-wide
+//! configuration (keepalive, rebalance, ...) is `crate::meta::config`, published in
+//! `NodeState::config`.
 
 use std::path::PathBuf;
 
@@ -40,11 +42,14 @@ pub struct NodeConfig {
     pub primary_url: Option<String>,
     /// This proxy never becomes primary (AIS `proxy.non_electable`, Snode flag 1).
     pub non_electable: bool,
-    /// Keepalive period; a node silent for interval x factor leaves the Smap.
-    pub keepalive_interval_ms: u64,
-    pub keepalive_factor: u32,
-    /// Objects in flight per rebalance or resilver on this node (throttle).
-    pub rebalance_workers: usize,
-    /// Most objects per second a rebalance or resilver moves (0: unlimited).
-    pub rebalance_max_rate: u32,
+    /// The start-up values of the cluster configuration (defaults, then `--config`, then
+    /// flags given explicitly: keepalive, rebalance throttle). They seed the cluster config
+    /// when this node has none persisted, and `reset-config` returns to them; what the node
+    /// uses at run time is the published config (`NodeState::config`).
+    pub initial_config: crate::meta::config::ClusterConfig,
+    /// Per-node values given explicitly as flags on a node that joins a primary
+    /// (`--rebalance-workers`, `--rebalance-max-rate`: the throttle of this target): this
+    /// node's override for this run, on top of the cluster config (nested JSON; not
+    /// persisted, as AIS's `-config_custom`).
+    pub startup_override: serde_json::Value,
 }

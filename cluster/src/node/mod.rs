@@ -5,6 +5,7 @@
 //! are layer 3 and are not named here.
 
 pub mod config;
+mod confview;
 pub mod mpset;
 pub mod published;
 pub mod store;
@@ -68,6 +69,9 @@ pub struct NodeState {
     pub primacy_confirmed: Mutex<Instant>,
     /// An election this node runs as candidate is in progress.
     pub electing: std::sync::atomic::AtomicBool,
+    /// The cluster configuration, this node's override and the two combined (what the node
+    /// uses); loaded and replaced by `crate::config`.
+    pub config: Published<meta::config::ConfigView>,
 }
 
 impl NodeState {
@@ -203,6 +207,7 @@ impl NodeState {
             primary_contact: Mutex::new(Instant::now()),
             primacy_confirmed: Mutex::new(Instant::now()),
             electing: Default::default(),
+            config: Published::new(meta::config::ConfigView::new(cfg.initial_config.clone())),
             cfg,
         };
         if node.cfg.role != Role::Proxy {
@@ -348,10 +353,11 @@ impl NodeState {
         }
     }
 
+    /// The longest a node may stay silent (of proxies and targets) before it leaves the Smap.
     pub fn keepalive_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(
-            self.cfg.keepalive_interval_ms * u64::from(self.cfg.keepalive_factor),
-        )
+        let c = self.effective_config();
+        let k = &c.keepalivetracker;
+        k.proxy.timeout().max(k.target.timeout())
     }
 
     /// Replace the Smap (primary, under `control`): bump version, persist, publish.

@@ -1,0 +1,163 @@
+//! Configuration endpoints (the logic is `cluster::config`):
+//! - `PUT /v1/cluster/set-config?section.field=value&...` (AIS `api.SetClusterConfig`,
+//!   `ais config cluster key=value`) and `PUT /v1/cluster` with the action `set-config`
+//!   (value: nested JSON, AIS `SetClusterConfigUsingMsg`) or `reset-config`: the primary
+//!   changes the cluster config and pushes it to every node;
+//! - `PUT /v1/daemon/set-config?...`, `PUT /v1/daemon` with `set-config`/`reset-config`,
+//!   and the same through any proxy as `/v1/reverse/daemon[/set-config]` with `Ais-Node-Id`
+//!   (AIS `SetDaemonConfig`, `ResetDaemonConfig`): one node's override;
+//! - `GET /v1/daemon?what=config` (this node's effective config) and `GET
+//!   /v1/cluster?what=cluster_config` (the cluster config).
+
+use super::audit;
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::reply::{read_body, require_actmsg, send_json, send_ok};
+use crate::req::{Outcome, Req};
+use cluster::intra::INTRA_BODY_BYTES_MAX;
+use cluster::meta::config::Patch;
+use net::api::ActMsg;
+use net::conn::Conn;
+use std::rc::Rc;
+
+/// The configuration actions of `ActMsg`.
+pub fn is_config_action(action: &str) -> bool {
+    matches!(action, "set-config" | "reset-config")
+}
+
+/// The query's `section.field=value` pairs (and `transient`).
+fn query_patch(req: &Req) -> Patch {
+    Patch::Query(req.query.clone())
+}
+
+async fn discard_body(conn: &mut Conn, req: &mut Req) -> Result<(), ApiError> {
+    if req.has_body() {
+        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
+    }
+    Ok(())
+}
+
+/// Primary (or `--role all`): `PUT /v1/cluster/set-config?...`.
+pub async fn cluster_set_query(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Outcome, ApiError> {
+    discard_body(conn, req).await?;
+    cluster::config::set_cluster(&core.node, query_patch(req), req.q_true("transient")).await?;
+    send_ok(conn).await
+}
+
+/// Primary (or `--role all`): `PUT /v1/cluster` with `set-config` or `reset-config`.
+pub async fn cluster_action(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    msg: ActMsg,
+) -> Result<Outcome, ApiError> {
+    match msg.action.as_str() {
+        "set-config" => {
+            cluster::config::set_cluster(
+                &core.node,
+                Patch::Json(msg.value),
+                req.q_true("transient"),
+            )
+            .await?;
+        }
+        "reset-config" => {
+            cluster::config::reset_cluster(&core.node).await?;
+        }
+        a => unreachable!("not a config action: {a}"),
+    }
+    send_ok(conn).await
+}
+
+/// `PUT /v1/daemon/set-config?...` on this node.
+pub async fn node_set_query(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Outcome, ApiError> {
+    discard_body(conn, req).await?;
+    cluster::config::set_node(&core.node, query_patch(req), req.q_true("transient")).await?;
+    send_ok(conn).await
+}
+
+/// `set-config` / `reset-config` as an `ActMsg` on this node.
+pub async fn node_action(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    msg: ActMsg,
+) -> Result<Outcome, ApiError> {
+    match msg.action.as_str() {
+        "set-config" => {
+            cluster::config::set_node(&core.node, Patch::Json(msg.value), req.q_true("transient"))
+                .await?;
+        }
+        "reset-config" => cluster::config::reset_node(&core.node).await?,
+        a => unreachable!("not a config action: {a}"),
+    }
+    send_ok(conn).await
+}
+
+/// `PUT /v1/daemon`: the configuration actions on any node; job actions on a target (or
+/// `--role all`).
+pub async fn daemon_put(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+) -> Result<Outcome, ApiError> {
+    let msg = require_actmsg(conn, req).await?;
+    if is_config_action(&msg.action) {
+        return node_action(core, conn, req, msg).await;
+    }
+    if let Some(o) = super::lifecycle::daemon_shutdown(conn, &msg).await? {
+        return Ok(o);
+    }
+    if core.node.cfg.role == cluster::node::Role::Proxy {
+        return Err(ApiError::not_implemented(
+            "PUT /v1/daemon/ is not supported by this node",
+        ));
+    }
+    super::jobs::daemon_action_msg(core, conn, msg).await
+}
+
+/// `PUT /v1/reverse/daemon[/set-config]` for this node (the proxy named it, or relayed it
+/// here).
+pub async fn reverse_put_here(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    rest: &str,
+) -> Result<Outcome, ApiError> {
+    if rest == "daemon/set-config" {
+        return node_set_query(core, conn, req).await;
+    }
+    let msg = require_actmsg(conn, req).await?;
+    if is_config_action(&msg.action) {
+        return node_action(core, conn, req, msg).await;
+    }
+    audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
+    Err(ApiError::bad_request(format!(
+        "invalid action {:?}",
+        msg.action
+    )))
+}
+
+/// `GET ...?what=config|cluster_config`: this node's effective config (`/v1/daemon`
+/// `what=config`) or the cluster config.
+pub async fn query(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    resource: &str,
+    what: &str,
+) -> Result<Outcome, ApiError> {
+    let view = core.node.config.load();
+    let doc = if resource == "daemon" && what == "config" {
+        view.effective.to_json()
+    } else {
+        view.cluster.to_json()
+    };
+    send_json(conn, &doc).await
+}
