@@ -172,7 +172,7 @@ async fn change_cluster(
         "cluster config changed"
     );
     if node.cfg.role != Role::All {
-        crate::membership::metasync(node, None, None, &[]).await;
+        crate::metasync::metasync(node, None, None, &[]).await;
     }
     Ok(new)
 }

@@ -34,6 +34,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod listing;
 pub mod membership;
+pub mod metasync;
 pub mod mirror;
 pub mod mountpaths;
 pub mod promote;

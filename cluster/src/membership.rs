@@ -13,9 +13,9 @@ use crate::error::{Error, Result};
 use crate::intra::{self, call, call_once, INTRA_CALL_TIMEOUT_MS};
 use crate::meta::version::Decision;
 use crate::meta::{self, jsp, Bmd, Smap, Snode, FLAG_DECOMMISSION, FLAG_MAINTENANCE};
+pub use crate::metasync::metasync;
 use crate::node::Role;
 use serde::{Deserialize, Serialize};
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -368,6 +368,11 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
             .collect()
     };
     let paused = gap > timeout;
+    // A metasync found a node with a newer Smap than ours (crate::metasync).
+    let overtaken = node.newer_smap_seen.swap(false, Ordering::AcqRel);
+    if overtaken && crate::vote::adopt_newer_smap(node, Duration::from_millis(1000)).await {
+        return;
+    }
     let isolated = others.len() >= 2 && stale.len() == others.len();
     if paused || isolated {
         tracing::warn!(
@@ -410,69 +415,6 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
             metasync(node, Some(&new), None, &[]).await;
         }
         Err(e) => tracing::error!(error = %e, "Smap update failed"),
-    }
-}
-
-/// Primary: push Smap and/or BMD to every other node (and to `extra` URLs, e.g. a node that
-/// was just removed), in parallel, each with deadline and retries. Failures are logged; a
-/// node that missed an update catches up through its keepalive (version mismatch -> re-join).
-pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, extra: &[String]) {
-    let mut payload = serde_json::Map::new();
-    if let Some(s) = smap {
-        payload.insert(
-            "Smap".into(),
-            serde_json::to_value(s).expect("Smap serializes"),
-        );
-    }
-    if let Some(b) = bmd {
-        payload.insert(
-            "BMD".into(),
-            serde_json::to_value(b).expect("BMD serializes"),
-        );
-    }
-    // Every push carries the cluster config too; a node applies it by the version rule.
-    payload.insert("Config".into(), node.config.load().cluster.to_json());
-    let json = serde_json::to_vec(&payload).expect("payload serializes");
-    let framed = Rc::new(jsp::encode(1, &json));
-    let cur = node.smap.load();
-    let me = node.self_id().to_string();
-    let mut urls: Vec<String> = cur
-        .pmap
-        .values()
-        .chain(cur.tmap.values())
-        // A node shut down for a while gets it too: while it drains, its keepalives must
-        // match (a mismatch would send it down the re-join path, which clears the flag).
-        .filter(|n| n.daemon_id != me)
-        .map(|n| n.intra_control_net.direct_url.clone())
-        .collect();
-    urls.extend(extra.iter().cloned());
-    urls.sort();
-    urls.dedup();
-    let mut tasks = Vec::new();
-    let older = Rc::new(std::cell::Cell::new(false));
-    for u in urls {
-        let body = framed.clone();
-        let older = older.clone();
-        tasks.push(glommio::spawn_local(async move {
-            let url = format!("{u}/v1/metasync");
-            match call("PUT", &url, &[("Content-Type", "application/octet-stream")], &body).await {
-                Ok(r) if r.status == 200 => {}
-                Ok(r) if r.meta_decision.as_deref().and_then(Decision::parse) == Some(Decision::Older) => {
-                    tracing::debug!(url = %url, "metasync overtaken by a newer one");
-                    older.set(true);
-                }
-                Ok(r) => tracing::warn!(url = %url, status = r.status, body = %String::from_utf8_lossy(&r.body), "metasync refused"),
-                Err(e) => tracing::warn!(url = %url, error = %e, "metasync failed"),
-            }
-        }));
-    }
-    for t in tasks {
-        t.await;
-    }
-    if older.get() && node.is_primary() && smap.is_some() {
-        // A node holds a newer Smap than the one we (the primary) just made: another
-        // primary was elected while we were away. Follow it.
-        crate::vote::adopt_newer_smap(node, Duration::from_millis(1000)).await;
     }
 }
 

@@ -295,7 +295,7 @@ pub async fn vote(node: &Arc<Node>, body: &[u8]) -> Result<&'static str> {
             vr.smap.uuid, cur.uuid
         )));
     }
-    if vr.smap.pmap.get(&vr.candidate).is_none() {
+    if !vr.smap.pmap.contains_key(&vr.candidate) {
         return Err(Error::BadRequest(format!(
             "candidate {} is not a proxy of the vote's Smap v{}",
             vr.candidate, vr.smap.version

@@ -69,6 +69,8 @@ pub struct NodeState {
     pub primacy_confirmed: Mutex<Instant>,
     /// An election this node runs as candidate is in progress.
     pub electing: std::sync::atomic::AtomicBool,
+    /// Primary: a metasync found a node holding a newer Smap (we may have been deposed).
+    pub newer_smap_seen: std::sync::atomic::AtomicBool,
     /// The cluster configuration, this node's override and the two combined (what the node
     /// uses); loaded and replaced by `crate::config`.
     pub config: Published<meta::config::ConfigView>,
@@ -207,6 +209,7 @@ impl NodeState {
             primary_contact: Mutex::new(Instant::now()),
             primacy_confirmed: Mutex::new(Instant::now()),
             electing: Default::default(),
+            newer_smap_seen: Default::default(),
             config: Published::new(meta::config::ConfigView::new(cfg.initial_config.clone())),
             cfg,
         };
@@ -595,7 +598,7 @@ fn newest_backup<T: for<'de> serde::Deserialize<'de>>(
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(mountpath = %m.path_str, file, error = %e, "unreadable metadata backup")
+                tracing::warn!(mountpath = %m.path_str, file, error = %e, "unreadable metadata backup");
             }
         }
     }
