@@ -177,6 +177,25 @@ async fn change_cluster(
     Ok(new)
 }
 
+/// A proxy that just became primary (election, set-primary) names itself in the cluster
+/// config's `proxy.primary_url` (version + 1, pushed to every node), so the config keeps
+/// telling the truth after a failover.
+pub async fn on_new_primary(node: &Arc<Node>) {
+    let me_url = node.self_snode().public_net.direct_url;
+    if !node.is_primary() || node.config.load().cluster.proxy.primary_url == me_url {
+        return;
+    }
+    let r = change_cluster(node, "new primary", move |cur| {
+        let mut c = cur.clone();
+        c.proxy.primary_url = me_url;
+        Ok(c)
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "recording the new primary in the cluster config failed");
+    }
+}
+
 /// Primary: `set-config` on the cluster (`patch` of [`SETTABLE`] fields).
 pub async fn set_cluster(node: &Arc<Node>, patch: Patch, transient: bool) -> Result<ClusterConfig> {
     if transient {

@@ -143,6 +143,8 @@ pub(crate) async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>)
             node.heard_from_primary();
         } else if !was_primary && node.is_primary() {
             become_primary(&node);
+            let n = node.clone();
+            glommio::spawn_local(async move { crate::config::on_new_primary(&n).await }).detach();
             tracing::warn!(smap_version = new.version, "this proxy is now the primary");
         } else if primary_moved && old.version > 0 {
             tracing::warn!(new_primary = %new.proxy_si.daemon_id, smap_version = new.version, "the cluster has a new primary");

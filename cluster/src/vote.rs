@@ -280,6 +280,7 @@ async fn elect_inner(node: &Arc<Node>, vr: VoteRecord) -> Result<()> {
     tracing::warn!(smap_version = new.version, deposed = %vr.primary, "elected primary");
     let bmd = node.bmd.load();
     crate::membership::metasync(node, Some(&new), Some(&bmd), &[]).await;
+    crate::config::on_new_primary(node).await;
     Ok(())
 }
 

@@ -46,6 +46,14 @@ def by_id(cluster, sid):
     raise KeyError(sid)
 
 
+def id_or_none(node):
+    """The node's persisted ID, or None while a new node has not written it yet."""
+    try:
+        return node.persisted_id()
+    except OSError:
+        return None
+
+
 def current_primary(cluster, via):
     return by_id(cluster, via.smap()["proxy_si"]["daemon_id"])
 
@@ -156,13 +164,22 @@ def test_primary_sigkill_failover_under_load(cluster6, tmp_path):
         assert old_id not in smap["pmap"], "the dead primary is still in the map"
         print(f"\n[failover] new primary {new_primary.name} in every node's Smap after {took:.2f}s "
               f"(v{smap['version']})")
+        # The cluster config names the new primary on every node.
+        deadline = time.monotonic() + 10
+        while True:
+            urls = {n.name: requests.get(f"{n.endpoint}/v1/daemon?what=config", timeout=TIMEOUT).json()
+                    ["proxy"]["primary_url"] for n in survivors}
+            if set(urls.values()) == {new_primary.endpoint}:
+                break
+            assert time.monotonic() < deadline, (new_primary.endpoint, urls)
+            time.sleep(0.1)
         # Bucket create through the survivors (also the non-primary ones).
         for p in [n for n in c.proxies if n is not old]:
             create_bucket(p.endpoint, f"after-{p.name}")
         # A target joins (through a surviving proxy) and the rebalance runs.
         t = c.add_target_node("target-new", primary_url=via.endpoint)
         t.spawn()
-        c.wait_smap(lambda s: t.persisted_id() in s["tmap"], "new target joined", 30, via=via)
+        c.wait_smap(lambda s: id_or_none(t) in s["tmap"], "new target joined", 30, via=via)
         time.sleep(1.0)
     finally:
         stop.set()
