@@ -79,7 +79,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             if !core.node.is_primary() {
                 return native::cluster::forward_to_primary(core, conn, req).await;
             }
-            native::config::cluster_set_query(core, conn, req).await
+            native::config::set_query(core, conn, req, native::config::Scope::Cluster).await
         }
         "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
             // Job start/stop (maintenance actions answer that this is the only target).
@@ -117,7 +117,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             native::mountpaths::handle(core, conn, req).await
         }
         "daemon" if method == "PUT" && rest.trim_end_matches('/') == "set-config" => {
-            native::config::node_set_query(core, conn, req).await
+            native::config::set_query(core, conn, req, native::config::Scope::Node).await
         }
         "daemon" if method == "PUT" && rest.is_empty() => {
             native::config::daemon_put(core, conn, req).await

@@ -123,7 +123,7 @@ pub async fn leave(
 pub async fn action(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
     let msg = require_actmsg(conn, req).await?;
     if super::config::is_config_action(&msg.action) {
-        return super::config::cluster_action(core, conn, req, msg).await;
+        return super::config::action(core, conn, req, msg, super::config::Scope::Cluster).await;
     }
     audit::check_action(Endpoint::Cluster, "PUT", &msg.action)?;
     check_options(&msg)?;
@@ -209,50 +209,37 @@ fn check_options(msg: &ActMsg) -> Result<(), ApiError> {
             serde_json::Value::String(s) => !s.is_empty(),
         })
     };
-    let refuse = |k: &str, x: &serde_json::Value, meaning: &str| {
-        Err(audit::refuse_field(&what, k, x, meaning))
+    // The first option of `opts` that is set, refused by name.
+    let refuse_set = |opts: &[(&str, &str)]| -> Result<(), ApiError> {
+        match opts
+            .iter()
+            .find_map(|(k, meaning)| set(k).map(|x| (k, x, meaning)))
+        {
+            Some((k, x, meaning)) => Err(audit::refuse_field(&what, k, x, meaning)),
+            None => Ok(()),
+        }
     };
+    const NODE_OPTS: [(&str, &str); 3] = [
+        ("sids", "several nodes in one request"),
+        ("rm_user_data", "remove the node's user data"),
+        (
+            "keep_initial_config",
+            "keep the node's initial configuration",
+        ),
+    ];
     match msg.action.as_str() {
         "start-maintenance" | "stop-maintenance" | "decommission-node" => {
-            for (k, meaning) in [
-                ("sids", "several nodes in one request"),
-                ("skip_rebalance", "skip the global rebalance"),
-                ("rm_user_data", "remove the node's user data"),
-                (
-                    "keep_initial_config",
-                    "keep the node's initial configuration",
-                ),
-            ] {
-                if let Some(x) = set(k) {
-                    return refuse(k, x, meaning);
-                }
-            }
+            refuse_set(&NODE_OPTS)?;
+            refuse_set(&[("skip_rebalance", "skip the global rebalance")])?;
         }
-        "shutdown-node" => {
-            // `skip_rebalance` is what a shutdown always does here (cluster::lifecycle).
-            for (k, meaning) in [
-                ("sids", "several nodes in one request"),
-                ("rm_user_data", "remove the node's user data"),
-                (
-                    "keep_initial_config",
-                    "keep the node's initial configuration",
-                ),
-            ] {
-                if let Some(x) = set(k) {
-                    return refuse(k, x, meaning);
-                }
-            }
-        }
+        // `skip_rebalance` is what a shutdown always does here (cluster::lifecycle).
+        "shutdown-node" => refuse_set(&NODE_OPTS)?,
         "start" => {
-            for (k, meaning) in [
+            refuse_set(&[
                 ("Bck", "a job limited to one bucket"),
                 ("Buckets", "a job over several buckets"),
                 ("flags", "job flags"),
-            ] {
-                if let Some(x) = set(k) {
-                    return refuse(k, x, meaning);
-                }
-            }
+            ])?;
             if !msg.name.is_empty() && cluster::jobs::parse_args(v).kind == "rebalance" {
                 return Err(ApiError::bad_request(format!(
                     "{what}: invalid limited-scope job (no bucket, {:?} prefix)",

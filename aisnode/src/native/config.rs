@@ -37,66 +37,54 @@ async fn discard_body(conn: &mut Conn, req: &mut Req) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Primary (or `--role all`): `PUT /v1/cluster/set-config?...`.
-pub async fn cluster_set_query(
+/// What a configuration request changes: the cluster config (on the primary, or `--role
+/// all`) or this node's override.
+#[derive(Clone, Copy)]
+pub enum Scope {
+    Cluster,
+    Node,
+}
+
+async fn set(core: &Core, scope: Scope, patch: Patch, transient: bool) -> Result<(), ApiError> {
+    match scope {
+        Scope::Cluster => cluster::config::set_cluster(&core.node, patch, transient)
+            .await
+            .map(|_| ())?,
+        Scope::Node => cluster::config::set_node(&core.node, patch, transient).await?,
+    }
+    Ok(())
+}
+
+/// `PUT /v1/cluster/set-config?...` (cluster) or `PUT /v1/daemon/set-config?...` (node).
+pub async fn set_query(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &mut Req,
+    scope: Scope,
 ) -> Result<Outcome, ApiError> {
     discard_body(conn, req).await?;
-    cluster::config::set_cluster(&core.node, query_patch(req), req.q_true("transient")).await?;
+    set(core, scope, query_patch(req), req.q_true("transient")).await?;
     send_ok(conn).await
 }
 
-/// Primary (or `--role all`): `PUT /v1/cluster` with `set-config` or `reset-config`.
-pub async fn cluster_action(
+/// `set-config` / `reset-config` as an `ActMsg`: `PUT /v1/cluster` (cluster) or `PUT
+/// /v1/daemon` (node).
+pub async fn action(
     core: &Rc<Core>,
     conn: &mut Conn,
     req: &Req,
     msg: ActMsg,
+    scope: Scope,
 ) -> Result<Outcome, ApiError> {
-    match msg.action.as_str() {
-        "set-config" => {
-            cluster::config::set_cluster(
-                &core.node,
-                Patch::Json(msg.value),
-                req.q_true("transient"),
-            )
-            .await?;
+    match (msg.action.as_str(), scope) {
+        ("set-config", _) => {
+            set(core, scope, Patch::Json(msg.value), req.q_true("transient")).await?;
         }
-        "reset-config" => {
+        ("reset-config", Scope::Cluster) => {
             cluster::config::reset_cluster(&core.node).await?;
         }
-        a => unreachable!("not a config action: {a}"),
-    }
-    send_ok(conn).await
-}
-
-/// `PUT /v1/daemon/set-config?...` on this node.
-pub async fn node_set_query(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &mut Req,
-) -> Result<Outcome, ApiError> {
-    discard_body(conn, req).await?;
-    cluster::config::set_node(&core.node, query_patch(req), req.q_true("transient")).await?;
-    send_ok(conn).await
-}
-
-/// `set-config` / `reset-config` as an `ActMsg` on this node.
-pub async fn node_action(
-    core: &Rc<Core>,
-    conn: &mut Conn,
-    req: &Req,
-    msg: ActMsg,
-) -> Result<Outcome, ApiError> {
-    match msg.action.as_str() {
-        "set-config" => {
-            cluster::config::set_node(&core.node, Patch::Json(msg.value), req.q_true("transient"))
-                .await?;
-        }
-        "reset-config" => cluster::config::reset_node(&core.node).await?,
-        a => unreachable!("not a config action: {a}"),
+        ("reset-config", Scope::Node) => cluster::config::reset_node(&core.node).await?,
+        (a, _) => unreachable!("not a config action: {a}"),
     }
     send_ok(conn).await
 }
@@ -110,7 +98,7 @@ pub async fn daemon_put(
 ) -> Result<Outcome, ApiError> {
     let msg = require_actmsg(conn, req).await?;
     if is_config_action(&msg.action) {
-        return node_action(core, conn, req, msg).await;
+        return action(core, conn, req, msg, Scope::Node).await;
     }
     if let Some(o) = super::lifecycle::daemon_shutdown(conn, &msg).await? {
         return Ok(o);
@@ -132,11 +120,11 @@ pub async fn reverse_put_here(
     rest: &str,
 ) -> Result<Outcome, ApiError> {
     if rest == "daemon/set-config" {
-        return node_set_query(core, conn, req).await;
+        return set_query(core, conn, req, Scope::Node).await;
     }
     let msg = require_actmsg(conn, req).await?;
     if is_config_action(&msg.action) {
-        return node_action(core, conn, req, msg).await;
+        return action(core, conn, req, msg, Scope::Node).await;
     }
     audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
     Err(ApiError::bad_request(format!(

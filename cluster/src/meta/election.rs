@@ -91,17 +91,9 @@ pub fn commit(smap: &mut Smap, me: &str, old: &str) -> Option<()> {
 mod tests {
     use super::*;
     use crate::meta::{Snode, FLAG_NON_ELECTABLE};
-    use std::collections::BTreeMap;
 
     fn smap(primary: &str, proxies: &[(&str, u64, u64)], version: i64) -> Smap {
-        let mut s = Smap {
-            pmap: BTreeMap::new(),
-            proxy_si: Snode::placeholder(),
-            tmap: BTreeMap::new(),
-            uuid: "u".into(),
-            creation_time: String::new(),
-            version,
-        };
+        let mut s = Smap::empty("u", version);
         for (id, digest, flags) in proxies {
             let mut p = Snode::placeholder();
             p.daemon_id = (*id).into();

@@ -108,6 +108,18 @@ impl Snode {
 }
 
 impl Smap {
+    /// A map of cluster `uuid` with no nodes and no primary yet.
+    pub fn empty(uuid: &str, version: i64) -> Smap {
+        Smap {
+            pmap: BTreeMap::new(),
+            proxy_si: Snode::placeholder(),
+            tmap: BTreeMap::new(),
+            uuid: uuid.into(),
+            creation_time: String::new(),
+            version,
+        }
+    }
+
     /// The targets HRW places objects on (see [`Snode::is_active`]), in ID order.
     pub fn active_targets(&self) -> impl Iterator<Item = &Snode> {
         self.tmap.values().filter(|t| t.is_active())
@@ -174,14 +186,7 @@ mod tests {
 
     #[test]
     fn active_targets_skip_maintenance_and_decommission() {
-        let mut s = Smap {
-            pmap: BTreeMap::new(),
-            proxy_si: Snode::placeholder(),
-            tmap: BTreeMap::new(),
-            uuid: "u".into(),
-            creation_time: String::new(),
-            version: 1,
-        };
+        let mut s = Smap::empty("u", 1);
         for (id, flags) in [
             ("t1", 0),
             ("t2", FLAG_MAINTENANCE),
@@ -200,14 +205,7 @@ mod tests {
 
     #[test]
     fn hrw_proxy_is_the_largest_digest_among_electable_active_proxies() {
-        let mut s = Smap {
-            pmap: BTreeMap::new(),
-            proxy_si: Snode::placeholder(),
-            tmap: BTreeMap::new(),
-            uuid: "u".into(),
-            creation_time: String::new(),
-            version: 1,
-        };
+        let mut s = Smap::empty("u", 1);
         for (id, digest, flags) in [
             ("p1", 50, 0),
             ("p2", 90, FLAG_NON_ELECTABLE),
@@ -227,14 +225,7 @@ mod tests {
 
     #[test]
     fn shut_down_target_leaves_placement_but_not_the_rebalance_set() {
-        let mut s = Smap {
-            pmap: BTreeMap::new(),
-            proxy_si: Snode::placeholder(),
-            tmap: BTreeMap::new(),
-            uuid: "u".into(),
-            creation_time: String::new(),
-            version: 1,
-        };
+        let mut s = Smap::empty("u", 1);
         for (id, flags) in [
             ("t1", 0),
             ("t2", FLAG_SHUTDOWN),

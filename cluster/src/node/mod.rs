@@ -189,14 +189,7 @@ impl NodeState {
             mp_detached: Mutex::new(mp_detached),
             resilvering: std::sync::atomic::AtomicBool::new(resilver_pending),
             rejoin_needed: Default::default(),
-            smap: Published::new(Smap {
-                pmap: Default::default(),
-                proxy_si: Snode::placeholder(),
-                tmap: Default::default(),
-                uuid: uuid.clone(),
-                creation_time: String::new(),
-                version: 0,
-            }),
+            smap: Published::new(Smap::empty(&uuid, 0)),
             bmd: Published::new(bmd),
             control: Mutex::new(()),
             confdir,
@@ -262,14 +255,7 @@ impl NodeState {
             smap
         } else {
             // Joining node: whatever it had until the primary sends the current map.
-            old_smap.unwrap_or(Smap {
-                pmap: Default::default(),
-                proxy_si: Snode::placeholder(),
-                tmap: Default::default(),
-                uuid: uuid.clone(),
-                creation_time: String::new(),
-                version: 0,
-            })
+            old_smap.unwrap_or_else(|| Smap::empty(&uuid, 0))
         };
         if smap.uuid.is_empty() {
             smap.uuid = uuid.clone();
