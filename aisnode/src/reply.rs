@@ -135,3 +135,12 @@ pub async fn send_error(
         conn.respond(e.status, &headers, body.as_bytes()).await
     }
 }
+
+/// Read and drop a request body the handler has no use for (intra-cluster size limit), so the
+/// connection stays usable.
+pub async fn discard_body(conn: &mut Conn, req: &mut Req) -> Result<(), ApiError> {
+    if req.has_body() {
+        read_body(conn, req, cluster::intra::INTRA_BODY_BYTES_MAX).await?;
+    }
+    Ok(())
+}

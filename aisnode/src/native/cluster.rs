@@ -6,7 +6,7 @@
 use super::audit::{self, Endpoint};
 use crate::core::Core;
 use crate::error::ApiError;
-use crate::reply::{io_err, read_body, require_actmsg, send_job_id, send_ok};
+use crate::reply::{discard_body, io_err, read_body, require_actmsg, send_job_id, send_ok};
 use crate::req::{Outcome, Req};
 use cluster::intra::{self, INTRA_BODY_BYTES_MAX};
 use cluster::membership;
@@ -63,9 +63,7 @@ pub async fn set_primary(
     req: &mut Req,
     id: &str,
 ) -> Result<Outcome, ApiError> {
-    if req.has_body() {
-        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
-    }
+    discard_body(conn, req).await?;
     if req.q_true("frc") {
         return Err(ApiError::not_implemented(format!(
             "PUT /v1/cluster/proxy/{id}?frc=true (force: make a proxy of another cluster primary) is not supported by this node"
@@ -96,9 +94,7 @@ pub async fn keepalive(
     req: &mut Req,
     id: &str,
 ) -> Result<Outcome, ApiError> {
-    if req.has_body() {
-        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
-    }
+    discard_body(conn, req).await?;
     let theirs = req.head.header("ais-caller-smap-ver").unwrap_or("");
     membership::keepalive(&core.node, id, theirs)?;
     send_ok(conn).await
@@ -111,9 +107,7 @@ pub async fn leave(
     req: &mut Req,
     id: &str,
 ) -> Result<Outcome, ApiError> {
-    if req.has_body() {
-        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
-    }
+    discard_body(conn, req).await?;
     membership::leave(&core.node, id).await?;
     send_ok(conn).await
 }

@@ -12,9 +12,8 @@
 use super::audit;
 use crate::core::Core;
 use crate::error::ApiError;
-use crate::reply::{read_body, require_actmsg, send_json, send_ok};
+use crate::reply::{discard_body, require_actmsg, send_json, send_ok};
 use crate::req::{Outcome, Req};
-use cluster::intra::INTRA_BODY_BYTES_MAX;
 use cluster::meta::config::Patch;
 use net::api::ActMsg;
 use net::conn::Conn;
@@ -28,13 +27,6 @@ pub fn is_config_action(action: &str) -> bool {
 /// The query's `section.field=value` pairs (and `transient`).
 fn query_patch(req: &Req) -> Patch {
     Patch::Query(req.query.clone())
-}
-
-async fn discard_body(conn: &mut Conn, req: &mut Req) -> Result<(), ApiError> {
-    if req.has_body() {
-        read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
-    }
-    Ok(())
 }
 
 /// What a configuration request changes: the cluster config (on the primary, or `--role
