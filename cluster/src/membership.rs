@@ -20,6 +20,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Most URLs of removed nodes a primary keeps asking for a newer map (the newest kept).
+pub const LOST_PEERS_MAX: usize = 64;
+
 /// Pause between join attempts while the primary is unreachable.
 pub const JOIN_RETRY_MS: u64 = 500;
 /// Longest pause between join attempts.
@@ -88,7 +91,7 @@ async fn join(node: &Arc<Node>, primary: &str) -> Result<()> {
     let reply: JoinReply = serde_json::from_slice(&r.body)
         .map_err(|e| Error::PeerUnreachable(format!("bad join reply: {e}")))?;
     node.heard_from_primary();
-    let applied = match apply(node.clone(), Some(reply.smap), Some(reply.bmd)).await {
+    let applied = match apply(node.clone(), Some(reply.smap), Some(reply.bmd), Via::Fetch).await {
         // A metasync with a newer map may overtake the join reply: that is success too.
         Err(Error::Meta {
             decision: Decision::Older,
@@ -113,8 +116,23 @@ pub async fn rejoin(node: &Arc<Node>) -> Result<()> {
     join(node, &primary).await
 }
 
+/// How a Smap reached us: pushed by the primary (metasync), or fetched (join reply, a
+/// newer map found on a peer, our own set-primary). Only a push without us means the
+/// cluster removed us on purpose (leave, decommission: the primary pushes the map to the
+/// removed node too); a fetched map without us means "join again".
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    Push,
+    Fetch,
+}
+
 /// Apply metadata off the reactor (persisting and bucket directories block).
-pub(crate) async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<()> {
+pub(crate) async fn apply(
+    node: Arc<Node>,
+    smap: Option<Smap>,
+    bmd: Option<Bmd>,
+    via: Via,
+) -> Result<()> {
     let old = node.smap.load();
     let was_primary = node.is_primary();
     let n2 = node.clone();
@@ -151,7 +169,7 @@ pub(crate) async fn apply(node: Arc<Node>, smap: Option<Smap>, bmd: Option<Bmd>)
             node.heard_from_primary();
         }
         if !new.pmap.contains_key(&me) && !new.tmap.contains_key(&me) && new.version > 0 {
-            if primary_moved || was_primary {
+            if primary_moved || was_primary || via == Via::Fetch {
                 // A new primary dropped us as failed (we were the old primary, or it had
                 // not heard from us): join it again.
                 node.joined.store(false, Ordering::Relaxed);
@@ -204,11 +222,21 @@ async fn control_loop(node: Arc<Node>) {
     }
     let mut member = Member::default();
     let mut last_tick = Instant::now();
+    let mut turn: u64 = 0;
     loop {
         if node.is_primary() {
             crate::config::sleep_keepalive(&node).await;
             let gap = last_tick.elapsed();
             last_tick = Instant::now();
+            turn += 1;
+            // Every 4th turn: ask the nodes we removed for silence whether they follow a
+            // newer map (we may be the side of a healed partition that lost the election).
+            if turn.is_multiple_of(4)
+                && !node.lost_peers.lock().expect("lost peers lock").is_empty()
+                && crate::vote::adopt_newer_smap(&node, Duration::from_millis(500)).await
+            {
+                continue;
+            }
             primary_tick(&node, gap).await;
         } else {
             member_tick(&node, &mut member).await;
@@ -414,6 +442,17 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
     }) {
         Ok(new) => {
             tracing::warn!(nodes = ?stale, smap_version = new.version, "nodes stopped answering keepalives: removed from Smap");
+            {
+                let mut lost = node.lost_peers.lock().expect("lost peers lock");
+                for id in &stale {
+                    if let Some(n) = smap.node(id) {
+                        lost.retain(|u| *u != n.intra_control_net.direct_url);
+                        lost.push(n.intra_control_net.direct_url.clone());
+                    }
+                }
+                let excess = lost.len().saturating_sub(LOST_PEERS_MAX);
+                lost.drain(..excess);
+            }
             metasync(node, Some(&new), None, &[]).await;
         }
         Err(e) => tracing::error!(error = %e, "Smap update failed"),
@@ -422,7 +461,7 @@ async fn primary_tick(node: &Arc<Node>, gap: Duration) {
 
 /// Apply the payload of `PUT /v1/metasync` (a jsp-framed `{"Smap":..,"BMD":..}` from the
 /// primary). A refusal by the version rule is [`Error::Meta`].
-pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
+pub async fn apply_metasync(node: &Arc<Node>, body: &[u8], caller: Option<&str>) -> Result<()> {
     #[derive(Deserialize)]
     struct Payload {
         #[serde(rename = "Smap")]
@@ -435,6 +474,26 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
     let json = jsp::decode(body).map_err(|e| Error::BadRequest(e.to_string()))?;
     let p: Payload = serde_json::from_slice(json)
         .map_err(|e| Error::BadRequest(format!("bad metasync payload: {e}")))?;
+    if let Some(c) = caller {
+        // Only the primary our Smap names pushes metadata, or a sender whose (at least as
+        // new) Smap names itself: an election's winner, the target of set-primary. A
+        // deposed primary that woke up is refused as older and goes looking for the newer
+        // map (crate::metasync).
+        let cur = node.smap.load();
+        let names_sender = p.smap.as_ref().is_some_and(|s| {
+            s.proxy_si.daemon_id == c && s.uuid == cur.uuid && s.version >= cur.version
+        });
+        if cur.version > 0 && cur.proxy_si.daemon_id != c && !names_sender {
+            return Err(Error::meta(
+                "metasync",
+                Decision::Older,
+                format!(
+                    "metasync from {c} refused: our Smap v{} names primary {}",
+                    cur.version, cur.proxy_si.daemon_id
+                ),
+            ));
+        }
+    }
     if node.is_primary() {
         // Only a newer Smap naming another primary moves a primary (it was deposed or
         // handed the role over); anything else from another node is refused.
@@ -449,7 +508,7 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8]) -> Result<()> {
         }
     }
     let from_primary = p.smap.is_some();
-    if let Err(e) = apply(node.clone(), p.smap, p.bmd).await {
+    if let Err(e) = apply(node.clone(), p.smap, p.bmd, Via::Push).await {
         tracing::warn!(error = %e, "metasync refused");
         return Err(e);
     }
@@ -550,6 +609,10 @@ pub async fn autoreg(node: &Arc<Node>, body: &[u8]) -> Result<Joined> {
         .lock()
         .expect("last_seen lock")
         .insert(si.daemon_id.clone(), now);
+    node.lost_peers
+        .lock()
+        .expect("lost peers lock")
+        .retain(|u| *u != si.intra_control_net.direct_url);
     let smap = if unchanged && dup_url.is_empty() {
         (*node.smap.load()).clone()
     } else {

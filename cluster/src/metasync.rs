@@ -52,9 +52,10 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
     for u in urls {
         let body = framed.clone();
         let older = older.clone();
+        let me = me.clone();
         tasks.push(glommio::spawn_local(async move {
             let url = format!("{u}/v1/metasync");
-            match call("PUT", &url, &[("Content-Type", "application/octet-stream")], &body).await {
+            match call("PUT", &url, &[("Content-Type", "application/octet-stream"), ("Ais-Caller-Id", &me)], &body).await {
                 Ok(r) if r.status == 200 => {}
                 Ok(r) if r.meta_decision.as_deref().and_then(Decision::parse) == Some(Decision::Older) => {
                     tracing::debug!(url = %url, "metasync overtaken by a newer one");
@@ -68,7 +69,7 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
     for t in tasks {
         t.await;
     }
-    if older.get() && node.is_primary() && smap.is_some() {
+    if older.get() && node.is_primary() {
         // A node holds a newer Smap than the one we (the primary) just made: another
         // primary was elected while we were away. The primary's next keepalive turn finds
         // and follows it (crate::vote::adopt_newer_smap).

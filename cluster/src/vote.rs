@@ -25,6 +25,7 @@
 use crate::daemon::Node;
 use crate::error::{Error, Result};
 use crate::intra::call_once;
+use crate::membership::Via;
 use crate::meta::election::{self, Ballot, Voter};
 use crate::meta::Smap;
 use crate::node::Role;
@@ -108,6 +109,13 @@ pub async fn adopt_newer_smap(node: &Arc<Node>, timeout: Duration) -> bool {
         .map(|n| n.intra_control_net.direct_url.clone())
         .collect();
     urls.extend(node.cfg.primary_url.iter().cloned());
+    urls.extend(
+        node.lost_peers
+            .lock()
+            .expect("lost peers lock")
+            .iter()
+            .cloned(),
+    );
     urls.sort();
     urls.dedup();
     let ms = timeout.as_millis() as u64;
@@ -130,7 +138,7 @@ pub async fn adopt_newer_smap(node: &Arc<Node>, timeout: Duration) -> bool {
         return false;
     };
     tracing::warn!(ours = cur.version, theirs = newer.version, primary = %newer.proxy_si.daemon_id, "the cluster has a newer Smap: adopting it");
-    match crate::membership::apply(node.clone(), Some(newer), None).await {
+    match crate::membership::apply(node.clone(), Some(newer), None, Via::Fetch).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "adopting the newer Smap failed");
@@ -401,7 +409,10 @@ pub async fn set_primary(node: &Arc<Node>, id: &str) -> Result<()> {
     let r = crate::intra::call(
         "PUT",
         &format!("{}/v1/metasync", p.intra_control_net.direct_url),
-        &[("Content-Type", "application/octet-stream")],
+        &[
+            ("Content-Type", "application/octet-stream"),
+            ("Ais-Caller-Id", node.self_id()),
+        ],
         &framed,
     )
     .await?;
@@ -412,7 +423,7 @@ pub async fn set_primary(node: &Arc<Node>, id: &str) -> Result<()> {
         });
     }
     // Commit: our copy, then everyone else.
-    crate::membership::apply(node.clone(), Some(new.clone()), None).await?;
+    crate::membership::apply(node.clone(), Some(new.clone()), None, Via::Fetch).await?;
     tracing::warn!(new_primary = %id, smap_version = new.version, "primary role handed over");
     crate::membership::metasync(node, Some(&new), None, &[]).await;
     Ok(())

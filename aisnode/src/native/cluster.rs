@@ -22,7 +22,8 @@ pub async fn metasync(
     req: &mut Req,
 ) -> Result<Outcome, ApiError> {
     let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
-    membership::apply_metasync(&core.node, &body).await?;
+    let caller = req.head.header("ais-caller-id").map(str::to_string);
+    membership::apply_metasync(&core.node, &body, caller.as_deref()).await?;
     send_ok(conn).await
 }
 

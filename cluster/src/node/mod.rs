@@ -71,6 +71,10 @@ pub struct NodeState {
     pub electing: std::sync::atomic::AtomicBool,
     /// Primary: a metasync found a node holding a newer Smap (we may have been deposed).
     pub newer_smap_seen: std::sync::atomic::AtomicBool,
+    /// Primary: intra-control URLs of nodes it removed for silence. A primary cut off by a
+    /// partition removes the other side; once the partition heals, only these can tell it
+    /// that the other side elected a newer primary (nobody there sends to it any more).
+    pub lost_peers: Mutex<Vec<String>>,
     /// The cluster configuration, this node's override and the two combined (what the node
     /// uses); loaded and replaced by `crate::config`.
     pub config: Published<meta::config::ConfigView>,
@@ -203,6 +207,7 @@ impl NodeState {
             primacy_confirmed: Mutex::new(Instant::now()),
             electing: Default::default(),
             newer_smap_seen: Default::default(),
+            lost_peers: Mutex::new(Vec::new()),
             config: Published::new(meta::config::ConfigView::new(cfg.initial_config.clone())),
             cfg,
         };
