@@ -7,21 +7,19 @@
 //!
 //! Modelled: keepalive (interval 500 ms, factor 3), join/re-join, the primary's keepalive
 //! watcher (removal of silent nodes, late/isolated turn -> adopt a newer Smap), metasync
-//! (3 attempts, 5 s deadline each), primary_down / vote init / elect / vote with probes,
-//! `adopt_newer_smap`, a restarted primary's start-up check, `primacy_ok`, relays of
+//! (3 attempts, 5 s deadline each, with `Ais-Caller-Id`: a receiver refuses a push from
+//! a node that is neither the primary its Smap names nor named primary by the pushed,
+//! at-least-as-new Smap, and a primary refused as older adopts a newer map at its next
+//! turn), primary_down / vote init / elect / vote with probes, `adopt_newer_smap` (also
+//! asking the primary's `lost_peers`, every 4th primary turn), `membership::apply` by
+//! `Via::Push` / `Via::Fetch`, a restarted primary's start-up check, `primacy_ok`, relays of
 //! control requests by non-primary proxies (with `await_new_primary`), clients creating
 //! buckets. Faults: kill (forever or restart from the persisted Smap/BMD), pause
 //! (SIGSTOP: messages and timers queue until resume), message drops, a partition of the
 //! primary (alone or with one node) that heals.
+//! `SIM=np,nt,seed,parts` with the ignored `one_seed` test prints one seed's full trace.
 //! Not modelled: config sync, set-primary, maintenance/decommission/shutdown flags,
 //! rebalance, message reordering beyond the random 1..50 ms delay, disk failures.
-
-#![allow(
-    clippy::large_enum_variant,
-    clippy::explicit_iter_loop,
-    clippy::semicolon_if_nothing_returned,
-    clippy::too_many_lines
-)]
 
 use cluster::meta::election::{self, Ballot, Voter};
 use cluster::meta::version::{decide, Decision};
@@ -35,6 +33,7 @@ const TO: u64 = 1500; // interval x factor
 const PROBE: u64 = 500; // probe_ms: clamp(interval, 300, 2000)
 const CALL_TO: u64 = 5000; // INTRA_CALL_TIMEOUT_MS
 const CALL_ATTEMPTS: u32 = 3;
+const LOST_PEERS_MAX: usize = 64; // membership::LOST_PEERS_MAX
 const FAULTS_END: u64 = 60_000;
 const SETTLE: u64 = 40_000; // bounded convergence time after the last fault
 
@@ -108,6 +107,8 @@ enum Resp {
 /// `Err(())`: unreachable (timeout, refused connection).
 type Reply = Result<Resp, ()>;
 
+// Variants carry a Smap by value: boxing them buys nothing in a test's event queue.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Body {
     Req(Req),
@@ -121,6 +122,8 @@ struct Msg {
     body: Body,
 }
 
+// Variants carry a Smap by value: boxing them buys nothing in a test's event queue.
+#[allow(clippy::large_enum_variant)]
 enum Ev {
     Msg(Msg),
     Timer { node: usize, inc: u32, task: u64 },
@@ -160,6 +163,9 @@ enum LoopSt {
     Start,
     StartAdopt,
     PSleep,
+    PLostAdopt {
+        gap: u64,
+    },
     POvertakenAdopt {
         gap: u64,
     },
@@ -182,6 +188,8 @@ enum LoopSt {
     MKaDown,
 }
 
+// Variants carry a Smap by value: boxing them buys nothing in a test's event queue.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Kind {
     Loop(LoopSt),
@@ -199,7 +207,6 @@ enum Kind {
         no: usize,
     },
     Metasync {
-        with_smap: bool,
         older: bool,
     },
     VoteServe {
@@ -217,6 +224,13 @@ enum Kind {
     CreateServe,
     /// Fire and forget (spawned adopt).
     Detached,
+}
+
+/// membership::Via: how a Smap reached a node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Via {
+    Push,
+    Fetch,
 }
 
 struct Task {
@@ -245,6 +259,10 @@ struct Node {
     left: bool,
     electing: bool,
     newer_smap_seen: bool,
+    /// Primary: nodes it removed for silence (NodeState::lost_peers), newest last.
+    lost_peers: Vec<usize>,
+    /// Primary turns of the control loop since start (membership::control_loop).
+    turn: u64,
     failures: u32,
     last_tick: u64,
     max_smap_seen: i64,
@@ -294,6 +312,7 @@ struct Sim {
     violation: Option<String>,
     partitioned_run: bool,
     ever_partitioned_primary: BTreeSet<usize>,
+    verbose: bool,
 }
 
 fn snode(id: &str, proxy: bool, digest: u64, non_electable: bool) -> Snode {
@@ -357,6 +376,8 @@ impl Sim {
                 left: false,
                 electing: false,
                 newer_smap_seen: false,
+                lost_peers: vec![],
+                turn: 0,
                 failures: 0,
                 last_tick: 0,
                 max_smap_seen: 0,
@@ -364,7 +385,7 @@ impl Sim {
         }
         smap.proxy_si = smap.pmap["p0"].clone();
         smap.version = 10;
-        for n in nodes.iter_mut() {
+        for n in &mut nodes {
             n.smap = smap.clone();
             n.max_smap_seen = 10;
         }
@@ -392,6 +413,7 @@ impl Sim {
             violation: None,
             partitioned_run: false,
             ever_partitioned_primary: BTreeSet::new(),
+            verbose: false,
         };
         for i in 0..sim.nodes.len() {
             sim.start_node(i);
@@ -610,6 +632,8 @@ impl Sim {
         nd.left = false;
         nd.electing = false;
         nd.newer_smap_seen = false;
+        nd.lost_peers.clear();
+        nd.turn = 0;
         nd.failures = 0;
         nd.last_tick = now;
         let t = self.spawn(n, Kind::Loop(LoopSt::Start), None, None);
@@ -623,7 +647,13 @@ impl Sim {
     // ---- metadata ----
     /// membership::apply: the BMD first, then the Smap, each by the version rule; an
     /// older or foreign one is an error (and what follows is not applied).
-    fn apply(&mut self, n: usize, smap: Option<Smap>, bmd: Option<Bmd>) -> Result<(), Decision> {
+    fn apply(
+        &mut self,
+        n: usize,
+        smap: Option<Smap>,
+        bmd: Option<Bmd>,
+        via: Via,
+    ) -> Result<(), Decision> {
         let was_primary = self.is_primary(n);
         let old = self.nodes[n].smap.clone();
         if let Some(b) = bmd {
@@ -641,6 +671,12 @@ impl Sim {
             Decision::Apply => {}
             Decision::Same => return Ok(()),
             d => return Err(d),
+        }
+        if self.verbose {
+            self.log(format!(
+                "{} applies v{} (primary {}) via {via:?}",
+                self.nodes[n].id, s.version, s.proxy_si.daemon_id
+            ));
         }
         self.set_smap(n, s);
         let me = self.nodes[n].id.clone();
@@ -660,9 +696,10 @@ impl Sim {
             self.nodes[n].primary_contact = self.now;
         }
         if !new.pmap.contains_key(&me) && !new.tmap.contains_key(&me) && new.version > 0 {
-            if moved || was_primary {
+            if moved || was_primary || via == Via::Fetch {
                 self.nodes[n].joined = false;
             } else {
+                self.log(format!("{me} left (push without it)"));
                 self.nodes[n].left = true;
             }
         }
@@ -697,16 +734,7 @@ impl Sim {
     }
 
     fn metasync(&mut self, n: usize, parent: u64, smap: Option<Smap>, bmd: Option<Bmd>) {
-        let with_smap = smap.is_some();
-        let t = self.spawn(
-            n,
-            Kind::Metasync {
-                with_smap,
-                older: false,
-            },
-            Some(parent),
-            None,
-        );
+        let t = self.spawn(n, Kind::Metasync { older: false }, Some(parent), None);
         let me = self.nodes[n].id.clone();
         let dests: Vec<usize> = self.nodes[n]
             .smap
@@ -738,6 +766,7 @@ impl Sim {
         if n != 0 {
             dests.insert(0); // --primary-url
         }
+        dests.extend(self.nodes[n].lost_peers.iter().copied());
         for d in dests {
             self.call(t, d as u64, d, Req::GetSmap, 1, timeout);
         }
@@ -772,29 +801,35 @@ impl Sim {
                         }
                     }
                 }
+                if self.verbose {
+                    let m = format!(
+                        "{} adopt -> {:?}",
+                        self.nodes[n].id,
+                        best.as_ref().map(|s| s.version)
+                    );
+                    self.log(m);
+                }
                 let ok = match best {
-                    Some(s) => self.apply(n, Some(s), None).is_ok(),
+                    Some(s) => self.apply(n, Some(s), None, Via::Fetch).is_ok(),
                     None => false,
                 };
                 self.finish(task, Ok(Resp::Done(ok)));
             }
-            Kind::Metasync {
-                with_smap,
-                mut older,
-            } => {
+            Kind::Metasync { mut older } => {
                 let results = std::mem::take(&mut self.tasks.get_mut(&task).unwrap().results);
                 for (_, r) in results {
                     if let Ok(Resp::Status(_, Some(Decision::Older))) = r {
                         older = true;
                     }
                 }
-                if older && with_smap && self.is_primary(n) {
+                // Regardless of whether the push carried a Smap (metasync.rs).
+                if older && self.is_primary(n) {
                     self.nodes[n].newer_smap_seen = true;
                 }
                 self.finish(task, Ok(Resp::Done(true)));
             }
             Kind::PrimaryDown { old, clone, asked } => {
-                self.primary_down_step(task, n, old, clone, asked)
+                self.primary_down_step(task, n, old, clone, asked);
             }
             Kind::Elect {
                 vr,
@@ -885,12 +920,19 @@ impl Sim {
                 if !self.is_primary(n) {
                     return self.loop_next(task, n);
                 }
-                if std::mem::take(&mut self.nodes[n].newer_smap_seen) {
-                    self.set_loop(task, LoopSt::POvertakenAdopt { gap });
-                    self.adopt(n, Some(task), 1000);
+                self.nodes[n].turn += 1;
+                if self.nodes[n].turn.is_multiple_of(4) && !self.nodes[n].lost_peers.is_empty() {
+                    self.set_loop(task, LoopSt::PLostAdopt { gap });
+                    self.adopt(n, Some(task), 500);
                     return;
                 }
-                self.primary_tick2(task, n, gap);
+                self.primary_tick1(task, n, gap);
+            }
+            LoopSt::PLostAdopt { gap } => {
+                if self.child_result(task) {
+                    return self.loop_next(task, n);
+                }
+                self.primary_tick1(task, n, gap);
             }
             LoopSt::POvertakenAdopt { gap } => {
                 if self.child_result(task) {
@@ -922,10 +964,17 @@ impl Sim {
                 silent,
             } => {
                 let r = self.clear(task).pop().map(|x| x.1).unwrap_or(Err(()));
+                if self.verbose {
+                    let m = format!(
+                        "{} join to {} -> {r:?}",
+                        self.nodes[n].id, self.nodes[primary].id
+                    );
+                    self.log(m.chars().take(120).collect());
+                }
                 let res: Result<(), bool> = match r {
                     Ok(Resp::Joined(s, b)) => {
                         self.nodes[n].primary_contact = self.now;
-                        match self.apply(n, Some(*s), Some(b)) {
+                        match self.apply(n, Some(*s), Some(b), Via::Fetch) {
                             Ok(()) | Err(Decision::Older) => Ok(()),
                             Err(_) => Err(false),
                         }
@@ -941,7 +990,8 @@ impl Sim {
                         nd.joined = true;
                         self.loop_next(task, n);
                     }
-                    Err(true) if !cfg_tried && primary != 0 => {
+                    Err(true) if !cfg_tried && primary != 0 && n != 0 => {
+                        // p0 founded the cluster: it has no --primary-url.
                         self.set_loop(
                             task,
                             LoopSt::MJoin {
@@ -1046,6 +1096,13 @@ impl Sim {
         }
         let primary = self.join_url(n);
         let silent = self.now - self.nodes[n].primary_contact;
+        if self.verbose && !self.nodes[n].joined {
+            let m = format!(
+                "{} member_tick: join {}",
+                self.nodes[n].id, self.nodes[primary].id
+            );
+            self.log(m);
+        }
         if !self.nodes[n].joined {
             self.set_loop(
                 task,
@@ -1060,6 +1117,16 @@ impl Sim {
         }
         self.set_loop(task, LoopSt::MKaSleep);
         self.sleep(task, IV);
+    }
+
+    /// primary_tick, first part: a metasync refused as older -> adopt a newer map.
+    fn primary_tick1(&mut self, task: u64, n: usize, gap: u64) {
+        if std::mem::take(&mut self.nodes[n].newer_smap_seen) {
+            self.set_loop(task, LoopSt::POvertakenAdopt { gap });
+            self.adopt(n, Some(task), 1000);
+            return;
+        }
+        self.primary_tick2(task, n, gap);
     }
 
     fn primary_tick2(&mut self, task: u64, n: usize, gap: u64) {
@@ -1105,6 +1172,14 @@ impl Sim {
         }
         s.version += 1;
         self.log(format!("{me} removes {stale:?} (v{})", s.version));
+        let lost: Vec<usize> = stale.iter().filter_map(|id| self.idx(id)).collect();
+        let lp = &mut self.nodes[n].lost_peers;
+        for i in lost {
+            lp.retain(|&u| u != i);
+            lp.push(i);
+        }
+        let excess = lp.len().saturating_sub(LOST_PEERS_MAX);
+        lp.drain(..excess);
         self.set_smap(n, s.clone());
         self.set_loop(task, LoopSt::PMetasync);
         self.metasync(n, task, Some(s), None);
@@ -1377,6 +1452,12 @@ impl Sim {
             nd.bmd.clone()
         };
         let minority = self.deposed(n) || self.side.as_ref().is_some_and(|s| s.contains(&n));
+        if self.verbose {
+            self.log(format!(
+                "{} commits {b} (bmd v{}, smap v{}, minority {minority})",
+                self.nodes[n].id, bmd.version, self.nodes[n].smap.version
+            ));
+        }
         self.commits.insert(b, (n, minority));
         let t = self.spawn(n, Kind::CreateServe, None, respond);
         self.metasync(n, t, None, Some(bmd));
@@ -1436,6 +1517,7 @@ impl Sim {
                 let id = self.nodes[from].id.clone();
                 let now = self.now;
                 self.nodes[n].last_seen.insert(id.clone(), now);
+                self.nodes[n].lost_peers.retain(|&u| u != from);
                 let known = self.nodes[n].smap.node(&id).is_some();
                 if !known {
                     if !self.primacy_ok(n) {
@@ -1524,6 +1606,25 @@ impl Sim {
                 }
             }
             Req::Metasync { smap, bmd } => {
+                // Ais-Caller-Id: only the primary our Smap names, or a sender whose (at
+                // least as new) Smap names itself.
+                let caller = &self.nodes[from].id;
+                let cur = &self.nodes[n].smap;
+                let names_sender = smap.as_ref().is_some_and(|s| {
+                    s.proxy_si.daemon_id == *caller
+                        && s.uuid == cur.uuid
+                        && s.version >= cur.version
+                });
+                if cur.version > 0 && cur.proxy_si.daemon_id != *caller && !names_sender {
+                    if self.verbose {
+                        let m = format!(
+                            "{} refuses metasync from {caller} (ours v{} names {})",
+                            self.nodes[n].id, cur.version, cur.proxy_si.daemon_id
+                        );
+                        self.log(m);
+                    }
+                    return reply(self, Ok(Resp::Status(409, Some(Decision::Older))));
+                }
                 if self.is_primary(n) {
                     let cur = &self.nodes[n].smap;
                     let newer = smap.as_ref().is_some_and(|s| {
@@ -1536,7 +1637,7 @@ impl Sim {
                     }
                 }
                 let from_primary = smap.is_some();
-                match self.apply(n, smap, bmd) {
+                match self.apply(n, smap, bmd, Via::Push) {
                     Err(d) => reply(self, Ok(Resp::Status(409, Some(d)))),
                     Ok(()) => {
                         if from_primary && !self.is_primary(n) {
@@ -1614,7 +1715,6 @@ impl Sim {
                         return;
                     }
                     if r.is_err() {
-                        c.attempt += 1000;
                         return self.call_failed(call);
                     }
                     c.done = true;
@@ -1758,6 +1858,12 @@ impl Sim {
         let minority = minority_at_commit
             || self.deposed(p)
             || self.side.as_ref().is_some_and(|s| s.contains(&p));
+        if self.verbose {
+            self.log(format!(
+                "ack {b} by {} minority {minority}",
+                self.nodes[p].id
+            ));
+        }
         if minority {
             self.c.acks_minority += 1;
         } else {
@@ -1936,6 +2042,9 @@ fn report(name: &str, np: usize, nt: usize, n: u64, parts: bool) -> Counters {
     let t = std::time::Instant::now();
     let (c, fails) = run_seeds(np, nt, 0..n, Rules::Real, parts);
     eprintln!("{name}: {n} seeds in {:?}: {c:?}", t.elapsed());
+    for (seed, e, _) in &fails {
+        eprintln!("{name}: seed {seed}: {e}");
+    }
     if let Some((seed, e, trace)) = fails.first() {
         let tail: Vec<&String> = trace.iter().rev().take(40).rev().collect();
         panic!(
@@ -1946,37 +2055,68 @@ fn report(name: &str, np: usize, nt: usize, n: u64, parts: bool) -> Counters {
     c
 }
 
+/// Fails on 1 of 200 seeds (seed 114): see the `#[ignore]` reason.
 #[test]
-#[ignore = "not yet triaged: 4/200 (3+3, seed 56) and 3/200 (5+2, seed 71) seeds fail (a target left holding an older Smap; a bucket acknowledged by a primary that was not deposed missing at the end): model or library bug, see the commit message"]
+#[ignore = "library bug: 1/200 seeds (114): buckets::sync_bmd ignores the metasync outcome, so a primary paused between committing a bucket and pushing its BMD acknowledges the create after waking up although it was deposed meanwhile and every node refused its push as older (fix 3); the bucket is in no BMD"]
 fn election_3_proxies_3_targets() {
     let c = report("3+3", 3, 3, 200, false);
     assert!(c.elections > 50 && c.rejoins > 10 && c.pauses > 50, "{c:?}");
 }
 
 #[test]
-#[ignore = "not yet triaged: 4/200 (3+3, seed 56) and 3/200 (5+2, seed 71) seeds fail (a target left holding an older Smap; a bucket acknowledged by a primary that was not deposed missing at the end): model or library bug, see the commit message"]
 fn election_5_proxies_2_targets() {
     let c = report("5+2", 5, 2, 200, false);
     assert!(c.elections > 50 && c.rejoins > 10 && c.pauses > 50, "{c:?}");
 }
 
-/// Partitions of the primary (alone or with one target) that heal. Fails: see the
-/// `#[ignore]` reason; seed 0 of 3+3 shows it.
+/// Partitions of the primary (alone or with one target) that heal. Fails on 17 of 200
+/// seeds of 3+3 (first: seed 4) and 6 of 200 of 5+2 (first: seed 16): see the
+/// `#[ignore]` reason.
 #[test]
-#[ignore = "protocol bug: a primary cut off by a partition removes every silent node from its Smap at its first isolated keepalive turn; the majority's new primary removed it too, so after the heal nobody ever sends it the newer map and it stays primary of its own map forever (docs/ha.md 'Limit' claims it follows the newer map)"]
+#[ignore = "library bugs, 17/200 (3+3) and 6/200 (5+2) seeds: (a) most: BMD versions of two primaries collide - a primary on the minority side (with one target) keeps committing, its BMD versions overtake the majority's; once deposed it refuses the elected primary's lower-versioned BMD as older and, when it is elected again (an election pushes the winner's own BMD), its BMD replaces the one holding buckets acknowledged by the majority primary (3+3 seeds 5, 59); (b) buckets::sync_bmd acknowledges a create whose BMD push was refused as older everywhere because the primary was deposed meanwhile (3+3 seeds 10, 22, 115, 176, 162); (c) a primary partitioned alone removes everyone, is killed before the heal and restarts from that one-node Smap: lost_peers is in memory only and the start-up adopt_newer_smap is skipped for a one-node map, so it stays primary of its own map forever (3+3 seed 4)"]
 fn election_partitions() {
     let c = report("3+3 partitions", 3, 3, 200, true);
     assert!(c.partitions > 20, "{c:?}");
     report("5+2 partitions", 5, 2, 200, true);
 }
 
+/// `SIM=np,nt,seed,parts cargo test ... one_seed -- --ignored --nocapture`: one seed's trace.
+#[test]
+#[ignore = "debugging aid"]
+fn one_seed() {
+    let a: Vec<u64> = std::env::var("SIM")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if a.len() != 4 {
+        return; // not asked for (e.g. `--include-ignored`)
+    }
+    let mut sim = Sim::new(a[0] as usize, a[1] as usize, a[2], Rules::Real, a[3] == 1);
+    sim.verbose = true;
+    let r = sim.run();
+    for l in &sim.trace {
+        eprintln!("{l}");
+    }
+    eprintln!("{r:?}");
+}
+
+/// Each broken rule fails on seeds the real rules pass. Without the +100 jump a deposed
+/// primary's pushes are already refused by the caller check (metasync `Ais-Caller-Id`), so
+/// `NoBump` shows only with partitions (a minority primary's versions then overtake).
 #[test]
 fn broken_rules_are_caught() {
-    for rules in [Rules::AlwaysYes, Rules::NoBump] {
-        let (_, fails) = run_seeds(3, 3, 0..200, rules, false);
-        assert!(!fails.is_empty(), "{rules:?}: the checker never fails");
+    for (rules, parts) in [(Rules::AlwaysYes, false), (Rules::NoBump, true)] {
+        let (_, real) = run_seeds(3, 3, 0..200, Rules::Real, parts);
+        let real: BTreeSet<u64> = real.iter().map(|f| f.0).collect();
+        let (_, fails) = run_seeds(3, 3, 0..200, rules, parts);
+        let fails: Vec<_> = fails.iter().filter(|f| !real.contains(&f.0)).collect();
+        assert!(
+            !fails.is_empty(),
+            "{rules:?}: the checker fails no seed that the real rules pass"
+        );
         eprintln!(
-            "{rules:?}: {} seeds fail, e.g. seed {}: {}",
+            "{rules:?}: {} more seeds fail than with the real rules, e.g. seed {}: {}",
             fails.len(),
             fails[0].0,
             fails[0].1
