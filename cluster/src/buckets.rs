@@ -60,8 +60,7 @@ pub async fn create(node: &Arc<Node>, bucket: &str, value: &serde_json::Value) -
             })
         })
         .await?;
-    sync_bmd(node).await;
-    Ok(())
+    sync_bmd(node).await
 }
 
 /// `set-bprops` (partial props in `value`) or `reset-bprops` of AIS bucket `bucket` (on the
@@ -100,7 +99,7 @@ pub async fn set_props(
             Ok::<_, Error>(job)
         })
         .await?;
-    sync_bmd(node).await;
+    sync_bmd(node).await?;
     match job {
         None => Ok(None),
         Some(j) => crate::jobs::start_bucket_job(node, bucket, j.kind())
@@ -227,16 +226,25 @@ pub async fn destroy(node: &Arc<Node>, bucket: &str) -> Result<()> {
             Ok::<(), Error>(())
         })
         .await?;
-    sync_bmd(node).await;
-    Ok(())
+    sync_bmd(node).await
 }
 
-/// Primary of a multi-node cluster: push the new BMD to every node.
-async fn sync_bmd(node: &Arc<Node>) {
+/// Primary of a multi-node cluster: push the new BMD to every node. A primary that learns
+/// from the push that it was deposed meanwhile does not acknowledge the change (503): the
+/// elected primary's metadata wins.
+async fn sync_bmd(node: &Arc<Node>) -> Result<()> {
     if node.cfg.role != Role::All {
         let bmd = node.bmd.load();
-        crate::membership::metasync(node, None, Some(&bmd), &[]).await;
+        if crate::metasync::metasync(node, None, Some(&bmd), &[]).await
+            == crate::metasync::Pushed::Deposed
+        {
+            return Err(Error::Unavailable(format!(
+                "{}: deposed as primary while making this change (another primary was elected): not applied, retry",
+                node.pname()
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Non-primary proxy: run a bucket operation on the primary; the primary's response body.

@@ -211,7 +211,9 @@ async fn control_loop(node: Arc<Node>) {
         // Restarted as primary from a persisted Smap: if the cluster elected another
         // primary meanwhile, one of the nodes we knew holds its newer map. No metadata
         // changes until we know.
-        if node.smap.load().nodes().count() > 1 {
+        // (A map of ourselves alone: a proxy given --primary-url may still find the cluster
+        // there.)
+        if node.smap.load().nodes().count() > 1 || node.cfg.primary_url.is_some() {
             let now = Instant::now();
             *node.primacy_confirmed.lock().expect("primacy lock") =
                 now.checked_sub(node.keepalive_timeout() * 2).unwrap_or(now);

@@ -15,7 +15,12 @@ use std::sync::Arc;
 /// Primary: push Smap and/or BMD to every other node (and to `extra` URLs, e.g. a node that
 /// was just removed), in parallel, each with deadline and retries. Failures are logged; a
 /// node that missed an update catches up through its keepalive (version mismatch -> re-join).
-pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, extra: &[String]) {
+pub async fn metasync(
+    node: &Arc<Node>,
+    smap: Option<&Smap>,
+    bmd: Option<&Bmd>,
+    extra: &[String],
+) -> Pushed {
     let mut payload = serde_json::Map::new();
     if let Some(s) = smap {
         payload.insert(
@@ -74,5 +79,17 @@ pub async fn metasync(node: &Arc<Node>, smap: Option<&Smap>, bmd: Option<&Bmd>, 
         // primary was elected while we were away. The primary's next keepalive turn finds
         // and follows it (crate::vote::adopt_newer_smap).
         node.newer_smap_seen.store(true, Ordering::Release);
+        return Pushed::Deposed;
     }
+    Pushed::Done
+}
+
+/// How a push went for the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Sent to every node (failures to reach some are logged; they catch up by keepalive).
+    Done,
+    /// A node refused it as older: another primary was elected while we were away. A change
+    /// this push carried is not the cluster's and must not be acknowledged.
+    Deposed,
 }

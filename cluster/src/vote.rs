@@ -286,10 +286,62 @@ async fn elect_inner(node: &Arc<Node>, vr: VoteRecord) -> Result<()> {
         .await?;
     crate::membership::become_primary(node);
     tracing::warn!(smap_version = new.version, deposed = %vr.primary, "elected primary");
+    adopt_newest_bmd(node, &new).await;
+    // Past any BMD version a deposed primary may have reached on its own (cut off, it may
+    // have kept committing): its copy is then older, and it takes ours when it re-joins.
+    let n2 = node.clone();
+    glommio::executor()
+        .spawn_blocking(move || n2.update_bmd_by(election::ELECTION_VERSION_BUMP, |_| Ok(())))
+        .await?;
     let bmd = node.bmd.load();
     crate::membership::metasync(node, Some(&new), Some(&bmd), &[]).await;
     crate::config::on_new_primary(node).await;
     Ok(())
+}
+
+/// A new primary takes the newest BMD any node of `smap` holds: a bucket the old primary
+/// acknowledged after pushing it to some nodes survives even if this proxy missed the push.
+async fn adopt_newest_bmd(node: &Arc<Node>, smap: &Smap) {
+    let me = node.self_id().to_string();
+    let ms = probe_ms(node);
+    let tasks: Vec<_> = smap
+        .nodes()
+        .filter(|n| n.daemon_id != me)
+        .map(|n| {
+            let url = format!("{}/v1/daemon?what=bmd", n.intra_control_net.direct_url);
+            glommio::spawn_local(async move {
+                let r = call_once("GET", &url, &[], b"", ms).await.ok()?;
+                if r.status != 200 {
+                    return None;
+                }
+                serde_json::from_slice::<crate::meta::Bmd>(&r.body).ok()
+            })
+        })
+        .collect();
+    let cur = node.bmd.load();
+    let mut best: Option<crate::meta::Bmd> = None;
+    for t in tasks {
+        if let Some(b) = t.await {
+            if b.uuid == cur.uuid && b.version > best.as_ref().map_or(cur.version, |x| x.version) {
+                best = Some(b);
+            }
+        }
+    }
+    let Some(b) = best else {
+        return;
+    };
+    tracing::warn!(
+        ours = cur.version,
+        theirs = b.version,
+        "a node holds a newer BMD: the new primary takes it"
+    );
+    let n2 = node.clone();
+    let r = glommio::executor()
+        .spawn_blocking(move || n2.apply_bmd(b))
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "taking the newer BMD failed");
+    }
 }
 
 /// `GET /v1/vote/proxy` (any node): this node's vote on `vote_record.candidate`.

@@ -555,11 +555,17 @@ impl NodeState {
 
     /// Replace the BMD (control plane, under `control`): bump version, persist, publish.
     pub fn update_bmd(&self, f: impl FnOnce(&mut Bmd) -> Result<()>) -> Result<()> {
+        self.update_bmd_by(1, f)
+    }
+
+    /// [`NodeState::update_bmd`] with the version bumped by `bump` (an election's winner
+    /// jumps by 100, as it does with the Smap).
+    pub fn update_bmd_by(&self, bump: i64, f: impl FnOnce(&mut Bmd) -> Result<()>) -> Result<()> {
         self.primacy_ok()?;
         let _g = self.control.lock().expect("control lock");
         let mut bmd = (*self.bmd.load()).clone();
         f(&mut bmd)?;
-        bmd.version += 1;
+        bmd.version += bump;
         self.persist_meta(BMD_FILE, &bmd)?;
         self.publish_bmd(bmd);
         Ok(())
