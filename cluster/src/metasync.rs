@@ -21,6 +21,7 @@ pub async fn metasync(
     bmd: Option<&Bmd>,
     extra: &[String],
 ) -> Pushed {
+    let was_primary = node.is_primary();
     let mut payload = serde_json::Map::new();
     if let Some(s) = smap {
         payload.insert(
@@ -79,6 +80,11 @@ pub async fn metasync(
         // primary was elected while we were away. The primary's next keepalive turn finds
         // and follows it (crate::vote::adopt_newer_smap).
         node.newer_smap_seen.store(true, Ordering::Release);
+        return Pushed::Deposed;
+    }
+    if was_primary && !node.is_primary() {
+        // Deposed while the push was still retrying (cut off, then following the elected
+        // primary before the last attempts ended).
         return Pushed::Deposed;
     }
     Pushed::Done
