@@ -255,24 +255,19 @@ async fn on_primary(
     action: &str,
     value: &serde_json::Value,
 ) -> Result<String> {
-    let primary = crate::membership::primary_url(node)?;
     let body =
         serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": value}))
             .map_err(|e| Error::Internal(e.to_string()))?;
-    let send = |primary: String| {
+    let body = &body;
+    let r = crate::membership::relay_to_primary(node, |primary| async move {
         let url = format!("{primary}/v1/buckets/{bucket}?provider=ais");
-        let body = body.clone();
-        async move { intra::call(method, &url, &[("Content-Type", "application/json")], &body).await }
-    };
-    let r = match send(primary.clone()).await {
-        Ok(r) => r,
-        // The primary failed: once the election names a new one, relay there.
-        Err(e) => match crate::membership::await_new_primary(node, &primary).await {
-            Some(p) => send(p).await,
-            None => Err(e),
-        }
-        .map_err(|e| Error::Unavailable(format!("forwarding to primary: {e}")))?,
-    };
+        intra::call(method, &url, &[("Content-Type", "application/json")], body).await
+    })
+    .await
+    .map_err(|e| match e {
+        Error::PeerUnreachable(m) => Error::Unavailable(format!("forwarding to primary: {m}")),
+        e => e,
+    })?;
     match r.status {
         200 => Ok(String::from_utf8_lossy(&r.body).to_string()),
         404 => Err(Error::BucketNotFound(cname(bucket))),

@@ -101,7 +101,7 @@ pub static STATS: EcStats = EcStats {
 };
 
 /// Corrupted objects, slices and replicas found, per mountpath (where a disk goes bad).
-static BAD_BY_MP: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+static BAD_BY_MP: crate::stats::PerMountpath = crate::stats::PerMountpath::new();
 
 /// What was found corrupted, for [`count_bad`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,22 +119,13 @@ pub fn count_bad(kind: BadKind, mountpath: &str) {
         BadKind::Replica => &STATS.bad_replicas,
     };
     c.fetch_add(1, Ordering::Relaxed);
-    let mut m = BAD_BY_MP.lock().expect("EC bad-by-mountpath lock");
-    match m.iter_mut().find(|(p, _)| p == mountpath) {
-        Some((_, n)) => *n += 1,
-        None => m.push((mountpath.to_string(), 1)),
-    }
+    BAD_BY_MP.bump(mountpath);
 }
 
 /// The counters as JSON (`what=node_status`).
 pub fn stats_json() -> serde_json::Value {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let by_mp: serde_json::Map<String, serde_json::Value> = BAD_BY_MP
-        .lock()
-        .expect("EC bad-by-mountpath lock")
-        .iter()
-        .map(|(p, n)| (p.clone(), (*n).into()))
-        .collect();
+    let by_mp = BAD_BY_MP.json();
     serde_json::json!({
         "ec.bad_objects": g(&STATS.bad_objects),
         "ec.bad_slices": g(&STATS.bad_slices),

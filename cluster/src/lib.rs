@@ -40,6 +40,7 @@ pub mod mountpaths;
 pub mod promote;
 pub mod rebalance;
 pub mod resilver;
+pub mod stats;
 pub mod transfer;
 pub mod vote;
 pub mod xact;

@@ -743,6 +743,24 @@ pub async fn await_new_primary(node: &Node, failed: &str) -> Option<String> {
     None
 }
 
+/// Relay a control-plane request to the primary: `send(primary URL)`; if the primary
+/// cannot be reached and an election names a new one ([`await_new_primary`]), once more
+/// there.
+pub async fn relay_to_primary<T, F, Fut>(node: &Node, send: F) -> Result<T>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let primary = primary_url(node)?;
+    match send(primary.clone()).await {
+        Ok(r) => Ok(r),
+        Err(e) => match await_new_primary(node, &primary).await {
+            Some(p) => send(p).await,
+            None => Err(e),
+        },
+    }
+}
+
 /// The primary's URL, for a non-primary proxy that relays a control-plane request there.
 pub fn primary_url(node: &Node) -> Result<String> {
     let primary = node.smap.load().proxy_si.public_net.direct_url.clone();

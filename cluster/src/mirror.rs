@@ -64,27 +64,18 @@ pub static STATS: MirrorStats = MirrorStats {
 };
 
 /// Corrupted replicas found, per mountpath.
-static BAD_BY_MP: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+static BAD_BY_MP: crate::stats::PerMountpath = crate::stats::PerMountpath::new();
 
 /// Count a corrupted replica found on `mountpath`.
 pub fn count_bad(mountpath: &str) {
     STATS.bad_replicas.fetch_add(1, Ordering::Relaxed);
-    let mut m = BAD_BY_MP.lock().expect("bad replicas lock");
-    match m.iter_mut().find(|(p, _)| p == mountpath) {
-        Some((_, n)) => *n += 1,
-        None => m.push((mountpath.to_string(), 1)),
-    }
+    BAD_BY_MP.bump(mountpath);
 }
 
 /// The counters as JSON (`what=node_status`).
 pub fn stats_json() -> serde_json::Value {
     let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let by_mp: serde_json::Map<String, serde_json::Value> = BAD_BY_MP
-        .lock()
-        .expect("bad replicas lock")
-        .iter()
-        .map(|(p, n)| (p.clone(), (*n).into()))
-        .collect();
+    let by_mp = BAD_BY_MP.json();
     serde_json::json!({
         "mirror.bad_replicas_by_mountpath": by_mp,
         "mirror.copies_made": g(&STATS.copies_made),

@@ -345,10 +345,18 @@ async fn adopt_newest_bmd(node: &Arc<Node>, smap: &Smap) {
 }
 
 /// `GET /v1/vote/proxy` (any node): this node's vote on `vote_record.candidate`.
-pub async fn vote(node: &Arc<Node>, body: &[u8]) -> Result<&'static str> {
+/// `can`: the `?can=` query (AIS names the candidate there too); it must agree with the
+/// vote record.
+pub async fn vote(node: &Arc<Node>, body: &[u8], can: Option<&str>) -> Result<&'static str> {
     let msg: VoteMessage = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("bad vote message: {e}")))?;
     let vr = msg.vote_record;
+    if let Some(c) = can.filter(|c| *c != vr.candidate) {
+        return Err(Error::BadRequest(format!(
+            "vote request: ?can={c} names another candidate than its vote record ({})",
+            vr.candidate
+        )));
+    }
     let cur = node.smap.load();
     if vr.smap.uuid != cur.uuid {
         return Err(Error::BadRequest(format!(

@@ -37,10 +37,11 @@ pub async fn vote(
     rest: &str,
 ) -> Result<Outcome, ApiError> {
     let method = req.head.method.clone();
+    let can = req.q("can").map(str::to_string);
     let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
     match (method.as_str(), rest.trim_end_matches('/')) {
         ("GET", "proxy") => {
-            let v = cluster::vote::vote(&core.node, &body).await?;
+            let v = cluster::vote::vote(&core.node, &body, can.as_deref()).await?;
             conn.respond(200, &[("Content-Type", "text/plain")], v.as_bytes())
                 .await
                 .map_err(io_err)?;
@@ -65,6 +66,11 @@ pub async fn set_primary(
     id: &str,
 ) -> Result<Outcome, ApiError> {
     discard_body(conn, req).await?;
+    if req.q("can").is_some() && !req.q_true("frc") {
+        return Err(ApiError::not_implemented(format!(
+            "PUT /v1/cluster/proxy/{id}?can=<url> (the candidate URL of a forced set-primary) is not supported by this node"
+        )));
+    }
     if req.q_true("frc") {
         return Err(ApiError::not_implemented(format!(
             "PUT /v1/cluster/proxy/{id}?frc=true (force: make a proxy of another cluster primary) is not supported by this node"
@@ -140,7 +146,6 @@ pub async fn forward_to_primary(
     req: &mut Req,
 ) -> Result<Outcome, ApiError> {
     let body = read_body(conn, req, INTRA_BODY_BYTES_MAX).await?;
-    let primary = membership::primary_url(&core.node)?;
     let mut hs: Vec<(&str, &str)> = Vec::new();
     for name in ["content-type", "accept"] {
         if let Some(v) = req.head.header(name) {
@@ -148,15 +153,17 @@ pub async fn forward_to_primary(
         }
     }
     let target = req.target();
-    let r = match intra::call(&req.head.method, &format!("{primary}{target}"), &hs, &body).await {
-        Ok(r) => r,
-        // The primary failed: once the election names a new one, relay there.
-        Err(e) => match membership::await_new_primary(&core.node, &primary).await {
-            Some(p) => intra::call(&req.head.method, &format!("{p}{target}"), &hs, &body).await,
-            None => Err(e),
+    let (target, method, hs, body) = (&target, &req.head.method, &hs, &body);
+    let r = membership::relay_to_primary(&core.node, |primary| async move {
+        intra::call(method, &format!("{primary}{target}"), hs, body).await
+    })
+    .await
+    .map_err(|e| match e {
+        cluster::Error::PeerUnreachable(m) => {
+            ApiError::new(503, format!("forwarding to primary: {m}"))
         }
-        .map_err(|e| ApiError::new(503, format!("forwarding to primary: {e}")))?,
-    };
+        e => e.into(),
+    })?;
     let mut out: Vec<(&str, &str)> = Vec::new();
     if !r.content_type.is_empty() {
         out.push(("Content-Type", &r.content_type));

@@ -135,7 +135,11 @@ pub async fn query(
 ) -> Result<Outcome, ApiError> {
     let view = core.node.config.load();
     let doc = if resource == "daemon" && what == "config" {
-        view.effective.to_json()
+        // `proxy.non_electable` is this node's own (the `--non-electable` flag), not the
+        // cluster's: report it as the node runs.
+        let mut c = view.effective.clone();
+        c.proxy.non_electable = core.node.cfg.non_electable;
+        c.to_json()
     } else {
         view.cluster.to_json()
     };
