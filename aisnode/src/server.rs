@@ -113,6 +113,7 @@ pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
         .map(std::num::NonZero::get)
         .unwrap_or(1);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize, String>>();
+    let cache_cap = open_cache_cap(n);
     let mut handles = Vec::new();
     for (k, (sends, recvs)) in senders.into_iter().zip(receivers).enumerate() {
         let node = node.clone();
@@ -122,7 +123,9 @@ pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
             .name(&format!("core-{k}"))
             .blocking_thread_pool_placement(PoolPlacement::Unbound(1))
             .spawn(move || async move {
-                if let Err(e) = core_main(k, node, drain, sends, recvs, ready.clone()).await {
+                if let Err(e) =
+                    core_main(k, node, drain, sends, recvs, ready.clone(), cache_cap).await
+                {
                     let _ = ready.send(Err(format!("core {k}: {e:#}")));
                 }
             })
@@ -306,6 +309,7 @@ async fn core_main(
     sends: Vec<Option<SharedSender<Handoff>>>,
     recvs: Vec<SharedReceiver<Handoff>>,
     ready: std::sync::mpsc::Sender<Result<usize, String>>,
+    cache_cap: usize,
 ) -> Result<(), StartError> {
     let set = node.mountpaths.load();
     for (m, _) in set.avail.iter().zip(&set.core).filter(|(_, c)| **c == k) {
@@ -365,6 +369,7 @@ async fn core_main(
         })
         .detach();
     }
+    start_open_cache(&core, cache_cap);
     for t in recv_tasks {
         let r = t.await;
         let core = core.clone();
@@ -640,4 +645,55 @@ async fn dispatch(
             }
         }
     }
+}
+
+/// How often a core checks whether its mountpath set changed (then its open-file cache is
+/// dropped, so a detached mountpath's file system is released).
+const OPEN_CACHE_CHECK_MS: u64 = 200;
+/// Open-file cache entries unused for this long (two sweeps) are closed.
+const OPEN_CACHE_SWEEP_MS: u64 = 5_000;
+/// At most this many cached open files per core.
+const OPEN_CACHE_MAX: usize = 16_384;
+
+/// Raise the soft open-file limit to the hard one (the open-file caches and the connections
+/// of every core share it); the cache size each core may use: a quarter of the limit split
+/// over the cores, at most [`OPEN_CACHE_MAX`].
+pub fn open_cache_cap(cores: usize) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
+        l = getrlimit(Resource::Nofile);
+    }
+    let soft = l.current.unwrap_or(1 << 20) as usize;
+    (soft / 4 / cores.max(1)).min(OPEN_CACHE_MAX)
+}
+
+/// Turn on this core's open-file cache (engine::opencache) and its upkeep: cleared when
+/// the mountpath set changes, swept of idle entries.
+fn start_open_cache(core: &Rc<Core>, cap: usize) {
+    if core.node.cfg.role == Role::Proxy || cap == 0 {
+        return;
+    }
+    engine::opencache::enable(cap);
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let mut seen = core.mps();
+        let mut since_sweep = 0u64;
+        loop {
+            glommio::timer::sleep(std::time::Duration::from_millis(OPEN_CACHE_CHECK_MS)).await;
+            let now = core.mps();
+            if !Arc::ptr_eq(&now, &seen) {
+                engine::opencache::clear();
+                seen = now;
+            }
+            since_sweep += OPEN_CACHE_CHECK_MS;
+            if since_sweep >= OPEN_CACHE_SWEEP_MS {
+                engine::opencache::sweep();
+                since_sweep = 0;
+            }
+        }
+    })
+    .detach();
 }

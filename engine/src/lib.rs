@@ -25,6 +25,7 @@ pub mod mountpath;
 pub mod multipart;
 pub mod name;
 pub mod object;
+pub mod opencache;
 
 pub use error::Error;
 pub type Result<T> = std::result::Result<T, Error>;

@@ -20,7 +20,9 @@ use crate::layout::{needs_escape, Bck};
 use crate::lom::{Lom, LOM_BYTES_MAX, XATTR_LOM};
 use crate::mountpath::Mountpath;
 use crate::Result;
-use glommio::io::{DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, OpenOptions};
+use glommio::io::{
+    DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, OpenOptions, ReadResult,
+};
 use glommio::task::JoinHandle;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -908,17 +910,6 @@ fn set_lom_fd(file: &DmaFile, enc: &[u8]) -> std::io::Result<()> {
     .map_err(Into::into)
 }
 
-/// An object's metadata through an open descriptor (the GET path: data and metadata of one
-/// inode).
-fn read_lom_fd(file: &DmaFile, path: &Path) -> Result<Lom> {
-    let fd = dma_fd(file);
-    let mut buf = [0u8; LOM_BYTES_MAX];
-    let n = rustix::fs::fgetxattr(fd, XATTR_LOM, &mut buf[..]).map_err(|e| lom_err(path, e))?;
-    lom_from_xattr(&buf[..n], path, || {
-        rustix::fs::fstat(fd).map_err(|e| Error::io("fstat", path, e.into()))
-    })
-}
-
 /// Decode the xattr bytes `xattr` of the object at `path`, then check them against the file's
 /// `stat` (called only once the bytes decoded): the sizes must agree, and atime and mtime come
 /// from the file.
@@ -1033,11 +1024,12 @@ pub fn set_custom(path: &Path, custom: Vec<(String, String)>) -> Result<Lom> {
     Ok(lom)
 }
 
-/// An open object: metadata plus a DMA file to stream from.
+/// An open object: metadata plus a DMA file to stream from (shared with this core's
+/// [`crate::opencache`] when it caches).
 pub struct ObjectReader {
     pub lom: Lom,
     pub fqn: PathBuf,
-    file: DmaFile,
+    file: Rc<DmaFile>,
 }
 
 impl ObjectReader {
@@ -1047,6 +1039,29 @@ impl ObjectReader {
 
     /// Open any object-format file (object or multipart part) by full path.
     pub async fn open_path(fqn: PathBuf) -> Result<ObjectReader> {
+        use crate::opencache::{self, Lookup};
+        let caching = match opencache::lookup(&fqn) {
+            Lookup::Off => false,
+            Lookup::Miss => true,
+            Lookup::Hit(file, lom) => return Ok(ObjectReader { lom, fqn, file }),
+            Lookup::Reread(file, stamp, atime_ns, read_at) => {
+                let fd = dma_fd(&file);
+                let mut buf = [0u8; LOM_BYTES_MAX];
+                let lom = rustix::fs::fgetxattr(fd, XATTR_LOM, &mut buf[..])
+                    .map_err(|e| lom_err(&fqn, e))
+                    .and_then(|n| lom_checked(&buf[..n], &fqn, stamp, atime_ns));
+                return match lom {
+                    Ok(lom) => {
+                        opencache::insert(&fqn, &file, &lom, stamp, read_at);
+                        Ok(ObjectReader { lom, fqn, file })
+                    }
+                    Err(e) => {
+                        opencache::forget(&fqn);
+                        Err(e)
+                    }
+                };
+            }
+        };
         // glommio's DmaFile::open calls statfs(path).unwrap() after opening: if the file is
         // unlinked in between (a concurrent DELETE, rebalance moving it away), the reactor
         // panics. Pin the inode with a plain open first and let glommio open it through
@@ -1061,15 +1076,20 @@ impl ObjectReader {
                 })
             }
         };
-        if pin.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        let read_at = crate::opencache::now_ns();
+        let st = match rustix::fs::fstat(&pin) {
+            Ok(st) => st,
+            Err(e) => return Err(Error::io("fstat", &fqn, e.into())),
+        };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return Err(Error::NotFound(fqn));
         }
         let proc_path = format!("/proc/self/fd/{}", pin.as_raw_fd());
         let opened = DmaFile::open(&proc_path).await;
-        drop(pin);
         let file = match opened {
-            Ok(f) => f,
+            Ok(f) => Rc::new(f),
             Err(e) => {
+                drop(pin);
                 let e: std::io::Error = e.into();
                 return Err(match e.raw_os_error() {
                     Some(2) | Some(20) | Some(21) => Error::NotFound(fqn),
@@ -1080,13 +1100,25 @@ impl ObjectReader {
                 });
             }
         };
-        let lom = match read_lom_fd(&file, &fqn) {
+        // The stat precedes the xattr read: a change after it moves ctime (see opencache).
+        let stamp = crate::opencache::stamp_fd(&st);
+        #[allow(clippy::unnecessary_cast)]
+        let atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
+        let mut buf = [0u8; LOM_BYTES_MAX];
+        let lom = rustix::fs::fgetxattr(&pin, XATTR_LOM, &mut buf[..])
+            .map_err(|e| lom_err(&fqn, e))
+            .and_then(|n| lom_checked(&buf[..n], &fqn, stamp, atime_ns));
+        drop(pin);
+        let lom = match lom {
             Ok(l) => l,
             Err(e) => {
-                let _ = file.close().await;
+                let _ = file.close_rc().await;
                 return Err(e);
             }
         };
+        if caching {
+            opencache::insert(&fqn, &file, &lom, stamp, read_at);
+        }
         Ok(ObjectReader { lom, fqn, file })
     }
 
@@ -1102,7 +1134,7 @@ impl ObjectReader {
             .next_power_of_two()
             .min(READ_BUFFER_BYTES);
         let ahead = (span.div_ceil(buffer as u64) as usize).clamp(1, READ_AHEAD);
-        DmaStreamReaderBuilder::new(self.file)
+        DmaStreamReaderBuilder::from_rc(self.file)
             .with_buffer_size(buffer)
             .with_read_ahead(ahead)
             .with_start_pos(start)
@@ -1110,9 +1142,44 @@ impl ObjectReader {
             .build()
     }
 
-    pub async fn close(self) {
-        let _ = self.file.close().await;
+    /// Read all of `[start, start+len)` with one aligned DMA read (for ranges up to
+    /// [`READ_BUFFER_BYTES`]): no stream state, no read-ahead tasks.
+    pub async fn read_range(&self, start: u64, len: usize) -> std::io::Result<ReadResult> {
+        self.file
+            .read_at(start, len)
+            .await
+            .map_err(std::io::Error::from)
     }
+
+    pub async fn close(self) {
+        let _ = self.file.close_rc().await;
+    }
+}
+
+/// Decode the xattr bytes of the object at `path` and check them against the file's stamp
+/// (taken before the xattr was read): sizes agree; atime and mtime come from the file.
+fn lom_checked(
+    xattr: &[u8],
+    path: &Path,
+    stamp: crate::opencache::Stamp,
+    atime_ns: i64,
+) -> Result<Lom> {
+    let mut lom = Lom::decode(xattr).map_err(|e| Error::Corrupt {
+        path: path.into(),
+        detail: e.to_string(),
+    })?;
+    if stamp.size != lom.size {
+        return Err(Error::Corrupt {
+            path: path.into(),
+            detail: format!(
+                "file size {} differs from metadata size {}",
+                stamp.size, lom.size
+            ),
+        });
+    }
+    lom.atime_ns = atime_ns;
+    lom.mtime_ns = stamp.mtime_ns;
+    Ok(lom)
 }
 
 /// Remove an object. Blocking unlink (metadata only).
@@ -1124,6 +1191,7 @@ pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
         Err(e) => return Err(Error::io("stat", &fqn, e)),
     }
     std::fs::remove_file(&fqn).map_err(|e| Error::io("unlink", &fqn, e))?;
+    crate::opencache::forget(&fqn);
     prune_empty_parents(mp, bck, &fqn);
     Ok(())
 }
