@@ -16,6 +16,7 @@ pub mod cksum;
 pub mod ec;
 pub mod ecstore;
 pub mod error;
+pub mod groupsync;
 pub mod hrw;
 pub mod layout;
 pub mod list;

@@ -20,9 +20,7 @@ use crate::layout::{needs_escape, Bck};
 use crate::lom::{Lom, LOM_BYTES_MAX, XATTR_LOM};
 use crate::mountpath::Mountpath;
 use crate::Result;
-use glommio::io::{
-    DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, OpenOptions, ReadResult,
-};
+use glommio::io::{DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, ReadResult};
 use glommio::task::JoinHandle;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -139,6 +137,8 @@ pub struct PutResult {
 
 /// Streaming writer of one object into a work file.
 pub struct ObjectWriter {
+    /// The mountpath (its file system is what a group commit syncs).
+    root: PathBuf,
     file: Option<Rc<DmaFile>>,
     /// The buffer being filled; allocated on demand, sized by `next_cap`.
     buf: Option<DmaBuffer>,
@@ -289,14 +289,9 @@ impl ObjectWriter {
             xxhash_rust::xxh64::xxh64(object.as_bytes(), 0),
             unique_suffix()
         ));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .read(true)
-            .dma_open(&work)
-            .await
-            .map_err(|e| Error::io("create work file", &work, e.into()))?;
+        let file = create_dma(&work).map_err(|e| Error::io("create work file", &work, e))?;
         Ok(ObjectWriter {
+            root: mp.path.clone(),
             file: Some(Rc::new(file)),
             buf: None,
             next_cap: WRITE_BUFFER_FIRST_BYTES,
@@ -447,10 +442,12 @@ impl ObjectWriter {
             self.flush_buffer(padded).await?;
         }
         self.drain().await?;
-        self.file()
-            .truncate(self.size)
-            .await
-            .map_err(|e| Error::io("truncate", &self.work, e.into()))?;
+        if !self.size.is_multiple_of(4096) {
+            // Drop the tail's padding (a metadata-only change, on this thread: glommio would
+            // hand it to its blocking thread).
+            rustix::fs::ftruncate(dma_fd(self.file()), self.size)
+                .map_err(|e| Error::io("truncate", &self.work, e.into()))?;
+        }
         let plan = match CksumPlan::of(opts) {
             Ok(p) => p,
             Err(e) => {
@@ -476,12 +473,6 @@ impl ObjectWriter {
                     actual,
                 });
             }
-        }
-        if opts.fsync {
-            self.file()
-                .fdatasync()
-                .await
-                .map_err(|e| Error::io("fdatasync", &self.work, e.into()))?;
         }
         // A bucket without checksums stores no type (the LOM has no checksum records).
         let cksum_type = match plan.bucket {
@@ -549,16 +540,14 @@ impl ObjectWriter {
         }
         self.place(opts.no_replace).await?;
         self.done = true;
+        crate::opencache::forget(&self.fqn);
+        drop(_held);
         if opts.fsync {
-            if let Some(parent) = self.fqn.parent() {
-                let d = glommio::io::Directory::open(parent)
-                    .await
-                    .map_err(|e| Error::io("open dir", parent, e.into()))?;
-                d.sync()
-                    .await
-                    .map_err(|e| Error::io("fsync dir", parent, e.into()))?;
-                let _ = d.close().await;
-            }
+            // Data (written with O_DIRECT), xattr, size and the rename: made durable by one
+            // sync of the file system shared with the concurrent PUTs on this mountpath.
+            crate::groupsync::sync(&self.root)
+                .await
+                .map_err(|e| Error::io("syncfs", &self.root, e))?;
         }
         Ok(PutResult { lom, changed: true })
     }
@@ -676,10 +665,11 @@ impl ObjectWriter {
             } else {
                 match make_parents(&self.fqn)? {
                     Placed::Conflict => Placed::Conflict,
-                    Placed::Done => match glommio::io::rename(&self.work, &self.fqn).await {
+                    // On this thread: a metadata-only change glommio would hand to its
+                    // blocking thread (a wake-up and two context switches per PUT).
+                    Placed::Done => match std::fs::rename(&self.work, &self.fqn) {
                         Ok(()) => Placed::Done,
                         Err(e) => {
-                            let e: std::io::Error = e.into();
                             if is_conflict_errno(&e) {
                                 Placed::Conflict
                             } else {
@@ -1062,53 +1052,40 @@ impl ObjectReader {
                 };
             }
         };
-        // glommio's DmaFile::open calls statfs(path).unwrap() after opening: if the file is
-        // unlinked in between (a concurrent DELETE, rebalance moving it away), the reactor
-        // panics. Pin the inode with a plain open first and let glommio open it through
-        // /proc/self/fd, which resolves even after an unlink.
-        let pin = match std::fs::File::open(&fqn) {
-            Ok(f) => f,
-            Err(e) => {
-                return Err(match e.raw_os_error() {
-                    Some(2) | Some(20) | Some(21) => Error::NotFound(fqn),
-                    _ if fqn.is_dir() => Error::NotFound(fqn),
-                    _ => Error::io("open", &fqn, e),
-                })
-            }
-        };
+        // Opened on this thread (see `open_dma`); the stat and statfs are of the descriptor,
+        // so a concurrent unlink cannot fail them.
         let read_at = crate::opencache::now_ns();
-        let st = match rustix::fs::fstat(&pin) {
-            Ok(st) => st,
-            Err(e) => return Err(Error::io("fstat", &fqn, e.into())),
-        };
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-            return Err(Error::NotFound(fqn));
-        }
-        let proc_path = format!("/proc/self/fd/{}", pin.as_raw_fd());
-        let opened = DmaFile::open(&proc_path).await;
-        let file = match opened {
+        let file = match open_dma(&fqn) {
             Ok(f) => Rc::new(f),
             Err(e) => {
-                drop(pin);
-                let e: std::io::Error = e.into();
                 return Err(match e.raw_os_error() {
                     Some(2) | Some(20) | Some(21) => Error::NotFound(fqn),
                     // A name that is a directory of other objects' names is no object.
                     _ if fqn.is_dir() => Error::NotFound(fqn),
-                    _ if e.kind() == std::io::ErrorKind::NotFound => Error::NotFound(fqn),
                     _ => Error::io("open", &fqn, e),
                 });
             }
         };
+        let fd = dma_fd(&file);
+        let st = match rustix::fs::fstat(fd) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = file.close_rc().await;
+                return Err(Error::io("fstat", &fqn, e.into()));
+            }
+        };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            let _ = file.close_rc().await;
+            return Err(Error::NotFound(fqn));
+        }
         // The stat precedes the xattr read: a change after it moves ctime (see opencache).
         let stamp = crate::opencache::stamp_fd(&st);
         #[allow(clippy::unnecessary_cast)]
         let atime_ns = st.st_atime as i64 * 1_000_000_000 + st.st_atime_nsec as i64;
         let mut buf = [0u8; LOM_BYTES_MAX];
-        let lom = rustix::fs::fgetxattr(&pin, XATTR_LOM, &mut buf[..])
+        let lom = rustix::fs::fgetxattr(dma_fd(&file), XATTR_LOM, &mut buf[..])
             .map_err(|e| lom_err(&fqn, e))
             .and_then(|n| lom_checked(&buf[..n], &fqn, stamp, atime_ns));
-        drop(pin);
         let lom = match lom {
             Ok(l) => l,
             Err(e) => {
@@ -1180,6 +1157,52 @@ fn lom_checked(
     lom.atime_ns = atime_ns;
     lom.mtime_ns = stamp.mtime_ns;
     Ok(lom)
+}
+
+/// Create a new work file for O_DIRECT writes (read and write; fails if it exists), opened
+/// on this thread: see [`DmaFile::from_file`].
+fn create_dma(path: &Path) -> std::io::Result<DmaFile> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |direct: bool| {
+        std::fs::OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .custom_flags(if direct {
+                rustix::fs::OFlags::DIRECT.bits() as i32
+            } else {
+                0
+            })
+            .open(path)
+    };
+    let (f, flags) = match open(true) {
+        Ok(f) => (f, rustix::fs::OFlags::DIRECT.bits() as i32),
+        // A file system without O_DIRECT (tmpfs): DmaFile decides.
+        Err(e) if e.raw_os_error() == Some(22) => (open(false)?, 0),
+        Err(e) => return Err(e),
+    };
+    DmaFile::from_file(f, path, flags | rustix::fs::OFlags::RDWR.bits() as i32)
+}
+
+/// Open an existing file for O_DIRECT reads on this thread (see [`DmaFile::from_file`]).
+fn open_dma(path: &Path) -> std::io::Result<DmaFile> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |direct: bool| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(if direct {
+                rustix::fs::OFlags::DIRECT.bits() as i32
+            } else {
+                0
+            })
+            .open(path)
+    };
+    let (f, flags) = match open(true) {
+        Ok(f) => (f, rustix::fs::OFlags::DIRECT.bits() as i32),
+        Err(e) if e.raw_os_error() == Some(22) => (open(false)?, 0),
+        Err(e) => return Err(e),
+    };
+    DmaFile::from_file(f, path, flags)
 }
 
 /// Remove an object. Blocking unlink (metadata only).

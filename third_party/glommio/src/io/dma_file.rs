@@ -162,6 +162,62 @@ impl DmaFile {
         })
     }
 
+    /// Wrap a file the caller opened synchronously (e.g. `openat(2)` with `O_DIRECT`) as a DMA
+    /// file, without the io_uring `openat` and `statx` of [`DmaFile::open`] (which io_uring
+    /// hands to its worker threads): one `fstat` and one `fstatfs` of the descriptor, the
+    /// device's block properties (cached per device), and its iopoll support if a file on
+    /// that device was already opened with [`DmaFile::open`] (otherwise the poll ring is not
+    /// used for it). `flags` are the open flags: without `O_DIRECT`, a file outside tmpfs is
+    /// switched to direct I/O as `open` does. Call it on an executor thread.
+    /// (Added to the vendored crate; see PATCHES.md.)
+    pub fn from_file(file: std::fs::File, path: &Path, flags: libc::c_int) -> io::Result<DmaFile> {
+        use std::os::unix::io::IntoRawFd;
+        let raw = file.as_raw_fd();
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(raw, &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatfs(raw, &mut fs) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let (major, minor) = (libc::major(st.st_dev), libc::minor(st.st_dev));
+        let (umajor, uminor) = (major as usize, minor as usize);
+        let max_sectors_size = sysfs::BlockDevice::max_sectors_size(umajor, uminor);
+        let max_segment_size = sysfs::BlockDevice::max_segment_size(umajor, uminor);
+        let o_direct_alignment =
+            sysfs::BlockDevice::logical_block_size(umajor, uminor).max(512) as u64;
+        #[allow(clippy::unnecessary_cast)]
+        let pollable = if fs.f_type as u64 == libc::TMPFS_MAGIC as u64 {
+            PollableStatus::NonPollable(DirectIo::Disabled)
+        } else {
+            if flags & libc::O_DIRECT == 0 {
+                sys::direct_io_ify(raw, flags)?;
+            }
+            match sysfs::BlockDevice::iopoll(umajor, uminor) {
+                Some(true) => PollableStatus::Pollable,
+                _ => PollableStatus::NonPollable(DirectIo::Enabled),
+            }
+        };
+        let reactor = crate::executor().reactor();
+        let file = GlommioFile {
+            file: Some(file.into_raw_fd()),
+            path: std::cell::RefCell::new(Some(path.to_owned())),
+            inode: st.st_ino as u64,
+            dev_major: major,
+            dev_minor: minor,
+            reactor: Rc::downgrade(&reactor),
+            scheduler: std::cell::RefCell::new(None),
+        };
+        Ok(DmaFile {
+            file,
+            o_direct_alignment,
+            max_sectors_size,
+            max_segment_size,
+            pollable,
+        })
+    }
+
     pub(super) async fn open_with_options<'a>(
         dir: RawFd,
         path: &'a Path,
