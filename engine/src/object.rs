@@ -148,6 +148,8 @@ pub struct ObjectWriter {
     filled: usize,
     /// Offset in the file of `buf[0]`.
     offset: u64,
+    /// The file's length set by `fallocate` (see [`ObjectWriter::size_hint`]).
+    allocated: u64,
     in_flight: VecDeque<JoinHandle<std::io::Result<usize>>>,
     /// The bucket's checksum, over every byte written (see [`ObjectWriter::set_cksums`]).
     hasher: Hasher,
@@ -279,17 +281,22 @@ impl ObjectWriter {
         );
         let object = tag;
         let wk = bck.work_dir(&mp.path);
-        if !wk.is_dir() {
-            // The bucket exists in the BMD (the caller checked) but this mountpath has not
-            // seen it yet, e.g. it was attached later.
-            mp.create_bucket(bck)?;
-        }
         let work = wk.join(format!(
             "put.{:016x}.{}",
             xxhash_rust::xxh64::xxh64(object.as_bytes(), 0),
             unique_suffix()
         ));
-        let file = create_dma(&work).map_err(|e| Error::io("create work file", &work, e))?;
+        let file = match create_dma(&work) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // The bucket exists in the BMD (the caller checked) but this mountpath has
+                // not seen it yet, e.g. it was attached later.
+                mp.create_bucket(bck)?;
+                create_dma(&work)
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(|e| Error::io("create work file", &work, e))?;
         Ok(ObjectWriter {
             root: mp.path.clone(),
             file: Some(Rc::new(file)),
@@ -297,6 +304,7 @@ impl ObjectWriter {
             next_cap: WRITE_BUFFER_FIRST_BYTES,
             filled: 0,
             offset: 0,
+            allocated: 0,
             in_flight: VecDeque::new(),
             hasher: Hasher::new(CksumType::DEFAULT),
             extra: None,
@@ -323,6 +331,25 @@ impl ObjectWriter {
         if self.buf.is_none() && self.size == 0 {
             self.next_cap =
                 (bytes.max(1).div_ceil(4096) * 4096).min(WRITE_BUFFER_BYTES as u64) as usize;
+            if bytes > 0 && self.offset == 0 {
+                // Allocate the blocks now (unwritten extents, size set to the padded length):
+                // the O_DIRECT writes are then neither extending nor allocating, so io_uring
+                // can issue them without handing them to a worker thread, and several writes
+                // of one object proceed in parallel under ext4's shared inode lock. The
+                // commit truncates to the real size. A file system without fallocate just
+                // takes the slower path.
+                let padded = bytes.div_ceil(4096) * 4096;
+                if rustix::fs::fallocate(
+                    dma_fd(self.file()),
+                    rustix::fs::FallocateFlags::empty(),
+                    0,
+                    padded,
+                )
+                .is_ok()
+                {
+                    self.allocated = padded;
+                }
+            }
         }
     }
 
@@ -442,7 +469,7 @@ impl ObjectWriter {
             self.flush_buffer(padded).await?;
         }
         self.drain().await?;
-        if !self.size.is_multiple_of(4096) {
+        if self.offset.max(self.allocated) != self.size {
             // Drop the tail's padding (a metadata-only change, on this thread: glommio would
             // hand it to its blocking thread).
             rustix::fs::ftruncate(dma_fd(self.file()), self.size)

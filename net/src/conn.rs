@@ -300,15 +300,24 @@ impl Body<'_> {
 
     /// Read and discard the rest of the body; returns the bytes discarded.
     pub async fn drain(&mut self) -> Result<u64, ConnError> {
-        let mut scratch = vec![0u8; 64 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = self.read(&mut scratch).await?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n as u64;
+        // One scratch buffer per thread, not a zeroed 64 KiB per drained body.
+        thread_local! {
+            static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
         }
+        let mut scratch = SCRATCH.with(std::cell::Cell::take);
+        if scratch.len() < 64 * 1024 {
+            scratch = vec![0u8; 64 * 1024];
+        }
+        let mut total = 0u64;
+        let r = loop {
+            match self.read(&mut scratch).await {
+                Ok(0) => break Ok(total),
+                Ok(n) => total += n as u64,
+                Err(e) => break Err(e),
+            }
+        };
+        SCRATCH.with(|s| s.set(scratch));
+        r
     }
 
     /// Read the whole body into memory, refusing more than `limit` bytes (control messages).

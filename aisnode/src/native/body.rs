@@ -46,7 +46,13 @@ pub(crate) async fn receive_into(
             return Err(io_err(e));
         }
     }
-    let mut buf = vec![0u8; crate::core::PUT_RECV_BYTES];
+    // Sized to the body when its length is known: zeroing 256 KiB per 4 KiB PUT was 5% of
+    // its CPU.
+    let cap = match req.head.body {
+        net::http::BodyKind::Length(n) => (n as usize).clamp(1, crate::core::PUT_RECV_BYTES),
+        _ => crate::core::PUT_RECV_BYTES,
+    };
+    let mut buf = vec![0u8; cap];
     let mut body = conn.body(req.head.body);
     loop {
         let n = match body.read(&mut buf).await {
