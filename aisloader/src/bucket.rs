@@ -204,6 +204,23 @@ impl Control {
         }
     }
 
+    /// The cluster map (`GET /v1/daemon?what=smap`), as JSON.
+    pub async fn smap(&mut self) -> Result<serde_json::Value> {
+        let (status, resp) = self.call("GET", "/v1/daemon?what=smap", &[], b"").await?;
+        if status != 200 {
+            return Err(Error::Status {
+                what: "get cluster map".to_owned(),
+                status,
+                body: body_text(&resp),
+            });
+        }
+        serde_json::from_slice(&resp).map_err(|source| Error::BadJson {
+            what: "cluster map",
+            source,
+            body: body_text(&resp),
+        })
+    }
+
     pub async fn create_bucket(&mut self, bucket: &str) -> Result<()> {
         let (status, resp) = match &self.api {
             Api::Ais { provider, .. } => {

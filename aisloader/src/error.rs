@@ -107,6 +107,8 @@ pub enum Error {
     },
     /// A core's executor ended without sending its results.
     CoreNoResults,
+    /// `-direct`: the cluster map gives no placement (why).
+    DirectMap(String),
     /// A local file operation (`op`, e.g. "cannot create stats output") on `path` failed.
     Io {
         op: &'static str,
@@ -144,6 +146,7 @@ impl fmt::Display for Error {
                 "no objects with prefix '{subdir}' in the bucket, cannot run 100% read benchmark"
             ),
             Error::Unsupported(what) => f.write_str(what),
+            Error::DirectMap(why) => write!(f, "-direct: {why}"),
             Error::Request {
                 method,
                 url,

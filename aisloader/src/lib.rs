@@ -12,6 +12,7 @@
 
 pub mod bucket;
 pub mod content;
+pub mod direct;
 pub mod error;
 pub mod flags;
 pub mod format;

@@ -42,6 +42,7 @@ pub static FLAGS: &[FlagDef] = &[
     flag!("port", Str, DEFAULT_PORT, "AIS proxy/gateway port"),
     flag!("tokenfile", Str, "", "authentication token (FQN) [not supported]"),
     flag!("randomproxy", Bool, "false", "when true, select random gateway (\"proxy\") to execute I/O request [not supported]"),
+    flag!("direct", Bool, "false", "aisnode extension: send every object request straight to the target core that owns the object, computed from the cluster map (no redirect hop; a PUT's body is sent once); native API only"),
     flag!("s3endpoint", Str, "", "S3 endpoint to read/write s3 bucket directly (with no AIStore), e.g. http://host:9000; env S3_ENDPOINT"),
     flag!("s3profile", Str, "", "other then default S3 config profile referencing alternative credentials [not supported: use -s3accesskey/-s3secretkey]"),
     flag!("s3-use-path-style", Bool, "false", "use path-style S3 addressing (always the case here)"),
@@ -187,6 +188,8 @@ pub struct Params {
     pub verify: bool,
     pub subdir: String,
     pub skip_list: bool,
+    /// Route object requests by the cluster map straight to the owning core (`-direct`).
+    pub direct: bool,
     pub read_off: u64,
     pub read_len: u64,
     pub latest: bool,
@@ -419,6 +422,12 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
             "invalid option: '-skiplist' is only valid for 100% PUT workloads",
         ));
     }
+    let direct = fs.bool("direct");
+    if direct && s3_endpoint.is_some() {
+        return Err(invalid(
+            "invalid option: '-direct' routes by an AIS cluster map; it does not apply to '-s3endpoint'",
+        ));
+    }
     let stats_interval = fs.int("statsinterval");
     if stats_interval < 0 {
         return Err(invalid(format!(
@@ -548,6 +557,7 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
         verify: fs.bool("verify") || fs.bool("verifyhash"),
         subdir,
         skip_list,
+        direct,
         read_off,
         read_len,
         latest: fs.bool("latest"),

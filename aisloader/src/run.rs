@@ -49,6 +49,8 @@ const CONTROL_POLL_MS: u64 = 100;
 
 /// An object listed before the run, prepared for GETs.
 struct ListedName {
+    /// The name as stored (for `-direct` placement).
+    raw: String,
     encoded: String,
     offset: usize,
     size: u64,
@@ -77,6 +79,8 @@ struct Spec {
     range: Option<String>,
     listed: Vec<ListedName>,
     read_buffer_bytes: usize,
+    /// `-direct`: placement from the cluster map.
+    direct: Option<crate::direct::DirectMap>,
 }
 
 /// Run-wide state shared by the cores and the main thread.
@@ -348,9 +352,20 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
     let read_buffer_bytes = (READ_BUFFERS_TOTAL_BYTES_MAX / p.workers as usize)
         .min(wanted)
         .max(READ_BUFFER_BYTES_MIN);
+    let direct = if p.direct {
+        let api = api(p)?;
+        let timeout = Duration::from_nanos(p.timeout_ns);
+        let smap = on_executor("aisloader-smap", move || async move {
+            Control::new(api, timeout).smap().await
+        })??;
+        Some(crate::direct::DirectMap::from_smap(&smap).map_err(Error::DirectMap)?)
+    } else {
+        None
+    };
     let listed = listed
         .into_iter()
         .map(|l| ListedName {
+            raw: l.name.clone(),
             encoded: percent_encode_path(&l.name),
             offset: content_offset(l.name.as_bytes()),
             size: l.size,
@@ -368,6 +383,7 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
         range,
         listed,
         read_buffer_bytes,
+        direct,
     });
     // Build the content pool before the clock starts.
     let _ = content::pool();
@@ -681,16 +697,27 @@ async fn do_put(wk: &mut Worker, spec: &Spec, base: Instant) -> bool {
     wk.slices.clear();
     content_slices(offset, size, &mut wk.slices);
     let mut hex = [0u8; 16];
-    let mut headers: [(&str, &str); 2] = [("", ""); 2];
+    let mut headers: [(&str, &str); 3] = [("", ""); 3];
     let mut n_headers = 0;
+    let endpoint = match &spec.direct {
+        Some(m) => {
+            headers[0] = (crate::direct::HDR_DIRECT, "true");
+            n_headers = 1;
+            let mut name = String::with_capacity(spec.new_prefix_raw.len() + NAME_LETTERS);
+            name.push_str(&spec.new_prefix_raw);
+            name.push_str(letters_str);
+            m.endpoint(&p.provider, &p.bucket, &name)
+        }
+        None => &spec.endpoint,
+    };
     if p.send_cksum && spec.sig.is_none() {
         let mut h = Xxh64::new(0);
         for s in &wk.slices {
             h.update(s);
         }
-        headers[0] = ("Ais-Checksum-Type", "xxhash");
-        headers[1] = ("Ais-Checksum-Value", lowercase_hex16(h.digest(), &mut hex));
-        n_headers = 2;
+        headers[n_headers] = ("Ais-Checksum-Type", "xxhash");
+        headers[n_headers + 1] = ("Ais-Checksum-Value", lowercase_hex16(h.digest(), &mut hex));
+        n_headers += 2;
     }
     if let Signer::S3(s) = &mut wk.signer {
         s.payload_hash = UNSIGNED_PAYLOAD;
@@ -698,7 +725,7 @@ async fn do_put(wk: &mut Worker, spec: &Spec, base: Instant) -> bool {
     }
     let req = Request {
         method: "PUT",
-        endpoint: &spec.endpoint,
+        endpoint,
         target: &wk.target,
         headers: &headers[..n_headers],
         body: &wk.slices,
@@ -875,26 +902,39 @@ async fn do_get(wk: &mut Worker, spec: &Spec, base: Instant) {
     let idx = (wk.rng.next_u64() % total as u64) as usize;
     wk.target.clear();
     wk.target.push_str(&spec.obj_prefix);
+    let mut endpoint = &spec.endpoint;
     let (offset, size) = if idx < spec.listed.len() {
         let l = &spec.listed[idx];
         wk.target.push_str(&l.encoded);
+        if let Some(m) = &spec.direct {
+            endpoint = m.endpoint(&p.provider, &p.bucket, &l.raw);
+        }
         (l.offset, l.size)
     } else {
         let o = wk.core.own.borrow()[idx - spec.listed.len()];
         wk.target.push_str(&spec.new_prefix_encoded);
-        wk.target
-            .push_str(std::str::from_utf8(&o.letters).expect("letters are ASCII"));
+        let letters = std::str::from_utf8(&o.letters).expect("letters are ASCII");
+        wk.target.push_str(letters);
+        if let Some(m) = &spec.direct {
+            let mut name = String::with_capacity(spec.new_prefix_raw.len() + NAME_LETTERS);
+            name.push_str(&spec.new_prefix_raw);
+            name.push_str(letters);
+            endpoint = m.endpoint(&p.provider, &p.bucket, &name);
+        }
         (o.offset, o.size)
     };
     wk.target.push_str(&spec.get_query);
-    let headers_buf: [(&str, &str); 1];
-    let headers: &[(&str, &str)] = match &spec.range {
-        Some(r) => {
-            headers_buf = [("Range", r.as_str())];
-            &headers_buf
-        }
-        None => &[],
-    };
+    let mut headers_buf: [(&str, &str); 2] = [("", ""); 2];
+    let mut n_headers = 0;
+    if let Some(r) = &spec.range {
+        headers_buf[0] = ("Range", r.as_str());
+        n_headers = 1;
+    }
+    if spec.direct.is_some() {
+        headers_buf[n_headers] = (crate::direct::HDR_DIRECT, "true");
+        n_headers += 1;
+    }
+    let headers = &headers_buf[..n_headers];
     if let Signer::S3(s) = &mut wk.signer {
         s.payload_hash = EMPTY_SHA256;
         if s.range.as_deref() != spec.range.as_deref() {
@@ -904,7 +944,7 @@ async fn do_get(wk: &mut Worker, spec: &Spec, base: Instant) {
     wk.get_sink.reset(p.verify, offset, p.read_off);
     let req = Request {
         method: "GET",
-        endpoint: &spec.endpoint,
+        endpoint,
         target: &wk.target,
         headers,
         body: &[],

@@ -253,14 +253,17 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             if owner != core.id {
                 return Ok(Outcome::Handoff(owner));
             }
-            if (req.listener == Listener::Core || role == Role::Target)
-                && !req.redirected()
-                && !matches!(method, "GET" | "HEAD")
-            {
-                return Err(ApiError::bad_request(format!(
-                    "{}: {method} {bucket}/{object} is expected to be redirected (missing pid/utm)",
-                    core.node.tname()
-                )));
+            if (req.listener == Listener::Core || role == Role::Target) && !req.redirected() {
+                if req.head.header(HDR_DIRECT).is_some() {
+                    // A client routing by the cluster map itself (docs/direct.md): only the
+                    // owner in this node's map may take it.
+                    check_direct_owner(core, bucket, object)?;
+                } else if !matches!(method, "GET" | "HEAD") {
+                    return Err(ApiError::bad_request(format!(
+                        "{}: {method} {bucket}/{object} is expected to be redirected (missing pid/utm; or route it yourself with the {HDR_DIRECT} header, see docs/direct.md)",
+                        core.node.tname()
+                    )));
+                }
             }
             objects::object(core, conn, req, mp, bucket, object).await
         }
@@ -362,5 +365,29 @@ fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {
         ns => Err(ApiError::not_implemented(format!(
             "namespace {ns:?}: only the global namespace is supported"
         ))),
+    }
+}
+
+/// Request header of a client that sends an object request straight to the owning target
+/// core, computed from the cluster map (HRW over the active targets, then over the owning
+/// target's mountpaths, whose cores the Smap lists): no redirect hop, and a PUT's body is
+/// sent once. An aisnode extension (AIS's targets take only redirected PUTs); `docs/direct.md`.
+pub const HDR_DIRECT: &str = "Ais-Direct";
+
+/// A direct request (see [`HDR_DIRECT`]) must reach the object's owner in this node's Smap;
+/// otherwise 421 Misdirected Request names the owner, so the client refreshes its map.
+fn check_direct_owner(core: &Rc<Core>, bucket: &str, object: &str) -> Result<(), ApiError> {
+    let smap = core.smap();
+    match placement::owner(&smap, bucket, object) {
+        Some(o) if o.target_id == core.node.target_id => Ok(()),
+        o => Err(ApiError::new(
+            421,
+            format!(
+                "{}: {bucket}/{object} belongs to {} in Smap v{}: refresh the cluster map and route again",
+                core.node.tname(),
+                o.map_or_else(|| "no target".to_string(), |o| format!("t[{}] at {}", o.target_id, o.url)),
+                smap.version
+            ),
+        )),
     }
 }
