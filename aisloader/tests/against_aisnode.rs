@@ -251,6 +251,78 @@ fn mixed_verified_run_against_aisnode_has_no_errors_and_cleans_up() {
     );
 }
 
+/// `-direct`: every request routed by the cluster map straight to the owning core (the
+/// target refuses a direct request it does not own with 421, and a PUT to a core port without
+/// `Ais-Direct` with 400, so zero errors means every request went where the map said).
+#[test]
+fn direct_run_routes_by_the_cluster_map_without_errors() {
+    let node = start_node();
+    let port = node.port.to_string();
+    let bucket = "ais://aisloader-direct";
+    let json = node.dir.join("direct.json");
+    let json_s = json.to_str().unwrap();
+    let common = [
+        "-ip=127.0.0.1",
+        "-port",
+        &port,
+        "-bucket",
+        bucket,
+        "-minsize=1KiB",
+        "-maxsize=200KiB",
+        "-quiet",
+        "-statsinterval=0",
+        "-direct",
+    ];
+    let mut fill = common.to_vec();
+    fill.extend([
+        "-cleanup=false",
+        "-pctput=100",
+        "-duration=1s",
+        "-numworkers=4",
+    ]);
+    let o = aisloader(&fill);
+    assert!(o.status.success(), "direct fill failed: {}", text(&o));
+    let mut mixed = common.to_vec();
+    mixed.extend([
+        "-cleanup=true",
+        "-pctput=30",
+        "-duration=2s",
+        "-numworkers=8",
+        "-verify",
+        "-json",
+        json_s,
+    ]);
+    let o = aisloader(&mixed);
+    let out = text(&o);
+    assert!(o.status.success(), "direct mixed run failed: {out}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("-json file written"))
+            .expect("valid JSON");
+    assert_eq!(
+        summary["errors_total"], 0,
+        "errors: {}\n{out}",
+        summary["errors"]
+    );
+    assert!(summary["get"]["ops"].as_u64().unwrap() > 0, "{out}");
+    assert!(summary["put"]["ops"].as_u64().unwrap() > 0, "{out}");
+
+    // Not with an S3 endpoint: the flag routes by an AIS map.
+    let o = aisloader(&[
+        "-s3endpoint=http://127.0.0.1:1",
+        "-bucket=b",
+        "-cleanup=false",
+        "-direct",
+        "-s3accesskey=a",
+        "-s3secretkey=b",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("'-direct'"),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn bucket_without_cleanup_flag_exits_1_with_a_note() {
     let o = aisloader(&["-bucket=ais://x", "-duration=1s"]);

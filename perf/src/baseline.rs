@@ -69,6 +69,8 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         let mut fio_new = Row::new("fio", "fio", "write-new", size, 0);
         let mut put = Row::new("node", "aisnode", "put", size, 0);
         let mut get = Row::new("node", "aisnode", "get", size, 0);
+        let mut put_direct = Row::new("node", "aisnode", "put-direct", size, 0);
+        let mut get_direct = Row::new("node", "aisnode", "get-direct", size, 0);
         let bucket = format!("node-{}", measure::size_tag(size));
         let endpoint = node.as_ref().map(|n| Endpoint::Ais { port: n.port });
         for r in 0..cfg.runs {
@@ -100,24 +102,34 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 fio_new.samples.push(s);
             }
             if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
-                let s = measure::aisloader(
-                    cfg,
-                    &Load {
-                        endpoint: ep,
-                        bucket: &bucket,
-                        put: true,
-                        size,
-                        workers: cfg.workers,
-                        duration_s: cfg.node_duration_s,
-                        put_cap_bytes: cfg.put_cap_bytes,
-                    },
-                    &[&n.server],
-                    &disks,
-                    &format!("node-put-{}-{r}", measure::size_tag(size)),
-                )?;
-                measure::progress("node", &format!("PUT {label} {tag}"), &s);
-                put.samples.push(s);
-                n.server.check_running()?;
+                // Through the proxy (redirect, body sent twice unless 100-continue), then
+                // routed by the cluster map straight to the owning core (docs/direct.md).
+                for (direct, row) in [(false, &mut put), (true, &mut put_direct)] {
+                    let s = measure::aisloader(
+                        cfg,
+                        &Load {
+                            endpoint: ep,
+                            bucket: &bucket,
+                            put: true,
+                            size,
+                            workers: cfg.workers,
+                            duration_s: cfg.node_duration_s,
+                            put_cap_bytes: cfg.put_cap_bytes,
+                            direct,
+                        },
+                        &[&n.server],
+                        &disks,
+                        &format!(
+                            "node-put{}-{}-{r}",
+                            if direct { "-direct" } else { "" },
+                            measure::size_tag(size)
+                        ),
+                    )?;
+                    let what = if direct { "PUT (direct)" } else { "PUT" };
+                    measure::progress("node", &format!("{what} {label} {tag}"), &s);
+                    row.samples.push(s);
+                    n.server.check_running()?;
+                }
             }
             if do_fio {
                 let s = measure::fio(
@@ -129,30 +141,38 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 fio_read.samples.push(s);
             }
             if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
-                let s = measure::aisloader(
-                    cfg,
-                    &Load {
-                        endpoint: ep,
-                        bucket: &bucket,
-                        put: false,
-                        size,
-                        workers: cfg.workers,
-                        duration_s: cfg.node_duration_s,
-                        put_cap_bytes: 0,
-                    },
-                    &[&n.server],
-                    &disks,
-                    &format!("node-get-{}-{r}", measure::size_tag(size)),
-                )?;
-                measure::progress("node", &format!("GET {label} {tag}"), &s);
-                get.samples.push(s);
-                n.server.check_running()?;
+                for (direct, row) in [(false, &mut get), (true, &mut get_direct)] {
+                    let s = measure::aisloader(
+                        cfg,
+                        &Load {
+                            endpoint: ep,
+                            bucket: &bucket,
+                            put: false,
+                            size,
+                            workers: cfg.workers,
+                            duration_s: cfg.node_duration_s,
+                            put_cap_bytes: 0,
+                            direct,
+                        },
+                        &[&n.server],
+                        &disks,
+                        &format!(
+                            "node-get{}-{}-{r}",
+                            if direct { "-direct" } else { "" },
+                            measure::size_tag(size)
+                        ),
+                    )?;
+                    let what = if direct { "GET (direct)" } else { "GET" };
+                    measure::progress("node", &format!("{what} {label} {tag}"), &s);
+                    row.samples.push(s);
+                    n.server.check_running()?;
+                }
             }
         }
         if let Some(n) = node.as_ref() {
             measure::destroy_ais_bucket(cfg, n.port, &bucket)?;
         }
-        for row in [fio_read, fio_write, fio_new, put, get] {
+        for row in [fio_read, fio_write, fio_new, put, get, put_direct, get_direct] {
             if !row.samples.is_empty() {
                 res.rows.push(row);
             }
@@ -180,6 +200,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                         workers: cfg.workers,
                         duration_s: cfg.node_duration_s,
                         put_cap_bytes: cfg.put_cap_bytes,
+                        direct: false,
                     },
                     &[&n.server],
                     &disks,
@@ -204,7 +225,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         n.stop_and_wipe();
         res.durability.push((
             "aisnode (section 2)".into(),
-            "`--no-fsync` for the rows compared with fio (fio does not fsync either; data is written with O_DIRECT, so it is on the device when acknowledged, but the rename and xattr are not journaled-and-flushed); the `PUT (fsync)` rows run the default: fdatasync + directory fsync before acknowledging".into(),
+            "`--no-fsync` for the rows compared with fio (fio does not fsync either; data is written with O_DIRECT, so it is on the device when acknowledged, but the rename and xattr are not journaled-and-flushed); the `PUT (fsync)` rows run the default: a PUT is acknowledged once a `syncfs` of its mountpath's file system that started after its rename has finished (group commit: concurrent PUTs on a mountpath share one journal commit and device cache flush)".into(),
         ));
     }
     Ok(())

@@ -55,6 +55,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                         workers: cfg.workers,
                         duration_s: cfg.cores_duration_s,
                         put_cap_bytes: cfg.put_cap_bytes,
+                        direct: false,
                     },
                     &[&node.server],
                     &disks,

@@ -69,6 +69,15 @@ impl Sample {
     pub fn machine_cores(&self) -> f64 {
         self.machine_busy_s / self.duration_s.max(1e-9)
     }
+    /// Microseconds of server CPU per successful operation (stable on a noisy machine, unlike
+    /// ops/s).
+    pub fn cpu_us_per_op(&self) -> f64 {
+        self.server_cpu_s * 1e6 / (self.ops as f64).max(1.0)
+    }
+    /// Server CPU seconds per GiB moved.
+    pub fn cpu_s_per_gib(&self) -> f64 {
+        self.server_cpu_s / (self.bytes_per_s * self.duration_s / GIB as f64).max(1e-9)
+    }
 }
 
 /// Repeated runs of one workload on one system.
@@ -171,6 +180,9 @@ pub struct Load<'a> {
     pub duration_s: f64,
     /// Stop a PUT run once this many bytes are written (0: no cap).
     pub put_cap_bytes: u64,
+    /// `aisloader -direct`: requests routed by the cluster map straight to the owning core
+    /// (no redirect hop; a PUT's body sent once), aisnode's `docs/direct.md`.
+    pub direct: bool,
 }
 
 fn counters(disks: &[DiskCounter]) -> (u64, u64) {
@@ -236,6 +248,9 @@ pub fn aisloader(
     cmd.arg(format!("-numworkers={}", load.workers));
     if load.put && load.put_cap_bytes > 0 {
         cmd.arg(format!("-totalputsize={}", load.put_cap_bytes));
+    }
+    if load.direct {
+        cmd.arg("-direct");
     }
     cmd.args(["-statsinterval=0", "-quiet"]);
     cmd.arg(format!("-json={}", json.display()));

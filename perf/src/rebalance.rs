@@ -1034,6 +1034,7 @@ fn one_class(
             workers: FILL_WORKERS,
             duration_s: FILL_DURATION_MAX_S,
             put_cap_bytes: class.fill_bytes,
+            direct: false,
         },
         &cl.proxy
             .iter()

@@ -67,6 +67,8 @@ fn op_label(op: &str) -> &str {
         "get" => "GET",
         "put" => "PUT",
         "put-fsync" => "PUT (fsync)",
+        "get-direct" => "GET (direct)",
+        "put-direct" => "PUT (direct)",
         "read" => "randread",
         "write" => "write",
         "write-new" => "write, new files",
@@ -196,7 +198,7 @@ pub fn write(
         let _ = writeln!(w, "**aisnode / fio** (GET vs fio randread, PUT `--no-fsync` vs fio write, same block size and queue depth {}):\n", cfg.workers);
         let _ = writeln!(
             w,
-            "| object size | GET | PUT | PUT with fsync | PUT / fio writing new files of the object size |\n|---|---|---|---|---|"
+            "| object size | GET | GET direct | PUT | PUT direct | PUT with fsync | PUT with fsync / PUT | PUT / fio writing new files of the object size | PUT direct / fio writing new files |\n|---|---|---|---|---|---|---|---|---|"
         );
         for &size in &cfg.sizes {
             let g = ratio(
@@ -215,14 +217,35 @@ pub fn write(
                 res.bps("node", "aisnode", "put", size, 0),
                 res.bps("fio", "fio", "write-new", size, 0),
             );
+            let gd = ratio(
+                res.bps("node", "aisnode", "get-direct", size, 0),
+                res.bps("fio", "fio", "read", size, 0),
+            );
+            let pd = ratio(
+                res.bps("node", "aisnode", "put-direct", size, 0),
+                res.bps("fio", "fio", "write", size, 0),
+            );
+            let pfp = ratio(
+                res.bps("node", "aisnode", "put-fsync", size, 0),
+                res.bps("node", "aisnode", "put", size, 0),
+            );
+            let pdn = ratio(
+                res.bps("node", "aisnode", "put-direct", size, 0),
+                res.bps("fio", "fio", "write-new", size, 0),
+            );
+            let plain = |r: Option<f64>| r.map_or("–".into(), |r| format!("{r:.2}"));
             let _ = writeln!(
                 w,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 size_label(size),
                 fmt_ratio(g),
+                fmt_ratio(gd),
                 fmt_ratio(p),
+                fmt_ratio(pd),
                 fmt_ratio(pf),
-                pn.map_or("–".into(), |r| format!("{r:.2}"))
+                plain(pfp),
+                plain(pn),
+                plain(pdn)
             );
             for (op, fop, r) in [("get", "read", g), ("put", "write", p)] {
                 if let (Some(r), Some(ours), Some(f)) = (
@@ -260,6 +283,33 @@ pub fn write(
                     }
                 }
             }
+        }
+        let _ = writeln!(w);
+    }
+    if res.rows.iter().any(|r| r.section == "node") {
+        let _ = writeln!(
+            w,
+            "**aisnode CPU per request** (microseconds of CPU of the aisnode process per successful request, from /proc/PID/stat around each run, median run; in parentheses CPU seconds per GiB moved). Through the proxy a request costs the redirect and, for a PUT, receiving the body twice; direct requests are routed by the cluster map ([docs/direct.md](../../docs/direct.md)):\n"
+        );
+        let ops = ["get", "get-direct", "put", "put-direct", "put-fsync"];
+        let _ = writeln!(
+            w,
+            "| object size | {} |\n|---|{}",
+            ops.iter().map(|o| op_label(o)).collect::<Vec<_>>().join(" | "),
+            "---|".repeat(ops.len())
+        );
+        for &size in &cfg.sizes {
+            let cells: Vec<String> = ops
+                .iter()
+                .map(|op| {
+                    res.find("node", "aisnode", op, size, 0)
+                        .and_then(|r| r.median())
+                        .map_or("–".into(), |s| {
+                            format!("{:.1} ({:.2})", s.cpu_us_per_op(), s.cpu_s_per_gib())
+                        })
+                })
+                .collect();
+            let _ = writeln!(w, "| {} | {} |", size_label(size), cells.join(" | "));
         }
         let _ = writeln!(w);
     }
@@ -558,21 +608,23 @@ pub fn write(
             "aisloader (native API) → one aisnode with {ncpu} cores and two mountpaths; {} workers, {} s per run, {} runs per row; PUT runs stop early at {} MiB written. GET reads random objects written by the PUT runs. Cores columns are CPU-seconds per second over the run.\n",
             cfg.workers, cfg.node_duration_s, cfg.runs, cfg.put_cap_bytes >> 20
         );
-        let _ = writeln!(w, "| size | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | ratio to fio | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | loader cores | machine busy | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(w, "| size | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | ratio to fio | aisnode CPU µs/op | aisnode CPU s/GiB | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | loader cores | machine busy | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for &size in &cfg.sizes {
-            for op in ["put", "put-fsync", "get"] {
+            for op in ["put", "put-direct", "put-fsync", "get", "get-direct"] {
                 if let Some(r) = res.find("node", "aisnode", op, size, 0) {
                     if let Some(s) = r.median() {
-                        let fop = if op == "get" { "read" } else { "write" };
+                        let fop = if op.starts_with("get") { "read" } else { "write" };
                         let rf = ratio(Some(r.bps()), res.bps("fio", "fio", fop, size, 0));
                         let _ = writeln!(
                             w,
-                            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                            "| {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
                             size_label(size),
                             op_label(op),
                             spread(r),
                             sample_cols(s),
                             fmt_ratio(rf),
+                            s.cpu_us_per_op(),
+                            s.cpu_s_per_gib(),
                             s.server_cores(),
                             s.server_max_thread_cores(),
                             s.server_runq_wait_per_s(),
@@ -934,7 +986,7 @@ pub fn write(
             "aisnode with `--cores 1` and `--cores 2` (two mountpaths either way, so with one core that core owns both), {} objects, {} workers, {} s per run, {} runs; aisloader (one executor thread, not pinned) shares the {ncpu} CPUs, so its CPU use is shown too.\n",
             size_label(cfg.cores_size), cfg.workers, cfg.cores_duration_s, cfg.cores_runs
         );
-        let _ = writeln!(w, "| cores | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | vs 1 core | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | loader cores | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(w, "| cores | op | MiB/s | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | vs 1 core | aisnode CPU µs/op | aisnode cores | busiest aisnode thread | aisnode run-queue wait s/s | loader cores | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for op in ["get", "put"] {
             for n in [1usize, 2] {
                 if let Some(r) = res.find("cores", "aisnode", op, cfg.cores_size, n) {
@@ -945,11 +997,12 @@ pub fn write(
                         );
                         let _ = writeln!(
                             w,
-                            "| {n} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                            "| {n} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                             op_label(op),
                             spread(r),
                             sample_cols(s),
                             rr.map_or("–".into(), |r| format!("{r:.2}")),
+                            s.cpu_us_per_op(),
                             s.server_cores(),
                             s.server_max_thread_cores(),
                             s.server_runq_wait_per_s(),

@@ -304,6 +304,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     workers: cfg.scaling_workers_per_disk * n as u32,
                     duration_s: cfg.scaling_duration_s,
                     put_cap_bytes: 0,
+                    direct: false,
                 },
                 &[&node.server],
                 &counters[..n],

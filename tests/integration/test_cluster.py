@@ -270,6 +270,60 @@ def test_objects_land_on_hrw_target_and_mountpath(cluster, client, nonprimary):
     b.delete()
 
 
+def test_direct_requests_by_the_cluster_map(cluster, client, nonprimary):
+    """docs/direct.md: with `Ais-Direct: true` a client PUTs and GETs straight at the core the
+    Smap names (no redirect); another core of the owner hands the request over; a core of
+    another target answers 421 naming the owner and stores nothing; without the header a
+    core port still refuses an unredirected PUT (400)."""
+    bucket = "direct"
+    client.bucket(bucket).create()
+    smap = cluster.smap()
+    where = Placement(cluster, smap)
+    direct = {"Ais-Direct": "true"}
+    names = [f"d/{i:02d}" for i in range(24)]
+    for i, name in enumerate(names):
+        data = det_bytes(f"direct{i}", 1000 + i * 997)
+        core_url, _ = where.owner_core_url(bucket, name)
+        r = requests.put(f"{core_url}/v1/objects/{bucket}/{name}", data=data, headers=direct,
+                         allow_redirects=False, timeout=REQ_TIMEOUT)
+        assert r.status_code == 200, f"direct PUT {name} at {core_url}: {r.status_code} {r.text[:300]}"
+        where.check_on_disk(bucket, name, data)
+        r = requests.get(f"{core_url}/v1/objects/{bucket}/{name}", headers=direct,
+                         allow_redirects=False, timeout=REQ_TIMEOUT)
+        assert r.status_code == 200 and r.content == data, f"direct GET {name}: {r.status_code}"
+
+    # The owner target, but its other core: handed over inside the process.
+    name = "d/handoff"
+    data = det_bytes("handoff", 5000)
+    tid, _, _ = where.owner(bucket, name)
+    owner_core, _ = where.owner_core_url(bucket, name)
+    other = [c["direct_url"] for c in smap["tmap"][tid]["cores"] if c["direct_url"] != owner_core]
+    assert other, "targets run with 2 cores"
+    r = requests.put(f"{other[0]}/v1/objects/{bucket}/{name}", data=data, headers=direct, timeout=REQ_TIMEOUT)
+    assert r.status_code == 200, f"PUT at the owner's other core: {r.status_code} {r.text[:300]}"
+    where.check_on_disk(bucket, name, data)
+
+    # A core of another target: 421, nothing stored anywhere.
+    name = "d/misdirected"
+    tid, _, _ = where.owner(bucket, name)
+    wrong = next(c["direct_url"] for t, sn in smap["tmap"].items() if t != tid for c in sn["cores"])
+    r = requests.put(f"{wrong}/v1/objects/{bucket}/{name}", data=b"x" * 3000, headers=direct, timeout=REQ_TIMEOUT)
+    assert r.status_code == 421, f"misdirected PUT: {r.status_code} {r.text[:300]}"
+    assert tid in r.text and f"Smap v{smap['version']}" in r.text, r.text
+    r = requests.get(f"{wrong}/v1/objects/{bucket}/{name}", headers=direct, timeout=REQ_TIMEOUT)
+    assert r.status_code == 421, f"misdirected GET: {r.status_code} {r.text[:300]}"
+    # Without the header: AIS's rule for a core port (400), also nothing stored.
+    owner_core, _ = where.owner_core_url(bucket, name)
+    r = requests.put(f"{owner_core}/v1/objects/{bucket}/{name}", data=b"y" * 3000, timeout=REQ_TIMEOUT)
+    assert r.status_code == 400 and "expected to be redirected" in r.text, f"{r.status_code} {r.text[:300]}"
+    found = [hrw.object_fqn(m, bucket, name) for t in where.targets.values() for m in t.mountpaths
+             if os.path.exists(hrw.object_fqn(m, bucket, name))]
+    assert found == [], f"refused PUTs stored {found}"
+    with pytest.raises(ErrObjNotFound):
+        client.bucket(bucket).object(name).head()
+    client.bucket(bucket).delete()
+
+
 # ---- listing across targets ---------------------------------------------------------------------
 
 N_LIST = 10_000
