@@ -57,6 +57,16 @@ impl Core {
             .ok_or_else(|| ApiError::bucket_not_found(&cluster::buckets::cname(bucket)))
     }
 
+    /// `f` of the props of AIS bucket `bucket` (borrowed from this core's BMD view: no clone
+    /// of the props on the data path); 404 if it has none.
+    pub fn with_props<R>(&self, bucket: &str, f: impl FnOnce(&Bprops) -> R) -> Result<R, ApiError> {
+        self.bmd()
+            .buckets
+            .get(bucket)
+            .map(f)
+            .ok_or_else(|| ApiError::bucket_not_found(&cluster::buckets::cname(bucket)))
+    }
+
     /// How many replicas (the object included) `bucket`'s objects should have (1: not
     /// mirrored, or no such bucket).
     pub fn copies_wanted(&self, bucket: &str) -> usize {

@@ -272,7 +272,9 @@ async fn put(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let props = core.bucket_props(bucket)?;
+    let (cksum_type, versioning) = core.with_props(bucket, |p| {
+        (p.checksum.ty.clone(), p.versioning.enabled)
+    })?;
     let custom = parse_custom(req)?;
     // Refused before the body is read: an unknown type or a malformed value (even with
     // `skip_vc`, which only skips verifying a checksum this node understands).
@@ -292,11 +294,11 @@ async fn put(
         return Ok(Outcome::KeepAlive);
     }
     let opts = PutOpts {
-        cksum_type: props.checksum.ty.clone(),
+        cksum_type,
         client_cksum,
         skip_vc,
         custom,
-        versioning: props.versioning.enabled,
+        versioning,
         fsync: node.cfg.fsync,
         keep_version: if rebalance {
             req.head.header("ais-version").map(str::to_string)
@@ -362,7 +364,7 @@ async fn get(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let props = core.bucket_props(bucket)?;
+    let validate_warm_get = core.with_props(bucket, |p| p.checksum.validate_warm_get)?;
     // A corrupted replica found while serving is healed once and the GET retried.
     let mut healed = false;
     loop {
@@ -405,7 +407,7 @@ async fn get(
             Some(r) => (r.start, r.len, 206),
             None => (0, size, 200),
         };
-        let verify = range.is_none() && props.checksum.validate_warm_get;
+        let verify = range.is_none() && validate_warm_get;
         let mut hs = md_headers(&rd.lom);
         hs.push(("Content-Type", "application/octet-stream".into()));
         hs.push(("Content-Length", len.to_string()));
@@ -487,7 +489,9 @@ pub async fn send_object(
 ) -> Result<Outcome, SendError> {
     let expected = rd.lom.cksum_value.clone();
     let fqn = rd.fqn.clone();
-    let mut head = Vec::with_capacity(512);
+    // Room for a small body too: it goes out with the head in one write.
+    let small = if len <= SMALL_RESPONSE_BYTES as u64 { len as usize } else { 0 };
+    let mut head = Vec::with_capacity(512 + small);
     http::write_response_head(&mut head, status, headers);
     let mut hasher = if verify {
         rd.lom.verifiable_cksum().map(Hasher::new)
@@ -513,6 +517,28 @@ pub async fn send_object(
     if len == 0 {
         rd.close().await;
         check(hasher)?;
+        conn.write_all(&head).await.map_err(SendError::Conn)?;
+        return Ok(Outcome::KeepAlive);
+    }
+    if len <= SMALL_RESPONSE_BYTES as u64 {
+        // One aligned DMA read, checked, then head and body in one write: no stream state
+        // and no read-ahead tasks for a small object.
+        let read = rd.read_range(start, len as usize).await;
+        rd.close().await;
+        let buf = read.map_err(SendError::Read)?;
+        let n = len as usize;
+        if buf.len() < n {
+            tracing::error!(path = %fqn.display(), "object shorter than its metadata size");
+            return Err(SendError::Read(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} bytes read of {n}", buf.len()),
+            )));
+        }
+        if let Some(h) = &mut hasher {
+            h.update(&buf[..n]);
+        }
+        check(hasher)?;
+        head.extend_from_slice(&buf[..n]);
         conn.write_all(&head).await.map_err(SendError::Conn)?;
         return Ok(Outcome::KeepAlive);
     }
