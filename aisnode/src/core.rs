@@ -11,9 +11,6 @@ use std::cell::Cell;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-/// Socket-to-disk copy buffer of a PUT (object, part, append).
-pub const PUT_RECV_BYTES: usize = 256 * 1024;
-
 /// A connection moving to the core that owns its request's object.
 pub struct Handoff {
     pub fd: OwnedFd,

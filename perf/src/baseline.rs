@@ -172,7 +172,9 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
         if let Some(n) = node.as_ref() {
             measure::destroy_ais_bucket(cfg, n.port, &bucket)?;
         }
-        for row in [fio_read, fio_write, fio_new, put, get, put_direct, get_direct] {
+        for row in [
+            fio_read, fio_write, fio_new, put, get, put_direct, get_direct,
+        ] {
             if !row.samples.is_empty() {
                 res.rows.push(row);
             }

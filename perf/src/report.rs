@@ -295,7 +295,10 @@ pub fn write(
         let _ = writeln!(
             w,
             "| object size | {} |\n|---|{}",
-            ops.iter().map(|o| op_label(o)).collect::<Vec<_>>().join(" | "),
+            ops.iter()
+                .map(|o| op_label(o))
+                .collect::<Vec<_>>()
+                .join(" | "),
             "---|".repeat(ops.len())
         );
         for &size in &cfg.sizes {
@@ -613,7 +616,11 @@ pub fn write(
             for op in ["put", "put-direct", "put-fsync", "get", "get-direct"] {
                 if let Some(r) = res.find("node", "aisnode", op, size, 0) {
                     if let Some(s) = r.median() {
-                        let fop = if op.starts_with("get") { "read" } else { "write" };
+                        let fop = if op.starts_with("get") {
+                            "read"
+                        } else {
+                            "write"
+                        };
                         let rf = ratio(Some(r.bps()), res.bps("fio", "fio", fop, size, 0));
                         let _ = writeln!(
                             w,

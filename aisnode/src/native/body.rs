@@ -46,16 +46,11 @@ pub(crate) async fn receive_into(
             return Err(io_err(e));
         }
     }
-    // Sized to the body when its length is known: zeroing 256 KiB per 4 KiB PUT was 5% of
-    // its CPU.
-    let cap = match req.head.body {
-        net::http::BodyKind::Length(n) => (n as usize).clamp(1, crate::core::PUT_RECV_BYTES),
-        _ => crate::core::PUT_RECV_BYTES,
-    };
-    let mut buf = vec![0u8; cap];
+    // Straight into the writer's DMA buffer: no intermediate copy (an 8 MiB PUT spent 14% of
+    // its CPU in that memcpy and 22% zeroing fresh pages of a per-request buffer).
     let mut body = conn.body(req.head.body);
     loop {
-        let n = match body.read(&mut buf).await {
+        let n = match body.read(w.spare()).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
@@ -63,8 +58,7 @@ pub(crate) async fn receive_into(
                 return Err(io_err(e));
             }
         };
-        seen(&buf[..n]);
-        if let Err(e) = w.write(&buf[..n]).await {
+        if let Err(e) = w.advance(n, &mut seen).await {
             w.abort().await;
             return Err(fail(e).closing());
         }

@@ -272,9 +272,8 @@ async fn put(
     let node = core.node.clone();
     let cname = format!("ais://{bucket}");
     let tname = node.tname();
-    let (cksum_type, versioning) = core.with_props(bucket, |p| {
-        (p.checksum.ty.clone(), p.versioning.enabled)
-    })?;
+    let (cksum_type, versioning) =
+        core.with_props(bucket, |p| (p.checksum.ty.clone(), p.versioning.enabled))?;
     let custom = parse_custom(req)?;
     // Refused before the body is read: an unknown type or a malformed value (even with
     // `skip_vc`, which only skips verifying a checksum this node understands).
@@ -490,7 +489,11 @@ pub async fn send_object(
     let expected = rd.lom.cksum_value.clone();
     let fqn = rd.fqn.clone();
     // Room for a small body too: it goes out with the head in one write.
-    let small = if len <= SMALL_RESPONSE_BYTES as u64 { len as usize } else { 0 };
+    let small = if len <= SMALL_RESPONSE_BYTES as u64 {
+        len as usize
+    } else {
+        0
+    };
     let mut head = Vec::with_capacity(512 + small);
     http::write_response_head(&mut head, status, headers);
     let mut hasher = if verify {

@@ -39,8 +39,6 @@ use multipart::{
 use objects::{copy_object, delete_object, get_object, get_object_attributes, put_object};
 use subresource::Scope;
 
-/// Socket-to-disk buffer of an S3 PUT.
-pub const S3_RECV_BYTES: usize = 256 * 1024;
 /// Raw (still aws-chunked) bytes buffered ahead of the decoder.
 pub const S3_RAW_BYTES: usize = 64 * 1024;
 /// S3's single-PUT limit.

@@ -285,12 +285,12 @@ pub(crate) async fn receive(
         conn.send_continue().await.map_err(conn_err)?;
     }
     let mut md5 = Md5::new();
-    let mut buf = vec![0u8; S3_RECV_BYTES];
     let mut total = 0u64;
     {
+        // Received straight into the writer's DMA buffer (no intermediate copy).
         let mut body = conn.body(req.head.body);
         loop {
-            let n = payload.read(&mut body, &mut buf).await?;
+            let n = payload.read(&mut body, w.spare()).await?;
             if n == 0 {
                 break;
             }
@@ -301,13 +301,14 @@ pub(crate) async fn receive(
                     format!("object exceeds {PUT_BYTES_MAX} bytes"),
                 ));
             }
-            md5.update(&buf[..n]);
-            if let Some((h, _, _)) = header_ck.as_mut() {
-                h.update(&buf[..n]);
-            }
-            w.write(&buf[..n])
-                .await
-                .map_err(|e| from_engine(e, "", ""))?;
+            w.advance(n, |b| {
+                md5.update(b);
+                if let Some((h, _, _)) = header_ck.as_mut() {
+                    h.update(b);
+                }
+            })
+            .await
+            .map_err(|e| from_engine(e, "", ""))?;
         }
     }
     req.body_done = true;
