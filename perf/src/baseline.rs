@@ -104,7 +104,14 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
             if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
                 // Through the proxy (redirect, body sent twice unless 100-continue), then
                 // routed by the cluster map straight to the owning core (docs/direct.md).
-                for (direct, row) in [(false, &mut put), (true, &mut put_direct)] {
+                // Alternate which goes first: a run right after fio's new-files pass (whose
+                // files were just deleted) pays ext4's scan of recently deleted inodes.
+                let order = if r % 2 == 0 {
+                    [(false, &mut put), (true, &mut put_direct)]
+                } else {
+                    [(true, &mut put_direct), (false, &mut put)]
+                };
+                for (direct, row) in order {
                     let s = measure::aisloader(
                         cfg,
                         &Load {
@@ -141,7 +148,12 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                 fio_read.samples.push(s);
             }
             if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
-                for (direct, row) in [(false, &mut get), (true, &mut get_direct)] {
+                let order = if r % 2 == 0 {
+                    [(false, &mut get), (true, &mut get_direct)]
+                } else {
+                    [(true, &mut get_direct), (false, &mut get)]
+                };
+                for (direct, row) in order {
                     let s = measure::aisloader(
                         cfg,
                         &Load {
@@ -167,6 +179,11 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     row.samples.push(s);
                     n.server.check_running()?;
                 }
+            }
+        }
+        if let (Some(n), Some(ep)) = (node.as_mut(), endpoint.as_ref()) {
+            if size == measure::KIB * 4 && cfg.runs > 1 {
+                profile_small(cfg, res, n, ep, &bucket, &disks)?;
             }
         }
         if let Some(n) = node.as_ref() {
@@ -229,6 +246,64 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
             "aisnode (section 2)".into(),
             "`--no-fsync` for the rows compared with fio (fio does not fsync either; data is written with O_DIRECT, so it is on the device when acknowledged, but the rename and xattr are not journaled-and-flushed); the `PUT (fsync)` rows run the default: a PUT is acknowledged once a `syncfs` of its mountpath's file system that started after its rename has finished (group commit: concurrent PUTs on a mountpath share one journal commit and device cache flush)".into(),
         ));
+    }
+    Ok(())
+}
+
+/// One extra run of each 4 KiB row (PUT and GET, through the proxy and direct) under
+/// `perf record` (not counted in the tables: the profiler costs some CPU), for the report's
+/// per-stage view of where a small request's CPU goes.
+fn profile_small(
+    cfg: &Config,
+    res: &mut Results,
+    n: &mut Node,
+    ep: &Endpoint,
+    bucket: &str,
+    disks: &[DiskCounter],
+) -> Result<()> {
+    for (put, direct) in [(true, false), (true, true), (false, false), (false, true)] {
+        let label = format!(
+            "{} 4 KiB{}",
+            if put { "PUT" } else { "GET" },
+            if direct {
+                " (direct)"
+            } else {
+                " (through the proxy)"
+            }
+        );
+        let tag = format!(
+            "{}{}",
+            if put { "put" } else { "get" },
+            if direct { "-direct" } else { "" }
+        );
+        let Some(p) = measure::Profiler::start(cfg, n.server.pid, cfg.node_duration_s, &tag) else {
+            res.note(
+                "node",
+                "perf is not available: no profiles of the 4 KiB rows",
+            );
+            return Ok(());
+        };
+        let _ = measure::aisloader(
+            cfg,
+            &Load {
+                endpoint: ep,
+                bucket,
+                put,
+                size: measure::KIB * 4,
+                workers: cfg.workers,
+                duration_s: cfg.node_duration_s,
+                put_cap_bytes: cfg.put_cap_bytes,
+                direct,
+            },
+            &[&n.server],
+            disks,
+            &format!("node-profile-{tag}"),
+        )?;
+        n.server.check_running()?;
+        match p.finish() {
+            Some(text) => res.profiles.push((label, text)),
+            None => res.note("node", format!("perf record of {label} failed")),
+        }
     }
     Ok(())
 }

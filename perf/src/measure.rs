@@ -609,3 +609,73 @@ pub fn size_tag(size: u64) -> String {
         format!("{size}b")
     }
 }
+
+/// A `perf record -g` of process `pid` for `seconds`, started now in the background; `None`
+/// when `perf` cannot run here (not installed, or not allowed).
+pub struct Profiler {
+    child: std::process::Child,
+    data: PathBuf,
+}
+
+impl Profiler {
+    pub fn start(cfg: &Config, pid: i32, seconds: f64, tag: &str) -> Option<Profiler> {
+        let data = cfg.work.join(format!("profile-{tag}.data"));
+        let _ = std::fs::remove_file(&data);
+        let child = Command::new("perf")
+            .args([
+                "record",
+                "-q",
+                "-F",
+                "999",
+                "-g",
+                "-p",
+                &pid.to_string(),
+                "-o",
+            ])
+            .arg(&data)
+            .args(["--", "sleep", &format!("{seconds:.1}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Profiler { child, data })
+    }
+
+    /// Wait for the recording to end; the top of `perf report` by self time (user and kernel
+    /// symbols with their share of the samples), then the user-space symbols by inclusive
+    /// time (where aisnode's own code spends, callees included).
+    pub fn finish(mut self) -> Option<String> {
+        let ok = self.child.wait().ok()?.success();
+        let report = |args: &[&str]| -> Option<String> {
+            let o = Command::new("perf")
+                .args(["report", "--stdio", "-i"])
+                .arg(&self.data)
+                .args(args)
+                .output()
+                .ok()?;
+            Some(String::from_utf8_lossy(&o.stdout).into_owned())
+        };
+        let keep = |text: String, n: usize, user_only: bool| -> String {
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .filter(|l| !user_only || !l.contains("[k]"))
+                .take(n)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let out = if ok {
+            let own = report(&["--no-children", "--sort", "dso,sym", "-g", "none"])?;
+            let incl = report(&["--children", "--sort", "sym", "-g", "none"])?;
+            Some(format!(
+                "self time, top 40 (dso, symbol):\n{}\n\nuser-space symbols by inclusive time (callees included), top 30:\n{}\n",
+                keep(own, 40, false),
+                keep(incl, 30, true)
+            ))
+        } else {
+            None
+        };
+        let _ = std::fs::remove_file(&self.data);
+        out
+    }
+}

@@ -986,6 +986,22 @@ pub fn write(
         )?;
         let _ = writeln!(w, "![peers throughput]({stem}/peers-throughput.svg)\n\n![peers ratio]({stem}/peers-ratio.svg)\n");
     }
+    if !res.profiles.is_empty() {
+        let _ = writeln!(w, "### Where a 4 KiB request's CPU goes\n");
+        let _ = writeln!(
+            w,
+            "`perf record -F 999 -g` of the aisnode process during one extra run of each 4 KiB row (not counted above). Per profile: the symbols with the most self time (kernel `[k]` and user `[.]`), then aisnode's user-space functions by inclusive time. Full text in [`{stem}/profiles.txt`]({stem}/profiles.txt).\n"
+        );
+        let mut all = String::new();
+        for (label, text) in &res.profiles {
+            let _ = writeln!(
+                w,
+                "<details><summary>{label}</summary>\n\n```\n{text}```\n</details>\n"
+            );
+            let _ = writeln!(all, "==== {label} ====\n{text}\n");
+        }
+        std::fs::write(assets.join("profiles.txt"), all)?;
+    }
     if res.rows.iter().any(|r| r.section == "cores") {
         let _ = writeln!(w, "## 5. Core scaling\n");
         let _ = writeln!(

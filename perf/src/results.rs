@@ -27,6 +27,9 @@ pub struct Results {
     /// 64 KiB objects; its foreground samples are rows of section "rebalance-sweep" with
     /// n = the workers value.
     pub rebalance_sweep: Vec<crate::rebalance::RebalanceRun>,
+    /// Section 2: `perf record` profiles of aisnode during extra 4 KiB runs, (label, top
+    /// symbols by self time as `perf report` prints them).
+    pub profiles: Vec<(String, String)>,
 }
 
 impl Results {
