@@ -1229,47 +1229,39 @@ fn lom_checked(
 /// Create a new work file for O_DIRECT writes (read and write; fails if it exists), opened
 /// on this thread: see [`DmaFile::from_file`].
 fn create_dma(path: &Path) -> std::io::Result<DmaFile> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let open = |direct: bool| {
-        std::fs::OpenOptions::new()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .custom_flags(if direct {
-                rustix::fs::OFlags::DIRECT.bits() as i32
-            } else {
-                0
-            })
-            .open(path)
-    };
-    let (f, flags) = match open(true) {
-        Ok(f) => (f, rustix::fs::OFlags::DIRECT.bits() as i32),
-        // A file system without O_DIRECT (tmpfs): DmaFile decides.
-        Err(e) if e.raw_os_error() == Some(22) => (open(false)?, 0),
-        Err(e) => return Err(e),
-    };
-    DmaFile::from_file(f, path, flags | rustix::fs::OFlags::RDWR.bits() as i32)
+    open_direct(path, true)
 }
 
 /// Open an existing file for O_DIRECT reads on this thread (see [`DmaFile::from_file`]).
 fn open_dma(path: &Path) -> std::io::Result<DmaFile> {
+    open_direct(path, false)
+}
+
+/// `openat(2)` with O_DIRECT (a file system without it, such as tmpfs, answers EINVAL: then
+/// without, and DmaFile decides), wrapped as a DMA file. `create`: a new file for reading
+/// and writing, else an existing one for reading.
+fn open_direct(path: &Path, create: bool) -> std::io::Result<DmaFile> {
     use std::os::unix::fs::OpenOptionsExt;
-    let open = |direct: bool| {
+    let direct = rustix::fs::OFlags::DIRECT.bits() as i32;
+    let open = |flags: i32| {
         std::fs::OpenOptions::new()
+            .create_new(create)
             .read(true)
-            .custom_flags(if direct {
-                rustix::fs::OFlags::DIRECT.bits() as i32
-            } else {
-                0
-            })
+            .write(create)
+            .custom_flags(flags)
             .open(path)
     };
-    let (f, flags) = match open(true) {
-        Ok(f) => (f, rustix::fs::OFlags::DIRECT.bits() as i32),
-        Err(e) if e.raw_os_error() == Some(22) => (open(false)?, 0),
+    let (f, flags) = match open(direct) {
+        Ok(f) => (f, direct),
+        Err(e) if e.raw_os_error() == Some(22) => (open(0)?, 0),
         Err(e) => return Err(e),
     };
-    DmaFile::from_file(f, path, flags)
+    let access = if create {
+        rustix::fs::OFlags::RDWR.bits() as i32
+    } else {
+        0
+    };
+    DmaFile::from_file(f, path, flags | access)
 }
 
 /// Remove an object. Blocking unlink (metadata only).

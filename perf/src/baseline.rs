@@ -112,30 +112,9 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     [(true, &mut put_direct), (false, &mut put)]
                 };
                 for (direct, row) in order {
-                    let s = measure::aisloader(
-                        cfg,
-                        &Load {
-                            endpoint: ep,
-                            bucket: &bucket,
-                            put: true,
-                            size,
-                            workers: cfg.workers,
-                            duration_s: cfg.node_duration_s,
-                            put_cap_bytes: cfg.put_cap_bytes,
-                            direct,
-                        },
-                        &[&n.server],
-                        &disks,
-                        &format!(
-                            "node-put{}-{}-{r}",
-                            if direct { "-direct" } else { "" },
-                            measure::size_tag(size)
-                        ),
-                    )?;
-                    let what = if direct { "PUT (direct)" } else { "PUT" };
-                    measure::progress("node", &format!("{what} {label} {tag}"), &s);
-                    row.samples.push(s);
-                    n.server.check_running()?;
+                    row.samples.push(node_run(
+                        cfg, n, ep, &bucket, &disks, size, true, direct, &tag, r,
+                    )?);
                 }
             }
             if do_fio {
@@ -154,30 +133,9 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     [(true, &mut get_direct), (false, &mut get)]
                 };
                 for (direct, row) in order {
-                    let s = measure::aisloader(
-                        cfg,
-                        &Load {
-                            endpoint: ep,
-                            bucket: &bucket,
-                            put: false,
-                            size,
-                            workers: cfg.workers,
-                            duration_s: cfg.node_duration_s,
-                            put_cap_bytes: 0,
-                            direct,
-                        },
-                        &[&n.server],
-                        &disks,
-                        &format!(
-                            "node-get{}-{}-{r}",
-                            if direct { "-direct" } else { "" },
-                            measure::size_tag(size)
-                        ),
-                    )?;
-                    let what = if direct { "GET (direct)" } else { "GET" };
-                    measure::progress("node", &format!("{what} {label} {tag}"), &s);
-                    row.samples.push(s);
-                    n.server.check_running()?;
+                    row.samples.push(node_run(
+                        cfg, n, ep, &bucket, &disks, size, false, direct, &tag, r,
+                    )?);
                 }
             }
         }
@@ -306,4 +264,55 @@ fn profile_small(
         }
     }
     Ok(())
+}
+
+/// One aisloader run of section 2 (PUT or GET, through the proxy or direct), reported as it
+/// ends.
+#[allow(clippy::too_many_arguments)]
+fn node_run(
+    cfg: &Config,
+    n: &mut Node,
+    ep: &Endpoint,
+    bucket: &str,
+    disks: &[DiskCounter],
+    size: u64,
+    put: bool,
+    direct: bool,
+    tag: &str,
+    r: usize,
+) -> Result<measure::Sample> {
+    let op = if put { "put" } else { "get" };
+    let s = measure::aisloader(
+        cfg,
+        &Load {
+            endpoint: ep,
+            bucket,
+            put,
+            size,
+            workers: cfg.workers,
+            duration_s: cfg.node_duration_s,
+            put_cap_bytes: if put { cfg.put_cap_bytes } else { 0 },
+            direct,
+        },
+        &[&n.server],
+        disks,
+        &format!(
+            "node-{op}{}-{}-{r}",
+            if direct { "-direct" } else { "" },
+            measure::size_tag(size)
+        ),
+    )?;
+    let what = match (put, direct) {
+        (true, false) => "PUT",
+        (true, true) => "PUT (direct)",
+        (false, false) => "GET",
+        (false, true) => "GET (direct)",
+    };
+    measure::progress(
+        "node",
+        &format!("{what} {} {tag}", measure::size_label(size)),
+        &s,
+    );
+    n.server.check_running()?;
+    Ok(s)
 }
