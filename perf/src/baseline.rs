@@ -234,7 +234,13 @@ fn profile_small(
             if put { "put" } else { "get" },
             if direct { "-direct" } else { "" }
         );
-        let Some(p) = measure::Profiler::start(cfg, n.server.pid, cfg.node_duration_s, &tag) else {
+        let Some(p) = measure::Profiler::start(
+            cfg,
+            n.server.pid,
+            cfg.node_duration_s,
+            if put { 0 } else { 1500 },
+            &tag,
+        ) else {
             res.note(
                 "node",
                 "perf is not available: no profiles of the 4 KiB rows",

@@ -246,6 +246,10 @@ pub fn aisloader(
     cmd.arg(format!("-maxsize={}", size_arg(load.size)));
     cmd.arg(format!("-duration={}ms", (load.duration_s * 1000.0) as u64));
     cmd.arg(format!("-numworkers={}", load.workers));
+    if load.put {
+        // A 100% PUT run needs no listing of what is already there.
+        cmd.arg("-skiplist");
+    }
     if load.put && load.put_cap_bytes > 0 {
         cmd.arg(format!("-totalputsize={}", load.put_cap_bytes));
     }
@@ -256,17 +260,43 @@ pub fn aisloader(
     cmd.arg(format!("-json={}", json.display()));
     let log = cfg.work.join("logs/aisloader.log");
     // aisloader lists the bucket before the timed part: measure CPU and disks around the whole
-    // run and scale by the loader's own measured duration (listing is short next to it).
+    // run and scale by the loader's own measured duration. The server's CPU is also sampled
+    // every 50 ms, so that its share in the timed part (the last `duration_s` before the
+    // loader exits) is exact: listing a bucket of 100k objects costs the server far more CPU
+    // than its share of the wall time.
     let pids: Vec<i32> = servers.iter().map(|s| s.pid).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (stop, pids) = (stop.clone(), pids.clone());
+        std::thread::spawn(move || {
+            let mut v: Vec<(Instant, f64)> = Vec::new();
+            loop {
+                v.push((
+                    Instant::now(),
+                    pids.iter().map(|&p| proc::cpu_s_tree(p)).sum(),
+                ));
+                if stop.load(std::sync::atomic::Ordering::Acquire) {
+                    return v;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
     let obs = Observer::start(&pids, disks);
     let timeout = Duration::from_secs(load.duration_s as u64 + RUN_SLACK_S);
-    let (_, out) = proc::run(&mut cmd, &log, timeout, false)?;
+    let ran = proc::run(&mut cmd, &log, timeout, false);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let cpu_samples = sampler.join().unwrap_or_default();
+    let (_, out) = ran?;
     let seen = obs.finish();
     let text = std::fs::read_to_string(&json)
         .with_context(|| format!("aisloader wrote no {}; output:\n{out}", json.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).context("parse aisloader JSON")?;
     let op = if load.put { "put" } else { "get" };
-    let s = sample_from_aisloader_json(&v, op, &seen, proc::render(&cmd));
+    let mut s = sample_from_aisloader_json(&v, op, &seen, proc::render(&cmd));
+    if let Some(cpu) = cpu_in_last(&cpu_samples, s.duration_s) {
+        s.server_cpu_s = cpu;
+    }
     if s.ops == 0 {
         bail!(
             "{tag}: no successful {op}s (errors {}); aisloader output:\n{out}",
@@ -618,7 +648,14 @@ pub struct Profiler {
 }
 
 impl Profiler {
-    pub fn start(cfg: &Config, pid: i32, seconds: f64, tag: &str) -> Option<Profiler> {
+    /// `delay_ms`: start recording that late (a GET run lists the bucket first).
+    pub fn start(
+        cfg: &Config,
+        pid: i32,
+        seconds: f64,
+        delay_ms: u64,
+        tag: &str,
+    ) -> Option<Profiler> {
         let data = cfg.work.join(format!("profile-{tag}.data"));
         let _ = std::fs::remove_file(&data);
         let child = Command::new("perf")
@@ -628,10 +665,10 @@ impl Profiler {
                 "-F",
                 "999",
                 "-g",
-                "-p",
-                &pid.to_string(),
-                "-o",
+                "-D",
+                &delay_ms.to_string(),
             ])
+            .args(["-p", &pid.to_string(), "-o"])
             .arg(&data)
             .args(["--", "sleep", &format!("{seconds:.1}")])
             .stdin(std::process::Stdio::null())
@@ -678,4 +715,24 @@ impl Profiler {
         let _ = std::fs::remove_file(&self.data);
         out
     }
+}
+
+/// CPU seconds between the last sample and the one `window_s` before it (linear between
+/// samples); `None` with fewer than two samples.
+fn cpu_in_last(samples: &[(Instant, f64)], window_s: f64) -> Option<f64> {
+    let &(t_end, c_end) = samples.last()?;
+    if samples.len() < 2 {
+        return None;
+    }
+    let t0 = t_end.checked_sub(Duration::from_secs_f64(window_s.max(0.0)))?;
+    let i = samples.iter().position(|(t, _)| *t >= t0)?;
+    let c0 = if i == 0 {
+        samples[0].1
+    } else {
+        let (ta, ca) = samples[i - 1];
+        let (tb, cb) = samples[i];
+        let span = (tb - ta).as_secs_f64().max(1e-9);
+        ca + (cb - ca) * ((t0 - ta).as_secs_f64() / span).clamp(0.0, 1.0)
+    };
+    Some((c_end - c0).max(0.0))
 }
