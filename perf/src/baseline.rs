@@ -16,6 +16,9 @@ use crate::node::{Node, NodeSpec};
 use crate::results::Results;
 use anyhow::{Context, Result};
 
+/// How late a GET profile starts recording: after aisloader listed the bucket.
+const GET_PROFILE_DELAY_MS: u64 = 5000;
+
 /// Most files one "new files" fio run creates (4 KiB objects: 256 MiB).
 const NEW_FILES_MAX: u64 = 65_536;
 
@@ -234,13 +237,11 @@ fn profile_small(
             if put { "put" } else { "get" },
             if direct { "-direct" } else { "" }
         );
-        let Some(p) = measure::Profiler::start(
-            cfg,
-            n.server.pid,
-            cfg.node_duration_s,
-            if put { 0 } else { 1500 },
-            &tag,
-        ) else {
+        // A GET run first lists the bucket (100k+ objects): it runs longer and the recording
+        // starts once the listing is over.
+        let delay_ms = if put { 0 } else { GET_PROFILE_DELAY_MS };
+        let run_s = cfg.node_duration_s + delay_ms as f64 / 1000.0;
+        let Some(p) = measure::Profiler::start(cfg, n.server.pid, run_s, delay_ms, &tag) else {
             res.note(
                 "node",
                 "perf is not available: no profiles of the 4 KiB rows",
@@ -255,7 +256,7 @@ fn profile_small(
                 put,
                 size: measure::KIB * 4,
                 workers: cfg.workers,
-                duration_s: cfg.node_duration_s,
+                duration_s: run_s,
                 put_cap_bytes: cfg.put_cap_bytes,
                 direct,
             },

@@ -648,7 +648,8 @@ pub struct Profiler {
 }
 
 impl Profiler {
-    /// `delay_ms`: start recording that late (a GET run lists the bucket first).
+    /// `delay_ms`: start recording that late (a GET run lists the bucket first); the
+    /// recording ends `seconds` after the start either way.
     pub fn start(
         cfg: &Config,
         pid: i32,
@@ -658,16 +659,13 @@ impl Profiler {
     ) -> Option<Profiler> {
         let data = cfg.work.join(format!("profile-{tag}.data"));
         let _ = std::fs::remove_file(&data);
-        let child = Command::new("perf")
-            .args([
-                "record",
-                "-q",
-                "-F",
-                "999",
-                "-g",
-                "-D",
-                &delay_ms.to_string(),
-            ])
+        let mut cmd = Command::new("perf");
+        cmd.args(["record", "-q", "-F", "999", "-g"]);
+        if delay_ms > 0 {
+            // perf refuses `-D 0`.
+            cmd.args(["-D", &delay_ms.to_string()]);
+        }
+        let child = cmd
             .args(["-p", &pid.to_string(), "-o"])
             .arg(&data)
             .args(["--", "sleep", &format!("{seconds:.1}")])
