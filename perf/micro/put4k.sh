@@ -7,7 +7,7 @@ PORT=18080
 EXTRA=""; [ "$FS" = nofsync ] && EXTRA=--no-fsync
 $BIN --port $PORT --core-port-base 18100 --data-dir $D --cores 1 $EXTRA >$D/log 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null' EXIT
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf $D' EXIT
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/v1/health >/dev/null && break; sleep 0.1; done
 curl -sf -XPOST -H 'Content-Type: application/json' -d '{"action":"create-bck"}' "http://127.0.0.1:$PORT/v1/buckets/b" >/dev/null
 ticks() { awk '{print $14+$15}' /proc/$PID/stat; }
