@@ -416,26 +416,12 @@ impl ObjectWriter {
 
     /// Append bytes to the object.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
-        self.hasher.update(data);
-        if let Some(h) = &mut self.extra {
-            h.update(data);
-        }
-        self.size += data.len() as u64;
         while !data.is_empty() {
-            if self.buf.is_none() {
-                let cap = self.next_cap;
-                self.buf = Some(self.file().alloc_dma_buffer(cap));
-                self.next_cap = (cap * 2).min(self.max_cap);
-            }
-            let buf = self.buf.as_mut().expect("just allocated");
-            let cap = buf.len();
-            let n = (cap - self.filled).min(data.len());
-            buf.as_bytes_mut()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-            self.filled += n;
+            let spare = self.spare();
+            let n = spare.len().min(data.len());
+            spare[..n].copy_from_slice(&data[..n]);
             data = &data[n..];
-            if self.filled == cap {
-                self.flush_buffer(cap).await?;
-            }
+            self.advance(n, |_| {}).await?;
         }
         Ok(())
     }
