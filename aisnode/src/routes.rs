@@ -254,7 +254,12 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 return Ok(Outcome::Handoff(owner));
             }
             if (req.listener == Listener::Core || role == Role::Target) && !req.redirected() {
-                if req.head.header(HDR_DIRECT).is_some() {
+                if let Some(v) = req.head.header(HDR_DIRECT) {
+                    if !v.eq_ignore_ascii_case("true") {
+                        return Err(ApiError::bad_request(format!(
+                            "invalid {HDR_DIRECT} {v:?}: the only value is \"true\" (docs/direct.md)"
+                        )));
+                    }
                     // A client routing by the cluster map itself (docs/direct.md): only the
                     // owner in this node's map may take it.
                     check_direct_owner(core, bucket, object)?;
@@ -378,16 +383,20 @@ pub const HDR_DIRECT: &str = "Ais-Direct";
 /// otherwise 421 Misdirected Request names the owner, so the client refreshes its map.
 fn check_direct_owner(core: &Rc<Core>, bucket: &str, object: &str) -> Result<(), ApiError> {
     let smap = core.smap();
-    match placement::owner(&smap, bucket, object) {
-        Some(o) if o.target_id == core.node.target_id => Ok(()),
-        o => Err(ApiError::new(
-            421,
-            format!(
-                "{}: {bucket}/{object} belongs to {} in Smap v{}: refresh the cluster map and route again",
-                core.node.tname(),
-                o.map_or_else(|| "no target".to_string(), |o| format!("t[{}] at {}", o.target_id, o.url)),
-                smap.version
-            ),
-        )),
+    let digest = placement::object_digest(bucket, object);
+    if placement::target(&smap, digest).is_some_and(|t| t.daemon_id == core.node.target_id) {
+        return Ok(());
     }
+    let owner = placement::owner(&smap, bucket, object).map_or_else(
+        || "no target".to_string(),
+        |o| format!("t[{}] at {}", o.target_id, o.url),
+    );
+    Err(ApiError::new(
+        421,
+        format!(
+            "{}: {bucket}/{object} belongs to {owner} in Smap v{}: refresh the cluster map and route again",
+            core.node.tname(),
+            smap.version
+        ),
+    ))
 }

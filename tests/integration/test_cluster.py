@@ -312,6 +312,11 @@ def test_direct_requests_by_the_cluster_map(cluster, client, nonprimary):
     assert tid in r.text and f"Smap v{smap['version']}" in r.text, r.text
     r = requests.get(f"{wrong}/v1/objects/{bucket}/{name}", headers=direct, timeout=REQ_TIMEOUT)
     assert r.status_code == 421, f"misdirected GET: {r.status_code} {r.text[:300]}"
+    owner_core, _ = where.owner_core_url(bucket, name)
+    # A value other than "true" is refused, not taken for a plain request (400).
+    r = requests.put(f"{owner_core}/v1/objects/{bucket}/{name}", data=b"z" * 3000,
+                     headers={"Ais-Direct": "yes"}, timeout=REQ_TIMEOUT)
+    assert r.status_code == 400 and "Ais-Direct" in r.text, f"{r.status_code} {r.text[:300]}"
     # Without the header: AIS's rule for a core port (400), also nothing stored.
     owner_core, _ = where.owner_core_url(bucket, name)
     r = requests.put(f"{owner_core}/v1/objects/{bucket}/{name}", data=b"y" * 3000, timeout=REQ_TIMEOUT)
