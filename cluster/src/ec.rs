@@ -27,6 +27,11 @@
 //!   slices are made again by `ec-encode` (the check pass), which also places slices on the
 //!   current ranking (old ones elsewhere stay).
 //! - Keep custom metadata: a restored object has its size, checksum, version and mtime.
+//! - Guarantee P losses while a rebalance runs. The new owner of a moved object lays its
+//!   slices out on its own ranking, overwriting the slice a target held under the old one;
+//!   until that finishes (the sender keeps its copy until every slice is stored), the
+//!   distinct slices of an object can be fewer than D+P, as in a RAID rebuild. The job API
+//!   shows when the rebalance is done; from then on any P targets can be lost.
 
 use crate::daemon::Node;
 use crate::error::{Error, Result};

@@ -301,6 +301,44 @@ class Cluster:
                 return f"{n.name} holds Smap v{theirs['version']} ({theirs['uuid']}), primary v{smap['version']}"
         return None
 
+    def wait_rebalanced(self, deadline_s=60.0):
+        """Wait until no target of the primary's Smap runs a rebalance and the newest one of each
+        finished cleanly (not aborted, no errors): redundancy is whole again after a membership
+        change (the window in which it is reduced: cluster/src/ec.rs, module docs)."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + deadline_s
+        last = "nothing checked yet"
+        while True:
+            try:
+                last = self._rebalance_pending()
+                if last is None:
+                    return
+            except (requests.RequestException, ValueError, KeyError) as e:
+                last = f"{type(e).__name__}: {e}"
+            if time.monotonic() > deadline:
+                raise NodeError(f"rebalance not finished within {deadline_s}s: {last}")
+            time.sleep(POLL_S)
+
+    def _rebalance_pending(self):
+        smap = self.primary.smap()
+        waiting = []
+        for tid, sn in smap["tmap"].items():
+            url = sn["public_net"]["direct_url"]
+            r = requests.get(f"{url}/v1/daemon?what=jobs", timeout=10)
+            if r.status_code != 200:
+                waiting.append(f"{tid}: what=jobs {r.status_code}")
+                continue
+            jobs = [j for j in r.json() if j.get("kind") == "rebalance"]
+            running = [j["id"] for j in jobs if not j["finished"]]
+            if running:
+                waiting.append(f"{tid}: running {running}")
+            elif jobs:
+                newest = max(jobs, key=lambda j: (int(j["smap_version"]), j["start_time_ns"]))
+                if newest["aborted"] or newest["errors"]:
+                    waiting.append(f"{tid}: newest {newest['id']} aborted={newest['aborted']} "
+                                   f"errors={newest['errors']}")
+        return "; ".join(waiting) or None
+
     # ---- placement -------------------------------------------------------------------------
 
     def target_by_id(self, tid):

@@ -95,7 +95,10 @@ def check_all(c, bucket, objs, why):
 
 
 def lose(c, victims, fn):
-    """SIGKILL `victims`, wait until the Smap dropped them, run `fn`, restart them, converge."""
+    """SIGKILL `victims`, wait until the Smap dropped them, run `fn`, restart them, converge.
+    Starts from a cluster whose rebalance finished: EC guarantees P losses once slices are laid
+    out on the current map, not while the previous restart's rebalance still moves them."""
+    c.wait_rebalanced()
     ids = {v.persisted_id() for v in victims}
     for v in victims:
         v.kill9()
