@@ -24,6 +24,8 @@ command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing+=(bu
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# prometheus: test_metrics.py scrapes a cluster with a real Prometheus server.
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 fi

@@ -62,6 +62,7 @@ impl ApiError {
                 ApiError::new(404, format!("{node}: {cname}/{object} does not exist"))
             }
             EngineError::ChecksumMismatch { .. } => {
+                cluster::metrics::add(cluster::metrics::M::ErrCksumN, 1);
                 ApiError::internal(format!("{node}: {cname}/{object}: {e}"))
             }
             EngineError::InvalidChecksum(_) => ApiError::bad_request(format!("{node}: {e}")),

@@ -98,6 +98,10 @@ struct Args {
     /// (requests redirected just before still arrive and are answered), in milliseconds.
     #[arg(long, default_value_t = server::DRAIN_GRACE_MS_DEFAULT)]
     drain_grace_ms: u64,
+    /// Interval of the metrics that are averages (`get_ms`, `get_mbps`, the disk rates), in
+    /// milliseconds (AIS `periodic.stats_time`, default 10s).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    stats_interval_ms: u64,
     /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
     /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
     #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
@@ -233,6 +237,7 @@ fn main() {
         non_electable: a.non_electable,
         initial_config,
         startup_override,
+        stats_interval: std::time::Duration::from_millis(a.stats_interval_ms),
         s3_via_root: a.s3_via_root,
         s3_ais_semantics: a.s3_ais_semantics,
         promote_root: match a.promote_root.map(std::fs::canonicalize) {

@@ -46,6 +46,9 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
     let raw = req.head.path.clone();
     let path = http::percent_decode_path(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid URL path {raw:?}: {e}")))?;
+    if path == "/metrics" {
+        return daemon::metrics(core, conn, req).await;
+    }
     let (resource, rest) = if let Some(r) = path.strip_prefix("/v1/") {
         match r.split_once('/') {
             Some((a, b)) => (a.to_string(), b.to_string()),
@@ -399,4 +402,110 @@ fn check_direct_owner(core: &Rc<Core>, bucket: &str, object: &str) -> Result<(),
             smap.version
         ),
     ))
+}
+
+/// What a request counts as in the node's metrics (`get.n`, `put.n`, ... of
+/// `cluster::metrics`): object GET/PUT/HEAD/DELETE/APPEND of the native API, the easy URL and
+/// S3, list-objects, and objects received from peers (`stream.in`).
+pub fn metrics_op(core: &Core, req: &Req) -> cluster::metrics::Op {
+    use cluster::metrics::Op;
+    let path = req.head.path.as_str();
+    let m = req.head.method.as_str();
+    let object_op = |m: &str| match m {
+        "GET" => Op::Get,
+        "PUT" => Op::Put,
+        "HEAD" => Op::Head,
+        "DELETE" => Op::Del,
+        _ => Op::Other,
+    };
+    let s3_path = path
+        .strip_prefix("/s3")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+        .or_else(|| {
+            (core.node.cfg.s3_via_root && !path.starts_with("/v1/") && !path.starts_with("/ais/"))
+                .then_some(path)
+        });
+    if let Some(r) = path
+        .strip_prefix("/v1/objects/")
+        .or(path.strip_prefix("/ais/"))
+    {
+        if r.is_empty() {
+            return Op::Other;
+        }
+        if m == "PUT" && req.q("rebalance").is_some() {
+            return Op::StreamIn;
+        }
+        if m == "PUT" && req.q("appendty").is_some() {
+            return Op::Append;
+        }
+        object_op(m)
+    } else if let Some(b) = path.strip_prefix("/v1/buckets/") {
+        // AIS list-objects: GET /v1/buckets/<bucket> with a `list` action in the body.
+        if m == "GET"
+            && !b.trim_end_matches('/').is_empty()
+            && !b.trim_end_matches('/').contains('/')
+        {
+            Op::List
+        } else {
+            Op::Other
+        }
+    } else if path.starts_with("/v1/ec/") || path.starts_with("/v1/mirror/") {
+        if m == "PUT" {
+            Op::StreamIn
+        } else {
+            Op::Other
+        }
+    } else if let Some(r) = s3_path {
+        let r = r.trim_start_matches('/');
+        match r.split_once('/') {
+            Some((_, key)) if !key.is_empty() => {
+                // Multipart bookkeeping (list parts, create, complete, abort) is not an
+                // object transfer.
+                let mpu = req.q("uploadId").is_some() || req.q("uploads").is_some();
+                match m {
+                    "PUT" if req.q("uploadId").is_some() => Op::Put,
+                    _ if mpu || req.q("tagging").is_some() || req.q("acl").is_some() => Op::Other,
+                    _ => object_op(m),
+                }
+            }
+            _ if !r.trim_end_matches('/').is_empty() && m == "GET" => {
+                const SUB: [&str; 9] = [
+                    "location",
+                    "versioning",
+                    "uploads",
+                    "acl",
+                    "policy",
+                    "tagging",
+                    "lifecycle",
+                    "cors",
+                    "encryption",
+                ];
+                if SUB.iter().any(|s| req.q(s).is_some()) {
+                    Op::Other
+                } else {
+                    Op::List
+                }
+            }
+            _ => Op::Other,
+        }
+    } else {
+        Op::Other
+    }
+}
+
+/// A GET or PUT a gateway redirected here (`utm`: the redirect's time, ns since the epoch in
+/// base 36): count the gateway-to-target latency (`get.redir.ns`).
+pub fn count_redirect(op: cluster::metrics::Op, req: &Req) {
+    use cluster::metrics::{add, Op, M};
+    let (n, ns) = match op {
+        Op::Get => (M::GetRedirN, M::GetRedirNsTotal),
+        Op::Put => (M::PutRedirN, M::PutRedirNsTotal),
+        _ => return,
+    };
+    let Some(utm) = req.q("utm").and_then(|v| u64::from_str_radix(v, 36).ok()) else {
+        return;
+    };
+    let now = net::time::now_unix_ns() as u64;
+    add(n, 1);
+    add(ns, now.saturating_sub(utm));
 }

@@ -370,6 +370,10 @@ async fn core_main(
         .detach();
     }
     start_open_cache(&core, cache_cap);
+    cluster::metrics::register_core(k);
+    if k == 0 {
+        start_stats_tick(&core);
+    }
     for t in recv_tasks {
         let r = t.await;
         let core = core.clone();
@@ -625,12 +629,16 @@ async fn dispatch(
     if !req.has_body() {
         req.body_done = true;
     }
+    let op = crate::routes::metrics_op(core, &req);
+    let started = std::time::Instant::now();
+    let _inflight = cluster::metrics::begin_request();
+    crate::routes::count_redirect(op, &req);
     let result = match req.q("__bad_query") {
         Some(m) => Err(ApiError::bad_request(format!("invalid query string: {m}"))),
         None => crate::routes::route(core, conn, &mut req).await,
     };
     let keep = req.head.keep_alive;
-    match result {
+    let outcome = match result {
         Ok(Outcome::KeepAlive) if keep && req.body_done => Outcome::KeepAlive,
         Ok(Outcome::KeepAlive) => Outcome::Close,
         Ok(o) => o,
@@ -644,7 +652,47 @@ async fn dispatch(
                 Outcome::KeepAlive
             }
         }
+    };
+    let st = conn.request_stats();
+    // A redirect is counted where the object is served; only a gateway counts its own
+    // answers (AIS's proxy `get.n`), not a single-process node redirecting to its own core.
+    let op = if (300..400).contains(&st.status) && core.node.cfg.role != Role::Proxy {
+        cluster::metrics::Op::Other
+    } else {
+        op
+    };
+    if !matches!(outcome, Outcome::Handoff(_)) {
+        // A hand-off is counted once, by the core that serves it.
+        cluster::metrics::request_done(
+            op,
+            st.status,
+            st.bytes_in,
+            st.bytes_out,
+            started.elapsed().as_nanos() as u64,
+        );
     }
+    outcome
+}
+
+/// Close a metrics interval every `stats_interval` (core 0; AIS `periodic.stats_time`): the
+/// averaged latencies and the rates of the disks under the mountpaths.
+fn start_stats_tick(core: &Rc<Core>) {
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        loop {
+            let set = core.mps();
+            let mut disks: Vec<String> = set
+                .avail
+                .iter()
+                .filter_map(|m| cluster::metrics::disk_of_dev(m.dev))
+                .collect();
+            disks.sort();
+            disks.dedup();
+            cluster::metrics::tick(&disks);
+            glommio::timer::sleep(core.node.cfg.stats_interval).await;
+        }
+    })
+    .detach();
 }
 
 /// How often a core checks whether its mountpath set changed (then its open-file cache is

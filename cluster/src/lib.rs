@@ -35,6 +35,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod membership;
 pub mod metasync;
+pub mod metrics;
 pub mod mirror;
 pub mod mountpaths;
 pub mod promote;

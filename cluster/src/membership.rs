@@ -339,15 +339,23 @@ async fn member_tick(node: &Arc<Node>, st: &mut Member) {
         "{}/v1/cluster/keepalive/{id}",
         primary.trim_end_matches('/')
     );
-    match call_once(
+    let sent = std::time::Instant::now();
+    let res = call_once(
         "POST",
         &url,
         &[("Ais-Caller-Id", &id), ("Ais-Caller-Smap-Ver", &ver)],
         b"",
         keepalive_call_ms(node),
     )
-    .await
-    {
+    .await;
+    if res.is_ok() {
+        crate::metrics::add(crate::metrics::M::KaliveN, 1);
+        crate::metrics::add(
+            crate::metrics::M::KaliveNsTotal,
+            sent.elapsed().as_nanos() as u64,
+        );
+    }
+    match res {
         Ok(r) if r.status == 200 => node.heard_from_primary(),
         Ok(r) => {
             node.heard_from_primary();

@@ -168,6 +168,8 @@ pub async fn send(
         rd.close().await;
     }
     finish(pool, &addr, up).await?;
+    crate::metrics::add(crate::metrics::M::StreamOutN, 1);
+    crate::metrics::add(crate::metrics::M::StreamOutSize, size);
     Ok(Some(size))
 }
 

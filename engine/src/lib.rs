@@ -18,6 +18,7 @@ pub mod ecstore;
 pub mod error;
 pub mod groupsync;
 pub mod hrw;
+pub mod iostat;
 pub mod layout;
 pub mod list;
 pub mod lom;

@@ -444,9 +444,13 @@ impl ObjectWriter {
         buf.trim_to_size(len);
         let file = self.file().clone();
         let pos = self.offset;
-        let task =
-            glommio::spawn_local(async move { file.write_at(buf, pos).await.map_err(Into::into) })
-                .detach();
+        let task = glommio::spawn_local(async move {
+            let t = std::time::Instant::now();
+            let r = file.write_at(buf, pos).await.map_err(Into::into);
+            crate::iostat::write_done(t, len);
+            r
+        })
+        .detach();
         self.in_flight.push_back(task);
         self.offset += len as u64;
         self.filled = 0;
@@ -1175,10 +1179,10 @@ impl ObjectReader {
     /// Read all of `[start, start+len)` with one aligned DMA read (for ranges up to
     /// [`READ_BUFFER_BYTES`]): no stream state, no read-ahead tasks.
     pub async fn read_range(&self, start: u64, len: usize) -> std::io::Result<ReadResult> {
-        self.file
-            .read_at(start, len)
-            .await
-            .map_err(std::io::Error::from)
+        let t = std::time::Instant::now();
+        let r = self.file.read_at(start, len).await;
+        crate::iostat::read_done(t, len);
+        r.map_err(std::io::Error::from)
     }
 
     pub async fn close(self) {

@@ -69,6 +69,36 @@ pub struct Conn {
     /// Bytes of the last head returned, so it can be rewound for a hand-off.
     last_head: Vec<u8>,
     served: u64,
+    stats: RequestStats,
+}
+
+/// What the current request moved on its connection: the final status of the response
+/// written, body bytes received and response body bytes sent (the metrics of the node read it
+/// after each request; see [`Conn::request_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// Final (>= 200) status of the response head written; 0 if none was written.
+    pub status: u16,
+    /// Request body bytes read.
+    pub bytes_in: u64,
+    /// Response body bytes written (after the head).
+    pub bytes_out: u64,
+}
+
+/// The status of a response head at the start of `data` (`HTTP/1.1 200 ...`) and the length
+/// of the head if it ends within `data`.
+fn response_head_status(data: &[u8]) -> Option<(u16, Option<usize>)> {
+    let rest = data.strip_prefix(b"HTTP/1.")?;
+    let d = rest.get(2..5)?;
+    if rest.get(1) != Some(&b' ') || !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let status = d.iter().fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    let end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    Some((status, end))
 }
 
 impl Conn {
@@ -88,6 +118,7 @@ impl Conn {
             start: 0,
             last_head: Vec::new(),
             served: 0,
+            stats: RequestStats::default(),
         }
     }
 
@@ -100,6 +131,11 @@ impl Conn {
 
     pub fn requests_served(&self) -> u64 {
         self.served
+    }
+
+    /// What the request of the last head read moved so far (reset by [`Conn::read_head`]).
+    pub fn request_stats(&self) -> RequestStats {
+        self.stats
     }
 
     fn buffered(&self) -> &[u8] {
@@ -141,6 +177,7 @@ impl Conn {
                         .extend_from_slice(&self.buf[self.start..self.start + used]);
                     self.start += used;
                     self.served += 1;
+                    self.stats = RequestStats::default();
                     return Ok(Some(head));
                 }
                 deadline.get_or_insert_with(|| {
@@ -178,6 +215,17 @@ impl Conn {
     }
 
     pub async fn write_all(&mut self, data: &[u8]) -> Result<(), ConnError> {
+        // Every response goes out through here: its head (the first write of a response,
+        // after any `100 Continue`) gives the status, the rest is body.
+        let body = match (self.stats.status, response_head_status(data)) {
+            (0, Some((s, end))) if s >= 200 => {
+                self.stats.status = s;
+                end.map_or(0, |e| data.len() - e)
+            }
+            (0, Some(_)) => 0,
+            _ => data.len(),
+        };
+        self.stats.bytes_out += body as u64;
         self.stream
             .set_write_timeout(Some(Duration::from_millis(BODY_IO_TIMEOUT_MS)))
             .map_err(|e| ConnError::Io(e.into()))?;
@@ -271,6 +319,7 @@ impl Body<'_> {
                     n
                 };
                 *remaining -= n as u64;
+                self.conn.stats.bytes_in += n as u64;
                 Ok(n)
             }
             BodyState::Chunked(dec) => loop {
@@ -282,6 +331,7 @@ impl Body<'_> {
                     let p = dec.decode(&c.buf[c.start..c.end], out)?;
                     c.start += p.consumed;
                     if p.written > 0 {
+                        c.stats.bytes_in += p.written as u64;
                         return Ok(p.written);
                     }
                     if p.done {
@@ -336,5 +386,24 @@ impl Body<'_> {
             }
             v.extend_from_slice(&chunk[..n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::response_head_status;
+
+    #[test]
+    fn response_head_status_reads_the_status_and_head_length() {
+        let r = b"HTTP/1.1 206 Partial Content\r\nA: b\r\n\r\nbody";
+        assert_eq!(response_head_status(r), Some((206, Some(r.len() - 4))));
+        assert_eq!(
+            response_head_status(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            Some((100, Some(25)))
+        );
+        assert_eq!(response_head_status(b"HTTP/1.1 404 Not"), Some((404, None)));
+        assert_eq!(response_head_status(b"body bytes HTTP/1.1 200"), None);
+        assert_eq!(response_head_status(b"HTTP/1.1 2x0 OK"), None);
+        assert_eq!(response_head_status(b"HTTP/1.1"), None);
     }
 }

@@ -120,20 +120,7 @@ pub async fn query(
         }
         "config" | "cluster_config" => super::config::query(core, conn, resource, &what).await,
         "node_status" | "status" | "stats" if what != "status" || resource == "daemon" => {
-            let tracker = merge_json(
-                merge_json(cluster::mirror::stats_json(), cluster::ec::stats_json()),
-                cluster::fshc::stats_json(),
-            );
-            let v = serde_json::json!({
-                "snode": core.smap().tmap.get(&core.node.target_id),
-                "smap_version": core.smap().version.to_string(),
-                "deployment": "dev",
-                "version": env!("CARGO_PKG_VERSION"),
-                "build_time": "",
-                "status": "online",
-                "tracker": tracker,
-            });
-            send_json(conn, &v).await
+            send_json(conn, &node_status(core)).await
         }
         "jobs" => {
             // One flat list over every target (a proxy) or this node's own jobs.
@@ -168,4 +155,170 @@ fn merge_json(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Val
         a.extend(b);
     }
     a
+}
+
+/// The counters of this node's services (mirror, EC, health checker) by name.
+fn service_stats() -> serde_json::Value {
+    merge_json(
+        merge_json(cluster::mirror::stats_json(), cluster::ec::stats_json()),
+        cluster::fshc::stats_json(),
+    )
+}
+
+/// AIS's node-state flags (`state.flags`) of this node now.
+fn state_flags(core: &Core) -> u64 {
+    use cluster::metrics::flags;
+    let node = &core.node;
+    let mut f = flags::NODE_STARTED;
+    if node.cfg.role == Role::All
+        || node.is_primary()
+        || node.joined.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        f |= flags::CLUSTER_STARTED;
+    }
+    let running = |kind: &str| {
+        node.jobs
+            .all()
+            .iter()
+            .any(|j| j.kind == kind && !j.is_finished())
+    };
+    if running("rebalance") {
+        f |= flags::REBALANCING;
+    }
+    if running("resilver") || node.resilvering.load(std::sync::atomic::Ordering::Relaxed) {
+        f |= flags::RESILVERING;
+    }
+    let smap = core.smap();
+    let me = smap
+        .tmap
+        .get(node.self_id())
+        .or_else(|| smap.pmap.get(node.self_id()));
+    if me.is_some_and(|s| s.flags & cluster::meta::smap::FLAG_MAINTENANCE != 0) {
+        f |= flags::MAINTENANCE_MODE;
+    }
+    if node.cfg.role != Role::Proxy && !core.mps().disabled.is_empty() {
+        f |= flags::DISK_FAULT;
+    }
+    f
+}
+
+fn capacities(core: &Core) -> Vec<cluster::metrics::MpCapacity> {
+    if core.node.cfg.role == Role::Proxy {
+        return Vec::new();
+    }
+    let mps: Vec<(String, u64)> = core
+        .mps()
+        .avail
+        .iter()
+        .map(|m| (m.path_str.clone(), m.dev))
+        .collect();
+    cluster::metrics::capacities(&mps)
+}
+
+/// `what=node_status` in AIS's shape (stats.NodeStatus): the Snode, the `tracker` of
+/// counters by AIS's internal names, `capacity` per mountpath, system info and versions.
+fn node_status(core: &Core) -> serde_json::Value {
+    let node = &core.node;
+    let smap = core.smap();
+    let uptime = node.started.elapsed();
+    let mut tracker = cluster::metrics::tracker_json(uptime.as_nanos() as u64, state_flags(core));
+    if let serde_json::Value::Object(m) = service_stats() {
+        tracker.extend(m);
+    }
+    let caps = capacities(core);
+    let mut mountpaths = serde_json::Map::new();
+    let (mut used, mut avail) = (0u64, 0u64);
+    let pcts: Vec<u64> = caps
+        .iter()
+        .map(cluster::metrics::MpCapacity::pct_used)
+        .collect();
+    for c in &caps {
+        used += c.used;
+        avail += c.avail;
+        mountpaths.insert(
+            c.path.clone(),
+            serde_json::json!({
+                "mountpath_label": "",
+                "fs": {"fs": c.disk.as_ref().map(|d| format!("/dev/{d}")).unwrap_or_default(), "fs_type": "", "fs_id": c.fs},
+                "disks": c.disk.iter().collect::<Vec<_>>(),
+                "used": c.used.to_string(),
+                "avail": c.avail.to_string(),
+                "pct_used": c.pct_used(),
+            }),
+        );
+    }
+    let snode = if node.cfg.role == Role::Proxy {
+        smap.pmap.get(&node.proxy_id).cloned()
+    } else {
+        smap.tmap.get(&node.target_id).cloned()
+    };
+    let (load1, load5, load15) = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| {
+            let v: Vec<f64> = t
+                .split_whitespace()
+                .take(3)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (v.len() == 3).then(|| (v[0], v[1], v[2]))
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "snode": snode,
+        "tracker": tracker,
+        "capacity": {
+            "mountpaths": mountpaths,
+            "cs_err": "",
+            "total_used": used.to_string(),
+            "total_avail": avail.to_string(),
+            "pct_max": pcts.iter().max().copied().unwrap_or(0),
+            "pct_avg": (pcts.iter().sum::<u64>()).checked_div(pcts.len() as u64).unwrap_or(0),
+            "pct_min": pcts.iter().min().copied().unwrap_or(0),
+        },
+        "status": "online",
+        "deployment": "dev",
+        "ais_version": env!("CARGO_PKG_VERSION"),
+        "build_time": "",
+        "k8s_pod_name": "",
+        "sys_info": {"load_avg": {"one": load1, "five": load5, "fifteen": load15}},
+        "smap_version": smap.version.to_string(),
+    })
+}
+
+/// `GET /metrics`: the Prometheus text exposition of this node (`cluster::metrics`).
+pub async fn metrics(core: &Rc<Core>, conn: &mut Conn, req: &Req) -> Result<Outcome, ApiError> {
+    if !matches!(req.head.method.as_str(), "GET" | "HEAD") {
+        return Err(ApiError::method_not_allowed("GET"));
+    }
+    let node = &core.node;
+    let (role, id) = match node.cfg.role {
+        Role::Proxy => ("proxy", node.proxy_id.as_str()),
+        _ => ("target", node.target_id.as_str()),
+    };
+    let extra = match service_stats() {
+        serde_json::Value::Object(m) if node.cfg.role != Role::Proxy => m,
+        _ => serde_json::Map::new(),
+    };
+    let caps = capacities(core);
+    let text = cluster::metrics::render_prometheus(&cluster::metrics::NodeInfo {
+        role,
+        node_id: id,
+        uptime_s: node.started.elapsed().as_secs(),
+        state_flags: state_flags(core),
+        capacity: &caps,
+        extra: &extra,
+    });
+    let body = if req.head.method == "HEAD" {
+        &b""[..]
+    } else {
+        text.as_bytes()
+    };
+    conn.respond(
+        200,
+        &[("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+    .await
+    .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
 }

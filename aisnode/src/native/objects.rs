@@ -511,6 +511,7 @@ pub async fn send_object(
             return Ok(());
         }
         tracing::error!(path = %fqn.display(), cksum_type = %ty, expected = %expected, actual = %actual, "checksum mismatch on GET: corrupted object");
+        cluster::metrics::add(cluster::metrics::M::ErrCksumN, 1);
         Err(SendError::Corrupt {
             ty,
             expected: expected.clone(),
@@ -546,7 +547,7 @@ pub async fn send_object(
         return Ok(Outcome::KeepAlive);
     }
     let mut stream = rd.stream(start, len);
-    let first = match stream.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+    let first = match engine::iostat::next_buffer(&mut stream, READ_BUFFER_BYTES as u64).await {
         Ok(b) => b,
         Err(e) => {
             let _ = stream.close().await;
@@ -578,7 +579,7 @@ pub async fn send_object(
     }
     let mut pending = first;
     while sent < len {
-        let next = match stream.get_buffer_aligned(READ_BUFFER_BYTES as u64).await {
+        let next = match engine::iostat::next_buffer(&mut stream, READ_BUFFER_BYTES as u64).await {
             Ok(b) if !b.is_empty() => b,
             Ok(_) => {
                 let _ = stream.close().await;

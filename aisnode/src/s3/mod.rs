@@ -62,7 +62,10 @@ pub(crate) fn from_engine(e: engine::Error, bucket: &str, key: &str) -> S3Error 
         E::InvalidName(m) => s3err(S3ErrorCode::InvalidArgument, m),
         E::NotFound(_) => s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
             .with_resource(format!("/{bucket}/{key}")),
-        E::ChecksumMismatch { .. } => s3err(S3ErrorCode::BadDigest, e.to_string()),
+        E::ChecksumMismatch { .. } => {
+            cluster::metrics::add(cluster::metrics::M::ErrCksumN, 1);
+            s3err(S3ErrorCode::BadDigest, e.to_string())
+        }
         E::InvalidChecksum(_) => s3err(S3ErrorCode::InvalidArgument, e.to_string()),
         E::Corrupt { .. } => {
             tracing::error!(bucket, object = key, error = %e, "corrupted object");

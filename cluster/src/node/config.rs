@@ -52,4 +52,6 @@ pub struct NodeConfig {
     /// node's override for this run, on top of the cluster config (nested JSON; not
     /// persisted, as AIS's `-config_custom`).
     pub startup_override: serde_json::Value,
+    /// Interval of the averaged metrics (AIS `periodic.stats_time`: `get_ms`, disk rates).
+    pub stats_interval: std::time::Duration,
 }
