@@ -12,6 +12,7 @@ mod drain;
 mod error;
 mod forward;
 mod native;
+mod notify;
 mod reply;
 mod req;
 mod routes;

@@ -175,9 +175,11 @@ pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
             format!(", mountpaths: {mps}")
         }
     );
+    crate::notify::ready_when_healthy(node.clone());
     let sig = wait_signal(&sigs);
     tracing::info!(signal = sig, "stopping on signal");
     eprintln!("aisnode: stopping on signal {sig}");
+    crate::notify::send("STOPPING=1\nSTATUS=draining");
     drain_and_stop(&node, &drain, stop)?;
     // Every acknowledged PUT is already durable and requests cut off by the deadline only
     // ever touched work files (removed at the next start), so exiting now loses nothing.

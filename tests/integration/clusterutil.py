@@ -44,6 +44,8 @@ class ClusterNode(AisNode):
         self.keepalive_factor = keepalive_factor
         self.name = name or f"{role}@{self.port}"
         self.extra_args = []
+        # Extra environment of the process (e.g. NOTIFY_SOCKET).
+        self.extra_env = {}
 
     def argv(self):
         args = [
@@ -75,6 +77,7 @@ class ClusterNode(AisNode):
         argv = self.argv()
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== test harness: start #{self.starts}: {' '.join(argv)}\n".encode())
             log.flush()

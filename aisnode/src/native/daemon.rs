@@ -37,17 +37,9 @@ pub async fn health(core: &Rc<Core>, conn: &mut Conn, req: &Req) -> Result<Outco
             return Err(ApiError::new(r.status, format!("primary: {}", r.message())));
         }
     }
-    let smap = core.smap();
-    let me = core.node.self_id();
-    let joined =
-        core.node.is_primary() || core.node.joined.load(std::sync::atomic::Ordering::Relaxed);
-    if !joined || smap.version == 0 || (!smap.pmap.contains_key(me) && !smap.tmap.contains_key(me))
-    {
-        return Err(ApiError::new(
-            503,
-            format!("{me}: not ready: not a member of the cluster map yet"),
-        ));
-    }
+    core.node
+        .member_ready()
+        .map_err(|why| ApiError::new(503, why))?;
     let up = core.node.started.elapsed().as_nanos().to_string();
     conn.respond(
         200,

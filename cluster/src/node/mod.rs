@@ -271,6 +271,23 @@ impl NodeState {
         Ok(node)
     }
 
+    /// Ready to serve (`/v1/health` 200, systemd's READY=1): the primary, or a member that
+    /// joined and is in the cluster map it holds. The error says why not.
+    pub fn member_ready(&self) -> std::result::Result<(), String> {
+        let smap = self.smap.load();
+        let me = self.self_id();
+        let joined = self.is_primary() || self.joined.load(std::sync::atomic::Ordering::Relaxed);
+        if !joined
+            || smap.version == 0
+            || (!smap.pmap.contains_key(me) && !smap.tmap.contains_key(me))
+        {
+            return Err(format!(
+                "{me}: not ready: not a member of the cluster map yet"
+            ));
+        }
+        Ok(())
+    }
+
     /// The primary proxy: an all-in-one node, or the proxy the current Smap names.
     pub fn is_primary(&self) -> bool {
         match self.cfg.role {
