@@ -11,6 +11,7 @@ mod core;
 mod drain;
 mod error;
 mod forward;
+mod logfile;
 mod native;
 mod notify;
 mod reply;
@@ -103,6 +104,19 @@ struct Args {
     /// milliseconds (AIS `periodic.stats_time`, default 10s).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     stats_interval_ms: u64,
+    /// Directory of the node's log files (default: <data-dir>/log).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// The current log file is rotated when it passes this many bytes (AIS `log.max_size`).
+    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(4096..))]
+    log_max_size: u64,
+    /// The oldest rotated log files are removed while all of them exceed this many bytes
+    /// (AIS `log.max_total`).
+    #[arg(long, default_value_t = 128 << 20)]
+    log_max_total: u64,
+    /// Log records as `text` lines or `json` objects (one per line), on stderr and in the files.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// S3 access key; with --s3-secret-key, S3 requests must be SigV4-signed with it
     /// (env AIS_S3_ACCESS_KEY). Without keys S3 access is anonymous.
     #[arg(long, env = "AIS_S3_ACCESS_KEY", hide_env_values = true)]
@@ -142,20 +156,64 @@ fn parse_host_port(s: &str) -> Result<(String, u16), String> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AIS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+/// Logging to stderr and to the node's rotating log file (`logfile`), as text or JSON lines.
+fn init_logging(a: &Args) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let json = a.log_format == "json";
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("AIS_LOG").unwrap_or_else(|_| "info".into());
+    let stderr: Boxed = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed()
+    };
+    let dir = a.log_dir.clone().unwrap_or_else(|| a.data_dir.join("log"));
+    let file: Option<Boxed> =
+        match logfile::RotatingLog::open(&dir, a.log_max_size, a.log_max_total) {
+            Ok(log) => {
+                let w = logfile::MakeRecordWriter(log);
+                Some(if json {
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_writer(w)
+                        .boxed()
+                } else {
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(w)
+                        .with_ansi(false)
+                        .boxed()
+                })
+            }
+            Err(e) => {
+                eprintln!(
+                    "aisnode: log directory {}: {e}; logging to stderr only",
+                    dir.display()
+                );
+                None
+            }
+        };
+    let layers: Vec<Boxed> = std::iter::once(stderr).chain(file).collect();
+    tracing_subscriber::registry()
+        .with(layers.with_filter(filter))
         .init();
+}
+
+fn main() {
     let matches = Args::command().get_matches();
     let a = match Args::from_arg_matches(&matches) {
         Ok(a) => a,
         Err(e) => e.exit(),
     };
+    init_logging(&a);
     let explicit = |id: &str| {
         matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
             || matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable)

@@ -859,6 +859,35 @@ pub fn tracker_json(
     t
 }
 
+/// `what=metrics` (AIS's GetMetricNames): every tracker name and its kind.
+pub fn names_json() -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for d in DEFS {
+        let kind = match d.kind {
+            Kind::Counter => "counter",
+            Kind::Size => "size",
+            Kind::Total => "total",
+        };
+        m.insert(d.internal.into(), kind.into());
+    }
+    for n in [
+        "get.ns",
+        "put.ns",
+        "lst.ns",
+        "get.redir.ns",
+        "put.redir.ns",
+        "kalive.ns",
+    ] {
+        m.insert(n.into(), "latency".into());
+    }
+    for n in ["get.bps", "put.bps"] {
+        m.insert(n.into(), "bw".into());
+    }
+    m.insert("up.ns.time".into(), "special".into());
+    m.insert("state.flags".into(), "gauge".into());
+    serde_json::Value::Object(m)
+}
+
 /// AIS node-state flag bits (cmn/cos/node_state.go) this node reports.
 pub mod flags {
     pub const CLUSTER_STARTED: u64 = 1 << 1;

@@ -28,6 +28,7 @@ pub mod multipart;
 pub mod name;
 pub mod object;
 pub mod opencache;
+pub mod tarball;
 
 pub use error::Error;
 pub type Result<T> = std::result::Result<T, Error>;

@@ -114,6 +114,8 @@ pub async fn query(
         "node_status" | "status" | "stats" if what != "status" || resource == "daemon" => {
             send_json(conn, &node_status(core)).await
         }
+        "log" if resource == "daemon" => log(conn, req).await,
+        "metrics" if resource == "daemon" => send_json(conn, &cluster::metrics::names_json()).await,
         "jobs" => {
             // One flat list over every target (a proxy) or this node's own jobs.
             let all: Vec<serde_json::Value> = cluster::jobs::gather(&core.node, &core.smap())
@@ -309,6 +311,83 @@ pub async fn metrics(core: &Rc<Core>, conn: &mut Conn, req: &Req) -> Result<Outc
         200,
         &[("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
         body,
+    )
+    .await
+    .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// `what=log`: this node's current log (`severity` info, the whole file; warning or error,
+/// those lines only), or with `all=true` every log file, rotated ones too, as a tar.gz (the
+/// SDK's `get_node_log` and `get_node_log_archive`). Reads files on the executor thread:
+/// bounded by `--log-max-total`, and an operator's request.
+async fn log(conn: &mut Conn, req: &Req) -> Result<Outcome, ApiError> {
+    let severity = req.q("severity").unwrap_or("info");
+    if !matches!(severity, "info" | "warning" | "error" | "i" | "w" | "e") {
+        return Err(ApiError::bad_request(format!(
+            "invalid log severity {severity:?}: expecting info, warning or error"
+        )));
+    }
+    let severity = match severity {
+        "i" => "info",
+        "w" => "warning",
+        "e" => "error",
+        s => s,
+    };
+    let Some(log) = crate::logfile::get() else {
+        return Err(ApiError::new(
+            404,
+            "this node writes no log file (its log directory could not be created)",
+        ));
+    };
+    if req.q_true("all") {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for (path, _) in log.files() {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue; // rotated away meanwhile
+            };
+            let mtime = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(crate::logfile::CURRENT);
+            let body = crate::logfile::filter_severity(&text, severity);
+            engine::tarball::append(&mut gz, name, body.as_bytes(), mtime)
+                .map_err(|e| ApiError::internal(format!("log archive: {e}")))?;
+        }
+        engine::tarball::finish(&mut gz)
+            .map_err(|e| ApiError::internal(format!("log archive: {e}")))?;
+        let bytes = gz
+            .finish()
+            .map_err(|e| ApiError::internal(format!("log archive: {e}")))?;
+        conn.respond(200, &[("Content-Type", "application/gzip")], &bytes)
+            .await
+            .map_err(io_err)?;
+        return Ok(Outcome::KeepAlive);
+    }
+    let path = log.dir().join(crate::logfile::CURRENT);
+    let mut text = std::fs::read_to_string(&path)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+    // AIS's `offset`: the log from that byte on (a reader that polls asks for what is new).
+    if let Some(o) = req.q("offset") {
+        let o: usize = o
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid log offset {o:?}")))?;
+        let o = o.min(text.len());
+        let start = (o..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text.drain(..start);
+    }
+    let body = crate::logfile::filter_severity(&text, severity);
+    conn.respond(
+        200,
+        &[("Content-Type", "text/plain; charset=utf-8")],
+        body.as_bytes(),
     )
     .await
     .map_err(io_err)?;
