@@ -33,14 +33,11 @@ fn main() {
     if let Cmd::Completion { shell } = cli.cmd {
         let mut cmd = Cli::command();
         let mut out = Vec::new();
-        match shell {
-            Shell::Bash => {
-                clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "ais", &mut out)
-            }
-            Shell::Zsh => {
-                clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "ais", &mut out)
-            }
-        }
+        let shell = match shell {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+        };
+        clap_complete::generate(shell, &mut cmd, "ais", &mut out);
         exit_on(format::emit_bytes(&out));
         return;
     }

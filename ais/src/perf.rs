@@ -49,12 +49,9 @@ pub fn row(target: &str, a: &Counters, b: &Counters, secs: f64) -> Vec<String> {
     #[allow(clippy::cast_precision_loss)] // rates for display
     let rate = |n: u64| format!("{:.1}", n as f64 / secs.max(1e-9));
     let lat = |ns_key: &str, n_key: &str| {
-        let n = delta(a, b, n_key);
-        if n == 0 {
-            "-".to_owned()
-        } else {
-            duration(Duration::from_nanos(delta(a, b, ns_key) / n))
-        }
+        delta(a, b, ns_key)
+            .checked_div(delta(a, b, n_key))
+            .map_or_else(|| "-".to_owned(), |ns| duration(Duration::from_nanos(ns)))
     };
     #[allow(clippy::cast_precision_loss)]
     let mib = |k: &str| mib_per_s(delta(a, b, k) as f64, secs);
