@@ -173,7 +173,12 @@ fn plan_put(a: &PutArgs) -> Result<(Bck, Vec<PutItem>)> {
         .expect("clap requires two or more arguments");
     let u = parse_uri(dst)?;
     let dst_obj = u.object.clone().unwrap_or_default();
-    let single_named = srcs.len() == 1 && !dst_obj.is_empty() && !dst_obj.ends_with('/');
+    // One file (or stdin) to `ais://b/name` takes that name; otherwise the destination's
+    // object part is a virtual directory.
+    let single_named = srcs.len() == 1
+        && !dst_obj.is_empty()
+        && !dst_obj.ends_with('/')
+        && (srcs[0] == "-" || !Path::new(&srcs[0]).is_dir());
     let vdir = match &a.prefix {
         Some(p) => join_name(p, if single_named { "" } else { &dst_obj }),
         None if single_named => String::new(),
@@ -623,6 +628,7 @@ pub async fn rm(api: &mut Api, objects: &[String]) -> Result<()> {
         {
             Ok(_) => emit(&format!("deleted \"{}\"\n", uri_of(bck, name)))?,
             Err(e @ Error::Unreachable { .. }) => return Err(e),
+            Err(e) if parsed.len() == 1 => return Err(e),
             Err(e) => {
                 eprintln!("ais: rm {}: {e}", uri_of(bck, name));
                 failed += 1;
@@ -693,6 +699,14 @@ mod tests {
                 ("sub/b.bin".into(), 3),
                 ("sub/deeper/c".into(), 0)
             ]
+        );
+        assert_eq!(
+            names(&put_args(&[ds, "ais://b/dir"], true, None))[2],
+            ("dir/sub/deeper/c".into(), 0)
+        );
+        assert_eq!(
+            names(&put_args(&[ds, "ais://b/dir/"], true, Some("v")))[0],
+            ("v/dir/a.txt".into(), 2)
         );
         assert_eq!(
             names(&put_args(&[ds, "ais://b"], true, Some("v")))[0],
