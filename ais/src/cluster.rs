@@ -111,13 +111,49 @@ pub async fn nodes(api: &mut Api, cmd: &NodeCmd) -> Result<()> {
         )
         .await?;
     let xid = r.text();
-    let mut out = format!("Node {node} {done}\n");
+    let mut out = format!("Node {node} {done}");
     if !xid.is_empty() {
-        out.push_str(&format!(
-            "Started job {xid} (to wait: ais job wait {xid})\n"
-        ));
+        out.push_str(&format!(" (request {xid})"));
+    }
+    out.push('\n');
+    if action != "shutdown-node" {
+        // The Smap change starts a global rebalance on the targets: name it, so that it can
+        // be waited for.
+        match rebalance_after(api).await? {
+            Some(id) => out.push_str(&format!("Started job {id} (to wait: ais job wait {id})\n")),
+            None => out.push_str("No rebalance started yet (see: ais job ls rebalance --all)\n"),
+        }
     }
     emit(&out)
+}
+
+/// How long to look for the rebalance an Smap change started.
+const REBALANCE_LOOKUP_MS: u64 = 5_000;
+const REBALANCE_POLL_MS: u64 = 100;
+
+/// The ID of a rebalance job started by the current Smap version (or a later one), if one
+/// shows up within [`REBALANCE_LOOKUP_MS`].
+async fn rebalance_after(api: &mut Api) -> Result<Option<String>> {
+    let m = smap(api).await?;
+    let version: i64 = m["version"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| m["version"].as_i64())
+        .unwrap_or(0);
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(REBALANCE_LOOKUP_MS);
+    loop {
+        let jobs = api.get_json("/v1/cluster?what=jobs", &[]).await?;
+        let found = jobs.as_array().into_iter().flatten().find(|j| {
+            j["kind"] == "rebalance" && j["smap_version"].as_i64().unwrap_or(0) >= version
+        });
+        if let Some(j) = found {
+            return Ok(j["id"].as_str().map(str::to_owned));
+        }
+        if std::time::Instant::now() >= until {
+            return Ok(None);
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(REBALANCE_POLL_MS)).await;
+    }
 }
 
 /// `ais storage mountpath ...`

@@ -390,3 +390,71 @@ def test_bad_input(cli, tmp_path):
     assert "invalid bucket URI" in one_line(r.stderr)
     r = fails(cli, "not-a-url", "ls")
     assert "AIS_ENDPOINT" in one_line(r.stderr)
+
+
+def test_multi_node_cluster(cli, aisnode_binary, tmp_path):
+    """Through the proxy of a 1-proxy, 2-target cluster: the Smap view, a target into and out of
+    maintenance with the rebalance jobs waited on, per-node requests relayed by `Ais-Node-Id`
+    (mountpaths, node config, performance), and the data still all there."""
+    from clusterutil import Cluster
+
+    c = Cluster(aisnode_binary, tmp_path / "cluster", proxies=1, targets=2, mountpaths=2)
+    try:
+        c.start()
+        ep = c.primary.endpoint
+        m = c.smap()
+        tids = sorted(m["tmap"])
+        assert len(tids) == 2
+        shown = ok(cli, ep, "cluster", "show").stdout
+        assert "Proxies: 1, Targets: 2" in shown
+        for t in tids:
+            assert re.search(rf"^{t}\s+target\s+http://\S+\s+online$", shown, re.M), shown
+
+        src = tmp_path / "objs"
+        src.mkdir()
+        files = {f"o{i:02}": os.urandom(100 + i) for i in range(30)}
+        for n, d in files.items():
+            (src / n).write_bytes(d)
+        ok(cli, ep, "bucket", "create", "ais://mn")
+        ok(cli, ep, "put", "-r", str(src), "ais://mn")
+
+        r = ok(cli, ep, "cluster", "add-remove-nodes", "start-maintenance", tids[1])
+        assert f"Node {tids[1]} is in maintenance" in r.stdout
+        reb = job_id(r.stdout)
+        r = ok(cli, ep, "job", "wait", reb, "--timeout", "2m")
+        assert re.search(rf"Job rebalance\[{re.escape(reb)}\] finished", r.stdout), r.stdout
+        shown = ok(cli, ep, "cluster", "show").stdout
+        assert re.search(rf"^{tids[1]}\s+target\s+\S+\s+maintenance$", shown, re.M), shown
+        dst = tmp_path / "back"
+        ok(cli, ep, "get", "ais://mn", str(dst), "--prefix", "")
+        assert {n: (dst / n).read_bytes() for n in files} == files
+
+        # Per-node requests through the proxy.
+        t0 = c.target_by_id(tids[0])
+        mps = ok(cli, ep, "storage", "mountpath", "show", tids[0]).stdout
+        for mp in t0.mountpaths:
+            assert re.search(rf"^{tids[0]}\s+{re.escape(mp)}\s+enabled$", mps, re.M), mps
+        r = ok(cli, ep, "storage", "mountpath", "disable", tids[0], t0.mountpaths[1])
+        assert f"mountpath {t0.mountpaths[1]} disabled" in r.stdout
+        if "Started job" in r.stdout:
+            ok(cli, ep, "job", "wait", job_id(r.stdout), "--timeout", "2m")
+        assert re.search(rf"^{tids[0]}\s+{re.escape(t0.mountpaths[1])}\s+disabled$",
+                         ok(cli, ep, "storage", "mountpath", "show").stdout, re.M)
+        r = ok(cli, ep, "storage", "mountpath", "enable", tids[0], t0.mountpaths[1])
+        if "Started job" in r.stdout:
+            ok(cli, ep, "job", "wait", job_id(r.stdout), "--timeout", "2m")
+        ok(cli, ep, "config", "node", tids[0], "rebalance.max_rate=3")
+        assert re.search(r"^rebalance\.max_rate\s+3$", ok(cli, ep, "config", "node", tids[0], "rebalance").stdout, re.M)
+        assert re.search(r"^rebalance\.max_rate\s+0$", ok(cli, ep, "config", "node", tids[1], "rebalance").stdout, re.M)
+        perf = ok(cli, ep, "show", "performance", "--count", "1", "--refresh", "200ms", "-H").stdout
+        assert [line.split()[0] for line in perf.splitlines() if line.strip()] == tids, perf
+        assert "unavailable" not in perf
+
+        r = ok(cli, ep, "cluster", "add-remove-nodes", "stop-maintenance", tids[1])
+        reb = job_id(r.stdout)
+        ok(cli, ep, "job", "wait", reb, "--timeout", "2m")
+        shown = ok(cli, ep, "cluster", "show").stdout
+        assert re.search(rf"^{tids[1]}\s+target\s+\S+\s+online$", shown, re.M), shown
+        assert listing(cli, ep, "ais://mn") == {n: len(d) for n, d in files.items()}
+    finally:
+        c.close()
