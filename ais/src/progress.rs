@@ -25,7 +25,7 @@ impl Progress {
         );
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+                "{spinner} {elapsed:>3} [{bar:24.cyan/blue}] {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
             )
             .expect("the template is valid")
             .progress_chars("=> "),
