@@ -165,7 +165,12 @@ def test_prometheus_scrapes_the_cluster_under_aisloader(cluster, prometheus, ais
 def test_sdk_get_performance_reads_the_counters(cluster):
     from aistore.sdk import Client
 
-    perf = Client(cluster.primary.endpoint).cluster().get_performance()
+    client = Client(cluster.primary.endpoint)
+    b = client.bucket("perf").create(exist_ok=True)
+    for i in range(8):  # objects on both targets
+        b.object(f"o{i}").get_writer().put_content(b"x" * 1000)
+        assert b.object(f"o{i}").get_reader().read_all() == b"x" * 1000
+    perf = client.cluster().get_performance()
     tids = target_ids(cluster)
     assert sorted(perf) == tids
     for tid, st in perf.items():
