@@ -84,7 +84,7 @@ def prometheus(cluster, tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=20)
         log.close()
 
 
