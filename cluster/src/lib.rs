@@ -26,6 +26,7 @@ pub mod node;
 pub mod buckets;
 pub mod config;
 pub mod daemon;
+pub mod dsort;
 pub mod ec;
 pub mod fshc;
 pub mod gfn;

@@ -106,3 +106,151 @@ mod tests {
         assert!(super::header(&"x".repeat(300), 1, 0).is_err());
     }
 }
+
+/// One member of a tar archive: its name, where its bytes start and how many there are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+    /// The ustar type flag (`b'0'` or `0` for a regular file).
+    pub kind: u8,
+}
+
+fn octal_field(f: &[u8]) -> Option<u64> {
+    // GNU base-256 for sizes over 8 GiB: the high bit of the first byte.
+    if f.first().is_some_and(|b| b & 0x80 != 0) {
+        return Some(
+            f[1..]
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+        );
+    }
+    let s: String = f
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as char)
+        .collect();
+    let s = s.trim();
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+fn cstr(f: &[u8]) -> String {
+    let end = f.iter().position(|c| *c == 0).unwrap_or(f.len());
+    String::from_utf8_lossy(&f[..end]).into_owned()
+}
+
+/// The members of the tar archive `data` (regular files only; directories, links and pax
+/// headers are skipped; GNU long names are applied). An error names what is wrong at which
+/// offset: not a tar, a checksum mismatch, a member that runs past the end.
+pub fn entries(data: &[u8]) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    let mut long_name: Option<String> = None;
+    while pos + 512 <= data.len() {
+        let h = &data[pos..pos + 512];
+        if h.iter().all(|b| *b == 0) {
+            return Ok(out);
+        }
+        let stored = octal_field(&h[148..156]).ok_or_else(|| {
+            format!("not a tar archive: bad header checksum field at offset {pos}")
+        })?;
+        let sum: u64 = h
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(*b)
+                }
+            })
+            .sum();
+        if sum != stored {
+            return Err(format!(
+                "not a tar archive: header checksum mismatch at offset {pos}"
+            ));
+        }
+        let size = octal_field(&h[124..136])
+            .ok_or_else(|| format!("not a tar archive: bad size at offset {pos}"))?;
+        let kind = h[156];
+        let data_at = pos as u64 + 512;
+        let end = data_at
+            .checked_add(size)
+            .filter(|e| *e <= data.len() as u64)
+            .ok_or_else(|| {
+                format!("truncated tar archive: member at offset {pos} runs past the end")
+            })?;
+        match kind {
+            b'L' => {
+                let n = &data[data_at as usize..end as usize];
+                long_name = Some(cstr(n));
+            }
+            b'0' | 0 | b'7' => {
+                let name = long_name.take().unwrap_or_else(|| {
+                    let base = cstr(&h[..100]);
+                    let prefix = if &h[257..262] == b"ustar" {
+                        cstr(&h[345..500])
+                    } else {
+                        String::new()
+                    };
+                    if prefix.is_empty() {
+                        base
+                    } else {
+                        format!("{prefix}/{base}")
+                    }
+                });
+                out.push(Entry {
+                    name,
+                    offset: data_at,
+                    size,
+                    kind,
+                });
+            }
+            _ => long_name = None,
+        }
+        pos = (end as usize).div_ceil(512) * 512;
+    }
+    if pos == data.len() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "truncated tar archive: {} bytes left at offset {pos}",
+            data.len() - pos
+        ))
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    #[test]
+    fn entries_read_back_what_append_wrote() {
+        let mut v = Vec::new();
+        super::append(&mut v, "s/000.jpg", &[1u8; 700], 0).unwrap();
+        super::append(&mut v, "s/000.cls", b"3", 0).unwrap();
+        let long = format!("{}/x.txt", "d".repeat(130));
+        super::append(&mut v, &long, b"", 0).unwrap();
+        super::finish(&mut v).unwrap();
+        let e = super::entries(&v).unwrap();
+        assert_eq!(e.len(), 3);
+        assert_eq!(
+            (e[0].name.as_str(), e[0].offset, e[0].size),
+            ("s/000.jpg", 512, 700)
+        );
+        assert_eq!(&v[e[1].offset as usize..][..1], b"3");
+        assert_eq!(e[2].name, long);
+        let mut bad = v.clone();
+        bad[0] ^= 1;
+        assert!(super::entries(&bad).unwrap_err().contains("checksum"));
+        assert!(super::entries(&v[..1000])
+            .unwrap_err()
+            .contains("truncated"));
+        assert!(super::entries(b"plain text, not a tar").is_err());
+        assert!(super::entries(&[b'x'; 2048])
+            .unwrap_err()
+            .contains("not a tar"));
+    }
+}

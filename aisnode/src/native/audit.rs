@@ -153,7 +153,6 @@ pub const LSO_HEADERS: &[(&str, &str)] = &[
 /// Whole resources of AIS's API this node does not serve.
 pub const RESOURCES: &[(&str, &str)] = &[
     ("etl", "ETL (transformations)"),
-    ("sort", "dSort (distributed shuffle)"),
     ("download", "the downloader"),
     ("ml", "Get-Batch (/v1/ml/moss)"),
 ];

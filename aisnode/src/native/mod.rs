@@ -8,6 +8,7 @@ pub mod buckets;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod dsort;
 pub mod ec;
 pub mod jobs;
 pub mod lifecycle;
