@@ -975,6 +975,52 @@ pub async fn extract(node: &Node, spec: &Spec) -> Result<Extracted> {
     Ok(out)
 }
 
+/// The bytes of each of record `r`'s members: one byte-range read of the span they occupy
+/// in their input shard (a record's members are adjacent in a tar), sliced.
+async fn fetch_record(node: &Node, spec: &Spec, r: &Record) -> Result<Vec<Vec<u8>>> {
+    let (Some(start), Some(end)) = (
+        r.members.iter().map(|m| m.offset).min(),
+        r.members.iter().map(|m| m.offset + m.size).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let span = if end > start {
+        let src = object_url(node, &spec.input_bck, &r.shard)?;
+        let range = format!("bytes={start}-{}", end - 1);
+        let got = intra::call_once(
+            "GET",
+            &src,
+            &[("Ais-Direct", "true"), ("Range", &range)],
+            b"",
+            TRANSFER_TIMEOUT_MS,
+        )
+        .await?;
+        if got.status != 206 {
+            return Err(got.ok().map_or_else(
+                |e| e,
+                |g| Error::Internal(format!("range read answered {} instead of 206", g.status)),
+            ));
+        }
+        got.body
+    } else {
+        Vec::new()
+    };
+    if span.len() as u64 != end - start {
+        return Err(Error::Internal(format!(
+            "{}/{}: read {} bytes of record {}, expected {}",
+            spec.input_bck,
+            r.shard,
+            span.len(),
+            r.name,
+            end - start
+        )));
+    }
+    Ok(r.members
+        .iter()
+        .map(|m| span[(m.offset - start) as usize..(m.offset - start + m.size) as usize].to_vec())
+        .collect())
+}
+
 /// Phase 3 on a target: build each output shard from its records' bytes (byte ranges of the
 /// input shards, read from their owners) and store it with a PUT to its owning core.
 pub async fn create(node: &Node, req: &CreateReq) -> Result<Created> {
@@ -984,43 +1030,8 @@ pub async fn create(node: &Node, req: &CreateReq) -> Result<Created> {
         let obj = format!("{}{}", s.name, spec.output_extension);
         let mut tar: Vec<u8> = Vec::new();
         for r in &s.records {
-            let src = object_url(node, &spec.input_bck, &r.shard)?;
-            for m in &r.members {
-                let data = if m.size == 0 {
-                    Vec::new()
-                } else {
-                    let range = format!("bytes={}-{}", m.offset, m.offset + m.size - 1);
-                    let got = intra::call_once(
-                        "GET",
-                        &src,
-                        &[("Ais-Direct", "true"), ("Range", &range)],
-                        b"",
-                        TRANSFER_TIMEOUT_MS,
-                    )
-                    .await?;
-                    if got.status != 206 {
-                        return Err(got.ok().map_or_else(
-                            |e| e,
-                            |r| {
-                                Error::Internal(format!(
-                                    "range read answered {} instead of 206",
-                                    r.status
-                                ))
-                            },
-                        ));
-                    }
-                    got.body
-                };
-                if data.len() as u64 != m.size {
-                    return Err(Error::Internal(format!(
-                        "{}/{}: read {} bytes of member {}, expected {}",
-                        spec.input_bck,
-                        r.shard,
-                        data.len(),
-                        m.name,
-                        m.size
-                    )));
-                }
+            let bytes = fetch_record(node, spec, r).await?;
+            for (m, data) in r.members.iter().zip(bytes) {
                 engine::tarball::append(
                     &mut tar,
                     &m.name,
