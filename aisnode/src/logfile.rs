@@ -52,6 +52,17 @@ impl RotatingLog {
         &self.dir
     }
 
+    /// AIS's `rotate-logs`: start a new current file now (nothing happens to an empty one).
+    pub fn rotate_now(&self) {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if st.size > 0 {
+            self.rotate(&mut st);
+        }
+    }
+
     /// Append one record (whole lines); rotate first if it would pass the size limit.
     pub fn write_record(&self, buf: &[u8]) {
         let mut st = self

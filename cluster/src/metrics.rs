@@ -859,6 +859,43 @@ pub fn tracker_json(
     t
 }
 
+/// AIS's `reset-stats`: zero every counter of this node, or only the `err.*` ones. A
+/// Prometheus server sees a counter reset, as after a restart.
+pub fn reset(errors_only: bool) {
+    let reg = REGISTRY.lock().expect("metrics registry lock");
+    for e in reg.iter() {
+        for (i, d) in DEFS.iter().enumerate() {
+            if !errors_only || d.internal.starts_with("err.") {
+                e.counters.v[i].store(0, Ordering::Relaxed);
+            }
+        }
+        if errors_only {
+            continue;
+        }
+        for h in [&e.counters.get_latency, &e.counters.put_latency] {
+            for b in &h.buckets {
+                b.store(0, Ordering::Relaxed);
+            }
+            h.sum_ns.store(0, Ordering::Relaxed);
+        }
+        if let Some(io) = &e.io {
+            for c in [
+                &io.read_ops,
+                &io.read_bytes,
+                &io.read_wait_ns,
+                &io.write_ops,
+                &io.write_bytes,
+                &io.write_wait_ns,
+            ] {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+    drop(reg);
+    // The next interval starts from zero too.
+    *TICK.lock().expect("metrics tick lock") = None;
+}
+
 /// `what=metrics` (AIS's GetMetricNames): every tracker name and its kind.
 pub fn names_json() -> serde_json::Value {
     let mut m = serde_json::Map::new();

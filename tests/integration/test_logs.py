@@ -95,3 +95,50 @@ def test_json_log_format(aisnode_binary, tmp_path):
         assert any(r.get("fields", {}).get("message") == "aisnode ready" for r in recs), recs[:5]
     finally:
         c.close()
+
+
+def test_rotate_logs_and_reset_stats(aisnode_binary, tmp_path):
+    """AIS's admin actions: rotate-logs starts a new log file; reset-stats zeroes the counters
+    (or only the err.* ones), per node through the proxy and for the whole cluster."""
+    c = Cluster(aisnode_binary, tmp_path, proxies=1, targets=1, mountpaths=1, target_cores=1)
+    c.start()
+    try:
+        p = c.primary.endpoint
+        t = c.targets[0]
+        tid = t.persisted_id()
+        assert requests.post(f"{p}/v1/buckets/rs", json={"action": "create-bck"}, timeout=TIMEOUT).status_code == 200
+        requests.put(f"{p}/v1/objects/rs/o", data=b"x" * 100, timeout=TIMEOUT)
+        assert requests.get(f"{p}/v1/objects/rs/o", timeout=TIMEOUT).content == b"x" * 100
+        assert requests.get(f"{p}/v1/objects/rs/missing", timeout=TIMEOUT).status_code == 404
+
+        def tracker():
+            return requests.get(f"{t.endpoint}/v1/daemon", params={"what": "node_status"}, timeout=TIMEOUT).json()["tracker"]
+
+        before = tracker()
+        assert before["get.n"] >= 1 and before["err.get.n"] >= 1, before
+        hdr = {"Ais-Node-Id": tid}
+        # Errors only: err.* zero, the rest kept.
+        r = requests.put(f"{p}/v1/reverse/daemon", json={"action": "reset-stats", "value": True}, headers=hdr, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        mid = tracker()
+        assert mid["err.get.n"] == 0 and mid["get.n"] >= before["get.n"], mid
+        r = requests.put(f"{p}/v1/reverse/daemon", json={"action": "reset-stats", "value": "yes"}, headers=hdr, timeout=TIMEOUT)
+        assert r.status_code == 400 and "boolean" in r.text
+        assert tracker()["get.n"] >= before["get.n"]
+        # Everything, cluster-wide.
+        r = requests.put(f"{p}/v1/cluster", json={"action": "reset-stats", "value": False}, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        after = tracker()
+        assert after["get.n"] == 0 and after["put.size"] == 0, after
+        # rotate-logs: one more file in the node's log directory, per node and cluster-wide.
+        logdir = t.base_dir / "data" / "log"
+        n0 = len(list(logdir.iterdir()))
+        r = requests.put(f"{p}/v1/reverse/daemon", json={"action": "rotate-logs"}, headers=hdr, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+        assert len(list(logdir.iterdir())) == n0 + 1
+        pdir = c.primary.base_dir / "data" / "log"
+        p0 = len(list(pdir.iterdir()))
+        assert requests.put(f"{p}/v1/cluster", json={"action": "rotate-logs"}, timeout=TIMEOUT).status_code == 200
+        assert len(list(pdir.iterdir())) == p0 + 1
+    finally:
+        c.close()

@@ -107,15 +107,11 @@ pub const ROWS: &[Row] = &[
     act(ObjectsBucket, "POST", "blob-download", "download a large remote object (job)"),
     act(Cluster, "PUT", "decommission", "decommission the whole cluster"),
     act(Cluster, "PUT", "rm-unsafe", "remove a node without rebalance"),
-    act(Cluster, "PUT", "rotate-logs", "rotate the logs of every node"),
     act(Cluster, "PUT", "reload-creds", "reload backend credentials"),
     act(Cluster, "PUT", "clear-lcache", "clear the object-metadata caches"),
-    act(Cluster, "PUT", "reset-stats", "reset the statistics of every node"),
     act(Mountpaths, "POST", "rescan-mp", "rescan a mountpath"),
     act(Mountpaths, "POST", "fshc-mp", "health-check a mountpath's filesystem"),
     qp(Mountpaths, "PUT", "mountpath_label", "a label for the new mountpath"),
-    act(ReverseDaemon, "PUT", "rotate-logs", "rotate one node's logs"),
-    act(ReverseDaemon, "PUT", "reset-stats", "reset one node's statistics"),
 ];
 
 /// `what=` values of `GET /v1/cluster` and `GET /v1/daemon` (also through

@@ -126,6 +126,9 @@ pub async fn action(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<O
     if super::config::is_config_action(&msg.action) {
         return super::config::action(core, conn, req, msg, super::config::Scope::Cluster).await;
     }
+    if matches!(msg.action.as_str(), "rotate-logs" | "reset-stats") {
+        return broadcast_admin(core, conn, &msg).await;
+    }
     audit::check_action(Endpoint::Cluster, "PUT", &msg.action)?;
     check_options(&msg)?;
     if let Some(o) = super::lifecycle::cluster_action(core, conn, req, &msg).await? {
@@ -252,4 +255,42 @@ fn check_options(msg: &ActMsg) -> Result<(), ApiError> {
         _ => {}
     }
     Ok(())
+}
+
+/// `rotate-logs` and `reset-stats` of the whole cluster: the same action to every node of the
+/// map (`PUT /v1/daemon`); an error names the nodes that did not do it.
+async fn broadcast_admin(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    msg: &ActMsg,
+) -> Result<Outcome, ApiError> {
+    if msg.action == "reset-stats"
+        && !matches!(
+            msg.value,
+            serde_json::Value::Null | serde_json::Value::Bool(_)
+        )
+    {
+        return Err(ApiError::bad_request(format!(
+            "reset-stats: value must be a boolean (errors only), got {}",
+            msg.value
+        )));
+    }
+    let body = serde_json::to_vec(msg).map_err(|e| ApiError::internal(e.to_string()))?;
+    let smap = core.smap();
+    let mut failed = Vec::new();
+    for (id, sn) in smap.pmap.iter().chain(smap.tmap.iter()) {
+        let url = format!("{}/v1/daemon", sn.intra_control_net.direct_url);
+        match intra::call("PUT", &url, &[("Content-Type", "application/json")], &body).await {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => failed.push(format!("{id}: {} {}", r.status, r.message())),
+            Err(e) => failed.push(format!("{id}: {e}")),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(ApiError::new(
+            503,
+            format!("{}: not done on {}", msg.action, failed.join("; ")),
+        ));
+    }
+    send_ok(conn).await
 }

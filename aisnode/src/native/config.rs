@@ -92,6 +92,9 @@ pub async fn daemon_put(
     if is_config_action(&msg.action) {
         return action(core, conn, req, msg, Scope::Node).await;
     }
+    if let Some(o) = node_admin(conn, &msg).await? {
+        return Ok(o);
+    }
     if let Some(o) = super::lifecycle::daemon_shutdown(conn, &msg).await? {
         return Ok(o);
     }
@@ -117,6 +120,9 @@ pub async fn reverse_put_here(
     let msg = require_actmsg(conn, req).await?;
     if is_config_action(&msg.action) {
         return action(core, conn, req, msg, Scope::Node).await;
+    }
+    if let Some(o) = node_admin(conn, &msg).await? {
+        return Ok(o);
     }
     audit::check_action(audit::Endpoint::ReverseDaemon, "PUT", &msg.action)?;
     Err(ApiError::bad_request(format!(
@@ -144,4 +150,30 @@ pub async fn query(
         view.cluster.to_json()
     };
     send_json(conn, &doc).await
+}
+
+/// This node's `rotate-logs` and `reset-stats` (value: errors only, a boolean); `None` for
+/// another action.
+pub async fn node_admin(conn: &mut Conn, msg: &ActMsg) -> Result<Option<Outcome>, ApiError> {
+    match msg.action.as_str() {
+        "rotate-logs" => {
+            if let Some(log) = crate::logfile::get() {
+                log.rotate_now();
+            }
+        }
+        "reset-stats" => {
+            let errors_only = match &msg.value {
+                serde_json::Value::Null => false,
+                serde_json::Value::Bool(b) => *b,
+                v => {
+                    return Err(ApiError::bad_request(format!(
+                        "reset-stats: value must be a boolean (errors only), got {v}"
+                    )))
+                }
+            };
+            cluster::metrics::reset(errors_only);
+        }
+        _ => return Ok(None),
+    }
+    send_ok(conn).await.map(Some)
 }
