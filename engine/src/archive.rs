@@ -125,7 +125,10 @@ impl Format {
 #[derive(Debug)]
 pub enum ArchError {
     /// Not a valid archive of the format (or truncated/corrupted): the client's 400.
-    Invalid { format: Format, detail: String },
+    Invalid {
+        format: Format,
+        detail: String,
+    },
     /// No such member.
     NoMember(String),
     /// A bad `archmime`, `archmode` or `archregx`.
@@ -298,14 +301,20 @@ impl Matcher {
         };
         let re = if mode == "regexp" && !all {
             Some(regex::Regex::new(pattern).map_err(|e| {
-                ArchError::BadRequest(format!("invalid regular expression (archregx) {pattern:?}: {e}"))
+                ArchError::BadRequest(format!(
+                    "invalid regular expression (archregx) {pattern:?}: {e}"
+                ))
             })?)
         } else {
             None
         };
         Ok(Matcher {
             mode,
-            pattern: if all { String::new() } else { pattern.to_string() },
+            pattern: if all {
+                String::new()
+            } else {
+                pattern.to_string()
+            },
             re,
         })
     }
@@ -464,7 +473,13 @@ fn header_ok(h: &[u8; 512]) -> bool {
     let sum: u64 = h
         .iter()
         .enumerate()
-        .map(|(i, b)| if (148..156).contains(&i) { 32 } else { u64::from(*b) })
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(*b)
+            }
+        })
         .sum();
     sum == want
 }
@@ -516,7 +531,10 @@ fn walk_tar(
     loop {
         let at = input.pos();
         let bad = |d: String| invalid(format, d);
-        if !input.read_block(&mut h).map_err(|e| tar_io(format, at, e))? {
+        if !input
+            .read_block(&mut h)
+            .map_err(|e| tar_io(format, at, e))?
+        {
             if first {
                 return Err(bad("empty".into()));
             }
@@ -530,7 +548,9 @@ fn walk_tar(
         }
         first = false;
         let Some(mut size) = parse_octal(&h[124..136]) else {
-            return Err(bad(format!("bad size field in the tar header at offset {at}")));
+            return Err(bad(format!(
+                "bad size field in the tar header at offset {at}"
+            )));
         };
         let flag = h[156];
         let padded = size.div_ceil(BLOCK) * BLOCK;
@@ -550,10 +570,8 @@ fn walk_tar(
                 buf.truncate(size as usize);
                 match flag {
                     b'L' => long_name = Some(cstr(&buf)),
-                    b'x' => {
-                        if !pax(&buf, &mut pax_path, &mut pax_size) {
-                            return Err(bad(format!("bad PAX header at offset {at}")));
-                        }
+                    b'x' if !pax(&buf, &mut pax_path, &mut pax_size) => {
+                        return Err(bad(format!("bad PAX header at offset {at}")));
                     }
                     _ => {}
                 }
@@ -602,7 +620,11 @@ fn walk_tar(
                     return Err(too_large(&m.name, size));
                 }
                 let mut buf = vec![0u8; padded as usize];
-                if padded > 0 && !input.read_block(&mut buf).map_err(|e| tar_io(format, at, e))? {
+                if padded > 0
+                    && !input
+                        .read_block(&mut buf)
+                        .map_err(|e| tar_io(format, at, e))?
+                {
                     return Err(bad(format!("truncated member {:?}", m.name)));
                 }
                 buf.truncate(size as usize);
@@ -670,7 +692,10 @@ fn zip_members<S: Source + ?Sized>(src: &S) -> Result<Vec<Member>> {
     let z = Format::Zip;
     let size = src.size();
     if size < 22 {
-        return Err(invalid(z, "shorter than an end-of-central-directory record"));
+        return Err(invalid(
+            z,
+            "shorter than an end-of-central-directory record",
+        ));
     }
     let tail_len = size.min(22 + 0xffff);
     let mut tail = vec![0u8; tail_len as usize];
@@ -685,7 +710,9 @@ fn zip_members<S: Source + ?Sized>(src: &S) -> Result<Vec<Member>> {
     let cd_size = u64::from(le32(&tail, e + 12));
     let cd_off = u64::from(le32(&tail, e + 16));
     if entries == 0xffff || cd_size == 0xffff_ffff || cd_off == 0xffff_ffff {
-        return Err(ArchError::Unsupported("zip64 archives are not supported".into()));
+        return Err(ArchError::Unsupported(
+            "zip64 archives are not supported".into(),
+        ));
     }
     if cd_size > ZIP_CENTRAL_DIR_BYTES_MAX {
         return Err(ArchError::TooLarge(format!(
@@ -701,7 +728,13 @@ fn zip_members<S: Source + ?Sized>(src: &S) -> Result<Vec<Member>> {
     let mut i = 0usize;
     for _ in 0..entries {
         if i + 46 > cd.len() || le32(&cd, i) != 0x0201_4b50 {
-            return Err(invalid(z, format!("bad central directory entry at offset {}", cd_off + i as u64)));
+            return Err(invalid(
+                z,
+                format!(
+                    "bad central directory entry at offset {}",
+                    cd_off + i as u64
+                ),
+            ));
         }
         let flags = le16(&cd, i + 8);
         let method = le16(&cd, i + 10);
@@ -715,7 +748,10 @@ fn zip_members<S: Source + ?Sized>(src: &S) -> Result<Vec<Member>> {
         );
         let lho = u64::from(le32(&cd, i + 42));
         if i + 46 + nl > cd.len() {
-            return Err(invalid(z, "central directory entry name outside the directory"));
+            return Err(invalid(
+                z,
+                "central directory entry name outside the directory",
+            ));
         }
         let name = String::from_utf8_lossy(&cd[i + 46..i + 46 + nl]).into_owned();
         i += 46 + nl + el + cl;
@@ -728,13 +764,18 @@ fn zip_members<S: Source + ?Sized>(src: &S) -> Result<Vec<Member>> {
             )));
         }
         if csize == 0xffff_ffff || usize_ == 0xffff_ffff {
-            return Err(ArchError::Unsupported("zip64 archives are not supported".into()));
+            return Err(ArchError::Unsupported(
+                "zip64 archives are not supported".into(),
+            ));
         }
         let mut lh = [0u8; 30];
         src.read_exact_at(&mut lh, lho)
             .map_err(|_| invalid(z, format!("local header of {name:?} outside the file")))?;
         if le32(&lh, 0) != 0x0403_4b50 {
-            return Err(invalid(z, format!("bad local header of {name:?} at offset {lho}")));
+            return Err(invalid(
+                z,
+                format!("bad local header of {name:?} at offset {lho}"),
+            ));
         }
         let offset = lho + 30 + u64::from(le16(&lh, 26)) + u64::from(le16(&lh, 28));
         if offset + csize > size {
@@ -779,9 +820,9 @@ fn zip_read<S: Source + ?Sized>(src: &S, m: &Member) -> Result<Vec<u8>> {
         }
         other => {
             return Err(ArchError::Unsupported(format!(
-                "zip member {:?}: compression method {other} (only stored and deflate are supported)",
-                m.name
-            )))
+            "zip member {:?}: compression method {other} (only stored and deflate are supported)",
+            m.name
+        )))
         }
     };
     if out.len() as u64 != m.size || crc32fast::hash(&out) != m.crc32 {
@@ -828,7 +869,10 @@ impl Index {
             .by_name
             .get(name)
             .or_else(|| self.by_name.get(name.trim_start_matches('/')))
-            .or_else(|| self.by_name.get(&format!("/{}", name.trim_start_matches('/'))))?;
+            .or_else(|| {
+                self.by_name
+                    .get(&format!("/{}", name.trim_start_matches('/')))
+            })?;
         Some(&self.members[*i])
     }
 
@@ -1181,7 +1225,10 @@ mod tests {
         let idx = index(src, format).unwrap();
         let want = files();
         assert_eq!(
-            idx.members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            idx.members
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>(),
             want.iter().map(|(n, _)| *n).collect::<Vec<_>>()
         );
         for (n, d) in &want {
@@ -1264,9 +1311,16 @@ mod tests {
         assert_eq!(detect(&src, "x", "").unwrap(), Format::Zip);
         let idx = index(&src, Format::Zip).unwrap();
         let names: Vec<_> = idx.sorted().iter().map(|m| m.name.clone()).collect();
-        assert_eq!(names, vec!["a.txt", "sub/b.bin"], "directories are not members");
+        assert_eq!(
+            names,
+            vec!["a.txt", "sub/b.bin"],
+            "directories are not members"
+        );
         let m = idx.find("a.txt").unwrap();
-        assert_eq!(read_member(&src, &idx, m).unwrap(), b"hello zip\n".repeat(100));
+        assert_eq!(
+            read_member(&src, &idx, m).unwrap(),
+            b"hello zip\n".repeat(100)
+        );
     }
 
     #[test]
@@ -1371,8 +1425,12 @@ mod tests {
         assert!(t(r"^a/\d+\.cls$", "regexp", "a/12.cls") && !t(r"^\d", "regexp", "a/12.cls"));
         assert!(t("", "regexp", "anything") && t("*", "", "anything"));
         assert!(t("a", "", "abc"), "empty mode is prefix");
-        assert!(matches!(Matcher::new("x", "glob"), Err(ArchError::BadRequest(m)) if m.contains("glob")));
-        assert!(matches!(Matcher::new("(", "regexp"), Err(ArchError::BadRequest(m)) if m.contains("archregx")));
+        assert!(
+            matches!(Matcher::new("x", "glob"), Err(ArchError::BadRequest(m)) if m.contains("glob"))
+        );
+        assert!(
+            matches!(Matcher::new("(", "regexp"), Err(ArchError::BadRequest(m)) if m.contains("archregx"))
+        );
         assert_eq!(wds_key("/x/000123.jpg"), "x/000123");
         assert_eq!(wds_key("a.b/c"), "a.b/c");
     }
@@ -1390,7 +1448,11 @@ mod tests {
         };
         let mut c = IndexCache::default();
         for i in 0..INDEX_CACHE_SHARDS_MAX + 10 {
-            c.put(std::path::Path::new(&format!("/s{i}")), stamp(1), idx.clone());
+            c.put(
+                std::path::Path::new(&format!("/s{i}")),
+                stamp(1),
+                idx.clone(),
+            );
         }
         assert_eq!(c.map.len(), INDEX_CACHE_SHARDS_MAX);
         assert_eq!(c.members, INDEX_CACHE_SHARDS_MAX * idx.members.len());
@@ -1399,6 +1461,9 @@ mod tests {
         // Another instance of the object (size changed): a miss, and dropped.
         assert!(c.get(std::path::Path::new(&last), &stamp(2)).is_none());
         assert_eq!(c.map.len(), INDEX_CACHE_SHARDS_MAX - 1);
-        assert!(c.get(std::path::Path::new("/s0"), &stamp(1)).is_none(), "oldest evicted");
+        assert!(
+            c.get(std::path::Path::new("/s0"), &stamp(1)).is_none(),
+            "oldest evicted"
+        );
     }
 }

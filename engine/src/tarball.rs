@@ -62,7 +62,10 @@ pub fn member_head(name: &str, size: u64, mtime: u64) -> std::io::Result<Vec<u8>
     if name.is_empty() || name.len() > PAX_NAME_BYTES_MAX {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("tar member name of {} bytes (1..={PAX_NAME_BYTES_MAX})", name.len()),
+            format!(
+                "tar member name of {} bytes (1..={PAX_NAME_BYTES_MAX})",
+                name.len()
+            ),
         ));
     }
     // "<len> path=<name>\n", where <len> counts its own digits.
@@ -72,9 +75,20 @@ pub fn member_head(name: &str, size: u64, mtime: u64) -> std::io::Result<Vec<u8>
         len += 1;
     }
     let rec = format!("{len}{body}");
-    let mut short: String = name.chars().rev().take(90).collect::<Vec<_>>().into_iter().rev().collect();
+    let mut short: String = name
+        .chars()
+        .rev()
+        .take(90)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     short = short.trim_start_matches('/').to_string();
-    let mut x = header(&format!("PaxHeaders/{}", short.replace('/', "_")), rec.len() as u64, mtime)?;
+    let mut x = header(
+        &format!("PaxHeaders/{}", short.replace('/', "_")),
+        rec.len() as u64,
+        mtime,
+    )?;
     x[156] = b'x';
     reseal(&mut x);
     let mut out = x.to_vec();
@@ -166,17 +180,18 @@ mod tests {
         let mut v = Vec::new();
         super::append(&mut v, &name, b"data", 1).unwrap();
         super::finish(&mut v).unwrap();
-        assert_eq!(
-            super::member_len(&name, 4).unwrap() + 1024,
-            v.len() as u64
-        );
+        assert_eq!(super::member_len(&name, 4).unwrap() + 1024, v.len() as u64);
         let idx = crate::archive::index(&v[..], crate::archive::Format::Tar).unwrap();
         assert_eq!(idx.members.len(), 1);
         assert_eq!(idx.members[0].name, name);
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.tar");
         std::fs::write(&p, &v).unwrap();
-        if let Ok(out) = std::process::Command::new("tar").arg("-tf").arg(&p).output() {
+        if let Ok(out) = std::process::Command::new("tar")
+            .arg("-tf")
+            .arg(&p)
+            .output()
+        {
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), name);
         }
     }
