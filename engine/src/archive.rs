@@ -38,8 +38,10 @@ pub const TAR_WINDOW_BYTES: usize = 64 << 10;
 pub const INDEX_MEMBERS_MAX: usize = 1 << 20;
 /// Shard indexes cached per core.
 pub const INDEX_CACHE_SHARDS_MAX: usize = 256;
-/// Members over all indexes cached per core (bounds the cache's memory).
-pub const INDEX_CACHE_MEMBERS_MAX: usize = 4 << 20;
+/// Members over all indexes cached per thread (bounds the cache's memory: a member costs
+/// about 150 bytes plus twice its name, so ~100 MiB for WebDataset-style names).
+pub const INDEX_CACHE_MEMBERS_MAX: usize = 512 << 10;
+const _: () = assert!(INDEX_CACHE_MEMBERS_MAX <= INDEX_MEMBERS_MAX);
 /// Largest zip central directory we read.
 pub const ZIP_CENTRAL_DIR_BYTES_MAX: u64 = 64 << 20;
 

@@ -251,6 +251,10 @@ def listing_round(b, files):
         for shard in ("shards/s.tar", "shards/s.zip", "shards/s.tgz"):
             got = [n for n in names if n.startswith(shard + "/")]
             assert got == sorted(f"{shard}/{n}" for n in files), f"{shard} page {page_size}"
+    # With no-recursion: refused by name, not ignored.
+    with pytest.raises(AISError) as ei:
+        list(b.list_objects_iter(prefix="shards/", flags=[ListObjectFlag.ARCH_DIR, ListObjectFlag.NO_RECURSION]))
+    assert ei.value.status_code == 501 and "arch-dir" in str(ei.value)
     # Without the flag: objects only.
     plain = [e.name for e in b.list_all_objects(prefix="shards/")]
     assert not any("/0000" in n for n in plain)
@@ -429,6 +433,9 @@ def batch_round(client, endpoint, tmp, tag):
     ]:
         r = requests.get(url, json=body, timeout=T)
         assert r.status_code == status and word in r.text, (body, r.status_code, r.text[:300])
+    # One entry past GETBATCH_ENTRIES_MAX (10,000): refused before anything is fetched.
+    r = requests.get(url, json={"in": [{"objname": "obj-1"}] * 10_001}, timeout=T)
+    assert r.status_code == 400 and "GETBATCH_ENTRIES_MAX" in r.text, r.text[:300]
     r = requests.get(url, data=b"{not json", timeout=T)
     assert r.status_code == 400, r.text
 
