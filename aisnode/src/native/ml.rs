@@ -215,7 +215,7 @@ impl Entry {
     }
 }
 
-/// Fetch one entry from the target that owns it.
+/// Fetch one entry from the target that owns it (on a kept-alive intra-cluster connection).
 async fn fetch(core: Rc<Core>, e: Entry) -> Fetched {
     let smap = core.smap();
     if !core.bmd().buckets.contains_key(&e.bucket)
@@ -248,9 +248,7 @@ async fn fetch(core: Rc<Core>, e: Entry) -> Fetched {
         _ => None,
     };
     let headers: Vec<(&str, &str)> = range_hdr.iter().map(|r| ("Range", r.as_str())).collect();
-    let r = match cluster::intra::call_once("GET", &url, &headers, b"", GETBATCH_ENTRY_TIMEOUT_MS)
-        .await
-    {
+    let r = match cluster::intra::get_pooled(&url, &headers, GETBATCH_ENTRY_TIMEOUT_MS).await {
         Ok(r) => r,
         Err(err) => return Err((502, err.to_string())),
     };
