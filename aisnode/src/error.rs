@@ -81,6 +81,19 @@ impl ApiError {
                 ApiError::new(409, format!("{node}: {cname}/{object} already exists"))
             }
             EngineError::Changed(_) => ApiError::new(412, format!("{node}: {e}")),
+            EngineError::Archive(a) => {
+                use engine::archive::ArchError as A;
+                let status = match &a {
+                    A::Invalid { .. } | A::BadRequest(_) | A::TooLarge(_) => 400,
+                    A::NoMember(_) => 404,
+                    A::Unsupported(_) => 501,
+                    A::Io(_) => 500,
+                };
+                if status == 500 {
+                    tracing::error!(object = %format!("{cname}/{object}"), error = %a, "disk i/o error reading a shard");
+                }
+                ApiError::new(status, format!("{node}: {cname}/{object}: {a}"))
+            }
         }
     }
 }

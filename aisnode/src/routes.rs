@@ -276,6 +276,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             }
             objects::object(core, conn, req, mp, bucket, object).await
         }
+        "ml" => native::ml::handle(core, conn, req, &rest).await,
         _ => {
             audit::check_resource(&resource)?;
             Err(ApiError::new(

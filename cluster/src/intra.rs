@@ -131,6 +131,61 @@ async fn call_with(
     Err(Error::PeerUnreachable(last))
 }
 
+/// Idle clients kept per thread for [`get_pooled`] (each keeps its own keep-alive
+/// connections, one per peer it talked to).
+pub const POOLED_CLIENTS_MAX: usize = 16;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Client>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One GET on a kept-alive connection of this thread's pool (data-path calls that come in
+/// bursts, such as Get-Batch fetching its entries): one attempt with its own deadline; a
+/// reused connection the peer closed is retried by the client. Body up to
+/// [`INTRA_BODY_BYTES_MAX`].
+pub async fn get_pooled(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout_ms: u64,
+) -> Result<CallResult> {
+    let (ep, target) = net::client::parse_http_url(url)
+        .map_err(|e| Error::PeerUnreachable(format!("bad URL {url}: {e}")))?;
+    let mut client = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| {
+        Client::new(ClientConfig {
+            follow_redirects: false,
+            ..Default::default()
+        })
+    });
+    let mut sink = Collect::new(INTRA_BODY_BYTES_MAX);
+    let req = Request {
+        method: "GET",
+        endpoint: &ep,
+        target: &target,
+        headers,
+        body: &[],
+    };
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let r = client
+        .execute(&req, &mut Unsigned, &mut sink, deadline)
+        .await
+        .map_err(|e| Error::PeerUnreachable(format!("GET {url}: {e}")))?;
+    let head = client.head();
+    let out = CallResult {
+        status: r.status,
+        content_type: head.header("content-type").unwrap_or("").to_string(),
+        hdr_error: head.header("hdr-error").map(str::to_string),
+        meta_decision: head.header(HDR_META_DECISION).map(str::to_string),
+        body: sink.body,
+    };
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOLED_CLIENTS_MAX {
+            p.push(client);
+        }
+    });
+    Ok(out)
+}
+
 /// Header of a refused metasync or join: the typed reason (`meta::version::Decision`).
 pub const HDR_META_DECISION: &str = "Ais-Meta-Decision";
 

@@ -99,6 +99,145 @@ const AFTER_ALL: &str = "\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}";
 enum Item {
     Object(engine::list::ListEntry, String),
     Dir(String),
+    /// A shard of an `arch-dir` listing (its files follow it).
+    Shard(engine::list::ListEntry, String),
+    /// A file inside a shard: `<shard>/<file>` and its size.
+    InArch(String, u64),
+}
+
+impl Item {
+    fn name(&self) -> &str {
+        match self {
+            Item::Object(e, _) | Item::Shard(e, _) => &e.name,
+            Item::Dir(n) | Item::InArch(n, _) => n,
+        }
+    }
+}
+
+/// Shards whose files may still follow a continuation token: every prefix of it that is
+/// named like a shard (`s.tar` for `s.tar/1.jpg`, for `s.tar` itself, and for `s.tar.idx`,
+/// which sorts before `s.tar/...`).
+fn shards_before(after: &str) -> Vec<&str> {
+    (1..=after.len())
+        .filter(|i| after.is_char_boundary(*i))
+        .map(|i| &after[..i])
+        .filter(|p| engine::archive::Format::by_name(p).is_some())
+        .collect()
+}
+
+/// The files of shard `name` (by its extension, as AIS lists) in name order; `None` when it
+/// cannot be read as an archive (it is then listed as a plain object). Indexes are kept in
+/// `engine::archive`'s per-thread cache (this runs on a blocking thread), keyed by the file's
+/// size and mtime, so paging through a shard reads its headers once.
+fn shard_files(path: &std::path::Path, name: &str) -> Option<Vec<(String, u64)>> {
+    use engine::archive::{self as arch, ArchError, FileSource, Stamp};
+    let format = arch::Format::by_name(name)?;
+    let read = FileSource::open(path)
+        .map_err(ArchError::Io)
+        .and_then(|src| {
+            let stamp = Stamp {
+                size: src.size,
+                mtime_ns: src.mtime_ns,
+                cksum: String::new(),
+                version: String::new(),
+                format,
+            };
+            if let Some(idx) = arch::cached(path, &stamp) {
+                return Ok(idx);
+            }
+            let idx = std::rc::Rc::new(arch::index(&src, format)?);
+            arch::remember(path, stamp, idx.clone());
+            Ok(idx)
+        });
+    match read {
+        Ok(idx) => Some(
+            idx.sorted()
+                .into_iter()
+                .map(|m| (format!("{name}/{}", m.name.trim_start_matches('/')), m.size))
+                .collect(),
+        ),
+        Err(e) => {
+            // The client's data, not ours to fix: listed as a plain object.
+            tracing::debug!(object = name, error = %e, "arch-dir listing: not a readable shard");
+            None
+        }
+    }
+}
+
+/// One page of an `arch-dir` listing: objects, and after each shard its files as
+/// `<shard>/<file>`, all `> after` with `prefix`, in name order. A page never reaches past
+/// the last object read (files of the next objects come with them on the next page), and
+/// shards are read only until the page is complete.
+fn with_shard_files(
+    mps: &[Arc<engine::mountpath::Mountpath>],
+    bck: &Bck,
+    q: &ListQuery,
+    with_md: bool,
+) -> engine::Result<Vec<Item>> {
+    let all = objects(mps, bck, &q.prefix, &q.after, q.page_size, with_md)?;
+    let full = all.len() == q.page_size;
+    let mut last = all.last().map(|(e, _)| e.name.clone());
+    let mut out: std::collections::BTreeMap<String, Item> = std::collections::BTreeMap::new();
+    let add_files = |out: &mut std::collections::BTreeMap<String, Item>,
+                     path: &std::path::Path,
+                     name: &str|
+     -> bool {
+        let Some(files) = shard_files(path, name) else {
+            return false;
+        };
+        for (n, size) in files {
+            if n.as_str() > q.after.as_str() && n.starts_with(&q.prefix) {
+                out.entry(n.clone()).or_insert(Item::InArch(n, size));
+            }
+        }
+        true
+    };
+    for shard in shards_before(&q.after) {
+        if let Some(path) = mps
+            .iter()
+            .map(|m| engine::object::locate(m, bck, shard))
+            .find(|p| p.is_file())
+        {
+            add_files(&mut out, &path, shard);
+        }
+    }
+    let mut complete = false;
+    for (e, mp) in all {
+        // Everything from here on sorts after `e`: with a page's worth before it, done.
+        if out.len() >= q.page_size
+            && out
+                .range::<str, _>((
+                    std::ops::Bound::Unbounded,
+                    std::ops::Bound::Excluded(e.name.as_str()),
+                ))
+                .count()
+                >= q.page_size
+        {
+            complete = true;
+            break;
+        }
+        let is_shard = engine::archive::Format::by_name(&e.name).is_some() && {
+            let m = mps.iter().find(|m| m.path_str == mp);
+            m.is_some_and(|m| {
+                add_files(&mut out, &engine::object::locate(m, bck, &e.name), &e.name)
+            })
+        };
+        let item = if is_shard {
+            Item::Shard(e, mp)
+        } else {
+            Item::Object(e, mp)
+        };
+        out.insert(item.name().to_string(), item);
+    }
+    if complete {
+        last = None;
+    }
+    let mut page: Vec<Item> = out.into_values().collect();
+    if let (true, Some(last)) = (full, last) {
+        page.retain(|i| i.name() <= last.as_str());
+    }
+    page.truncate(q.page_size);
+    Ok(page)
 }
 
 /// Up to `limit` objects of `bck` named `> after` with `prefix` over all `mps`, in name
@@ -187,6 +326,13 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
         has("checksum") || has("version") || has("atime") || has("custom") || has("last-modified");
     let no_recursion = q.flags & net::api::LSO_FLAG_NO_RECURSION != 0;
     let no_dirs = q.flags & net::api::LSO_FLAG_NO_DIRS != 0;
+    let arch_dir = q.flags & net::api::LSO_FLAG_ARCH_DIR != 0;
+    if arch_dir && no_recursion {
+        return Err(Error::NotImplemented(
+            "list-objects flags arch-dir and no-recursion together are not supported by this node"
+                .into(),
+        ));
+    }
     let n2 = node.clone();
     let (b, q2) = (bucket.to_string(), q.clone());
     let found = glommio::executor()
@@ -195,6 +341,9 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
             let mps = n2.mountpaths.load().with_data();
             if no_recursion {
                 return one_level(&mps, &bck, &q2, with_md, no_dirs);
+            }
+            if arch_dir {
+                return with_shard_files(&mps, &bck, &q2, with_md);
             }
             let all = objects(&mps, &bck, &q2.prefix, &q2.after, q2.page_size, with_md)?;
             Ok::<_, engine::Error>(all.into_iter().map(|(e, mp)| Item::Object(e, mp)).collect())
@@ -205,12 +354,26 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
     Ok(found
         .into_iter()
         .map(|item| {
-            let (e, mp) = match item {
-                Item::Object(e, mp) => (e, mp),
+            let (e, mp, flags) = match item {
+                Item::Object(e, mp) => (e, mp, net::api::ENTRY_FLAG_PRESENT),
+                Item::Shard(e, mp) => (
+                    e,
+                    mp,
+                    net::api::ENTRY_FLAG_PRESENT | net::api::ENTRY_FLAG_IS_ARCHIVE,
+                ),
                 Item::Dir(name) => {
                     return LsoEntry {
                         name,
                         flags: net::api::ENTRY_FLAG_DIR,
+                        ..LsoEntry::default()
+                    }
+                }
+                // As AIS: name, size and the shard's flags but is-archive, plus in-archive.
+                Item::InArch(name, size) => {
+                    return LsoEntry {
+                        name,
+                        size: size as i64,
+                        flags: net::api::ENTRY_FLAG_PRESENT | net::api::ENTRY_FLAG_IN_ARCH,
                         ..LsoEntry::default()
                     }
                 }
@@ -241,7 +404,7 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
                         .join(", ")
                 }),
                 copies: i16::from(has("copies")),
-                flags: net::api::ENTRY_FLAG_PRESENT,
+                flags,
                 mtime_ns: if has("last-modified") {
                     lom.map(|l| l.mtime_ns).unwrap_or(0)
                 } else {
@@ -471,13 +634,7 @@ mod tests {
     use engine::mountpath::Mountpath;
 
     fn names(items: &[Item]) -> Vec<String> {
-        items
-            .iter()
-            .map(|i| match i {
-                Item::Object(e, _) => e.name.clone(),
-                Item::Dir(d) => d.clone(),
-            })
-            .collect()
+        items.iter().map(|i| i.name().to_string()).collect()
     }
 
     /// Two mountpaths holding `names` (alternating), as one target sees them.
@@ -551,5 +708,80 @@ mod tests {
         // A partial last path element: S3-delimiter semantics.
         let partial = one_level(&mps, &b, &q("a/x", "", 100), false, false).unwrap();
         assert_eq!(names(&partial), ["a/x/"]);
+    }
+
+    #[test]
+    fn arch_dir_pages_list_every_shard_file_once_in_name_order() {
+        let t = tempfile::tempdir().unwrap();
+        let b = Bck::ais("b");
+        let objs = ["a", "s.tar", "s.tar.idx", "s.tar0", "t.tar", "z"];
+        let mps = two_mountpaths(t.path(), &b, &objs);
+        // Real shards in place of the placeholder bytes.
+        let shard = |files: &[&str]| {
+            let mut v = Vec::new();
+            for f in files {
+                engine::tarball::append(&mut v, f, f.as_bytes(), 1).unwrap();
+            }
+            engine::tarball::finish(&mut v).unwrap();
+            v
+        };
+        std::fs::write(
+            b.fqn(&mps[1].path, "s.tar"),
+            shard(&["2.cls", "1.jpg", "1.cls"]),
+        )
+        .unwrap();
+        std::fs::write(b.fqn(&mps[0].path, "t.tar"), b"not a tar at all").unwrap();
+        let want = [
+            "a",
+            "s.tar",
+            "s.tar.idx",
+            "s.tar/1.cls",
+            "s.tar/1.jpg",
+            "s.tar/2.cls",
+            "s.tar0",
+            "t.tar",
+            "z",
+        ];
+        let all = with_shard_files(&mps, &b, &q("", "", 100), false).unwrap();
+        assert_eq!(names(&all), want);
+        assert!(matches!(all[1], Item::Shard(..)));
+        assert!(
+            matches!(all[7], Item::Object(..)),
+            "unreadable shard listed as an object"
+        );
+        assert!(matches!(all[3], Item::InArch(_, 5)));
+        for size in 1..=4 {
+            let mut got = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = names(&with_shard_files(&mps, &b, &q("", &after, size), false).unwrap());
+                if page.is_empty() {
+                    break;
+                }
+                after = page.last().unwrap().clone();
+                let full = page.len() == size;
+                got.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            assert_eq!(got, want, "page size {size}");
+        }
+        let prefixed = with_shard_files(&mps, &b, &q("s.tar", "", 100), false).unwrap();
+        assert_eq!(
+            names(&prefixed),
+            [
+                "s.tar",
+                "s.tar.idx",
+                "s.tar/1.cls",
+                "s.tar/1.jpg",
+                "s.tar/2.cls",
+                "s.tar0"
+            ]
+        );
+        assert_eq!(shards_before("s.tar/1.cls"), ["s.tar"]);
+        assert_eq!(shards_before("s.tar.idx"), ["s.tar"]);
+        assert_eq!(shards_before("d/x.tar.gz/y/z"), ["d/x.tar", "d/x.tar.gz"]);
+        assert!(shards_before("plain").is_empty());
     }
 }

@@ -38,6 +38,9 @@ pub enum Error {
     /// A conditional commit ([`crate::object::PutOpts::require`]) found the object changed
     /// since the condition was checked: nothing was written.
     Changed(PathBuf),
+    /// A shard could not be read as asked (not an archive, no such member, a bad match
+    /// mode, a limit): see [`crate::archive::ArchError`].
+    Archive(crate::archive::ArchError),
 }
 
 impl Error {
@@ -83,6 +86,7 @@ impl fmt::Display for Error {
             }
             Error::Mountpath(m) => write!(f, "{m}"),
             Error::Exists(p) => write!(f, "{} already exists", p.display()),
+            Error::Archive(e) => write!(f, "{e}"),
             Error::Changed(p) => write!(
                 f,
                 "{} changed while the conditional write was in progress",
@@ -93,6 +97,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<crate::archive::ArchError> for Error {
+    fn from(e: crate::archive::ArchError) -> Error {
+        Error::Archive(e)
+    }
+}
 
 impl From<CksumError> for Error {
     fn from(e: CksumError) -> Error {

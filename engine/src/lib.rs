@@ -12,6 +12,7 @@
 //!
 //! What it does not do: sockets, cluster maps, HTTP. It depends on no workspace crate.
 
+pub mod archive;
 pub mod cksum;
 pub mod ec;
 pub mod ecstore;

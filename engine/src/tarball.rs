@@ -1,6 +1,8 @@
 //! Writing tar archives (POSIX ustar): a 512-byte header per member, its bytes padded to a
 //! multiple of 512, and two zero blocks at the end. Enough for what the node produces itself
-//! (its log archive); names longer than ustar's 100 (+155 prefix) bytes are refused.
+//! (its log archive, `archregx` results, GetBatch output). [`header`] refuses names longer
+//! than ustar's 100 (+155 prefix) bytes; [`member_head`] writes those with a PAX `path`
+//! record (POSIX.1-2001, read by GNU tar, Go and Python).
 
 /// The ustar header of a regular file `name` of `size` bytes, mode 0644, modified at
 /// `mtime` (Unix seconds).
@@ -51,6 +53,72 @@ pub fn header(name: &str, size: u64, mtime: u64) -> std::io::Result<[u8; 512]> {
     Ok(h)
 }
 
+/// The header block(s) of member `name`: one ustar header, or a PAX extended header with
+/// the full name followed by a ustar header with a shortened one.
+pub fn member_head(name: &str, size: u64, mtime: u64) -> std::io::Result<Vec<u8>> {
+    if let Ok(h) = header(name, size, mtime) {
+        return Ok(h.to_vec());
+    }
+    if name.is_empty() || name.len() > PAX_NAME_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "tar member name of {} bytes (1..={PAX_NAME_BYTES_MAX})",
+                name.len()
+            ),
+        ));
+    }
+    // "<len> path=<name>\n", where <len> counts its own digits.
+    let body = format!(" path={name}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    let rec = format!("{len}{body}");
+    let mut short: String = name
+        .chars()
+        .rev()
+        .take(90)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    short = short.trim_start_matches('/').to_string();
+    let mut x = header(
+        &format!("PaxHeaders/{}", short.replace('/', "_")),
+        rec.len() as u64,
+        mtime,
+    )?;
+    x[156] = b'x';
+    reseal(&mut x);
+    let mut out = x.to_vec();
+    out.extend_from_slice(rec.as_bytes());
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&header(&short, size, mtime)?);
+    Ok(out)
+}
+
+/// Bytes member `name` of `size` bytes takes in a tar: head(s) plus data padded to 512.
+pub fn member_len(name: &str, size: u64) -> std::io::Result<u64> {
+    Ok(member_head(name, 0, 0)?.len() as u64 + size.div_ceil(512) * 512)
+}
+
+/// The zero bytes after `size` bytes of member data.
+pub fn padding(size: u64) -> &'static [u8] {
+    &[0u8; 512][..((512 - size % 512) % 512) as usize]
+}
+
+/// Longest member name [`member_head`] writes.
+pub const PAX_NAME_BYTES_MAX: usize = 4096;
+
+/// Recompute the checksum field after a change.
+fn reseal(h: &mut [u8; 512]) {
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|c| u32::from(*c)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+}
+
 /// Append member `name` with `data` to `out`.
 pub fn append(
     out: &mut impl std::io::Write,
@@ -58,7 +126,7 @@ pub fn append(
     data: &[u8],
     mtime: u64,
 ) -> std::io::Result<()> {
-    out.write_all(&header(name, data.len() as u64, mtime)?)?;
+    out.write_all(&member_head(name, data.len() as u64, mtime)?)?;
     out.write_all(data)?;
     let pad = (512 - data.len() % 512) % 512;
     out.write_all(&[0u8; 512][..pad])
@@ -104,6 +172,28 @@ mod tests {
             "{listing}"
         );
         assert!(super::header(&"x".repeat(300), 1, 0).is_err());
+    }
+
+    #[test]
+    fn pax_long_names_round_trip_through_our_reader_and_gnu_tar() {
+        let name = format!("bucket/{}/obj.bin", "x".repeat(300));
+        let mut v = Vec::new();
+        super::append(&mut v, &name, b"data", 1).unwrap();
+        super::finish(&mut v).unwrap();
+        assert_eq!(super::member_len(&name, 4).unwrap() + 1024, v.len() as u64);
+        let idx = crate::archive::index(&v[..], crate::archive::Format::Tar).unwrap();
+        assert_eq!(idx.members.len(), 1);
+        assert_eq!(idx.members[0].name, name);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.tar");
+        std::fs::write(&p, &v).unwrap();
+        if let Ok(out) = std::process::Command::new("tar")
+            .arg("-tf")
+            .arg(&p)
+            .output()
+        {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), name);
+        }
     }
 }
 

@@ -27,6 +27,12 @@ pub const LSO_FLAG_DIFF: u64 = 1 << 12;
 pub const ENTRY_FLAG_PRESENT: u16 = 64;
 /// Entry flag: virtual directory (non-recursive listings).
 pub const ENTRY_FLAG_DIR: u16 = 256;
+/// List-objects flag: expand shards into their files (`<shard>/<file>` entries).
+pub const LSO_FLAG_ARCH_DIR: u64 = 1 << 3;
+/// Entry flag: a file inside a shard (listed with [`LSO_FLAG_ARCH_DIR`]).
+pub const ENTRY_FLAG_IN_ARCH: u16 = 128;
+/// Entry flag: a shard whose files follow it (listed with [`LSO_FLAG_ARCH_DIR`]).
+pub const ENTRY_FLAG_IS_ARCHIVE: u16 = 512;
 
 /// AIS bucket listing page maximum.
 pub const LSO_PAGE_SIZE_MAX: usize = 10_000;

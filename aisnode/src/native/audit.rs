@@ -79,15 +79,11 @@ use Endpoint::{Bucket, Cluster, Mountpaths, Object, ObjectsBucket, ReverseDaemon
 /// Actions and query parameters, per endpoint and method.
 #[rustfmt::skip]
 pub const ROWS: &[Row] = &[
-    // Objects, on every method: a GET would return untransformed bytes, a PUT into an
-    // archive would replace the whole shard.
+    // Objects, on every method: a GET would return untransformed bytes.
     qp(Object, "*", "etl_name", "ETL transformations"),
     qp(Object, "*", "etl_pipeline", "ETL pipelines"),
     qp(Object, "*", "etl_args", "ETL arguments"),
     qp(Object, "*", "etl_fqn", "ETL"),
-    qp(Object, "*", "archpath", "files inside archives"),
-    qp(Object, "*", "archregx", "files inside archives"),
-    qp(Object, "*", "archmode", "files inside archives"),
     act(Bucket, "POST", "move-bck", "rename a bucket (job)"),
     act(Bucket, "POST", "copy-bck", "copy a bucket (job)"),
     act(Bucket, "POST", "etl-bck", "transform a bucket with ETL (job)"),
@@ -132,7 +128,6 @@ pub const WHATS: &[(&str, &str)] = &[
 
 /// List-objects flags AIS acts on and this node does not (bit, name, meaning).
 pub const LSO_FLAGS: &[(u32, &str, &str)] = &[
-    (3, "arch-dir", "list the files inside shards"),
     (14, "is-s3", "S3-style ETag and LastModified in every entry"),
     (15, "nbi", "list from a native bucket inventory"),
 ];
@@ -150,7 +145,6 @@ pub const LSO_HEADERS: &[(&str, &str)] = &[
 pub const RESOURCES: &[(&str, &str)] = &[
     ("etl", "ETL (transformations)"),
     ("download", "the downloader"),
-    ("ml", "Get-Batch (/v1/ml/moss)"),
 ];
 
 fn endpoint_name(e: Endpoint) -> &'static str {
@@ -279,8 +273,12 @@ mod tests {
         assert_eq!(e.status, 501);
         assert!(e.message.contains("\"copy-bck\""), "{}", e.message);
         assert!(check_action(Bucket, "GET", "copy-bck").is_ok());
-        let e = check_lso_flags(1 << 3 | 1 << 4).unwrap_err();
-        assert!(e.message.contains("arch-dir"), "{}", e.message);
+        let e = check_lso_flags(1 << 14 | 1 << 4).unwrap_err();
+        assert!(e.message.contains("is-s3"), "{}", e.message);
+        assert!(
+            check_lso_flags(1 << 3).is_ok(),
+            "arch-dir is served (native::archive)"
+        );
         assert!(check_lso_flags(1 << 4 | 1 << 11).is_ok());
         assert!(check_what("cluster", "sysinfo")
             .unwrap_err()

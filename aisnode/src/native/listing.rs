@@ -10,7 +10,9 @@ use crate::error::ApiError;
 use crate::reply::send_page;
 use crate::req::{Outcome, Req};
 use cluster::listing::{self, ListQuery};
-use net::api::{LsoMsg, LSO_FLAG_DIFF, LSO_FLAG_NOT_CACHED};
+use net::api::{
+    LsoMsg, LSO_FLAG_ARCH_DIR, LSO_FLAG_DIFF, LSO_FLAG_NOT_CACHED, LSO_FLAG_NO_RECURSION,
+};
 use net::conn::Conn;
 use std::rc::Rc;
 
@@ -40,6 +42,11 @@ fn check(core: &Core, req: &Req, bucket: &str, lso: &LsoMsg) -> Result<(), ApiEr
         )));
     }
     audit::check_lso_flags(lso.flags)?;
+    if lso.flags & LSO_FLAG_ARCH_DIR != 0 && lso.flags & LSO_FLAG_NO_RECURSION != 0 {
+        return Err(ApiError::not_implemented(
+            "list-objects flags arch-dir and no-recursion together are not supported by this node",
+        ));
+    }
     if lso.flags & LSO_FLAG_NOT_CACHED != 0 {
         return Err(ApiError::bad_request(format!(
             "{cname} is not a remote bucket - cannot list 'not cached' objects"

@@ -2,6 +2,7 @@
 //! redirects, node and cluster queries, membership, configuration, jobs, mountpaths.
 
 pub mod append;
+pub mod archive;
 pub mod audit;
 pub mod body;
 pub mod buckets;
@@ -13,6 +14,7 @@ pub mod ec;
 pub mod jobs;
 pub mod lifecycle;
 pub mod listing;
+pub mod ml;
 pub mod mountpaths;
 pub mod multipart;
 pub mod objects;

@@ -4,7 +4,7 @@
 //! held back and the connection is cut short, so the client sees a truncated body.
 
 use super::body::{client_cksum, receive_into};
-use super::{append, multipart};
+use super::{append, archive, multipart};
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::forward::get_from_neighbor;
@@ -38,6 +38,15 @@ pub async fn object(
     // Reads find objects a resilver has not moved to their HRW mountpath yet.
     let at = |mp| locate(core, mp, bucket, object);
     super::audit::check_query(super::audit::Endpoint::Object, req)?;
+    if archive::selects(req) {
+        return match method.as_str() {
+            "GET" | "HEAD" => archive::get(core, conn, req, at(mp), bucket, object).await,
+            "PUT" => archive::put(core, conn, req, mp, bucket, object).await,
+            m => Err(ApiError::not_implemented(format!(
+                "{m} /v1/objects/<bucket>/<object> with archpath/archregx/archmode is not supported (GET, HEAD and PUT are)"
+            ))),
+        };
+    }
     let mpt = req.q(multipart::QPARAM_UPLOAD_ID).is_some()
         || req.q(multipart::QPARAM_PART_NUMBER).is_some();
     match method.as_str() {

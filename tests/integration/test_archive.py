@@ -1,0 +1,481 @@
+"""Shards (archives) and Get-Batch through the official SDK, on one node and in a 1-proxy/3-target
+cluster (README "Shards"; engine::archive, aisnode native/archive.rs, native/ml.rs):
+
+* `archpath` reads every member of WebDataset-style shards byte-exact: .tar, .tgz, .tar.gz,
+  .zip (stored and deflated), .tar.lz4, a shard without an extension (magic), and `archmime`;
+  through the SDK, the proxy's redirect and the easy URL;
+* `archregx` with every `archmode` returns the matching members as a TAR, in archive order;
+* list-objects `ARCH_DIR` (`Bucket.list_archive`, paged `list_objects_iter`) lists every member
+  as `<shard>/<member>` with its size and the in-archive flag, in name order, once;
+* the SDK's `AISShardReader` flow (its list and get calls, without torch) yields every sample
+  once;
+* PUT with `archpath` (AIS PutApndArch) creates and appends, as a new version;
+* bad input (not an archive, missing member, bad mode or regex, bad flags) is a 4xx naming what is
+  at fault and changes nothing;
+* Get-Batch (`Client.batch`) mixing plain objects, ranges and archived files from several buckets
+  and targets: in order, byte-identical, streaming and buffered, with continue-on-error.
+"""
+
+import gzip
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import zipfile
+
+import pytest
+import requests
+from aistore.sdk import ArchiveConfig, ListObjectFlag
+from aistore.sdk.archive_config import ArchiveMode
+from aistore.sdk.errors import AISError
+from aistore.sdk.etl.etl_config import ETLConfig
+
+from aisutil import MiB, det_bytes, make_client, obj_url
+from clusterutil import Cluster
+
+pytestmark = pytest.mark.timeout(600)
+
+T = 60
+IN_ARCH = 128
+IS_ARCHIVE = 512
+
+
+# ---- shards ------------------------------------------------------------------------------------
+
+
+def wds_samples(tag, n, big=None):
+    """WebDataset samples: `000123.jpg` (sizes vary, some over a tar block) and `000123.cls`."""
+    files = {}
+    for i in range(n):
+        key = f"{i:06d}"
+        files[f"{key}.jpg"] = det_bytes(f"{tag}/{key}.jpg", 100 + (i * 977) % 9000)
+        files[f"{key}.cls"] = str(i % 10).encode()
+    if big:
+        files["big/blob.bin"] = det_bytes(f"{tag}/big", big)
+    files["empty.txt"] = b""
+    return files
+
+
+def make_tar(files, mode="w"):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.PAX_FORMAT) as t:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = 1_700_000_000
+            t.addfile(ti, io.BytesIO(data))
+        # A directory entry: never a member.
+        d = tarfile.TarInfo("somedir/")
+        d.type = tarfile.DIRTYPE
+        t.addfile(d)
+    return buf.getvalue()
+
+
+def make_zip(files, compression):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as z:
+        z.writestr("somedir/", b"")
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def make_lz4(tar_bytes, tmp):
+    if shutil.which("lz4") is None:
+        return None
+    src = tmp / "x.tar"
+    src.write_bytes(tar_bytes)
+    subprocess.run(["lz4", "-q", "-f", str(src), str(tmp / "x.tar.lz4")], check=True)
+    return (tmp / "x.tar.lz4").read_bytes()
+
+
+def shard_bytes(fmt, files, tmp):
+    if fmt in (".tar", ""):
+        return make_tar(files)
+    if fmt in (".tgz", ".tar.gz"):
+        return gzip.compress(make_tar(files), compresslevel=1)
+    if fmt == ".zip":
+        return make_zip(files, zipfile.ZIP_DEFLATED)
+    if fmt == ".zip-stored":
+        return make_zip(files, zipfile.ZIP_STORED)
+    if fmt == ".tar.lz4":
+        return make_lz4(make_tar(files), tmp)
+    raise AssertionError(fmt)
+
+
+def put(b, name, data):
+    b.object(name).get_writer().put_content(data)
+
+
+def get_arch(b, shard, member):
+    return b.object(shard).get_reader(archive_config=ArchiveConfig(archpath=member)).read_all()
+
+
+def tar_members(data):
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as t:
+        return [(m.name, t.extractfile(m).read()) for m in t.getmembers() if m.isfile()]
+
+
+def snapshot(endpoint, b):
+    """name -> (bytes, version, checksum) of every object (plain listing)."""
+    out = {}
+    for e in b.list_all_objects():
+        r = requests.get(obj_url(endpoint, b.name, e.name), timeout=T)
+        assert r.status_code == 200, r.text
+        out[e.name] = (r.content, r.headers.get("Ais-Version"), r.headers.get("Ais-Checksum-Value"))
+    return out
+
+
+# ---- archpath / archregx ----------------------------------------------------------------------
+
+
+FORMATS = [".tar", ".tgz", ".tar.gz", ".zip", ".zip-stored", ".tar.lz4"]
+
+
+def archpath_round(client, endpoint, b, tmp):
+    files = wds_samples("ap", 40, big=3 * MiB + 5)
+    shards = {}
+    for fmt in FORMATS:
+        data = shard_bytes(fmt, files, tmp)
+        if data is None:
+            continue
+        name = "shards/s" + (".zip" if fmt == ".zip-stored" else fmt)
+        if fmt == ".zip-stored":
+            name = "shards/stored.zip"
+        put(b, name, data)
+        shards[name] = data
+    # No extension: the format comes from the magic (tar, gzip); archmime names it.
+    put(b, "shards/noext", make_tar(files))
+    put(b, "shards/noext-gz", gzip.compress(make_tar(files)))
+    shards["shards/noext"] = None
+    shards["shards/noext-gz"] = None
+    for shard in shards:
+        for member, data in files.items():
+            got = get_arch(b, shard, member)
+            assert got == data, f"{shard}:{member}: {len(got)} bytes, want {len(data)}"
+    # The easy URL and raw requests through the redirect, with archmime overriding the extension.
+    r = requests.get(f"{endpoint}/ais/{b.name}/shards/s.tar?archpath=000007.jpg", timeout=T)
+    assert r.status_code == 200 and r.content == files["000007.jpg"], r.status_code
+    put(b, "shards/tar-named.zip", make_tar(files))
+    r = requests.get(obj_url(endpoint, b.name, "shards/tar-named.zip") + "&archpath=000003.cls&archmime=.tar",
+                     timeout=T)
+    assert r.status_code == 200 and r.content == files["000003.cls"], (r.status_code, r.text[:200])
+    # A leading '/' on the member name is ignored (AIS namesEq).
+    assert get_arch(b, "shards/s.tar", "/000001.cls") == files["000001.cls"]
+    # HEAD of a member: its size.
+    r = requests.head(obj_url(endpoint, b.name, "shards/s.tgz") + "&archpath=big/blob.bin",
+                      allow_redirects=True, timeout=T)
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(files["big/blob.bin"])
+    return files
+
+
+def archregx_round(b, files):
+    names = list(files)
+    cases = [
+        (ArchiveMode.PREFIX, "00001", [n for n in names if n.startswith("00001")]),
+        (ArchiveMode.SUFFIX, ".cls", [n for n in names if n.endswith(".cls")]),
+        (ArchiveMode.SUBSTR, "0002", [n for n in names if "0002" in n]),
+        (ArchiveMode.WDSKEY, "000005", ["000005.jpg", "000005.cls"]),
+        (ArchiveMode.REGEXP, r"^0000[12]\d\.jpg$", [n for n in names if n.endswith(".jpg") and n[:5] in ("00001", "00002")]),
+    ]
+    for shard in ("shards/s.tar", "shards/s.tgz", "shards/s.zip"):
+        for mode, rx, want in cases:
+            data = b.object(shard).get_reader(archive_config=ArchiveConfig(regex=rx, mode=mode)).read_all()
+            got = tar_members(data)
+            assert [n for n, _ in got] == want, f"{shard} {mode} {rx}"
+            assert all(d == files[n] for n, d in got), f"{shard} {mode} {rx}: bytes"
+            assert want, "every case selects something"
+
+
+def bad_input_round(endpoint, b):
+    put(b, "plain.bin", det_bytes("plain", 5000))
+    put(b, "fake.tar", det_bytes("fake", 5000))
+    before = snapshot(endpoint, b)
+    u = lambda name, q: obj_url(endpoint, b.name, name) + "&" + q  # noqa: E731
+    cases = [
+        # (method, url, body, headers, status, words the message must name)
+        ("GET", u("shards/s.tar", "archpath=nosuch.jpg"), None, {}, 404, ["nosuch.jpg"]),
+        ("GET", u("shards/s.zip", "archpath=nosuch.jpg"), None, {}, 404, ["nosuch.jpg"]),
+        ("GET", u("shards/s.tgz", "archpath=nosuch.jpg"), None, {}, 404, ["nosuch.jpg"]),
+        ("HEAD", u("shards/s.tar", "archpath=nosuch.jpg"), None, {}, 404, []),
+        ("GET", u("plain.bin", "archpath=x"), None, {}, 400, ["not an archive"]),
+        ("GET", u("fake.tar", "archpath=x"), None, {}, 400, ["not a valid .tar archive"]),
+        ("GET", u("fake.tar", "archpath=x&archmime=zip"), None, {}, 400, [".zip"]),
+        ("GET", u("shards/s.tar", "archpath=x&archmime=rar"), None, {}, 400, ["rar"]),
+        ("GET", u("shards/s.tar", "archregx=x&archmode=glob"), None, {}, 400, ["glob"]),
+        ("GET", u("shards/s.tar", "archregx=(&archmode=regexp"), None, {}, 400, ["archregx"]),
+        ("GET", u("shards/s.tar", "archpath=a&archregx=b"), None, {}, 400, ["archpath"]),
+        ("GET", u("nosuch.tar", "archpath=x"), None, {}, 404, ["nosuch.tar"]),
+        ("DELETE", u("shards/s.tar", "archpath=000001.cls"), None, {}, 501, ["archpath"]),
+        # Adding to a shard: bad flags, no shard to append to, not a tar, no format, a compressed shard.
+        ("PUT", u("shards/s.tar", "archpath=n.txt"), b"x", {"Ais-Pine": "x"}, 400, ["flags"]),
+        ("PUT", u("shards/s.tar", "archpath=n.txt"), b"x", {"Ais-Pine": "7"}, 400, ["flags"]),
+        ("PUT", u("new-missing.tar", "archpath=n.txt"), b"x", {"Ais-Pine": "1"}, 404, ["new-missing.tar"]),
+        ("PUT", u("fake.tar", "archpath=n.txt"), b"x", {"Ais-Pine": "1"}, 400, ["not a valid .tar archive"]),
+        ("PUT", u("plain.bin", "archpath=n.txt"), b"x", {}, 400, ["archive format"]),
+        ("PUT", u("shards/s.tgz", "archpath=n.txt"), b"x", {"Ais-Pine": "1"}, 501, [".tgz"]),
+        ("PUT", u("shards/s.tar", "archpath=dir/"), b"x", {"Ais-Pine": "1"}, 400, ["dir/"]),
+    ]
+    for method, url, body, headers, status, words in cases:
+        r = requests.request(method, url, data=body, headers=headers, timeout=T)
+        assert r.status_code == status, f"{method} {url}: {r.status_code} {r.text[:300]}"
+        for w in words:
+            assert w in r.text, f"{method} {url}: {w!r} not in {r.text[:300]}"
+    # Chunked body (no Content-Length): refused.
+    r = requests.put(u("shards/s.tar", "archpath=n.txt"), data=iter([b"ab", b"cd"]),
+                     headers={"Ais-Pine": "1"}, timeout=T)
+    assert r.status_code == 400 and "Content-Length" in r.text, r.text
+    assert snapshot(endpoint, b) == before
+
+
+# ---- ARCH_DIR listing and the shard-reader flow ----------------------------------------------
+
+
+def listing_round(b, files):
+    put(b, "solo/one.tar", make_tar(files))
+    want = sorted(f"solo/one.tar/{n}" for n in files)
+    entries = b.list_archive("solo/one.tar")
+    assert [e.name for e in entries] == want
+    assert all(e.size == len(files[e.name.split("/", 2)[2]]) for e in entries)
+    assert all(e.flags & IN_ARCH and not e.flags & IS_ARCHIVE for e in entries)
+    with_shard = b.list_archive("solo/one.tar", include_archive_obj=True)
+    assert with_shard[0].name == "solo/one.tar" and with_shard[0].flags & IS_ARCHIVE
+    assert len(with_shard) == len(want) + 1
+    # The whole bucket, paged small: every object and every member of every shard once, sorted.
+    for page_size in (7, 1000):
+        names = [e.name for e in b.list_objects_iter(prefix="shards/", page_size=page_size,
+                                                     flags=[ListObjectFlag.ARCH_DIR])]
+        assert names == sorted(names), f"page {page_size}: not in name order"
+        assert len(names) == len(set(names)), f"page {page_size}: duplicates"
+        for shard in ("shards/s.tar", "shards/s.zip", "shards/s.tgz"):
+            got = [n for n in names if n.startswith(shard + "/")]
+            assert got == sorted(f"{shard}/{n}" for n in files), f"{shard} page {page_size}"
+    # With no-recursion: refused by name, not ignored.
+    with pytest.raises(AISError) as ei:
+        list(b.list_objects_iter(prefix="shards/", flags=[ListObjectFlag.ARCH_DIR, ListObjectFlag.NO_RECURSION]))
+    assert ei.value.status_code == 501 and "arch-dir" in str(ei.value)
+    # Without the flag: objects only.
+    plain = [e.name for e in b.list_all_objects(prefix="shards/")]
+    assert not any("/0000" in n for n in plain)
+
+
+def shard_reader_flow(b, prefix):
+    """What AISShardReader does (aistore/pytorch/shard_reader.py), without importing torch:
+    list the shards, count samples with an ARCH_DIR listing of each, then GET each shard and
+    read its samples with tarfile."""
+    shards = list(b.list_all_objects_iter(prefix=prefix))
+    length = 0
+    for shard in shards:
+        # AISShardReader.__len__ calls `shard.bucket.list_objects_iter`, but SDK 2.0.0's Object
+        # has no `bucket` attribute (an SDK bug): the same call on the shard's bucket.
+        for _ in b.list_objects_iter(prefix=shard.name, props="name",
+                                     flags=[ListObjectFlag.ARCH_DIR]):
+            length += 1
+        length -= 1
+    samples = {}
+    for shard in shards:
+        content = shard.get_reader(etl=ETLConfig(None)).read_all()
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r:") as tar:
+            for m in tar.getmembers():
+                if m.isfile():
+                    base, _, ext = m.name.rpartition(".")
+                    samples.setdefault((shard.name, base), {})[ext] = tar.extractfile(m).read()
+    return length, samples
+
+
+def shard_reader_round(b):
+    want = {}
+    for k in range(3):
+        files = wds_samples(f"sr{k}", 25)
+        files.pop("empty.txt")
+        put(b, f"wds/shard-{k:04d}.tar", make_tar(files))
+        for n, d in files.items():
+            base, _, ext = n.rpartition(".")
+            want.setdefault((f"wds/shard-{k:04d}.tar", base), {})[ext] = d
+    length, samples = shard_reader_flow(b, "wds/")
+    assert length == sum(len(v) for v in want.values()), length
+    assert samples == want
+    # And each sample through archpath, as a map-style dataset would read it.
+    for (shard, base), exts in want.items():
+        for ext, data in exts.items():
+            assert get_arch(b, shard, f"{base}.{ext}") == data
+
+
+# ---- PUT with archpath (PutApndArch) ------------------------------------------------------------
+
+
+def append_round(endpoint, b):
+    url = lambda name, f: obj_url(endpoint, b.name, name) + "&archpath=" + f  # noqa: E731
+    # No flags: a new shard with just this file (replacing any).
+    r = requests.put(url("made.tar", "a/1.txt"), data=b"one", timeout=T)
+    assert r.status_code == 200, r.text
+    assert tar_members(b.object("made.tar").get_reader().read_all()) == [("a/1.txt", b"one")]
+    v1 = int(requests.head(obj_url(endpoint, b.name, "made.tar"), allow_redirects=True, timeout=T).headers["Ais-Version"])
+    big = det_bytes("appended", 70_000)
+    r = requests.put(url("made.tar", "b/2.bin"), data=big, headers={"Ais-Pine": "1"}, timeout=T)
+    assert r.status_code == 200, r.text
+    # A name given as <shard>/<file> names <file>.
+    r = requests.put(url("made.tar", "made.tar/c.txt"), data=b"three", headers={"Ais-Pine": "2"}, timeout=T)
+    assert r.status_code == 200, r.text
+    data = b.object("made.tar").get_reader().read_all()
+    assert tar_members(data) == [("a/1.txt", b"one"), ("b/2.bin", big), ("c.txt", b"three")]
+    assert len(data) % 512 == 0
+    h = requests.head(obj_url(endpoint, b.name, "made.tar"), allow_redirects=True, timeout=T).headers
+    assert int(h["Ais-Version"]) == v1 + 2
+    assert get_arch(b, "made.tar", "b/2.bin") == big
+    # Append-or-create on a missing shard creates it.
+    r = requests.put(url("made2.tar", "x"), data=b"x", headers={"Ais-Pine": "2"}, timeout=T)
+    assert r.status_code == 200, r.text
+    assert tar_members(b.object("made2.tar").get_reader().read_all()) == [("x", b"x")]
+    # Flags 0 on an existing shard: replaced by a shard with just the new file (AIS).
+    r = requests.put(url("made2.tar", "y"), data=b"y", timeout=T)
+    assert r.status_code == 200, r.text
+    assert tar_members(b.object("made2.tar").get_reader().read_all()) == [("y", b"y")]
+
+
+# ---- Get-Batch ---------------------------------------------------------------------------------
+
+
+def batch_round(client, endpoint, tmp, tag):
+    b1 = client.bucket(f"gb1-{tag}").create(exist_ok=True)
+    b2 = client.bucket(f"gb2-{tag}").create(exist_ok=True)
+    files = wds_samples("gb", 12)
+    put(b1, "s.tar", make_tar(files))
+    put(b2, "s.tgz", gzip.compress(make_tar(files)))
+    put(b2, "s.zip", make_zip(files, zipfile.ZIP_DEFLATED))
+    objs = {}
+    for i in range(12):
+        bk = b1 if i % 2 else b2
+        name = f"obj-{i}"
+        objs[(bk.name, name)] = det_bytes(f"{tag}/{name}", 1 + i * 3001)
+        put(bk, name, objs[(bk.name, name)])
+    big = det_bytes("big", 2 * MiB + 3)
+    put(b1, "big", big)
+    # (add kwargs, expected bytes, expected member name)
+    plan = []
+    for (bn, name), data in objs.items():
+        plan.append((dict(obj=name, bck=bn, provider="ais"), data, f"{bn}/{name}"))
+    plan.insert(3, (dict(obj="s.tar", bck=b1.name, provider="ais", archpath="000004.jpg"),
+                    files["000004.jpg"], f"{b1.name}/s.tar/000004.jpg"))
+    plan.insert(5, (dict(obj="s.tgz", bck=b2.name, provider="ais", archpath="000011.cls"),
+                    files["000011.cls"], f"{b2.name}/s.tgz/000011.cls"))
+    plan.insert(7, (dict(obj="s.zip", bck=b2.name, provider="ais", archpath="000002.jpg"),
+                    files["000002.jpg"], f"{b2.name}/s.zip/000002.jpg"))
+    plan.append((dict(obj="big", bck=b1.name, provider="ais", start=1000, length=70_000),
+                 big[1000:71_000], f"{b1.name}/big"))
+    plan.append((dict(obj="big", bck=b1.name, provider="ais", start=2 * MiB, length=-1),
+                 big[2 * MiB:], f"{b1.name}/big"))
+    plan.append((dict(obj="s.tar", bck=b1.name, provider="ais", archpath="000003.jpg", start=10, length=50),
+                 files["000003.jpg"][10:60], f"{b1.name}/s.tar/000003.jpg"))
+    plan.append((dict(obj="big", bck=b1.name, provider="ais"), big, f"{b1.name}/big"))
+
+    for streaming in (True, False):
+        batch = client.batch(bucket=b1, streaming_get=streaming)
+        for kw, _, _ in plan:
+            batch.add(**kw)
+        got = list(batch.get())
+        assert len(got) == len(plan), (streaming, len(got))
+        for i, ((out, data), (kw, want, _)) in enumerate(zip(got, plan)):
+            assert data == want, f"strm={streaming} entry {i} {kw}: {len(data)} bytes, want {len(want)}"
+            assert out.obj_name == kw["obj"] and out.bucket == kw["bck"], (i, out)
+            assert out.size == len(want), (i, out)
+        # Member names as AIS names them (raw stream).
+        batch = client.batch(bucket=b1, streaming_get=True)
+        for kw, _, _ in plan:
+            batch.add(**kw)
+        raw = batch.get(raw=True).read()
+        assert [n for n, _ in tar_members(raw)] == [n for _, _, n in plan]
+
+    # Default bucket from the URL, names only (onob), gzipped output.
+    batch = client.batch(objects=["obj-1", "obj-3"], bucket=b1, only_obj_name=True, output_format=".tgz")
+    raw = batch.get(raw=True).read()
+    assert tar_members(gzip.decompress(raw)) == [("obj-1", objs[(b1.name, "obj-1")]),
+                                                 ("obj-3", objs[(b1.name, "obj-3")])]
+
+    # Continue on error: missing objects, members and buckets become empty __404__/ entries.
+    for streaming in (True, False):
+        batch = client.batch(bucket=b1, cont_on_err=True, streaming_get=streaming)
+        batch.add("obj-1")
+        batch.add("nosuch")
+        batch.add("s.tar", archpath="nosuch.jpg")
+        batch.add("obj-1", bck=f"nosuchbucket-{tag}", provider="ais")
+        batch.add("obj-3")
+        got = list(batch.get())
+        assert [d for _, d in got] == [objs[(b1.name, "obj-1")], b"", b"", b"", objs[(b1.name, "obj-3")]]
+        errs = [o.err_msg for o, _ in got]
+        assert errs[0] is None or errs[0] == ""
+        assert all(errs[i] for i in (1, 2, 3)), errs
+        if not streaming:
+            assert "nosuch.jpg" in errs[2], errs[2]
+    raw_batch = client.batch(bucket=b1, cont_on_err=True)
+    raw_batch.add("nosuch")
+    raw_batch.add("s.tar", archpath="nosuch.jpg")
+    names = [n for n, _ in tar_members(raw_batch.get(raw=True).read())]
+    assert names == [f"__404__/{b1.name}/nosuch", f"__404__/{b1.name}/s.tar/nosuch.jpg"]
+
+    # Without it: the request fails, naming the entry.
+    batch = client.batch(bucket=b1, cont_on_err=False, streaming_get=False)
+    batch.add("obj-1")
+    batch.add("nosuch")
+    with pytest.raises(AISError) as ei:
+        list(batch.get())
+    assert ei.value.status_code == 404 and "nosuch" in str(ei.value)
+
+    # Bad requests: 4xx naming the fault.
+    url = f"{endpoint}/v1/ml/moss/{b1.name}?provider=ais"
+    for body, status, word in [
+        ({"in": []}, 400, "no entries"),
+        ({"in": [{"objname": "obj-1", "start": 5}]}, 400, "start"),
+        ({"in": [{"objname": "obj-1"}], "mime": ".zip"}, 501, ".zip"),
+        ({"in": [{"objname": "obj-1"}], "mime": ".rar"}, 400, ".rar"),
+        ({"in": [{"objname": "big", "start": 3 * MiB, "length": 5}], "coer": False, "strm": False}, 416, "big"),
+    ]:
+        r = requests.get(url, json=body, timeout=T)
+        assert r.status_code == status and word in r.text, (body, r.status_code, r.text[:300])
+    # One entry past GETBATCH_ENTRIES_MAX (10,000): refused before anything is fetched.
+    r = requests.get(url, json={"in": [{"objname": "obj-1"}] * 10_001}, timeout=T)
+    assert r.status_code == 400 and "GETBATCH_ENTRIES_MAX" in r.text, r.text[:300]
+    r = requests.get(url, data=b"{not json", timeout=T)
+    assert r.status_code == 400, r.text
+
+
+# ---- fixtures and tests -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster(aisnode_binary, tmp_path_factory):
+    c = Cluster(aisnode_binary, tmp_path_factory.mktemp("arch"), proxies=1, targets=3,
+                mountpaths=2, target_cores=2)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.close()
+
+
+def all_rounds(endpoint, tmp, tag):
+    client = make_client(endpoint)
+    b = client.bucket(f"arch-{tag}").create(exist_ok=True)
+    files = archpath_round(client, endpoint, b, tmp)
+    archregx_round(b, files)
+    listing_round(b, files)
+    shard_reader_round(b)
+    bad_input_round(endpoint, b)
+    append_round(endpoint, b)
+
+
+def test_shards_on_one_node(module_node, tmp_path):
+    all_rounds(module_node.endpoint, tmp_path, "one")
+
+
+def test_shards_in_a_cluster(cluster, tmp_path):
+    all_rounds(cluster.primary.endpoint, tmp_path, "clu")
+
+
+def test_get_batch_on_one_node(module_node, tmp_path):
+    batch_round(make_client(module_node.endpoint), module_node.endpoint, tmp_path, "one")
+
+
+def test_get_batch_in_a_cluster(cluster, tmp_path):
+    batch_round(make_client(cluster.primary.endpoint), cluster.primary.endpoint, tmp_path, "clu")
