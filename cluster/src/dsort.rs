@@ -19,7 +19,8 @@
 //!
 //! Memory: a target holds one input shard while extracting and one output shard while
 //! creating (both bounded by [`SHARD_BYTES_MAX`]); the proxy holds record metadata only.
-//! Input and output are tar (`.tar`); other formats are refused by name.
+//! Input shards may be tar, tgz, zip or tar.lz4 (engine::archive); output shards are tar or
+//! tgz.
 
 use crate::daemon::Node;
 use crate::error::{Error, Result};
@@ -78,7 +79,9 @@ pub struct Spec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub name: String,
-    pub offset: u64,
+    /// Where its bytes are in the input shard object when stored as they are (tar, stored
+    /// zip member): they are read by byte range; otherwise through `archpath`.
+    pub offset: Option<u64>,
     pub size: u64,
 }
 
@@ -136,12 +139,29 @@ fn bck_name(v: &serde_json::Value, field: &str) -> std::result::Result<String, S
 fn ext_of(v: &serde_json::Value, field: &str) -> std::result::Result<String, String> {
     let e = v.get(field).and_then(|e| e.as_str()).unwrap_or(".tar");
     let e = if e.is_empty() { ".tar" } else { e };
-    if e != ".tar" {
+    let e = if e.starts_with('.') {
+        e.to_string()
+    } else {
+        format!(".{e}")
+    };
+    let Some(f) =
+        engine::archive::Format::by_name(&e).filter(|f| f.ext().len() == e.len() || e == ".tar.gz")
+    else {
         return Err(format!(
-            "dsort spec: {field} {e:?}: only .tar shards are supported by this node"
+            "dsort spec: {field} {e:?}: expecting .tar, .tgz, .tar.gz, .zip or .tar.lz4"
+        ));
+    };
+    if field == "output_extension"
+        && !matches!(
+            f,
+            engine::archive::Format::Tar | engine::archive::Format::Tgz
+        )
+    {
+        return Err(format!(
+            "dsort spec: output_extension {e:?}: this node writes .tar and .tgz output shards"
         ));
     }
-    Ok(e.to_string())
+    Ok(e)
 }
 
 /// AIS's size strings: a number of bytes, or with a unit (`KB`, `MiB`, `10GB`, ...).
@@ -389,17 +409,19 @@ fn parse_key(text: &str, ty: KeyType) -> std::result::Result<Key, String> {
     }
 }
 
-/// The records of tar shard `shard` (its bytes `data`), in the order they first appear.
-pub fn records_of_tar(
+/// The records of shard `shard` (its bytes `data`, in `format`), in the order they first
+/// appear.
+pub fn records_of_shard(
     data: &[u8],
     shard: &str,
+    format: engine::archive::Format,
     algo: &Algo,
 ) -> std::result::Result<Vec<Record>, String> {
-    let entries = engine::tarball::entries(data).map_err(|e| format!("{shard}: {e}"))?;
+    let idx = engine::archive::index(data, format).map_err(|e| format!("{shard}: {e}"))?;
     let mut order: Vec<Record> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
-    for e in entries {
-        let (rec, ext) = record_of(&e.name);
+    for m in &idx.members {
+        let (rec, ext) = record_of(&m.name);
         let i = *at.entry(rec.to_string()).or_insert_with(|| {
             order.push(Record {
                 name: rec.to_string(),
@@ -415,16 +437,17 @@ pub fn records_of_tar(
         } = algo
         {
             if ext == extension {
-                let bytes = &data[e.offset as usize..(e.offset + e.size) as usize];
-                let key = parse_key(&String::from_utf8_lossy(bytes), *key_type)
-                    .map_err(|m| format!("{shard}/{}: {m}", e.name))?;
+                let bytes = engine::archive::read_member(data, &idx, m)
+                    .map_err(|e| format!("{shard}/{}: {e}", m.name))?;
+                let key = parse_key(&String::from_utf8_lossy(&bytes), *key_type)
+                    .map_err(|e| format!("{shard}/{}: {e}", m.name))?;
                 order[i].key = Some(key);
             }
         }
         order[i].members.push(Member {
-            name: e.name,
-            offset: e.offset,
-            size: e.size,
+            name: m.name.clone(),
+            offset: idx.contiguous(m).map(|(o, _)| o),
+            size: m.size,
         });
     }
     if let Algo::Content { extension, .. } = algo {
@@ -967,7 +990,11 @@ pub async fn extract(node: &Node, spec: &Spec) -> Result<Extracted> {
                 data.len()
             )));
         }
-        let recs = records_of_tar(&data, name, &spec.algo).map_err(Error::BadRequest)?;
+        let format = engine::archive::Format::by_name(name)
+            .or_else(|| engine::archive::Format::by_magic(&data[..data.len().min(512)]))
+            .or_else(|| engine::archive::Format::by_name(&spec.input_extension))
+            .unwrap_or(engine::archive::Format::Tar);
+        let recs = records_of_shard(&data, name, format, &spec.algo).map_err(Error::BadRequest)?;
         out.shards += 1;
         out.shard_bytes += data.len() as u64;
         out.records.extend(recs);
@@ -975,50 +1002,76 @@ pub async fn extract(node: &Node, spec: &Spec) -> Result<Extracted> {
     Ok(out)
 }
 
-/// The bytes of each of record `r`'s members: one byte-range read of the span they occupy
-/// in their input shard (a record's members are adjacent in a tar), sliced.
-async fn fetch_record(node: &Node, spec: &Spec, r: &Record) -> Result<Vec<Vec<u8>>> {
-    let (Some(start), Some(end)) = (
-        r.members.iter().map(|m| m.offset).min(),
-        r.members.iter().map(|m| m.offset + m.size).max(),
-    ) else {
-        return Ok(Vec::new());
-    };
-    let span = if end > start {
-        let src = object_url(node, &spec.input_bck, &r.shard)?;
-        let range = format!("bytes={start}-{}", end - 1);
-        let got = intra::call_once(
-            "GET",
-            &src,
-            &[("Ais-Direct", "true"), ("Range", &range)],
-            b"",
-            TRANSFER_TIMEOUT_MS,
-        )
-        .await?;
-        if got.status != 206 {
-            return Err(got.ok().map_or_else(
-                |e| e,
-                |g| Error::Internal(format!("range read answered {} instead of 206", g.status)),
-            ));
-        }
-        got.body
-    } else {
-        Vec::new()
-    };
-    if span.len() as u64 != end - start {
-        return Err(Error::Internal(format!(
-            "{}/{}: read {} bytes of record {}, expected {}",
-            spec.input_bck,
-            r.shard,
-            span.len(),
-            r.name,
-            end - start
-        )));
+/// One intra-cluster GET of an input shard (`query`: `archpath=...`, or a `Range` header).
+async fn get_part(src: &str, range: Option<&str>, what: &str) -> Result<Vec<u8>> {
+    let mut hs = vec![("Ais-Direct", "true")];
+    if let Some(r) = range {
+        hs.push(("Range", r));
     }
-    Ok(r.members
+    let got = intra::call_once("GET", src, &hs, b"", TRANSFER_TIMEOUT_MS).await?;
+    let want = if range.is_some() { 206 } else { 200 };
+    if got.status != want {
+        return Err(got.ok().map_or_else(
+            |e| e,
+            |g| Error::Internal(format!("{what}: answered {} instead of {want}", g.status)),
+        ));
+    }
+    Ok(got.body)
+}
+
+/// The bytes of each of record `r`'s members. Members stored as they are (tar, stored zip)
+/// come with one byte-range read of the span they occupy (a record's members are adjacent);
+/// compressed ones are read one by one through `archpath` (the owner decompresses).
+async fn fetch_record(node: &Node, spec: &Spec, r: &Record) -> Result<Vec<Vec<u8>>> {
+    let src = object_url(node, &spec.input_bck, &r.shard)?;
+    let ranged: Vec<(u64, u64)> = r
+        .members
         .iter()
-        .map(|m| span[(m.offset - start) as usize..(m.offset - start + m.size) as usize].to_vec())
-        .collect())
+        .filter_map(|m| m.offset.map(|o| (o, m.size)))
+        .collect();
+    if ranged.len() == r.members.len() {
+        let start = ranged.iter().map(|(o, _)| *o).min().unwrap_or(0);
+        let end = ranged.iter().map(|(o, s)| o + s).max().unwrap_or(0);
+        let span = if end > start {
+            get_part(&src, Some(&format!("bytes={start}-{}", end - 1)), &r.shard).await?
+        } else {
+            Vec::new()
+        };
+        if span.len() as u64 != end - start {
+            return Err(Error::Internal(format!(
+                "{}/{}: read {} bytes of record {}, expected {}",
+                spec.input_bck,
+                r.shard,
+                span.len(),
+                r.name,
+                end - start
+            )));
+        }
+        return Ok(ranged
+            .iter()
+            .map(|(o, sz)| span[(o - start) as usize..(o - start + sz) as usize].to_vec())
+            .collect());
+    }
+    let mut out = Vec::with_capacity(r.members.len());
+    for m in &r.members {
+        let url = format!(
+            "{src}?archpath={}",
+            net::http::percent_encode_query(&m.name)
+        );
+        let data = get_part(&url, None, &format!("{}/{}", r.shard, m.name)).await?;
+        if data.len() as u64 != m.size {
+            return Err(Error::Internal(format!(
+                "{}/{}: member {} has {} bytes, expected {}",
+                spec.input_bck,
+                r.shard,
+                m.name,
+                data.len(),
+                m.size
+            )));
+        }
+        out.push(data);
+    }
+    Ok(out)
 }
 
 /// Phase 3 on a target: build each output shard from its records' bytes (byte ranges of the
@@ -1047,6 +1100,13 @@ pub async fn create(node: &Node, req: &CreateReq) -> Result<Created> {
             }
         }
         engine::tarball::finish(&mut tar).map_err(|e| Error::Internal(e.to_string()))?;
+        if engine::archive::Format::by_name(&obj) == Some(engine::archive::Format::Tgz) {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&tar)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            tar = gz.finish().map_err(|e| Error::Internal(e.to_string()))?;
+        }
         let url = object_url(node, &spec.output_bck, &obj)?;
         intra::call_once(
             "PUT",
@@ -1122,7 +1182,7 @@ mod tests {
             extension: ".cls".into(),
             key_type: KeyType::Int,
         };
-        let mut r = records_of_tar(&t, "s0.tar", &algo).unwrap();
+        let mut r = records_of_shard(&t, "s0.tar", engine::archive::Format::Tar, &algo).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].name, "a/1");
         assert_eq!(r[0].members.len(), 2);
@@ -1132,14 +1192,24 @@ mod tests {
         sort_records(&mut r, &algo, true);
         assert_eq!(r[0].name, "a/1");
         let bad = shard(&[("x.jpg", b"J"), ("x.cls", b"seven")]);
-        assert!(records_of_tar(&bad, "s", &algo)
-            .unwrap_err()
-            .contains("not an int"));
+        assert!(
+            records_of_shard(&bad, "s", engine::archive::Format::Tar, &algo)
+                .unwrap_err()
+                .contains("not an int")
+        );
         let missing = shard(&[("y.jpg", b"J")]);
-        assert!(records_of_tar(&missing, "s", &algo)
-            .unwrap_err()
-            .contains("no .cls member"));
-        assert!(records_of_tar(b"nope", "s", &Algo::Alphanumeric).is_err());
+        assert!(
+            records_of_shard(&missing, "s", engine::archive::Format::Tar, &algo)
+                .unwrap_err()
+                .contains("no .cls member")
+        );
+        assert!(records_of_shard(
+            b"nope",
+            "s",
+            engine::archive::Format::Tar,
+            &Algo::Alphanumeric
+        )
+        .is_err());
     }
 
     #[test]
@@ -1150,7 +1220,7 @@ mod tests {
                 shard: "s".into(),
                 members: vec![Member {
                     name: format!("{i:03}.x"),
-                    offset: 0,
+                    offset: Some(0),
                     size: 10,
                 }],
                 key: None,
@@ -1195,7 +1265,16 @@ mod tests {
         assert_eq!(s.input_names.len(), 10);
         assert_eq!(s.output_shard_size, 10240);
         for (k, v, want) in [
-            ("input_extension", serde_json::json!(".tgz"), "only .tar"),
+            (
+                "input_extension",
+                serde_json::json!(".rar"),
+                "expecting .tar",
+            ),
+            (
+                "output_extension",
+                serde_json::json!(".zip"),
+                "writes .tar and .tgz",
+            ),
             (
                 "output_format",
                 serde_json::json!("new-{9..1}"),

@@ -161,7 +161,8 @@ def test_bad_specs_are_refused_and_change_nothing(dataset, cluster):
     good = framework(client, "ds-bad", DsortAlgorithm(kind="alphanumeric")).to_spec()
     cases = [
         ({"output_format": "out-{9..1}"}, 400, "invalid range"),
-        ({"input_extension": ".tgz"}, 400, "only .tar"),
+        ({"input_extension": ".rar"}, 400, "expecting .tar"),
+        ({"output_extension": ".zip"}, 400, "writes .tar and .tgz"),
         ({"algorithm": {"kind": "content", "extension": ".cls", "content_key_type": "complex"}}, 400, "content_key_type"),
         ({"input_bck": {"name": "no-such-bucket", "provider": "ais"}}, 404, "no-such-bucket"),
         ({"input_format": {"template": "s-{0..9999999}"}}, 400, "more than"),
@@ -188,3 +189,64 @@ def test_bad_specs_are_refused_and_change_nothing(dataset, cluster):
     assert any(j["id"] == r.text for j in jobs)
     assert requests.delete(f"{p}/v1/sort", params={"uuid": r.text}, timeout=TIMEOUT).status_code == 200
     assert requests.get(f"{p}/v1/sort", params={"uuid": r.text}, timeout=TIMEOUT).status_code == 404
+
+
+def test_tgz_and_zip_input_into_tgz_output(dataset):
+    """Compressed input shards (members read through archpath on their owner) resharded into
+    .tgz output shards."""
+    client, _ = dataset
+    src = client.bucket("ds-gz").create(exist_ok=True)
+    rnd = random.Random(11)
+    samples = {}
+    for s in range(8):
+        batch = []
+        for k in range(5):
+            name = f"gz-{s * 5 + k:04d}"
+            members = [(".txt", os.urandom(rnd.randint(10, 500))), (".cls", str(rnd.randint(0, 9)).encode())]
+            samples[name] = dict(members)
+            batch.append((name, members))
+        tar = make_shard(batch)
+        if s % 2:
+            import gzip
+            src.object(f"in-{s}.tgz").get_writer().put_content(gzip.compress(tar))
+        else:
+            import zipfile
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for n, members in batch:
+                    for ext, data in members:
+                        zf.writestr(n + ext, data)
+            src.object(f"in-{s}.zip").get_writer().put_content(buf.getvalue())
+    client.bucket("ds-gz-out").create(exist_ok=True)
+    spec = {
+        "input_bck": {"name": "ds-gz", "provider": "ais"},
+        "input_format": {"objnames": [f"in-{s}.{'tgz' if s % 2 else 'zip'}" for s in range(8)]},
+        "input_extension": ".tgz",
+        "output_bck": {"name": "ds-gz-out", "provider": "ais"},
+        "output_format": "res-{00..99}",
+        "output_extension": ".tgz",
+        "output_shard_size": "2KiB",
+        "algorithm": {"kind": "alphanumeric", "decreasing": False, "seed": ""},
+    }
+    ds = client.dsort()
+    import json as _json
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        _json.dump(spec, f)
+    ds.start(f.name)
+    os.unlink(f.name)
+    res = ds.wait(timeout=120, verbose=False)
+    assert res.success, (res, ds.get_job_info())
+    b = client.bucket("ds-gz-out")
+    names = sorted(e.name for e in b.list_all_objects())
+    assert names and all(n.endswith(".tgz") for n in names), names
+    seen = []
+    for n in names:
+        data = b.object(n).get_reader().read_all()
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
+            for m in tf.getmembers():
+                base, ext = m.name.split(".", 1)
+                assert tf.extractfile(m).read() == samples[base]["." + ext], m.name
+                if not seen or seen[-1] != base:
+                    seen.append(base)
+    assert seen == sorted(samples), seen
