@@ -1,6 +1,8 @@
 //! Writing tar archives (POSIX ustar): a 512-byte header per member, its bytes padded to a
 //! multiple of 512, and two zero blocks at the end. Enough for what the node produces itself
-//! (its log archive); names longer than ustar's 100 (+155 prefix) bytes are refused.
+//! (its log archive, shards of multi-object `archive` jobs); names longer than ustar's 100
+//! (+155 prefix) bytes are refused. Shards are tar or tar.gz ([`ShardFormat`]); zip and
+//! tar.lz4 are not written here (the caller refuses them by name).
 
 /// The ustar header of a regular file `name` of `size` bytes, mode 0644, modified at
 /// `mtime` (Unix seconds).
@@ -69,8 +71,133 @@ pub fn finish(out: &mut impl std::io::Write) -> std::io::Result<()> {
     out.write_all(&[0u8; 1024])
 }
 
+/// Formats of shards this module writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardFormat {
+    Tar,
+    /// tar compressed with gzip (`.tgz`, `.tar.gz`).
+    Tgz,
+}
+
+/// Why a shard format was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    /// AIS has it (zip, tar.lz4); this module does not write it.
+    NotSupported(String),
+    /// Not an archive format AIS knows.
+    Unknown(String),
+}
+
+impl ShardFormat {
+    /// The format of shard `name`, as AIS decides it: `mime` (`tar`, `.tgz`, `tar.gz`, ...)
+    /// when set, else the name's extension.
+    pub fn detect(name: &str, mime: &str) -> Result<ShardFormat, FormatError> {
+        let what = if mime.is_empty() { name } else { mime };
+        let m = what.trim().to_ascii_lowercase();
+        let m = if mime.is_empty() {
+            m
+        } else {
+            format!(".{}", m.trim_start_matches('.'))
+        };
+        if m.ends_with(".tar") {
+            Ok(ShardFormat::Tar)
+        } else if m.ends_with(".tgz") || m.ends_with(".tar.gz") {
+            Ok(ShardFormat::Tgz)
+        } else if m.ends_with(".zip") || m.ends_with(".tar.lz4") {
+            Err(FormatError::NotSupported(what.to_string()))
+        } else {
+            Err(FormatError::Unknown(what.to_string()))
+        }
+    }
+}
+
+/// The tar stream of an existing shard (gunzipped for tgz) up to its end-of-archive blocks,
+/// so members can be appended after it; an error if it is not a readable tar.
+pub fn open_for_append(fmt: ShardFormat, shard: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut tar = match fmt {
+        ShardFormat::Tar => shard.to_vec(),
+        ShardFormat::Tgz => {
+            let mut v = Vec::new();
+            flate2::read::GzDecoder::new(shard).read_to_end(&mut v)?;
+            v
+        }
+    };
+    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+    let mut pos = 0usize;
+    loop {
+        let Some(h) = tar.get(pos..pos + 512) else {
+            return Err(bad("tar ends without its end-of-archive blocks"));
+        };
+        if h.iter().all(|c| *c == 0) {
+            break;
+        }
+        let field = std::str::from_utf8(&h[124..136]).map_err(|_| bad("tar size field"))?;
+        let size = u64::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+            .map_err(|_| bad("tar size field is not octal"))?;
+        let padded = usize::try_from(size.div_ceil(512) * 512).map_err(|_| bad("tar size"))?;
+        pos = pos
+            .checked_add(512 + padded)
+            .filter(|p| *p <= tar.len())
+            .ok_or_else(|| bad("tar member runs past the end"))?;
+    }
+    tar.truncate(pos);
+    Ok(tar)
+}
+
+/// End tar stream `tar` and encode it as `fmt`.
+pub fn seal(fmt: ShardFormat, mut tar: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    finish(&mut tar)?;
+    match fmt {
+        ShardFormat::Tar => Ok(tar),
+        ShardFormat::Tgz => {
+            let mut e = flate2::write::GzEncoder::new(
+                Vec::with_capacity(tar.len() / 2),
+                flate2::Compression::fast(),
+            );
+            e.write_all(&tar)?;
+            e.finish()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_detected_by_mime_then_name() {
+        assert_eq!(ShardFormat::detect("a.tar", ""), Ok(ShardFormat::Tar));
+        assert_eq!(ShardFormat::detect("a.tgz", ""), Ok(ShardFormat::Tgz));
+        assert_eq!(ShardFormat::detect("a.TAR.GZ", ""), Ok(ShardFormat::Tgz));
+        assert_eq!(ShardFormat::detect("a.bin", "tar"), Ok(ShardFormat::Tar));
+        assert_eq!(ShardFormat::detect("a.tar", ".tgz"), Ok(ShardFormat::Tgz));
+        assert!(matches!(ShardFormat::detect("a.zip", ""), Err(FormatError::NotSupported(_))));
+        assert!(matches!(ShardFormat::detect("a.tar.lz4", ""), Err(FormatError::NotSupported(_))));
+        assert!(matches!(ShardFormat::detect("a.bin", ""), Err(FormatError::Unknown(_))));
+    }
+
+    #[test]
+    fn append_after_sealing_keeps_every_member() {
+        for fmt in [ShardFormat::Tar, ShardFormat::Tgz] {
+            let mut t = Vec::new();
+            append(&mut t, "a", b"first", 1).unwrap();
+            append(&mut t, "b", &[9u8; 700], 1).unwrap();
+            let shard = seal(fmt, t).unwrap();
+            let mut t = open_for_append(fmt, &shard).unwrap();
+            assert_eq!(t.len(), 512 + 512 + 512 + 1024);
+            append(&mut t, "c", b"third", 1).unwrap();
+            let shard = seal(fmt, t).unwrap();
+            let tar = open_for_append(fmt, &shard).unwrap();
+            // a: head + 1 block; b: head + 2 blocks; c: head + 1 block.
+            assert_eq!(tar.len(), 7 * 512);
+            assert_eq!(&tar[6 * 512..6 * 512 + 5], b"third");
+        }
+        assert!(open_for_append(ShardFormat::Tar, &[1u8; 100]).is_err());
+        assert!(open_for_append(ShardFormat::Tgz, b"not gzip").is_err());
+    }
+
     #[test]
     fn gnu_tar_reads_what_we_write() {
         let d = tempfile::tempdir().unwrap();

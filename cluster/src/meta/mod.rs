@@ -10,6 +10,7 @@ pub mod election;
 pub mod ids;
 pub mod jsp;
 pub mod placement;
+pub mod template;
 pub mod smap;
 pub mod version;
 
