@@ -75,6 +75,8 @@ pub const ARCHIVE_BYTES_MAX: usize = 256 << 20;
 pub const MOVE_PASSES_MAX: u32 = 20;
 /// How often the primary looks whether every target finished its part of a `move-bck`.
 pub const MOVE_POLL_MS: u64 = 100;
+/// How long the primary waits for a target to show its part of a `move-bck`.
+pub const MOVE_START_WAIT_MS: u64 = 30_000;
 /// Bucket prop (in the props' `rest`, AIS's `renamed`) marking a bucket being renamed.
 pub const PROP_RENAMED: &str = "renamed";
 
@@ -611,8 +613,12 @@ async fn end_move(node: &Arc<Node>, from: &str, to: &str, ok: bool) -> Result<()
 }
 
 /// Primary: wait until the job (`job.id`) finished on every target in `ids`; true if none
-/// aborted or counted errors. A target that cannot be asked counts as not finished.
+/// aborted or counted errors. A target that cannot be asked counts as not finished; one that
+/// has not shown the job within [`MOVE_START_WAIT_MS`] (its start failed, or it restarted)
+/// fails the move.
 async fn await_targets(node: &Arc<Node>, job: &Arc<Job>, ids: &[String]) -> bool {
+    let t0 = std::time::Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
     loop {
         glommio::timer::sleep(Duration::from_millis(MOVE_POLL_MS)).await;
         let smap = node.smap.load();
@@ -625,8 +631,15 @@ async fn await_targets(node: &Arc<Node>, job: &Arc<Job>, ids: &[String]) -> bool
             let Some(snap) = all.get(id).and_then(|v| v.as_array()).and_then(|l| {
                 l.iter().find(|s| s["id"] == job.id.as_str())
             }) else {
+                if !seen.contains(id)
+                    && t0.elapsed() > Duration::from_millis(MOVE_START_WAIT_MS)
+                {
+                    tracing::error!(job = %job.id, target = %id, "move-bck: the target does not run the job");
+                    return false;
+                }
                 continue;
             };
+            seen.insert(id.clone());
             if snap["finished"] == true {
                 done += 1;
                 ok &= snap["aborted"] == false && snap["errors"] == 0;
