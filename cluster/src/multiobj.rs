@@ -238,17 +238,28 @@ fn parse_tobck(v: &serde_json::Value) -> Result<Option<String>> {
 }
 
 /// The fields of an AIS message this node acts on, and those it refuses by name when set.
-fn parse_msg(kind: &str, bucket: &str, v: &serde_json::Value, bck_to: Option<&str>) -> Result<Spec> {
+fn parse_msg(
+    kind: &str,
+    bucket: &str,
+    v: &serde_json::Value,
+    bck_to: Option<&str>,
+) -> Result<Spec> {
     if !(v.is_null() || v.is_object()) {
         return Err(Error::BadRequest(format!(
             "{kind}: invalid message {v} (expecting a JSON object)"
         )));
     }
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-    let b = |k: &str| v.get(k).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let b = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    };
     for k in ["synchronize", "non-recurs"] {
         if b(k) {
-            return Err(Error::NotImplemented(format!("{kind}: {k:?} is not supported")));
+            return Err(Error::NotImplemented(format!(
+                "{kind}: {k:?} is not supported"
+            )));
         }
     }
     for k in ["id", "pipeline"] {
@@ -332,11 +343,6 @@ fn parse_msg(kind: &str, bucket: &str, v: &serde_json::Value, bck_to: Option<&st
         aate: b("aate"),
         bnonly: b("bnonly"),
     };
-    if kind == KIND_COPY_BCK && !spec.prefix.is_empty() {
-        // copy-bck's prefix is its selection.
-        Template::parse(&spec.prefix)
-            .map_err(|e| Error::BadRequest(format!("{kind}: prefix: {e}")))?;
-    }
     spec.selection()?;
     Ok(spec)
 }
@@ -500,8 +506,9 @@ async fn relay(
     value: &serde_json::Value,
     bck_to: Option<&str>,
 ) -> Result<String> {
-    let body = serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": value}))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&serde_json::json!({"action": action, "name": "", "value": value}))
+            .map_err(|e| Error::Internal(e.to_string()))?;
     let query = match bck_to {
         Some(b) => format!("&bck_to={}", net::http::percent_encode_path(b)),
         None => String::new(),
@@ -532,8 +539,9 @@ async fn create_like(node: &Arc<Node>, bucket: &str, props: Option<Bprops>) -> R
                 p.created = now;
                 p.rest.remove(PROP_RENAMED);
                 for m in n2.mountpaths.load().with_data() {
-                    m.create_bucket(&Bck::ais(&b))
-                        .map_err(|e| Error::Internal(format!("create bucket {}: {e}", cname(&b))))?;
+                    m.create_bucket(&Bck::ais(&b)).map_err(|e| {
+                        Error::Internal(format!("create bucket {}: {e}", cname(&b)))
+                    })?;
                 }
                 bmd.buckets.insert(b.clone(), p);
                 Ok(())
@@ -558,14 +566,17 @@ async fn begin_move(node: &Arc<Node>, from: &str, to: &str) -> Result<()> {
                     .get_mut(&f)
                     .ok_or_else(|| Error::BucketNotFound(cname(&f)))?;
                 let mut p = src.clone();
-                src.rest
-                    .insert(PROP_RENAMED.into(), serde_json::Value::String(KIND_MOVE_BCK.into()));
+                src.rest.insert(
+                    PROP_RENAMED.into(),
+                    serde_json::Value::String(KIND_MOVE_BCK.into()),
+                );
                 let now = net::time::now_unix_ns();
                 p.bid = (1i64 << 62) | (bmd.version + 1);
                 p.created = now;
                 for m in n2.mountpaths.load().with_data() {
-                    m.create_bucket(&Bck::ais(&t))
-                        .map_err(|e| Error::Internal(format!("create bucket {}: {e}", cname(&t))))?;
+                    m.create_bucket(&Bck::ais(&t)).map_err(|e| {
+                        Error::Internal(format!("create bucket {}: {e}", cname(&t)))
+                    })?;
                 }
                 bmd.buckets.insert(t.clone(), p);
                 Ok(())
@@ -628,12 +639,12 @@ async fn await_targets(node: &Arc<Node>, job: &Arc<Job>, ids: &[String]) -> bool
         let mut done = 0;
         let mut ok = true;
         for id in ids {
-            let Some(snap) = all.get(id).and_then(|v| v.as_array()).and_then(|l| {
-                l.iter().find(|s| s["id"] == job.id.as_str())
-            }) else {
-                if !seen.contains(id)
-                    && t0.elapsed() > Duration::from_millis(MOVE_START_WAIT_MS)
-                {
+            let Some(snap) = all
+                .get(id)
+                .and_then(|v| v.as_array())
+                .and_then(|l| l.iter().find(|s| s["id"] == job.id.as_str()))
+            else {
+                if !seen.contains(id) && t0.elapsed() > Duration::from_millis(MOVE_START_WAIT_MS) {
                     tracing::error!(job = %job.id, target = %id, "move-bck: the target does not run the job");
                     return false;
                 }
@@ -700,7 +711,12 @@ pub fn start_local(node: &Arc<Node>, spec: &serde_json::Value) -> Result<String>
 }
 
 /// This node's mountpath of `bucket/name` if this node owns the object.
-fn local_mp(node: &Node, smap: &crate::meta::Smap, bucket: &str, name: &str) -> Option<Arc<Mountpath>> {
+fn local_mp(
+    node: &Node,
+    smap: &crate::meta::Smap,
+    bucket: &str,
+    name: &str,
+) -> Option<Arc<Mountpath>> {
     if node.cfg.role != Role::All {
         let owner = placement::owner(smap, bucket, name)?;
         if owner.target_id != node.target_id {
@@ -722,8 +738,14 @@ async fn drive(node: &Arc<Node>, job: &Arc<Job>, spec: &Rc<Spec>, sel: &Selectio
     let bucket = spec.bucket.as_str();
     let mut tasks = Vec::new();
     let listed = matches!(sel, Selection::Names(_));
-    let mut one = |mp: Arc<Mountpath>, name: String, tasks: &mut Vec<glommio::Task<()>>| {
-        let (node, job, spec, pool, sem) = (node.clone(), job.clone(), spec.clone(), pool.clone(), sem.clone());
+    let one = |mp: Arc<Mountpath>, name: String, tasks: &mut Vec<glommio::Task<()>>| {
+        let (node, job, spec, pool, sem) = (
+            node.clone(),
+            job.clone(),
+            spec.clone(),
+            pool.clone(),
+            sem.clone(),
+        );
         tasks.push(glommio::spawn_local(async move {
             let _permit = sem.acquire_static_permit(1).await.expect("semaphore never closed");
             if job.is_aborted() {
@@ -789,7 +811,11 @@ async fn drive(node: &Arc<Node>, job: &Arc<Job>, spec: &Rc<Spec>, sel: &Selectio
         }
         Selection::Template(Template::Prefix(p)) => {
             // Walk this node's copies (the prefix of the template and of the message).
-            let prefix = if p.starts_with(&spec.prefix) { p.clone() } else { spec.prefix.clone() };
+            let prefix = if p.starts_with(&spec.prefix) {
+                p.clone()
+            } else {
+                spec.prefix.clone()
+            };
             if !(p.starts_with(&spec.prefix) || spec.prefix.starts_with(p.as_str())) {
                 return; // disjoint prefixes select nothing
             }
@@ -799,7 +825,12 @@ async fn drive(node: &Arc<Node>, job: &Arc<Job>, spec: &Rc<Spec>, sel: &Selectio
                     if job.is_aborted() {
                         break;
                     }
-                    let (m2, b, pf, a) = (mp.clone(), bucket.to_string(), prefix.clone(), after.clone());
+                    let (m2, b, pf, a) = (
+                        mp.clone(),
+                        bucket.to_string(),
+                        prefix.clone(),
+                        after.clone(),
+                    );
                     let batch = glommio::executor()
                         .spawn_blocking(move || {
                             engine::list::list(&m2, &Bck::ais(&b), &pf, &a, MOBJ_BATCH, false)
@@ -841,10 +872,18 @@ async fn step(
             if !engine::object::exists(mp, &Bck::ais(bucket), name) {
                 return Ok(None);
             }
-            if node.bmd.load().buckets.get(bucket).is_some_and(|p| p.ec.enabled) {
+            if node
+                .bmd
+                .load()
+                .buckets
+                .get(bucket)
+                .is_some_and(|p| p.ec.enabled)
+            {
                 crate::ec::delete(node, bucket, name).await;
             }
-            remove_local(node, mp, bucket, name).await.map(|gone| gone.then_some(0))
+            remove_local(node, mp, bucket, name)
+                .await
+                .map(|gone| gone.then_some(0))
         }
         KIND_COPY | KIND_COPY_BCK | KIND_MOVE_BCK => {
             if spec.dry_run {
@@ -864,7 +903,8 @@ async fn step(
             } else {
                 transfer::Mode::Copy
             };
-            let Some(size) = transfer::send(node, pool, mp, bucket, name, &dest, mode).await? else {
+            let Some(size) = transfer::send(node, pool, mp, bucket, name, &dest, mode).await?
+            else {
                 return Ok(None);
             };
             if mode == transfer::Mode::Move {
@@ -878,8 +918,18 @@ async fn step(
 }
 
 /// Remove `bucket/name` (and its mirror copies) from this node; false if it was not there.
-async fn remove_local(node: &Arc<Node>, mp: &Arc<Mountpath>, bucket: &str, name: &str) -> Result<bool> {
-    let (n2, m2, b, o) = (node.clone(), mp.clone(), bucket.to_string(), name.to_string());
+async fn remove_local(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    bucket: &str,
+    name: &str,
+) -> Result<bool> {
+    let (n2, m2, b, o) = (
+        node.clone(),
+        mp.clone(),
+        bucket.to_string(),
+        name.to_string(),
+    );
     let r = glommio::executor()
         .spawn_blocking(move || {
             crate::mirror::remove_copies(&n2.mountpaths.load(), &b, &o)
@@ -889,7 +939,10 @@ async fn remove_local(node: &Arc<Node>, mp: &Arc<Mountpath>, bucket: &str, name:
     match r {
         Ok(()) => Ok(true),
         Err(engine::Error::NotFound(_)) => Ok(false),
-        Err(e) => Err(Error::Internal(format!("deleting {}/{name}: {e}", cname(bucket)))),
+        Err(e) => Err(Error::Internal(format!(
+            "deleting {}/{name}: {e}",
+            cname(bucket)
+        ))),
     }
 }
 
@@ -964,7 +1017,12 @@ async fn archive(node: &Arc<Node>, job: &Arc<Job>, spec: &Spec, sel: &Selection)
                     })?;
             }
             404 => {}
-            _ => return Err(r.ok().err().unwrap_or_else(|| Error::Internal("GET shard".into()))),
+            _ => {
+                return Err(r
+                    .ok()
+                    .err()
+                    .unwrap_or_else(|| Error::Internal("GET shard".into())))
+            }
         }
     }
     let mtime = u64::try_from(net::time::now_unix_ns() / 1_000_000_000).unwrap_or(0);
@@ -972,8 +1030,8 @@ async fn archive(node: &Arc<Node>, job: &Arc<Job>, spec: &Spec, sel: &Selection)
         if job.is_aborted() {
             return Ok(());
         }
-        let owner = placement::owner(&smap, &spec.bucket, name)
-            .ok_or_else(|| no_targets(smap.version))?;
+        let owner =
+            placement::owner(&smap, &spec.bucket, name).ok_or_else(|| no_targets(smap.version))?;
         let url = format!(
             "{}/v1/objects/{}/{}?provider=ais",
             owner.url,
@@ -997,7 +1055,11 @@ async fn archive(node: &Arc<Node>, job: &Arc<Job>, spec: &Spec, sel: &Selection)
             _ => {
                 return Err(Error::Peer {
                     status: r.status,
-                    message: format!("archive: GET {}/{name}: {}", cname(&spec.bucket), r.message()),
+                    message: format!(
+                        "archive: GET {}/{name}: {}",
+                        cname(&spec.bucket),
+                        r.message()
+                    ),
                 })
             }
         }
@@ -1082,7 +1144,10 @@ mod tests {
         assert_eq!(parse_bck("ais://dst").unwrap(), "dst");
         assert_eq!(parse_bck("dst").unwrap(), "dst");
         assert!(matches!(parse_bck("s3://x"), Err(Error::NotImplemented(_))));
-        assert!(matches!(parse_bck("ais/@ns#x/dst/"), Err(Error::NotImplemented(_))));
+        assert!(matches!(
+            parse_bck("ais/@ns#x/dst/"),
+            Err(Error::NotImplemented(_))
+        ));
         assert!(matches!(parse_bck("ais/@#/../"), Err(Error::BadRequest(_))));
     }
 
@@ -1093,24 +1158,40 @@ mod tests {
             "force": false, "latest-ver": false, "synchronize": false,
             "tobck": {"name": "dst", "provider": "ais", "namespace": null}, "coer": false});
         let s = parse_msg(KIND_COPY, "src", &v, None).unwrap();
-        assert_eq!((s.to_bucket.as_str(), s.prepend.as_str(), s.objnames.len()), ("dst", "p/", 2));
+        assert_eq!(
+            (s.to_bucket.as_str(), s.prepend.as_str(), s.objnames.len()),
+            ("dst", "p/", 2)
+        );
         // Bucket.copy: the destination in the query
         let v = serde_json::json!({"prefix": "x/", "prepend": "", "dry_run": true, "force": false,
             "latest-ver": false, "synchronize": false});
         let s = parse_msg(KIND_COPY_BCK, "src", &v, Some("ais/@#/dst/")).unwrap();
-        assert_eq!((s.to_bucket.as_str(), s.prefix.as_str(), s.dry_run), ("dst", "x/", true));
-        assert!(matches!(parse_msg(KIND_COPY_BCK, "src", &v, None), Err(Error::BadRequest(_))));
+        assert_eq!(
+            (s.to_bucket.as_str(), s.prefix.as_str(), s.dry_run),
+            ("dst", "x/", true)
+        );
+        assert!(matches!(
+            parse_msg(KIND_COPY_BCK, "src", &v, None),
+            Err(Error::BadRequest(_))
+        ));
         // ObjectGroup.archive
         let v = serde_json::json!({"template": "o-{0..9}", "archname": "a.tar", "isbn": true, "aate": false, "coer": false});
         let s = parse_msg(KIND_ARCHIVE, "src", &v, None).unwrap();
         assert_eq!((s.to_bucket.as_str(), s.isbn), ("src", true));
         // Refused by name.
         let v = serde_json::json!({"template": "o-{0..9}", "synchronize": true, "tobck": {"name": "d"}});
-        assert!(matches!(parse_msg(KIND_COPY, "src", &v, None), Err(Error::NotImplemented(m)) if m.contains("synchronize")));
+        assert!(
+            matches!(parse_msg(KIND_COPY, "src", &v, None), Err(Error::NotImplemented(m)) if m.contains("synchronize"))
+        );
         // A bad template: 400 naming it.
         let v = serde_json::json!({"template": "o-{9..0}"});
-        assert!(matches!(parse_msg(KIND_DELETE, "src", &v, None), Err(Error::BadRequest(m)) if m.contains("o-{9..0}")));
+        assert!(
+            matches!(parse_msg(KIND_DELETE, "src", &v, None), Err(Error::BadRequest(m)) if m.contains("o-{9..0}"))
+        );
         let v = serde_json::json!({"objnames": "a"});
-        assert!(matches!(parse_msg(KIND_DELETE, "src", &v, None), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            parse_msg(KIND_DELETE, "src", &v, None),
+            Err(Error::BadRequest(_))
+        ));
     }
 }

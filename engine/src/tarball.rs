@@ -173,9 +173,18 @@ mod tests {
         assert_eq!(ShardFormat::detect("a.TAR.GZ", ""), Ok(ShardFormat::Tgz));
         assert_eq!(ShardFormat::detect("a.bin", "tar"), Ok(ShardFormat::Tar));
         assert_eq!(ShardFormat::detect("a.tar", ".tgz"), Ok(ShardFormat::Tgz));
-        assert!(matches!(ShardFormat::detect("a.zip", ""), Err(FormatError::NotSupported(_))));
-        assert!(matches!(ShardFormat::detect("a.tar.lz4", ""), Err(FormatError::NotSupported(_))));
-        assert!(matches!(ShardFormat::detect("a.bin", ""), Err(FormatError::Unknown(_))));
+        assert!(matches!(
+            ShardFormat::detect("a.zip", ""),
+            Err(FormatError::NotSupported(_))
+        ));
+        assert!(matches!(
+            ShardFormat::detect("a.tar.lz4", ""),
+            Err(FormatError::NotSupported(_))
+        ));
+        assert!(matches!(
+            ShardFormat::detect("a.bin", ""),
+            Err(FormatError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -231,8 +231,16 @@ pub async fn bucket(
                     send_text(conn, &xid).await
                 }
                 multiobj::KIND_ARCHIVE if method == "PUT" => {
-                    start_job(core, conn, req, "PUT", bucket, multiobj::KIND_ARCHIVE, &msg.value)
-                        .await
+                    start_job(
+                        core,
+                        conn,
+                        req,
+                        "PUT",
+                        bucket,
+                        multiobj::KIND_ARCHIVE,
+                        &msg.value,
+                    )
+                    .await
                 }
                 a => {
                     audit::check_action(Endpoint::Bucket, &method, a)?;
@@ -257,8 +265,7 @@ async fn start_job(
     value: &serde_json::Value,
 ) -> Result<Outcome, ApiError> {
     let bck_to = req.q(QPARAM_BCK_TO).map(str::to_string);
-    let xid =
-        multiobj::start(&core.node, method, bucket, action, value, bck_to.as_deref()).await?;
+    let xid = multiobj::start(&core.node, method, bucket, action, value, bck_to.as_deref()).await?;
     send_text(conn, &xid).await
 }
 

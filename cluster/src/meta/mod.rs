@@ -10,8 +10,8 @@ pub mod election;
 pub mod ids;
 pub mod jsp;
 pub mod placement;
-pub mod template;
 pub mod smap;
+pub mod template;
 pub mod version;
 
 pub use bmd::{Bmd, Bprops, CksumConf, EcConf, LruConf, MirrorConf, VersionConf};

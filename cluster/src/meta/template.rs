@@ -81,7 +81,9 @@ impl Template {
             parse_fmt(t)?
         } else {
             // AIS trims a trailing wildcard of a prefix.
-            return Ok(Template::Prefix(t.strip_suffix('*').unwrap_or(t).to_string()));
+            return Ok(Template::Prefix(
+                t.strip_suffix('*').unwrap_or(t).to_string(),
+            ));
         };
         let Template::Ranges { ranges, .. } = &parsed else {
             return Ok(parsed);
@@ -240,10 +242,7 @@ fn parse_at(t: &str) -> Result<Template, TemplateError> {
     let mut rest = &t[left..];
     let mut ranges = Vec::new();
     while let Some(rest_at) = rest.strip_prefix('@') {
-        let digits_len = rest_at
-            .bytes()
-            .take_while(u8::is_ascii_digit)
-            .count();
+        let digits_len = rest_at.bytes().take_while(u8::is_ascii_digit).count();
         let end = number("at", t, &rest_at[..digits_len])
             .map_err(|_| invalid("at", t, "expecting e.g. 'prefix-@00100-suffix'"))?;
         rest = &rest_at[digits_len..];
@@ -347,8 +346,14 @@ mod tests {
 
     #[test]
     fn prefix_only_and_match_all() {
-        assert_eq!(Template::parse("").unwrap(), Template::Prefix(String::new()));
-        assert_eq!(Template::parse("*").unwrap(), Template::Prefix(String::new()));
+        assert_eq!(
+            Template::parse("").unwrap(),
+            Template::Prefix(String::new())
+        );
+        assert_eq!(
+            Template::parse("*").unwrap(),
+            Template::Prefix(String::new())
+        );
         assert_eq!(
             Template::parse("logs/2025/").unwrap(),
             Template::Prefix("logs/2025/".into())
@@ -387,7 +392,10 @@ mod tests {
     fn the_limit_is_exact() {
         // At the limit: accepted; one past it: refused naming the limit.
         let at = format!("x{{1..{TEMPLATE_NAMES_MAX}}}");
-        assert_eq!(Template::parse(&at).unwrap().count(), Some(TEMPLATE_NAMES_MAX));
+        assert_eq!(
+            Template::parse(&at).unwrap().count(),
+            Some(TEMPLATE_NAMES_MAX)
+        );
         let past = format!("x{{0..{TEMPLATE_NAMES_MAX}}}");
         let e = Template::parse(&past).unwrap_err();
         assert!(e.0.contains(&TEMPLATE_NAMES_MAX.to_string()), "{e}");
