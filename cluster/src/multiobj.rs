@@ -75,7 +75,8 @@ pub const ARCHIVE_BYTES_MAX: usize = 256 << 20;
 pub const MOVE_PASSES_MAX: u32 = 20;
 /// How often the primary looks whether every target finished its part of a `move-bck`.
 pub const MOVE_POLL_MS: u64 = 100;
-/// How long the primary waits for a target to show its part of a `move-bck`.
+/// How long the primary waits for a target to show its part of a `move-bck` (and for the
+/// targets to answer at all) before it fails the move.
 pub const MOVE_START_WAIT_MS: u64 = 30_000;
 /// Bucket prop (in the props' `rest`, AIS's `renamed`) marking a bucket being renamed.
 pub const PROP_RENAMED: &str = "renamed";
@@ -629,13 +630,20 @@ async fn end_move(node: &Arc<Node>, from: &str, to: &str, ok: bool) -> Result<()
 /// fails the move.
 async fn await_targets(node: &Arc<Node>, job: &Arc<Job>, ids: &[String]) -> bool {
     let t0 = std::time::Instant::now();
+    let mut answered = std::time::Instant::now();
     let mut seen = std::collections::BTreeSet::new();
     loop {
         glommio::timer::sleep(Duration::from_millis(MOVE_POLL_MS)).await;
         let smap = node.smap.load();
-        let Ok(all) = crate::jobs::from_targets(&smap, "jobs").await else {
-            continue;
+        let all = match crate::jobs::from_targets(&smap, "jobs").await {
+            Ok(all) => all,
+            Err(e) if answered.elapsed() > Duration::from_millis(MOVE_START_WAIT_MS) => {
+                tracing::error!(job = %job.id, error = %e, "move-bck: targets do not answer");
+                return false;
+            }
+            Err(_) => continue,
         };
+        answered = std::time::Instant::now();
         let mut done = 0;
         let mut ok = true;
         for id in ids {
