@@ -50,8 +50,9 @@ def status_of(e):
 
 @pytest.fixture(scope="module")
 def cluster(aisnode_binary, tmp_path_factory):
+    # keepalive 500 ms x 8: a loaded 2-CPU box must not drop a target mid-test (as test_rebalance).
     c = Cluster(aisnode_binary, tmp_path_factory.mktemp("mobj"), proxies=1, targets=3, mountpaths=2,
-                target_cores=2)
+                target_cores=2, keepalive_factor=8)
     c.start()
     yield c
     c.close()
