@@ -226,6 +226,12 @@ def test_archive_tar_tgz_and_append(cl, ep):
         wait_job(cl, xid)
     assert shard_members(ep, "mobj-arch-out", "shards/a.tar") == {names[8]: data_of(names[8])}
 
+    # A prefix-only template: every object under s/ (the shard's owner lists the cluster).
+    ids = b.objects(obj_template="s/").archive("all.tar", to_bck=out)
+    for xid in ids:
+        wait_job(cl, xid)
+    assert shard_members(ep, "mobj-arch-out", "all.tar") == {n: data_of(n) for n in names}
+
     # zip: refused by name (501); an unknown format: 400; nothing written.
     with pytest.raises(AISError) as ei:
         b.objects(obj_names=names[:2]).archive("c.zip")
