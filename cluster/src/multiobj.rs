@@ -32,9 +32,9 @@
 //!   the destination acknowledged it; passes repeat until one moves nothing. Only when every
 //!   target finished without errors does the primary drop the source from the BMD; if any
 //!   failed, the source stays with what it still has, its mark removed, and the job reports
-//!   the error. Reads of the source may miss objects already moved (404). Residual window: a
-//!   PUT a target admitted just before the mark reached it, completing only after the last
-//!   pass walked past its name, would go with the source (it would have to outlast a pass).
+//!   the error. Reads of the source may miss objects already moved (404). A native PUT is
+//!   checked on arrival and again just before its commit (`aisnode` `native::objects::put`),
+//!   so one admitted before the mark commits before the passes start, or is refused.
 //!
 //! # What this module does not do
 //! Remote buckets (`evict-listrange`, `prefetch-listrange`, `latest-ver`, `synchronize`),
