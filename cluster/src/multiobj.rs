@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `delete-listrange` | `DELETE /v1/buckets/B` `{objnames \| template}` | deletes the selected objects it owns |
 //! | `copy-listrange` | `POST /v1/buckets/B` TCOMsg (`tobck`, `prepend`, `prefix`, `dry_run`, `ext`) | copies the selected objects it owns to their owners in `tobck` |
-//! | `archive` | `PUT /v1/buckets/B` ArchiveMsg (`archname`, `mime`, `tobck`, `isbn`, `aate`, `bnonly`) | the shard's owner gathers every member (intra-cluster GETs) into one tar/tgz |
+//! | `archive` | `PUT /v1/buckets/B` ArchiveMsg (`archname`, `mime`, `tobck`, `isbn`, `aate`, `bnonly`) | the shard's owner gathers every member (intra-cluster GETs) into one tar, tgz or zip |
 //! | `copy-bck` | `POST /v1/buckets/B?bck_to=U` TCBMsg (`prefix`, `prepend`, `dry_run`, `ext`) | walks its objects of B (with the prefix) and copies each |
 //! | `move-bck` | `POST /v1/buckets/B?bck_to=U` | moves its objects of B to their owners in the new bucket |
 //!
@@ -38,7 +38,7 @@
 //!
 //! # What this module does not do
 //! Remote buckets (`evict-listrange`, `prefetch-listrange`, `latest-ver`, `synchronize`),
-//! ETL, zip and tar.lz4 shards, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
+//! ETL, tar.lz4 shards, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
 //! over [`ARCHIVE_BYTES_MAX`] (the shard is assembled in memory): refused by name.
 
 use crate::daemon::Node;
@@ -419,7 +419,7 @@ pub async fn start(
                 .map_err(|e| Error::BadRequest(format!("archive: archname: {e}")))?;
             ShardFormat::detect(&spec.archname, &spec.mime).map_err(|e| match e {
                 FormatError::NotSupported(f) => Error::NotImplemented(format!(
-                    "archive: {f:?}: zip and tar.lz4 shards are not supported (tar, tgz, tar.gz)"
+                    "archive: {f:?}: tar.lz4 shards are not supported (tar, tgz, tar.gz, zip)"
                 )),
                 FormatError::Unknown(f) => Error::BadRequest(format!(
                     "archive: {f:?} is not an archive format (tar, tgz, tar.gz, zip, tar.lz4)"
@@ -1010,13 +1010,13 @@ async fn archive(node: &Arc<Node>, job: &Arc<Job>, spec: &Spec, sel: &Selection)
         spec.to_bucket,
         net::http::percent_encode_path(&spec.archname)
     );
-    let mut tar = Vec::new();
+    let mut shard = engine::tarball::Shard::new(fmt);
     if spec.aate {
         let r = intra::call("GET", &shard_url, &[], b"").await?;
         match r.status {
             200 => {
-                tar = glommio::executor()
-                    .spawn_blocking(move || engine::tarball::open_for_append(fmt, &r.body))
+                shard = glommio::executor()
+                    .spawn_blocking(move || engine::tarball::Shard::reopen(fmt, &r.body))
                     .await
                     .map_err(|e| {
                         Error::BadRequest(format!(
@@ -1073,18 +1073,19 @@ async fn archive(node: &Arc<Node>, job: &Arc<Job>, spec: &Spec, sel: &Selection)
                 })
             }
         }
-        if tar.len() + r.body.len() + 1024 > ARCHIVE_BYTES_MAX {
+        if shard.len() + r.body.len() + 1024 > ARCHIVE_BYTES_MAX {
             return Err(Error::BadRequest(format!(
                 "archive: the shard would be over {ARCHIVE_BYTES_MAX} bytes (the largest this node assembles)"
             )));
         }
-        engine::tarball::append(&mut tar, &spec.name_in_arch(name), &r.body, mtime)
+        shard
+            .add(&spec.name_in_arch(name), &r.body, mtime)
             .map_err(|e| Error::BadRequest(format!("archive: {name}: {e}")))?;
         job.objects.fetch_add(1, Ordering::Relaxed);
         job.bytes.fetch_add(r.body.len() as u64, Ordering::Relaxed);
     }
     let shard = glommio::executor()
-        .spawn_blocking(move || engine::tarball::seal(fmt, tar))
+        .spawn_blocking(move || shard.seal())
         .await
         .map_err(|e| Error::Internal(format!("archive: sealing the shard: {e}")))?;
     // Stage it in the destination bucket's work directory and PUT it like a promoted file:

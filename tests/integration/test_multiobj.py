@@ -24,6 +24,7 @@ import os
 import tarfile
 import threading
 import time
+import zipfile
 
 import pytest
 import requests
@@ -197,7 +198,7 @@ def shard_members(ep, bucket, name):
         return {m.name: tf.extractfile(m).read() for m in tf.getmembers()}
 
 
-def test_archive_tar_tgz_and_append(cl, ep):
+def test_archive_tar_tgz_zip_and_append(cl, ep):
     b = cl.bucket("mobj-arch").create(exist_ok=True)
     names = [f"s/{i:02d}.bin" for i in range(20)]
     put_all(b, names)
@@ -232,14 +233,25 @@ def test_archive_tar_tgz_and_append(cl, ep):
         wait_job(cl, xid)
     assert shard_members(ep, "mobj-arch-out", "all.tar") == {n: data_of(n) for n in names}
 
-    # zip: refused by name (501); an unknown format: 400; nothing written.
+    # zip (stored entries), then appended to.
+    for xid in b.objects(obj_names=names[:3]).archive("z.zip", to_bck=out):
+        wait_job(cl, xid)
+    for xid in b.objects(obj_names=names[3:5]).archive("z.zip", to_bck=out, allow_append=True):
+        wait_job(cl, xid)
+    code, body = get_bytes(ep, "mobj-arch-out", "z.zip")
+    assert code == 200
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        assert z.testzip() is None
+        assert {i: z.read(i) for i in z.namelist()} == {n: data_of(n) for n in names[:5]}
+
+    # tar.lz4: refused by name (501); an unknown format: 400; nothing written.
     with pytest.raises(AISError) as ei:
-        b.objects(obj_names=names[:2]).archive("c.zip")
-    assert status_of(ei.value) == 501 and "zip" in str(ei.value)
+        b.objects(obj_names=names[:2]).archive("c.tar.lz4")
+    assert status_of(ei.value) == 501 and "lz4" in str(ei.value)
     with pytest.raises(AISError) as ei:
         b.objects(obj_names=names[:2]).archive("c.bin")
     assert status_of(ei.value) == 400 and "c.bin" in str(ei.value)
-    assert "c.zip" not in names_in(b) and "c.bin" not in names_in(b)
+    assert "c.tar.lz4" not in names_in(b) and "c.bin" not in names_in(b)
 
 
 # ---- bucket copy and move under load ------------------------------------------------------------
@@ -419,7 +431,6 @@ def test_refused_requests_change_nothing(cl, ep):
         ("DELETE", u, "delete-listrange", {"template": "x-{1..3..0}"}, None, 400, "step"),
         ("POST", u, "copy-listrange", {"template": "x-{a..b}", "tobck": {"name": "mobj-bad-other"}}, None, 400, "x-{a..b}"),
         # archive: formats, name, destination
-        ("PUT", u, "archive", {"objnames": ["x-1"], "archname": "a.zip"}, None, 501, "zip"),
         ("PUT", u, "archive", {"objnames": ["x-1"], "archname": "a.tar.lz4"}, None, 501, "lz4"),
         ("PUT", u, "archive", {"objnames": ["x-1"], "archname": "a.bin"}, None, 400, "a.bin"),
         ("PUT", u, "archive", {"objnames": ["x-1"]}, None, 400, "archname"),
