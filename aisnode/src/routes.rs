@@ -236,6 +236,20 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             if !known {
                 return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
             }
+            // A bucket being renamed takes no writes (cluster::multiobj): refused, never lost.
+            if !matches!(method, "GET" | "HEAD")
+                && !req.q_true("rebalance")
+                && core
+                    .with_props(bucket, cluster::multiobj::renaming)
+                    .unwrap_or(false)
+            {
+                return Err(ApiError::new(
+                    409,
+                    format!(
+                        "ais://{bucket} is being renamed (move-bck): {method} {bucket}/{object} refused until the job ends"
+                    ),
+                ));
+            }
             if role == Role::Proxy {
                 let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url)
                 else {

@@ -232,7 +232,7 @@ pub async fn destroy(node: &Arc<Node>, bucket: &str) -> Result<()> {
 /// Primary of a multi-node cluster: push the new BMD to every node. A primary that learns
 /// from the push that it was deposed meanwhile does not acknowledge the change (503): the
 /// elected primary's metadata wins.
-async fn sync_bmd(node: &Arc<Node>) -> Result<()> {
+pub(crate) async fn sync_bmd(node: &Arc<Node>) -> Result<()> {
     if node.cfg.role != Role::All {
         let bmd = node.bmd.load();
         if crate::metasync::metasync(node, None, Some(&bmd), &[]).await

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 /// Largest input or output shard a target reads or builds in memory.
 pub const SHARD_BYTES_MAX: u64 = 256 << 20;
 /// Most names a template may expand to.
-pub const TEMPLATE_NAMES_MAX: usize = 1_000_000;
+pub const TEMPLATE_NAMES_MAX: usize = crate::meta::template::TEMPLATE_NAMES_MAX as usize;
 /// Deadline of one phase call to a target (AIS `distributed_sort.call_timeout` is 10m).
 pub const PHASE_CALL_TIMEOUT_MS: u64 = 600_000;
 /// Deadline of one record or shard transfer between targets.
@@ -191,62 +191,18 @@ pub fn parse_size(v: &serde_json::Value) -> std::result::Result<u64, String> {
     Ok((num * mult as f64) as u64)
 }
 
-/// AIS's brace templates: `pre-{0000..0099}-mid-{1..9..2}.tar` (zero padding from the width
-/// of the first bound, an optional step), every combination in order, at most `limit` names.
+/// The names of an input or output template (AIS's forms, `meta::template`), at most
+/// `limit`; a template without a range is one name.
 pub fn expand_template(t: &str, limit: usize) -> std::result::Result<Vec<String>, String> {
-    let mut parts: Vec<Vec<String>> = Vec::new();
-    let mut rest = t;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..]
-            .find('}')
-            .map(|c| open + c)
-            .ok_or_else(|| format!("template {t:?}: '{{' without '}}'"))?;
-        parts.push(vec![rest[..open].to_string()]);
-        let inner = &rest[open + 1..close];
-        let f: Vec<&str> = inner.split("..").collect();
-        if !(2..=3).contains(&f.len()) {
-            return Err(format!(
-                "template {t:?}: expected {{start..end[..step]}}, got {{{inner}}}"
-            ));
+    use crate::meta::template::Template;
+    let tpl = Template::parse(t).map_err(|e| e.to_string())?;
+    match tpl.count() {
+        None => Ok(vec![t.to_string()]),
+        Some(n) if n > limit as u64 => {
+            Err(format!("template {t:?} expands to more than {limit} names"))
         }
-        let num = |s: &str| {
-            s.parse::<u64>()
-                .map_err(|_| format!("template {t:?}: {s:?} is not a number"))
-        };
-        let (a, b) = (num(f[0])?, num(f[1])?);
-        let step = if f.len() == 3 { num(f[2])? } else { 1 };
-        if step == 0 || b < a {
-            return Err(format!(
-                "template {t:?}: empty or invalid range {{{inner}}}"
-            ));
-        }
-        let width = f[0].len();
-        let count = (b - a) / step + 1;
-        if count as usize > limit {
-            return Err(format!("template {t:?} expands to more than {limit} names"));
-        }
-        parts.push(
-            (0..count)
-                .map(|i| format!("{:0width$}", a + i * step))
-                .collect(),
-        );
-        rest = &rest[close + 1..];
+        Some(_) => Ok(tpl.names().collect()),
     }
-    if rest.contains('}') {
-        return Err(format!("template {t:?}: '}}' without '{{'"));
-    }
-    parts.push(vec![rest.to_string()]);
-    let mut out = vec![String::new()];
-    for p in parts {
-        if out.len().saturating_mul(p.len()) > limit {
-            return Err(format!("template {t:?} expands to more than {limit} names"));
-        }
-        out = out
-            .iter()
-            .flat_map(|o| p.iter().map(move |s| format!("{o}{s}")))
-            .collect();
-    }
-    Ok(out)
 }
 
 /// Validate AIS's dSort spec JSON (what the SDK's `DsortFramework.to_spec` sends).
@@ -1148,7 +1104,6 @@ mod tests {
         assert!(expand_template("s-{5..1}", 10).is_err());
         assert!(expand_template("s-{1..x}", 10).is_err());
         assert!(expand_template("s-{1..2", 10).is_err());
-        assert!(expand_template("s-1..2}", 10).is_err());
         assert!(expand_template("{0..999}{0..999}{0..999}", 1_000_000).is_err());
     }
 
@@ -1278,7 +1233,7 @@ mod tests {
             (
                 "output_format",
                 serde_json::json!("new-{9..1}"),
-                "invalid range",
+                "greater than",
             ),
             (
                 "algorithm",

@@ -31,6 +31,10 @@ pub struct JobArgs {
     /// The bucket of a bucket job (`Bck.name`).
     #[serde(skip)]
     pub bck: String,
+    /// A multi-object or bucket-copy job's specification (`multiobj::Spec`, sent by the
+    /// proxy as `mobj`; the target's handler starts it); null otherwise.
+    #[serde(skip)]
+    pub spec: serde_json::Value,
 }
 
 /// The job arguments of a control message's `value`.
@@ -54,6 +58,7 @@ pub fn parse_args(v: &serde_json::Value) -> JobArgs {
             .and_then(|x| x.as_str())
             .unwrap_or("")
             .to_string(),
+        spec: v.get("mobj").cloned().unwrap_or_default(),
     }
 }
 
@@ -122,7 +127,7 @@ pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
 
 /// `PUT <target>/v1/daemon` with a job control message (intra-control network); the answer
 /// when it is 200, else an error naming `what` and the target.
-async fn daemon_put(
+pub(crate) async fn daemon_put(
     t: &crate::meta::Snode,
     what: &str,
     payload: &[u8],
@@ -161,6 +166,7 @@ pub async fn start_bucket_job(node: &Arc<Node>, bucket: &str, kind: &str) -> Res
         kind: kind.to_string(),
         daemon_id: String::new(),
         bck: bucket.to_string(),
+        spec: serde_json::Value::Null,
     };
     if node.cfg.role != Role::Proxy {
         return start_local(node, &a);
@@ -216,7 +222,13 @@ pub async fn gather(
         out.insert(node.target_id.clone(), jobs_json(node));
         return Ok(out);
     }
-    from_targets(smap, "jobs").await
+    let mut out = from_targets(smap, "jobs").await?;
+    // The proxy's own jobs (the primary's part of a `move-bck`: removing the source from
+    // the BMD once every target is done), so the job counts as running until then.
+    if !node.jobs.all().is_empty() {
+        out.insert(node.proxy_id.clone(), jobs_json(node));
+    }
+    Ok(out)
 }
 
 /// What to answer to `GET /v1/cluster?what=qryxstats|status` with `{"ID","Kind"}`.

@@ -39,6 +39,7 @@ pub mod metasync;
 pub mod metrics;
 pub mod mirror;
 pub mod mountpaths;
+pub mod multiobj;
 pub mod promote;
 pub mod rebalance;
 pub mod resilver;

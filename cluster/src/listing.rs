@@ -492,7 +492,7 @@ pub async fn local_tally(node: &Arc<Node>, bucket: &str, prefix: &str) -> Result
 
 /// A proxy: one page from every active target in parallel (msgpack), merged by name and
 /// truncated to the page size.
-async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry>> {
+pub(crate) async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry>> {
     let value = serde_json::json!({
         "prefix": q.prefix,
         "pagesize": q.page_size,

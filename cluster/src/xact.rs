@@ -145,6 +145,38 @@ impl Jobs {
         self.begin_if(kind, "", id, node, smap_version, true)
     }
 
+    /// A job that runs beside others of its kind (multi-object jobs: each request is its own
+    /// job, as in AIS, and none supersedes another). `id` is the cluster-wide ID.
+    pub fn begin_concurrent(
+        &self,
+        kind: &str,
+        bck: &str,
+        id: String,
+        node: &str,
+        smap_version: i64,
+    ) -> Arc<Job> {
+        let job = Arc::new(Job {
+            id,
+            kind: kind.into(),
+            bck: bck.into(),
+            node: node.into(),
+            start_time_ns: time::now_unix_ns(),
+            smap_version,
+            ..Default::default()
+        });
+        let mut jobs = self.list.lock().expect("jobs lock");
+        jobs.push(job.clone());
+        while jobs.len() > JOBS_KEPT_MAX {
+            match jobs.iter().position(|j| j.is_finished()) {
+                Some(i) => {
+                    jobs.remove(i);
+                }
+                None => break,
+            }
+        }
+        job
+    }
+
     fn begin_if(
         &self,
         kind: &str,

@@ -84,22 +84,17 @@ pub const ROWS: &[Row] = &[
     qp(Object, "*", "etl_pipeline", "ETL pipelines"),
     qp(Object, "*", "etl_args", "ETL arguments"),
     qp(Object, "*", "etl_fqn", "ETL"),
-    act(Bucket, "POST", "move-bck", "rename a bucket (job)"),
-    act(Bucket, "POST", "copy-bck", "copy a bucket (job)"),
     act(Bucket, "POST", "etl-bck", "transform a bucket with ETL (job)"),
-    act(Bucket, "POST", "copy-listrange", "copy a list or range of objects (job)"),
     act(Bucket, "POST", "etl-listrange", "transform a list or range of objects with ETL (job)"),
     act(Bucket, "POST", "prefetch-listrange", "prefetch remote objects (job)"),
     act(Bucket, "POST", "rechunk", "re-chunk stored objects (job)"),
     act(Bucket, "POST", "index-shard", "index the shards of a bucket (job)"),
     act(Bucket, "POST", "create-inventory", "create a native bucket inventory (job)"),
     act(Bucket, "DELETE", "evict-remote-bck", "evict a remote bucket"),
-    act(Bucket, "DELETE", "delete-listrange", "delete a list or range of objects (job)"),
     act(Bucket, "DELETE", "evict-listrange", "evict a list or range of remote objects (job)"),
     act(Bucket, "DELETE", "destroy-inventory", "destroy native bucket inventories"),
     act(Bucket, "GET", "summary-shard", "summarize the shards of a bucket (job)"),
     act(Bucket, "GET", "show-inventory", "show native bucket inventories"),
-    act(Bucket, "PUT", "archive", "archive objects into a shard (job)"),
     act(ObjectsBucket, "POST", "blob-download", "download a large remote object (job)"),
     act(Cluster, "PUT", "decommission", "decommission the whole cluster"),
     act(Cluster, "PUT", "rm-unsafe", "remove a node without rebalance"),
@@ -269,10 +264,10 @@ mod tests {
 
     #[test]
     fn refusals_name_the_thing() {
-        let e = check_action(Bucket, "POST", "copy-bck").unwrap_err();
+        let e = check_action(Bucket, "POST", "etl-bck").unwrap_err();
         assert_eq!(e.status, 501);
-        assert!(e.message.contains("\"copy-bck\""), "{}", e.message);
-        assert!(check_action(Bucket, "GET", "copy-bck").is_ok());
+        assert!(e.message.contains("\"etl-bck\""), "{}", e.message);
+        assert!(check_action(Bucket, "GET", "etl-bck").is_ok());
         let e = check_lso_flags(1 << 14 | 1 << 4).unwrap_err();
         assert!(e.message.contains("is-s3"), "{}", e.message);
         assert!(

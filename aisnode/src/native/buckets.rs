@@ -1,20 +1,25 @@
 //! Buckets: list them (`GET /v1/buckets`), and `/v1/buckets/<bucket>`: create (POST
 //! `create-bck`), destroy (DELETE `destroy-bck`), HEAD (props; bucket info), list objects
-//! (GET `list`, `native::listing`), bucket summary (GET `summary-bck`). Known actions this
-//! node does not implement answer 501 (`native::audit`); unknown ones 400, as in AIS.
+//! (GET `list`, `native::listing`), bucket summary (GET `summary-bck`), multi-object jobs
+//! and bucket copy/move (`cluster::multiobj`: DELETE `delete-listrange`, POST
+//! `copy-listrange`, `copy-bck`, `move-bck`, PUT `archive`; the body is the job's ID). Known
+//! actions this node does not implement answer 501 (`native::audit`); unknown ones 400, as
+//! in AIS.
 
 use super::audit::{self, Endpoint};
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_actmsg, send_json, send_ok};
 use crate::req::{Outcome, Req};
-use cluster::buckets;
+use cluster::{buckets, multiobj};
 use net::api::{ActMsg, LsoMsg};
 use net::conn::Conn;
 use std::rc::Rc;
 
 /// Query parameter of HEAD bucket asking for bucket info (AIS `bsumm_remote`).
 const QPARAM_BINFO: &str = "bsumm_remote";
+/// Query parameter naming the destination of `copy-bck` and `move-bck` (a bucket uname).
+const QPARAM_BCK_TO: &str = "bck_to";
 /// AIS `presence` filter values: 0..=5; 5 = exists outside the cluster only.
 const FLT_EXISTS_OUTSIDE: u8 = 5;
 
@@ -159,6 +164,9 @@ pub async fn bucket(
                     let xid = buckets::ec_encode(&core.node, bucket, &msg.value).await?;
                     return send_text(conn, &xid).await;
                 }
+                a @ (multiobj::KIND_COPY | multiobj::KIND_COPY_BCK | multiobj::KIND_MOVE_BCK) => {
+                    return start_job(core, conn, req, "POST", bucket, a, &msg.value).await;
+                }
                 "" => return Err(ApiError::bad_request("missing action in control message")),
                 a => {
                     audit::check_action(Endpoint::Bucket, "POST", a)?;
@@ -177,6 +185,10 @@ pub async fn bucket(
             };
             match msg.action.as_str() {
                 "destroy-bck" => buckets::destroy(&core.node, bucket).await?,
+                multiobj::KIND_DELETE => {
+                    let a = msg.action.clone();
+                    return start_job(core, conn, req, "DELETE", bucket, &a, &msg.value).await;
+                }
                 a => {
                     audit::check_action(Endpoint::Bucket, "DELETE", a)?;
                     return Err(invalid_action(a));
@@ -218,6 +230,18 @@ pub async fn bucket(
                         .unwrap_or_default();
                     send_text(conn, &xid).await
                 }
+                multiobj::KIND_ARCHIVE if method == "PUT" => {
+                    start_job(
+                        core,
+                        conn,
+                        req,
+                        "PUT",
+                        bucket,
+                        multiobj::KIND_ARCHIVE,
+                        &msg.value,
+                    )
+                    .await
+                }
                 a => {
                     audit::check_action(Endpoint::Bucket, &method, a)?;
                     Err(invalid_action(a))
@@ -228,6 +252,21 @@ pub async fn bucket(
             "GET, HEAD, POST, DELETE, PATCH, PUT",
         )),
     }
+}
+
+/// Start a multi-object job or a bucket copy/move (`cluster::multiobj`); 200 with its ID.
+async fn start_job(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    method: &str,
+    bucket: &str,
+    action: &str,
+    value: &serde_json::Value,
+) -> Result<Outcome, ApiError> {
+    let bck_to = req.q(QPARAM_BCK_TO).map(str::to_string);
+    let xid = multiobj::start(&core.node, method, bucket, action, value, bck_to.as_deref()).await?;
+    send_text(conn, &xid).await
 }
 
 /// The number of copies of a `make-n-copies` message: a JSON number or a numeric string.

@@ -17,6 +17,11 @@ pub async fn daemon_action_msg(
     msg: net::api::ActMsg,
 ) -> Result<Outcome, ApiError> {
     let a = cluster::jobs::parse_args(&msg.value);
+    // A multi-object job or bucket copy/move the proxy started (its spec in `mobj`).
+    if msg.action == "start" && cluster::multiobj::is_kind(&a.kind) && !a.spec.is_null() {
+        let id = cluster::multiobj::start_local(&core.node, &a.spec)?;
+        return send_job_id(conn, &id).await;
+    }
     let id = cluster::jobs::daemon_action(&core.node, &msg.action, &a)?;
     send_job_id(conn, &id).await
 }

@@ -339,6 +339,20 @@ async fn put(
         |e| ApiError::from_engine(e, &tname, &cname, object),
     )
     .await?;
+    // A move of this bucket (`move-bck`) that began while the body arrived: refused here too,
+    // just before the commit, so that no PUT admitted before the move lands after the move's
+    // passes walked past it (cluster::multiobj).
+    if !rebalance
+        && core
+            .with_props(bucket, cluster::multiobj::renaming)
+            .unwrap_or(false)
+    {
+        w.abort().await;
+        return Err(ApiError::new(
+            409,
+            format!("{cname} is being renamed (move-bck): PUT {cname}/{object} refused until the job ends"),
+        ));
+    }
     let res = match w.commit(&opts).await {
         Ok(r) => r,
         Err(engine::Error::Exists(_)) if rebalance => {

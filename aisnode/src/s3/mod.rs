@@ -217,6 +217,21 @@ pub(crate) async fn route(
     if !known {
         return Err(no_such_bucket(&t.bucket));
     }
+    // A bucket being renamed (`move-bck`, cluster::multiobj) takes no writes: 503, which S3
+    // clients retry, and the retry finds the bucket gone (NoSuchBucket) once the move ends.
+    if !matches!(method.as_str(), "GET" | "HEAD")
+        && core
+            .with_props(&t.bucket, cluster::multiobj::renaming)
+            .unwrap_or(false)
+    {
+        return Err(s3err(
+            S3ErrorCode::ServiceUnavailable,
+            format!(
+                "bucket {} is being renamed (move-bck): {method} refused until the job ends",
+                t.bucket
+            ),
+        ));
+    }
     let (mpi, owner) = core.owner(&t.bucket, &t.key);
     let mpi = match method.as_str() {
         "GET" | "HEAD" | "DELETE" if req.q("uploadId").is_none() => {

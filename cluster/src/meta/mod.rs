@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jsp;
 pub mod placement;
 pub mod smap;
+pub mod template;
 pub mod version;
 
 pub use bmd::{Bmd, Bprops, CksumConf, EcConf, LruConf, MirrorConf, VersionConf};
