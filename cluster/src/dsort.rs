@@ -530,18 +530,10 @@ fn job(id: &str) -> Option<Arc<Mutex<JobState>>> {
 
 fn iso(ns: i64) -> String {
     if ns == 0 {
-        return String::new();
+        String::new()
+    } else {
+        net::time::format_rfc3339_nano(ns)
     }
-    let secs = ns.div_euclid(1_000_000_000);
-    let (y, mo, d) = net::time::civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        ns.rem_euclid(1_000_000_000)
-    )
 }
 
 fn phase_json(

@@ -103,10 +103,10 @@ def job_stats(ep, job_id):
     assert r.status_code == 200, r.text
     objs = byts = 0
     for snaps in r.json().values():
-        for s in snaps:
-            if s["id"] == job_id and s.get("stats"):
-                objs += s["stats"]["loc-objs"]
-                byts += s["stats"]["loc-bytes"]
+        for snap in snaps:
+            if snap["id"] == job_id and snap.get("stats"):
+                objs += snap["stats"]["loc-objs"]
+                byts += snap["stats"]["loc-bytes"]
     return objs, byts
 
 
