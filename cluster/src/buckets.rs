@@ -49,18 +49,23 @@ pub async fn create(node: &Arc<Node>, bucket: &str, value: &serde_json::Value) -
                 let (props, _) =
                     bprops::for_create(&dflt, &value, limits).map_err(|e| props_err(&b, e))?;
                 // A new bucket has nothing to copy or encode: no job.
-                let bck = Bck::ais(&b);
-                for m in n2.mountpaths.load().with_data() {
-                    m.create_bucket(&bck).map_err(|e| {
-                        Error::Internal(format!("create bucket {}: {e}", cname(&b)))
-                    })?;
-                }
+                create_dirs(&n2, &b)?;
                 bmd.buckets.insert(b.clone(), props);
                 Ok(())
             })
         })
         .await?;
     sync_bmd(node).await
+}
+
+/// The directories of new AIS bucket `bucket` on every mountpath with data (blocking).
+pub(crate) fn create_dirs(node: &Node, bucket: &str) -> Result<()> {
+    let bck = Bck::ais(bucket);
+    for m in node.mountpaths.load().with_data() {
+        m.create_bucket(&bck)
+            .map_err(|e| Error::Internal(format!("create bucket {}: {e}", cname(bucket))))?;
+    }
+    Ok(())
 }
 
 /// `set-bprops` (partial props in `value`) or `reset-bprops` of AIS bucket `bucket` (on the

@@ -41,6 +41,7 @@
 //! ETL, tar.lz4 shards, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
 //! over [`ARCHIVE_BYTES_MAX`] (the shard is assembled in memory): refused by name.
 
+use crate::buckets::cname;
 use crate::daemon::Node;
 use crate::error::{Error, Result};
 use crate::intra;
@@ -181,10 +182,6 @@ impl Spec {
 enum Selection {
     Names(Vec<String>),
     Template(Template),
-}
-
-fn cname(b: &str) -> String {
-    crate::buckets::cname(b)
 }
 
 /// A bucket named in a message: `ais/@#/name/` (the SDK's `get_path`), `ais://name`, or a
@@ -541,11 +538,7 @@ async fn create_like(node: &Arc<Node>, bucket: &str, props: Option<Bprops>) -> R
                 p.bid = bid;
                 p.created = now;
                 p.rest.remove(PROP_RENAMED);
-                for m in n2.mountpaths.load().with_data() {
-                    m.create_bucket(&Bck::ais(&b)).map_err(|e| {
-                        Error::Internal(format!("create bucket {}: {e}", cname(&b)))
-                    })?;
-                }
+                crate::buckets::create_dirs(&n2, &b)?;
                 bmd.buckets.insert(b.clone(), p);
                 Ok(())
             })
@@ -576,11 +569,7 @@ async fn begin_move(node: &Arc<Node>, from: &str, to: &str) -> Result<()> {
                 let now = net::time::now_unix_ns();
                 p.bid = (1i64 << 62) | (bmd.version + 1);
                 p.created = now;
-                for m in n2.mountpaths.load().with_data() {
-                    m.create_bucket(&Bck::ais(&t)).map_err(|e| {
-                        Error::Internal(format!("create bucket {}: {e}", cname(&t)))
-                    })?;
-                }
+                crate::buckets::create_dirs(&n2, &t)?;
                 bmd.buckets.insert(t.clone(), p);
                 Ok(())
             })

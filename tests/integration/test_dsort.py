@@ -163,6 +163,8 @@ def test_bad_specs_are_refused_and_change_nothing(dataset, cluster):
         ({"output_format": "out-{9..1}"}, 400, "greater than"),
         ({"input_extension": ".rar"}, 400, "expecting .tar"),
         ({"output_extension": ".zip"}, 400, "writes .tar and .tgz"),
+        ({"max_mem_usage": "80%"}, 501, "max_mem_usage"),
+        ({"ekm_file": "http://x/ekm.json"}, 501, "ekm_file"),
         ({"algorithm": {"kind": "content", "extension": ".cls", "content_key_type": "complex"}}, 400, "content_key_type"),
         ({"input_bck": {"name": "no-such-bucket", "provider": "ais"}}, 404, "no-such-bucket"),
         ({"input_format": {"template": "s-{0..9999999}"}}, 400, "more than"),

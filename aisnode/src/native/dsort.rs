@@ -32,6 +32,35 @@ pub async fn handle(
             let body = read_body(conn, req, PHASE_BODY_BYTES_MAX).await?;
             let v: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::bad_request(format!("invalid dsort spec: {e}")))?;
+            // AIS spec fields this node does not act on: refused by name, never ignored.
+            for (field, what) in [
+                ("ekm_file", "external key maps"),
+                ("order_file", "external key maps"),
+                ("max_mem_usage", "a memory limit per dsort"),
+                ("dsorter_type", "a choice of dsorter"),
+                (
+                    "extract_concurrency_max_limit",
+                    "an extraction concurrency limit",
+                ),
+                (
+                    "create_concurrency_max_limit",
+                    "a creation concurrency limit",
+                ),
+                ("config", "per-job dsort config"),
+            ] {
+                let set = match v.get(field) {
+                    None | Some(serde_json::Value::Null) => false,
+                    Some(serde_json::Value::String(x)) => !x.is_empty(),
+                    Some(serde_json::Value::Number(n)) => n.as_f64() != Some(0.0),
+                    Some(serde_json::Value::Object(o)) => !o.is_empty(),
+                    Some(_) => true,
+                };
+                if set {
+                    return Err(ApiError::not_implemented(format!(
+                        "dsort spec: {field} ({what}) is not supported by this node"
+                    )));
+                }
+            }
             let spec = dsort::parse_spec(&v).map_err(ApiError::bad_request)?;
             let bmd = core.bmd();
             for b in [&spec.input_bck, &spec.output_bck] {
