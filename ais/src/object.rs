@@ -331,14 +331,7 @@ pub async fn put(api: &Api, a: &PutArgs) -> Result<()> {
         duration(started.elapsed()),
         failures.len()
     ))?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Failed(format!(
-            "{} of {total_objects} objects failed",
-            failures.len()
-        )))
-    }
+    outcome(failures.len(), total_objects)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,14 +591,7 @@ async fn get_many(api: &mut Api, a: &GetArgs) -> Result<()> {
         duration(started.elapsed()),
         failures.len()
     ))?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Failed(format!(
-            "{} of {total_objects} objects failed",
-            failures.len()
-        )))
-    }
+    outcome(failures.len(), total_objects)
 }
 
 /// `ais object cat ais://b/o`
@@ -642,6 +628,15 @@ pub async fn rm(api: &mut Api, objects: &[String]) -> Result<()> {
             "{failed} of {} objects not removed",
             parsed.len()
         )))
+    }
+}
+
+/// A multi-object PUT or GET's result: an error naming how many of `total` failed.
+fn outcome(failed: usize, total: u64) -> Result<()> {
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("{failed} of {total} objects failed")))
     }
 }
 
