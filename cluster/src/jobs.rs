@@ -434,6 +434,13 @@ pub async fn cluster_action(
             }
         }
     }
+    if action == "stop" && (a.daemon_id.is_empty() || a.daemon_id == node.proxy_id) {
+        // The proxy's own jobs (a get-batch it assembles, its part of a move-bck).
+        node.jobs.abort_matching(&a.id, &a.kind);
+        if a.daemon_id == node.proxy_id {
+            return Ok(String::new());
+        }
+    }
     let targets: Vec<_> = smap
         .tmap
         .values()

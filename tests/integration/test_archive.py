@@ -18,7 +18,9 @@ cluster (README "Shards"; engine::archive, aisnode native/archive.rs, native/ml.
 
 import gzip
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -521,3 +523,47 @@ def test_get_batch_of_10000_entries_across_targets(cluster):
         assert len(got) == len(plan), (streaming, len(got))
         bad = [i for i, ((_, data), (_, want)) in enumerate(zip(got, plan)) if data != want]
         assert not bad, f"strm={streaming}: {len(bad)} entries differ, first {bad[:5]}"
+
+
+def moss_uuid(endpoint, bucket, names):
+    """A buffered Get-Batch of `names`; the `uuid` of its MossResp (the job's ID)."""
+    r = requests.get(f"{endpoint}/v1/ml/moss/{bucket}?provider=ais",
+                     json={"in": [{"objname": n} for n in names], "strm": False}, timeout=T)
+    assert r.status_code == 200, r.text[:300]
+    m = re.search(rb"application/json\r\n\r\n(\{.*?\})\r\n--", r.content, re.S)
+    assert m, r.content[:300]
+    return json.loads(m.group(1))["uuid"]
+
+
+def test_get_batch_is_a_job(cluster):
+    """Get-Batch runs as AIS's on-demand `get-batch` job: requests on one bucket join the running
+    job (one ID, the MossResp uuid), its counters are the entries delivered, it ends once idle,
+    and it stops through the job API (the SDK's Job)."""
+    client = make_client(cluster.primary.endpoint)
+    b = client.bucket("gbjob").create(exist_ok=True)
+    data = {f"o{i}": det_bytes(f"gbjob/{i}", 1000 + i) for i in range(3)}
+    for n, d in data.items():
+        put(b, n, d)
+    u1 = moss_uuid(cluster.primary.endpoint, b.name, ["o0", "o1", "o2"])
+    u2 = moss_uuid(cluster.primary.endpoint, b.name, ["o1", "o2"])
+    assert u1 == u2, (u1, u2)
+    job = client.job(job_id=u1)
+    snaps = [s for s in job.get_details().list_snapshots() if s.id == u1]
+    assert len(snaps) == 1 and snaps[0].kind == "get-batch", snaps
+    assert snaps[0].stats.objects == 5, snaps[0]
+    assert snaps[0].stats.bytes == sum(len(data[n]) for n in ["o0", "o1", "o2", "o1", "o2"])
+    assert snaps[0].bucket.name == b.name
+    assert job.status().end_time == 0
+    # Idle for GETBATCH_JOB_IDLE_MS (10 s): it ends by itself, not aborted.
+    job.wait(timeout=60)
+    st = job.status()
+    assert st.end_time != 0 and not st.aborted, st
+    # The next request starts a new job; stopping it through the job API ends it.
+    u3 = moss_uuid(cluster.primary.endpoint, b.name, ["o0"])
+    assert u3 != u1
+    client.job(job_id=u3).abort()
+    st = client.job(job_id=u3).status()
+    assert st.aborted, st
+    u4 = moss_uuid(cluster.primary.endpoint, b.name, ["o0"])
+    assert u4 not in (u1, u3)
+    client.job(job_id=u3).wait(timeout=60)

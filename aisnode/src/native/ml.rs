@@ -20,7 +20,19 @@
 //!
 //! # What this module does not do
 //! Output as `.zip` or `.tar.lz4` (501 naming it), remote buckets, the `coloc` hint (accepted,
-//! it only concerns placement of the work), a job entry in the job API.
+//! it only concerns placement of the work).
+//!
+//! # The job
+//! As in AIS (`x-moss`), Get-Batch runs as an on-demand job of kind `get-batch`, one per
+//! bucket on the node that assembles the output: the first request on a bucket starts it,
+//! later ones join it while it runs, and it ends [`GETBATCH_JOB_IDLE_MS`] after its last
+//! request finished. Its ID is the `uuid` of `MossResp`; it counts the entries delivered
+//! (objects, bytes) and the entries that failed (errors), shows in the job API (`what=jobs`,
+//! `qryxstats`, `status_all`) and stops through it: requests in flight then end with an
+//! error (buffered) or a cut stream. Unlike AIS, whose designated target assembles while the
+//! other targets send it their entries, here the node that received the request assembles
+//! (a proxy, when the client talks to one) and the targets serve ordinary GETs, so the job
+//! appears on that one node.
 
 use crate::core::Core;
 use crate::error::ApiError;
@@ -34,6 +46,9 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Entries per request.
 pub const GETBATCH_ENTRIES_MAX: usize = 10_000;
@@ -47,6 +62,8 @@ pub const GETBATCH_FETCH_AHEAD: usize = 4;
 pub const GETBATCH_INFLIGHT_MAX: usize = 4;
 /// Deadline of fetching one entry from its target.
 pub const GETBATCH_ENTRY_TIMEOUT_MS: u64 = 60_000;
+/// A `get-batch` job ends this long after its last request finished (AIS: one minute).
+pub const GETBATCH_JOB_IDLE_MS: u64 = 10_000;
 /// Prefix of the member of an entry that failed under `coer`.
 pub const MISSING_FILES_DIR: &str = "__404__";
 
@@ -75,6 +92,94 @@ impl InflightGuard {
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         INFLIGHT.with(|n| n.set(n.get() - 1));
+    }
+}
+
+/// The running `get-batch` jobs of this node, one per bucket: the job, how many requests are
+/// in it now, and when the last one left (unix ns).
+type Running = Vec<(Arc<cluster::xact::Job>, usize, i64)>;
+static JOBS: Mutex<Running> = Mutex::new(Vec::new());
+
+/// A request's share of its bucket's `get-batch` job; leaving it (drop) may end the job.
+struct JobGuard {
+    job: Arc<cluster::xact::Job>,
+}
+
+impl JobGuard {
+    /// Join the running `get-batch` job of `bucket`, or start one.
+    fn join(core: &Core, bucket: &str) -> JobGuard {
+        let mut jobs = JOBS.lock().expect("get-batch jobs lock");
+        if let Some((j, n, _)) = jobs
+            .iter_mut()
+            .find(|(j, _, _)| j.bck == bucket && !j.is_finished() && !j.is_aborted())
+        {
+            *n += 1;
+            return JobGuard { job: j.clone() };
+        }
+        let node = &core.node;
+        let job = node.jobs.begin_concurrent(
+            "get-batch",
+            bucket,
+            cluster::meta::ids::random_id(9),
+            node.self_id(),
+            node.smap.load().version,
+        );
+        tracing::info!(job = %job.id, bucket = %cluster::buckets::cname(bucket), "get-batch job started");
+        jobs.push((job.clone(), 1, 0));
+        JobGuard { job }
+    }
+
+    /// Count one entry: delivered (`Some(bytes)`) or failed.
+    fn count(&self, delivered: Option<usize>) {
+        match delivered {
+            Some(b) => {
+                self.job.objects.fetch_add(1, Ordering::Relaxed);
+                self.job.bytes.fetch_add(b as u64, Ordering::Relaxed);
+            }
+            None => {
+                self.job.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// End `job` if no request is in it and the last one left at least `idle_ns` ago.
+fn end_if_idle(jobs: &mut Running, job: &Arc<cluster::xact::Job>, idle_ns: i64) {
+    let Some(i) = jobs.iter().position(|(j, _, _)| Arc::ptr_eq(j, job)) else {
+        return;
+    };
+    let (_, n, last) = jobs[i];
+    if n == 0 && net::time::now_unix_ns() - last >= idle_ns {
+        job.finish();
+        job.log_finished(0);
+        jobs.remove(i);
+    }
+}
+
+impl Drop for JobGuard {
+    fn drop(&mut self) {
+        let mut jobs = JOBS.lock().expect("get-batch jobs lock");
+        let Some(e) = jobs.iter_mut().find(|(j, _, _)| Arc::ptr_eq(j, &self.job)) else {
+            return;
+        };
+        e.1 -= 1;
+        e.2 = net::time::now_unix_ns();
+        if e.1 > 0 {
+            return;
+        }
+        if self.job.is_aborted() {
+            // Stopped through the API: it ends with its last request.
+            end_if_idle(&mut jobs, &self.job, 0);
+            return;
+        }
+        // End it unless a request joins within GETBATCH_JOB_IDLE_MS.
+        let job = self.job.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(Duration::from_millis(GETBATCH_JOB_IDLE_MS)).await;
+            let idle_ns = GETBATCH_JOB_IDLE_MS as i64 * 1_000_000;
+            end_if_idle(&mut JOBS.lock().expect("get-batch jobs lock"), &job, idle_ns);
+        })
+        .detach();
     }
 }
 
@@ -417,7 +522,8 @@ pub async fn handle(
             format!("too many get-batch requests on this core (GETBATCH_INFLIGHT_MAX {GETBATCH_INFLIGHT_MAX}): retry later"),
         ));
     };
-    let uuid = cluster::meta::ids::random_id(9);
+    let job = JobGuard::join(core, if bucket.is_empty() { &entries[0].bucket } else { bucket });
+    let uuid = job.job.id.clone();
     let mtime = (net::time::now_unix_ns() / 1_000_000_000) as u64;
     let mut pending: VecDeque<glommio::task::JoinHandle<Fetched>> = VecDeque::new();
     let mut next = 0usize;
@@ -429,11 +535,18 @@ pub async fn handle(
             pending.push_back(glommio::spawn_local(fetch(c, ahead)).detach());
             next += 1;
         }
-        let got = pending
+        let mut got = pending
             .pop_front()
             .expect("fetched ahead")
             .await
             .unwrap_or_else(|| Err((500, "get-batch fetch task cancelled".into())));
+        if job.job.is_aborted() {
+            got = Err((
+                409,
+                format!("get-batch job {} was stopped through the job API", job.job.id),
+            ));
+        }
+        job.count(got.as_ref().ok().map(Vec::len));
         let mut mo = MossOut {
             objname: e.objname.clone(),
             archpath: e.archpath.clone(),
@@ -447,7 +560,7 @@ pub async fn handle(
                 mo.size = b.len() as i64;
                 (e.member_name(mreq.onob), b)
             }
-            Err((_, msg)) if mreq.coer => {
+            Err((_, msg)) if mreq.coer && !job.job.is_aborted() => {
                 mo.err_msg = msg;
                 (
                     format!("{MISSING_FILES_DIR}/{}", e.member_name(mreq.onob)),
