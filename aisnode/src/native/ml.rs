@@ -177,7 +177,11 @@ impl Drop for JobGuard {
         glommio::spawn_local(async move {
             glommio::timer::sleep(Duration::from_millis(GETBATCH_JOB_IDLE_MS)).await;
             let idle_ns = GETBATCH_JOB_IDLE_MS as i64 * 1_000_000;
-            end_if_idle(&mut JOBS.lock().expect("get-batch jobs lock"), &job, idle_ns);
+            end_if_idle(
+                &mut JOBS.lock().expect("get-batch jobs lock"),
+                &job,
+                idle_ns,
+            );
         })
         .detach();
     }
@@ -522,7 +526,14 @@ pub async fn handle(
             format!("too many get-batch requests on this core (GETBATCH_INFLIGHT_MAX {GETBATCH_INFLIGHT_MAX}): retry later"),
         ));
     };
-    let job = JobGuard::join(core, if bucket.is_empty() { &entries[0].bucket } else { bucket });
+    let job = JobGuard::join(
+        core,
+        if bucket.is_empty() {
+            &entries[0].bucket
+        } else {
+            bucket
+        },
+    );
     let uuid = job.job.id.clone();
     let mtime = (net::time::now_unix_ns() / 1_000_000_000) as u64;
     let mut pending: VecDeque<glommio::task::JoinHandle<Fetched>> = VecDeque::new();
@@ -543,7 +554,10 @@ pub async fn handle(
         if job.job.is_aborted() {
             got = Err((
                 409,
-                format!("get-batch job {} was stopped through the job API", job.job.id),
+                format!(
+                    "get-batch job {} was stopped through the job API",
+                    job.job.id
+                ),
             ));
         }
         job.count(got.as_ref().ok().map(Vec::len));
