@@ -365,6 +365,19 @@ def test_copy_bucket_under_load(cl, ep):
     assert "mobj-dry" not in bucket_names(cl)
 
 
+def s3_delete_objects_status(ep, bucket, keys):
+    """(code, status) of an S3 DeleteObjects of `keys` (unsigned boto3, no retries)."""
+    from botocore.exceptions import ClientError
+    from s3util import boto3_client, error_code
+
+    s3 = boto3_client(f"{ep}/s3", unsigned=True)
+    try:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    except ClientError as e:
+        return error_code(e)
+    return ("OK", 200)
+
+
 def test_move_bucket_under_load(cl, ep):
     src = cl.bucket("mobj-mv").create(exist_ok=True)
     names = [f"m/{i:05d}" for i in range(N_BENCH)]
@@ -374,8 +387,16 @@ def test_move_bucket_under_load(cl, ep):
         time.sleep(0.2)  # some acknowledged PUTs before the move starts
         t0 = time.monotonic()
         xid = src.rename("mobj-mv-new")
+        # S3 DeleteObjects into the source while it moves: 503 (S3 clients retry), nothing
+        # deleted (checked below: every name arrives in the new bucket).
+        s3_code = s3_delete_objects_status(ep, "mobj-mv", names[:20])
+        moving = cl.job(job_id=xid).status().end_time == 0
         wait_job(cl, xid)
         took = time.monotonic() - t0
+    if moving:
+        assert s3_code == ("ServiceUnavailable", 503), s3_code
+    else:
+        print("\nmove-bck ended before the S3 DeleteObjects check ran")
     assert not [f for f in load.failures if not f.startswith("PUT") and "404" not in f], load.failures[:5]
     put_failures = [f for f in load.failures if f.startswith("PUT") and "404" not in f]
     assert not put_failures, put_failures[:5]

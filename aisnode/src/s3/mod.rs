@@ -217,20 +217,8 @@ pub(crate) async fn route(
     if !known {
         return Err(no_such_bucket(&t.bucket));
     }
-    // A bucket being renamed (`move-bck`, cluster::multiobj) takes no writes: 503, which S3
-    // clients retry, and the retry finds the bucket gone (NoSuchBucket) once the move ends.
-    if !matches!(method.as_str(), "GET" | "HEAD")
-        && core
-            .with_props(&t.bucket, cluster::multiobj::renaming)
-            .unwrap_or(false)
-    {
-        return Err(s3err(
-            S3ErrorCode::ServiceUnavailable,
-            format!(
-                "bucket {} is being renamed (move-bck): {method} refused until the job ends",
-                t.bucket
-            ),
-        ));
+    if !matches!(method.as_str(), "GET" | "HEAD") {
+        refuse_if_renaming(core, &t.bucket, &method)?;
     }
     let (mpi, owner) = core.owner(&t.bucket, &t.key);
     let mpi = match method.as_str() {
@@ -319,4 +307,19 @@ pub(crate) fn owner() -> xml::Owner {
         id: "aistore".into(),
         display_name: "aistore".into(),
     }
+}
+
+/// A bucket being renamed (`move-bck`, cluster::multiobj) takes no writes: 503, which S3
+/// clients retry, and the retry finds the bucket gone (NoSuchBucket) once the move ends.
+pub(crate) fn refuse_if_renaming(core: &Core, bucket: &str, what: &str) -> S3Result<()> {
+    if core
+        .with_props(bucket, cluster::multiobj::renaming)
+        .unwrap_or(false)
+    {
+        return Err(s3err(
+            S3ErrorCode::ServiceUnavailable,
+            format!("bucket {bucket} is being renamed (move-bck): {what} refused until the job ends"),
+        ));
+    }
+    Ok(())
 }

@@ -768,6 +768,7 @@ pub(crate) async fn delete_objects(
     bucket: &str,
 ) -> S3Result<Outcome> {
     let body = read_small_body(conn, req).await?;
+    super::refuse_if_renaming(core, bucket, "DeleteObjects")?;
     let (entries, quiet) = xml::parse_delete_objects_entries(&body)?;
     // Refusals decided before anything is deleted, in request order.
     let mut outcomes: Vec<Option<xml::DeleteOutcome>> = Vec::with_capacity(entries.len());
