@@ -907,7 +907,17 @@ async fn step(
                 return Ok(None);
             };
             if mode == transfer::Mode::Move {
-                // The destination has it durably: drop ours.
+                // The destination has it durably: drop ours, and its slices on the other
+                // targets (else a move that fails later leaves them behind in the source).
+                if node
+                    .bmd
+                    .load()
+                    .buckets
+                    .get(bucket)
+                    .is_some_and(|p| p.ec.enabled)
+                {
+                    crate::ec::delete(node, bucket, name).await;
+                }
                 remove_local(node, mp, bucket, name).await?;
             }
             Ok(Some(size))

@@ -318,7 +318,9 @@ pub(crate) fn refuse_if_renaming(core: &Core, bucket: &str, what: &str) -> S3Res
     {
         return Err(s3err(
             S3ErrorCode::ServiceUnavailable,
-            format!("bucket {bucket} is being renamed (move-bck): {what} refused until the job ends"),
+            format!(
+                "bucket {bucket} is being renamed (move-bck): {what} refused until the job ends"
+            ),
         ));
     }
     Ok(())
