@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 /// `ais://<bucket>` as AIS names buckets in messages.
 pub fn cname(bucket: &str) -> String {
-    format!("ais://{bucket}")
+    let (provider, name) = engine::layout::split_key(bucket);
+    format!("{provider}://{name}")
 }
 
 /// Create AIS bucket `bucket` (on the primary, from any node), with the props of `value` (a

@@ -26,13 +26,49 @@ pub struct Bck {
     pub name: String,
 }
 
+/// The key of a bucket in the node's tables (BMD, caches, jobs): the bare name for an AIS
+/// bucket, `<provider>:<name>` for a remote one (`aws:b` is `s3://b`). AIS bucket names
+/// never contain `:`, so the two never collide.
+pub fn bucket_key(provider: &str, name: &str) -> String {
+    match provider {
+        "" | "ais" => name.to_string(),
+        p => format!("{p}:{name}"),
+    }
+}
+
+/// `(provider, name)` of a bucket key ([`bucket_key`]).
+pub fn split_key(key: &str) -> (&str, &str) {
+    match key.split_once(':') {
+        Some((p, n)) => (p, n),
+        None => ("ais", key),
+    }
+}
+
+/// AIS's provider name for what clients may write: `s3` is `aws`, `gs` `gcp`, `az` `azure`.
+pub fn normalize_provider(p: &str) -> &str {
+    match p {
+        "" => "ais",
+        "s3" => "aws",
+        "gs" => "gcp",
+        "az" => "azure",
+        p => p,
+    }
+}
+
 impl Bck {
-    pub fn ais(name: &str) -> Bck {
+    /// The bucket of a bucket key ([`bucket_key`]): an AIS bucket for a bare name.
+    pub fn ais(key: &str) -> Bck {
+        let (provider, name) = split_key(key);
         Bck {
-            provider: "ais".into(),
+            provider: provider.into(),
             ns: String::new(),
             name: name.into(),
         }
+    }
+
+    /// The bucket key of this bucket (global namespace).
+    pub fn key(&self) -> String {
+        bucket_key(&self.provider, &self.name)
     }
 
     /// `ais://name` (global namespace) or `ais://@uuid#ns/name`.

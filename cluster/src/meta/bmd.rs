@@ -228,11 +228,18 @@ struct BmdJson {
 
 impl Serialize for Bmd {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut providers = BTreeMap::new();
-        if !self.buckets.is_empty() {
-            let mut ns = BTreeMap::new();
-            ns.insert("@#".to_string(), self.buckets.clone());
-            providers.insert("ais".to_string(), ns);
+        // Keys are bucket keys (engine::layout::bucket_key): remote buckets go under their
+        // provider, as in AIS's BMD.
+        let mut providers: BTreeMap<String, BTreeMap<String, BTreeMap<String, Bprops>>> =
+            BTreeMap::new();
+        for (key, props) in &self.buckets {
+            let (provider, name) = engine::layout::split_key(key);
+            providers
+                .entry(provider.to_string())
+                .or_default()
+                .entry("@#".to_string())
+                .or_default()
+                .insert(name.to_string(), props.clone());
         }
         BmdJson {
             providers,
@@ -246,12 +253,12 @@ impl Serialize for Bmd {
 impl<'de> Deserialize<'de> for Bmd {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let j = BmdJson::deserialize(d)?;
-        let buckets = j
-            .providers
-            .get("ais")
-            .and_then(|p| p.get("@#"))
-            .cloned()
-            .unwrap_or_default();
+        let mut buckets = BTreeMap::new();
+        for (provider, nss) in &j.providers {
+            for (name, props) in nss.get("@#").into_iter().flatten() {
+                buckets.insert(engine::layout::bucket_key(provider, name), props.clone());
+            }
+        }
         Ok(Bmd {
             buckets,
             uuid: j.uuid,
@@ -279,6 +286,13 @@ mod tests {
             "xxhash2"
         );
         assert_eq!(v["providers"]["ais"]["@#"]["b1"]["created"], "2");
+        let back: Bmd = serde_json::from_value(v).unwrap();
+        assert_eq!(back, bmd);
+        // A remote bucket goes under its provider, and comes back under its key.
+        bmd.buckets.insert("aws:b2".into(), Bprops::new_ais(1, 2));
+        let v = serde_json::to_value(&bmd).unwrap();
+        assert!(v["providers"]["aws"]["@#"]["b2"].is_object(), "{v}");
+        assert!(v["providers"]["ais"]["@#"].get("aws:b2").is_none());
         let back: Bmd = serde_json::from_value(v).unwrap();
         assert_eq!(back, bmd);
     }
