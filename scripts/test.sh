@@ -124,4 +124,4 @@ cargo test --release --workspace
 # ---- 5. integration tests -------------------------------------------------------------------
 step "pytest tests/integration"
 export AISNODE_BIN="$ROOT/target/release/aisnode"
-exec "$VENV/bin/python" -m pytest -q tests/integration "$@"
+exec "$VENV/bin/python" -m pytest -q --durations=30 tests/integration "$@"
