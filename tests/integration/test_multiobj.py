@@ -12,7 +12,7 @@ The bucket copy and move run while client threads keep writing and reading throu
   client is told); the source bucket is gone at the end.
 
 Refused requests (unknown bucket, onto itself, existing destination, templates too large or
-malformed, unsupported shard formats, remote-only actions) answer 4xx/501 naming the fault and
+malformed, unknown shard formats, remote-only actions) answer 4xx/501 naming the fault and
 change nothing.
 
 Environment: MOBJ_BENCH_N (default 3000) objects for the bucket copy/move tests.
@@ -199,7 +199,7 @@ def shard_members(ep, bucket, name):
         return {m.name: tf.extractfile(m).read() for m in tf.getmembers()}
 
 
-def test_archive_tar_tgz_zip_and_append(cl, ep):
+def test_archive_tar_tgz_zip_lz4_and_append(cl, ep):
     b = cl.bucket("mobj-arch").create(exist_ok=True)
     names = [f"s/{i:02d}.bin" for i in range(20)]
     put_all(b, names)
