@@ -387,9 +387,23 @@ pub fn store(mountpath: &Path, bck: &Bck, from: &IndexedFrom, idx: &Index) -> io
         xxhash_rust::xxh64::xxh64(from.object.as_bytes(), 0),
         crate::object::unique_suffix()
     ));
-    std::fs::write(&work, &bytes)?;
+    match std::fs::write(&work, &bytes) {
+        // A mountpath attached after the bucket was made may lack `%wk`.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir(bck.work_dir(mountpath))?;
+            std::fs::write(&work, &bytes)?;
+        }
+        r => r?,
+    }
+    // `%si` only inside an existing bucket directory (never re-make a destroyed bucket's),
+    // then the piece directories of a long name.
+    let si = bck.dir(mountpath).join(CT_SHARD_INDEX);
     let parent = dst.parent().expect("a sidecar path has a parent");
-    let placed = std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(&work, &dst));
+    let placed = match std::fs::create_dir(&si) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => std::fs::create_dir_all(parent),
+    }
+    .and_then(|()| std::fs::rename(&work, &dst));
     if let Err(e) = placed {
         let _ = std::fs::remove_file(&work);
         return Err(e);
@@ -536,6 +550,32 @@ mod tests {
         assert!(decode(&encode(&f, &idx).expect("encodes"))
             .unwrap_err()
             .contains("past the object"));
+    }
+
+    #[test]
+    fn long_names_use_piece_directories_that_go_with_the_sidecar() {
+        let dir = std::env::temp_dir().join(format!("shidx-long-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bck = Bck::ais("b");
+        std::fs::create_dir_all(bck.dir(&dir)).expect("bucket dir");
+        let mut f = from();
+        f.object = format!("deep/{}/x.tar", "n".repeat(400));
+        // `%wk` is made when missing (a mountpath attached later).
+        assert!(store(&dir, &bck, &f, &tar_index()).expect("stored"));
+        let p = path(&dir, &bck, &f.object);
+        assert_ne!(
+            p.parent(),
+            Some(bck.dir(&dir).join(CT_SHARD_INDEX).as_path())
+        );
+        assert!(matches!(load(&p, &f, Format::Tar), Loaded::Valid(_)));
+        remove(&dir, &bck, &f.object).expect("removed");
+        let si = bck.dir(&dir).join(CT_SHARD_INDEX);
+        assert_eq!(std::fs::read_dir(&si).expect("ls %si").count(), 0);
+        // No bucket directory: nothing is made.
+        let gone = Bck::ais("gone");
+        assert!(store(&dir, &gone, &f, &tar_index()).is_err());
+        assert!(!gone.dir(&dir).exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
