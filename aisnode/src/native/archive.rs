@@ -102,9 +102,9 @@ pub struct Sidecar<'a> {
 /// How the blocking thread came by an index.
 enum Got {
     Loaded(Index),
-    /// Built by a scan; with why the sidecar was not used (stale or damaged), if it was not
-    /// merely absent.
-    Built(Index, Option<String>),
+    /// Built by a scan; with why the sidecar was not used if it was there: stale (`false`,
+    /// the object was overwritten: routine) or damaged (`true`).
+    Built(Index, Option<(bool, String)>),
 }
 
 /// The shard's index: this core's cache, else (with `sidecar`) its on-disk index if valid for
@@ -136,7 +136,8 @@ pub async fn shard_index_at(
                 match shardidx::load(&shardidx::path(root, bck, &from.object), &from, format) {
                     Loaded::Valid(idx) => return Ok(Got::Loaded(idx)),
                     Loaded::Absent => {}
-                    Loaded::Stale(why) | Loaded::Invalid(why) => rejected = Some(why),
+                    Loaded::Stale(why) => rejected = Some((false, why)),
+                    Loaded::Invalid(why) => rejected = Some((true, why)),
                 }
             }
             let src = FileSource::open(&fqn).map_err(|e| engine::Error::io("open", &fqn, e))?;
@@ -160,9 +161,16 @@ pub async fn shard_index_at(
         }
         Got::Built(idx, rejected) => {
             metrics::add(M::ShardIdxBuildN, 1);
-            if let Some(why) = rejected {
-                metrics::add(M::ShardIdxBadN, 1);
-                tracing::warn!(object, reason = %why, "on-disk shard index not used; rebuilt");
+            match rejected {
+                None => {}
+                Some((damaged, why)) => {
+                    metrics::add(M::ShardIdxBadN, 1);
+                    if damaged {
+                        tracing::warn!(object, reason = %why, "damaged shard index rebuilt");
+                    } else {
+                        tracing::debug!(object, reason = %why, "stale shard index rebuilt");
+                    }
+                }
             }
             idx
         }
