@@ -9,16 +9,18 @@ on one node and in a 1-proxy/2-target cluster:
   scanning (`shard_index_build_count` unchanged);
 * an overwritten shard's sidecar is stale and never used: the read returns the new bytes;
   a damaged sidecar is rejected, the read is still right and the sidecar is rewritten;
-  deleting the shard removes its sidecar;
+  deleting the shard removes its sidecar; a first read of a tar or zip no job saw writes one;
 * `summary-shard` (202 + ID, then polled) counts tars, indexed shards, members, stale and damaged
   indexes, numbers as strings;
 * bad input: a missing bucket 404, unknown fields and wrong types 400, num-workers > 1 501.
 """
 
+import gzip
 import io
 import struct
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -270,6 +272,23 @@ def test_index_job_restart_stale_corrupt_delete_on_one_node(node_factory):
     # Sidecars are never listed as objects.
     names = [e.name for e in make_client(ep).bucket(bucket).list_all_objects()]
     assert sorted(names) == sorted(set(shards) - {s3} | {"shards/plain.bin", "shards/notes.txt", "other/o.tar"})
+
+    # Shards no job saw: the first read writes the sidecar of a tar and of a zip; a compressed
+    # tar is indexed in memory only.
+    files = samples("lazy")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    lazy = {"lazy/l.tar": make_tar(files), "lazy/z.zip": zbuf.getvalue(),
+            "lazy/c.tgz": gzip.compress(make_tar(files))}
+    for name, data in lazy.items():
+        put(ep, bucket, name, data)
+        assert get_arch(ep, bucket, name, "000009.jpg") == files["000009.jpg"]
+    side = sidecars(node.mountpaths, bucket)
+    assert "lazy/l.tar" in side and "lazy/z.zip" in side and "lazy/c.tgz" not in side
+    assert side["lazy/z.zip"].read_bytes()[:11] == b"AISSHIDX\x01\x00\x02"
+    decode_sidecar(side["lazy/l.tar"].read_bytes())
 
 
 @pytest.fixture(scope="module")
