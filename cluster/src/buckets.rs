@@ -254,7 +254,7 @@ pub(crate) async fn sync_bmd(node: &Arc<Node>) -> Result<()> {
 }
 
 /// Non-primary proxy: run a bucket operation on the primary; the primary's response body.
-async fn on_primary(
+pub(crate) async fn on_primary(
     node: &Node,
     method: &str,
     bucket: &str,
@@ -395,6 +395,22 @@ static SUMMARIES: std::sync::Mutex<Vec<Summ>> = std::sync::Mutex::new(Vec::new()
 
 /// Start summarizing `buckets` (objects with `prefix`) on the current executor; its ID.
 pub fn start_summary(node: &Arc<Node>, buckets: Vec<String>, prefix: String) -> String {
+    let node = node.clone();
+    start_summary_task(async move {
+        let mut out = Vec::new();
+        for b in &buckets {
+            let smap = node.smap.load();
+            out.push(summary(&node, &smap, b, &prefix).await?);
+        }
+        Ok(out)
+    })
+}
+
+/// Run a summary (`task`, on the current executor) whose result [`poll_summary`] gives
+/// under the returned ID (bucket summaries, `crate::shardidx`'s shard summaries).
+pub fn start_summary_task(
+    task: impl std::future::Future<Output = Result<Vec<serde_json::Value>>> + 'static,
+) -> String {
     let id = crate::meta::random_id(9);
     {
         let mut all = SUMMARIES.lock().expect("summaries lock");
@@ -405,23 +421,12 @@ pub fn start_summary(node: &Arc<Node>, buckets: Vec<String>, prefix: String) -> 
             result: None,
         });
     }
-    let (node, id2) = (node.clone(), id.clone());
+    let id2 = id.clone();
     glommio::spawn_local(async move {
-        let mut out = Vec::new();
-        let mut res = Ok(());
-        for b in &buckets {
-            let smap = node.smap.load();
-            match summary(&node, &smap, b, &prefix).await {
-                Ok(v) => out.push(v),
-                Err(e) => {
-                    res = Err(e);
-                    break;
-                }
-            }
-        }
+        let res = task.await;
         let mut all = SUMMARIES.lock().expect("summaries lock");
         if let Some(s) = all.iter_mut().find(|s| s.id == id2) {
-            s.result = Some(res.map(|()| out));
+            s.result = Some(res);
         }
     })
     .detach();

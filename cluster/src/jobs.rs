@@ -32,7 +32,8 @@ pub struct JobArgs {
     #[serde(skip)]
     pub bck: String,
     /// A multi-object or bucket-copy job's specification (`multiobj::Spec`, sent by the
-    /// proxy as `mobj`; the target's handler starts it); null otherwise.
+    /// proxy as `mobj`), or an `index-shard` message (`shardidx`, sent as `spec`); the
+    /// target's handler starts it. Null otherwise.
     #[serde(skip)]
     pub spec: serde_json::Value,
 }
@@ -58,7 +59,11 @@ pub fn parse_args(v: &serde_json::Value) -> JobArgs {
             .and_then(|x| x.as_str())
             .unwrap_or("")
             .to_string(),
-        spec: v.get("mobj").cloned().unwrap_or_default(),
+        spec: v
+            .get("mobj")
+            .or_else(|| v.get("spec"))
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 

@@ -43,6 +43,7 @@ pub mod multiobj;
 pub mod promote;
 pub mod rebalance;
 pub mod resilver;
+pub mod shardidx;
 pub mod stats;
 pub mod transfer;
 pub mod vote;

@@ -82,6 +82,9 @@ metrics! {
     StreamOutSize = "stream.out.size", "stream_out_bytes", Size, "intra-cluster streaming: total size (bytes) of sent objects";
     StreamInN = "stream.in.n", "stream_in_count", Counter, "intra-cluster streaming: number of received objects";
     StreamInSize = "stream.in.size", "stream_in_bytes", Size, "intra-cluster streaming: total size (bytes) of received objects";
+    ShardIdxLoadN = "shidx.load.n", "shard_index_load_count", Counter, "shard indexes loaded from their on-disk sidecar (archpath reads after a restart or a cache eviction)";
+    ShardIdxBuildN = "shidx.build.n", "shard_index_build_count", Counter, "shard indexes built by scanning the shard";
+    ShardIdxBadN = "shidx.bad.n", "shard_index_rejected_count", Counter, "on-disk shard indexes found stale or damaged (and rebuilt)";
     ReqN = "req.n", "core_requests", Counter, "HTTP requests served";
     ReqInSize = "req.in.size", "core_bytes_in", Size, "request body bytes received";
     ReqOutSize = "req.out.size", "core_bytes_out", Size, "response body bytes sent";

@@ -29,6 +29,7 @@ pub mod multipart;
 pub mod name;
 pub mod object;
 pub mod opencache;
+pub mod shardidx;
 pub mod tarball;
 
 pub use error::Error;

@@ -944,6 +944,8 @@ pub fn move_local(
         }
     }
     prune_empty_parents(src, bck, &from);
+    // The shard index stays behind on `src`: drop it (it is rebuilt on `dst` when needed).
+    let _ = crate::shardidx::remove(&src.path, bck, object);
     Ok(out)
 }
 
@@ -1265,6 +1267,9 @@ pub fn delete(mp: &Mountpath, bck: &Bck, object: &str) -> Result<()> {
     std::fs::remove_file(&fqn).map_err(|e| Error::io("unlink", &fqn, e))?;
     crate::opencache::forget(&fqn);
     prune_empty_parents(mp, bck, &fqn);
+    // Its shard index goes with it (one unlink, usually of nothing). A sidecar left behind
+    // by a failure here is stale-detected, never served.
+    let _ = crate::shardidx::remove(&mp.path, bck, object);
     Ok(())
 }
 

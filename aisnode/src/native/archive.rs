@@ -2,7 +2,9 @@
 //! core that owns the shard:
 //! - `GET ?archpath=F`: exactly F's bytes. A member of an uncompressed tar (or a stored zip
 //!   member) is one lookup in this core's shard index plus one ranged read of the object;
-//!   other members are decompressed on the core's blocking thread.
+//!   other members are decompressed on the core's blocking thread. On a cache miss the
+//!   index comes from its on-disk sidecar if that is valid for this instance of the object
+//!   (`engine::shardidx`, docs/shard-index.md), else from a scan, which is then persisted.
 //! - `GET ?archregx=R&archmode=M`: the matching members as a tar.
 //! - `HEAD ?archpath=F`: F's size as `Content-Length` (404 if absent).
 //! - `PUT ?archpath=F` (AIS `PutApndArch`, header `Ais-Pine`): F added to a shard, which is
@@ -87,12 +89,40 @@ async fn format_of(rd: &ObjectReader, object: &str, mime: &str) -> Result<Format
 }
 
 /// This core's index of the open shard, built on the blocking thread on a miss (and kept
-/// for this instance of the object only).
+/// for this instance of the object only). Not persisted: see [`shard_index_at`].
 pub async fn shard_index(
     rd: &ObjectReader,
     object: &str,
     mime: &str,
 ) -> Result<Rc<Index>, engine::Error> {
+    shard_index_at(rd, object, mime, None).await
+}
+
+/// Where a shard's persisted index lives: the object's own mountpath and bucket.
+pub struct Sidecar<'a> {
+    pub mp: &'a Mountpath,
+    pub bck: &'a Bck,
+}
+
+/// How the blocking thread came by an index.
+enum Got {
+    Loaded(Index),
+    /// Built by a scan; with why the sidecar was not used if it was there: stale (`false`,
+    /// the object was overwritten: routine) or damaged (`true`).
+    Built(Index, Option<(bool, String)>),
+}
+
+/// The shard's index: this core's cache, else (with `sidecar`) its on-disk index if valid for
+/// this instance of the object (`engine::shardidx`), else built by a scan on the blocking
+/// thread and then persisted. A stale or damaged sidecar is counted, logged, and replaced.
+pub async fn shard_index_at(
+    rd: &ObjectReader,
+    object: &str,
+    mime: &str,
+    sidecar: Option<Sidecar<'_>>,
+) -> Result<Rc<Index>, engine::Error> {
+    use cluster::metrics::{self, M};
+    use engine::shardidx::{self, IndexedFrom, Loaded};
     let format = format_of(rd, object, mime).await?;
     let stamp = Stamp::of(&rd.lom, format);
     if let Some(idx) = archive::cached(&rd.fqn, &stamp) {
@@ -100,16 +130,56 @@ pub async fn shard_index(
     }
     let fqn = rd.fqn.clone();
     let st = stamp.clone();
-    let built = glommio::executor()
-        .spawn_blocking(move || -> Result<Index, engine::Error> {
+    let sidecar = sidecar
+        .filter(|_| shardidx::persists(format))
+        .map(|s| (s.mp.path.clone(), s.bck.clone()));
+    let from = IndexedFrom::of(object, &rd.lom);
+    let got = glommio::executor()
+        .spawn_blocking(move || -> Result<Got, engine::Error> {
+            let mut rejected = None;
+            if let Some((root, bck)) = &sidecar {
+                match shardidx::load(&shardidx::path(root, bck, &from.object), &from, format) {
+                    Loaded::Valid(idx) => return Ok(Got::Loaded(idx)),
+                    Loaded::Absent => {}
+                    Loaded::Stale(why) => rejected = Some((false, why)),
+                    Loaded::Invalid(why) => rejected = Some((true, why)),
+                }
+            }
             let src = FileSource::open(&fqn).map_err(|e| engine::Error::io("open", &fqn, e))?;
             if !src.is(&st) {
                 // Replaced since it was opened: the caller's reader is of the old instance.
                 return Err(engine::Error::Changed(fqn));
             }
-            Ok(archive::index(&src, format)?)
+            let idx = archive::index(&src, format)?;
+            if let Some((root, bck)) = &sidecar {
+                if let Err(e) = shardidx::store(root, bck, &from, &idx) {
+                    tracing::warn!(bucket = %bck.name, object = %from.object, error = %e, "persisting the shard index failed");
+                }
+            }
+            Ok(Got::Built(idx, rejected))
         })
         .await?;
+    let built = match got {
+        Got::Loaded(idx) => {
+            metrics::add(M::ShardIdxLoadN, 1);
+            idx
+        }
+        Got::Built(idx, rejected) => {
+            metrics::add(M::ShardIdxBuildN, 1);
+            match rejected {
+                None => {}
+                Some((damaged, why)) => {
+                    metrics::add(M::ShardIdxBadN, 1);
+                    if damaged {
+                        tracing::warn!(object, reason = %why, "damaged shard index rebuilt");
+                    } else {
+                        tracing::debug!(object, reason = %why, "stale shard index rebuilt");
+                    }
+                }
+            }
+            idx
+        }
+    };
     let idx = Rc::new(built);
     archive::remember(&rd.fqn, stamp, idx.clone());
     Ok(idx)
@@ -208,7 +278,9 @@ pub async fn get(
         Err(served) => return Ok(served),
     };
     let mime = qv(req, QPARAM_ARCHMIME).to_string();
-    let idx = match shard_index(&rd, object, &mime).await {
+    let bck = Bck::ais(bucket);
+    let sidecar = Sidecar { mp: &mp, bck: &bck };
+    let idx = match shard_index_at(&rd, object, &mime, Some(sidecar)).await {
         Ok(i) => i,
         Err(e) => {
             rd.close().await;

@@ -2,7 +2,8 @@
 //! `create-bck`), destroy (DELETE `destroy-bck`), HEAD (props; bucket info), list objects
 //! (GET `list`, `native::listing`), bucket summary (GET `summary-bck`), multi-object jobs
 //! and bucket copy/move (`cluster::multiobj`: DELETE `delete-listrange`, POST
-//! `copy-listrange`, `copy-bck`, `move-bck`, PUT `archive`; the body is the job's ID). Known
+//! `copy-listrange`, `copy-bck`, `move-bck`, PUT `archive`; the body is the job's ID), the
+//! shard index (`cluster::shardidx`: POST `index-shard`, GET `summary-shard`). Known
 //! actions this node does not implement answer 501 (`native::audit`); unknown ones 400, as
 //! in AIS.
 
@@ -11,7 +12,7 @@ use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_actmsg, send_json, send_ok};
 use crate::req::{Outcome, Req};
-use cluster::{buckets, multiobj};
+use cluster::{buckets, multiobj, shardidx};
 use net::api::{ActMsg, LsoMsg};
 use net::conn::Conn;
 use std::rc::Rc;
@@ -164,6 +165,10 @@ pub async fn bucket(
                     let xid = buckets::ec_encode(&core.node, bucket, &msg.value).await?;
                     return send_text(conn, &xid).await;
                 }
+                shardidx::KIND => {
+                    let xid = shardidx::start(&core.node, bucket, &msg.value).await?;
+                    return send_text(conn, &xid).await;
+                }
                 a @ (multiobj::KIND_COPY | multiobj::KIND_COPY_BCK | multiobj::KIND_MOVE_BCK) => {
                     return start_job(core, conn, req, "POST", bucket, a, &msg.value).await;
                 }
@@ -201,6 +206,7 @@ pub async fn bucket(
             match msg.action.as_str() {
                 "" | "list" => {}
                 "summary-bck" => return summary(core, conn, bucket, &msg).await,
+                shardidx::SUMMARY => return shard_summary(core, conn, bucket, &msg).await,
                 a => {
                     audit::check_action(Endpoint::Bucket, "GET", a)?;
                     return Err(invalid_action(a));
@@ -307,6 +313,49 @@ async fn summary(
         return Err(ApiError::bucket_not_found(&buckets::cname(bucket)));
     }
     summary_round(core, conn, vec![bucket.to_string()], uuid, prefix).await
+}
+
+/// `GET /v1/buckets/<bucket>` `summary-shard` (AIS `api.GetBucketShardSummary`): on a
+/// target its own counts at once; on a proxy or the all-in-one node 202 with the summary's ID
+/// first, then, asked with `uuid`, 202 while it runs and 200 with the `ShardSummResult`.
+async fn shard_summary(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    bucket: &str,
+    msg: &ActMsg,
+) -> Result<Outcome, ApiError> {
+    let (uuid, prefix) = shardidx::summary_args(&msg.value)?;
+    if !core.bmd().buckets.contains_key(bucket) {
+        return Err(ApiError::bucket_not_found(&buckets::cname(bucket)));
+    }
+    if core.node.cfg.role == cluster::node::Role::Target {
+        let s = shardidx::summary(&core.node, bucket, &prefix).await?;
+        return send_json(conn, &s.to_json()).await;
+    }
+    let (status, body) = if uuid.is_empty() {
+        (
+            202,
+            shardidx::start_summary(&core.node, bucket, &prefix).into_bytes(),
+        )
+    } else {
+        match buckets::poll_summary(&uuid)? {
+            None => (202, Vec::new()),
+            Some(all) => {
+                let one = all.into_iter().next().unwrap_or_default();
+                let js = serde_json::to_vec(&one).map_err(|e| ApiError::internal(e.to_string()))?;
+                (200, js)
+            }
+        }
+    };
+    let ctype = if status == 200 {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    conn.respond(status, &[("Content-Type", ctype)], &body)
+        .await
+        .map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
 }
 
 /// HEAD `/v1/buckets/<bucket>[/<prefix>]`: props in `Ais-Bucket-Props`; with `bsumm_remote`

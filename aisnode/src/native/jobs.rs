@@ -22,6 +22,11 @@ pub async fn daemon_action_msg(
         let id = cluster::multiobj::start_local(&core.node, &a.spec)?;
         return send_job_id(conn, &id).await;
     }
+    // An index-shard job the proxy started (its message in `spec`).
+    if msg.action == "start" && a.kind == cluster::shardidx::KIND {
+        let id = cluster::shardidx::start_local(&core.node, &a.bck, &a.id, &a.spec)?;
+        return send_job_id(conn, &id).await;
+    }
     let id = cluster::jobs::daemon_action(&core.node, &msg.action, &a)?;
     send_job_id(conn, &id).await
 }
