@@ -1122,14 +1122,6 @@ pub struct ListObjectsV2Result {
     pub next_continuation_token: String,
 }
 
-/// An ETag value without its quotes (S3 quotes ETags in headers and XML).
-pub fn unquote_etag(s: &str) -> &str {
-    let s = s.trim();
-    s.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(s)
-}
-
 /// Parse a ListObjectsV2 response. `MalformedXML` if it is not a `ListBucketResult`, a
 /// `<Contents>` has no `<Key>` or a bad `<Size>`, or `IsTruncated` is true without a
 /// `NextContinuationToken` (the listing could not continue).
@@ -1150,7 +1142,7 @@ pub fn parse_list_objects_v2_result(body: &[u8]) -> Result<ListObjectsV2Result, 
                         malformed(format!("<Size> {:?} is not a byte count", text.trim()))
                     })?;
                 }
-                "ETag" => cur.etag = unquote_etag(&text).to_owned(),
+                "ETag" => cur.etag = super::etag::unquote(&text).to_owned(),
                 "LastModified" => {
                     cur.last_modified_ns = crate::time::parse_rfc3339_nano(text.trim());
                 }
@@ -2040,7 +2032,5 @@ mod response_parser_tests {
         );
         assert!(parse_error_response(b"not xml").is_err());
         assert!(parse_error_response(b"<Other/>").is_err());
-        assert_eq!(unquote_etag(" \"abc\" "), "abc");
-        assert_eq!(unquote_etag("abc"), "abc");
     }
 }
