@@ -463,3 +463,97 @@ fn body_cut_short_is_an_error_not_a_short_success() {
     });
     server.finish();
 }
+
+/// Read one request head (and its `Content-Length` body) from `c`; `None` at EOF.
+fn read_request(c: &mut std::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if c.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body).unwrap();
+    Some((head, body))
+}
+
+#[test]
+fn keep_alive_reuses_a_connection_only_after_a_complete_body() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("http://{}", l.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        // First connection: HEAD, GET, PUT, then a GET whose body the client drops early.
+        let (mut c, _) = l.accept().unwrap();
+        let answers: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"x\"\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nETag: \"p\"\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+        ];
+        for a in answers {
+            let (head, body) = read_request(&mut c).expect("a request");
+            heads.push((head, body.len()));
+            c.write_all(a).unwrap();
+        }
+        assert!(read_request(&mut c).is_none(), "the client closed it");
+        // Second connection: one HEAD.
+        let (mut c, _) = l.accept().unwrap();
+        let (head, _) = read_request(&mut c).expect("a request");
+        heads.push((head, 0));
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n")
+            .unwrap();
+        heads
+    });
+    run(async move {
+        let s3 = S3Backend::new(S3Config::for_endpoint(&ep).with_credentials("AK", "SK"));
+        assert_eq!(s3.head_object("b", "k").await.unwrap().size, 5);
+        let (_, mut body) = s3.get_object("b", "k", None).await.unwrap();
+        assert_eq!(read_all(&mut body).await.unwrap(), b"hello");
+        let data = pattern(700_000);
+        let mut src = Pieces {
+            data,
+            at: 0,
+            piece: 65_536,
+            reads: 0,
+        };
+        let a = s3.put_object("b", "k", 700_000, &mut src).await.unwrap();
+        assert_eq!((a.size, a.etag.as_str()), (700_000, "p"));
+        assert_eq!((s3.pool().connects(), s3.pool().idle_connections()), (1, 1));
+        let (_, mut body) = s3.get_object("b", "k", None).await.unwrap();
+        let mut buf = [0u8; 3];
+        assert_eq!(body.read(&mut buf).await.unwrap(), 3);
+        assert_eq!(s3.pool().idle_connections(), 0, "in use by the body");
+        drop(body); // unread bytes: the connection closes
+        assert_eq!(s3.head_object("b", "k").await.unwrap().size, 7);
+        assert_eq!(s3.pool().connects(), 2);
+    });
+    let heads = server.join().unwrap();
+    assert_eq!(heads.len(), 5);
+    assert!(
+        heads[0].0.starts_with("HEAD /b/k HTTP/1.1\r\n"),
+        "{}",
+        heads[0].0
+    );
+    let put = &heads[2];
+    assert!(put.0.starts_with("PUT /b/k HTTP/1.1\r\n"));
+    assert_eq!(put.1, 700_000);
+    for h in [
+        "x-amz-content-sha256: UNSIGNED-PAYLOAD\r\n",
+        "Content-Length: 700000\r\n",
+        "Authorization: AWS4-HMAC-SHA256 Credential=AK/",
+    ] {
+        assert!(put.0.contains(h), "{h} in {}", put.0);
+    }
+}
