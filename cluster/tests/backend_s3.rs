@@ -557,3 +557,65 @@ fn keep_alive_reuses_a_connection_only_after_a_complete_body() {
         assert!(put.0.contains(h), "{h} in {}", put.0);
     }
 }
+
+#[test]
+fn stale_pooled_connection_is_retried_once_on_a_new_one() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("http://{}", l.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        // Answers keep-alive, then closes the idle connection (as servers do after a while).
+        let (mut c, _) = l.accept().unwrap();
+        read_request(&mut c).expect("a request");
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n")
+            .unwrap();
+        drop(c);
+        let (mut c, _) = l.accept().unwrap();
+        read_request(&mut c).expect("the retried request");
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+            .unwrap();
+    });
+    run(async move {
+        let s3 = S3Backend::new(S3Config::for_endpoint(&ep));
+        assert_eq!(s3.head_object("b", "k").await.unwrap().size, 1);
+        assert_eq!(s3.pool().idle_connections(), 1);
+        assert_eq!(s3.head_object("b", "k").await.unwrap().size, 2);
+        assert_eq!(s3.pool().connects(), 2);
+    });
+    server.join().unwrap();
+}
+
+#[test]
+fn put_refused_before_its_body_is_read_reports_the_servers_error() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("http://{}", l.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+            head.push(b[0]);
+        }
+        let xml = "<Error><Code>AccessDenied</Code><Message>no writes here</Message></Error>";
+        let resp = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        );
+        c.write_all(resp.as_bytes()).unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        // Drain what the client still sends, so the close is orderly.
+        let mut sink = [0u8; 65_536];
+        while c.read(&mut sink).unwrap_or(0) > 0 {}
+    });
+    run(async move {
+        let s3 = S3Backend::new(S3Config::for_endpoint(&ep));
+        let data = pattern(8 * 1024 * 1024);
+        let mut src: &[u8] = &data;
+        let e = assert_err(
+            s3.put_object("b", "k", data.len() as u64, &mut src).await,
+            403,
+            "AccessDenied",
+        );
+        assert!(e.message.contains("no writes here"), "{e}");
+    });
+    server.join().unwrap();
+}
