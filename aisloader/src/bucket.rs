@@ -343,8 +343,7 @@ impl Control {
                             body: body_text(&resp),
                         });
                     }
-                    let xml = String::from_utf8_lossy(&resp);
-                    let page = parse_list_v2(&xml).map_err(|e| Error::S3List {
+                    let page = parse_list_v2(&resp).map_err(|e| Error::S3List {
                         bucket: bucket.to_owned(),
                         source: Box::new(e),
                     })?;

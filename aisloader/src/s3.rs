@@ -1,7 +1,7 @@
 //! S3 client pieces for `-s3endpoint`: per-hop SigV4 signing of path-style requests
 //! (header-based, `UNSIGNED-PAYLOAD` for PUT bodies, the empty-body hash otherwise) with
-//! [`net::s3::signer::Signer`] (shared with the node's S3 backend), and a minimal ListObjectsV2
-//! XML reader (`Key`, `Size`, `IsTruncated`, `NextContinuationToken`).
+//! [`net::s3::signer::Signer`] (shared with the node's S3 backend), and the ListObjectsV2 pages
+//! it needs (`Key`, `Size`, the continuation token) from `net::s3::xml`'s response parser.
 //!
 //! Not implemented: presigned URLs, chunked payload signing, virtual-hosted addressing.
 
@@ -74,86 +74,15 @@ pub struct ListPage {
     pub next_token: Option<String>,
 }
 
-fn tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&close)?;
-    Some(&xml[start..start + len])
-}
-
-/// XML character data: the five predefined entities and numeric references.
-pub fn xml_unescape(s: &str) -> Result<String, Error> {
-    if !s.contains('&') {
-        return Ok(s.to_owned());
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let end = rest[i..]
-            .find(';')
-            .ok_or_else(|| Error::XmlEntityUnterminated(s.to_owned()))?;
-        let ent = &rest[i + 1..i + end];
-        let c = match ent {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let code =
-                    if let Some(h) = ent.strip_prefix("#x").or_else(|| ent.strip_prefix("#X")) {
-                        u32::from_str_radix(h, 16).ok()
-                    } else if let Some(d) = ent.strip_prefix('#') {
-                        d.parse().ok()
-                    } else {
-                        None
-                    };
-                code.and_then(char::from_u32)
-                    .ok_or_else(|| Error::XmlEntityBad {
-                        entity: ent.to_owned(),
-                        text: s.to_owned(),
-                    })?
-            }
-        };
-        out.push(c);
-        rest = &rest[i + end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Parse a ListObjectsV2 (`ListBucketResult`) response.
-pub fn parse_list_v2(xml: &str) -> Result<ListPage, Error> {
-    if !xml.contains("<ListBucketResult") {
-        return Err(Error::NotListBucketResult);
-    }
-    let mut page = ListPage::default();
-    let mut rest = xml;
-    while let Some(i) = rest.find("<Contents>") {
-        let block_end = rest[i..]
-            .find("</Contents>")
-            .ok_or(Error::ListXml("unterminated <Contents>"))?;
-        let block = &rest[i..i + block_end];
-        let key = tag(block, "Key").ok_or(Error::ListXml("<Contents> without <Key>"))?;
-        let size = match tag(block, "Size") {
-            Some(s) => s
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| Error::ListBadSize(s.to_owned()))?,
-            None => 0,
-        };
-        page.objects.push((xml_unescape(key)?, size));
-        rest = &rest[i + block_end..];
-    }
-    let truncated = tag(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
-    if truncated {
-        let t = tag(xml, "NextContinuationToken")
-            .ok_or(Error::ListXml("IsTruncated without NextContinuationToken"))?;
-        page.next_token = Some(xml_unescape(t)?);
-    }
-    Ok(page)
+/// Parse a ListObjectsV2 (`ListBucketResult`) response with `net::s3::xml` (the parser the
+/// node's S3 backend uses).
+pub fn parse_list_v2(xml: &[u8]) -> Result<ListPage, Error> {
+    let r =
+        net::s3::xml::parse_list_objects_v2_result(xml).map_err(|e| Error::ListXml(e.message))?;
+    Ok(ListPage {
+        objects: r.objects.into_iter().map(|o| (o.key, o.size)).collect(),
+        next_token: r.is_truncated.then_some(r.next_continuation_token),
+    })
 }
 
 #[cfg(test)]
@@ -162,7 +91,7 @@ mod tests {
 
     #[test]
     fn list_v2_pages() {
-        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix></Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated><Contents><Key>a&amp;b</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>&quot;x&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>dir/c&#x41;</Key><Size>0</Size></Contents><NextContinuationToken>tok&lt;1</NextContinuationToken></ListBucketResult>"#;
         let p = parse_list_v2(xml).unwrap();
         assert_eq!(
@@ -170,19 +99,19 @@ mod tests {
             vec![("a&b".to_owned(), 12), ("dir/cA".to_owned(), 0)]
         );
         assert_eq!(p.next_token.as_deref(), Some("tok<1"));
-        let last = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+        let last = b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
         assert_eq!(parse_list_v2(last).unwrap(), ListPage::default());
-        assert!(matches!(
-            parse_list_v2("<Error><Code>NoSuchBucket</Code></Error>"),
-            Err(Error::NotListBucketResult)
-        ));
+        let e = parse_list_v2(b"<Error><Code>NoSuchBucket</Code></Error>").unwrap_err();
+        assert!(e.to_string().contains("ListBucketResult"), "{e}");
         assert!(parse_list_v2(
-            "<ListBucketResult><Contents><Key>x</Key><Size>z</Size></Contents></ListBucketResult>"
+            b"<ListBucketResult><Contents><Key>x</Key><Size>z</Size></Contents></ListBucketResult>"
         )
         .is_err());
-        let e = xml_unescape("&bogus;").unwrap_err();
-        assert!(matches!(e, Error::XmlEntityBad { .. }));
-        assert_eq!(e.to_string(), "bad XML entity &bogus; in \"&bogus;\"");
+        let e = parse_list_v2(
+            b"<ListBucketResult><Contents><Key>&bogus;</Key></Contents></ListBucketResult>",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
     }
 
     #[test]
