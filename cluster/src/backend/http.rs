@@ -83,17 +83,21 @@ impl Pool {
         self.idle.borrow().values().map(Vec::len).sum()
     }
 
+    /// The most recently pooled connection to `authority` if it idled less than `max_idle`.
+    /// Connections past [`IDLE_CONN_MS_MAX`] are closed on the way.
     fn take(&self, authority: &str, max_idle: Duration) -> Option<TcpStream> {
         let mut idle = self.idle.borrow_mut();
         let v = idle.get_mut(authority)?;
-        while let Some(c) = v.pop() {
-            if c.since.elapsed() < max_idle {
-                return Some(c.stream);
-            }
-            // Too old: dropped (closed), like every older one below it.
-            v.clear();
+        // Oldest first: drop the expired ones.
+        let expired = v
+            .iter()
+            .take_while(|c| c.since.elapsed() >= Duration::from_millis(IDLE_CONN_MS_MAX))
+            .count();
+        v.drain(..expired);
+        match v.last() {
+            Some(c) if c.since.elapsed() < max_idle => v.pop().map(|c| c.stream),
+            _ => None,
         }
-        None
     }
 
     fn give(&self, authority: &str, stream: TcpStream) {
