@@ -4,12 +4,13 @@
 //!
 //! These run once, so they favour clarity over avoiding allocations.
 
-use crate::s3::{parse_list_v2, S3Signer, SigV4, EMPTY_SHA256};
+use crate::s3::{parse_list_v2, S3Signer, EMPTY_SHA256};
 use crate::{Error, Result};
 use net::client::{
     BodySink, Client, ClientConfig, Collect, Endpoint, HopSigner, Request, Unsigned,
 };
 use net::http::{percent_encode_path, percent_encode_query};
+use net::s3::signer::Signer as SigV4;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 

@@ -18,7 +18,7 @@ use crate::content::{
 };
 use crate::format::{go_duration, local_hms, pretty_number, stats_header};
 use crate::params::{Params, Target};
-use crate::s3::{S3Signer, SigV4, EMPTY_SHA256, UNSIGNED_PAYLOAD};
+use crate::s3::{S3Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD};
 use crate::stats::{CoreCounters, CoreResult, IntervalRow, Op, Report, Snap, OPS};
 use crate::{Error, Result};
 use glommio::{LocalExecutorBuilder, Placement};
@@ -26,6 +26,7 @@ use net::client::{
     parse_http_url, BodySink, Client, ClientConfig, Endpoint, Request, ResponseHead,
 };
 use net::http::percent_encode_path;
+use net::s3::signer::Signer as SigV4;
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;

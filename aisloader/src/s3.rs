@@ -1,97 +1,23 @@
-//! S3 client pieces for `-s3endpoint`: AWS Signature Version 4 for path-style requests
-//! (header-based, `UNSIGNED-PAYLOAD` for PUT bodies, the empty-body hash otherwise), signed by
-//! `net::s3::sigv4` (the canonicalization the server verifies with), and a minimal
-//! ListObjectsV2 XML reader (`Key`, `Size`, `IsTruncated`, `NextContinuationToken`).
+//! S3 client pieces for `-s3endpoint`: per-hop SigV4 signing of path-style requests
+//! (header-based, `UNSIGNED-PAYLOAD` for PUT bodies, the empty-body hash otherwise) with
+//! [`net::s3::signer::Signer`] (shared with the node's S3 backend), and a minimal ListObjectsV2
+//! XML reader (`Key`, `Size`, `IsTruncated`, `NextContinuationToken`).
 //!
-//! The signing key is derived once per UTC day; each request costs two SHA-256 and one
-//! HMAC-SHA256 over short strings. Not implemented: presigned URLs, chunked payload signing,
-//! session tokens, virtual-hosted addressing.
+//! Not implemented: presigned URLs, chunked payload signing, virtual-hosted addressing.
 
 use crate::Error;
 use net::client::HopSigner;
-use net::s3::sigv4::{self, RequestParts};
-use net::s3::S3Error;
+use net::s3::signer::{self, Signer};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `x-amz-content-sha256` for requests without a body.
-pub const EMPTY_SHA256: &str = sigv4::EMPTY_SHA256_HEX;
+pub const EMPTY_SHA256: &str = signer::EMPTY_SHA256;
 /// `x-amz-content-sha256` for PUT bodies we do not hash.
-pub const UNSIGNED_PAYLOAD: &str = sigv4::UNSIGNED_PAYLOAD;
-
-/// AWS SigV4 credentials and the cached per-day signing key. Signing itself is
-/// [`net::s3::sigv4::authorization`]: the canonical request the server verifies with.
-#[derive(Debug, Clone)]
-pub struct SigV4 {
-    pub access_key: String,
-    secret_key: String,
-    pub region: String,
-    key_date: String,
-    key: [u8; 32],
-}
-
-impl SigV4 {
-    pub fn new(access_key: &str, secret_key: &str, region: &str) -> SigV4 {
-        SigV4 {
-            access_key: access_key.to_owned(),
-            secret_key: secret_key.to_owned(),
-            region: region.to_owned(),
-            key_date: String::new(),
-            key: [0; 32],
-        }
-    }
-
-    fn signing_key(&mut self, date: &str) -> [u8; 32] {
-        if self.key_date != date {
-            self.key = sigv4::signing_key(&self.secret_key, date, &self.region, "s3");
-            self.key_date = date.to_owned();
-        }
-        self.key
-    }
-
-    /// The `Authorization` header value for a request.
-    ///
-    /// `headers` are the signed headers besides `host` (they must include `x-amz-date` and
-    /// `x-amz-content-sha256`); `target` is the request target as sent. `InvalidURI` if the
-    /// target is not valid percent-encoding (the server could not verify it either).
-    pub fn authorization(
-        &mut self,
-        method: &str,
-        authority: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        payload_hash: &str,
-        amz_date: &str,
-    ) -> Result<String, S3Error> {
-        let date = amz_date.get(..8).unwrap_or(amz_date);
-        let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-        let mut hs: Vec<(String, String)> = Vec::with_capacity(headers.len() + 1);
-        hs.push(("host".to_owned(), authority.to_owned()));
-        hs.extend(
-            headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())),
-        );
-        let key = self.signing_key(date);
-        let req = RequestParts {
-            method,
-            raw_path,
-            raw_query,
-            headers: &hs,
-        };
-        sigv4::authorization(
-            &req,
-            &self.access_key,
-            &self.region,
-            &key,
-            amz_date,
-            payload_hash,
-        )
-    }
-}
+pub const UNSIGNED_PAYLOAD: &str = signer::UNSIGNED_PAYLOAD;
 
 /// Signs every hop of one request (the initial one and any redirect) with the current time.
 pub struct S3Signer {
-    pub sig: SigV4,
+    pub sig: Signer,
     /// `x-amz-content-sha256` of the current request.
     pub payload_hash: &'static str,
     /// Range of the current request (also sent as a header by the caller), signed if set.
@@ -101,7 +27,7 @@ pub struct S3Signer {
 }
 
 impl S3Signer {
-    pub fn new(sig: SigV4) -> S3Signer {
+    pub fn new(sig: Signer) -> S3Signer {
         S3Signer {
             sig,
             payload_hash: EMPTY_SHA256,
@@ -126,29 +52,17 @@ impl S3Signer {
 impl HopSigner for S3Signer {
     fn sign(&mut self, method: &str, authority: &str, target: &str, out: &mut Vec<u8>) {
         let date = self.now().to_owned();
-        let payload = self.payload_hash;
-        let mut hs: Vec<(&str, &str)> =
-            vec![("x-amz-content-sha256", payload), ("x-amz-date", &date)];
-        if let Some(r) = &self.range {
-            hs.push(("range", r));
-        }
-        // A target that is not valid percent-encoding cannot be signed (nor verified): it goes
-        // out without `Authorization` and the server refuses it.
-        let auth = self
-            .sig
-            .authorization(method, authority, target, &hs, payload, &date)
-            .ok();
-        let lines = [
-            ("x-amz-date", date.as_str()),
-            ("x-amz-content-sha256", payload),
-        ];
-        let auth_line = auth.as_deref().map(|a| ("Authorization", a));
-        for (name, value) in lines.into_iter().chain(auth_line) {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        let range = self.range.clone();
+        let extra: Vec<(&str, &str)> = range.iter().map(|r| ("range", r.as_str())).collect();
+        self.sig.write_headers(
+            method,
+            authority,
+            target,
+            &extra,
+            self.payload_hash,
+            &date,
+            out,
+        );
     }
 }
 
@@ -246,104 +160,6 @@ pub fn parse_list_v2(xml: &str) -> Result<ListPage, Error> {
 mod tests {
     use super::*;
 
-    /// AWS's published example: "GET Object" in "Signature Calculations for the Authorization
-    /// Header: Transferring Payload in a Single Chunk (AWS Signature Version 4)".
-    #[test]
-    fn sigv4_aws_get_object_example() {
-        let mut s = SigV4::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            "us-east-1",
-        );
-        let auth = s
-            .authorization(
-                "GET",
-                "examplebucket.s3.amazonaws.com",
-                "/test.txt",
-                &[
-                    ("Range", "bytes=0-9"),
-                    ("x-amz-content-sha256", EMPTY_SHA256),
-                    ("x-amz-date", "20130524T000000Z"),
-                ],
-                EMPTY_SHA256,
-                "20130524T000000Z",
-            )
-            .unwrap();
-        assert_eq!(
-            auth,
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-        );
-        // The cached key is reused, and a second signature is identical.
-        let again = s
-            .authorization(
-                "GET",
-                "examplebucket.s3.amazonaws.com",
-                "/test.txt",
-                &[
-                    ("x-amz-date", "20130524T000000Z"),
-                    ("x-amz-content-sha256", EMPTY_SHA256),
-                    ("range", "bytes=0-9"),
-                ],
-                EMPTY_SHA256,
-                "20130524T000000Z",
-            )
-            .unwrap();
-        assert_eq!(auth, again);
-    }
-
-    /// What the signer writes verifies on the server side (net's SigV4 verification), for
-    /// targets with unsorted, encoded and unencoded queries and paths; a target that is not
-    /// percent-encoding cannot be signed.
-    #[test]
-    fn signed_requests_verify() {
-        use net::s3::sigv4::{parse_auth, verify, AuthKind};
-        const NOW: i64 = 1_369_353_600;
-        let mut s = SigV4::new("AK", "SK", "us-east-1");
-        for target in [
-            "/b?prefix=a%2Fb&list-type=2&continuation-token=x y",
-            "/b/o?uploads",
-            "/b/a%20b/c",
-            "/b/a b",
-            "/",
-        ] {
-            let hs = [
-                ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
-                ("x-amz-date", "20130524T000000Z"),
-            ];
-            let auth = s
-                .authorization(
-                    "PUT",
-                    "127.0.0.1:9000",
-                    target,
-                    &hs,
-                    UNSIGNED_PAYLOAD,
-                    "20130524T000000Z",
-                )
-                .unwrap();
-            let headers: Vec<(String, String)> =
-                [("host", "127.0.0.1:9000"), ("authorization", &auth)]
-                    .into_iter()
-                    .chain(hs)
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    .collect();
-            let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-            let req = RequestParts {
-                method: "PUT",
-                raw_path,
-                raw_query,
-                headers: &headers,
-            };
-            let Ok(AuthKind::Header(parsed)) = parse_auth(&req) else {
-                panic!("{target}: not header auth");
-            };
-            let secret = |ak: &str| (ak == "AK").then(|| "SK".to_owned());
-            verify(&req, &parsed, secret, NOW).unwrap_or_else(|e| panic!("{target}: {e}"));
-        }
-        assert!(s
-            .authorization("GET", "h", "/b/%zz", &[], EMPTY_SHA256, "20130524T000000Z")
-            .is_err());
-    }
-
     #[test]
     fn list_v2_pages() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -371,7 +187,7 @@ mod tests {
 
     #[test]
     fn signer_writes_three_headers() {
-        let mut s = S3Signer::new(SigV4::new("AK", "SK", "us-east-1"));
+        let mut s = S3Signer::new(Signer::new("AK", "SK", "us-east-1"));
         s.payload_hash = UNSIGNED_PAYLOAD;
         let mut out = Vec::new();
         s.sign("PUT", "127.0.0.1:9000", "/b/o", &mut out);

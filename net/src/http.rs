@@ -1074,7 +1074,7 @@ fn write_head(out: &mut Vec<u8>, status: u16, headers: &[(&str, &str)], date: Op
 
 /// `name: value\r\n` with CR and LF in either replaced by a space (see
 /// [`write_response_head`]); the request writer of [`crate::client`] shares it.
-pub(crate) fn push_header_line(out: &mut Vec<u8>, name: &str, value: &str) {
+pub fn push_header_line(out: &mut Vec<u8>, name: &str, value: &str) {
     push_header_text(out, name);
     out.extend_from_slice(b": ");
     push_header_text(out, value);

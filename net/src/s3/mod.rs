@@ -6,6 +6,7 @@
 //! * [`error`]: [`S3Error`] / [`S3ErrorCode`], HTTP statuses and the XML error body.
 //! * [`sigv4`]: SigV4 header and presigned-URL authentication ([`sigv4::parse_auth`],
 //!   [`sigv4::verify`]).
+//! * [`signer`]: the client side of SigV4 (aisloader and the node's S3 backend sign with it).
 //! * [`sigv2`]: the legacy HMAC-SHA1 signature, header (`AWS ak:sig`) and presigned query.
 //! * [`names`]: S3's bucket naming rules.
 //! * [`chunked`]: the `aws-chunked` body decoder with chunk and trailer signature checks and
@@ -29,6 +30,7 @@ pub mod conditional;
 pub mod error;
 pub mod etag;
 pub mod names;
+pub mod signer;
 pub mod sigv2;
 pub mod sigv4;
 pub mod xml;

@@ -1091,6 +1091,123 @@ pub fn parse_versioning_configuration(body: &[u8]) -> Result<Option<VersioningSt
     Ok(status)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Response parsers (the client side: the node's S3 backend reads what a remote S3 answers)
+// ---------------------------------------------------------------------------------------------
+
+/// Maximum size in bytes of a listing response (ListObjectsV2, ListBuckets) a client reads:
+/// 1000 keys of [`crate::s3::KEY_BYTES_MAX`] bytes, each possibly escaped, plus markup.
+pub const LIST_RESULT_XML_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Maximum size in bytes of an S3 `<Error>` response body a client reads.
+pub const ERROR_XML_BYTES_MAX: usize = 64 * 1024;
+
+/// One `<Contents>` of a ListObjectsV2 response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    /// Without the surrounding quotes.
+    pub etag: String,
+    /// `<LastModified>` in ns since the epoch; `None` if absent or not ISO 8601.
+    pub last_modified_ns: Option<i64>,
+}
+
+/// A ListObjectsV2 response (`ListBucketResult`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListObjectsV2Result {
+    pub objects: Vec<ListedObject>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// Empty when the listing is complete.
+    pub next_continuation_token: String,
+}
+
+/// An ETag value without its quotes (S3 quotes ETags in headers and XML).
+pub fn unquote_etag(s: &str) -> &str {
+    let s = s.trim();
+    s.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(s)
+}
+
+/// Parse a ListObjectsV2 response. `MalformedXML` if it is not a `ListBucketResult`, a
+/// `<Contents>` has no `<Key>` or a bad `<Size>`, or `IsTruncated` is true without a
+/// `NextContinuationToken` (the listing could not continue).
+pub fn parse_list_objects_v2_result(body: &[u8]) -> Result<ListObjectsV2Result, S3Error> {
+    const ROOT: &str = "ListBucketResult";
+    let mut out = ListObjectsV2Result::default();
+    let mut cur = ListedObject::default();
+    let mut has_key = false;
+    walk_xml(body, LIST_RESULT_XML_BYTES_MAX, ROOT, |path, text| {
+        if path.len() == 3 && path[1] == "Contents" {
+            match path[2].as_str() {
+                "Key" => {
+                    cur.key = text;
+                    has_key = true;
+                }
+                "Size" => {
+                    cur.size = text.trim().parse().map_err(|_| {
+                        malformed(format!("<Size> {:?} is not a byte count", text.trim()))
+                    })?;
+                }
+                "ETag" => cur.etag = unquote_etag(&text).to_owned(),
+                "LastModified" => {
+                    cur.last_modified_ns = crate::time::parse_rfc3339_nano(text.trim());
+                }
+                _ => {}
+            }
+        } else if is_path(path, &[ROOT, "Contents"]) {
+            if !std::mem::take(&mut has_key) {
+                return Err(malformed("<Contents> without <Key>"));
+            }
+            out.objects.push(std::mem::take(&mut cur));
+        } else if is_path(path, &[ROOT, "CommonPrefixes", "Prefix"]) {
+            out.common_prefixes.push(text);
+        } else if is_path(path, &[ROOT, "IsTruncated"]) {
+            out.is_truncated = text.trim() == "true";
+        } else if is_path(path, &[ROOT, "NextContinuationToken"]) {
+            out.next_continuation_token = text;
+        }
+        Ok(())
+    })?;
+    if out.is_truncated && out.next_continuation_token.is_empty() {
+        return Err(malformed("IsTruncated without NextContinuationToken"));
+    }
+    if !out.is_truncated {
+        out.next_continuation_token.clear();
+    }
+    Ok(out)
+}
+
+/// Parse a ListBuckets response (`ListAllMyBucketsResult`): the bucket names in order.
+pub fn parse_list_all_my_buckets_result(body: &[u8]) -> Result<Vec<String>, S3Error> {
+    const ROOT: &str = "ListAllMyBucketsResult";
+    let mut names = Vec::new();
+    walk_xml(body, LIST_RESULT_XML_BYTES_MAX, ROOT, |path, text| {
+        if is_path(path, &[ROOT, "Buckets", "Bucket", "Name"]) {
+            names.push(text);
+        }
+        Ok(())
+    })?;
+    Ok(names)
+}
+
+/// Parse an S3 error response (`<Error><Code>…</Code><Message>…</Message></Error>`) into
+/// `(code, message)`; either may be empty if absent.
+pub fn parse_error_response(body: &[u8]) -> Result<(String, String), S3Error> {
+    const ROOT: &str = "Error";
+    let (mut code, mut message) = (String::new(), String::new());
+    walk_xml(body, ERROR_XML_BYTES_MAX, ROOT, |path, text| {
+        if is_path(path, &[ROOT, "Code"]) {
+            code = text.trim().to_owned();
+        } else if is_path(path, &[ROOT, "Message"]) {
+            message = text.trim().to_owned();
+        }
+        Ok(())
+    })?;
+    Ok((code, message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1830,5 +1947,100 @@ mod tests {
             body.push_str(&format!("<Quiet>{quiet}</Quiet></Delete>"));
             prop_assert_eq!(parse_delete_objects(body.as_bytes()), Ok((keys, quiet)));
         }
+    }
+}
+
+#[cfg(test)]
+mod response_parser_tests {
+    use super::*;
+
+    #[test]
+    fn list_objects_v2_result_pages_and_entities() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix></Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated><Contents><Key>a&amp;b</Key><LastModified>2013-05-24T00:00:00.000Z</LastModified><ETag>&quot;x&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>dir/c&#x41;</Key><Size>0</Size></Contents><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes><NextContinuationToken>tok&lt;1</NextContinuationToken></ListBucketResult>"#;
+        let r = parse_list_objects_v2_result(xml).unwrap();
+        assert_eq!(r.objects.len(), 2);
+        assert_eq!(
+            r.objects[0],
+            ListedObject {
+                key: "a&b".into(),
+                size: 12,
+                etag: "x".into(),
+                last_modified_ns: Some(1_369_353_600_000_000_000),
+            }
+        );
+        assert_eq!(r.objects[1].key, "dir/cA");
+        assert_eq!(r.objects[1].last_modified_ns, None);
+        assert_eq!(r.common_prefixes, vec!["p/".to_owned()]);
+        assert!(r.is_truncated);
+        assert_eq!(r.next_continuation_token, "tok<1");
+        // Round trip through our own renderer.
+        let ours = list_objects_v2(&ListObjectsV2 {
+            bucket: "b".into(),
+            max_keys: 1000,
+            contents: vec![ObjectEntry {
+                key: "k <1>".into(),
+                size_bytes: 5,
+                etag: "\"e\"".into(),
+                last_modified_unix_nanos: 1_369_353_600_000_000_000,
+            }],
+            ..Default::default()
+        });
+        let r = parse_list_objects_v2_result(ours.as_bytes()).unwrap();
+        assert_eq!(r.objects[0].key, "k <1>");
+        assert_eq!(r.objects[0].etag, "e");
+        assert!(!r.is_truncated && r.next_continuation_token.is_empty());
+    }
+
+    #[test]
+    fn list_objects_v2_result_rejects_what_it_cannot_use() {
+        for bad in [
+            &b"<Error><Code>NoSuchBucket</Code></Error>"[..],
+            b"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+            b"<ListBucketResult><Contents><Key>x</Key><Size>z</Size></Contents></ListBucketResult>",
+            b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+            b"<ListBucketResult><Contents><Key>&bogus;</Key></Contents></ListBucketResult>",
+            b"<ListBucketResult>",
+        ] {
+            let e = parse_list_objects_v2_result(bad).unwrap_err();
+            assert_eq!(
+                e.code,
+                S3ErrorCode::MalformedXml,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let big = vec![b' '; LIST_RESULT_XML_BYTES_MAX + 1];
+        assert!(parse_list_objects_v2_result(&big).is_err());
+    }
+
+    #[test]
+    fn list_buckets_and_error_bodies_parse() {
+        let xml = br#"<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>1</ID></Owner><Buckets><Bucket><Name>a</Name><CreationDate>2013-05-24T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>b</Name></Bucket></Buckets></ListAllMyBucketsResult>"#;
+        assert_eq!(parse_list_all_my_buckets_result(xml).unwrap(), ["a", "b"]);
+        let rendered = list_all_my_buckets(
+            &Owner::default(),
+            &[BucketEntry {
+                name: "x".into(),
+                creation_date_unix_nanos: 0,
+            }],
+        );
+        assert_eq!(
+            parse_list_all_my_buckets_result(rendered.as_bytes()).unwrap(),
+            ["x"]
+        );
+        let err = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>k</Key><RequestId>1</RequestId></Error>"#;
+        assert_eq!(
+            parse_error_response(err).unwrap(),
+            (
+                "NoSuchKey".to_owned(),
+                "The specified key does not exist.".to_owned()
+            )
+        );
+        assert!(parse_error_response(b"not xml").is_err());
+        assert!(parse_error_response(b"<Other/>").is_err());
+        assert_eq!(unquote_etag(" \"abc\" "), "abc");
+        assert_eq!(unquote_etag("abc"), "abc");
     }
 }
