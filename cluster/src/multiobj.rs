@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `delete-listrange` | `DELETE /v1/buckets/B` `{objnames \| template}` | deletes the selected objects it owns |
 //! | `copy-listrange` | `POST /v1/buckets/B` TCOMsg (`tobck`, `prepend`, `prefix`, `dry_run`, `ext`) | copies the selected objects it owns to their owners in `tobck` |
-//! | `archive` | `PUT /v1/buckets/B` ArchiveMsg (`archname`, `mime`, `tobck`, `isbn`, `aate`, `bnonly`) | the shard's owner gathers every member (intra-cluster GETs) into one tar, tgz or zip |
+//! | `archive` | `PUT /v1/buckets/B` ArchiveMsg (`archname`, `mime`, `tobck`, `isbn`, `aate`, `bnonly`) | the shard's owner gathers every member (intra-cluster GETs) into one tar, tgz, tar.lz4 or zip |
 //! | `copy-bck` | `POST /v1/buckets/B?bck_to=U` TCBMsg (`prefix`, `prepend`, `dry_run`, `ext`) | walks its objects of B (with the prefix) and copies each |
 //! | `move-bck` | `POST /v1/buckets/B?bck_to=U` | moves its objects of B to their owners in the new bucket |
 //!
@@ -38,7 +38,7 @@
 //!
 //! # What this module does not do
 //! Remote buckets (`evict-listrange`, `prefetch-listrange`, `latest-ver`, `synchronize`),
-//! ETL, tar.lz4 shards, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
+//! ETL, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
 //! over [`ARCHIVE_BYTES_MAX`] (the shard is assembled in memory): refused by name.
 
 use crate::buckets::cname;
@@ -53,7 +53,7 @@ use crate::transfer;
 use crate::xact::Job;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
-use engine::tarball::{FormatError, ShardFormat};
+use engine::tarball::{ShardFormat, UnknownFormat};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -414,13 +414,10 @@ pub async fn start(
             }
             engine::name::validate_native_object(&spec.archname)
                 .map_err(|e| Error::BadRequest(format!("archive: archname: {e}")))?;
-            ShardFormat::detect(&spec.archname, &spec.mime).map_err(|e| match e {
-                FormatError::NotSupported(f) => Error::NotImplemented(format!(
-                    "archive: {f:?}: tar.lz4 shards are not supported (tar, tgz, tar.gz, zip)"
-                )),
-                FormatError::Unknown(f) => Error::BadRequest(format!(
+            ShardFormat::detect(&spec.archname, &spec.mime).map_err(|UnknownFormat(f)| {
+                Error::BadRequest(format!(
                     "archive: {f:?} is not an archive format (tar, tgz, tar.gz, zip, tar.lz4)"
-                )),
+                ))
             })?;
         }
         _ => {}

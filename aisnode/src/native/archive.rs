@@ -5,8 +5,13 @@
 //!   other members are decompressed on the core's blocking thread.
 //! - `GET ?archregx=R&archmode=M`: the matching members as a tar.
 //! - `HEAD ?archpath=F`: F's size as `Content-Length` (404 if absent).
-//! - `PUT ?archpath=F` (AIS `PutApndArch`, header `Ais-Pine`): F added to a tar shard, which
-//!   is written as a new version through the engine's writer (created when AIS would).
+//! - `PUT ?archpath=F` (AIS `PutApndArch`, header `Ais-Pine`): F added to a shard, which is
+//!   written as a new version through the engine's writer (created when AIS would),
+//!   conditional on the shard that was read (412 if it changed meanwhile). A tar is copied up
+//!   to its end-of-archive blocks and F streamed after it; a tgz, tar.lz4 or zip shard is
+//!   rewritten in memory (members kept byte for byte and in order, F added after them),
+//!   bounded by `engine::tarball::SHARD_EDIT_BYTES_MAX`. As in AIS, a name already in the
+//!   shard is added again, not replaced (a read by name finds the first).
 //!
 //! Bad input (not an archive, no such member, bad mode or regex) is a 4xx naming it; nothing
 //! is written. Formats come from `engine::archive`.
@@ -359,7 +364,7 @@ async fn send_matches(
     Ok(Outcome::KeepAlive)
 }
 
-/// `PUT ?archpath=F` (AIS `PutApndArch`): add the body as file F of a tar shard.
+/// `PUT ?archpath=F` (AIS `PutApndArch`): add the body as file F of a shard.
 pub async fn put(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -448,14 +453,10 @@ pub async fn put(
         }
     };
     if format != Format::Tar {
-        if let Some(rd) = append_to {
-            rd.close().await;
-        }
-        return Err(ApiError::not_implemented(format!(
-            "{tname}: PUT {cname}/{object}?archpath: adding files to a {} shard is not supported by this node (only .tar)",
-            format.ext()
-        ))
-        .closing());
+        return put_rewrite(
+            core, conn, req, mp, bucket, object, &name, size, format, append_to,
+        )
+        .await;
     }
     let indexed = match &append_to {
         Some(rd) => Some(
@@ -547,6 +548,129 @@ pub async fn put(
         w.abort().await;
         return Err(fail(e));
     }
+    let res = w.commit(&opts).await.map_err(&fail)?;
+    if res.changed {
+        core.mirror_after_put(&mp, bucket, object)
+            .await
+            .map_err(&fail)?;
+        core.ec_after_put(&mp, bucket, object).await?;
+    }
+    conn.respond(200, &[], b"").await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// `PUT ?archpath=F` into a tgz, tar.lz4 or zip shard (or a new one): these formats cannot
+/// be appended to in place, so, as AIS does, the shard is read whole, its members kept byte
+/// for byte and in order (the decompressed tar stream up to its end-of-archive blocks; the
+/// zip's entries and central directory records), F added after them, and the result
+/// re-compressed (zip: a new local entry and a rewritten central directory) on the core's
+/// blocking thread, then written as a new version conditional on the shard read (412 if it
+/// changed meanwhile). Shard and file together are bounded by
+/// [`engine::tarball::SHARD_EDIT_BYTES_MAX`] (uncompressed): 400 naming it beyond.
+#[allow(clippy::too_many_arguments)]
+async fn put_rewrite(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    mp: Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+    name: &str,
+    size: u64,
+    format: Format,
+    append_to: Option<ObjectReader>,
+) -> Result<Outcome, ApiError> {
+    use engine::tarball::{Shard, ShardFormat, SHARD_EDIT_BYTES_MAX};
+    let cname = format!("ais://{bucket}");
+    let fail = engine_err(core, bucket, object);
+    let shard_size = append_to.as_ref().map_or(0, |rd| rd.lom.size);
+    if size.saturating_add(shard_size) > SHARD_EDIT_BYTES_MAX {
+        if let Some(rd) = append_to {
+            rd.close().await;
+        }
+        return Err(fail(
+            ArchError::TooLarge(format!(
+                "adding {size} bytes to a {}-byte {} shard: over SHARD_EDIT_BYTES_MAX ({SHARD_EDIT_BYTES_MAX} bytes), the largest this node rewrites to add a file to a compressed or zip shard",
+                shard_size,
+                format.ext()
+            ))
+            .into(),
+        )
+        .closing());
+    }
+    let body = conn.body(req.head.body).read_to_vec(size as usize).await;
+    req.body_done = true;
+    let body = match body {
+        Ok(b) if b.len() as u64 == size => b,
+        other => {
+            if let Some(rd) = append_to {
+                rd.close().await;
+            }
+            let why = other.map_or_else(|e| e.to_string(), |b| format!("{} bytes", b.len()));
+            return Err(ApiError::bad_request(format!(
+                "failed to archive {cname}/{object}: reading the {size}-byte body: {why}"
+            ))
+            .closing());
+        }
+    };
+    let fmt = ShardFormat::of(format);
+    let mtime = (net::time::now_unix_ns() / 1_000_000_000) as u64;
+    let file = name.to_string();
+    let add = move |mut shard: Shard| -> Result<Vec<u8>, ArchError> {
+        if shard.len() as u64 + body.len() as u64 > SHARD_EDIT_BYTES_MAX {
+            return Err(ArchError::TooLarge(format!(
+                "the {} shard with {file:?} added would be over SHARD_EDIT_BYTES_MAX ({SHARD_EDIT_BYTES_MAX} bytes uncompressed)",
+                fmt.archive().ext()
+            )));
+        }
+        shard
+            .add(&file, &body, mtime)
+            .map_err(|e| ArchError::BadRequest(e.to_string()))?;
+        Ok(shard.seal()?)
+    };
+    let (built, require) = match append_to {
+        Some(rd) => {
+            let require = Identity::of(&rd.lom);
+            let len = rd.lom.size;
+            let built = blocking(&rd, move |src| {
+                let mut bytes = vec![0u8; len as usize];
+                engine::archive::Source::read_exact_at(src, &mut bytes, 0)?;
+                add(Shard::reopen(fmt, &bytes)?)
+            })
+            .await;
+            rd.close().await;
+            (built, Some(require))
+        }
+        None => (
+            glommio::executor()
+                .spawn_blocking(move || add(Shard::new(fmt)).map_err(engine::Error::from))
+                .await,
+            None,
+        ),
+    };
+    let bytes = built.map_err(&fail)?;
+    let (cksum_type, versioning) =
+        core.with_props(bucket, |p| (p.checksum.ty.clone(), p.versioning.enabled))?;
+    let opts = PutOpts {
+        cksum_type,
+        versioning,
+        fsync: core.node.cfg.fsync,
+        require,
+        ..PutOpts::default()
+    };
+    let bck = Bck::ais(bucket);
+    let mut w = ObjectWriter::create(&mp, &bck, object)
+        .await
+        .map_err(&fail)?;
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(fail(e));
+    }
+    if let Err(e) = w.write(&bytes).await {
+        w.abort().await;
+        return Err(fail(e));
+    }
+    drop(bytes);
     let res = w.commit(&opts).await.map_err(&fail)?;
     if res.changed {
         core.mirror_after_put(&mp, bucket, object)

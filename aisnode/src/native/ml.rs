@@ -1,26 +1,29 @@
 //! Get-Batch (AIS "MOSS", `GET /v1/ml/moss[/<bucket>]`): many objects, byte ranges and files
-//! inside shards, from any targets and buckets, in one TAR, in request order.
+//! inside shards, from any targets and buckets, in one archive, in request order.
 //!
 //! The request body is AIS's `MossReq` JSON (`in`: entries with `objname`, optional
 //! `bucket`/`provider`, `archpath`, `start`/`length`, `opaque`; `mime` the output format;
 //! `coer` continue on error; `onob` names without the bucket; `strm` streaming). The node that
 //! receives it (a proxy, or any node) fetches each entry from the target that owns it with an
 //! ordinary object GET (`archpath`, `Range`), a few entries ahead, and writes them out in
-//! order: as a chunked TAR stream (`strm`), or buffered and sent as `multipart/mixed` with the
-//! `MossResp` metadata first and the TAR second. Member names are `<bucket>/<objname>`
-//! (`<objname>` with `onob`), plus `/<archpath>` for a file from a shard; an entry that failed
-//! under `coer` is an empty member under `__404__/` (and its `err_msg` in `MossResp`).
+//! order: as a chunked stream (`strm`), or buffered and sent as `multipart/mixed` with the
+//! `MossResp` metadata first and the archive second. The archive is `.tar` (default), `.tgz`
+//! / `.tar.gz`, `.zip` (stored entries, sizes in each local header) or `.tar.lz4` (one LZ4
+//! frame), with AIS's `Content-Type` for it (on the response when streaming, on the second
+//! part otherwise). Member names are `<bucket>/<objname>` (`<objname>` with `onob`), plus
+//! `/<archpath>` for a file from a shard; an entry that failed under `coer` is an empty
+//! member under `__404__/` (and its `err_msg` in `MossResp`).
 //!
 //! # Limits (bounded memory)
 //! [`GETBATCH_ENTRIES_MAX`] entries (400 beyond), one entry at most
 //! [`cluster::intra::INTRA_BODY_BYTES_MAX`] (an error of that entry beyond), at most
 //! [`GETBATCH_FETCH_AHEAD`] entries held at once while streaming, a buffered response at most
 //! [`GETBATCH_BUFFERED_BYTES_MAX`] and at most [`GETBATCH_INFLIGHT_MAX`] batches per core at
-//! once: 429 beyond either.
+//! once: 429 beyond either. A zip has no zip64: over 4 GiB the stream is cut (a 400 before
+//! the first byte).
 //!
 //! # What this module does not do
-//! Output as `.zip` or `.tar.lz4` (501 naming it), remote buckets, the `coloc` hint (accepted,
-//! it only concerns placement of the work).
+//! Remote buckets, the `coloc` hint (accepted, it only concerns placement of the work).
 //!
 //! # The job
 //! As in AIS (`x-moss`), Get-Batch runs as an on-demand job of kind `get-batch`, one per
@@ -39,6 +42,7 @@ use crate::error::ApiError;
 use crate::reply::io_err;
 use crate::req::{Outcome, Req};
 use cluster::meta::placement;
+use engine::tarball::{ShardFormat, Stream};
 use net::conn::Conn;
 use net::http;
 use serde::{Deserialize, Serialize};
@@ -394,62 +398,16 @@ async fn fetch(core: Rc<Core>, e: Entry) -> Fetched {
     Ok(body)
 }
 
-/// The output: a TAR, gzipped for `.tgz`/`.tar.gz`.
-enum Out {
-    Tar(Vec<u8>),
-    Gz(flate2::write::GzEncoder<Vec<u8>>),
-}
-
-impl Out {
-    fn new(mime: &str) -> Result<Out, ApiError> {
-        match mime.trim_start_matches('.') {
-            "" | "tar" => Ok(Out::Tar(Vec::new())),
-            "tgz" | "tar.gz" => Ok(Out::Gz(flate2::write::GzEncoder::new(
-                Vec::new(),
-                flate2::Compression::fast(),
-            ))),
-            "zip" | "tar.lz4" => Err(ApiError::not_implemented(format!(
-                "get-batch output format (mime) {mime:?} is not supported by this node (.tar, .tgz, .tar.gz are)"
-            ))),
-            _ => Err(ApiError::bad_request(format!(
-                "invalid get-batch output format (mime) {mime:?}: expecting .tar, .tgz, .tar.gz, .zip or .tar.lz4"
-            ))),
-        }
-    }
-
-    fn member(&mut self, name: &str, data: &[u8], mtime: u64) -> std::io::Result<()> {
-        match self {
-            Out::Tar(v) => engine::tarball::append(v, name, data, mtime),
-            Out::Gz(g) => engine::tarball::append(g, name, data, mtime),
-        }
-    }
-
-    /// Bytes ready to send (taken out).
-    fn take(&mut self) -> Vec<u8> {
-        match self {
-            Out::Tar(v) => std::mem::take(v),
-            Out::Gz(g) => std::mem::take(g.get_mut()),
-        }
-    }
-
-    fn finish(self) -> std::io::Result<Vec<u8>> {
-        match self {
-            Out::Tar(mut v) => {
-                engine::tarball::finish(&mut v)?;
-                Ok(v)
-            }
-            Out::Gz(mut g) => {
-                engine::tarball::finish(&mut g)?;
-                g.finish()
-            }
-        }
-    }
-
-    fn pending(&self) -> usize {
-        match self {
-            Out::Tar(v) => v.len(),
-            Out::Gz(g) => g.get_ref().len(),
-        }
+/// The output format (`mime`): AIS's four, written by `engine::tarball::Stream`.
+fn out_format(mime: &str) -> Result<ShardFormat, ApiError> {
+    match mime.trim_start_matches('.') {
+        "" | "tar" => Ok(ShardFormat::Tar),
+        "tgz" | "tar.gz" => Ok(ShardFormat::Tgz),
+        "zip" => Ok(ShardFormat::Zip),
+        "tar.lz4" => Ok(ShardFormat::TarLz4),
+        _ => Err(ApiError::bad_request(format!(
+            "invalid get-batch output format (mime) {mime:?}: expecting .tar, .tgz, .tar.gz, .zip or .tar.lz4"
+        ))),
     }
 }
 
@@ -519,7 +477,7 @@ pub async fn handle(
         .enumerate()
         .map(|(i, e)| check_entry(e, bucket, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Out::new(&mreq.mime)?;
+    let mut out = Stream::new(out_format(&mreq.mime)?);
     let Some(_guard) = InflightGuard::acquire() else {
         return Err(ApiError::new(
             429,
@@ -596,18 +554,19 @@ pub async fn handle(
                 ));
             }
         };
-        out.member(&name, &data, mtime)
-            .map_err(|err| ApiError::bad_request(format!("get-batch entry {i}: {err}")))?;
+        if let Err(err) = out.add(&name, &data, mtime) {
+            if started {
+                tracing::warn!(bucket = %e.bucket, object = %e.objname, error = %err, "get-batch entry cannot be written mid-stream");
+                return Ok(Outcome::Close);
+            }
+            return Err(ApiError::bad_request(format!("get-batch entry {i}: {err}")));
+        }
         drop(data);
         outs.push(mo);
         if mreq.strm {
             if !started {
                 let mut head = Vec::with_capacity(256);
-                let ct = if matches!(out, Out::Gz(_)) {
-                    "application/gzip"
-                } else {
-                    "application/x-tar"
-                };
+                let ct = out.format().content_type();
                 http::write_response_head(
                     &mut head,
                     200,
@@ -629,6 +588,7 @@ pub async fn handle(
             ));
         }
     }
+    let fmt = out.format();
     let tail = out
         .finish()
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -642,7 +602,10 @@ pub async fn handle(
     let meta = serde_json::to_vec(&MossResp { out: outs, uuid }).expect("serializable");
     let boundary = format!("moss-{}", cluster::meta::ids::random_id(16));
     let part1 = format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n");
-    let part2 = format!("\r\n--{boundary}\r\nContent-Type: application/x-tar\r\n\r\n");
+    let part2 = format!(
+        "\r\n--{boundary}\r\nContent-Type: {}\r\n\r\n",
+        fmt.content_type()
+    );
     let end = format!("\r\n--{boundary}--\r\n");
     let len = part1.len() + meta.len() + part2.len() + tail.len() + end.len();
     let ct = format!("multipart/mixed; boundary={boundary}");
@@ -728,8 +691,16 @@ mod tests {
 
     #[test]
     fn output_formats() {
-        assert!(Out::new("").is_ok() && Out::new(".tar").is_ok() && Out::new(".tgz").is_ok());
-        assert_eq!(Out::new(".zip").err().unwrap().status, 501);
-        assert_eq!(Out::new(".rar").err().unwrap().status, 400);
+        for (m, f) in [
+            ("", ShardFormat::Tar),
+            (".tar", ShardFormat::Tar),
+            ("tgz", ShardFormat::Tgz),
+            (".tar.gz", ShardFormat::Tgz),
+            (".zip", ShardFormat::Zip),
+            (".tar.lz4", ShardFormat::TarLz4),
+        ] {
+            assert_eq!(out_format(m).unwrap(), f, "{m}");
+        }
+        assert_eq!(out_format(".rar").err().unwrap().status, 400);
     }
 }
