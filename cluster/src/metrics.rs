@@ -82,6 +82,16 @@ metrics! {
     StreamOutSize = "stream.out.size", "stream_out_bytes", Size, "intra-cluster streaming: total size (bytes) of sent objects";
     StreamInN = "stream.in.n", "stream_in_count", Counter, "intra-cluster streaming: number of received objects";
     StreamInSize = "stream.in.size", "stream_in_bytes", Size, "intra-cluster streaming: total size (bytes) of received objects";
+    AwsGetN = "aws.get.n", "aws_get_count", Counter, "remote backend aws: number of GET (cold GET) requests";
+    AwsGetSize = "aws.get.size", "aws_get_bytes", Size, "remote backend aws: GET: total size (bytes)";
+    AwsGetNsTotal = "aws.get.ns.total", "aws_get_ns_total", Total, "remote backend aws: GET: total cumulative time (nanoseconds)";
+    AwsPutN = "aws.put.n", "aws_put_count", Counter, "remote backend aws: number of PUT (write-through) requests";
+    AwsPutSize = "aws.put.size", "aws_put_bytes", Size, "remote backend aws: PUT: total size (bytes)";
+    AwsPutNsTotal = "aws.put.ns.total", "aws_put_ns_total", Total, "remote backend aws: PUT: total cumulative time (nanoseconds)";
+    AwsHeadN = "aws.head.n", "aws_head_count", Counter, "remote backend aws: number of HEAD(object) requests";
+    AwsDelN = "aws.del.n", "aws_del_count", Counter, "remote backend aws: number of DELETE(object) requests";
+    VerChangeN = "ver.change.n", "ver_change_count", Counter, "cached remote objects found changed (or deleted) on the backend";
+    VerChangeSize = "ver.change.size", "ver_change_bytes", Size, "cached remote objects found changed on the backend: total size (bytes)";
     ReqN = "req.n", "core_requests", Counter, "HTTP requests served";
     ReqInSize = "req.in.size", "core_bytes_in", Size, "request body bytes received";
     ReqOutSize = "req.out.size", "core_bytes_out", Size, "response body bytes sent";

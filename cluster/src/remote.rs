@@ -24,6 +24,7 @@ use crate::backend::{BackendError, RemoteAttrs, S3Backend, S3Config};
 use crate::daemon::Node;
 use crate::error::{Error, Result};
 use crate::meta::Bprops;
+use crate::metrics::{self, M};
 use engine::layout::{split_key, Bck};
 use engine::mountpath::Mountpath;
 use engine::object::{ObjectWriter, PutOpts};
@@ -207,6 +208,8 @@ async fn fetch(
 ) -> Result<()> {
     let (_, name) = split_key(key);
     let be = backend(node, key)?;
+    let t0 = std::time::Instant::now();
+    metrics::add(M::AwsGetN, 1);
     let (attrs, mut body) = be
         .get_object(name, object, None)
         .await
@@ -251,6 +254,8 @@ async fn fetch(
         });
     }
     w.commit(&opts).await.map_err(local)?;
+    metrics::add(M::AwsGetSize, got);
+    metrics::add(M::AwsGetNsTotal, t0.elapsed().as_nanos() as u64);
     Ok(())
 }
 
@@ -286,6 +291,7 @@ pub fn is_not_found(e: &Error) -> bool {
 /// The backend's attributes of `object` (HEAD).
 pub async fn head(node: &Arc<Node>, key: &str, object: &str) -> Result<RemoteAttrs> {
     let (_, name) = split_key(key);
+    metrics::add(M::AwsHeadN, 1);
     backend(node, key)?
         .head_object(name, object)
         .await
@@ -301,18 +307,27 @@ pub async fn is_stale(
     object: &str,
     lom: &engine::lom::Lom,
 ) -> Result<bool> {
-    match head(node, key, object).await {
-        Ok(a) => Ok(lom.custom_get(MD_ETAG) != Some(a.etag.as_str())
-            || (!a.version.is_empty() && lom.custom_get(MD_VERSION) != Some(a.version.as_str()))),
-        Err(e) if is_not_found(&e) => Ok(true),
-        Err(e) => Err(e),
+    let stale = match head(node, key, object).await {
+        Ok(a) => {
+            lom.custom_get(MD_ETAG) != Some(a.etag.as_str())
+                || (!a.version.is_empty()
+                    && lom.custom_get(MD_VERSION) != Some(a.version.as_str()))
+        }
+        Err(e) if is_not_found(&e) => true,
+        Err(e) => return Err(e),
+    };
+    if stale {
+        metrics::add(M::VerChangeN, 1);
+        metrics::add(M::VerChangeSize, lom.size);
     }
+    Ok(stale)
 }
 
 /// Delete `object` on the backend (a backend 404 is not an error: the cached copy, if any,
 /// goes next).
 pub async fn delete(node: &Arc<Node>, key: &str, object: &str) -> Result<()> {
     let (_, name) = split_key(key);
+    metrics::add(M::AwsDelN, 1);
     match backend(node, key)?.delete_object(name, object).await {
         Ok(()) => Ok(()),
         Err(e) if e.status == 404 => Ok(()),
@@ -334,9 +349,13 @@ pub async fn put(node: &Arc<Node>, mp: &Arc<Mountpath>, key: &str, object: &str)
     let mut src = StoredSource {
         s: rd.stream(0, size),
     };
+    let t0 = std::time::Instant::now();
+    metrics::add(M::AwsPutN, 1);
     let r = be.put_object(name, object, size, &mut src).await;
     let _ = src.s.close().await;
     let attrs = r.map_err(|e| backend_err(e, key, Some(object)))?;
+    metrics::add(M::AwsPutSize, size);
+    metrics::add(M::AwsPutNsTotal, t0.elapsed().as_nanos() as u64);
     let mut md = vec![
         (MD_SOURCE.to_string(), "aws".to_string()),
         (MD_ETAG.to_string(), attrs.etag.clone()),
