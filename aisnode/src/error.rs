@@ -125,7 +125,17 @@ pub fn classify(e: &ClusterError) -> WireClass {
         ClusterError::Forbidden(_) => c(403, "", S3ErrorCode::AccessDenied),
         ClusterError::Unavailable(_) => c(503, "", S3ErrorCode::ServiceUnavailable),
         ClusterError::PeerUnreachable(_) => c(502, "", S3ErrorCode::InternalError),
-        ClusterError::Peer { status, .. } => c(*status, "", S3ErrorCode::InternalError),
+        // Another node's or a remote backend's answer, passed on with its meaning.
+        ClusterError::Peer { status, .. } => c(
+            *status,
+            "",
+            match status {
+                404 => S3ErrorCode::NoSuchKey,
+                403 => S3ErrorCode::AccessDenied,
+                503 => S3ErrorCode::ServiceUnavailable,
+                _ => S3ErrorCode::InternalError,
+            },
+        ),
         ClusterError::NotImplemented(_) => c(501, "", S3ErrorCode::NotImplemented),
         ClusterError::Config(_) | ClusterError::Internal(_) => {
             c(500, "", S3ErrorCode::InternalError)

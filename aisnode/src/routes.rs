@@ -162,10 +162,13 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     Some((b, p)) if method == "HEAD" => (b, p.strip_suffix('*').unwrap_or(p)),
                     _ => (rest.trim_end_matches('/'), ""),
                 };
-                check_provider(req, bucket)?;
                 engine::name::validate_bucket(bucket)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                buckets::bucket(core, conn, req, bucket, prefix).await
+                let key = bucket_key(req, bucket)?;
+                if cluster::remote::is_remote(&key) && role != Role::Target {
+                    cluster::remote::ensure_bucket(&core.node, &key).await?;
+                }
+                buckets::bucket(core, conn, req, &key, prefix).await
             }
         }
         "ec" if role != Role::Proxy => {
@@ -214,9 +217,10 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     "missing object name in {raw:?}"
                 )));
             };
-            check_provider(req, bucket)?;
             engine::name::validate_bucket(bucket)
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let key = bucket_key(req, bucket)?;
+            let bucket = key.as_str();
             // Clients of the native API get AIS's name rules; node-to-node calls (redirected,
             // rebalance, get-from-neighbour) also carry names stored through S3.
             if req.redirected() {
@@ -230,11 +234,18 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     "GET, PUT, HEAD, DELETE, PATCH, POST",
                 ));
             }
-            let known = core.bmd().buckets.contains_key(bucket)
+            let mut known = core.bmd().buckets.contains_key(bucket)
                 || (role == Role::Target
                     && cluster::membership::refresh_bmd_for(&core.node, bucket).await);
+            if !known && role != Role::Target && cluster::remote::is_remote(bucket) {
+                // A remote bucket is added on first access (AIS `add-remote-bck`).
+                cluster::remote::ensure_bucket(&core.node, bucket).await?;
+                known = true;
+            }
             if !known {
-                return Err(ApiError::bucket_not_found(&format!("ais://{bucket}")));
+                return Err(ApiError::bucket_not_found(&cluster::buckets::cname(
+                    bucket,
+                )));
             }
             // A bucket being renamed takes no writes (cluster::multiobj): refused, never lost.
             if !matches!(method, "GET" | "HEAD")
@@ -246,7 +257,8 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 return Err(ApiError::new(
                     409,
                     format!(
-                        "ais://{bucket} is being renamed (move-bck): {method} {bucket}/{object} refused until the job ends"
+                        "{} is being renamed (move-bck): {method} {object} refused until the job ends",
+                        cluster::buckets::cname(bucket)
                     ),
                 ));
             }
@@ -375,15 +387,17 @@ async fn reverse_daemon(
     crate::forward::forward(conn, req, &url, &core.node.proxy_id).await
 }
 
-fn check_provider(req: &Req, bucket: &str) -> Result<(), ApiError> {
-    match req.q("provider").unwrap_or("") {
-        "" | "ais" => {}
-        p => {
-            return Err(ApiError::not_implemented(format!(
-                "bucket \"{p}://{bucket}\": remote backends are not configured on this cluster"
-            )))
-        }
-    }
+/// The bucket key (`engine::layout::bucket_key`) of bucket `name` with the request's
+/// `provider` (`s3` is `aws`): the name of an AIS bucket, `aws:<name>` of a remote one.
+/// Providers without a backend here, and namespaces other than the global one, are refused.
+fn bucket_key(req: &Req, name: &str) -> Result<String, ApiError> {
+    let provider = engine::layout::normalize_provider(req.q("provider").unwrap_or(""));
+    cluster::remote::check_provider(provider)?;
+    check_namespace(req)?;
+    Ok(engine::layout::bucket_key(provider, name))
+}
+
+fn check_namespace(req: &Req) -> Result<(), ApiError> {
     match req.q("namespace").unwrap_or("") {
         "" | "@#" => Ok(()),
         ns => Err(ApiError::not_implemented(format!(

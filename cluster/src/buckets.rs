@@ -20,6 +20,23 @@ pub fn cname(bucket: &str) -> String {
     format!("{provider}://{name}")
 }
 
+/// `<name>?provider=<provider>` of bucket key `key`, the start of a request target for it
+/// (`/v1/objects/` or `/v1/buckets/` before, more query parameters after with `&`).
+pub fn url_path_q(key: &str) -> String {
+    let (provider, name) = engine::layout::split_key(key);
+    format!("{name}?provider={provider}")
+}
+
+/// `<name>/<object>?provider=<provider>` for an object of bucket key `key` (the object
+/// percent-encoded).
+pub fn url_obj_q(key: &str, object: &str) -> String {
+    let (provider, name) = engine::layout::split_key(key);
+    format!(
+        "{name}/{}?provider={provider}",
+        net::http::percent_encode_path(object)
+    )
+}
+
 /// Create AIS bucket `bucket` (on the primary, from any node), with the props of `value` (a
 /// `create-bck` message's partial props; null: the defaults) applied over the defaults.
 pub async fn create(node: &Arc<Node>, bucket: &str, value: &serde_json::Value) -> Result<()> {
@@ -266,7 +283,8 @@ pub(crate) async fn on_primary(
             .map_err(|e| Error::Internal(e.to_string()))?;
     let body = &body;
     let r = crate::membership::relay_to_primary(node, |primary| async move {
-        let url = format!("{primary}/v1/buckets/{bucket}?provider=ais");
+        let (provider, name) = engine::layout::split_key(bucket);
+        let url = format!("{primary}/v1/buckets/{name}?provider={provider}");
         intra::call(method, &url, &[("Content-Type", "application/json")], body).await
     })
     .await

@@ -115,8 +115,8 @@ pub async fn delete_on_previous_owner(
         return false;
     };
     let url = format!(
-        "{base}/v1/objects/{bucket}/{}?provider=ais&{QUERY_GFN}=true&pid={}&utm={}",
-        net::http::percent_encode_path(object),
+        "{base}/v1/objects/{}&{QUERY_GFN}=true&pid={}&utm={}",
+        crate::buckets::url_obj_q(bucket, object),
         node.target_id,
         time::base36(time::now_unix_ns() as u64)
     );

@@ -10,7 +10,8 @@
 //!    [`buckets`], [`transfer`] (object transfers between targets), [`rebalance`], [`membership`] (join, keepalive, metasync, maintenance),
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`vote`]
 //!    (primary failover and set-primary), [`config`] (the cluster configuration:
-//!    set-config, node overrides, sync), [`backend`] (remote backends: the S3 client).
+//!    set-config, node overrides, sync), [`backend`] (remote backends: the S3 client), [`remote`]
+//!    (remote buckets: this cluster as a cache in front of a backend).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
@@ -43,6 +44,7 @@ pub mod mountpaths;
 pub mod multiobj;
 pub mod promote;
 pub mod rebalance;
+pub mod remote;
 pub mod resilver;
 pub mod shardidx;
 pub mod stats;

@@ -507,8 +507,9 @@ pub(crate) async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<V
     let mut tasks = Vec::new();
     for t in smap.active_targets() {
         let url = format!(
-            "{}/v1/buckets/{bucket}?provider=ais",
-            t.public_net.direct_url
+            "{}/v1/buckets/{}",
+            t.public_net.direct_url,
+            crate::buckets::url_path_q(bucket)
         );
         let body = body.clone();
         let id = t.daemon_id.clone();

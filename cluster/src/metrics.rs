@@ -85,6 +85,16 @@ metrics! {
     ShardIdxLoadN = "shidx.load.n", "shard_index_load_count", Counter, "shard indexes loaded from their on-disk sidecar (archpath reads after a restart or a cache eviction)";
     ShardIdxBuildN = "shidx.build.n", "shard_index_build_count", Counter, "shard indexes built by scanning the shard";
     ShardIdxBadN = "shidx.bad.n", "shard_index_rejected_count", Counter, "on-disk shard indexes found stale or damaged (and rebuilt)";
+    AwsGetN = "aws.get.n", "aws_get_count", Counter, "remote backend aws: number of GET (cold GET) requests";
+    AwsGetSize = "aws.get.size", "aws_get_bytes", Size, "remote backend aws: GET: total size (bytes)";
+    AwsGetNsTotal = "aws.get.ns.total", "aws_get_ns_total", Total, "remote backend aws: GET: total cumulative time (nanoseconds)";
+    AwsPutN = "aws.put.n", "aws_put_count", Counter, "remote backend aws: number of PUT (write-through) requests";
+    AwsPutSize = "aws.put.size", "aws_put_bytes", Size, "remote backend aws: PUT: total size (bytes)";
+    AwsPutNsTotal = "aws.put.ns.total", "aws_put_ns_total", Total, "remote backend aws: PUT: total cumulative time (nanoseconds)";
+    AwsHeadN = "aws.head.n", "aws_head_count", Counter, "remote backend aws: number of HEAD(object) requests";
+    AwsDelN = "aws.del.n", "aws_del_count", Counter, "remote backend aws: number of DELETE(object) requests";
+    VerChangeN = "ver.change.n", "ver_change_count", Counter, "cached remote objects found changed (or deleted) on the backend";
+    VerChangeSize = "ver.change.size", "ver_change_bytes", Size, "cached remote objects found changed on the backend: total size (bytes)";
     ReqN = "req.n", "core_requests", Counter, "HTTP requests served";
     ReqInSize = "req.in.size", "core_bytes_in", Size, "request body bytes received";
     ReqOutSize = "req.out.size", "core_bytes_out", Size, "response body bytes sent";

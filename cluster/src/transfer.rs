@@ -104,9 +104,8 @@ pub async fn send(
         }
     };
     let target = format!(
-        "/v1/objects/{}/{}?provider=ais{}&pid={}&utm={}",
-        to.bucket,
-        net::http::percent_encode_path(to.object),
+        "/v1/objects/{}{}&pid={}&utm={}",
+        crate::buckets::url_obj_q(to.bucket, to.object),
         if mode == Mode::Move {
             "&rebalance=true"
         } else {
@@ -351,9 +350,8 @@ pub async fn send_file(
         .map_err(|e| Error::BadRequest(format!("promote: {}: {e}", path.display())))?;
     let mut up = connect(pool, &addr).await?;
     let target = format!(
-        "/v1/objects/{}/{}?provider=ais&pid={}&utm={}",
-        to.bucket,
-        net::http::percent_encode_path(to.object),
+        "/v1/objects/{}&pid={}&utm={}",
+        crate::buckets::url_obj_q(to.bucket, to.object),
         node.self_id(),
         time::base36(time::now_unix_ns() as u64)
     );

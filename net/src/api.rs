@@ -15,6 +15,8 @@ pub struct ActMsg {
 }
 
 /// List-objects flags (spec §2.4) we act on.
+/// List only the objects present in the cluster (of a remote bucket).
+pub const LSO_FLAG_CACHED: u64 = 1;
 pub const LSO_FLAG_NAME_ONLY: u64 = 1 << 4;
 pub const LSO_FLAG_NAME_SIZE: u64 = 1 << 5;
 pub const LSO_FLAG_NO_RECURSION: u64 = 1 << 11;

@@ -175,6 +175,7 @@ class AisNode:
         argv = self.argv()
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(getattr(self, "extra_env", {}))
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== test harness: start #{self.starts}: {' '.join(argv)}\n".encode())
             log.flush()

@@ -56,12 +56,20 @@ pub async fn list_buckets(
     }
     // Every ais:// bucket is present in the cluster: none "exists outside" only.
     let outside_only = presence(req)? == Some(FLT_EXISTS_OUTSIDE);
-    let ais = matches!(req.q("provider").unwrap_or(""), "" | "ais");
+    // `provider` selects (none: all); remote buckets are listed once in the BMD (added on
+    // first access), as AIS lists them with "present" buckets.
+    let want = req
+        .q("provider")
+        .filter(|p| !p.is_empty())
+        .map(engine::layout::normalize_provider);
     let bmd = core.bmd();
     let names: Vec<&String> = bmd
         .buckets
         .keys()
-        .filter(|n| ais && !outside_only && (filter.is_empty() || **n == filter))
+        .filter(|k| {
+            let (p, n) = engine::layout::split_key(k);
+            want.is_none_or(|w| w == p) && !outside_only && (filter.is_empty() || n == filter)
+        })
         .collect();
     if action == "summary-bck" {
         let value = msg.map(|m| m.value).unwrap_or_default();
@@ -71,7 +79,10 @@ pub async fn list_buckets(
     }
     let list: Vec<serde_json::Value> = names
         .into_iter()
-        .map(|n| serde_json::json!({"name": n, "provider": "ais", "namespace": {"uuid": "", "name": ""}}))
+        .map(|k| {
+            let (p, n) = engine::layout::split_key(k);
+            serde_json::json!({"name": n, "provider": p, "namespace": {"uuid": "", "name": ""}})
+        })
         .collect();
     send_json(conn, &list).await
 }
@@ -148,7 +159,15 @@ pub async fn bucket(
         "POST" => {
             let msg = read_actmsg(conn, req).await?.unwrap_or_default();
             match msg.action.as_str() {
+                "create-bck" if cluster::remote::is_remote(bucket) => {
+                    return Err(ApiError::not_implemented(format!(
+                        "create-bck of remote bucket {cname}: creating buckets on a backend is not supported (an existing one is added on first access)"
+                    )));
+                }
                 "create-bck" => buckets::create(&core.node, bucket, &msg.value).await?,
+                cluster::remote::ACT_ADD_REMOTE_BCK if cluster::remote::is_remote(bucket) => {
+                    cluster::remote::add_to_bmd(&core.node, bucket).await?
+                }
                 "make-n-copies" => {
                     let copies = parse_copies(&msg.value)?;
                     let xid = buckets::make_n_copies(&core.node, bucket, copies).await?;

@@ -26,6 +26,26 @@ pub async fn list_objects(
     bucket: &str,
     lso: &LsoMsg,
 ) -> Result<Outcome, ApiError> {
+    if cluster::remote::is_remote(bucket) && lso.flags & net::api::LSO_FLAG_CACHED == 0 {
+        // A remote bucket: the backend's listing (`LSO_FLAG_CACHED`: only what is here).
+        audit::check_lso_flags(lso.flags)?;
+        for (bit, name) in [
+            (LSO_FLAG_ARCH_DIR, "arch-dir"),
+            (LSO_FLAG_NO_RECURSION, "no-recursion"),
+            (LSO_FLAG_NOT_CACHED, "not-cached"),
+            (LSO_FLAG_DIFF, "diff"),
+        ] {
+            if lso.flags & bit != 0 {
+                return Err(ApiError::not_implemented(format!(
+                    "list-objects flag {name} on a remote bucket ({}) is not supported by this node",
+                    cluster::buckets::cname(bucket)
+                )));
+            }
+        }
+        let q = ListQuery::from_lso(lso);
+        let page = cluster::remote::list_page(&core.node, bucket, &q, &lso.uuid).await?;
+        return send_page(conn, req, &page).await;
+    }
     check(core, req, bucket, lso)?;
     let q = ListQuery::from_lso(lso);
     let entries = listing::entries(&core.node, &core.smap(), bucket, &q).await?;

@@ -363,6 +363,14 @@ async fn put(
         }
         Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
     };
+    if cluster::remote::is_remote(bucket) && !rebalance {
+        // Write-through: the stored bytes go to the backend; if that fails the local copy
+        // goes too, and the client gets the backend's error.
+        if let Err(e) = cluster::remote::put(&node, &mp, bucket, object).await {
+            let _ = core.delete_object(&mp, bucket, object);
+            return Err(e.into());
+        }
+    }
     if res.changed {
         core.mirror_after_put(&mp, bucket, object)
             .await
@@ -384,11 +392,21 @@ async fn get(
     object: &str,
 ) -> Result<Outcome, ApiError> {
     let node = core.node.clone();
-    let cname = format!("ais://{bucket}");
+    let cname = cluster::buckets::cname(bucket);
     let tname = node.tname();
-    let validate_warm_get = core.with_props(bucket, |p| p.checksum.validate_warm_get)?;
+    let (validate_warm_get, cksum_type, latest) = core.with_props(bucket, |p| {
+        (
+            p.checksum.validate_warm_get,
+            p.checksum.ty.clone(),
+            p.versioning.validate_warm_get,
+        )
+    })?;
+    // A neighbour asking during a rebalance (get-from-neighbour) gets only what is here.
+    let remote = cluster::remote::is_remote(bucket) && !req.q_true(gfn::QUERY_GFN);
+    let latest = remote && (latest || req.q_true("latest"));
     // A corrupted replica found while serving is healed once and the GET retried.
     let mut healed = false;
+    let mut fetched = false;
     loop {
         let rd = match core.open_for_get(&mp, bucket, object).await {
             Ok(rd) => rd,
@@ -398,6 +416,12 @@ async fn get(
                 {
                     return Ok(o);
                 }
+                if remote && !fetched {
+                    // Cold GET: from the backend into the local object, then served from it.
+                    cluster::remote::cold_get(&node, &mp, bucket, object, &cksum_type).await?;
+                    fetched = true;
+                    continue;
+                }
                 // Rebalance may have moved it here while the neighbour was asked.
                 ObjectReader::open(&mp, &Bck::ais(bucket), object)
                     .await
@@ -405,6 +429,24 @@ async fn get(
             }
             Err(e) => return Err(ApiError::from_engine(e, &tname, &cname, object)),
         };
+        if latest && !fetched {
+            // Warm GET of the latest version: unchanged on the backend, or fetched again (a
+            // remote delete deletes the cached copy: 404).
+            let stale = cluster::remote::is_stale(&node, bucket, object, &rd.lom).await?;
+            if stale {
+                rd.close().await;
+                match cluster::remote::cold_get(&node, &mp, bucket, object, &cksum_type).await {
+                    Ok(()) => {}
+                    Err(e) if cluster::remote::is_not_found(&e) => {
+                        let _ = core.delete_object(&mp, bucket, object);
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                fetched = true;
+                continue;
+            }
+        }
         let read_from = rd.fqn.clone();
         let size = rd.lom.size;
         let range = match req.head.header("range") {
@@ -647,6 +689,9 @@ async fn head(
 ) -> Result<Outcome, ApiError> {
     let tname = core.node.tname();
     let fqn = engine::object::locate(&mp, &Bck::ais(bucket), object);
+    if cluster::remote::is_remote(bucket) && !fqn.exists() && !req.q_true(gfn::QUERY_GFN) {
+        return head_remote(core, conn, req, bucket, object).await;
+    }
     let lom = match lom_or_neighbor(core, conn, req, &fqn, bucket, object).await? {
         Ok(l) => l,
         Err(served) => return Ok(served),
@@ -690,6 +735,48 @@ async fn head(
                 }
             }
         }
+    }
+    let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut out = Vec::with_capacity(512);
+    http::write_response_head(&mut out, 200, &hv);
+    conn.write_all(&out).await.map_err(io_err)?;
+    Ok(Outcome::KeepAlive)
+}
+
+/// HEAD of a remote bucket's object that is not cached here: the backend's attributes, with
+/// `Ais-Present: false` (AIS's answer for a remote object not in the cluster).
+async fn head_remote(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &Req,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    if req.q_true("check_cached") || req.q("fltpresence").is_some_and(|v| v == "1") {
+        return Err(ApiError::new(
+            404,
+            format!(
+                "{}/{object} is not present in the cluster",
+                cluster::buckets::cname(bucket)
+            ),
+        ));
+    }
+    let a = cluster::remote::head(&core.node, bucket, object).await?;
+    let mut hs: Vec<(&str, String)> = vec![
+        ("Content-Length", a.size.to_string()),
+        ("Ais-Present", "false".into()),
+        ("Ais-Bucket-Name", engine::layout::split_key(bucket).1.into()),
+        ("Ais-Bucket-Provider", "aws".into()),
+        ("Ais-Name", object.into()),
+        ("ETag", format!("\"{}\"", a.etag)),
+        (
+            "Last-Modified",
+            net::time::format_http_date(a.last_modified_ns / 1_000_000_000),
+        ),
+        ("Ais-Custom-Md", format!("ETag={}", a.etag)),
+    ];
+    if !a.version.is_empty() {
+        hs.push(("Ais-Version", a.version.clone()));
     }
     let hv: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut out = Vec::with_capacity(512);
@@ -777,6 +864,11 @@ async fn delete(
                 prev = true;
             }
         }
+    }
+    // A remote bucket's object goes on the backend first (the source of truth).
+    if cluster::remote::is_remote(bucket) {
+        cluster::remote::delete(&node, bucket, object).await?;
+        prev = true;
     }
     // Slices first (tombstones), the object last: see cluster::ec.
     core.ec_delete(bucket, object).await;

@@ -1,0 +1,428 @@
+//! Remote buckets (AIS "cloud" buckets, `s3://b` / `?provider=aws`): this cluster as a cache in
+//! front of a backend (`crate::backend`).
+//!
+//! * **The bucket** is added to the BMD on first access, as AIS does (`add-remote-bck`): the
+//!   node that sees an unknown remote bucket HEADs it on the backend and has the primary add
+//!   it (bucket key `aws:<name>`, `engine::layout::bucket_key`; on disk `@aws/<name>`).
+//! * **Cold GET**: a GET that misses locally reads the object from the backend once and writes
+//!   it into the local object (streamed: the body never sits whole in memory), with the
+//!   backend's ETag, version and last-modified time in its custom metadata; the GET is then
+//!   served from the local copy. Concurrent cold GETs of one object on its owning core (HRW
+//!   sends every request for it to the same core) fetch it once: the others wait for the
+//!   first and read what it stored. A failed or interrupted fetch leaves nothing (the work
+//!   file is removed).
+//! * **Warm GET** with `latest` (query) or the bucket's `versioning.validate_warm_get`: the
+//!   backend's ETag is compared with the stored one; a changed object is fetched again, one
+//!   deleted remotely is deleted here too (404).
+//! * **PUT** writes through: stored locally, then uploaded from the stored copy; if the upload
+//!   fails the local copy is removed (the backend stays the source of truth) and the client
+//!   gets the backend's error. **DELETE** deletes on the backend, then here.
+//!
+//! Providers other than `aws` answer 501 naming them.
+
+use crate::backend::{BackendError, RemoteAttrs, S3Backend, S3Config};
+use crate::daemon::Node;
+use crate::error::{Error, Result};
+use crate::meta::Bprops;
+use crate::metrics::{self, M};
+use engine::layout::{split_key, Bck};
+use engine::mountpath::Mountpath;
+use engine::object::{ObjectWriter, PutOpts};
+use net::time;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The action a node sends the primary to add a remote bucket to the BMD (AIS's name).
+pub const ACT_ADD_REMOTE_BCK: &str = "add-remote-bck";
+
+/// Custom metadata keys of a cached remote object (AIS's names).
+pub const MD_ETAG: &str = "ETag";
+pub const MD_VERSION: &str = "v";
+pub const MD_SOURCE: &str = "source";
+
+/// Whether bucket key `key` is a remote bucket.
+pub fn is_remote(key: &str) -> bool {
+    split_key(key).0 != "ais"
+}
+
+/// Providers with a backend here: `aws`; the others are refused by name.
+pub fn check_provider(provider: &str) -> Result<()> {
+    match provider {
+        "ais" | "aws" => Ok(()),
+        "gcp" | "azure" | "oci" | "ht" => Err(Error::NotImplemented(format!(
+            "remote backend {provider:?} is not implemented on this node (aws is)"
+        ))),
+        p => Err(Error::BadRequest(format!(
+            "invalid provider {p:?} (expecting ais, aws (s3), gcp (gs), azure (az), oci, ht)"
+        ))),
+    }
+}
+
+thread_local! {
+    /// The default S3 backend of this core (from the environment, made on first use).
+    static S3: RefCell<Option<Rc<S3Backend>>> = const { RefCell::new(None) };
+    /// Cold GETs in flight on this core: waiters are woken when the semaphore closes.
+    static INFLIGHT: RefCell<HashMap<(String, String), Rc<glommio::sync::Semaphore>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The backend of remote bucket `key` on this core: the default S3 backend, with the
+/// bucket's `extra.aws.endpoint` when it has one.
+pub fn backend(node: &Node, key: &str) -> Result<Rc<S3Backend>> {
+    let (provider, _) = split_key(key);
+    check_provider(provider)?;
+    let dflt = S3.with(|s| -> Result<Rc<S3Backend>> {
+        if let Some(b) = s.borrow().as_ref() {
+            return Ok(b.clone());
+        }
+        let cfg = S3Config::from_env().map_err(|e| Error::Config(e.to_string()))?;
+        if cfg.endpoint.is_none() && cfg.access_key.is_empty() {
+            // Neither an S3-compatible endpoint nor AWS credentials: as AIS without its
+            // aws backend configured.
+            return Err(Error::NotImplemented(
+                "remote backend aws is not configured on this node: set S3_ENDPOINT (an S3-compatible endpoint) or AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, AIS_S3_CONFIG_DIR) in its environment".into(),
+            ));
+        }
+        let b = Rc::new(S3Backend::new(cfg));
+        *s.borrow_mut() = Some(b.clone());
+        Ok(b)
+    })?;
+    let endpoint = node
+        .bmd
+        .load()
+        .buckets
+        .get(key)
+        .and_then(|p| bucket_endpoint(p).map(str::to_string));
+    Ok(match endpoint {
+        Some(ep) if !ep.is_empty() => Rc::new(dflt.with_endpoint(&ep)),
+        _ => dflt,
+    })
+}
+
+/// `extra.aws.endpoint` of a bucket's props.
+fn bucket_endpoint(p: &Bprops) -> Option<&str> {
+    p.rest.get("extra")?.get("aws")?.get("endpoint")?.as_str()
+}
+
+/// A backend error as a cluster error: its status passes through (404 stays 404, 403 stays
+/// 403, an unreachable backend is 503), its message names the bucket and object.
+pub fn backend_err(e: BackendError, key: &str, object: Option<&str>) -> Error {
+    let what = match object {
+        Some(o) => format!("{}/{o}", crate::buckets::cname(key)),
+        None => crate::buckets::cname(key),
+    };
+    if e.status == 404 && object.is_none() {
+        return Error::BucketNotFound(what);
+    }
+    Error::Peer {
+        status: e.status,
+        message: format!("{what}: {e}"),
+    }
+}
+
+/// Make sure remote bucket `key` is in the BMD: HEAD it on the backend, then have the
+/// primary add it. A bucket the backend does not have is `BucketNotFound`.
+pub async fn ensure_bucket(node: &Arc<Node>, key: &str) -> Result<()> {
+    if node.bmd.load().buckets.contains_key(key) {
+        return Ok(());
+    }
+    let (provider, name) = split_key(key);
+    check_provider(provider)?;
+    backend(node, key)?
+        .head_bucket(name)
+        .await
+        .map_err(|e| backend_err(e, key, None))?;
+    add_to_bmd(node, key).await
+}
+
+/// Add remote bucket `key` to the BMD (on the primary, from any node); nothing if it is there.
+pub async fn add_to_bmd(node: &Arc<Node>, key: &str) -> Result<()> {
+    if !node.is_primary() {
+        return crate::buckets::on_primary(
+            node,
+            "POST",
+            key,
+            ACT_ADD_REMOTE_BCK,
+            &serde_json::Value::Null,
+        )
+        .await
+        .map(|_| ());
+    }
+    let (provider, _) = split_key(key);
+    check_provider(provider)?;
+    let n2 = node.clone();
+    let (k, p) = (key.to_string(), provider.to_string());
+    glommio::executor()
+        .spawn_blocking(move || {
+            n2.update_bmd(|bmd| {
+                if bmd.buckets.contains_key(&k) {
+                    return Ok(());
+                }
+                let bid = (1i64 << 62) | (bmd.version + 1);
+                let mut props = Bprops::new_ais(bid, time::now_unix_ns());
+                props.provider = p;
+                // AIS's defaults for a remote bucket: the cache may be evicted.
+                props.lru.enabled = true;
+                crate::buckets::create_dirs(&n2, &k)?;
+                bmd.buckets.insert(k.clone(), props);
+                Ok(())
+            })
+        })
+        .await?;
+    crate::buckets::sync_bmd(node).await
+}
+
+/// Cold GET: fetch `object` of remote bucket `key` from the backend into the local object on
+/// `mp` (replacing what is there). Concurrent calls for one object on this core fetch once.
+pub async fn cold_get(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    key: &str,
+    object: &str,
+    cksum_type: &str,
+) -> Result<()> {
+    let id = (key.to_string(), object.to_string());
+    let waiting = INFLIGHT.with(|m| m.borrow().get(&id).cloned());
+    if let Some(sem) = waiting {
+        // Another request is fetching it: wait until it is done (closed), then read what it
+        // stored (or miss again, and the caller fails).
+        let _ = sem.acquire(1).await;
+        return Ok(());
+    }
+    let sem = Rc::new(glommio::sync::Semaphore::new(0));
+    INFLIGHT.with(|m| m.borrow_mut().insert(id.clone(), sem.clone()));
+    let r = fetch(node, mp, key, object, cksum_type).await;
+    INFLIGHT.with(|m| m.borrow_mut().remove(&id));
+    sem.close();
+    r
+}
+
+async fn fetch(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    key: &str,
+    object: &str,
+    cksum_type: &str,
+) -> Result<()> {
+    let (_, name) = split_key(key);
+    let be = backend(node, key)?;
+    let t0 = std::time::Instant::now();
+    metrics::add(M::AwsGetN, 1);
+    let (attrs, mut body) = be
+        .get_object(name, object, None)
+        .await
+        .map_err(|e| backend_err(e, key, Some(object)))?;
+    let cname = crate::buckets::cname(key);
+    let local = |e: engine::Error| Error::Internal(format!("cold GET {cname}/{object}: {e}"));
+    let mut w = ObjectWriter::create(mp, &Bck::ais(key), object)
+        .await
+        .map_err(local)?;
+    w.size_hint(attrs.size);
+    let opts = put_opts(node, &attrs, cksum_type);
+    if let Err(e) = w.set_cksums(&opts) {
+        w.abort().await;
+        return Err(local(e));
+    }
+    let mut got = 0u64;
+    loop {
+        let n = match body.read(w.spare()).await {
+            Ok(n) => n,
+            Err(e) => {
+                w.abort().await;
+                return Err(backend_err(e, key, Some(object)));
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+        if let Err(e) = w.advance(n, |_| {}).await {
+            w.abort().await;
+            return Err(local(e));
+        }
+    }
+    if got != attrs.size {
+        w.abort().await;
+        return Err(Error::Peer {
+            status: 502,
+            message: format!(
+                "cold GET {cname}/{object}: the backend sent {got} of {} bytes",
+                attrs.size
+            ),
+        });
+    }
+    w.commit(&opts).await.map_err(local)?;
+    metrics::add(M::AwsGetSize, got);
+    metrics::add(M::AwsGetNsTotal, t0.elapsed().as_nanos() as u64);
+    Ok(())
+}
+
+/// How a cached remote object is stored: its backend identity in custom metadata, its
+/// backend modification time as the object's.
+fn put_opts(node: &Node, attrs: &RemoteAttrs, cksum_type: &str) -> PutOpts {
+    let mut custom = vec![
+        (MD_SOURCE.to_string(), "aws".to_string()),
+        (MD_ETAG.to_string(), attrs.etag.clone()),
+    ];
+    if !attrs.version.is_empty() {
+        custom.push((MD_VERSION.to_string(), attrs.version.clone()));
+    }
+    PutOpts {
+        cksum_type: cksum_type.to_string(),
+        client_cksum: None,
+        skip_vc: true,
+        custom,
+        versioning: true,
+        fsync: node.cfg.fsync,
+        keep_version: None,
+        keep_mtime_ns: (attrs.last_modified_ns > 0).then_some(attrs.last_modified_ns),
+        no_replace: false,
+        require: None,
+    }
+}
+
+/// Whether `e` is the backend's "no such object".
+pub fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Peer { status: 404, .. })
+}
+
+/// The backend's attributes of `object` (HEAD).
+pub async fn head(node: &Arc<Node>, key: &str, object: &str) -> Result<RemoteAttrs> {
+    let (_, name) = split_key(key);
+    metrics::add(M::AwsHeadN, 1);
+    backend(node, key)?
+        .head_object(name, object)
+        .await
+        .map_err(|e| backend_err(e, key, Some(object)))
+}
+
+/// Whether the cached copy (`lom`) differs from the backend's object: another ETag or
+/// version, or gone from the backend (then true as well: the cold GET that follows gets the
+/// backend's 404).
+pub async fn is_stale(
+    node: &Arc<Node>,
+    key: &str,
+    object: &str,
+    lom: &engine::lom::Lom,
+) -> Result<bool> {
+    let stale = match head(node, key, object).await {
+        Ok(a) => {
+            lom.custom_get(MD_ETAG) != Some(a.etag.as_str())
+                || (!a.version.is_empty()
+                    && lom.custom_get(MD_VERSION) != Some(a.version.as_str()))
+        }
+        Err(e) if is_not_found(&e) => true,
+        Err(e) => return Err(e),
+    };
+    if stale {
+        metrics::add(M::VerChangeN, 1);
+        metrics::add(M::VerChangeSize, lom.size);
+    }
+    Ok(stale)
+}
+
+/// Delete `object` on the backend (a backend 404 is not an error: the cached copy, if any,
+/// goes next).
+pub async fn delete(node: &Arc<Node>, key: &str, object: &str) -> Result<()> {
+    let (_, name) = split_key(key);
+    metrics::add(M::AwsDelN, 1);
+    match backend(node, key)?.delete_object(name, object).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.status == 404 => Ok(()),
+        Err(e) => Err(backend_err(e, key, Some(object))),
+    }
+}
+
+/// Write-through: upload the stored `object` (on `mp`) to the backend, then record the
+/// backend's ETag and version in its custom metadata.
+pub async fn put(node: &Arc<Node>, mp: &Arc<Mountpath>, key: &str, object: &str) -> Result<()> {
+    let (_, name) = split_key(key);
+    let be = backend(node, key)?;
+    let cname = crate::buckets::cname(key);
+    let local = |e: engine::Error| Error::Internal(format!("write-through {cname}/{object}: {e}"));
+    let rd = engine::object::ObjectReader::open(mp, &Bck::ais(key), object)
+        .await
+        .map_err(local)?;
+    let size = rd.lom.size;
+    let mut src = StoredSource {
+        s: rd.stream(0, size),
+    };
+    let t0 = std::time::Instant::now();
+    metrics::add(M::AwsPutN, 1);
+    let r = be.put_object(name, object, size, &mut src).await;
+    let _ = src.s.close().await;
+    let attrs = r.map_err(|e| backend_err(e, key, Some(object)))?;
+    metrics::add(M::AwsPutSize, size);
+    metrics::add(M::AwsPutNsTotal, t0.elapsed().as_nanos() as u64);
+    let mut md = vec![
+        (MD_SOURCE.to_string(), "aws".to_string()),
+        (MD_ETAG.to_string(), attrs.etag.clone()),
+    ];
+    if !attrs.version.is_empty() {
+        md.push((MD_VERSION.to_string(), attrs.version.clone()));
+    }
+    let (m2, k2, o2) = (mp.clone(), key.to_string(), object.to_string());
+    glommio::executor()
+        .spawn_blocking(move || {
+            let fqn = engine::object::locate(&m2, &Bck::ais(&k2), &o2);
+            let mut custom = engine::object::read_lom_path(&fqn)?.custom;
+            for (k, v) in md {
+                custom.retain(|(ck, _)| *ck != k);
+                custom.push((k, v));
+            }
+            engine::object::set_custom(&fqn, custom)
+        })
+        .await
+        .map_err(local)?;
+    Ok(())
+}
+
+/// A stored object read as an upload body.
+struct StoredSource {
+    s: glommio::io::DmaStreamReader,
+}
+
+impl crate::backend::RemoteSource for StoredSource {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use futures_lite::AsyncReadExt;
+        self.s.read(buf).await
+    }
+}
+
+/// One page of remote bucket `key`'s listing from the backend: names, sizes, ETags (as the
+/// checksum column) and versions, the backend's continuation token as the page's.
+pub async fn list_page(
+    node: &Arc<Node>,
+    key: &str,
+    q: &crate::listing::ListQuery,
+    uuid: &str,
+) -> Result<net::api::LsoPage> {
+    let (_, name) = split_key(key);
+    let page = backend(node, key)?
+        .list_objects(name, &q.prefix, &q.after, q.page_size)
+        .await
+        .map_err(|e| backend_err(e, key, None))?;
+    let entries = page
+        .entries
+        .into_iter()
+        .map(|e| net::api::LsoEntry {
+            name: e.name,
+            size: e.size as i64,
+            checksum: e.etag,
+            mtime_ns: e.last_modified_ns,
+            ..Default::default()
+        })
+        .collect();
+    Ok(net::api::LsoPage {
+        uuid: if uuid.is_empty() {
+            crate::meta::random_id(9)
+        } else {
+            uuid.to_string()
+        },
+        continuation_token: page.next,
+        entries,
+        flags: 0,
+    })
+}

@@ -1,0 +1,165 @@
+"""Remote buckets (issue 17) against an S3 server that is not ours, `moto_server` (PyPI moto):
+the node is a cache in front of it (`S3_ENDPOINT`), addressed as AIS addresses remote buckets
+(`?provider=aws`, the SDK's `Provider.AMAZON`).
+
+* a bucket that exists on the backend is added on first access and listed with its provider;
+  one that does not is a 404 that adds nothing;
+* cold GET: the first GET reads the backend once and caches the object (byte-identical), later
+  GETs are served from the cache even when the backend changed (no `latest`);
+* `latest=true` notices an object changed or deleted out of band (deleted: 404, and the cached
+  copy goes too);
+* PUT writes through (the backend has the bytes), DELETE deletes on the backend and here;
+* HEAD of an object not cached: the backend's size with `Ais-Present: false`;
+* listing: the backend's (paged), and with the cached flag only what is here;
+* a backend that is down: a clear 503 naming the endpoint, quickly.
+"""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from aisutil import det_bytes, make_client
+from conftest import AisNode, _start_or_fail
+
+pytestmark = pytest.mark.timeout(300)
+
+T = 30
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    exe = Path(sys.executable).parent / "moto_server"
+    assert exe.exists(), f"{exe}: moto[server] is not installed (scripts/test.sh installs it)"
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    p = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    ep = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(ep, timeout=2)
+                break
+            except requests.RequestException:
+                assert p.poll() is None, "moto_server exited"
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.2)
+        yield ep
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def s3(moto):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=moto, aws_access_key_id="testing", aws_secret_access_key="testing",
+                        region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
+
+
+@pytest.fixture(scope="module")
+def cache(aisnode_binary, tmp_path_factory, moto):
+    n = AisNode(aisnode_binary, tmp_path_factory.mktemp("remote"), num_mountpaths=2)
+    n.extra_env = {"S3_ENDPOINT": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_REGION": "us-east-1"}
+    _start_or_fail(n)
+    yield n
+    n.close()
+
+
+def url(ep, bucket, obj="", q="provider=aws"):
+    return f"{ep}/v1/objects/{bucket}/{obj}?{q}" if obj else f"{ep}/v1/buckets/{bucket}?{q}"
+
+
+def test_cold_and_warm_get_put_delete_with_the_sdk(cache, s3):
+    from aistore.sdk.provider import Provider
+
+    s3.create_bucket(Bucket="rb1")
+    objs = {f"d/o{i}": det_bytes(f"rb1/{i}", 1000 + 977 * i) for i in range(20)}
+    objs["big"] = det_bytes("rb1/big", 9 * 1024 * 1024 + 5)
+    for k, v in objs.items():
+        s3.put_object(Bucket="rb1", Key=k, Body=v)
+    client = make_client(cache.endpoint)
+    b = client.bucket("rb1", provider=Provider.AMAZON)
+    # Cold GETs, byte-identical; the bucket is now in the BMD as aws://rb1.
+    for k, v in objs.items():
+        assert b.object(k).get_reader().read_all() == v, k
+    names = [(x.name, x.provider) for x in client.cluster().list_buckets(provider=Provider.AMAZON)]
+    assert ("rb1", "aws") in names, names
+    # Warm GETs are served from the cache: the backend changing is not seen without latest.
+    s3.put_object(Bucket="rb1", Key="d/o1", Body=b"changed out of band")
+    assert b.object("d/o1").get_reader().read_all() == objs["d/o1"]
+    r = requests.get(url(cache.endpoint, "rb1", "d/o1", "provider=aws&latest=true"), timeout=T)
+    assert r.status_code == 200 and r.content == b"changed out of band", r.status_code
+    # Deleted out of band: latest answers 404 and drops the cached copy.
+    s3.delete_object(Bucket="rb1", Key="d/o2")
+    assert b.object("d/o2").get_reader().read_all() == objs["d/o2"]  # still cached
+    r = requests.get(url(cache.endpoint, "rb1", "d/o2", "provider=aws&latest=true"), timeout=T)
+    assert r.status_code == 404, (r.status_code, r.text)
+    r = requests.get(url(cache.endpoint, "rb1", "d/o2"), timeout=T)
+    assert r.status_code == 404, (r.status_code, r.text)
+    # PUT writes through, DELETE deletes on both sides.
+    data = det_bytes("rb1/new", 300_000)
+    b.object("d/new").get_writer().put_content(data)
+    assert s3.get_object(Bucket="rb1", Key="d/new")["Body"].read() == data
+    assert b.object("d/new").get_reader().read_all() == data
+    b.object("d/o3").delete()
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket="rb1", Key="d/o3")
+    r = requests.get(url(cache.endpoint, "rb1", "d/o3"), timeout=T)
+    assert r.status_code == 404
+    # HEAD of an object not cached: the backend's attributes, not present.
+    s3.put_object(Bucket="rb1", Key="uncached", Body=b"x" * 1234)
+    r = requests.head(url(cache.endpoint, "rb1", "uncached"), timeout=T, allow_redirects=True)
+    assert r.status_code == 200 and r.headers["Content-Length"] == "1234", (r.status_code, r.headers)
+    assert r.headers.get("Ais-Present") == "false"
+    # Listing: the backend's, paged; the cached flag lists what is here.
+    listed = sorted(e.name for e in b.list_all_objects(page_size=7))
+    want = sorted(k for k in objs if k not in ("d/o2", "d/o3")) + ["d/new", "uncached"]
+    assert listed == sorted(want), listed
+    r = requests.get(url(cache.endpoint, "rb1"), json={"action": "list", "value": {"flags": "1", "pagesize": 1000}},
+                     headers={"Accept": "application/json"}, timeout=T)
+    assert r.status_code == 200, r.text
+    here = sorted(e["name"] for e in r.json()["entries"] or [])
+    assert "uncached" not in here and "d/new" in here and "d/o1" in here, here
+
+
+def test_missing_bucket_and_unreachable_backend(cache, s3, aisnode_binary, tmp_path):
+    r = requests.get(url(cache.endpoint, "nosuch-rb", "x"), timeout=T)
+    assert r.status_code == 404 and "nosuch-rb" in r.text, (r.status_code, r.text)
+    r = requests.get(f"{cache.endpoint}/v1/buckets?provider=aws", timeout=T)
+    assert all(b["name"] != "nosuch-rb" for b in r.json()), r.text
+    # An unconfigured provider: 501 naming it.
+    r = requests.get(url(cache.endpoint, "x", "y", "provider=gcp"), timeout=T)
+    assert r.status_code == 501 and "gcp" in r.text, r.text
+    # A backend that is down: 503 naming the endpoint, well before any client timeout.
+    port = free_port()
+    n = AisNode(aisnode_binary, tmp_path / "down", num_mountpaths=1)
+    n.extra_env = {"S3_ENDPOINT": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    _start_or_fail(n)
+    try:
+        t0 = time.monotonic()
+        r = requests.get(url(n.endpoint, "rb1", "x"), timeout=T)
+        assert r.status_code == 503 and f"127.0.0.1:{port}" in r.text, (r.status_code, r.text)
+        assert time.monotonic() - t0 < 10
+    finally:
+        n.close()
