@@ -243,9 +243,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 known = true;
             }
             if !known {
-                return Err(ApiError::bucket_not_found(&cluster::buckets::cname(
-                    bucket,
-                )));
+                return Err(ApiError::bucket_not_found(&cluster::buckets::cname(bucket)));
             }
             // A bucket being renamed takes no writes (cluster::multiobj): refused, never lost.
             if !matches!(method, "GET" | "HEAD")

@@ -310,8 +310,7 @@ pub async fn is_stale(
     let stale = match head(node, key, object).await {
         Ok(a) => {
             lom.custom_get(MD_ETAG) != Some(a.etag.as_str())
-                || (!a.version.is_empty()
-                    && lom.custom_get(MD_VERSION) != Some(a.version.as_str()))
+                || (!a.version.is_empty() && lom.custom_get(MD_VERSION) != Some(a.version.as_str()))
         }
         Err(e) if is_not_found(&e) => true,
         Err(e) => return Err(e),

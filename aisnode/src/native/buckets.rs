@@ -166,7 +166,7 @@ pub async fn bucket(
                 }
                 "create-bck" => buckets::create(&core.node, bucket, &msg.value).await?,
                 cluster::remote::ACT_ADD_REMOTE_BCK if cluster::remote::is_remote(bucket) => {
-                    cluster::remote::add_to_bmd(&core.node, bucket).await?
+                    cluster::remote::add_to_bmd(&core.node, bucket).await?;
                 }
                 "make-n-copies" => {
                     let copies = parse_copies(&msg.value)?;

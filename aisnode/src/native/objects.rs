@@ -765,7 +765,10 @@ async fn head_remote(
     let mut hs: Vec<(&str, String)> = vec![
         ("Content-Length", a.size.to_string()),
         ("Ais-Present", "false".into()),
-        ("Ais-Bucket-Name", engine::layout::split_key(bucket).1.into()),
+        (
+            "Ais-Bucket-Name",
+            engine::layout::split_key(bucket).1.into(),
+        ),
         ("Ais-Bucket-Provider", "aws".into()),
         ("Ais-Name", object.into()),
         ("ETag", format!("\"{}\"", a.etag)),
