@@ -398,12 +398,25 @@ pub async fn list_page(
     q: &crate::listing::ListQuery,
     uuid: &str,
 ) -> Result<net::api::LsoPage> {
+    let entries = list(node, key, &q.prefix, &q.after, q.page_size).await?;
+    Ok(crate::listing::page(uuid, entries, q.page_size))
+}
+
+/// Up to `max` entries of remote bucket `key` with `prefix` after name `after`, in name
+/// order, from the backend (ETags in the checksum column, modification times).
+pub async fn list(
+    node: &Arc<Node>,
+    key: &str,
+    prefix: &str,
+    after: &str,
+    max: usize,
+) -> Result<Vec<net::api::LsoEntry>> {
     let (_, name) = split_key(key);
     let page = backend(node, key)?
-        .list_objects(name, &q.prefix, &q.after, q.page_size)
+        .list_objects_after(name, prefix, after, max)
         .await
         .map_err(|e| backend_err(e, key, None))?;
-    let entries = page
+    Ok(page
         .entries
         .into_iter()
         .map(|e| net::api::LsoEntry {
@@ -413,15 +426,5 @@ pub async fn list_page(
             mtime_ns: e.last_modified_ns,
             ..Default::default()
         })
-        .collect();
-    Ok(net::api::LsoPage {
-        uuid: if uuid.is_empty() {
-            crate::meta::random_id(9)
-        } else {
-            uuid.to_string()
-        },
-        continuation_token: page.next,
-        entries,
-        flags: 0,
-    })
+        .collect())
 }

@@ -163,3 +163,79 @@ def test_missing_bucket_and_unreachable_backend(cache, s3, aisnode_binary, tmp_p
         assert time.monotonic() - t0 < 10
     finally:
         n.close()
+
+
+def aws_gets(node):
+    """The node's `ais_target_aws_get_count` (cold GETs sent to the backend)."""
+    text = requests.get(f"{node.endpoint}/metrics", timeout=T).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ais_target_aws_get_count"))
+
+
+def test_concurrent_cold_gets_read_the_backend_once(cache, s3):
+    import concurrent.futures
+
+    s3.create_bucket(Bucket="rb2")
+    big = det_bytes("rb2/big", 24 * 1024 * 1024 + 11)
+    s3.put_object(Bucket="rb2", Key="big", Body=big)
+    r = requests.head(url(cache.endpoint, "rb2", "big"), timeout=T, allow_redirects=True)
+    assert r.status_code == 200
+    before = aws_gets(cache)
+
+    def one(_):
+        with requests.Session() as s:
+            r = s.get(url(cache.endpoint, "rb2", "big"), timeout=120)
+            return r.status_code, r.content == big
+
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        got = list(ex.map(one, range(24)))
+    assert got == [(200, True)] * 24, got
+    assert aws_gets(cache) - before == 1
+
+
+def test_s3_clients_through_our_s3_endpoint(cache, s3):
+    """boto3 against our /s3 reads, writes, lists and deletes the objects of a remote bucket
+    (the name resolves to aws://rb3 once the bucket is known to the cluster)."""
+    from s3util import boto3_client, error_code
+    from botocore.exceptions import ClientError
+
+    s3.create_bucket(Bucket="rb3")
+    for i in range(7):
+        s3.put_object(Bucket="rb3", Key=f"a/{i}", Body=det_bytes(f"rb3/{i}", 5000 + i))
+    s3.put_object(Bucket="rb3", Key="b/x", Body=b"bx")
+    ours = boto3_client(f"{cache.endpoint}/s3", unsigned=True)
+    # Unknown to the cluster: NoSuchBucket, as AIS answers before the bucket is added.
+    with pytest.raises(ClientError) as ei:
+        ours.get_object(Bucket="rb3", Key="a/1")
+    assert error_code(ei.value)[1] == 404
+    assert requests.head(url(cache.endpoint, "rb3"), timeout=T).status_code == 200  # added
+    assert ours.get_object(Bucket="rb3", Key="a/1")["Body"].read() == det_bytes("rb3/1", 5001)
+    ours.put_object(Bucket="rb3", Key="a/new", Body=b"written through")
+    assert s3.get_object(Bucket="rb3", Key="a/new")["Body"].read() == b"written through"
+    keys, token = [], None
+    while True:
+        kw = {"Bucket": "rb3", "Prefix": "a/", "MaxKeys": 3}
+        if token:
+            kw["ContinuationToken"] = token
+        page = ours.list_objects_v2(**kw)
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            break
+        token = page["NextContinuationToken"]
+    assert keys == [f"a/{i}" for i in range(7)] + ["a/new"], keys
+    top = ours.list_objects_v2(Bucket="rb3", Delimiter="/")
+    assert [p["Prefix"] for p in top.get("CommonPrefixes", [])] == ["a/", "b/"], top
+    ours.delete_object(Bucket="rb3", Key="a/0")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="rb3", Key="a/0")
+    h = ours.head_object(Bucket="rb3", Key="b/x")
+    assert h["ContentLength"] == 2
+    # What would not reach the backend is refused by name, and changes nothing.
+    with pytest.raises(ClientError) as ei:
+        ours.create_multipart_upload(Bucket="rb3", Key="mp")
+    assert error_code(ei.value) == ("NotImplemented", 501), error_code(ei.value)
+    with pytest.raises(ClientError) as ei:
+        ours.copy_object(Bucket="rb3", Key="copy", CopySource={"Bucket": "rb3", "Key": "b/x"})
+    assert error_code(ei.value)[1] == 501
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="rb3", Key="copy")

@@ -22,9 +22,16 @@ pub(crate) async fn gather(
         props: "name,size,custom,checksum,last-modified".into(),
         flags: 0,
     };
-    let entries = listing::entries(&core.node, &core.smap(), bucket, &q)
-        .await
-        .map_err(|e| internal(format!("listing {bucket}: {e}")))?;
+    let entries = if cluster::remote::is_remote(bucket) {
+        // A remote bucket lists its backend (cluster::remote).
+        cluster::remote::list(&core.node, bucket, prefix, after, limit)
+            .await
+            .map_err(|e| crate::error::s3_from_cluster(&e, bucket))?
+    } else {
+        listing::entries(&core.node, &core.smap(), bucket, &q)
+            .await
+            .map_err(|e| internal(format!("listing {bucket}: {e}")))?
+    };
     Ok(entries
         .into_iter()
         .map(|e| {

@@ -112,13 +112,21 @@ pub async fn handle(
         Some((b, k)) => (b.to_string(), k.to_string()),
         None => (rest.to_string(), String::new()),
     };
-    let t = Target { bucket, key };
+    let mut t = Target { bucket, key };
+    // A name with no `ais://` bucket but a remote one in the BMD (added through the native
+    // API, `?provider=aws`) is that remote bucket, as AIS resolves S3 bucket names.
+    if !t.bucket.is_empty() && !core.bmd().buckets.contains_key(&t.bucket) {
+        let k = engine::layout::bucket_key("aws", &t.bucket);
+        if core.bmd().buckets.contains_key(&k) {
+            t.bucket = k;
+        }
+    }
     // Object requests run on the core that owns the object's mountpath.
     if core.node.cfg.role != Role::Proxy
         && !t.bucket.is_empty()
         && !t.key.is_empty()
         && engine::name::validate_object(&t.key).is_ok()
-        && engine::name::validate_bucket(&t.bucket).is_ok()
+        && engine::name::validate_bucket(engine::layout::split_key(&t.bucket).1).is_ok()
     {
         let (_, owner) = core.owner(&t.bucket, &t.key);
         if owner != core.id {
@@ -183,8 +191,11 @@ pub(crate) async fn route(
             )),
         };
     }
-    if let Err(e) = engine::name::validate_bucket(&t.bucket) {
+    if let Err(e) = engine::name::validate_bucket(engine::layout::split_key(&t.bucket).1) {
         return Err(s3err(S3ErrorCode::InvalidBucketName, e.to_string()));
+    }
+    if cluster::remote::is_remote(&t.bucket) {
+        refuse_on_remote(req, &method, t)?;
     }
     // Sub-resources we do not serve (and unknown parameters) are 501 before anything else:
     // never taken for a plainer request.
@@ -306,6 +317,35 @@ pub(crate) fn owner() -> xml::Owner {
     xml::Owner {
         id: "aistore".into(),
         display_name: "aistore".into(),
+    }
+}
+
+/// S3 operations on a remote bucket that would not reach its backend (multipart uploads,
+/// copies, multi-object delete, bucket configuration): 501 naming them, never done on the
+/// cache alone.
+fn refuse_on_remote(req: &Req, method: &str, t: &Target) -> S3Result<()> {
+    let what = if req.q("uploadId").is_some() || req.q("uploads").is_some() {
+        Some("multipart uploads")
+    } else if req.head.header("x-amz-copy-source").is_some() {
+        Some("CopyObject / UploadPartCopy")
+    } else if req.q("delete").is_some() {
+        Some("DeleteObjects")
+    } else if req.q("attributes").is_some() {
+        Some("GetObjectAttributes")
+    } else if t.key.is_empty() && !matches!(method, "GET" | "HEAD") {
+        Some("bucket operations other than list and HEAD")
+    } else {
+        None
+    };
+    match what {
+        Some(w) => Err(s3err(
+            S3ErrorCode::NotImplemented,
+            format!(
+                "{w} on remote bucket {} are not implemented through /s3 (GET, HEAD, PUT, DELETE and listing are)",
+                cluster::buckets::cname(&t.bucket)
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

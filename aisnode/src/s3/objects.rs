@@ -5,6 +5,7 @@
 //! writes too).
 
 use super::*;
+use crate::error::s3_from_cluster;
 use crate::forward::get_from_neighbor;
 use crate::native::objects::{send_object, SendError};
 use cluster::gfn::GfnMark;
@@ -378,6 +379,13 @@ pub(crate) async fn put_object(
         .commit(&opts)
         .await
         .map_err(|e| commit_err(e, &conds, t))?;
+    if cluster::remote::is_remote(&t.bucket) {
+        // Write-through (cluster::remote): a failed upload takes the cached copy with it.
+        if let Err(e) = cluster::remote::put(&core.node, &mpi, &t.bucket, &t.key).await {
+            let _ = core.delete_object(&mpi, &t.bucket, &t.key);
+            return Err(s3_from_cluster(&e, &t.bucket));
+        }
+    }
     if res.changed {
         core.mirror_after_put(&mpi, &t.bucket, &t.key)
             .await
@@ -477,6 +485,18 @@ async fn open_or_neighbor(
         Err(engine::Error::NotFound(_)) => {
             match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await {
                 Ok(Some(o)) => Ok(Opened::Served(o)),
+                // A remote bucket's object not cached here: cold GET, then served from here.
+                Ok(None) if cluster::remote::is_remote(&t.bucket) => {
+                    let ck = core.with_props(&t.bucket, |p| p.checksum.ty.clone());
+                    let ck = ck.map_err(|e| internal(e.message))?;
+                    cluster::remote::cold_get(&core.node, mp, &t.bucket, &t.key, &ck)
+                        .await
+                        .map_err(|e| s3_from_cluster(&e, &t.bucket))?;
+                    ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
+                        .await
+                        .map(|rd| Opened::Reader(Box::new(rd)))
+                        .map_err(|e| from_engine(e, &t.bucket, &t.key))
+                }
                 // Rebalance may have moved it here while the neighbour was asked.
                 Ok(None) => ObjectReader::open(mp, &Bck::ais(&t.bucket), &t.key)
                     .await
@@ -751,6 +771,11 @@ pub(crate) async fn delete_object(
     mpi: Arc<Mountpath>,
     t: &Target,
 ) -> S3Result<Outcome> {
+    if cluster::remote::is_remote(&t.bucket) {
+        cluster::remote::delete(&core.node, &t.bucket, &t.key)
+            .await
+            .map_err(|e| s3_from_cluster(&e, &t.bucket))?;
+    }
     core.ec_delete(&t.bucket, &t.key).await;
     match core.delete_object(&mpi, &t.bucket, &t.key) {
         Ok(()) | Err(engine::Error::NotFound(_)) => send_empty(conn, 204, &[]).await,

@@ -448,6 +448,29 @@ impl S3Backend {
         continuation: &str,
         max: usize,
     ) -> Result<RemotePage, BackendError> {
+        self.list_v2(bucket, prefix, continuation, "", max).await
+    }
+
+    /// [`S3Backend::list_objects`] from the first name after `start_after` (ListObjectsV2
+    /// `start-after`): pages keyed by names, as AIS's listing pages are.
+    pub async fn list_objects_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        max: usize,
+    ) -> Result<RemotePage, BackendError> {
+        self.list_v2(bucket, prefix, "", start_after, max).await
+    }
+
+    async fn list_v2(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: &str,
+        start_after: &str,
+        max: usize,
+    ) -> Result<RemotePage, BackendError> {
         self.check_bucket(bucket)?;
         let max = if max == 0 {
             LIST_PAGE_KEYS_MAX
@@ -460,6 +483,10 @@ impl S3Backend {
             query.push_str(&percent_encode_query(continuation));
         }
         query.push_str(&format!("&max-keys={max}"));
+        if !start_after.is_empty() {
+            query.push_str("&start-after=");
+            query.push_str(&percent_encode_query(start_after));
+        }
         if !prefix.is_empty() {
             query.push_str("&prefix=");
             query.push_str(&percent_encode_query(prefix));
