@@ -11,7 +11,7 @@
 //!   sends every request for it to the same core) fetch it once: the others wait for the
 //!   first and read what it stored. A failed or interrupted fetch leaves nothing (the work
 //!   file is removed).
-//! * **Warm GET** with `latest` (query) or the bucket's `versioning.validate_warm_get`: the
+//! * **Warm GET** with `latest-ver` (query; the SDK's `latest`) or the bucket's `versioning.validate_warm_get`: the
 //!   backend's ETag is compared with the stored one; a changed object is fetched again, one
 //!   deleted remotely is deleted here too (404).
 //! * **PUT** writes through: stored locally, then uploaded from the stored copy; if the upload
@@ -57,6 +57,15 @@ pub fn check_provider(provider: &str) -> Result<()> {
         p => Err(Error::BadRequest(format!(
             "invalid provider {p:?} (expecting ais, aws (s3), gcp (gs), azure (az), oci, ht)"
         ))),
+    }
+}
+
+/// The remote backends this node can reach (`what=backends`): `aws` when an endpoint or
+/// credentials are configured.
+pub fn configured_providers() -> Vec<String> {
+    match S3Config::from_env() {
+        Ok(c) if c.endpoint.is_some() || !c.access_key.is_empty() => vec!["aws".into()],
+        _ => Vec::new(),
     }
 }
 

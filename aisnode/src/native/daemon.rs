@@ -129,7 +129,9 @@ pub async fn query(
             send_json(conn, &all).await
         }
         // The configured remote backends (AIS lists cloud providers only): none.
-        "backends" if resource == "cluster" => send_json(conn, &Vec::<String>::new()).await,
+        "backends" if resource == "cluster" => {
+            send_json(conn, &cluster::remote::configured_providers()).await
+        }
         "remote" => send_json(conn, &serde_json::json!({"a": [], "ver": "0"})).await,
         "" => Err(ApiError::bad_request(format!(
             "/v1/{resource}: missing query parameter 'what'"

@@ -403,7 +403,7 @@ async fn get(
     })?;
     // A neighbour asking during a rebalance (get-from-neighbour) gets only what is here.
     let remote = cluster::remote::is_remote(bucket) && !req.q_true(gfn::QUERY_GFN);
-    let latest = remote && (latest || req.q_true("latest"));
+    let latest = remote && (latest || req.q_true("latest-ver"));
     // A corrupted replica found while serving is healed once and the GET retried.
     let mut healed = false;
     let mut fetched = false;
