@@ -8,6 +8,12 @@
 //! | `archive` | `PUT /v1/buckets/B` ArchiveMsg (`archname`, `mime`, `tobck`, `isbn`, `aate`, `bnonly`) | the shard's owner gathers every member (intra-cluster GETs) into one tar, tgz, tar.lz4 or zip |
 //! | `copy-bck` | `POST /v1/buckets/B?bck_to=U` TCBMsg (`prefix`, `prepend`, `dry_run`, `ext`) | walks its objects of B (with the prefix) and copies each |
 //! | `move-bck` | `POST /v1/buckets/B?bck_to=U` | moves its objects of B to their owners in the new bucket |
+//! | `prefetch-listrange` | `POST /v1/buckets/B` PrefetchMsg (`objnames \| template`, `latest-ver`) on a remote bucket | cold-GETs the selected objects it owns that are not cached (or changed, with `latest-ver`) |
+//! | `evict-listrange` | `DELETE /v1/buckets/B` `{objnames \| template}` on a remote bucket | drops its cached copies of the selected objects (the backend keeps them) |
+//!
+//! On a remote bucket a prefix template (or none: the whole bucket) selects from the
+//! backend's listing for `prefetch-listrange` and `delete-listrange` (which deletes on the
+//! backend too), from what is cached for `evict-listrange`.
 //!
 //! The proxy (or an all-in-one node) validates the request (source bucket, destination,
 //! template, archive format: 4xx naming the fault, nothing changed), creates a missing
@@ -37,8 +43,7 @@
 //!   so one admitted before the mark commits before the passes start, or is refused.
 //!
 //! # What this module does not do
-//! Remote buckets (`evict-listrange`, `prefetch-listrange`, `latest-ver`, `synchronize`),
-//! ETL, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
+//! Copies and archives into or out of remote buckets, `synchronize`, `blob-threshold`, ETL, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
 //! over [`ARCHIVE_BYTES_MAX`] (the shard is assembled in memory): refused by name.
 
 use crate::buckets::cname;
@@ -65,6 +70,10 @@ pub const KIND_COPY: &str = "copy-listrange";
 pub const KIND_ARCHIVE: &str = "archive";
 pub const KIND_COPY_BCK: &str = "copy-bck";
 pub const KIND_MOVE_BCK: &str = "move-bck";
+/// Remote buckets: fetch the selected objects into the cluster (cold GETs).
+pub const KIND_PREFETCH: &str = "prefetch-listrange";
+/// Remote buckets: drop the selected objects' cached copies (the backend keeps them).
+pub const KIND_EVICT: &str = "evict-listrange";
 
 /// Most names in one `objnames` list (the same bound as a template's expansion).
 pub const OBJNAMES_MAX: usize = TEMPLATE_NAMES_MAX as usize;
@@ -88,7 +97,13 @@ pub const PROP_RENAMED: &str = "renamed";
 pub fn is_kind(kind: &str) -> bool {
     matches!(
         kind,
-        KIND_DELETE | KIND_COPY | KIND_ARCHIVE | KIND_COPY_BCK | KIND_MOVE_BCK
+        KIND_DELETE
+            | KIND_COPY
+            | KIND_ARCHIVE
+            | KIND_COPY_BCK
+            | KIND_MOVE_BCK
+            | KIND_PREFETCH
+            | KIND_EVICT
     )
 }
 
@@ -140,6 +155,9 @@ pub struct Spec {
     /// Archive: member names are the objects' base names.
     #[serde(default)]
     pub bnonly: bool,
+    /// Prefetch: fetch again what changed on the backend (AIS `latest-ver`).
+    #[serde(default)]
+    pub latest: bool,
 }
 
 impl Spec {
@@ -255,6 +273,14 @@ fn parse_msg(
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false)
     };
+    if v.get("blob-threshold")
+        .and_then(serde_json::Value::as_i64)
+        .is_some_and(|t| t > 0)
+    {
+        return Err(Error::NotImplemented(format!(
+            "{kind}: \"blob-threshold\" (blob downloads of large objects) is not supported"
+        )));
+    }
     for k in ["synchronize", "non-recurs"] {
         if b(k) {
             return Err(Error::NotImplemented(format!(
@@ -342,6 +368,7 @@ fn parse_msg(
         isbn: b("isbn"),
         aate: b("aate"),
         bnonly: b("bnonly"),
+        latest: b("latest-ver"),
     };
     spec.selection()?;
     Ok(spec)
@@ -380,6 +407,27 @@ pub async fn start(
             "{action}: {} is being renamed (move-bck)",
             cname(&spec.to_bucket)
         )));
+    }
+    let remote = crate::remote::is_remote(bucket);
+    match action {
+        KIND_PREFETCH | KIND_EVICT if !remote => {
+            return Err(Error::BadRequest(format!(
+                "{action}: {} is not a remote bucket (nothing to {})",
+                cname(bucket),
+                if action == KIND_EVICT {
+                    "evict"
+                } else {
+                    "prefetch"
+                }
+            )));
+        }
+        KIND_COPY | KIND_COPY_BCK | KIND_MOVE_BCK | KIND_ARCHIVE if remote => {
+            return Err(Error::NotImplemented(format!(
+                "{action} of remote bucket {} is not supported by this node",
+                cname(bucket)
+            )));
+        }
+        _ => {}
     }
     let mut create_dst = false;
     match action {
@@ -430,6 +478,8 @@ pub async fn start(
             KIND_COPY => "tco",
             KIND_ARCHIVE => "arch",
             KIND_COPY_BCK => "tcb",
+            KIND_PREFETCH => "prf",
+            KIND_EVICT => "evct",
             _ => "mvb",
         },
         crate::meta::random_id(8)
@@ -815,6 +865,31 @@ async fn drive(node: &Arc<Node>, job: &Arc<Job>, spec: &Rc<Spec>, sel: &Selectio
             if !(p.starts_with(&spec.prefix) || spec.prefix.starts_with(p.as_str())) {
                 return; // disjoint prefixes select nothing
             }
+            if crate::remote::is_remote(bucket) && spec.kind != KIND_EVICT {
+                // What the backend has, page by page; each node takes the names it owns.
+                let mut after = String::new();
+                while !job.is_aborted() {
+                    let page = match crate::remote::list(node, bucket, &prefix, &after, MOBJ_BATCH)
+                        .await
+                    {
+                        Ok(p) => p,
+                        Err(e) => {
+                            job.errors.fetch_add(1, Ordering::Relaxed);
+                            job.abort(&format!("listing {}: {e}", cname(bucket)));
+                            break;
+                        }
+                    };
+                    let Some(last) = page.last() else { break };
+                    after.clone_from(&last.name);
+                    for e in page {
+                        if let Some(mp) = local_mp(node, &smap, bucket, &e.name) {
+                            one(mp, e.name, &mut tasks);
+                        }
+                    }
+                    settle(&mut tasks).await;
+                }
+                return;
+            }
             for mp in node.mountpaths.load().with_data() {
                 let mut after = String::new();
                 loop {
@@ -864,6 +939,51 @@ async fn step(
 ) -> Result<Option<u64>> {
     let bucket = spec.bucket.as_str();
     match spec.kind.as_str() {
+        KIND_DELETE if crate::remote::is_remote(bucket) => {
+            // On the backend (a name it does not have is skipped), then here.
+            match crate::remote::head(node, bucket, name).await {
+                Err(e) if crate::remote::is_not_found(&e) => {
+                    return Ok(remove_local(node, mp, bucket, name).await?.then_some(0));
+                }
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+            crate::remote::delete(node, bucket, name).await?;
+            remove_local(node, mp, bucket, name).await?;
+            Ok(Some(0))
+        }
+        KIND_EVICT => {
+            let size =
+                engine::object::read_lom_path(&engine::object::locate(mp, &Bck::ais(bucket), name))
+                    .map(|l| l.size)
+                    .ok();
+            Ok(match size {
+                Some(sz) => remove_local(node, mp, bucket, name).await?.then_some(sz),
+                None => None,
+            })
+        }
+        KIND_PREFETCH => {
+            let fqn = engine::object::locate(mp, &Bck::ais(bucket), name);
+            if let Ok(lom) = engine::object::read_lom_path(&fqn) {
+                if !spec.latest || !crate::remote::is_stale(node, bucket, name, &lom).await? {
+                    return Ok(Some(0)); // cached already
+                }
+            }
+            let ck = node
+                .bmd
+                .load()
+                .buckets
+                .get(bucket)
+                .map(|p| p.checksum.ty.clone())
+                .unwrap_or_default();
+            match crate::remote::cold_get(node, mp, bucket, name, &ck).await {
+                Ok(()) => Ok(Some(
+                    engine::object::read_lom_path(&fqn).map_or(0, |l| l.size),
+                )),
+                Err(e) if crate::remote::is_not_found(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
         KIND_DELETE => {
             if !engine::object::exists(mp, &Bck::ais(bucket), name) {
                 return Ok(None);

@@ -465,8 +465,8 @@ def test_refused_requests_change_nothing(cl, ep):
         ("PUT", u, "archive", {"objnames": ["x-1"]}, None, 400, "archname"),
         ("PUT", u, "archive", {"objnames": ["x-1"], "archname": "a.tar", "tobck": {"name": "mobj-nosuch2"}}, None, 404, "mobj-nosuch2"),
         # remote-only and unsupported options, by name
-        ("DELETE", u, "evict-listrange", {"objnames": ["x-1"]}, None, 501, "evict-listrange"),
-        ("POST", u, "prefetch-listrange", {"objnames": ["x-1"]}, None, 501, "prefetch-listrange"),
+        ("DELETE", u, "evict-listrange", {"objnames": ["x-1"]}, None, 400, "not a remote bucket"),
+        ("POST", u, "prefetch-listrange", {"objnames": ["x-1"]}, None, 400, "not a remote bucket"),
         ("POST", u, "copy-listrange", {"objnames": ["x-1"], "synchronize": True, "tobck": {"name": "mobj-bad-other"}}, None, 501, "synchronize"),
         ("POST", u, "copy-bck", {}, {"bck_to": "s3/@#/mobj-x/"}, 501, "s3"),
     ]

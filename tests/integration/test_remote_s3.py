@@ -239,3 +239,58 @@ def test_s3_clients_through_our_s3_endpoint(cache, s3):
     assert error_code(ei.value)[1] == 501
     with pytest.raises(ClientError):
         s3.head_object(Bucket="rb3", Key="copy")
+
+
+def cached_names(node, bucket):
+    r = requests.get(url(node.endpoint, bucket), json={"action": "list", "value": {"flags": "1", "pagesize": 5000}},
+                     headers={"Accept": "application/json"}, timeout=T)
+    assert r.status_code == 200, r.text
+    return sorted(e["name"] for e in r.json()["entries"] or [])
+
+
+def test_prefetch_evict_and_delete_jobs(cache, s3):
+    from aistore.sdk.provider import Provider
+
+    s3.create_bucket(Bucket="rb4")
+    data = {f"p/{i:02d}": det_bytes(f"rb4/{i}", 3000 + i) for i in range(30)}
+    data.update({f"q/{i}": det_bytes(f"rb4/q{i}", 100 + i) for i in range(5)})
+    for k, v in data.items():
+        s3.put_object(Bucket="rb4", Key=k, Body=v)
+    client = make_client(cache.endpoint)
+    b = client.bucket("rb4", provider=Provider.AMAZON)
+    b.head()
+    assert cached_names(cache, "rb4") == []
+    # Prefetch a list, a range, then a prefix (the backend's listing).
+    before = aws_gets(cache)
+    client.job(job_id=b.objects(obj_names=["p/00", "p/01"]).prefetch()).wait(timeout=60)
+    client.job(job_id=b.objects(obj_template="p/{02..09}").prefetch()).wait(timeout=60)
+    assert cached_names(cache, "rb4") == [f"p/{i:02d}" for i in range(10)]
+    client.job(job_id=b.objects(obj_template="p/").prefetch()).wait(timeout=60)
+    assert cached_names(cache, "rb4") == sorted(k for k in data if k.startswith("p/"))
+    assert aws_gets(cache) - before == 30  # each object read from the backend once
+    # Cached bytes are the backend's, served without another backend read.
+    assert b.object("p/17").get_reader().read_all() == data["p/17"]
+    assert aws_gets(cache) - before == 30
+    # Evict a range: the cached copies go, the backend keeps them; a GET fetches again.
+    client.job(job_id=b.objects(obj_template="p/{00..19}").evict()).wait(timeout=60)
+    assert cached_names(cache, "rb4") == [f"p/{i:02d}" for i in range(20, 30)]
+    assert s3.get_object(Bucket="rb4", Key="p/05")["Body"].read() == data["p/05"]
+    assert b.object("p/05").get_reader().read_all() == data["p/05"]
+    # delete-listrange on a remote bucket deletes on the backend too.
+    client.job(job_id=b.objects(obj_names=["q/0", "q/1"]).delete()).wait(timeout=60)
+    names = {o["Key"] for o in s3.list_objects_v2(Bucket="rb4", Prefix="q/")["Contents"]}
+    assert names == {"q/2", "q/3", "q/4"}, names
+    # Prefetch of an ais:// bucket, evict of a missing remote name: refused, nothing changes.
+    client.bucket("plain-ais").create(exist_ok=True)
+    r = requests.post(f"{cache.endpoint}/v1/buckets/plain-ais?provider=ais",
+                      json={"action": "prefetch-listrange", "value": {"objnames": ["x"]}}, timeout=T)
+    assert r.status_code == 400 and "not a remote bucket" in r.text, r.text
+    r = requests.post(url(cache.endpoint, "rb4"), json={"action": "prefetch-listrange",
+                                                        "value": {"objnames": ["x"], "blob-threshold": 1}}, timeout=T)
+    assert r.status_code == 501 and "blob-threshold" in r.text, r.text
+    # Evict the whole bucket: it leaves the cluster, the backend keeps every object.
+    b.evict()
+    r = requests.get(f"{cache.endpoint}/v1/buckets?provider=aws", timeout=T)
+    assert all(x["name"] != "rb4" for x in r.json()), r.text
+    assert len(s3.list_objects_v2(Bucket="rb4")["Contents"]) == 33
+    assert b.object("p/29").get_reader().read_all() == data["p/29"]  # added again on access

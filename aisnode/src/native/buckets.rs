@@ -188,7 +188,10 @@ pub async fn bucket(
                     let xid = shardidx::start(&core.node, bucket, &msg.value).await?;
                     return send_text(conn, &xid).await;
                 }
-                a @ (multiobj::KIND_COPY | multiobj::KIND_COPY_BCK | multiobj::KIND_MOVE_BCK) => {
+                a @ (multiobj::KIND_COPY
+                | multiobj::KIND_COPY_BCK
+                | multiobj::KIND_MOVE_BCK
+                | multiobj::KIND_PREFETCH) => {
                     return start_job(core, conn, req, "POST", bucket, a, &msg.value).await;
                 }
                 "" => return Err(ApiError::bad_request("missing action in control message")),
@@ -209,7 +212,26 @@ pub async fn bucket(
             };
             match msg.action.as_str() {
                 "destroy-bck" => buckets::destroy(&core.node, bucket).await?,
-                multiobj::KIND_DELETE => {
+                // A remote bucket leaves the cluster: its cached objects and its BMD entry go,
+                // the backend keeps everything (AIS `evict-remote-bck`).
+                "evict-remote-bck" if cluster::remote::is_remote(bucket) => {
+                    // The SDK sends Python's `str(bool)`: "True"/"False".
+                    if req
+                        .q("keep_bck_md")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+                    {
+                        return Err(ApiError::not_implemented(
+                            "evict-remote-bck with keep_bck_md (keep the bucket's metadata) is not supported by this node",
+                        ));
+                    }
+                    buckets::destroy(&core.node, bucket).await?
+                }
+                "evict-remote-bck" => {
+                    return Err(ApiError::bad_request(format!(
+                        "evict-remote-bck: {cname} is not a remote bucket"
+                    )));
+                }
+                multiobj::KIND_DELETE | multiobj::KIND_EVICT => {
                     let a = msg.action.clone();
                     return start_job(core, conn, req, "DELETE", bucket, &a, &msg.value).await;
                 }

@@ -272,6 +272,23 @@ pub async fn delete_with_action(
                 .map_err(engine_err(core, bucket, object))?;
             send_ok(conn).await
         }
+        // One remote object's cached copy goes; the backend keeps it (AIS EvictObject).
+        "evict-listrange" if cluster::remote::is_remote(bucket) => {
+            if core.delete_object(&mp, bucket, object).is_err() {
+                return Err(ApiError::new(
+                    404,
+                    format!(
+                        "{}/{object} is not present in the cluster",
+                        cluster::buckets::cname(bucket)
+                    ),
+                ));
+            }
+            send_ok(conn).await
+        }
+        "evict-listrange" => Err(ApiError::bad_request(format!(
+            "evict-listrange: {} is not a remote bucket",
+            cluster::buckets::cname(bucket)
+        ))),
         "" => Err(ApiError::bad_request("missing action in control message")),
         a => Err(ApiError::not_implemented(format!(
             "DELETE object with action {a:?} is not supported by this node"
