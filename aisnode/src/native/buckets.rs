@@ -224,7 +224,7 @@ pub async fn bucket(
                             "evict-remote-bck with keep_bck_md (keep the bucket's metadata) is not supported by this node",
                         ));
                     }
-                    buckets::destroy(&core.node, bucket).await?
+                    buckets::destroy(&core.node, bucket).await?;
                 }
                 "evict-remote-bck" => {
                     return Err(ApiError::bad_request(format!(
