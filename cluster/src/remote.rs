@@ -183,6 +183,38 @@ pub async fn add_to_bmd(node: &Arc<Node>, key: &str) -> Result<()> {
     crate::buckets::sync_bmd(node).await
 }
 
+/// Where a cold GET's bytes go besides the local object: the client that asked, as they
+/// arrive (the response head once the backend's answer is known).
+#[allow(async_fn_in_trait)]
+pub trait ColdSink {
+    async fn head(&mut self, attrs: &RemoteAttrs) -> std::io::Result<()>;
+    async fn data(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+/// No client: the object is only stored.
+pub struct NoSink;
+
+impl ColdSink for NoSink {
+    async fn head(&mut self, _: &RemoteAttrs) -> std::io::Result<()> {
+        Ok(())
+    }
+    async fn data(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What [`cold_get_to`] did with the client's sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Nothing was sent: another request fetched the object (or none could); serve it from
+    /// the local copy.
+    No,
+    /// The whole object went to the client while it was stored.
+    Yes,
+    /// The client went away (or the fetch failed) after the response head: close.
+    Cut,
+}
+
 /// Cold GET: fetch `object` of remote bucket `key` from the backend into the local object on
 /// `mp` (replacing what is there). Concurrent calls for one object on this core fetch once.
 pub async fn cold_get(
@@ -192,29 +224,47 @@ pub async fn cold_get(
     object: &str,
     cksum_type: &str,
 ) -> Result<()> {
+    cold_get_to(node, mp, key, object, cksum_type, &mut NoSink)
+        .await
+        .map(|_| ())
+}
+
+/// [`cold_get`] that also streams the bytes to `sink` as they arrive from the backend (one
+/// backend read, no buffering of the object), when this call is the one that fetches.
+/// Concurrent callers wait for the fetch and are served from the local copy. A client that
+/// goes away does not stop the fetch: the object is stored for the next reader.
+pub async fn cold_get_to<S: ColdSink>(
+    node: &Arc<Node>,
+    mp: &Arc<Mountpath>,
+    key: &str,
+    object: &str,
+    cksum_type: &str,
+    sink: &mut S,
+) -> Result<Served> {
     let id = (key.to_string(), object.to_string());
     let waiting = INFLIGHT.with(|m| m.borrow().get(&id).cloned());
     if let Some(sem) = waiting {
         // Another request is fetching it: wait until it is done (closed), then read what it
         // stored (or miss again, and the caller fails).
         let _ = sem.acquire(1).await;
-        return Ok(());
+        return Ok(Served::No);
     }
     let sem = Rc::new(glommio::sync::Semaphore::new(0));
     INFLIGHT.with(|m| m.borrow_mut().insert(id.clone(), sem.clone()));
-    let r = fetch(node, mp, key, object, cksum_type).await;
+    let r = fetch(node, mp, key, object, cksum_type, sink).await;
     INFLIGHT.with(|m| m.borrow_mut().remove(&id));
     sem.close();
     r
 }
 
-async fn fetch(
+async fn fetch<S: ColdSink>(
     node: &Arc<Node>,
     mp: &Arc<Mountpath>,
     key: &str,
     object: &str,
     cksum_type: &str,
-) -> Result<()> {
+    sink: &mut S,
+) -> Result<Served> {
     let (_, name) = split_key(key);
     let be = backend(node, key)?;
     let t0 = std::time::Instant::now();
@@ -234,26 +284,44 @@ async fn fetch(
         w.abort().await;
         return Err(local(e));
     }
+    // The client gets the head once the backend answered, then every piece as it arrives.
+    let mut streaming = sink.head(&attrs).await.is_ok();
+    let mut sent_head = streaming;
     let mut got = 0u64;
     loop {
-        let n = match body.read(w.spare()).await {
+        let buf = w.spare();
+        let n = match body.read(buf).await {
             Ok(n) => n,
             Err(e) => {
                 w.abort().await;
+                if sent_head {
+                    tracing::warn!(bucket = %cname, object, error = %e, "cold GET cut short by the backend");
+                    return Ok(Served::Cut);
+                }
                 return Err(backend_err(e, key, Some(object)));
             }
         };
         if n == 0 {
             break;
         }
+        if streaming && sink.data(&buf[..n]).await.is_err() {
+            streaming = false; // the client went away; the object is still stored
+        }
         got += n as u64;
         if let Err(e) = w.advance(n, |_| {}).await {
             w.abort().await;
+            if sent_head {
+                tracing::error!(bucket = %cname, object, error = %e, "cold GET: storing failed");
+                return Ok(Served::Cut);
+            }
             return Err(local(e));
         }
     }
     if got != attrs.size {
         w.abort().await;
+        if sent_head {
+            return Ok(Served::Cut);
+        }
         return Err(Error::Peer {
             status: 502,
             message: format!(
@@ -262,10 +330,23 @@ async fn fetch(
             ),
         });
     }
-    w.commit(&opts).await.map_err(local)?;
+    if let Err(e) = w.commit(&opts).await {
+        if sent_head {
+            tracing::error!(bucket = %cname, object, error = %e, "cold GET: commit failed");
+            return Ok(Served::Cut);
+        }
+        return Err(local(e));
+    }
+    sent_head &= streaming;
     metrics::add(M::AwsGetSize, got);
     metrics::add(M::AwsGetNsTotal, t0.elapsed().as_nanos() as u64);
-    Ok(())
+    Ok(if sent_head {
+        Served::Yes
+    } else if streaming {
+        Served::No
+    } else {
+        Served::Cut
+    })
 }
 
 /// How a cached remote object is stored: its backend identity in custom metadata, its

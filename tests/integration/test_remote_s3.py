@@ -294,3 +294,23 @@ def test_prefetch_evict_and_delete_jobs(cache, s3):
     assert all(x["name"] != "rb4" for x in r.json()), r.text
     assert len(s3.list_objects_v2(Bucket="rb4")["Contents"]) == 33
     assert b.object("p/29").get_reader().read_all() == data["p/29"]  # added again on access
+
+
+def test_cold_get_streams_and_a_client_leaving_does_not_stop_it(cache, s3):
+    """The client that causes a cold GET gets the bytes as they come from the backend; if it
+    goes away halfway the object is still stored whole (one backend read), byte-identical."""
+    s3.create_bucket(Bucket="rb5")
+    big = det_bytes("rb5/big", 32 * 1024 * 1024 + 3)
+    s3.put_object(Bucket="rb5", Key="big", Body=big)
+    assert requests.head(url(cache.endpoint, "rb5"), timeout=T).status_code == 200
+    before = aws_gets(cache)
+    with requests.get(url(cache.endpoint, "rb5", "big"), stream=True, timeout=T) as r:
+        assert r.status_code == 200 and r.headers["Content-Length"] == str(len(big))
+        first = r.raw.read(1024 * 1024)
+        assert first == big[:1024 * 1024]
+    deadline = time.monotonic() + 30
+    while "big" not in cached_names(cache, "rb5"):
+        assert time.monotonic() < deadline, "the cold GET did not finish storing the object"
+        time.sleep(0.1)
+    assert requests.get(url(cache.endpoint, "rb5", "big"), timeout=T).content == big
+    assert aws_gets(cache) - before == 1

@@ -417,10 +417,28 @@ async fn get(
                     return Ok(o);
                 }
                 if remote && !fetched {
-                    // Cold GET: from the backend into the local object, then served from it.
-                    cluster::remote::cold_get(&node, &mp, bucket, object, &cksum_type).await?;
+                    // Cold GET: from the backend into the local object; a whole-object GET
+                    // gets the bytes as they arrive, a range is served from the local copy.
                     fetched = true;
-                    continue;
+                    if req.head.header("range").is_some() {
+                        cluster::remote::cold_get(&node, &mp, bucket, object, &cksum_type).await?;
+                        continue;
+                    }
+                    let mut sink = ClientSink { conn: &mut *conn };
+                    match cluster::remote::cold_get_to(
+                        &node,
+                        &mp,
+                        bucket,
+                        object,
+                        &cksum_type,
+                        &mut sink,
+                    )
+                    .await?
+                    {
+                        cluster::remote::Served::Yes => return Ok(Outcome::KeepAlive),
+                        cluster::remote::Served::Cut => return Ok(Outcome::Close),
+                        cluster::remote::Served::No => continue,
+                    }
                 }
                 // Rebalance may have moved it here while the neighbour was asked.
                 ObjectReader::open(&mp, &Bck::ais(bucket), object)
@@ -516,6 +534,41 @@ async fn get(
             }
             Err(SendError::Conn(e)) => Err(io_err(e)),
         };
+    }
+}
+
+/// A cold GET's client: the response head when the backend answered, then the bytes as they
+/// arrive (cluster::remote::cold_get_to).
+struct ClientSink<'a> {
+    conn: &'a mut Conn,
+}
+
+impl cluster::remote::ColdSink for ClientSink<'_> {
+    async fn head(&mut self, a: &cluster::backend::RemoteAttrs) -> std::io::Result<()> {
+        let len = a.size.to_string();
+        let etag = format!("\"{}\"", a.etag);
+        let mut hs: Vec<(&str, &str)> = vec![
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", &len),
+            ("Accept-Ranges", "bytes"),
+            ("ETag", &etag),
+        ];
+        if !a.version.is_empty() {
+            hs.push(("Ais-Version", &a.version));
+        }
+        let mut out = Vec::with_capacity(256);
+        http::write_response_head(&mut out, 200, &hs);
+        self.conn
+            .write_all(&out)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+
+    async fn data(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.conn
+            .write_all(bytes)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 
