@@ -314,3 +314,39 @@ def test_cold_get_streams_and_a_client_leaving_does_not_stop_it(cache, s3):
         time.sleep(0.1)
     assert requests.get(url(cache.endpoint, "rb5", "big"), timeout=T).content == big
     assert aws_gets(cache) - before == 1
+
+
+def test_remote_bucket_in_a_cluster(aisnode_binary, tmp_path, moto, s3):
+    """1 proxy + 2 targets: the bucket is added through the primary and reaches every node;
+    objects are cached on their HRW owners; listing, PUT and DELETE go through the proxy."""
+    from aistore.sdk.provider import Provider
+    from clusterutil import Cluster
+
+    s3.create_bucket(Bucket="rbc")
+    data = {f"o{i:03d}": det_bytes(f"rbc/{i}", 2000 + i) for i in range(40)}
+    for k, v in data.items():
+        s3.put_object(Bucket="rbc", Key=k, Body=v)
+    c = Cluster(aisnode_binary, tmp_path, proxies=2, targets=2, mountpaths=1, target_cores=1)
+    for n in c.nodes:
+        n.extra_env = {"S3_ENDPOINT": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    try:
+        c.start()
+        # Through the non-primary proxy: it has the primary add the bucket.
+        client = make_client(c.proxies[1].endpoint)
+        b = client.bucket("rbc", provider=Provider.AMAZON)
+        for k, v in data.items():
+            assert b.object(k).get_reader().read_all() == v, k
+        for n in c.nodes:
+            bmd = requests.get(f"{n.endpoint}/v1/daemon?what=bmd", timeout=T).json()
+            assert "rbc" in bmd["providers"]["aws"]["@#"], (n.name, bmd)
+        per_target = [sum(1 for p in Path(m).rglob("*") if p.is_file() and "/@aws/rbc/%ob/" in str(p))
+                      for t in c.targets for m in t.mountpaths]
+        assert sum(per_target) == 40 and all(per_target), per_target
+        assert sorted(e.name for e in b.list_all_objects(page_size=9)) == sorted(data)
+        b.object("new").get_writer().put_content(b"through the proxy")
+        assert s3.get_object(Bucket="rbc", Key="new")["Body"].read() == b"through the proxy"
+        b.object("o001").delete()
+        with pytest.raises(s3.exceptions.NoSuchKey):
+            s3.get_object(Bucket="rbc", Key="o001")
+    finally:
+        c.close()
