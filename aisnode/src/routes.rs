@@ -85,6 +85,18 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             }
             native::config::set_query(core, conn, req, native::config::Scope::Cluster).await
         }
+        "cluster"
+            if method == "PUT"
+                && role == Role::All
+                && matches!(rest.trim_end_matches('/'), "attach" | "detach") =>
+        {
+            let a = if rest.starts_with("attach") {
+                "attach"
+            } else {
+                "detach"
+            };
+            native::cluster::remote_ais(core, conn, req, a).await
+        }
         "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
             // Job start/stop (maintenance actions answer that this is the only target).
             native::cluster::action(core, conn, req).await
@@ -111,6 +123,9 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 }
                 ("DELETE", ["daemon", id]) => native::cluster::leave(core, conn, req, id).await,
                 ("PUT", ["proxy", id]) => native::cluster::set_primary(core, conn, req, id).await,
+                ("PUT", [a @ ("attach" | "detach")]) => {
+                    native::cluster::remote_ais(core, conn, req, a).await
+                }
                 ("PUT", []) => native::cluster::action(core, conn, req).await,
                 _ => Err(ApiError::not_implemented(format!(
                     "{method} /v1/cluster/{rest} is not supported by this node"
@@ -164,7 +179,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 };
                 engine::name::validate_bucket(bucket)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let key = bucket_key(req, bucket)?;
+                let key = bucket_key(core, req, bucket)?;
                 if cluster::remote::is_remote(&key) && role != Role::Target {
                     cluster::remote::ensure_bucket(&core.node, &key).await?;
                 }
@@ -219,7 +234,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             };
             engine::name::validate_bucket(bucket)
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let key = bucket_key(req, bucket)?;
+            let key = bucket_key(core, req, bucket)?;
             let bucket = key.as_str();
             // Clients of the native API get AIS's name rules; node-to-node calls (redirected,
             // rebalance, get-from-neighbour) also carry names stored through S3.
@@ -388,9 +403,35 @@ async fn reverse_daemon(
 /// The bucket key (`engine::layout::bucket_key`) of bucket `name` with the request's
 /// `provider` (`s3` is `aws`): the name of an AIS bucket, `aws:<name>` of a remote one.
 /// Providers without a backend here, and namespaces other than the global one, are refused.
-fn bucket_key(req: &Req, name: &str) -> Result<String, ApiError> {
+fn bucket_key(core: &Core, req: &Req, name: &str) -> Result<String, ApiError> {
     let provider = engine::layout::normalize_provider(req.q("provider").unwrap_or(""));
     cluster::remote::check_provider(provider)?;
+    // `ais://@alias/b` (namespace `@alias#`): a bucket of an attached remote AIS cluster.
+    if let Some(alias) = req
+        .q("namespace")
+        .and_then(|ns| ns.strip_prefix('@'))
+        .map(|ns| ns.trim_end_matches('#'))
+        .filter(|a| !a.is_empty() && !a.contains('#') && provider == "ais")
+    {
+        if !core
+            .node
+            .config
+            .load()
+            .cluster
+            .backend
+            .ais
+            .contains_key(alias)
+        {
+            return Err(ApiError::new(
+                404,
+                format!("remote AIS cluster {alias:?} is not attached (PUT /v1/cluster/attach)"),
+            ));
+        }
+        return Ok(engine::layout::bucket_key(
+            &format!("{}{alias}", cluster::remote::REMAIS_PREFIX),
+            name,
+        ));
+    }
     check_namespace(req)?;
     Ok(engine::layout::bucket_key(provider, name))
 }

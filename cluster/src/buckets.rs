@@ -16,25 +16,7 @@ use std::sync::Arc;
 
 /// `ais://<bucket>` as AIS names buckets in messages.
 pub fn cname(bucket: &str) -> String {
-    let (provider, name) = engine::layout::split_key(bucket);
-    format!("{provider}://{name}")
-}
-
-/// `<name>?provider=<provider>` of bucket key `key`, the start of a request target for it
-/// (`/v1/objects/` or `/v1/buckets/` before, more query parameters after with `&`).
-pub fn url_path_q(key: &str) -> String {
-    let (provider, name) = engine::layout::split_key(key);
-    format!("{name}?provider={provider}")
-}
-
-/// `<name>/<object>?provider=<provider>` for an object of bucket key `key` (the object
-/// percent-encoded).
-pub fn url_obj_q(key: &str, object: &str) -> String {
-    let (provider, name) = engine::layout::split_key(key);
-    format!(
-        "{name}/{}?provider={provider}",
-        net::http::percent_encode_path(object)
-    )
+    Bck::ais(bucket).cname()
 }
 
 /// Create AIS bucket `bucket` (on the primary, from any node), with the props of `value` (a

@@ -331,3 +331,50 @@ pub async fn sleep_keepalive(node: &NodeState) {
         glommio::timer::sleep(left.min(std::time::Duration::from_millis(KEEPALIVE_WAKE_MS))).await;
     }
 }
+
+/// Primary: attach remote AIS cluster `alias` at `url` (AIS `api.AttachRemoteAIS`): recorded
+/// in the cluster config's `backend.ais` and pushed to every node; its buckets are then
+/// `ais://@alias/<bucket>`.
+pub async fn attach_remote_ais(node: &Arc<Node>, alias: &str, url: &str) -> Result<()> {
+    let alias = alias.trim().to_string();
+    let url = url.trim().trim_end_matches('/').to_string();
+    if alias.is_empty()
+        || !alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Error::BadRequest(format!(
+            "attach: invalid remote cluster alias {alias:?} (letters, digits, '-' and '_')"
+        )));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 8 {
+        return Err(Error::BadRequest(format!(
+            "attach: invalid remote cluster URL {url:?} (expecting http://host:port)"
+        )));
+    }
+    change_cluster(node, "attach", move |cur| {
+        let mut c = cur.clone();
+        c.backend.ais.insert(alias, vec![url]);
+        Ok(c)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Primary: detach remote AIS cluster `alias` (404 if it is not attached).
+pub async fn detach_remote_ais(node: &Arc<Node>, alias: &str) -> Result<()> {
+    if !node.config.load().cluster.backend.ais.contains_key(alias) {
+        return Err(Error::Peer {
+            status: 404,
+            message: format!("remote cluster {alias:?} is not attached"),
+        });
+    }
+    let alias = alias.to_string();
+    change_cluster(node, "detach", move |cur| {
+        let mut c = cur.clone();
+        c.backend.ais.remove(&alias);
+        Ok(c)
+    })
+    .await
+    .map(|_| ())
+}

@@ -116,7 +116,7 @@ pub async fn delete_on_previous_owner(
     };
     let url = format!(
         "{base}/v1/objects/{}&{QUERY_GFN}=true&pid={}&utm={}",
-        crate::buckets::url_obj_q(bucket, object),
+        crate::meta::url_obj_q(bucket, object),
         node.target_id,
         time::base36(time::now_unix_ns() as u64)
     );

@@ -509,7 +509,7 @@ pub(crate) async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<V
         let url = format!(
             "{}/v1/buckets/{}",
             t.public_net.direct_url,
-            crate::buckets::url_path_q(bucket)
+            crate::meta::url_path_q(bucket)
         );
         let body = body.clone();
         let id = t.daemon_id.clone();

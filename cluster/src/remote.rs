@@ -34,6 +34,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+/// Bucket-key provider of a remote AIS cluster's bucket: `ais@<alias>` (key
+/// `ais@<alias>:<bucket>`, on disk `@ais/@<alias>/<bucket>`, `ais://@alias/bucket`).
+pub const REMAIS_PREFIX: &str = "ais@";
+
 /// The action a node sends the primary to add a remote bucket to the BMD (AIS's name).
 pub const ACT_ADD_REMOTE_BCK: &str = "add-remote-bck";
 
@@ -49,6 +53,9 @@ pub fn is_remote(key: &str) -> bool {
 
 /// Providers with a backend here: `aws`; the others are refused by name.
 pub fn check_provider(provider: &str) -> Result<()> {
+    if provider.starts_with(REMAIS_PREFIX) {
+        return Ok(()); // a remote AIS cluster: checked against the attached ones on use
+    }
     match provider {
         "ais" | "aws" => Ok(()),
         "gcp" | "azure" | "oci" | "ht" => Err(Error::NotImplemented(format!(
@@ -72,6 +79,8 @@ pub fn configured_providers() -> Vec<String> {
 thread_local! {
     /// The default S3 backend of this core (from the environment, made on first use).
     static S3: RefCell<Option<Rc<S3Backend>>> = const { RefCell::new(None) };
+    /// Backends of the remote AIS clusters used on this core: alias -> (URL, backend).
+    static REMAIS: RefCell<HashMap<String, (String, Rc<S3Backend>)>> = RefCell::new(HashMap::new());
     /// Cold GETs in flight on this core: waiters are woken when the semaphore closes.
     static INFLIGHT: RefCell<HashMap<(String, String), Rc<glommio::sync::Semaphore>>> =
         RefCell::new(HashMap::new());
@@ -82,6 +91,32 @@ thread_local! {
 pub fn backend(node: &Node, key: &str) -> Result<Rc<S3Backend>> {
     let (provider, _) = split_key(key);
     check_provider(provider)?;
+    if let Some(alias) = provider.strip_prefix(REMAIS_PREFIX) {
+        // A remote AIS cluster, through its S3 API (`<url>/s3`: path-style, its `ais://`
+        // buckets), which every AIS proxy serves without redirects.
+        let cfg = node.config.load();
+        let url = cfg
+            .cluster
+            .backend
+            .ais
+            .get(alias)
+            .and_then(|u| u.first())
+            .ok_or_else(|| Error::Peer {
+                status: 404,
+                message: format!("remote AIS cluster {alias:?} is not attached (attach it first: PUT /v1/cluster/attach)"),
+            })?;
+        return REMAIS.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some((u, b)) = m.get(alias) {
+                if u == url {
+                    return Ok(b.clone());
+                }
+            }
+            let b = Rc::new(S3Backend::new(S3Config::for_endpoint(&format!("{url}/s3"))));
+            m.insert(alias.to_string(), (url.clone(), b.clone()));
+            Ok(b)
+        });
+    }
     let dflt = S3.with(|s| -> Result<Rc<S3Backend>> {
         if let Some(b) = s.borrow().as_ref() {
             return Ok(b.clone());
@@ -171,7 +206,11 @@ pub async fn add_to_bmd(node: &Arc<Node>, key: &str) -> Result<()> {
                 }
                 let bid = (1i64 << 62) | (bmd.version + 1);
                 let mut props = Bprops::new_ais(bid, time::now_unix_ns());
-                props.provider = p;
+                props.provider = if p.starts_with(REMAIS_PREFIX) {
+                    "ais".into()
+                } else {
+                    p
+                };
                 // AIS's defaults for a remote bucket: the cache may be evicted.
                 props.lru.enabled = true;
                 crate::buckets::create_dirs(&n2, &k)?;
@@ -279,7 +318,7 @@ async fn fetch<S: ColdSink>(
         .await
         .map_err(local)?;
     w.size_hint(attrs.size);
-    let opts = put_opts(node, &attrs, cksum_type);
+    let opts = put_opts(node, key, &attrs, cksum_type);
     if let Err(e) = w.set_cksums(&opts) {
         w.abort().await;
         return Err(local(e));
@@ -351,9 +390,9 @@ async fn fetch<S: ColdSink>(
 
 /// How a cached remote object is stored: its backend identity in custom metadata, its
 /// backend modification time as the object's.
-fn put_opts(node: &Node, attrs: &RemoteAttrs, cksum_type: &str) -> PutOpts {
+fn put_opts(node: &Node, key: &str, attrs: &RemoteAttrs, cksum_type: &str) -> PutOpts {
     let mut custom = vec![
-        (MD_SOURCE.to_string(), "aws".to_string()),
+        (MD_SOURCE.to_string(), source_of(key)),
         (MD_ETAG.to_string(), attrs.etag.clone()),
     ];
     if !attrs.version.is_empty() {
@@ -371,6 +410,12 @@ fn put_opts(node: &Node, attrs: &RemoteAttrs, cksum_type: &str) -> PutOpts {
         no_replace: false,
         require: None,
     }
+}
+
+/// The `source` custom metadata of a cached object of remote bucket `key`: `aws`, or
+/// `ais@<alias>` for a remote AIS cluster.
+fn source_of(key: &str) -> String {
+    split_key(key).0.to_string()
 }
 
 /// Whether `e` is the backend's "no such object".
@@ -446,7 +491,7 @@ pub async fn put(node: &Arc<Node>, mp: &Arc<Mountpath>, key: &str, object: &str)
     metrics::add(M::AwsPutSize, size);
     metrics::add(M::AwsPutNsTotal, t0.elapsed().as_nanos() as u64);
     let mut md = vec![
-        (MD_SOURCE.to_string(), "aws".to_string()),
+        (MD_SOURCE.to_string(), source_of(key)),
         (MD_ETAG.to_string(), attrs.etag.clone()),
     ];
     if !attrs.version.is_empty() {

@@ -105,7 +105,7 @@ pub async fn send(
     };
     let target = format!(
         "/v1/objects/{}{}&pid={}&utm={}",
-        crate::buckets::url_obj_q(to.bucket, to.object),
+        crate::meta::url_obj_q(to.bucket, to.object),
         if mode == Mode::Move {
             "&rebalance=true"
         } else {
@@ -351,7 +351,7 @@ pub async fn send_file(
     let mut up = connect(pool, &addr).await?;
     let target = format!(
         "/v1/objects/{}&pid={}&utm={}",
-        crate::buckets::url_obj_q(to.bucket, to.object),
+        crate::meta::url_obj_q(to.bucket, to.object),
         node.self_id(),
         time::base36(time::now_unix_ns() as u64)
     );

@@ -59,6 +59,14 @@ impl Bck {
     /// The bucket of a bucket key ([`bucket_key`]): an AIS bucket for a bare name.
     pub fn ais(key: &str) -> Bck {
         let (provider, name) = split_key(key);
+        // `ais@<alias>`: a bucket of remote AIS cluster `alias`, namespace `@alias`.
+        if let Some(alias) = provider.strip_prefix("ais@") {
+            return Bck {
+                provider: "ais".into(),
+                ns: format!("@{alias}"),
+                name: name.into(),
+            };
+        }
         Bck {
             provider: provider.into(),
             ns: String::new(),
@@ -66,9 +74,14 @@ impl Bck {
         }
     }
 
-    /// The bucket key of this bucket (global namespace).
+    /// The bucket key of this bucket.
     pub fn key(&self) -> String {
-        bucket_key(&self.provider, &self.name)
+        match self.ns.strip_prefix('@') {
+            Some(alias) if self.provider == "ais" => {
+                bucket_key(&format!("ais@{}", alias.trim_end_matches('#')), &self.name)
+            }
+            _ => bucket_key(&self.provider, &self.name),
+        }
     }
 
     /// `ais://name` (global namespace) or `ais://@uuid#ns/name`.

@@ -350,3 +350,46 @@ def test_remote_bucket_in_a_cluster(aisnode_binary, tmp_path, moto, s3):
             s3.get_object(Bucket="rbc", Key="o001")
     finally:
         c.close()
+
+
+def test_remote_ais_cluster(cache, aisnode_binary, tmp_path):
+    """An attached remote AIS cluster (here another aisnode): its buckets are
+    `ais://@alias/<bucket>` (the SDK's Namespace(uuid=alias)), read through a cold GET, listed,
+    written through and deleted; `what=remote` shows it; after detaching, 404."""
+    from aistore.sdk.types import Namespace
+
+    far = AisNode(aisnode_binary, tmp_path / "far", num_mountpaths=1)
+    _start_or_fail(far)
+    try:
+        fc = make_client(far.endpoint)
+        fb = fc.bucket("farb").create(exist_ok=True)
+        data = {f"f{i}": det_bytes(f"farb/{i}", 4000 + i) for i in range(12)}
+        for k, v in data.items():
+            fb.object(k).get_writer().put_content(v)
+        r = requests.put(f"{cache.endpoint}/v1/cluster/attach?what=remote", timeout=T,
+                         headers={"Ais-Remote-Ais-Alias": "far", "Ais-Remote-Ais-Url": far.endpoint})
+        assert r.status_code == 200, r.text
+        rem = requests.get(f"{cache.endpoint}/v1/cluster?what=remote", timeout=T).json()
+        [one] = rem["a"]
+        assert one["alias"] == "far" and one["url"] == far.endpoint and one["uuid"], one
+        client = make_client(cache.endpoint)
+        b = client.bucket("farb", namespace=Namespace(uuid="far", name=""))
+        for k, v in data.items():
+            assert b.object(k).get_reader().read_all() == v, k
+        assert sorted(e.name for e in b.list_all_objects(page_size=5)) == sorted(data)
+        b.object("from-near").get_writer().put_content(b"written through to far")
+        assert fb.object("from-near").get_reader().read_all() == b"written through to far"
+        b.object("f0").delete()
+        assert "f0" not in [e.name for e in fb.list_all_objects()]
+        # Cached under @ais/@far/farb on the local node.
+        assert any("/@ais/@far/farb/" in str(p) for p in Path(cache.data_dir).rglob("f1"))
+        r = requests.put(f"{cache.endpoint}/v1/cluster/detach?what=remote", timeout=T,
+                         headers={"Ais-Remote-Ais-Alias": "far"})
+        assert r.status_code == 200, r.text
+        r = requests.get(f"{cache.endpoint}/v1/objects/farb/f2?provider=ais&namespace=%40far%23", timeout=T)
+        assert r.status_code == 404 and "far" in r.text, r.text
+        r = requests.put(f"{cache.endpoint}/v1/cluster/attach?what=remote", timeout=T,
+                         headers={"Ais-Remote-Ais-Alias": "bad alias!", "Ais-Remote-Ais-Url": far.endpoint})
+        assert r.status_code == 400, r.text
+    finally:
+        far.close()

@@ -294,3 +294,43 @@ async fn broadcast_admin(
     }
     send_ok(conn).await
 }
+
+/// Primary: `PUT /v1/cluster/attach|detach?what=remote` (AIS `api.AttachRemoteAIS` /
+/// `DetachRemoteAIS`): headers `Ais-Remote-Ais-Alias` and `Ais-Remote-Ais-Url`.
+pub async fn remote_ais(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    req: &mut Req,
+    action: &str,
+) -> Result<Outcome, ApiError> {
+    discard_body(conn, req).await?;
+    match req.q("what").unwrap_or("") {
+        "remote" => {}
+        w => {
+            return Err(ApiError::not_implemented(format!(
+                "PUT /v1/cluster/{action}?what={w:?}: only what=remote (remote AIS clusters) is supported"
+            )))
+        }
+    }
+    let alias = req
+        .head
+        .header("ais-remote-ais-alias")
+        .unwrap_or("")
+        .to_string();
+    if alias.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{action}: missing the remote cluster's alias (header Ais-Remote-Ais-Alias)"
+        )));
+    }
+    if action == "attach" {
+        let url = req
+            .head
+            .header("ais-remote-ais-url")
+            .unwrap_or("")
+            .to_string();
+        cluster::config::attach_remote_ais(&core.node, &alias, &url).await?;
+    } else {
+        cluster::config::detach_remote_ais(&core.node, &alias).await?;
+    }
+    send_ok(conn).await
+}

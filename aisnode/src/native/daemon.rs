@@ -132,7 +132,27 @@ pub async fn query(
         "backends" if resource == "cluster" => {
             send_json(conn, &cluster::remote::configured_providers()).await
         }
-        "remote" => send_json(conn, &serde_json::json!({"a": [], "ver": "0"})).await,
+        // The attached remote AIS clusters (AIS `RemAisVec`), each with its Smap when it
+        // answers (an offline one is listed without).
+        "remote" => {
+            let cfg = core.node.config.load();
+            let mut a = Vec::new();
+            for (alias, urls) in &cfg.cluster.backend.ais {
+                let url = urls.first().cloned().unwrap_or_default();
+                let smap = cluster::intra::daemon_query(&url, "smap").await.ok();
+                let uuid = smap
+                    .as_ref()
+                    .and_then(|s| s["uuid"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                a.push(serde_json::json!({"url": url, "alias": alias, "uuid": uuid, "smap": smap}));
+            }
+            send_json(
+                conn,
+                &serde_json::json!({"a": a, "ver": cfg.cluster.config_version.to_string()}),
+            )
+            .await
+        }
         "" => Err(ApiError::bad_request(format!(
             "/v1/{resource}: missing query parameter 'what'"
         ))),

@@ -233,13 +233,19 @@ impl Serialize for Bmd {
         let mut providers: BTreeMap<String, BTreeMap<String, BTreeMap<String, Bprops>>> =
             BTreeMap::new();
         for (key, props) in &self.buckets {
-            let (provider, name) = engine::layout::split_key(key);
+            // A remote AIS cluster's bucket goes under `ais` in namespace `@<alias>#`.
+            let b = engine::layout::Bck::ais(key);
+            let ns = if b.ns.is_empty() {
+                "@#".to_string()
+            } else {
+                format!("{}#", b.ns)
+            };
             providers
-                .entry(provider.to_string())
+                .entry(b.provider)
                 .or_default()
-                .entry("@#".to_string())
+                .entry(ns)
                 .or_default()
-                .insert(name.to_string(), props.clone());
+                .insert(b.name, props.clone());
         }
         BmdJson {
             providers,
@@ -255,8 +261,17 @@ impl<'de> Deserialize<'de> for Bmd {
         let j = BmdJson::deserialize(d)?;
         let mut buckets = BTreeMap::new();
         for (provider, nss) in &j.providers {
-            for (name, props) in nss.get("@#").into_iter().flatten() {
-                buckets.insert(engine::layout::bucket_key(provider, name), props.clone());
+            for (ns, bs) in nss {
+                let p = match ns.as_str() {
+                    "@#" => provider.clone(),
+                    ns if provider == "ais" && ns.starts_with('@') => {
+                        format!("ais{}", ns.trim_end_matches('#'))
+                    }
+                    _ => continue, // a namespace this node does not have
+                };
+                for (name, props) in bs {
+                    buckets.insert(engine::layout::bucket_key(&p, name), props.clone());
+                }
             }
         }
         Ok(Bmd {
@@ -293,6 +308,13 @@ mod tests {
         let v = serde_json::to_value(&bmd).unwrap();
         assert!(v["providers"]["aws"]["@#"]["b2"].is_object(), "{v}");
         assert!(v["providers"]["ais"]["@#"].get("aws:b2").is_none());
+        let back: Bmd = serde_json::from_value(v).unwrap();
+        assert_eq!(back, bmd);
+        // A remote AIS cluster's bucket: under ais, namespace @alias#.
+        bmd.buckets
+            .insert("ais@rem:b3".into(), Bprops::new_ais(1, 2));
+        let v = serde_json::to_value(&bmd).unwrap();
+        assert!(v["providers"]["ais"]["@rem#"]["b3"].is_object(), "{v}");
         let back: Bmd = serde_json::from_value(v).unwrap();
         assert_eq!(back, bmd);
     }

@@ -330,6 +330,10 @@ pub struct ClusterConfig {
     pub auth: AuthConf,
     pub net: NetConf,
     pub proxy: ProxyConf,
+    /// Remote backends (AIS `backend`): the attached remote AIS clusters, alias -> URLs
+    /// (`attach`/`detach`, not `set-config`).
+    #[serde(default)]
+    pub backend: BackendConf,
     /// AIS feature flags (a bit set written as a decimal string): none here.
     #[serde(serialize_with = "super::ser_str", deserialize_with = "de_u64_str")]
     pub features: u64,
@@ -347,6 +351,13 @@ fn de_u64_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     u64::try_from(v).map_err(serde::de::Error::custom)
 }
 
+/// AIS `BackendConf`: `ais` maps a remote cluster's alias to its URLs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackendConf {
+    #[serde(default)]
+    pub ais: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
@@ -357,6 +368,7 @@ impl Default for ClusterConfig {
             auth: AuthConf::default(),
             net: NetConf::default(),
             proxy: ProxyConf::default(),
+            backend: BackendConf::default(),
             features: 0,
             lastupdate_time: String::new(),
             uuid: String::new(),

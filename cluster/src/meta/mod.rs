@@ -41,3 +41,23 @@ pub(crate) fn de_str_num<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Erro
         N::I(i) => Ok(i),
     }
 }
+
+/// `<name>?provider=<provider>` of bucket key `key`, the start of a request target for it
+/// (`/v1/objects/` or `/v1/buckets/` before, more query parameters after with `&`).
+pub fn url_path_q(key: &str) -> String {
+    let b = engine::layout::Bck::ais(key);
+    if b.ns.is_empty() {
+        format!("{}?provider={}", b.name, b.provider)
+    } else {
+        format!("{}?provider={}&namespace={}%23", b.name, b.provider, b.ns)
+    }
+}
+
+/// `<name>/<object>?provider=<provider>` for an object of bucket key `key` (the object
+/// percent-encoded).
+pub fn url_obj_q(key: &str, object: &str) -> String {
+    let b = engine::layout::Bck::ais(key);
+    let q = url_path_q(key);
+    let q = q.strip_prefix(b.name.as_str()).unwrap_or(&q);
+    format!("{}/{}{q}", b.name, net::http::percent_encode_path(object))
+}

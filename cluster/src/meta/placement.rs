@@ -10,8 +10,8 @@ use engine::hrw;
 
 /// HRW digest of an AIS-bucket object (its uname: provider, namespace, bucket, name).
 pub fn object_digest(bucket: &str, object: &str) -> u64 {
-    let (provider, name) = engine::layout::split_key(bucket);
-    hrw::digest(hrw::uname(provider, "", name, object).as_bytes())
+    let b = engine::layout::Bck::ais(bucket);
+    hrw::digest(hrw::uname(&b.provider, &b.ns, &b.name, object).as_bytes())
 }
 
 /// The object's owner among the map's active targets; `None` if there is none.
