@@ -172,8 +172,9 @@ pub async fn add_to_bmd(node: &Arc<Node>, key: &str) -> Result<()> {
                 let bid = (1i64 << 62) | (bmd.version + 1);
                 let mut props = Bprops::new_ais(bid, time::now_unix_ns());
                 props.provider = p;
-                // AIS's defaults for a remote bucket: the cache may be evicted.
-                props.lru.enabled = true;
+                // AIS's defaults for a remote bucket: the cache may be evicted (the cluster
+                // config's `lru.enabled`).
+                props.lru.enabled = n2.config.load().effective.lru.enabled;
                 crate::buckets::create_dirs(&n2, &k)?;
                 bmd.buckets.insert(k.clone(), props);
                 Ok(())

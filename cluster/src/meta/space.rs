@@ -230,8 +230,10 @@ mod tests {
         ] {
             assert_eq!(s.validate().unwrap_err().path, path, "{s:?}");
         }
-        let mut s = SpaceConf::default();
-        s.dont_cleanup_time = Dur::from_ms(DONT_CLEANUP_TIME_MS_MIN - 1);
+        let mut s = SpaceConf {
+            dont_cleanup_time: Dur::from_ms(DONT_CLEANUP_TIME_MS_MIN - 1),
+            ..SpaceConf::default()
+        };
         assert_eq!(s.validate().unwrap_err().path, "space.dont_cleanup_time");
         s.dont_cleanup_time = Dur::from_ms(DONT_CLEANUP_TIME_MS_MIN);
         s.validate().unwrap();
@@ -240,9 +242,11 @@ mod tests {
     #[test]
     fn lru_limits_hold_at_the_bound_and_refuse_one_past_it() {
         LruConf::default().validate().unwrap();
-        let mut c = LruConf::default();
-        c.dont_evict_time = Dur::from_ms(DONT_EVICT_TIME_MS_MIN);
-        c.capacity_upd_time = Dur::from_ms(CAPACITY_UPD_TIME_MS_MIN);
+        let mut c = LruConf {
+            dont_evict_time: Dur::from_ms(DONT_EVICT_TIME_MS_MIN),
+            capacity_upd_time: Dur::from_ms(CAPACITY_UPD_TIME_MS_MIN),
+            ..LruConf::default()
+        };
         c.validate().unwrap();
         c.dont_evict_time = Dur::from_ms(DONT_EVICT_TIME_MS_MIN - 1);
         assert_eq!(c.validate().unwrap_err().path, "lru.dont_evict_time");
