@@ -143,6 +143,11 @@ pub fn start(node: &Arc<Node>, id: Option<String>) -> String {
 /// [`WAIT_FOR_LRU_MS`].
 pub async fn run_and_wait(node: &Arc<Node>) {
     start(node, None);
+    wait(node).await;
+}
+
+/// Wait until no LRU job runs, up to [`WAIT_FOR_LRU_MS`].
+pub async fn wait(node: &Node) {
     let deadline = std::time::Instant::now() + Duration::from_millis(WAIT_FOR_LRU_MS);
     while let Some(j) = running(node) {
         if std::time::Instant::now() >= deadline {

@@ -9,8 +9,9 @@
 //!   check before every write is two atomic loads.
 //! * **Out of space**: a write (native or S3 PUT, cold GET) on a target whose fullest
 //!   mountpath is above `space.out_of_space` first refreshes capacity, then runs the LRU job
-//!   once (waiting for it), and is refused with 507 only if that did not make room
-//!   ([`admit_write`]). Nothing is written before the refusal.
+//!   once (waiting for it; at most once per [`OOS_LRU_RETRY_MS`] for all writes), and is
+//!   refused with 507 only if that did not make room ([`admit_write`]). Nothing is written
+//!   before the refusal.
 //! * **Atime**: a warm GET records the object's access time in memory on its core (no
 //!   metadata write on the GET path). Each core writes its recorded access times to the
 //!   objects' files (`utimensat`, atime only) every [`ATIME_FLUSH_MS`], when its table holds
@@ -59,6 +60,11 @@ pub const ATIME_PENDING_MAX: usize = 64 * 1024;
 const ATIME_POLL_MS: u64 = 100;
 /// How long [`flush_atimes`] waits for the cores.
 const ATIME_FLUSH_WAIT_MS: u64 = 5_000;
+/// A write that finds the target out of space runs LRU at most this often (others wait for
+/// a running one, or are refused).
+pub const OOS_LRU_RETRY_MS: u64 = 10_000;
+/// When a write last ran LRU for room (Unix ms).
+static LAST_OOS_LRU_MS: AtomicU64 = AtomicU64::new(0);
 /// Environment variable of the test knob (module doc).
 pub const TEST_CAPACITY_ENV: &str = "AISNODE_TEST_CAPACITY_BYTES";
 
@@ -184,11 +190,23 @@ pub async fn admit_write(node: &Arc<Node>, bytes: u64) -> Result<()> {
     if !space.is_oos(refresh(node).await) {
         return Ok(());
     }
-    tracing::warn!(
-        pct = PCT_MAX.load(Ordering::Relaxed),
-        "out of space: running LRU before refusing the write"
-    );
-    crate::lru::run_and_wait(node).await;
+    // One LRU run per OOS_LRU_RETRY_MS at most: while nothing can be evicted, writes are
+    // refused at the cost of a statvfs, not of a walk each.
+    let now_ms = (net::time::now_unix_ns() / 1_000_000) as u64;
+    let last = LAST_OOS_LRU_MS.load(Ordering::Relaxed);
+    if now_ms.saturating_sub(last) >= OOS_LRU_RETRY_MS
+        && LAST_OOS_LRU_MS
+            .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            pct = PCT_MAX.load(Ordering::Relaxed),
+            "out of space: running LRU before refusing the write"
+        );
+        crate::lru::run_and_wait(node).await;
+    } else if crate::lru::is_running(node) {
+        crate::lru::wait(node).await;
+    }
     let pct = refresh(node).await;
     if space.is_oos(pct) {
         return Err(oos_error(node, pct));
