@@ -137,6 +137,7 @@ pub fn classify(e: &ClusterError) -> WireClass {
             },
         ),
         ClusterError::NotImplemented(_) => c(501, "", S3ErrorCode::NotImplemented),
+        ClusterError::OutOfSpace(_) => c(507, "", S3ErrorCode::InsufficientStorage),
         ClusterError::Config(_) | ClusterError::Internal(_) => {
             c(500, "", S3ErrorCode::InternalError)
         }

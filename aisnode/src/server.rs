@@ -372,6 +372,7 @@ async fn core_main(
         .detach();
     }
     start_open_cache(&core, cache_cap);
+    cluster::space::start_core(&core.node, k);
     cluster::metrics::register_core(k);
     if k == 0 {
         start_stats_tick(&core);

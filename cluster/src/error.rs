@@ -39,6 +39,8 @@ pub enum Error {
     NotImplemented(String),
     /// Start-up configuration that cannot work (flags, persisted state, mountpaths).
     Config(String),
+    /// The target is above `space.out_of_space` (507): the write was refused, nothing stored.
+    OutOfSpace(String),
     /// A local failure the client cannot fix: persisting metadata, a disk operation.
     Internal(String),
 }
@@ -72,6 +74,7 @@ impl std::fmt::Display for Error {
             | Error::PeerUnreachable(m)
             | Error::NotImplemented(m)
             | Error::Config(m)
+            | Error::OutOfSpace(m)
             | Error::Internal(m) => f.write_str(m),
             Error::Meta { detail, .. } => f.write_str(detail),
             Error::Peer { status, message } => write!(f, "{status}: {message}"),

@@ -121,11 +121,19 @@ pub fn start_local(node: &Arc<Node>, a: &JobArgs) -> Result<String> {
                 (!a.id.is_empty()).then(|| a.id.clone()),
             ))
         }
+        crate::lru::KIND => Ok(crate::lru::start(
+            node,
+            (!a.id.is_empty()).then(|| a.id.clone()),
+        )),
+        crate::space::KIND_CLEANUP => Ok(crate::space::start_cleanup(
+            node,
+            (!a.id.is_empty()).then(|| a.id.clone()),
+        )),
         "" => Err(Error::BadRequest(
             "job kind is not defined (\"Kind\")".into(),
         )),
         k => Err(Error::NotImplemented(format!(
-            "starting jobs of kind {k:?} is not supported (rebalance, resilver, make-n-copies, ec-encode)"
+            "starting jobs of kind {k:?} is not supported (rebalance, resilver, make-n-copies, ec-encode, lru, cleanup-store)"
         ))),
     }
 }
@@ -427,6 +435,11 @@ pub async fn cluster_action(
                 a.daemon_id.clear();
             }
             "resilver" => a.id.clear(),
+            // One ID on every target (AIS: a global job).
+            crate::lru::KIND | crate::space::KIND_CLEANUP => {
+                a.id = format!("{}-{}", a.kind, crate::meta::random_id(8));
+                a.daemon_id.clear();
+            }
             "" => {
                 return Err(Error::BadRequest(
                     "job kind is not defined (\"Kind\")".into(),
@@ -434,7 +447,7 @@ pub async fn cluster_action(
             }
             k => {
                 return Err(Error::NotImplemented(format!(
-                    "starting jobs of kind {k:?} is not supported (rebalance, resilver)"
+                    "starting jobs of kind {k:?} is not supported (rebalance, resilver, lru, cleanup-store)"
                 )))
             }
         }

@@ -11,7 +11,8 @@
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`vote`]
 //!    (primary failover and set-primary), [`config`] (the cluster configuration:
 //!    set-config, node overrides, sync), [`backend`] (remote backends: the S3 client), [`remote`]
-//!    (remote buckets: this cluster as a cache in front of a backend).
+//!    (remote buckets: this cluster as a cache in front of a backend), [`space`] (capacity,
+//!    watermarks, out of space, access times, space cleanup), [`lru`] (the LRU eviction job).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
 
@@ -36,6 +37,7 @@ pub mod intra;
 pub mod jobs;
 pub mod lifecycle;
 pub mod listing;
+pub mod lru;
 pub mod membership;
 pub mod metasync;
 pub mod metrics;
@@ -47,6 +49,7 @@ pub mod rebalance;
 pub mod remote;
 pub mod resilver;
 pub mod shardidx;
+pub mod space;
 pub mod stats;
 pub mod transfer;
 pub mod vote;

@@ -85,6 +85,8 @@ metrics! {
     ShardIdxLoadN = "shidx.load.n", "shard_index_load_count", Counter, "shard indexes loaded from their on-disk sidecar (archpath reads after a restart or a cache eviction)";
     ShardIdxBuildN = "shidx.build.n", "shard_index_build_count", Counter, "shard indexes built by scanning the shard";
     ShardIdxBadN = "shidx.bad.n", "shard_index_rejected_count", Counter, "on-disk shard indexes found stale or damaged (and rebuilt)";
+    LruEvictN = "lru.evict.n", "lru_evict_count", Counter, "LRU: number of evicted objects";
+    LruEvictSize = "lru.evict.size", "lru_evict_bytes", Size, "LRU: total size (bytes) of evicted objects";
     AwsGetN = "aws.get.n", "aws_get_count", Counter, "remote backend aws: number of GET (cold GET) requests";
     AwsGetSize = "aws.get.size", "aws_get_bytes", Size, "remote backend aws: GET: total size (bytes)";
     AwsGetNsTotal = "aws.get.ns.total", "aws_get_ns_total", Total, "remote backend aws: GET: total cumulative time (nanoseconds)";

@@ -211,8 +211,9 @@ pub async fn add_to_bmd(node: &Arc<Node>, key: &str) -> Result<()> {
                 } else {
                     p
                 };
-                // AIS's defaults for a remote bucket: the cache may be evicted.
-                props.lru.enabled = true;
+                // AIS's defaults for a remote bucket: the cache may be evicted (the cluster
+                // config's `lru.enabled`).
+                props.lru.enabled = n2.config.load().effective.lru.enabled;
                 crate::buckets::create_dirs(&n2, &k)?;
                 bmd.buckets.insert(k.clone(), props);
                 Ok(())

@@ -837,8 +837,14 @@ fn set_mtime_fd(file: &DmaFile, mtime_ns: i64) -> std::io::Result<()> {
         tv_sec: mtime_ns.div_euclid(1_000_000_000),
         tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
     };
+    // The access time stays the file's creation: a kept modification time (a cold GET's
+    // backend time, a moved object's) says nothing about when the object was last read, and
+    // LRU eviction goes by atime.
     let times = rustix::fs::Timestamps {
-        last_access: ts,
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
         last_modification: ts,
     };
     rustix::fs::futimens(fd, &times).map_err(Into::into)

@@ -389,7 +389,7 @@ def test_config_file_at_start_up_with_explicit_flags_overriding_it(aisnode_binar
     ({"keepalivetracker": {"proxy": {"intervall": "2s"}}}, "keepalivetracker.proxy.intervall"),
     ({"keepalivetracker": {"proxy": {"interval": 2}}}, "keepalivetracker.proxy.interval"),
     ({"keepalivetracker": {"target": {"factor": 0}}}, "keepalivetracker.target.factor"),
-    ({"lru": {"enabled": True}}, "lru"),
+    ({"lru": {"dont_evict_time": "1m"}}, "lru.dont_evict_time"),
     ({"versioning": {"enabled": False}}, "versioning.enabled"),
 ])
 def test_bad_config_file_names_the_field_and_exits_non_zero(aisnode_binary, tmp_path, doc, path):

@@ -84,7 +84,7 @@ def test_bucket_props_set_reset_validate(node):
         ({"nosuch": 1}, 400, "nosuch"),
         ({"mirror": {"copies": "two"}}, 400, "invalid set-bucket-props"),
         ({"lru": {"dont_evict_time": "soon"}}, 400, "lru.dont_evict_time"),
-        ({"lru": {"enabled": True}}, 501, "lru.enabled"),
+        ({"lru": {"batch_size": 1}}, 400, "lru.batch_size"),
         ({"features": "4"}, 501, "features"),
         ({"checksum": {"enable_read_range": True}}, 501, "enable_read_range"),
         ({"ec": {"enabled": True, "data_slices": 1, "parity_slices": 1}}, 400,

@@ -324,6 +324,14 @@ async fn put(
         no_replace: rebalance,
         require: None,
     };
+    if !rebalance {
+        // Past `space.out_of_space` (after one LRU run): 507 before anything is written.
+        let size = match req.head.body {
+            net::http::BodyKind::Length(n) => n,
+            _ => 0,
+        };
+        cluster::space::admit_write(&node, size).await?;
+    }
     let mut w = ObjectWriter::create(&mp, &bck, object)
         .await
         .map_err(|e| ApiError::from_engine(e, &tname, &cname, object))?;
@@ -417,8 +425,10 @@ async fn get(
                     return Ok(o);
                 }
                 if remote && !fetched {
-                    // Cold GET: from the backend into the local object; a whole-object GET
-                    // gets the bytes as they arrive, a range is served from the local copy.
+                    // Cold GET: from the backend into the local object (not past
+                    // `space.out_of_space`); a whole-object GET gets the bytes as they arrive,
+                    // a range is served from the local copy.
+                    cluster::space::admit_write(&node, 0).await?;
                     fetched = true;
                     if req.head.header("range").is_some() {
                         cluster::remote::cold_get(&node, &mp, bucket, object, &cksum_type).await?;
@@ -464,6 +474,10 @@ async fn get(
                 fetched = true;
                 continue;
             }
+        }
+        if !fetched {
+            // A warm GET: its access time, for LRU (in memory; written in batches).
+            cluster::space::touch(&mp, bucket, object);
         }
         let read_from = rd.fqn.clone();
         let size = rd.lom.size;

@@ -71,7 +71,7 @@ pub(crate) fn from_engine(e: engine::Error, bucket: &str, key: &str) -> S3Error 
             tracing::error!(bucket, object = key, error = %e, "corrupted object");
             internal(format!("object {bucket}/{key} is corrupted: {e}"))
         }
-        E::NoSpace { .. } => internal(e.to_string()),
+        E::NoSpace { .. } => s3err(S3ErrorCode::InsufficientStorage, e.to_string()),
         // S3 never reads inside shards; kept exhaustive.
         E::Archive(_) => s3err(S3ErrorCode::InvalidArgument, e.to_string()),
         E::Changed(_) => s3err(S3ErrorCode::PreconditionFailed, e.to_string())

@@ -353,6 +353,14 @@ pub(crate) async fn put_object(
     let mut opts = put_opts(core, &t.bucket, md_from_request(req)?);
     let mp = &mpi;
     let bck = Bck::ais(&t.bucket);
+    // Past `space.out_of_space` (after one LRU run): 507 before anything is written.
+    let size = match req.head.body {
+        net::http::BodyKind::Length(n) => n,
+        _ => 0,
+    };
+    cluster::space::admit_write(&core.node, size)
+        .await
+        .map_err(|e| s3_from_cluster(&e, &t.bucket))?;
     let mut w = ObjectWriter::create(mp, &bck, &t.key)
         .await
         .map_err(|e| from_engine(e, &t.bucket, &t.key))?;
@@ -481,7 +489,11 @@ async fn open_or_neighbor(
     t: &Target,
 ) -> S3Result<Opened> {
     match core.open_for_get(mp, &t.bucket, &t.key).await {
-        Ok(rd) => Ok(Opened::Reader(Box::new(rd))),
+        Ok(rd) => {
+            // A warm GET: its access time, for LRU (in memory; written in batches).
+            cluster::space::touch(mp, &t.bucket, &t.key);
+            Ok(Opened::Reader(Box::new(rd)))
+        }
         Err(engine::Error::NotFound(_)) => {
             match get_from_neighbor(core, conn, req, &t.bucket, &t.key, GfnMark::Header).await {
                 Ok(Some(o)) => Ok(Opened::Served(o)),
@@ -489,6 +501,9 @@ async fn open_or_neighbor(
                 Ok(None) if cluster::remote::is_remote(&t.bucket) => {
                     let ck = core.with_props(&t.bucket, |p| p.checksum.ty.clone());
                     let ck = ck.map_err(|e| internal(e.message))?;
+                    cluster::space::admit_write(&core.node, 0)
+                        .await
+                        .map_err(|e| s3_from_cluster(&e, &t.bucket))?;
                     cluster::remote::cold_get(&core.node, mp, &t.bucket, &t.key, &ck)
                         .await
                         .map_err(|e| s3_from_cluster(&e, &t.bucket))?;

@@ -288,13 +288,8 @@ fn check(cur: &Bprops, new: &Bprops, limits: Limits, force: bool) -> Result<(), 
             "mirror and ec both enabled on one bucket: not implemented (choose one)".into(),
         );
     }
-    // lru
-    if new.lru.enabled {
-        return unsupported(format!(
-            "lru.enabled: eviction applies to cached remote objects; an {}:// bucket is never evicted",
-            new.provider
-        ));
-    }
+    // lru: `enabled` on any bucket (AIS allows it on an ais:// bucket, explicitly: its objects
+    // then have no other copy once evicted).
     for (v, name, min_s) in [
         (&new.lru.dont_evict_time, "lru.dont_evict_time", 3600),
         (&new.lru.capacity_upd_time, "lru.capacity_upd_time", 10),
@@ -307,6 +302,15 @@ fn check(cur: &Bprops, new: &Bprops, limits: Limits, force: bool) -> Result<(), 
                     "invalid {name} {v:?}: expected a duration such as \"2h\", \"90m\", \"30s\""
                 ))
             }
+        }
+    }
+    {
+        use crate::meta::space::{LRU_BATCH_SIZE_MAX, LRU_BATCH_SIZE_MIN};
+        if !(LRU_BATCH_SIZE_MIN..=LRU_BATCH_SIZE_MAX).contains(&new.lru.batch_size) {
+            return invalid(format!(
+                "invalid lru.batch_size {}: expected {LRU_BATCH_SIZE_MIN} to {LRU_BATCH_SIZE_MAX}",
+                new.lru.batch_size
+            ));
         }
     }
     // the rest: AIS sections this node does not act on must stay as they are
@@ -481,7 +485,7 @@ mod tests {
             (json!({"nosuch": 1}), "\"nosuch\"", false),
             (json!({"mirror": {"nosuch": 1}}), "\"mirror.nosuch\"", false),
             (json!([1]), "JSON object", false),
-            (json!({"lru": {"enabled": true}}), "lru.enabled", true),
+            (json!({"lru": {"batch_size": 1}}), "lru.batch_size", false),
             (json!({"features": "4"}), "\"features\"", true),
             (
                 json!({"write_policy": {"md": "never"}}),

@@ -16,6 +16,7 @@
 //! AIS's config (`ais_local.json`: host, ports, mountpaths) is the node's flags
 //! (`crate::node::NodeConfig`).
 
+use super::space::{LruConf, SpaceConf};
 use super::{CksumConf, VersionConf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -38,6 +39,15 @@ pub const SETTABLE: &[&str] = &[
     "keepalivetracker.target.factor",
     "rebalance.workers",
     "rebalance.max_rate",
+    "space.cleanupwm",
+    "space.lowwm",
+    "space.highwm",
+    "space.out_of_space",
+    "space.dont_cleanup_time",
+    "lru.dont_evict_time",
+    "lru.capacity_upd_time",
+    "lru.batch_size",
+    "lru.enabled",
 ];
 
 /// The fields a node override may hold: every settable one (AIS lets a node override its
@@ -56,8 +66,7 @@ pub const AIS_NOT_SUPPORTED: &[&str] = &[
     "periodic",
     "timeout",
     "client",
-    "space",
-    "lru",
+    "space.batch_size",
     "disk",
     "resilver",
     "downloader",
@@ -334,6 +343,10 @@ pub struct ClusterConfig {
     /// (`attach`/`detach`, not `set-config`).
     #[serde(default)]
     pub backend: BackendConf,
+    /// Capacity watermarks (`crate::meta::space`).
+    pub space: SpaceConf,
+    /// LRU eviction (`crate::meta::space`).
+    pub lru: LruConf,
     /// AIS feature flags (a bit set written as a decimal string): none here.
     #[serde(serialize_with = "super::ser_str", deserialize_with = "de_u64_str")]
     pub features: u64,
@@ -369,6 +382,8 @@ impl Default for ClusterConfig {
             net: NetConf::default(),
             proxy: ProxyConf::default(),
             backend: BackendConf::default(),
+            space: SpaceConf::default(),
+            lru: LruConf::default(),
             features: 0,
             lastupdate_time: String::new(),
             uuid: String::new(),
@@ -483,6 +498,8 @@ impl ClusterConfig {
                 ),
             ));
         }
+        self.space.validate()?;
+        self.lru.validate()?;
         Ok(())
     }
 
@@ -810,8 +827,8 @@ mod tests {
         assert_eq!(e.path, "nosuch");
         assert!(!e.not_implemented);
         // AIS's, not here: 501 by name.
-        let e = ClusterConfig::from_json(&json!({"lru": {"enabled": true}})).unwrap_err();
-        assert_eq!(e.path, "lru");
+        let e = ClusterConfig::from_json(&json!({"disk": {"iostat_time_long": "1s"}})).unwrap_err();
+        assert_eq!(e.path, "disk");
         assert!(e.not_implemented);
     }
 

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jsp;
 pub mod placement;
 pub mod smap;
+pub mod space;
 pub mod template;
 pub mod version;
 

@@ -41,6 +41,8 @@ pub enum S3ErrorCode {
     IncompleteBody,
     /// 500: a server-side failure.
     InternalError,
+    /// 507: the server is out of space (not an AWS code: AIS and MinIO answer 507 too).
+    InsufficientStorage,
     /// 403: the access key is not known.
     InvalidAccessKeyId,
     /// 400: an argument (query parameter or header value) is invalid.
@@ -106,7 +108,7 @@ pub enum S3ErrorCode {
 
 impl S3ErrorCode {
     /// Every code, for exhaustive tests and tooling.
-    pub const ALL: [S3ErrorCode; 42] = [
+    pub const ALL: [S3ErrorCode; 43] = [
         S3ErrorCode::AccessDenied,
         S3ErrorCode::AuthorizationHeaderMalformed,
         S3ErrorCode::AuthorizationQueryParametersError,
@@ -119,6 +121,7 @@ impl S3ErrorCode {
         S3ErrorCode::ExpiredToken,
         S3ErrorCode::IncompleteBody,
         S3ErrorCode::InternalError,
+        S3ErrorCode::InsufficientStorage,
         S3ErrorCode::InvalidAccessKeyId,
         S3ErrorCode::InvalidArgument,
         S3ErrorCode::InvalidBucketName,
@@ -166,6 +169,7 @@ impl S3ErrorCode {
             S3ErrorCode::ExpiredToken => "ExpiredToken",
             S3ErrorCode::IncompleteBody => "IncompleteBody",
             S3ErrorCode::InternalError => "InternalError",
+            S3ErrorCode::InsufficientStorage => "InsufficientStorage",
             S3ErrorCode::InvalidAccessKeyId => "InvalidAccessKeyId",
             S3ErrorCode::InvalidArgument => "InvalidArgument",
             S3ErrorCode::InvalidBucketName => "InvalidBucketName",
@@ -240,6 +244,7 @@ impl S3ErrorCode {
             S3ErrorCode::PreconditionFailed => 412,
             S3ErrorCode::InvalidRange | S3ErrorCode::InvalidPartNumber => 416,
             S3ErrorCode::InternalError => 500,
+            S3ErrorCode::InsufficientStorage => 507,
             S3ErrorCode::NotImplemented => 501,
             S3ErrorCode::ServiceUnavailable | S3ErrorCode::SlowDown => 503,
         }
@@ -280,6 +285,7 @@ impl S3ErrorCode {
                  header."
             }
             S3ErrorCode::InternalError => "We encountered an internal error. Please try again.",
+            S3ErrorCode::InsufficientStorage => "The server is out of space.",
             S3ErrorCode::InvalidAccessKeyId => {
                 "The AWS Access Key Id you provided does not exist in our records."
             }
