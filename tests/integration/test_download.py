@@ -9,7 +9,10 @@ AIS's `AdminBody` JSON body answers `StatusResp`, without one the `JobInfos` lis
 Checked: single, range (a brace template of 100 links) and multi (list and map) downloads land
 byte-identical under AIS's names (the link's last path element, `subdir/` prepended); a 404, a
 refused port and an https:// link are per-URL errors counted in `error_cnt` while the rest of
-the job succeeds; aborting a job whose source stalls mid-body stops it and leaves no object;
+the job succeeds; a source that stalls past the job's `timeout` is a per-URL error and leaves
+no object; request `headers` reach the source; aborting a job whose source stalls mid-body
+(through `/v1/download/abort` or the SDK's generic `Job.abort`) stops it and leaves no object;
+the SDK's `Job.wait` sees a finished job (kind `download`);
 removed jobs are gone from the list; refused requests (bad type, missing bucket, bad template,
 unknown fields, backend type) are 4xx/501 and start nothing.
 """
@@ -43,6 +46,7 @@ class Source:
     def __init__(self):
         self.release = threading.Event()
         self.slow_started = threading.Event()
+        self.headers = {}  # path -> the request headers it was last fetched with
         src = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +57,7 @@ class Source:
 
             def do_GET(self):
                 path = self.path.split("?", 1)[0]
+                src.headers[path] = dict(self.headers)
                 if path.startswith("/missing/"):
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -157,7 +162,8 @@ def test_single_range_multi_are_byte_identical(ep, source):
     make_bucket(ep, "dl1")
     # single: named explicitly, and named from its link.
     a = start(ep, {"type": "single", "bucket": {"name": "dl1", "provider": "ais"},
-                   "link": f"{source.base}/files/one.bin", "object_name": "dir/one", "timeout": "20s"})
+                   "link": f"{source.base}/files/one.bin", "object_name": "dir/one", "timeout": "20s",
+                   "headers": {"Authorization": ["Bearer t0k"]}})
     b = start(ep, {"type": "single", "bucket": {"name": "dl1"}, "link": f"{source.base}/files/two.bin?sig=x"})
     # range: 100 links over 3 targets, into a subdirectory.
     c = start(ep, {"type": "range", "bucket": {"name": "dl1"}, "subdir": "shards",
@@ -182,6 +188,8 @@ def test_single_range_multi_are_byte_identical(ep, source):
     expected.update({f"x{i}.bin": f"/m/x{i}.bin" for i in range(5)})
     expected.update({f"mapped/{i}": f"/map/{i}.dat" for i in range(3)})
     assert names_in(ep, "dl1") == sorted(expected)
+    assert source.headers["/files/one.bin"].get("Authorization") == "Bearer t0k"
+    assert "Authorization" not in source.headers["/files/two.bin"]
     for name, path in expected.items():
         r = get(ep, "dl1", name)
         assert r.status_code == 200, (name, r.text)
@@ -314,6 +322,19 @@ def test_stop_through_the_job_api_aborts(ep, source):
         time.sleep(0.05)
     assert st["aborted"] and "current_tasks" not in st, st
     assert names_in(ep, "dl5") == []
+    source.release.set()
+
+
+def test_a_stalled_source_times_out_per_url_and_leaves_no_object(ep, source):
+    make_bucket(ep, "dl6")
+    source.release.clear()
+    job_id = start(ep, {"type": "multi", "bucket": {"name": "dl6"}, "timeout": "1s",
+                        "objects": {"stalls": f"{source.base}/slow/t.bin", "fine": f"{source.base}/t/fine"}})
+    st = wait_done(ep, job_id)
+    assert (st["finished_cnt"], st["error_cnt"], st["aborted"]) == (1, 1, False), st
+    assert [e["name"] for e in st["download_errors"]] == ["stalls"]
+    assert "deadline" in st["download_errors"][0]["error"], st
+    assert names_in(ep, "dl6") == ["fine"]
     source.release.set()
 
 
