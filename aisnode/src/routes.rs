@@ -72,6 +72,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
     match resource.as_str() {
         "health" => daemon::health(core, conn, req).await,
         "sort" => native::dsort::handle(core, conn, req, &rest).await,
+        "download" => native::download::handle(core, conn, req, &rest).await,
         "metasync" if method == "PUT" => native::cluster::metasync(core, conn, req).await,
         "vote" if role != Role::All => native::cluster::vote(core, conn, req, &rest).await,
         "cluster" if method == "PUT" && rest.trim_end_matches('/') == "set-config" => {

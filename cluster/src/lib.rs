@@ -29,6 +29,7 @@ pub mod backend;
 pub mod buckets;
 pub mod config;
 pub mod daemon;
+pub mod download;
 pub mod dsort;
 pub mod ec;
 pub mod fshc;

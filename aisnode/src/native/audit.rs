@@ -132,10 +132,7 @@ pub const LSO_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// Whole resources of AIS's API this node does not serve.
-pub const RESOURCES: &[(&str, &str)] = &[
-    ("etl", "ETL (transformations)"),
-    ("download", "the downloader"),
-];
+pub const RESOURCES: &[(&str, &str)] = &[("etl", "ETL (transformations)")];
 
 fn endpoint_name(e: Endpoint) -> &'static str {
     match e {

@@ -9,6 +9,7 @@ pub mod buckets;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod download;
 pub mod dsort;
 pub mod ec;
 pub mod jobs;
