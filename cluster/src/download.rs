@@ -259,9 +259,11 @@ pub fn parse_start(body: &[u8]) -> Result<Start> {
     }
     match b.bucket.provider.as_str() {
         "" | "ais" => {}
-        p => return Err(Error::NotImplemented(format!(
+        p => {
+            return Err(Error::NotImplemented(format!(
             "downloading into a {p:?} bucket is not supported by this node (ais:// buckets only)"
-        ))),
+        )))
+        }
     }
     if !b.etl_name.is_empty() || !b.etl_args.is_empty() {
         return Err(Error::NotImplemented(
