@@ -328,6 +328,7 @@ async fn fetch<S: ColdSink>(
     let mut streaming = sink.head(&attrs).await.is_ok();
     let mut sent_head = streaming;
     let mut got = 0u64;
+    let mut last: Vec<u8> = Vec::new();
     loop {
         let buf = w.spare();
         let n = match body.read(buf).await {
@@ -344,10 +345,14 @@ async fn fetch<S: ColdSink>(
         if n == 0 {
             break;
         }
-        if streaming && sink.data(&buf[..n]).await.is_err() {
+        got += n as u64;
+        if got == attrs.size {
+            // The last piece goes to the client only after the commit: a reader that got the
+            // whole object finds it stored, and a failed commit cuts the response.
+            last = buf[..n].to_vec();
+        } else if streaming && sink.data(&buf[..n]).await.is_err() {
             streaming = false; // the client went away; the object is still stored
         }
-        got += n as u64;
         if let Err(e) = w.advance(n, |_| {}).await {
             w.abort().await;
             if sent_head {
@@ -376,6 +381,9 @@ async fn fetch<S: ColdSink>(
             return Ok(Served::Cut);
         }
         return Err(local(e));
+    }
+    if streaming && !last.is_empty() && sink.data(&last).await.is_err() {
+        streaming = false;
     }
     sent_head &= streaming;
     metrics::add(M::AwsGetSize, got);
