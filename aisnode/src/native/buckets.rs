@@ -121,22 +121,28 @@ async fn summary_round(
         }
         return send_json(conn, &all).await;
     }
-    let (status, body) = if uuid.is_empty() {
+    if uuid.is_empty() {
         let id = buckets::start_summary(&core.node, names, prefix);
-        (202, id.into_bytes())
-    } else {
-        match buckets::poll_summary(&uuid)? {
-            None => (202, Vec::new()),
-            Some(all) => {
-                let js = serde_json::to_vec(&all).map_err(|e| ApiError::internal(e.to_string()))?;
-                (200, js)
-            }
-        }
-    };
-    let ctype = if status == 200 {
-        "application/json"
-    } else {
-        "text/plain"
+        return send_polled(conn, Some(id), None).await;
+    }
+    let done = buckets::poll_summary(&uuid)?
+        .map(|all| serde_json::to_vec(&all))
+        .transpose()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    send_polled(conn, None, done).await
+}
+
+/// A step of AIS's start-then-poll protocol: 202 with the new ID as text (`started`), 202
+/// while it runs, 200 with the JSON result (`done`).
+async fn send_polled(
+    conn: &mut Conn,
+    started: Option<String>,
+    done: Option<Vec<u8>>,
+) -> Result<Outcome, ApiError> {
+    let (status, ctype, body) = match (started, done) {
+        (Some(id), _) => (202, "text/plain", id.into_bytes()),
+        (None, Some(js)) => (200, "application/json", js),
+        (None, None) => (202, "text/plain", Vec::new()),
     };
     conn.respond(status, &[("Content-Type", ctype)], &body)
         .await
@@ -373,30 +379,15 @@ async fn shard_summary(
         let s = shardidx::summary(&core.node, bucket, &prefix).await?;
         return send_json(conn, &s.to_json()).await;
     }
-    let (status, body) = if uuid.is_empty() {
-        (
-            202,
-            shardidx::start_summary(&core.node, bucket, &prefix).into_bytes(),
-        )
-    } else {
-        match buckets::poll_summary(&uuid)? {
-            None => (202, Vec::new()),
-            Some(all) => {
-                let one = all.into_iter().next().unwrap_or_default();
-                let js = serde_json::to_vec(&one).map_err(|e| ApiError::internal(e.to_string()))?;
-                (200, js)
-            }
-        }
-    };
-    let ctype = if status == 200 {
-        "application/json"
-    } else {
-        "text/plain"
-    };
-    conn.respond(status, &[("Content-Type", ctype)], &body)
-        .await
-        .map_err(io_err)?;
-    Ok(Outcome::KeepAlive)
+    if uuid.is_empty() {
+        let id = shardidx::start_summary(&core.node, bucket, &prefix);
+        return send_polled(conn, Some(id), None).await;
+    }
+    let done = buckets::poll_summary(&uuid)?
+        .map(|all| serde_json::to_vec(&all.into_iter().next().unwrap_or_default()))
+        .transpose()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    send_polled(conn, None, done).await
 }
 
 /// HEAD `/v1/buckets/<bucket>[/<prefix>]`: props in `Ais-Bucket-Props`; with `bsumm_remote`

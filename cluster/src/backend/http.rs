@@ -29,14 +29,15 @@
 //!   streamed body cannot be sent twice).
 
 use super::{BackendError, RemoteSource};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use net::client::{parse_response_head, ClientError, Framing, ResponseHead};
+use net::client::{
+    connect_any, parse_response_head, read_some, remaining, resolve_addrs, write_all_within,
+    ClientError, Framing, ResponseHead,
+};
 use net::http::ChunkedDecoder;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -123,19 +124,7 @@ impl Pool {
         if let Some(a) = self.addrs.borrow().get(authority) {
             return Ok(a.clone());
         }
-        let addrs: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| ClientError::Resolve {
-                authority: authority.to_owned(),
-                error: e.to_string(),
-            })?
-            .collect();
-        if addrs.is_empty() {
-            return Err(ClientError::Resolve {
-                authority: authority.to_owned(),
-                error: "no addresses".to_owned(),
-            });
-        }
+        let addrs = resolve_addrs(host, port, authority)?;
         let mut m = self.addrs.borrow_mut();
         if m.len() >= POOL_ENDPOINTS_MAX {
             m.clear();
@@ -152,68 +141,10 @@ impl Pool {
         deadline: Instant,
     ) -> Result<TcpStream, ClientError> {
         let addrs = self.resolve(host, port, authority)?;
-        let mut last = None;
-        for addr in addrs {
-            let left = remaining(deadline).ok_or(ClientError::Timeout { what: "connecting" })?;
-            match TcpStream::connect_timeout(addr, left).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    self.connects.set(self.connects.get() + 1);
-                    return Ok(s);
-                }
-                Err(e) => {
-                    let e: io::Error = e.into();
-                    if e.kind() == io::ErrorKind::TimedOut {
-                        return Err(ClientError::Timeout { what: "connecting" });
-                    }
-                    last = Some(e);
-                }
-            }
-        }
-        Err(ClientError::Connect {
-            authority: authority.to_owned(),
-            error: last.unwrap_or_else(|| io::Error::other("no address to connect to")),
-        })
+        let (s, _) = connect_any(&addrs, authority, deadline).await?;
+        self.connects.set(self.connects.get() + 1);
+        Ok(s)
     }
-}
-
-fn remaining(deadline: Instant) -> Option<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    // glommio rejects zero timeouts; under a microsecond has passed for our purposes.
-    (left >= Duration::from_micros(1)).then_some(left)
-}
-
-fn map_io(e: io::Error, what: &'static str) -> ClientError {
-    match e.kind() {
-        io::ErrorKind::TimedOut => ClientError::Timeout { what },
-        _ => ClientError::Io { what, error: e },
-    }
-}
-
-async fn read_some(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    deadline: Instant,
-    what: &'static str,
-) -> Result<usize, ClientError> {
-    let left = remaining(deadline).ok_or(ClientError::Timeout { what })?;
-    stream
-        .set_read_timeout(Some(left))
-        .map_err(|e| map_io(e.into(), what))?;
-    stream.read(buf).await.map_err(|e| map_io(e, what))
-}
-
-async fn write_all(
-    stream: &mut TcpStream,
-    data: &[u8],
-    deadline: Instant,
-    what: &'static str,
-) -> Result<(), ClientError> {
-    let left = remaining(deadline).ok_or(ClientError::Timeout { what })?;
-    stream
-        .set_write_timeout(Some(left))
-        .map_err(|e| map_io(e.into(), what))?;
-    stream.write_all(data).await.map_err(|e| map_io(e, what))
 }
 
 /// The transport error of an exchange with `endpoint` as a [`BackendError`].
@@ -518,7 +449,7 @@ async fn exchange_on<S: RemoteSource>(
     let ep = dest.endpoint;
     let terr = |e: &ClientError| transport_error(e, ep);
     let mut write_failed = None;
-    if let Err(e) = write_all(&mut stream, head, io.deadline, "writing request head").await {
+    if let Err(e) = write_all_within(&mut stream, head, io.deadline, "writing request head").await {
         write_failed = Some(e);
     }
     if write_failed.is_none() {
@@ -663,7 +594,7 @@ async fn send_body<S: RemoteSource + ?Sized>(
         }
         assert!(n <= want, "RemoteSource::read returned more than asked");
         let deadline = Instant::now() + step_timeout;
-        write_all(stream, &piece[..n], deadline, "writing request body")
+        write_all_within(stream, &piece[..n], deadline, "writing request body")
             .await
             .map_err(SendError::Socket)?;
         sent += n as u64;
