@@ -732,3 +732,33 @@ def test_get_batch_is_a_job(cluster):
     u4 = moss_uuid(cluster.primary.endpoint, b.name, ["o0"])
     assert u4 not in (u1, u3)
     client.job(job_id=u3).wait(timeout=60)
+
+
+def test_webdataset_shards_of_1000_samples(module_node):
+    """Issue 16's size: WebDataset shards of 1,000 samples each (a .jpg and a .cls per sample):
+    every member read by archpath is byte-exact, the ARCH_DIR listing shows every member once,
+    and the SDK's AISShardReader calls yield every sample once."""
+    client = make_client(module_node.endpoint)
+    b = client.bucket("wds1000").create(exist_ok=True)
+    want = {}
+    for k in range(2):
+        files = wds_samples(f"w1k{k}", 1000)
+        files.pop("empty.txt", None)
+        name = f"train/shard-{k:04d}.tar"
+        put(b, name, make_tar(files))
+        want[name] = files
+    with requests.Session() as s:
+        for shard, files in want.items():
+            for member, data in files.items():
+                r = s.get(obj_url(module_node.endpoint, b.name, shard) + f"&archpath={member}", timeout=T)
+                assert r.status_code == 200 and r.content == data, (shard, member, r.status_code)
+            listed = [e.name for e in b.list_archive(shard)]
+            assert listed == sorted(f"{shard}/{n}" for n in files), shard
+    expected = {}
+    for shard, files in want.items():
+        for n, d in files.items():
+            base, _, ext = n.rpartition(".")
+            expected.setdefault((shard, base), {})[ext] = d
+    length, samples = shard_reader_flow(b, "train/")
+    assert length == sum(len(f) for f in want.values())
+    assert len(samples) == 2000 and samples == expected
