@@ -79,6 +79,8 @@ pub const KIND_EVICT: &str = "evict-listrange";
 pub const OBJNAMES_MAX: usize = TEMPLATE_NAMES_MAX as usize;
 /// Objects in flight per job per target.
 pub const MOBJ_WORKERS: u64 = 16;
+/// Most objects in flight per job per target a message may ask for (`num-workers`).
+pub const MOBJ_WORKERS_MAX: i64 = 256;
 /// Names per directory-walk batch (and spawned tasks awaited at a time).
 pub const MOBJ_BATCH: usize = 1000;
 /// Largest shard an `archive` job assembles (in memory on the shard's owner).
@@ -158,9 +160,20 @@ pub struct Spec {
     /// Prefetch: fetch again what changed on the backend (AIS `latest-ver`).
     #[serde(default)]
     pub latest: bool,
+    /// Objects in flight per target (AIS `num-workers`: 0 the default [`MOBJ_WORKERS`], -1
+    /// one at a time).
+    #[serde(default)]
+    pub workers: i64,
 }
 
 impl Spec {
+    fn workers(&self) -> u64 {
+        match self.workers {
+            0 => MOBJ_WORKERS,
+            n => n.max(1) as u64,
+        }
+    }
+
     /// The destination name of source object `name` (AIS `TCBMsg.ToName`).
     pub fn to_name(&self, name: &str) -> String {
         let mut n = name.to_string();
@@ -369,6 +382,17 @@ fn parse_msg(
         aate: b("aate"),
         bnonly: b("bnonly"),
         latest: b("latest-ver"),
+        workers: match v.get("num-workers") {
+            None | Some(serde_json::Value::Null) => 0,
+            Some(x) => x
+                .as_i64()
+                .filter(|n| (-1..=MOBJ_WORKERS_MAX).contains(n))
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "{kind}: invalid num-workers {x} (-1: one at a time, 0: the default, or 1 to {MOBJ_WORKERS_MAX})"
+                    ))
+                })?,
+        },
     };
     spec.selection()?;
     Ok(spec)
@@ -776,9 +800,9 @@ fn local_mp(
 }
 
 /// Run the per-object step of the job on every selected object this node owns, at most
-/// [`MOBJ_WORKERS`] at a time.
+/// [`Spec::workers`] at a time.
 async fn drive(node: &Arc<Node>, job: &Arc<Job>, spec: &Rc<Spec>, sel: &Selection) {
-    let sem = Rc::new(glommio::sync::Semaphore::new(MOBJ_WORKERS));
+    let sem = Rc::new(glommio::sync::Semaphore::new(spec.workers()));
     let pool = Rc::new(transfer::Pool::default());
     let smap = node.smap.load();
     let bucket = spec.bucket.as_str();

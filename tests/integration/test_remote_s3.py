@@ -263,7 +263,7 @@ def test_prefetch_evict_and_delete_jobs(cache, s3):
     # Prefetch a list, a range, then a prefix (the backend's listing).
     before = aws_gets(cache)
     client.job(job_id=b.objects(obj_names=["p/00", "p/01"]).prefetch()).wait(timeout=60)
-    client.job(job_id=b.objects(obj_template="p/{02..09}").prefetch()).wait(timeout=60)
+    client.job(job_id=b.objects(obj_template="p/{02..09}").prefetch(num_workers=2)).wait(timeout=60)
     assert cached_names(cache, "rb4") == [f"p/{i:02d}" for i in range(10)]
     client.job(job_id=b.objects(obj_template="p/").prefetch()).wait(timeout=60)
     assert cached_names(cache, "rb4") == sorted(k for k in data if k.startswith("p/"))
@@ -288,6 +288,9 @@ def test_prefetch_evict_and_delete_jobs(cache, s3):
     r = requests.post(url(cache.endpoint, "rb4"), json={"action": "prefetch-listrange",
                                                         "value": {"objnames": ["x"], "blob-threshold": 1}}, timeout=T)
     assert r.status_code == 501 and "blob-threshold" in r.text, r.text
+    r = requests.post(url(cache.endpoint, "rb4"), json={"action": "prefetch-listrange",
+                                                        "value": {"objnames": ["x"], "num-workers": 100000}}, timeout=T)
+    assert r.status_code == 400 and "num-workers" in r.text, r.text
     # Evict the whole bucket: it leaves the cluster, the backend keeps every object.
     b.evict()
     r = requests.get(f"{cache.endpoint}/v1/buckets?provider=aws", timeout=T)
