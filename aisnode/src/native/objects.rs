@@ -402,15 +402,20 @@ async fn get(
     let node = core.node.clone();
     let cname = cluster::buckets::cname(bucket);
     let tname = node.tname();
+    // A neighbour asking during a rebalance (get-from-neighbour) gets only what is here.
+    let remote = cluster::remote::is_remote(bucket) && !req.q_true(gfn::QUERY_GFN);
+    // The checksum type only for a cold GET: no allocation on the GET path of `ais://`.
     let (validate_warm_get, cksum_type, latest) = core.with_props(bucket, |p| {
         (
             p.checksum.validate_warm_get,
-            p.checksum.ty.clone(),
+            if remote {
+                p.checksum.ty.clone()
+            } else {
+                String::new()
+            },
             p.versioning.validate_warm_get,
         )
     })?;
-    // A neighbour asking during a rebalance (get-from-neighbour) gets only what is here.
-    let remote = cluster::remote::is_remote(bucket) && !req.q_true(gfn::QUERY_GFN);
     let latest = remote && (latest || req.q_true("latest-ver"));
     // A corrupted replica found while serving is healed once and the GET retried.
     let mut healed = false;
