@@ -405,7 +405,7 @@ async fn get(
     // A neighbour asking during a rebalance (get-from-neighbour) gets only what is here.
     let remote = cluster::remote::is_remote(bucket) && !req.q_true(gfn::QUERY_GFN);
     // The checksum type only for a cold GET: no allocation on the GET path of `ais://`.
-    let (validate_warm_get, cksum_type, latest) = core.with_props(bucket, |p| {
+    let (validate_warm_get, cksum_type, latest, lru) = core.with_props(bucket, |p| {
         (
             p.checksum.validate_warm_get,
             if remote {
@@ -414,6 +414,7 @@ async fn get(
                 String::new()
             },
             p.versioning.validate_warm_get,
+            p.lru.enabled,
         )
     })?;
     let latest = remote && (latest || req.q_true("latest-ver"));
@@ -480,8 +481,9 @@ async fn get(
                 continue;
             }
         }
-        if !fetched {
-            // A warm GET: its access time, for LRU (in memory; written in batches).
+        if !fetched && lru {
+            // A warm GET of an evictable object: its access time, for LRU (in memory;
+            // written in batches). Buckets LRU never looks at pay nothing.
             cluster::space::touch(&mp, bucket, object);
         }
         let read_from = rd.fqn.clone();

@@ -490,8 +490,14 @@ async fn open_or_neighbor(
 ) -> S3Result<Opened> {
     match core.open_for_get(mp, &t.bucket, &t.key).await {
         Ok(rd) => {
-            // A warm GET: its access time, for LRU (in memory; written in batches).
-            cluster::space::touch(mp, &t.bucket, &t.key);
+            // A warm GET of an evictable object: its access time, for LRU (in memory;
+            // written in batches). Buckets LRU never looks at pay nothing.
+            if core
+                .with_props(&t.bucket, |p| p.lru.enabled)
+                .unwrap_or(false)
+            {
+                cluster::space::touch(mp, &t.bucket, &t.key);
+            }
             Ok(Opened::Reader(Box::new(rd)))
         }
         Err(engine::Error::NotFound(_)) => {
