@@ -459,3 +459,31 @@ def test_against_rclone_serve_s3(aisnode_binary, tmp_path):
             p.kill()
             p.wait(10)
         log.close()
+
+
+def test_files_in_remote_shards_and_writes_that_would_miss_the_backend(cache, s3):
+    """archpath on a remote shard that is not cached fetches it first; writes that would change
+    only the cached copy (archpath PUT, append, copy, custom metadata) answer 501 and change
+    nothing on the backend."""
+    import io
+    import tarfile
+
+    s3.create_bucket(Bucket="rb6")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for i in range(5):
+            body = det_bytes(f"rb6/{i}", 700 + i)
+            ti = tarfile.TarInfo(f"{i:03d}.bin")
+            ti.size = len(body)
+            tf.addfile(ti, io.BytesIO(body))
+    s3.put_object(Bucket="rb6", Key="s.tar", Body=buf.getvalue())
+    r = requests.get(url(cache.endpoint, "rb6", "s.tar", "provider=aws&archpath=003.bin"), timeout=T)
+    assert r.status_code == 200 and r.content == det_bytes("rb6/3", 703), (r.status_code, r.text[:200])
+    before = s3.get_object(Bucket="rb6", Key="s.tar")["Body"].read()
+    for q, body in [("provider=aws&archpath=new.bin", b"x"),
+                    ("provider=aws&append_type=append", b"x"),
+                    ("provider=aws&object_to=ais/@%23/rb6/copy", b"")]:
+        r = requests.put(url(cache.endpoint, "rb6", "s.tar", q), data=body, timeout=T)
+        assert r.status_code == 501, (q, r.status_code, r.text)
+    assert s3.get_object(Bucket="rb6", Key="s.tar")["Body"].read() == before
+    assert "copy" not in [o["Key"] for o in s3.list_objects_v2(Bucket="rb6").get("Contents", [])]

@@ -38,6 +38,20 @@ pub async fn object(
     // Reads find objects a resilver has not moved to their HRW mountpath yet.
     let at = |mp| locate(core, mp, bucket, object);
     super::audit::check_query(super::audit::Endpoint::Object, req)?;
+    if archive::selects(req) && cluster::remote::is_remote(bucket) {
+        if method != "GET" && method != "HEAD" {
+            return Err(ApiError::not_implemented(format!(
+                "{method} with archpath on remote bucket {} is not supported by this node (reading files in its shards is)",
+                cluster::buckets::cname(bucket)
+            )));
+        }
+        // A shard not cached yet is fetched first (cold GET), then read here.
+        let at_mp = at(mp.clone());
+        if !engine::object::exists(&at_mp, &Bck::ais(bucket), object) {
+            let ck = core.with_props(bucket, |p| p.checksum.ty.clone())?;
+            cluster::remote::cold_get(&core.node, &at_mp, bucket, object, &ck).await?;
+        }
+    }
     if archive::selects(req) {
         return match method.as_str() {
             "GET" | "HEAD" => archive::get(core, conn, req, at(mp), bucket, object).await,
@@ -49,6 +63,24 @@ pub async fn object(
     }
     let mpt = req.q(multipart::QPARAM_UPLOAD_ID).is_some()
         || req.q(multipart::QPARAM_PART_NUMBER).is_some();
+    if cluster::remote::is_remote(bucket) {
+        // Writes that would change only the cached copy, never the backend: refused by name.
+        let what = match method.as_str() {
+            "POST" => Some("multipart uploads"),
+            "PUT" if mpt => Some("multipart uploads"),
+            "PUT" if req.q(append::QPARAM_APPEND_TYPE).is_some() => Some("append"),
+            "PUT" if req.q(QPARAM_OBJECT_TO).is_some() => Some("object copy"),
+            "DELETE" if mpt => Some("multipart uploads"),
+            "PATCH" => Some("custom metadata changes"),
+            _ => None,
+        };
+        if let Some(w) = what {
+            return Err(ApiError::not_implemented(format!(
+                "{w} on remote bucket {} are not supported by this node (GET, HEAD, PUT and DELETE are)",
+                cluster::buckets::cname(bucket)
+            )));
+        }
+    }
     match method.as_str() {
         "POST" => multipart::post(core, conn, req, mp, bucket, object).await,
         "PUT" if mpt => multipart::upload_part(core, conn, req, mp, bucket, object).await,
