@@ -225,6 +225,13 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     if msg.action == native::promote::ACT_PROMOTE {
                         engine::name::validate_bucket(bucket)
                             .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                        let key = bucket_key(core, req, bucket)?;
+                        if cluster::remote::is_remote(&key) {
+                            return Err(ApiError::not_implemented(format!(
+                                "promote into remote bucket {} is not supported by this node",
+                                cluster::buckets::cname(&key)
+                            )));
+                        }
                         return native::promote::handle(core, conn, bucket, msg).await;
                     }
                     audit::check_action(audit::Endpoint::ObjectsBucket, "POST", &msg.action)?;

@@ -485,5 +485,8 @@ def test_files_in_remote_shards_and_writes_that_would_miss_the_backend(cache, s3
                     ("provider=aws&object_to=ais/@%23/rb6/copy", b"")]:
         r = requests.put(url(cache.endpoint, "rb6", "s.tar", q), data=body, timeout=T)
         assert r.status_code == 501, (q, r.status_code, r.text)
+    r = requests.post(f"{cache.endpoint}/v1/objects/rb6?provider=aws", timeout=T,
+                      json={"action": "promote", "name": "/tmp", "value": {"objname": "p"}})
+    assert r.status_code == 501 and "promote" in r.text, (r.status_code, r.text)
     assert s3.get_object(Bucket="rb6", Key="s.tar")["Body"].read() == before
     assert "copy" not in [o["Key"] for o in s3.list_objects_v2(Bucket="rb6").get("Contents", [])]
