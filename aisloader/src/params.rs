@@ -115,6 +115,7 @@ pub static FLAGS: &[FlagDef] = &[
     flag!("s3accesskey", Str, "", "S3 access key (default: env AWS_ACCESS_KEY_ID)"),
     flag!("s3secretkey", Str, "", "S3 secret key (default: env AWS_SECRET_ACCESS_KEY)"),
     flag!("s3region", Str, "us-east-1", "S3 region used in request signing"),
+    flag!("expect-continue", Str, "64KiB", "native API: PUT bodies of at least this size are sent with 'Expect: 100-continue', so the proxy's redirect comes before the body and the body crosses the network once (0 - never; the body then goes to the proxy and again to the target)"),
 ];
 
 /// Flags accepted only at their default value.
@@ -190,6 +191,9 @@ pub struct Params {
     pub skip_list: bool,
     /// Route object requests by the cluster map straight to the owning core (`-direct`).
     pub direct: bool,
+    /// `-expect-continue`: PUT bodies of at least this many bytes wait for `100 Continue`
+    /// (native API; `None`: never).
+    pub expect_continue_min_bytes: Option<u64>,
     pub read_off: u64,
     pub read_len: u64,
     pub latest: bool,
@@ -428,6 +432,10 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
             "invalid option: '-direct' routes by an AIS cluster map; it does not apply to '-s3endpoint'",
         ));
     }
+    let expect_continue_min_bytes = match size("expect-continue")? {
+        Some(n) if n > 0 && s3_endpoint.is_none() => Some(n),
+        _ => None,
+    };
     let stats_interval = fs.int("statsinterval");
     if stats_interval < 0 {
         return Err(invalid(format!(
@@ -558,6 +566,7 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
         subdir,
         skip_list,
         direct,
+        expect_continue_min_bytes,
         read_off,
         read_len,
         latest: fs.bool("latest"),

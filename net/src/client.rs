@@ -571,7 +571,17 @@ pub struct ClientConfig {
     pub follow_redirects: bool,
     /// `User-Agent` sent with every request (empty: none).
     pub user_agent: String,
+    /// Send `Expect: 100-continue` with request bodies of at least this many bytes and send the
+    /// body only after `100 Continue` (or after [`EXPECT_CONTINUE_WAIT`] without an answer, as
+    /// RFC 9110 10.1.1 allows). A redirect that comes instead is followed without the body
+    /// having crossed the network: an AIS proxy answers a PUT's 307 before reading the body.
+    /// `None`: never.
+    pub expect_continue_min_bytes: Option<u64>,
 }
+
+/// How long a request with `Expect: 100-continue` waits for the server's interim answer before
+/// sending its body anyway (a server or proxy that ignores the expectation).
+pub const EXPECT_CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -579,6 +589,7 @@ impl Default for ClientConfig {
             read_buffer_bytes: READ_BUFFER_BYTES_DEFAULT,
             follow_redirects: true,
             user_agent: String::new(),
+            expect_continue_min_bytes: None,
         }
     }
 }
@@ -770,13 +781,36 @@ impl Client {
         deadline: Instant,
         final_hop: bool,
     ) -> Result<Option<Response>, HopError> {
-        self.build_head(hop, target, headers, signer);
+        let expect = hop.body_len > 0
+            && self
+                .cfg
+                .expect_continue_min_bytes
+                .is_some_and(|min| hop.body_len >= min);
+        self.build_head(hop, target, headers, signer, expect);
         self.start = 0;
         self.end = 0;
+        let mut force_close = false;
+        if expect {
+            match self.await_continue(&mut stream, deadline).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // A final answer before the body was sent (a redirect, an error): the body
+                    // stays unsent, so this connection cannot carry another request.
+                    force_close = true;
+                    return self
+                        .finish_exchange(stream, hop, sink, deadline, final_hop, force_close)
+                        .await;
+                }
+                Err(e @ (ClientError::Closed | ClientError::Io { .. })) if reused => {
+                    return Err(HopError::Retryable(e))
+                }
+                Err(e) => return Err(HopError::Fatal(e)),
+            }
+            self.wbuf.clear();
+        }
         // Write the request. If the server answers early and closes (e.g. an error before
         // reading a large body), a write error is not the end: its response may be readable.
         let write_result = self.write_request(&mut stream, hop, deadline).await;
-        let mut force_close = false;
         if let Err(e) = write_result {
             if matches!(e, ClientError::Timeout { .. }) {
                 return Err(HopError::Fatal(e));
@@ -804,6 +838,86 @@ impl Client {
                 Err(e) => return Err(HopError::Fatal(e)),
             }
         }
+        self.finish_exchange(stream, hop, sink, deadline, final_hop, force_close)
+            .await
+    }
+
+    /// After `Expect: 100-continue`, send the head alone and wait for the interim answer:
+    /// `Ok(true)` to send the body (100 Continue, or no answer within
+    /// [`EXPECT_CONTINUE_WAIT`]), `Ok(false)` when a final response head is already in
+    /// `self.head`.
+    async fn await_continue(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+    ) -> Result<bool, ClientError> {
+        write_all(stream, &self.wbuf, deadline).await?;
+        let wait_until = deadline.min(Instant::now() + EXPECT_CONTINUE_WAIT);
+        loop {
+            if self.start < self.end {
+                if let Some(used) =
+                    parse_response_head(&self.buf[self.start..self.end], &mut self.head, false)?
+                {
+                    self.start += used;
+                    match self.head.status {
+                        100 => return Ok(true),
+                        101 => {
+                            return Err(ClientError::Protocol(
+                                "unexpected 101 Switching Protocols".to_owned(),
+                            ))
+                        }
+                        102..=199 => continue,
+                        _ => return Ok(false),
+                    }
+                }
+            }
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                return Err(ClientError::Protocol(
+                    "response head does not fit the read buffer".to_owned(),
+                ));
+            }
+            let n = match read_some(
+                stream,
+                &mut self.buf[self.end..],
+                wait_until,
+                "waiting for 100 Continue",
+            )
+            .await
+            {
+                Ok(n) => n,
+                // No interim answer in time and nothing half-read: send the body anyway.
+                Err(ClientError::Timeout { .. }) if self.end == 0 && Instant::now() < deadline => {
+                    return Ok(true)
+                }
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Err(if self.end == 0 {
+                    ClientError::Closed
+                } else {
+                    ClientError::Protocol("connection closed inside the response head".to_owned())
+                });
+            }
+            self.end += n;
+        }
+    }
+
+    /// The part of an exchange after the final response head is in `self.head`: follow a
+    /// redirect (`Ok(None)`) or stream the body into `sink`.
+    async fn finish_exchange<K: BodySink>(
+        &mut self,
+        mut stream: TcpStream,
+        hop: &Hop<'_>,
+        sink: &mut K,
+        deadline: Instant,
+        final_hop: bool,
+        force_close: bool,
+    ) -> Result<Option<Response>, HopError> {
         let head_at = Instant::now();
         let redirect = self.cfg.follow_redirects && !final_hop && self.head.is_redirect();
         let body_bytes;
@@ -857,6 +971,7 @@ impl Client {
         target: &str,
         headers: &[(&str, &str)],
         signer: &mut S,
+        expect_continue: bool,
     ) {
         let w = &mut self.wbuf;
         w.clear();
@@ -881,6 +996,9 @@ impl Client {
             w.extend_from_slice(b"Content-Length: ");
             push_decimal(w, hop.body_len);
             w.extend_from_slice(b"\r\n");
+        }
+        if expect_continue {
+            w.extend_from_slice(b"Expect: 100-continue\r\n");
         }
         signer.sign(hop.method, &ep.authority, target, w);
         w.extend_from_slice(b"\r\n");
@@ -1547,6 +1665,126 @@ mod tests {
             target.join().unwrap(),
             vec!["PUT /o?pid=p HTTP/1.1|11", "GET /o HTTP/1.1|0"]
         );
+    }
+
+    /// One connection of a test server that understands `Expect: 100-continue`: reads the head;
+    /// `redirect` answers it at once (body never read); otherwise 100 Continue (unless `silent`)
+    /// and the body, then 200. Returns the head's first line, whether it carried the
+    /// expectation, and the body bytes read.
+    fn serve_expect(
+        l: TcpListener,
+        redirect: Option<String>,
+        silent: bool,
+    ) -> (String, bool, usize) {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).unwrap(), 1);
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8(buf).unwrap();
+        let expect = head.lines().any(|l| l == "Expect: 100-continue");
+        let first = head.lines().next().unwrap().to_owned();
+        if let Some(loc) = redirect {
+            let r = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {loc}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+            s.write_all(r.as_bytes()).unwrap();
+            return (first, expect, 0);
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if expect && !silent {
+            s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
+        }
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .unwrap();
+        (first, expect, len)
+    }
+
+    #[test]
+    fn expect_continue_follows_a_redirect_without_sending_the_body_twice() {
+        let tl = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tport = tl.local_addr().unwrap().port();
+        let pl = TcpListener::bind("127.0.0.1:0").unwrap();
+        let pport = pl.local_addr().unwrap().port();
+        let target = std::thread::spawn(move || {
+            let first = serve_expect(tl.try_clone().unwrap(), None, false);
+            (first, serve_expect(tl, None, false))
+        });
+        let loc = format!("http://127.0.0.1:{tport}/o?pid=p");
+        let proxy = std::thread::spawn(move || serve_expect(pl, Some(loc), false));
+        // A server that ignores the expectation: the body goes after EXPECT_CONTINUE_WAIT.
+        let sl = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sport = sl.local_addr().unwrap().port();
+        let silent = std::thread::spawn(move || serve_expect(sl, None, true));
+        let (small, waited) = run(async move {
+            let mut c = Client::new(ClientConfig {
+                expect_continue_min_bytes: Some(8),
+                ..ClientConfig::default()
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let body: &[&[u8]] = &[b"hello ", b"world"];
+            let ep = Endpoint::new("127.0.0.1", pport);
+            let put = Request {
+                method: "PUT",
+                endpoint: &ep,
+                target: "/o",
+                headers: &[],
+                body,
+            };
+            let r = c
+                .execute(&put, &mut Unsigned, &mut Discard, deadline)
+                .await
+                .unwrap();
+            assert_eq!((r.status, r.redirects), (200, 1));
+            let sep = Endpoint::new("127.0.0.1", sport);
+            let put = Request {
+                method: "PUT",
+                endpoint: &sep,
+                target: "/s",
+                headers: &[],
+                body,
+            };
+            let t0 = Instant::now();
+            let r = c
+                .execute(&put, &mut Unsigned, &mut Discard, deadline)
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200);
+            let waited = t0.elapsed();
+            // Below the threshold: no expectation (the target's pooled connection is reused).
+            let tep = Endpoint::new("127.0.0.1", tport);
+            let small: &[&[u8]] = &[b"tiny"];
+            let put = Request {
+                method: "PUT",
+                endpoint: &tep,
+                target: "/t",
+                headers: &[],
+                body: small,
+            };
+            let r = c.execute(&put, &mut Unsigned, &mut Discard, deadline).await;
+            (r.map(|r| r.status).map_err(|e| e.kind().to_owned()), waited)
+        });
+        assert_eq!(
+            proxy.join().unwrap(),
+            ("PUT /o HTTP/1.1".to_owned(), true, 0),
+            "the proxy never saw the body"
+        );
+        let (redirected, small_put) = target.join().unwrap();
+        assert_eq!(redirected, ("PUT /o?pid=p HTTP/1.1".to_owned(), true, 11));
+        let no_expect = ("PUT /t HTTP/1.1".to_owned(), false, 4);
+        assert_eq!(small_put, no_expect, "no expectation below the threshold");
+        assert_eq!(
+            silent.join().unwrap(),
+            ("PUT /s HTTP/1.1".to_owned(), true, 11)
+        );
+        assert!(waited >= EXPECT_CONTINUE_WAIT, "{waited:?}");
+        assert_eq!(small, Ok(200));
     }
 
     #[test]
