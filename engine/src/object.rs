@@ -536,41 +536,27 @@ impl ObjectWriter {
             CksumType::None => String::new(),
             t => t.name().to_string(),
         };
-        let old = read_lom_path(&self.current()).ok();
-        if let Some(old) = &old {
-            // Identical content: the same type (its value alone could be of another type of
-            // the same length), value and size, and the same custom metadata.
-            if !opts.skip_vc
-                && plan.bucket.identifies_content()
-                && old.cksum_type == cksum_type
-                && old.size == self.size
-                && old.cksum_value == cksum_value
-                && old.custom == opts.custom
-            {
-                let old = old.clone();
-                self.abort().await;
-                return Ok(PutResult {
-                    lom: old,
-                    changed: false,
-                });
-            }
-        }
-        let version = if let Some(v) = &opts.keep_version {
-            v.clone()
-        } else if opts.versioning {
-            let prev = old
-                .as_ref()
-                .and_then(|o| o.version.parse::<u64>().ok())
-                .unwrap_or(0);
-            (prev + 1).to_string()
+        // A plain PUT assumes a new object: its metadata is written for "no previous copy" and
+        // the rename refuses to replace anything. Only if an object is there after all (or
+        // the rename fails otherwise) is the previous metadata read and the usual path taken.
+        // A new object so costs no lookup of its own name before the rename.
+        let assume_new = opts.require.is_none() && !opts.no_replace && self.at_plain_path();
+        let mut old = if assume_new {
+            None
         } else {
-            String::new()
+            read_lom_path(&self.current()).ok()
         };
-        let lom = Lom {
+        if let Some(unchanged) =
+            self.unchanged(old.as_ref(), &plan, opts, &cksum_type, &cksum_value)
+        {
+            self.abort().await;
+            return Ok(unchanged);
+        }
+        let mut lom = Lom {
             size: self.size,
             cksum_type,
             cksum_value,
-            version,
+            version: next_version(old.as_ref(), opts),
             custom: opts.custom.clone(),
             atime_ns: now_ns(),
             mtime_ns: now_ns(),
@@ -595,7 +581,32 @@ impl ObjectWriter {
                 return Err(Error::Changed(self.fqn.clone()));
             }
         }
-        self.place(opts.no_replace).await?;
+        let placed_new = assume_new && rename_noreplace(&self.work, &self.fqn).is_ok();
+        if !placed_new {
+            if assume_new {
+                // An object is there (or the rename needs the slow path: a missing directory,
+                // a name conflict): decide against what is there now, under the guard.
+                old = read_lom_path(&self.current()).ok();
+                let (ty, value) = (lom.cksum_type.clone(), lom.cksum_value.clone());
+                if let Some(unchanged) = self.unchanged(old.as_ref(), &plan, opts, &ty, &value) {
+                    let _ = std::fs::remove_file(&self.work);
+                    self.done = true;
+                    return Ok(unchanged);
+                }
+                let version = next_version(old.as_ref(), opts);
+                if version != lom.version {
+                    lom.version = version;
+                    rustix::fs::setxattr(
+                        &self.work,
+                        XATTR_LOM,
+                        &lom.encode(),
+                        rustix::fs::XattrFlags::empty(),
+                    )
+                    .map_err(|e| Error::io("setxattr", &self.work, e.into()))?;
+                }
+            }
+            self.place(opts.no_replace).await?;
+        }
         self.done = true;
         crate::opencache::forget(&self.fqn);
         drop(_held);
@@ -683,6 +694,39 @@ impl ObjectWriter {
         Ok(hashers.map(|h| h.map(Hasher::finish)))
     }
 
+    /// The object can only be at `fqn`: no escaped copy of its name can exist on this
+    /// mountpath (see [`locate`]).
+    fn at_plain_path(&self) -> bool {
+        match &self.alt {
+            None => true,
+            Some((_, flag)) => !flag.load(Ordering::Acquire),
+        }
+    }
+
+    /// The answer to a PUT whose content and custom metadata equal those of `old`, the copy
+    /// already stored: the same checksum type (its value alone could be of another type of
+    /// the same length), value and size. Nothing is written then.
+    fn unchanged(
+        &self,
+        old: Option<&Lom>,
+        plan: &CksumPlan<'_>,
+        opts: &PutOpts,
+        cksum_type: &str,
+        cksum_value: &str,
+    ) -> Option<PutResult> {
+        let old = old?;
+        (!opts.skip_vc
+            && plan.bucket.identifies_content()
+            && old.cksum_type == cksum_type
+            && old.size == self.size
+            && old.cksum_value == cksum_value
+            && old.custom == opts.custom)
+            .then(|| PutResult {
+                lom: old.clone(),
+                changed: false,
+            })
+    }
+
     /// Where the object of this writer is now (see [`locate`]).
     fn current(&self) -> PathBuf {
         match &self.alt {
@@ -763,6 +807,18 @@ impl ObjectWriter {
             let _ = f.close().await;
         }
         let _ = glommio::io::remove(&self.work).await;
+    }
+}
+
+/// The version a PUT stores over `old` (none: a new object).
+fn next_version(old: Option<&Lom>, opts: &PutOpts) -> String {
+    if let Some(v) = &opts.keep_version {
+        v.clone()
+    } else if opts.versioning {
+        let prev = old.and_then(|o| o.version.parse::<u64>().ok()).unwrap_or(0);
+        (prev + 1).to_string()
+    } else {
+        String::new()
     }
 }
 

@@ -150,3 +150,57 @@ fn check_path_finds_a_flipped_bit_and_a_wrong_length() {
         .join()
         .unwrap();
 }
+
+/// A plain PUT commits as a new object first (no lookup of its name) and falls back to the
+/// overwrite path when an object is there: versions count up, an identical PUT changes
+/// nothing, names under new directories and over an escaped copy land where they should.
+#[test]
+fn new_and_overwriting_puts_version_and_skip_identical_content() {
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let t = tempfile::tempdir_in(base).unwrap();
+    let mp = Mountpath::init(&t.path().join("mp")).unwrap();
+    let bck = Bck::ais("ver");
+    mp.create_bucket(&bck).unwrap();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            mp.prime_dma().await.unwrap();
+            let opts = PutOpts {
+                cksum_type: "xxhash".into(),
+                versioning: true,
+                fsync: false,
+                ..Default::default()
+            };
+            let put = |name: &'static str, data: Vec<u8>| {
+                let (mp, bck, opts) = (&mp, &bck, &opts);
+                async move {
+                    let mut w = ObjectWriter::create(mp, bck, name).await.unwrap();
+                    w.size_hint(data.len() as u64);
+                    w.write(&data).await.unwrap();
+                    w.commit(opts).await.unwrap()
+                }
+            };
+            for name in ["plain", "dir/sub/deep", "dir"] {
+                let r = put(name, content(1, 5000)).await;
+                assert!(r.changed, "{name}");
+                assert_eq!(r.lom.version, "1", "{name}");
+                let r = put(name, content(1, 5000)).await;
+                assert!(!r.changed, "{name}: identical content is not a new version");
+                assert_eq!(r.lom.version, "1", "{name}");
+                let r = put(name, content(2, 7000)).await;
+                assert!(r.changed, "{name}");
+                assert_eq!(r.lom.version, "2", "{name}");
+                let rd = ObjectReader::open(&mp, &bck, name).await.unwrap();
+                assert_eq!((rd.lom.size, rd.lom.version.as_str()), (7000, "2"), "{name}");
+                let stored = engine::object::read_lom_path(&rd.fqn).unwrap();
+                assert_eq!(stored.version, "2", "{name}: the xattr on disk");
+                rd.close().await;
+            }
+            // No work file is left behind by either path.
+            let work = bck.work_dir(&mp.path);
+            let left: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+            assert!(left.is_empty(), "work files left: {left:?}");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
