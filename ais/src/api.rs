@@ -129,6 +129,9 @@ impl Api {
             base_path,
             client: Client::new(ClientConfig {
                 user_agent: format!("ais/rust/{}", env!("CARGO_PKG_VERSION")),
+                // A file put through the proxy: the 307 comes before the body, which then
+                // crosses the network once (curl's threshold).
+                expect_continue_min_bytes: Some(1 << 20),
                 ..ClientConfig::default()
             }),
         })

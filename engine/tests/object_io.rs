@@ -190,7 +190,11 @@ fn new_and_overwriting_puts_version_and_skip_identical_content() {
                 assert!(r.changed, "{name}");
                 assert_eq!(r.lom.version, "2", "{name}");
                 let rd = ObjectReader::open(&mp, &bck, name).await.unwrap();
-                assert_eq!((rd.lom.size, rd.lom.version.as_str()), (7000, "2"), "{name}");
+                assert_eq!(
+                    (rd.lom.size, rd.lom.version.as_str()),
+                    (7000, "2"),
+                    "{name}"
+                );
                 let stored = engine::object::read_lom_path(&rd.fqn).unwrap();
                 assert_eq!(stored.version, "2", "{name}: the xattr on disk");
                 rd.close().await;

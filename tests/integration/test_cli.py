@@ -155,6 +155,16 @@ def test_bucket_lifecycle(cli, module_node, tmp_path):
                                                            "vdir/b/c/three.bin": 300_001}
     ok(cli, ep, "object", "rm", f"{uri}/vdir/one.bin", f"{uri}/vdir/b/two.bin", f"{uri}/vdir/b/c/three.bin")
 
+    # A file over the CLI's Expect: 100-continue threshold (1 MiB): the redirect comes before
+    # the body, which then goes to the target once, whole.
+    big = tmp_path / "big.bin"
+    big.write_bytes(rng.randbytes(3 * (1 << 20) + 5))
+    ok(cli, ep, "put", str(big), f"{uri}/big")
+    r = subprocess.run([str(cli), "object", "get", f"{uri}/big", "-"], capture_output=True,
+                       env={**os.environ, "AIS_ENDPOINT": ep}, timeout=TIMEOUT_S)
+    assert r.returncode == 0 and r.stdout == big.read_bytes(), r.stderr
+    ok(cli, ep, "object", "rm", f"{uri}/big")
+
     # A single file under another name, and from stdin.
     ok(cli, ep, "put", str(src / "a/one.bin"), f"{uri}/renamed/one")
     with open(src / "top.txt", "rb") as f:
