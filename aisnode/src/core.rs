@@ -56,6 +56,17 @@ impl Core {
 
     /// `f` of the props of AIS bucket `bucket` (borrowed from this core's BMD view: no clone
     /// of the props on the data path); 404 if it has none.
+    /// The bucket's `access` prop allows `ace` (AIS's check without client authentication:
+    /// reads, PATCH and ACL changes always pass), else 403 naming the operation. A bucket
+    /// not in the BMD passes: its handler answers 404.
+    pub fn check_access(&self, bucket: &str, ace: u64) -> Result<(), ApiError> {
+        let Some(access) = self.bmd().buckets.get(bucket).map(|p| p.access) else {
+            return Ok(());
+        };
+        cluster::meta::access::bucket_allows(&cluster::buckets::cname(bucket), access, ace)
+            .map_err(|m| ApiError::new(403, m))
+    }
+
     pub fn with_props<R>(&self, bucket: &str, f: impl FnOnce(&Bprops) -> R) -> Result<R, ApiError> {
         self.bmd()
             .buckets

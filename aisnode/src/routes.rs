@@ -41,6 +41,29 @@ async fn s3(
     Ok(crate::s3::handle(core, conn, req, path).await)
 }
 
+/// The access bits an object request needs (AIS `apc.Ace*`): reading, writing, appending,
+/// deleting, updating metadata; multipart uploads need read-write.
+fn object_ace(req: &Req) -> u64 {
+    use cluster::meta::access;
+    let multipart = req.q(native::multipart::QPARAM_UPLOAD_ID).is_some()
+        || req.q(native::multipart::QPARAM_PART_NUMBER).is_some();
+    match req.head.method.as_str() {
+        "GET" => access::GET,
+        "HEAD" => access::OBJ_HEAD,
+        "POST" => access::RW,
+        "PUT" | "DELETE" if multipart => access::RW,
+        "PUT" if req.q(native::append::QPARAM_APPEND_TYPE).is_some() => access::APPEND,
+        // A copy reads this object; the destination bucket is checked by the copy.
+        "PUT" if req.q(native::objects::QPARAM_OBJECT_TO).is_some() => access::GET,
+        "PUT" => access::PUT,
+        // A DELETE with a body is a multipart abort.
+        "DELETE" if req.has_body() => access::RW,
+        "DELETE" => access::OBJ_DELETE,
+        "PATCH" => access::OBJ_UPDATE,
+        _ => 0,
+    }
+}
+
 /// Route by path: `/v1/<resource>/...` and the easy URL `/ais/<bucket>/<object>`.
 pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Outcome, ApiError> {
     let raw = req.head.path.clone();
@@ -282,6 +305,11 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                         cluster::buckets::cname(bucket)
                     ),
                 ));
+            }
+            if !req.redirected() {
+                // A client's request (through a proxy, or routed directly): the bucket's
+                // `access` prop decides; what the proxy redirected was checked there.
+                core.check_access(bucket, object_ace(req))?;
             }
             if role == Role::Proxy {
                 let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url)

@@ -453,6 +453,20 @@ pub async fn start(
         }
         _ => {}
     }
+    // The bucket's `access` prop (AIS without client authentication): deleting needs
+    // DELETE-OBJECT on the bucket, writing into a destination needs PUT there.
+    let access = |b: &crate::meta::bmd::Bprops, name: &str, ace: u64| {
+        crate::meta::access::bucket_allows(&cname(name), b.access, ace).map_err(Error::Forbidden)
+    };
+    match action {
+        KIND_DELETE | KIND_EVICT => access(src, bucket, crate::meta::access::OBJ_DELETE)?,
+        KIND_COPY | KIND_COPY_BCK | KIND_ARCHIVE => {
+            if let Some(d) = dst {
+                access(d, &spec.to_bucket, crate::meta::access::PUT)?;
+            }
+        }
+        _ => {}
+    }
     let mut create_dst = false;
     match action {
         KIND_COPY | KIND_COPY_BCK => {

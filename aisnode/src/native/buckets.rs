@@ -12,6 +12,7 @@ use crate::core::Core;
 use crate::error::ApiError;
 use crate::reply::{io_err, read_actmsg, send_json, send_ok};
 use crate::req::{Outcome, Req};
+use cluster::meta::access;
 use cluster::{buckets, multiobj, shardidx};
 use net::api::{ActMsg, LsoMsg};
 use net::conn::Conn;
@@ -217,10 +218,14 @@ pub async fn bucket(
                 )));
             };
             match msg.action.as_str() {
-                "destroy-bck" => buckets::destroy(&core.node, bucket).await?,
+                "destroy-bck" => {
+                    core.check_access(bucket, access::DESTROY_BUCKET)?;
+                    buckets::destroy(&core.node, bucket).await?;
+                }
                 // A remote bucket leaves the cluster: its cached objects and its BMD entry go,
                 // the backend keeps everything (AIS `evict-remote-bck`).
                 "evict-remote-bck" if cluster::remote::is_remote(bucket) => {
+                    core.check_access(bucket, access::OBJ_DELETE)?;
                     // The SDK sends Python's `str(bool)`: "True"/"False".
                     if req
                         .q("keep_bck_md")

@@ -168,6 +168,7 @@ async fn copy(
             dst_bucket,
         )));
     }
+    core.check_access(dst_bucket, cluster::meta::access::PUT)?;
     let bck = Bck::ais(bucket);
     if !engine::object::exists(&mp, &bck, object) {
         // During a rebalance the source may still be on its previous owner: the copy runs

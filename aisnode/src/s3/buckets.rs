@@ -67,6 +67,7 @@ pub(crate) async fn bucket_op(
         _ if !exists => Err(no_such_bucket(bucket)),
         "HEAD" => send_empty(conn, 200, &[("x-amz-bucket-region", "us-east-1")]).await,
         "DELETE" => {
+            super::check_access(core, bucket, cluster::meta::access::DESTROY_BUCKET)?;
             let node = core.node.clone();
             let b = bucket.to_string();
             // AWS refuses to delete a bucket that holds objects or uploads; AIS deletes it
@@ -106,7 +107,10 @@ pub(crate) async fn bucket_op(
         "GET" if req.q("uploads").is_some() => list_uploads(core, conn, req, bucket).await,
         "GET" if req.q("versions").is_some() => list_object_versions(core, conn, req, bucket).await,
         "GET" => list_objects(core, conn, req, bucket).await,
-        "POST" if req.q("delete").is_some() => delete_objects(core, conn, req, bucket).await,
+        "POST" if req.q("delete").is_some() => {
+            super::check_access(core, bucket, cluster::meta::access::OBJ_DELETE)?;
+            delete_objects(core, conn, req, bucket).await
+        }
         "POST" => Err(s3err(
             S3ErrorCode::NotImplemented,
             "POST on a bucket (browser-based form upload, PostObject) is not implemented",

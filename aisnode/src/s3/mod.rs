@@ -230,6 +230,13 @@ pub(crate) async fn route(
     }
     if !matches!(method.as_str(), "GET" | "HEAD") {
         refuse_if_renaming(core, &t.bucket, &method)?;
+        // The bucket's `access` prop: every write (uploads and copies into it included)
+        // needs PUT, a delete DELETE-OBJECT.
+        let ace = match method.as_str() {
+            "DELETE" if req.q("uploadId").is_none() => cluster::meta::access::OBJ_DELETE,
+            _ => cluster::meta::access::PUT,
+        };
+        check_access(core, &t.bucket, ace)?;
     }
     let (mpi, owner) = core.owner(&t.bucket, &t.key);
     let mpi = match method.as_str() {
@@ -267,6 +274,12 @@ pub(crate) async fn route(
             format!("{method} is not allowed on an object"),
         )),
     }
+}
+
+/// [`Core::check_access`] as S3's AccessDenied.
+pub(crate) fn check_access(core: &Core, bucket: &str, ace: u64) -> S3Result<()> {
+    core.check_access(bucket, ace)
+        .map_err(|e| s3err(S3ErrorCode::AccessDenied, e.message))
 }
 
 pub(crate) fn no_such_bucket(bucket: &str) -> S3Error {

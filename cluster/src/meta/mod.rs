@@ -3,6 +3,7 @@
 //! mountpath), the typed rule for accepting a new version, and IDs. Nothing here does I/O
 //! or names a node's state: every higher layer builds on these values.
 
+pub mod access;
 pub mod bmd;
 pub mod bprops;
 pub mod config;
