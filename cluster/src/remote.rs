@@ -18,6 +18,9 @@
 //!   fails the local copy is removed (the backend stays the source of truth) and the client
 //!   gets the backend's error. **DELETE** deletes on the backend, then here.
 //!
+//! * **Listing** is the backend's, page by page; entries cached here carry AIS's
+//!   `EntryIsCached` flag (one merge with the cached listing of the page's name range).
+//!
 //! Providers other than `aws` answer 501 naming them.
 
 use crate::backend::{BackendError, RemoteAttrs, S3Backend, S3Config};
@@ -535,15 +538,100 @@ impl crate::backend::RemoteSource for StoredSource {
 }
 
 /// One page of remote bucket `key`'s listing from the backend: names, sizes, ETags (as the
-/// checksum column) and versions, the backend's continuation token as the page's.
+/// checksum column) and versions, the backend's continuation token as the page's. Entries
+/// cached here carry AIS's `EntryIsCached` flag (and the local props `q` asks for, see
+/// [`mark_cached`]); with `LSO_FLAG_NOT_CACHED` they are left out, so such a page may be
+/// shorter than the page size and still have a continuation token (as in AIS).
 pub async fn list_page(
     node: &Arc<Node>,
+    smap: &crate::meta::Smap,
     key: &str,
     q: &crate::listing::ListQuery,
     uuid: &str,
 ) -> Result<net::api::LsoPage> {
-    let entries = list(node, key, &q.prefix, &q.after, q.page_size).await?;
-    Ok(crate::listing::page(uuid, entries, q.page_size))
+    let mut entries = list(node, key, &q.prefix, &q.after, q.page_size).await?;
+    mark_cached(node, smap, key, q, &mut entries).await?;
+    let mut page = crate::listing::page(uuid, entries, q.page_size);
+    if q.flags & net::api::LSO_FLAG_NOT_CACHED != 0 {
+        page.entries
+            .retain(|e| e.flags & net::api::ENTRY_FLAG_PRESENT == 0);
+    }
+    Ok(page)
+}
+
+/// Local props of a cached object that a remote listing reports when asked (AIS fills them
+/// from the local object's metadata; the backend does not know them).
+const LOCAL_PROPS: [&str; 3] = ["atime", "location", "copies"];
+
+/// Flag the entries of a backend page (`entries`, in name order, after `q.after`) that are
+/// cached here with `ENTRY_FLAG_PRESENT` (AIS `EntryIsCached`) and copy the local props `q`
+/// asks for. One merge with the cached listing of the same name range (this target's
+/// mountpaths walked, or every target's through a proxy), not a lookup per entry: the walk
+/// reads directories, and object metadata only when atime is asked for. Names cached here
+/// but gone from the backend are not added.
+async fn mark_cached(
+    node: &Arc<Node>,
+    smap: &crate::meta::Smap,
+    key: &str,
+    q: &crate::listing::ListQuery,
+    entries: &mut [net::api::LsoEntry],
+) -> Result<()> {
+    let Some(last) = entries.last().map(|e| e.name.clone()) else {
+        return Ok(());
+    };
+    let wanted: Vec<&str> = q
+        .props
+        .split(',')
+        .map(str::trim)
+        .filter(|p| LOCAL_PROPS.contains(p))
+        .collect();
+    let index: HashMap<&str, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.as_str(), i))
+        .collect();
+    let mut marks: Vec<(usize, net::api::LsoEntry)> = Vec::new();
+    let mut lq = crate::listing::ListQuery {
+        prefix: q.prefix.clone(),
+        after: q.after.clone(),
+        page_size: entries.len(),
+        props: std::iter::once("name")
+            .chain(wanted.iter().copied())
+            .collect::<Vec<_>>()
+            .join(","),
+        flags: net::api::LSO_FLAG_CACHED,
+    };
+    // Cached names the backend no longer has can fill a local page: continue past them
+    // until the local listing reaches the end of the backend page.
+    loop {
+        let here = crate::listing::entries(node, smap, key, &lq).await?;
+        let full = here.len() == lq.page_size;
+        let next = here.last().map(|h| h.name.clone());
+        for h in here {
+            if h.name > last {
+                break;
+            }
+            if let Some(&i) = index.get(h.name.as_str()) {
+                marks.push((i, h));
+            }
+        }
+        match next {
+            Some(n) if full && n < last => lq.after = n,
+            _ => break,
+        }
+    }
+    for (i, h) in marks {
+        let e = &mut entries[i];
+        e.flags |= net::api::ENTRY_FLAG_PRESENT;
+        for p in &wanted {
+            match *p {
+                "atime" => e.atime = h.atime.clone(),
+                "location" => e.location = h.location.clone(),
+                _ => e.copies = h.copies,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Up to `max` entries of remote bucket `key` with `prefix` after name `after`, in name

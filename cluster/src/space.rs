@@ -6,7 +6,10 @@
 //!   what `/metrics` and `node_status` report), refreshed on core 0 every
 //!   `lru.capacity_upd_time`, when the `space`/`lru` config changed, and after
 //!   [`CAP_CHECK_BYTES`] were written. The largest used percent is kept in an atomic: the
-//!   check before every write is two atomic loads.
+//!   check before every write is a few atomic operations. A write that would take the bytes
+//!   written since the last refresh past the **headroom** (the least any mountpath could
+//!   take before `space.out_of_space`, as of that refresh) refreshes first: on a small disk
+//!   `out_of_space` holds before the periodic refresh notices.
 //! * **Out of space**: a write (native or S3 PUT, cold GET) on a target whose fullest
 //!   mountpath is above `space.out_of_space` first refreshes capacity, then runs the LRU job
 //!   once (waiting for it; at most once per [`OOS_LRU_RETRY_MS`] for all writes), and is
@@ -72,6 +75,9 @@ pub const TEST_CAPACITY_ENV: &str = "AISNODE_TEST_CAPACITY_BYTES";
 static PCT_MAX: AtomicU64 = AtomicU64::new(0);
 /// Bytes admitted for writing since the last refresh.
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// Bytes the fullest mountpath could take at the last refresh before it is out of space
+/// (module doc); a write past it refreshes first.
+static HEADROOM: AtomicU64 = AtomicU64::new(0);
 /// Config version the last refresh saw (a change of the watermarks refreshes at once).
 static REFRESH_CFG_VERSION: AtomicI64 = AtomicI64::new(-1);
 /// Per-mountpath capacity at the last refresh (for `node_status`, the LRU job's log).
@@ -147,7 +153,20 @@ pub async fn refresh(node: &Arc<Node>) -> u64 {
         .spawn_blocking(move || mps.iter().filter_map(|m| usage(m)).collect::<Vec<_>>())
         .await;
     let max = all.iter().map(MpUsage::pct).max().unwrap_or(0);
+    let oos = node
+        .config
+        .load()
+        .effective
+        .space
+        .out_of_space
+        .clamp(0, 100) as u128;
+    let headroom = all
+        .iter()
+        .map(|m| ((u128::from(m.total) * oos / 100) as u64).saturating_sub(m.used))
+        .min()
+        .unwrap_or(0);
     PCT_MAX.store(max, Ordering::Relaxed);
+    HEADROOM.store(headroom, Ordering::Relaxed);
     WRITTEN.store(0, Ordering::Relaxed);
     REFRESH_CFG_VERSION.store(version, Ordering::Relaxed);
     *LAST.lock().expect("space lock") = all;
@@ -180,14 +199,17 @@ thread_local! {
 /// Before a write of about `bytes` (0 when not known): `Err(OutOfSpace)` if the target is
 /// above `space.out_of_space` even after one LRU run (see the module doc).
 pub async fn admit_write(node: &Arc<Node>, bytes: u64) -> Result<()> {
-    WRITTEN.fetch_add(bytes, Ordering::Relaxed);
+    let written = WRITTEN.fetch_add(bytes, Ordering::Relaxed) + bytes;
     let cfg = CONFIG.with(|c| c.get(&node.config));
     let space = &cfg.effective.space;
-    let stale = REFRESH_CFG_VERSION.load(Ordering::Relaxed) != cfg.cluster.config_version;
+    let stale = REFRESH_CFG_VERSION.load(Ordering::Relaxed) != cfg.cluster.config_version
+        || (bytes > 0 && written > HEADROOM.load(Ordering::Relaxed));
     if !stale && !space.is_oos(PCT_MAX.load(Ordering::Relaxed)) {
         return Ok(());
     }
     if !space.is_oos(refresh(node).await) {
+        // The refresh saw the space before this write: count it against the new headroom.
+        WRITTEN.fetch_add(bytes, Ordering::Relaxed);
         return Ok(());
     }
     // One LRU run per OOS_LRU_RETRY_MS at most: while nothing can be evicted, writes are
@@ -211,6 +233,7 @@ pub async fn admit_write(node: &Arc<Node>, bytes: u64) -> Result<()> {
     if space.is_oos(pct) {
         return Err(oos_error(node, pct));
     }
+    WRITTEN.fetch_add(bytes, Ordering::Relaxed);
     Ok(())
 }
 

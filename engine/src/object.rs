@@ -446,7 +446,7 @@ impl ObjectWriter {
         let pos = self.offset;
         let task = glommio::spawn_local(async move {
             let t = std::time::Instant::now();
-            let r = file.write_at(buf, pos).await.map_err(Into::into);
+            let r = write_whole(&file, buf, pos, len).await;
             crate::iostat::write_done(t, len);
             r
         })
@@ -1278,6 +1278,34 @@ fn lom_checked(
     lom.atime_ns = atime_ns;
     lom.mtime_ns = stamp.mtime_ns;
     Ok(lom)
+}
+
+/// One aligned O_DIRECT write of `len` bytes at `pos`, all of them or an error. The kernel
+/// may write only part of a buffer (a full file system: a fallocate that failed earlier is
+/// ignored); counting that as written would commit an object shorter than its metadata says.
+/// Writing the rest tells why (ENOSPC, EDQUOT, EIO, classified by [`Error::io`]): its bytes
+/// do not matter, the work file is removed when the error aborts the write.
+async fn write_whole(
+    file: &DmaFile,
+    buf: DmaBuffer,
+    pos: u64,
+    len: usize,
+) -> std::io::Result<usize> {
+    let n = file.write_at(buf, pos).await?;
+    if n == len {
+        return Ok(n);
+    }
+    let short =
+        || std::io::Error::other(format!("short write: {n} of {len} bytes at offset {pos}"));
+    if !n.is_multiple_of(4096) || n > len {
+        return Err(short());
+    }
+    let mut rest = file.alloc_dma_buffer(len - n);
+    rest.as_bytes_mut().fill(0);
+    match file.write_at(rest, pos + n as u64).await {
+        Err(e) => Err(e.into()),
+        Ok(_) => Err(short()),
+    }
 }
 
 /// Create a new work file for O_DIRECT writes (read and write; fails if it exists), opened

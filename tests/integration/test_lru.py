@@ -2,14 +2,16 @@
 the LRU job (kind `lru`) evicting cached objects of remote buckets oldest-access first, and
 out-of-space refusals (507), against a `moto_server` backend.
 
-The disk is made "full" deterministically with the node's test knob
+Most tests make the disk "full" deterministically with the node's test knob
 `AISNODE_TEST_CAPACITY_BYTES` (every mountpath looks like a file system of that size whose
-used bytes are the files under it), so the watermarks can be crossed on a shared disk. Old
-access times are set on the object files (`os.utime`), as an object read hours ago has them;
-warm GETs after that are what must protect an object.
+used bytes are the files under it), so the watermarks can be crossed on a shared disk; one
+runs the node on a real small file system (a tmpfs of its own, root only) without the knob.
+Old access times are set on the object files (`os.utime`), as an object read hours ago has
+them; warm GETs after that are what must protect an object.
 """
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -271,3 +273,157 @@ def test_space_cleanup_removes_old_work_files_only(lnode):
     assert all(os.path.exists(p) for p in new)
     for p in new:
         os.remove(p)
+
+
+# ---- a real small file system --------------------------------------------------------------
+
+SMALL_FS_BYTES = 64 << 20
+BIG_OBJ = 1 << 20
+N_OLD = 24
+N_NEW = 14
+N_KEEP = 4
+
+
+def statvfs_pct(mp):
+    """Used percent of the file system at `mp`, as the node computes it (statvfs)."""
+    st = os.statvfs(mp)
+    return (st.f_blocks - st.f_bfree) * 100 // st.f_blocks
+
+
+@pytest.fixture
+def small_node(aisnode_binary, tmp_path, moto):  # noqa: F811
+    """A 1-core node whose only mountpath is a 64 MiB tmpfs (kernel >= 6.6 accepts O_DIRECT
+    there; xattrs too), no capacity knob. Unmounted whatever happens."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs mountpath needs root")
+    n = AisNode(aisnode_binary, tmp_path / "small", cores=1, num_mountpaths=1)
+    mp = n.mountpaths[0]
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_FS_BYTES}", "tmpfs", mp],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs at {mp}: {r.stderr.strip()}")
+    try:
+        n.extra_env = {"S3_ENDPOINT": moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_REGION": "us-east-1"}
+        _start_or_fail(n)
+        yield n
+    finally:
+        n.close()
+        if subprocess.run(["umount", mp], capture_output=True, timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", mp], capture_output=True, timeout=30)
+
+
+def test_lru_and_out_of_space_on_a_real_small_mountpath(small_node, s3):  # noqa: F811
+    """Cold GETs fill a 64 MiB tmpfs past highwm: the automatic LRU brings it under lowwm,
+    least recently read first (old objects read again survive), never touching ais:// objects.
+    Past out_of_space, PUTs are refused with 507 and every stored object is intact."""
+    n, ep = small_node, small_node.endpoint
+    mp = n.mountpaths[0]
+    low, high, oos = 45, 60, 80
+    r = set_config(n, **{"space.cleanupwm": "30", "space.lowwm": str(low), "space.highwm": str(high),
+                         "space.out_of_space": "95", "lru.capacity_upd_time": "10s"})
+    assert r.status_code == 200, r.text
+    s3.create_bucket(Bucket="small1")
+    old = {f"old/{i:02d}": det_bytes(f"small1/old/{i}", BIG_OBJ) for i in range(N_OLD)}
+    new = {f"new/{i:02d}": det_bytes(f"small1/new/{i}", BIG_OBJ) for i in range(N_NEW)}
+    for k, v in {**old, **new}.items():
+        s3.put_object(Bucket="small1", Key=k, Body=v)
+    assert requests.post(f"{ep}/v1/buckets/keep?provider=ais", json={"action": "create-bck"}, timeout=T).ok
+    keep = {f"k{i}": det_bytes(f"small-keep/{i}", BIG_OBJ) for i in range(N_KEEP)}
+    for k, v in keep.items():
+        assert requests.put(ourl(ep, "keep", k, "ais"), data=v, timeout=T).status_code == 200
+    # Cold GETs of the old objects: below highwm still.
+    for k, v in old.items():
+        r = requests.get(ourl(ep, "small1", k), timeout=T)
+        assert r.status_code == 200 and r.content == v, (k, r.status_code)
+    assert statvfs_pct(mp) < high, statvfs_pct(mp)
+    assert not jobs(n, "lru")
+    # Read hours ago, old/i before old/i+1; the oldest N_REREAD are read again now.
+    for i in range(N_OLD):
+        age(local_path(n, "small1", f"old/{i:02d}"), 3 * HOURS_NS + (N_OLD - i) * 60 * 10**9)
+    reread = [f"old/{i:02d}" for i in range(N_REREAD)]
+    for k in reread:
+        r = requests.get(ourl(ep, "small1", k), timeout=T)
+        assert r.status_code == 200 and r.content == old[k]
+    # More cold GETs push the file system past highwm; nobody starts LRU.
+    for k, v in new.items():
+        r = requests.get(ourl(ep, "small1", k), timeout=T)
+        assert r.status_code == 200 and r.content == v, (k, r.status_code)
+    peak = statvfs_pct(mp)
+    assert peak > high, peak
+    deadline = time.monotonic() + 60  # the next capacity refresh (10 s) starts it
+    while not jobs(n, "lru"):
+        assert time.monotonic() < deadline, f"no automatic LRU at {peak}% used (highwm {high})"
+        time.sleep(0.2)
+    job = wait_finished(n, "lru")
+    assert job["errors"] == 0 and not job["aborted"], job
+    after = statvfs_pct(mp)
+    assert after <= low, (peak, after, job)
+    gone = [k for k in old if local_path(n, "small1", k) is None]
+    eligible = [k for k in old if k not in reread]
+    assert gone == eligible[:len(gone)] and gone, (gone, eligible)  # least recently read first
+    assert len(gone) < len(eligible), "evicted everything eligible: the test proves no order"
+    assert all(local_path(n, "small1", k) for k in reread + list(new)), "a recently read object was evicted"
+    assert job["objects"] == len(gone) and job["bytes"] == len(gone) * BIG_OBJ, job
+    print(f"\ntmpfs {SMALL_FS_BYTES >> 20} MiB: {peak}% used after cold GETs, LRU evicted {len(gone)} "
+          f"objects, {after}% used (lowwm {low}, highwm {high})")
+
+    # Out of space: ais:// PUTs (never evictable) until refused. Capacity may be refreshed
+    # only after the file system is full (every 10 s): a write the disk refuses (ENOSPC) is a
+    # 507 all the same.
+    r = set_config(n, **{"space.out_of_space": str(oos)})
+    assert r.status_code == 200, r.text
+    filled = {}
+    for i in range(2 * SMALL_FS_BYTES // BIG_OBJ):
+        k, v = f"fill{i:03d}", det_bytes(f"small-fill/{i}", BIG_OBJ)
+        r = requests.put(ourl(ep, "keep", k, "ais"), data=v, timeout=T)
+        if r.status_code == 507:
+            break
+        assert r.status_code == 200, (k, r.status_code, r.text)
+        filled[k] = v
+    else:
+        pytest.fail("no 507 however full the mountpath")
+    assert "out of space" in r.text, r.text
+    assert statvfs_pct(mp) > oos - 100 * BIG_OBJ // SMALL_FS_BYTES, statvfs_pct(mp)
+    # A new object, and an existing one overwritten, are refused; nothing half-written stays.
+    r = requests.put(ourl(ep, "keep", "one-more", "ais"), data=b"x" * 1000, timeout=T)
+    assert r.status_code == 507, (r.status_code, r.text)
+    r = requests.put(ourl(ep, "keep", "k0", "ais"), data=b"new bytes", timeout=T)
+    assert r.status_code == 507, (r.status_code, r.text)
+    assert requests.head(ourl(ep, "keep", "one-more", "ais"), timeout=T, allow_redirects=True).status_code == 404
+    wk = [p for p in (os.path.join(mp, "@ais", "keep", "%wk"), os.path.join(mp, "@aws", "small1", "%wk"))
+          if os.path.isdir(p)]
+    assert not [f for d in wk for f in os.listdir(d)], "work files left behind"
+    # Every stored object reads back whole (not the aged ones left: an LRU run may still
+    # evict them, and a cold GET would be refused now).
+    stored = {("keep", k, "ais"): v for k, v in {**keep, **filled}.items()}
+    stored.update({("small1", k, "aws"): v for k, v in {**old, **new}.items() if k not in eligible})
+    for (b, k, prov), v in stored.items():
+        r = requests.get(ourl(ep, b, k, prov), timeout=T)
+        assert r.status_code == 200 and r.content == v, (b, k, r.status_code)
+    print(f"out_of_space {oos}%: {len(filled)} PUTs of 1 MiB accepted, then 507 at {statvfs_pct(mp)}% used")
+
+    # out_of_space 100: the file system itself runs out (ENOSPC, maybe in the middle of an
+    # object). Still a 507; no PUT that was acknowledged lost a byte, nothing half-written
+    # stays, and the mountpath stays in service.
+    r = set_config(n, **{"space.out_of_space": "100"})
+    assert r.status_code == 200, r.text
+    for i in range(2 * SMALL_FS_BYTES // BIG_OBJ):
+        k, v = f"full{i:03d}", det_bytes(f"small-full/{i}", BIG_OBJ)
+        r = requests.put(ourl(ep, "keep", k, "ais"), data=v, timeout=T)
+        if r.status_code == 507:
+            break
+        assert r.status_code == 200, (k, r.status_code, r.text)
+        filled[k] = v
+    else:
+        pytest.fail("no 507 with the file system full")
+    assert "out of space" in r.text, r.text
+    assert not [f for d in wk for f in os.listdir(d)], "work files left behind"
+    for k, v in filled.items():
+        r = requests.get(ourl(ep, "keep", k, "ais"), timeout=T)
+        assert r.status_code == 200 and r.content == v, (k, r.status_code, len(r.content))
+    for k in list(filled)[:3]:
+        assert requests.delete(ourl(ep, "keep", k, "ais"), timeout=T).status_code == 200
+    r = requests.put(ourl(ep, "keep", "after-full", "ais"), data=b"room again", timeout=T)
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert requests.get(ourl(ep, "keep", "after-full", "ais"), timeout=T).content == b"room again"

@@ -10,7 +10,9 @@ the node is a cache in front of it (`S3_ENDPOINT`), addressed as AIS addresses r
   copy goes too);
 * PUT writes through (the backend has the bytes), DELETE deletes on the backend and here;
 * HEAD of an object not cached: the backend's size with `Ais-Present: false`;
-* listing: the backend's (paged), and with the cached flag only what is here;
+* listing: the backend's (paged), each entry cached here flagged so (AIS `EntryIsCached`, the
+  SDK's `is_cached()`) with its local props; with the cached flag only what is here, with
+  not-cached only what is not;
 * a backend that is down: a clear 503 naming the endpoint, quickly.
 """
 
@@ -345,7 +347,12 @@ def test_remote_bucket_in_a_cluster(aisnode_binary, tmp_path, moto, s3):
         per_target = [sum(1 for p in Path(m).rglob("*") if p.is_file() and "/@aws/rbc/%ob/" in str(p))
                       for t in c.targets for m in t.mountpaths]
         assert sum(per_target) == 40 and all(per_target), per_target
-        assert sorted(e.name for e in b.list_all_objects(page_size=9)) == sorted(data)
+        # Every target's cached objects are flagged so through the proxy; one only on the
+        # backend is not.
+        s3.put_object(Bucket="rbc", Key="only-remote", Body=b"not read through the cluster")
+        listed = {e.name: e.is_cached() for e in b.list_all_objects(page_size=9)}
+        assert listed == {**{k: True for k in data}, "only-remote": False}, listed
+        s3.delete_object(Bucket="rbc", Key="only-remote")
         b.object("new").get_writer().put_content(b"through the proxy")
         assert s3.get_object(Bucket="rbc", Key="new")["Body"].read() == b"through the proxy"
         b.object("o001").delete()
@@ -490,3 +497,48 @@ def test_files_in_remote_shards_and_writes_that_would_miss_the_backend(cache, s3
     assert r.status_code == 501 and "promote" in r.text, (r.status_code, r.text)
     assert s3.get_object(Bucket="rb6", Key="s.tar")["Body"].read() == before
     assert "copy" not in [o["Key"] for o in s3.list_objects_v2(Bucket="rb6").get("Contents", [])]
+
+
+def test_listing_flags_the_entries_cached_here(cache, s3):
+    """A remote bucket's listing is the backend's; the entries cached here carry AIS's
+    `EntryIsCached` (and the local atime, location and copies when asked), the others do not.
+    Cached objects deleted out of band (still here, gone from the backend) are not listed,
+    even when there are more of them than a page holds."""
+    from aistore.sdk.list_object_flag import ListObjectFlag
+    from aistore.sdk.provider import Provider
+
+    s3.create_bucket(Bucket="rb7")
+    data = {f"o{i:02d}": det_bytes(f"rb7/{i}", 500 + i) for i in range(30)}
+    for k, v in data.items():
+        s3.put_object(Bucket="rb7", Key=k, Body=v)
+    b = make_client(cache.endpoint).bucket("rb7", provider=Provider.AMAZON)
+    got = [f"o{i:02d}" for i in range(10)] + [f"o{i:02d}" for i in range(20, 30, 2)]
+    for k in got:
+        assert b.object(k).get_reader().read_all() == data[k], k
+    for i in range(9):
+        s3.delete_object(Bucket="rb7", Key=f"o{i:02d}")
+    remote = [f"o{i:02d}" for i in range(9, 30)]
+    cached = {k for k in got if k in remote}
+    assert cached == {"o09", "o20", "o22", "o24", "o26", "o28"}
+
+    for page_size in (7, 1000):
+        listed = list(b.list_all_objects(page_size=page_size, props="name,size,atime,location,copies"))
+        assert [e.name for e in listed] == remote, (page_size, [e.name for e in listed])
+        assert {e.name for e in listed if e.is_cached()} == cached, page_size
+        for e in listed:
+            assert e.size == len(data[e.name]), (e.name, e.size)
+            here = e.name in cached
+            assert bool(e.atime) == here and bool(e.location) == here and e.copies == int(here), \
+                (e.name, e.atime, e.location, e.copies)
+    # Default props: the flag all the same.
+    assert {e.name for e in b.list_all_objects(page_size=5) if e.is_cached()} == cached
+    # Not cached: only what is not here (pages may come back short, the token goes on).
+    nc = list(b.list_all_objects(page_size=4, flags=[ListObjectFlag.NOT_CACHED]))
+    assert [e.name for e in nc] == [k for k in remote if k not in cached], [e.name for e in nc]
+    assert not any(e.is_cached() for e in nc)
+    # Cached: what is here, every entry flagged.
+    here = list(b.list_all_objects(flags=[ListObjectFlag.CACHED]))
+    assert {e.name for e in here} == set(got) and all(e.is_cached() for e in here), [e.name for e in here]
+    # A cold GET now: the next listing flags it.
+    assert b.object("o11").get_reader().read_all() == data["o11"]
+    assert {e.name for e in b.list_all_objects(page_size=7) if e.is_cached()} == cached | {"o11"}

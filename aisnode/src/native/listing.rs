@@ -27,12 +27,12 @@ pub async fn list_objects(
     lso: &LsoMsg,
 ) -> Result<Outcome, ApiError> {
     if cluster::remote::is_remote(bucket) && lso.flags & net::api::LSO_FLAG_CACHED == 0 {
-        // A remote bucket: the backend's listing (`LSO_FLAG_CACHED`: only what is here).
+        // A remote bucket: the backend's listing, entries cached here flagged as such
+        // (`LSO_FLAG_CACHED`: only what is here; `LSO_FLAG_NOT_CACHED`: only what is not).
         audit::check_lso_flags(lso.flags)?;
         for (bit, name) in [
             (LSO_FLAG_ARCH_DIR, "arch-dir"),
             (LSO_FLAG_NO_RECURSION, "no-recursion"),
-            (LSO_FLAG_NOT_CACHED, "not-cached"),
             (LSO_FLAG_DIFF, "diff"),
         ] {
             if lso.flags & bit != 0 {
@@ -43,7 +43,8 @@ pub async fn list_objects(
             }
         }
         let q = ListQuery::from_lso(lso);
-        let page = cluster::remote::list_page(&core.node, bucket, &q, &lso.uuid).await?;
+        let page =
+            cluster::remote::list_page(&core.node, &core.smap(), bucket, &q, &lso.uuid).await?;
         return send_page(conn, req, &page).await;
     }
     check(core, req, bucket, lso)?;
