@@ -7,7 +7,8 @@ AIS offers: the `blob-download` job (the SDK's `Object.blob_download`), a GET wi
 Backend reads are counted in moto's request log: a ranged GET is answered 206, a whole-object
 GET 200.
 
-* the job reads a 64 MiB object as 8 MiB ranges with 4 workers, stores it byte-identical,
+* the job reads a 64 MiB object as 8 MiB ranges with 4 workers (4 in flight at once, seen by
+  a slow backend), stores it byte-identical,
   shows its progress (`loc-bytes` of `in-bytes`) and is waited on with the SDK's `Job`;
 * a job aborted mid-way, or whose object changes on the backend mid-way (ETag), stores
   nothing and reads no more;
@@ -243,19 +244,24 @@ def test_bad_requests_change_nothing(cache, s3, moto):
 
 
 class ChangingBackend(BaseHTTPRequestHandler):
-    """A minimal S3 endpoint whose objects change after their third ranged GET (new bytes,
-    new ETag, same size). Object `honest` answers a stale `If-Match` with 412, as S3 does;
+    """A minimal S3 endpoint whose objects (but `slow`) change after their third ranged GET
+    (new bytes, new ETag, same size). Object `honest` answers a stale `If-Match` with 412, as S3 does;
     object `liar` ignores `If-Match` (the blob downloader must notice the new ETag itself)."""
 
     protocol_version = "HTTP/1.1"
     SIZE = 4 * MiB
     gets = {}
+    # Object `slow` never changes; each of its GETs takes a while, and the most GETs of it
+    # in flight at once are counted.
+    lock = threading.Lock()
+    in_flight = 0
+    max_in_flight = 0
 
     def log_message(self, *args):
         pass
 
     def _version(self, key):
-        v = 2 if self.gets.get(key, 0) >= 3 else 1
+        v = 2 if key != "slow" and self.gets.get(key, 0) >= 3 else 1
         return v, det_bytes(f"chg/{key}/{v}", self.SIZE), f'"etag-{key}-{v}"'
 
     def _head(self, status, length, etag, extra=()):
@@ -285,13 +291,21 @@ class ChangingBackend(BaseHTTPRequestHandler):
             self._head(412, len(body), None)
             self.wfile.write(body)
             return
+        if key == "slow":
+            cls = ChangingBackend
+            with cls.lock:
+                cls.in_flight += 1
+                cls.max_in_flight = max(cls.max_in_flight, cls.in_flight)
+            time.sleep(0.05)
+            with cls.lock:
+                cls.in_flight -= 1
         first, last = (int(x) for x in self.headers["Range"].split("=")[1].split("-"))
         last = min(last, len(data) - 1)
         self._head(206, last - first + 1, etag, [("Content-Range", f"bytes {first}-{last}/{len(data)}")])
         self.wfile.write(data[first:last + 1])
 
 
-def test_an_object_changed_mid_way_fails_the_job(aisnode_binary, tmp_path):
+def test_parallel_ranges_and_an_object_changed_mid_way(aisnode_binary, tmp_path):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), ChangingBackend)
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
@@ -308,6 +322,14 @@ def test_an_object_changed_mid_way_fails_the_job(aisnode_binary, tmp_path):
             assert s["aborted"] and "changed on the backend" in s["abort-err"], s
             assert ChangingBackend.gets[key] == 4, ChangingBackend.gets
         assert cached_names(n, "chg") == []
+        # num-workers ranged GETs in flight at once: 16 chunks, 4 workers.
+        r = start_blob(n, "chg", "slow", {"chunk-size": 256 * 1024, "num-workers": 4})
+        assert r.status_code == 200 and r.text, r.text
+        s = wait_finished(n, r.text)
+        assert not s["aborted"] and s["stats"]["loc-objs"] == 1, s
+        assert ChangingBackend.gets["slow"] == 16 and ChangingBackend.max_in_flight == 4, ChangingBackend.gets
+        r = requests.get(url(n.endpoint, "chg", "slow"), timeout=T)
+        assert r.status_code == 200 and r.content == det_bytes("chg/slow/1", ChangingBackend.SIZE)
         # A GET through the blob downloader of a changing object: a cut response, not a
         # mix of versions, and nothing stored.
         ChangingBackend.gets["liar"] = 0
@@ -316,7 +338,7 @@ def test_an_object_changed_mid_way_fails_the_job(aisnode_binary, tmp_path):
                              headers={"Ais-Blob-Download": "true", "Ais-Blob-Chunk": "32KiB", "Ais-Blob-Workers": "-1"})
             r.raise_for_status()
             assert len(r.content) == ChangingBackend.SIZE  # raises on a cut body first
-        assert cached_names(n, "chg") == []
+        assert cached_names(n, "chg") == ["slow"]
     finally:
         n.close()
         srv.shutdown()
