@@ -257,6 +257,12 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                         }
                         return native::promote::handle(core, conn, bucket, msg).await;
                     }
+                    if msg.action == native::blob::ACT_BLOB_DOWNLOAD {
+                        engine::name::validate_bucket(bucket)
+                            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                        let key = bucket_key(core, req, bucket)?;
+                        return native::blob::handle(core, conn, &key, msg).await;
+                    }
                     audit::check_action(audit::Endpoint::ObjectsBucket, "POST", &msg.action)?;
                 }
                 return Err(ApiError::bad_request(format!(

@@ -11,7 +11,8 @@
 //!    [`mountpaths`] (runtime changes), [`resilver`], [`jobs`] (the job API), [`vote`]
 //!    (primary failover and set-primary), [`config`] (the cluster configuration:
 //!    set-config, node overrides, sync), [`backend`] (remote backends: the S3 client), [`remote`]
-//!    (remote buckets: this cluster as a cache in front of a backend), [`space`] (capacity,
+//!    (remote buckets: this cluster as a cache in front of a backend), [`blob`] (blob downloads:
+//!    one large remote object as parallel ranged GETs), [`space`] (capacity,
 //!    watermarks, out of space, access times, space cleanup), [`lru`] (the LRU eviction job).
 //!
 //! [`error`] is the typed error every layer returns (times and dates are `net::time`).
@@ -26,6 +27,7 @@ pub mod node;
 
 // Layer 3.
 pub mod backend;
+pub mod blob;
 pub mod buckets;
 pub mod config;
 pub mod daemon;

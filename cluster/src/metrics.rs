@@ -95,6 +95,9 @@ metrics! {
     AwsPutNsTotal = "aws.put.ns.total", "aws_put_ns_total", Total, "remote backend aws: PUT: total cumulative time (nanoseconds)";
     AwsHeadN = "aws.head.n", "aws_head_count", Counter, "remote backend aws: number of HEAD(object) requests";
     AwsDelN = "aws.del.n", "aws_del_count", Counter, "remote backend aws: number of DELETE(object) requests";
+    GetBlobN = "getblob.n", "getblob_count", Counter, "total number of executed blob download requests";
+    GetBlobSize = "getblob.size", "getblob_bytes", Size, "BLOB DOWNLOAD: total cumulative size (bytes)";
+    ErrGetBlobN = "err.getblob.n", "err_getblob_count", Counter, "total number of blob download errors";
     VerChangeN = "ver.change.n", "ver_change_count", Counter, "cached remote objects found changed (or deleted) on the backend";
     VerChangeSize = "ver.change.size", "ver_change_bytes", Size, "cached remote objects found changed on the backend: total size (bytes)";
     ReqN = "req.n", "core_requests", Counter, "HTTP requests served";

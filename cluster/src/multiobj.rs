@@ -8,7 +8,7 @@
 //! | `archive` | `PUT /v1/buckets/B` ArchiveMsg (`archname`, `mime`, `tobck`, `isbn`, `aate`, `bnonly`) | the shard's owner gathers every member (intra-cluster GETs) into one tar, tgz, tar.lz4 or zip |
 //! | `copy-bck` | `POST /v1/buckets/B?bck_to=U` TCBMsg (`prefix`, `prepend`, `dry_run`, `ext`) | walks its objects of B (with the prefix) and copies each |
 //! | `move-bck` | `POST /v1/buckets/B?bck_to=U` | moves its objects of B to their owners in the new bucket |
-//! | `prefetch-listrange` | `POST /v1/buckets/B` PrefetchMsg (`objnames \| template`, `latest-ver`) on a remote bucket | cold-GETs the selected objects it owns that are not cached (or changed, with `latest-ver`) |
+//! | `prefetch-listrange` | `POST /v1/buckets/B` PrefetchMsg (`objnames \| template`, `latest-ver`, `blob-threshold`, `blob-chunk-size`, `blob-num-workers`) on a remote bucket | cold-GETs the selected objects it owns that are not cached (or changed, with `latest-ver`); those of at least `blob-threshold` bytes by the blob downloader (`crate::blob`: parallel ranged GETs, a `blob-download` job each) |
 //! | `evict-listrange` | `DELETE /v1/buckets/B` `{objnames \| template}` on a remote bucket | drops its cached copies of the selected objects (the backend keeps them) |
 //!
 //! On a remote bucket a prefix template (or none: the whole bucket) selects from the
@@ -43,9 +43,10 @@
 //!   so one admitted before the mark commits before the passes start, or is refused.
 //!
 //! # What this module does not do
-//! Copies and archives into or out of remote buckets, `synchronize`, `blob-threshold`, ETL, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
+//! Copies and archives into or out of remote buckets, `synchronize`, ETL, archive members over [`intra::INTRA_BODY_BYTES_MAX`] or shards
 //! over [`ARCHIVE_BYTES_MAX`] (the shard is assembled in memory): refused by name.
 
+use crate::blob;
 use crate::buckets::cname;
 use crate::daemon::Node;
 use crate::error::{Error, Result};
@@ -164,6 +165,16 @@ pub struct Spec {
     /// one at a time).
     #[serde(default)]
     pub workers: i64,
+    /// Prefetch: objects of at least this many bytes are fetched by the blob downloader
+    /// (`crate::blob`); 0: none.
+    #[serde(default)]
+    pub blob_threshold: u64,
+    /// Prefetch: the blob downloads' chunk size (0: the default).
+    #[serde(default)]
+    pub blob_chunk_size: u64,
+    /// Prefetch: the blob downloads' workers per object (0: the default, -1: one).
+    #[serde(default)]
+    pub blob_workers: i64,
 }
 
 impl Spec {
@@ -286,14 +297,11 @@ fn parse_msg(
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false)
     };
-    if v.get("blob-threshold")
-        .and_then(serde_json::Value::as_i64)
-        .is_some_and(|t| t > 0)
-    {
-        return Err(Error::NotImplemented(format!(
-            "{kind}: \"blob-threshold\" (blob downloads of large objects) is not supported"
-        )));
-    }
+    let blob = if kind == KIND_PREFETCH {
+        parse_blob(v)?
+    } else {
+        BlobSpec::default()
+    };
     for k in ["synchronize", "non-recurs"] {
         if b(k) {
             return Err(Error::NotImplemented(format!(
@@ -393,9 +401,55 @@ fn parse_msg(
                     ))
                 })?,
         },
+        blob_threshold: blob.threshold,
+        blob_chunk_size: blob.chunk_size,
+        blob_workers: blob.workers,
     };
     spec.selection()?;
     Ok(spec)
+}
+
+/// A prefetch's blob-download fields (AIS `PrefetchMsg`).
+#[derive(Debug, Default)]
+struct BlobSpec {
+    threshold: u64,
+    chunk_size: u64,
+    workers: i64,
+}
+
+/// `blob-threshold` (bytes; 0 or absent: no blob downloads; below
+/// [`blob::PREFETCH_THRESHOLD_BYTES_MIN`] raised to it, as AIS), `blob-chunk-size` and
+/// `blob-num-workers` (as a `blob-download`'s `chunk-size` and `num-workers`).
+fn parse_blob(v: &serde_json::Value) -> Result<BlobSpec> {
+    let threshold = match v.get("blob-threshold") {
+        None | Some(serde_json::Value::Null) => 0,
+        Some(x) => x.as_u64().ok_or_else(|| {
+            Error::BadRequest(format!(
+                "{KIND_PREFETCH}: invalid blob-threshold {x} (expecting a size in bytes, 0 for none)"
+            ))
+        })?,
+    };
+    let m = blob::BlobMsg::from_value(&serde_json::json!({
+        "chunk-size": v.get("blob-chunk-size"),
+        "num-workers": v.get("blob-num-workers"),
+    }))
+    .map_err(|e| {
+        Error::BadRequest(format!(
+            "{KIND_PREFETCH}: {}",
+            e.to_string()
+                .replace("chunk-size", "blob-chunk-size")
+                .replace("num-workers", "blob-num-workers")
+        ))
+    })?;
+    Ok(BlobSpec {
+        threshold: if threshold > 0 {
+            threshold.max(blob::PREFETCH_THRESHOLD_BYTES_MIN)
+        } else {
+            0
+        },
+        chunk_size: m.chunk_bytes,
+        workers: m.workers,
+    })
 }
 
 /// Proxy or all-in-one node: validate and start `action` on `bucket` (`value`: the action
@@ -1014,6 +1068,25 @@ async fn step(
                 .get(bucket)
                 .map(|p| p.checksum.ty.clone())
                 .unwrap_or_default();
+            if spec.blob_threshold > 0 {
+                // The backend's size decides: large objects as parallel ranged GETs.
+                let attrs = match crate::remote::head(node, bucket, name).await {
+                    Ok(a) => a,
+                    Err(e) if crate::remote::is_not_found(&e) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                if attrs.size >= spec.blob_threshold {
+                    let msg = blob::BlobMsg {
+                        chunk_bytes: spec.blob_chunk_size,
+                        workers: spec.blob_workers,
+                        ..Default::default()
+                    };
+                    let parent = format!("{KIND_PREFETCH}[{}]", spec.id);
+                    return blob::download(node, mp, bucket, name, &ck, &attrs, &msg, &parent)
+                        .await
+                        .map(Some);
+                }
+            }
             match crate::remote::cold_get(node, mp, bucket, name, &ck).await {
                 Ok(()) => Ok(Some(
                     engine::object::read_lom_path(&fqn).map_or(0, |l| l.size),

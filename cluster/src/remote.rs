@@ -284,6 +284,18 @@ pub async fn cold_get_to<S: ColdSink>(
     cksum_type: &str,
     sink: &mut S,
 ) -> Result<Served> {
+    single_flight(key, object, fetch(node, mp, key, object, cksum_type, sink)).await
+}
+
+/// Run `fetch` (a fetch of `object` of remote bucket `key` from the backend) unless one is
+/// in flight on this core: then wait for that one to end and answer [`Served::No`] (the
+/// caller reads what it stored, or misses again). Cold GETs and blob downloads
+/// (`crate::blob`) share it, so one object is fetched once per core at a time.
+pub async fn single_flight<F: std::future::Future<Output = Result<Served>>>(
+    key: &str,
+    object: &str,
+    fetch: F,
+) -> Result<Served> {
     let id = (key.to_string(), object.to_string());
     let waiting = INFLIGHT.with(|m| m.borrow().get(&id).cloned());
     if let Some(sem) = waiting {
@@ -294,7 +306,7 @@ pub async fn cold_get_to<S: ColdSink>(
     }
     let sem = Rc::new(glommio::sync::Semaphore::new(0));
     INFLIGHT.with(|m| m.borrow_mut().insert(id.clone(), sem.clone()));
-    let r = fetch(node, mp, key, object, cksum_type, sink).await;
+    let r = fetch.await;
     INFLIGHT.with(|m| m.borrow_mut().remove(&id));
     sem.close();
     r
@@ -402,7 +414,7 @@ async fn fetch<S: ColdSink>(
 
 /// How a cached remote object is stored: its backend identity in custom metadata, its
 /// backend modification time as the object's.
-fn put_opts(node: &Node, key: &str, attrs: &RemoteAttrs, cksum_type: &str) -> PutOpts {
+pub(crate) fn put_opts(node: &Node, key: &str, attrs: &RemoteAttrs, cksum_type: &str) -> PutOpts {
     let mut custom = vec![
         (MD_SOURCE.to_string(), source_of(key)),
         (MD_ETAG.to_string(), attrs.etag.clone()),

@@ -22,6 +22,9 @@ pub struct Job {
     pub objects: AtomicU64,
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+    /// What the job will move in all, when known up front (a blob download: the object's
+    /// size; AIS reports it as the snapshot's `in-bytes`); 0 otherwise.
+    pub total_bytes: AtomicU64,
     pub aborted: AtomicBool,
     pub finished: AtomicBool,
     pub smap_version: i64,
@@ -89,12 +92,15 @@ impl Job {
             "kind": self.kind,
             "start-time": time::format_rfc3339_nano(self.start_time_ns),
             "end-time": if end == 0 { "0001-01-01T00:00:00Z".to_string() } else { time::format_rfc3339_nano(end) },
-            "bck": if self.bck.is_empty() { serde_json::Value::Null } else { serde_json::json!({"name": self.bck, "provider": "ais", "namespace": {"uuid": "", "name": ""}}) },
+            "bck": if self.bck.is_empty() { serde_json::Value::Null } else {
+                let b = engine::layout::Bck::ais(&self.bck);
+                serde_json::json!({"name": b.name, "provider": b.provider, "namespace": {"uuid": b.ns.trim_start_matches('@'), "name": ""}})
+            },
             "stats": {
                 "loc-objs": objs, "loc-bytes": bytes,
                 "out-objs": if self.kind == "rebalance" { objs } else { 0 },
                 "out-bytes": if self.kind == "rebalance" { bytes } else { 0 },
-                "in-objs": 0, "in-bytes": 0,
+                "in-objs": 0, "in-bytes": self.total_bytes.load(Ordering::Relaxed),
             },
             "errors": self.errors.load(Ordering::Relaxed),
             "aborted": self.is_aborted(),

@@ -39,15 +39,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Each moto_server's request log (endpoint -> path): one line per request it answered, e.g.
+# `"GET /bucket/key HTTP/1.1" 206 -` (tests count backend reads from it).
+MOTO_LOGS = {}
+
+
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     exe = Path(sys.executable).parent / "moto_server"
     assert exe.exists(), f"{exe}: moto[server] is not installed (scripts/test.sh installs it)"
     port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    log = open(log_path, "wb")
     p = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     ep = f"http://127.0.0.1:{port}"
+    MOTO_LOGS[ep] = log_path
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -288,8 +295,8 @@ def test_prefetch_evict_and_delete_jobs(cache, s3):
                       json={"action": "prefetch-listrange", "value": {"objnames": ["x"]}}, timeout=T)
     assert r.status_code == 400 and "not a remote bucket" in r.text, r.text
     r = requests.post(url(cache.endpoint, "rb4"), json={"action": "prefetch-listrange",
-                                                        "value": {"objnames": ["x"], "blob-threshold": 1}}, timeout=T)
-    assert r.status_code == 501 and "blob-threshold" in r.text, r.text
+                                                        "value": {"objnames": ["x"], "blob-threshold": -1}}, timeout=T)
+    assert r.status_code == 400 and "blob-threshold" in r.text, r.text
     r = requests.post(url(cache.endpoint, "rb4"), json={"action": "prefetch-listrange",
                                                         "value": {"objnames": ["x"], "num-workers": 100000}}, timeout=T)
     assert r.status_code == 400 and "num-workers" in r.text, r.text

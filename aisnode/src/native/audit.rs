@@ -90,7 +90,6 @@ pub const ROWS: &[Row] = &[
     act(Bucket, "POST", "create-inventory", "create a native bucket inventory (job)"),
     act(Bucket, "DELETE", "destroy-inventory", "destroy native bucket inventories"),
     act(Bucket, "GET", "show-inventory", "show native bucket inventories"),
-    act(ObjectsBucket, "POST", "blob-download", "download a large remote object (job)"),
     act(Cluster, "PUT", "decommission", "decommission the whole cluster"),
     act(Cluster, "PUT", "rm-unsafe", "remove a node without rebalance"),
     act(Cluster, "PUT", "reload-creds", "reload backend credentials"),

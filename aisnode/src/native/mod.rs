@@ -4,6 +4,7 @@
 pub mod append;
 pub mod archive;
 pub mod audit;
+pub mod blob;
 pub mod body;
 pub mod buckets;
 pub mod cluster;

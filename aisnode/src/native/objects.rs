@@ -451,6 +451,16 @@ async fn get(
         )
     })?;
     let latest = remote && (latest || req.q_true("latest-ver"));
+    // A GET through the blob downloader (AIS `Ais-Blob-*` headers): bad values are a 400
+    // whether or not the object is cached, and only remote buckets have one.
+    let blob = cluster::blob::BlobMsg::from_headers(|h| req.head.header(h))?;
+    if blob.is_some() {
+        cluster::blob::check_remote(bucket).map_err(|_| {
+            ApiError::bad_request(format!(
+                "blob-downloader is not supported for local buckets: {cname}"
+            ))
+        })?;
+    }
     // A corrupted replica found while serving is healed once and the GET retried.
     let mut healed = false;
     let mut fetched = false;
@@ -472,6 +482,28 @@ async fn get(
                     if req.head.header("range").is_some() {
                         cluster::remote::cold_get(&node, &mp, bucket, object, &cksum_type).await?;
                         continue;
+                    }
+                    if let Some((msg, threshold)) = &blob {
+                        // Parallel ranged GETs, streamed in order as they arrive; below the
+                        // threshold a plain cold GET.
+                        let mut sink = ClientSink { conn: &mut *conn };
+                        match cluster::blob::get_to(
+                            &node,
+                            &mp,
+                            bucket,
+                            object,
+                            &cksum_type,
+                            msg,
+                            *threshold,
+                            &mut sink,
+                        )
+                        .await?
+                        {
+                            Some(cluster::remote::Served::Yes) => return Ok(Outcome::KeepAlive),
+                            Some(cluster::remote::Served::Cut) => return Ok(Outcome::Close),
+                            Some(cluster::remote::Served::No) => continue,
+                            None => {}
+                        }
                     }
                     let mut sink = ClientSink { conn: &mut *conn };
                     match cluster::remote::cold_get_to(

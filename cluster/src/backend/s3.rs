@@ -554,6 +554,19 @@ impl S3Backend {
         key: &str,
         range: Option<(u64, u64)>,
     ) -> Result<(RemoteAttrs, RemoteBody), BackendError> {
+        self.get_object_if(bucket, key, range, "").await
+    }
+
+    /// [`S3Backend::get_object`] of the version whose ETag is `if_match` (unquoted; empty:
+    /// any): S3 answers 412 `PreconditionFailed` once the object changed, so the pieces of
+    /// a ranged (blob) download all come from one version.
+    pub async fn get_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+        if_match: &str,
+    ) -> Result<(RemoteAttrs, RemoteBody), BackendError> {
         self.check_key(bucket, key)?;
         let range_value = match range {
             Some((first, last)) if first > last => {
@@ -566,7 +579,11 @@ impl S3Backend {
             Some((first, last)) => Some(format!("bytes={first}-{last}")),
             None => None,
         };
-        let hs: Vec<(&str, &str)> = range_value.iter().map(|r| ("Range", r.as_str())).collect();
+        let etag = format!("\"{if_match}\"");
+        let mut hs: Vec<(&str, &str)> = range_value.iter().map(|r| ("Range", r.as_str())).collect();
+        if !if_match.is_empty() {
+            hs.push(("If-Match", etag.as_str()));
+        }
         let (head, mut body) = self
             .send::<&[u8]>("GET", bucket, Some(key), "", &hs, Body::None)
             .await?;
