@@ -267,9 +267,18 @@ pub async fn cold_get(
     object: &str,
     cksum_type: &str,
 ) -> Result<()> {
-    cold_get_to(node, mp, key, object, cksum_type, &mut NoSink)
-        .await
-        .map(|_| ())
+    match cold_get_to(node, mp, key, object, cksum_type, &mut NoSink).await? {
+        Served::No | Served::Yes => Ok(()),
+        // With no client to cut, a cut fetch is a failed one (the reason is in the log); it
+        // stored nothing.
+        Served::Cut => Err(Error::Peer {
+            status: 502,
+            message: format!(
+                "cold GET {}/{object}: the fetch from the backend did not complete",
+                crate::buckets::cname(key)
+            ),
+        }),
+    }
 }
 
 /// [`cold_get`] that also streams the bytes to `sink` as they arrive from the backend (one
