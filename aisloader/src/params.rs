@@ -115,7 +115,7 @@ pub static FLAGS: &[FlagDef] = &[
     flag!("s3accesskey", Str, "", "S3 access key (default: env AWS_ACCESS_KEY_ID)"),
     flag!("s3secretkey", Str, "", "S3 secret key (default: env AWS_SECRET_ACCESS_KEY)"),
     flag!("s3region", Str, "us-east-1", "S3 region used in request signing"),
-    flag!("expect-continue", Str, "64KiB", "native API: PUT bodies of at least this size are sent with 'Expect: 100-continue', so the proxy's redirect comes before the body and the body crosses the network once (0 - never; the body then goes to the proxy and again to the target)"),
+    flag!("expect-continue", Str, "1MiB", "native API: PUT bodies of at least this size are sent with 'Expect: 100-continue', so the proxy's redirect comes before the body and the body crosses the network once; the proxy closes that connection, so smaller bodies are cheaper sent twice (0 - never; the body then goes to the proxy and again to the target)"),
 ];
 
 /// Flags accepted only at their default value.

@@ -289,7 +289,7 @@ pub fn write(
     if res.rows.iter().any(|r| r.section == "node") {
         let _ = writeln!(
             w,
-            "**aisnode CPU per request** (microseconds of CPU of the aisnode process per successful request, from /proc/PID/stat around each run, median run; in parentheses CPU seconds per GiB moved). Through the proxy a request costs the redirect hop (aisloader sends PUT bodies of 64 KiB and more with `Expect: 100-continue`, so those cross the network once; a 4 KiB PUT's body goes to the proxy and again to the target); direct requests are routed by the cluster map ([docs/direct.md](../../docs/direct.md)):\n"
+            "**aisnode CPU per request** (microseconds of CPU of the aisnode process per successful request, from /proc/PID/stat around each run, median run; in parentheses CPU seconds per GiB moved). Through the proxy a request costs the redirect hop (aisloader sends PUT bodies of 1 MiB and more with `Expect: 100-continue`, so those cross the network once; a smaller PUT's body goes to the proxy and again to the target); direct requests are routed by the cluster map ([docs/direct.md](../../docs/direct.md)):\n"
         );
         let ops = ["get", "get-direct", "put", "put-direct", "put-fsync"];
         let _ = writeln!(

@@ -370,7 +370,7 @@ def test_remote_bucket_in_a_cluster(aisnode_binary, tmp_path, moto, s3):
 
 
 def test_remote_ais_cluster(cache, aisnode_binary, tmp_path):
-    """An attached remote AIS cluster (here another aisnode): its buckets are
+    """Two clusters (here two aisnodes), each attached to the other: the remote buckets are
     `ais://@alias/<bucket>` (the SDK's Namespace(uuid=alias)), read through a cold GET, listed,
     written through and deleted; `what=remote` shows it; after detaching, 404."""
     from aistore.sdk.types import Namespace
@@ -400,6 +400,17 @@ def test_remote_ais_cluster(cache, aisnode_binary, tmp_path):
         assert "f0" not in [e.name for e in fb.list_all_objects()]
         # Cached under @ais/@far/farb on the local node.
         assert any("/@ais/@far/farb/" in str(p) for p in Path(cache.data_dir).rglob("f1"))
+        # And the other way round: the far cluster attaches this one and reads its bucket.
+        client.bucket("nearb").create(exist_ok=True).object("n1").get_writer().put_content(b"near data")
+        r = requests.put(f"{far.endpoint}/v1/cluster/attach?what=remote", timeout=T,
+                         headers={"Ais-Remote-Ais-Alias": "near", "Ais-Remote-Ais-Url": cache.endpoint})
+        assert r.status_code == 200, r.text
+        nb = fc.bucket("nearb", namespace=Namespace(uuid="near", name=""))
+        assert nb.object("n1").get_reader().read_all() == b"near data"
+        assert [e.name for e in nb.list_all_objects()] == ["n1"]
+        r = requests.put(f"{far.endpoint}/v1/cluster/detach?what=remote", timeout=T,
+                         headers={"Ais-Remote-Ais-Alias": "near"})
+        assert r.status_code == 200, r.text
         r = requests.put(f"{cache.endpoint}/v1/cluster/detach?what=remote", timeout=T,
                          headers={"Ais-Remote-Ais-Alias": "far"})
         assert r.status_code == 200, r.text
