@@ -6,14 +6,18 @@
 # the node follows its proxy redirect, reads moto once per object and stores the copy).
 # Both passes run back to back in one run, the direct one first and again last, so
 # the ratio is cold / mean(direct). Node CPU per cold GET from /proc/PID/stat.
+# SPLIT=1: moto on CPU 1 and a 1-core node on CPU 0 (a remote that does not share the node's
+# CPU, as a real backend would not; on 2 CPUs moto, Python, is the busiest process).
 set -e
 BIN=${1:-target/release/aisnode}; PY=${2:-.venv/bin/python}; N=${3:-400}; KIB=${4:-1024}; PAR=${5:-8}
 D=$(mktemp -d ${BENCH_DIR:-/var/tmp}/remotec.XXXX)
 MOTO_PORT=18541; PORT=18550
-"$(dirname "$PY")/moto_server" -H 127.0.0.1 -p $MOTO_PORT >$D/moto.log 2>&1 &
+PIN=""; CORES=2
+if [ "${SPLIT:-0}" = 1 ]; then PIN="taskset -c 1"; CORES=1; fi
+$PIN "$(dirname "$PY")/moto_server" -H 127.0.0.1 -p $MOTO_PORT >$D/moto.log 2>&1 &
 MOTO=$!
 S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y \
-    $BIN --port $PORT --core-port-base 18560 --data-dir $D/node --cores 2 --no-fsync >$D/log 2>&1 &
+    $BIN --port $PORT --core-port-base 18560 --data-dir $D/node --cores $CORES --no-fsync >$D/log 2>&1 &
 PID=$!
 trap 'kill $PID $MOTO 2>/dev/null; wait $PID $MOTO 2>/dev/null; rm -rf $D' EXIT
 for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/v1/health >/dev/null && curl -s http://127.0.0.1:$MOTO_PORT >/dev/null && break; sleep 0.1; done
@@ -56,4 +60,4 @@ c=$(run "cold GET through the node (curl -L)" $D/cold.cfg)
 d2=$(run "direct GET from moto again" $D/direct.cfg)
 w=$(run "warm GET through the node (same objects)" $D/cold.cfg)
 echo "cold / direct: $(echo "$c / (($d1 + $d2) / 2)" | bc -l | cut -c1-4); warm / direct: $(echo "$w / (($d1 + $d2) / 2)" | bc -l | cut -c1-4)"
-grep -c '"GET /cold/' $D/moto.log | sed 's/^/moto GETs of the cold bucket (expect N): /'
+grep -c "\"GET /cold/" $D/moto.log | sed "s/^/moto GETs of the cold bucket (expect N): /"; grep -o "\"[A-Z]* /cold[^ ]*" $D/moto.log | cut -c2-5 | sort | uniq -c | sed "s/^/moto requests on the cold bucket by method: /"
