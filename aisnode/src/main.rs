@@ -7,6 +7,7 @@
 //! and 5 (`server`, `routes`, this file) of DESIGN.md §2; layers 1-3 are the `cluster`
 //! crate. `tests/layers.rs` keeps lower layers from importing higher ones.
 
+mod auth;
 mod core;
 mod drain;
 mod error;

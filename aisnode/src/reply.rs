@@ -18,6 +18,15 @@ pub fn io_err(e: ConnError) -> ApiError {
 
 /// The request body, up to `limit` bytes.
 pub async fn read_body(conn: &mut Conn, req: &mut Req, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if let Some(b) = req.prefetched.take() {
+        if b.len() > limit {
+            return Err(ApiError::new(
+                413,
+                format!("request body of {} bytes exceeds {limit}", b.len()),
+            ));
+        }
+        return Ok(b);
+    }
     let b = conn
         .body(req.head.body)
         .read_to_vec(limit)

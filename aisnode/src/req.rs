@@ -11,6 +11,12 @@ pub enum Listener {
     Core,
 }
 
+/// Request header of a client that sends an object request straight to the owning target
+/// core, computed from the cluster map (HRW over the active targets, then over the owning
+/// target's mountpaths, whose cores the Smap lists): no redirect hop, and a PUT's body is
+/// sent once. An aisnode extension (AIS's targets take only redirected PUTs); `docs/direct.md`.
+pub const HDR_DIRECT: &str = "Ais-Direct";
+
 /// What the server does with the connection after a handler.
 pub enum Outcome {
     KeepAlive,
@@ -27,6 +33,9 @@ pub struct Req {
     pub listener: Listener,
     /// Set once the handler has consumed the request body.
     pub body_done: bool,
+    /// A control body read before the handler (authorization needs the action it names);
+    /// `reply::read_body` hands it out.
+    pub prefetched: Option<Vec<u8>>,
 }
 
 impl Req {

@@ -21,6 +21,19 @@ async fn s3(
     req: &mut Req,
     path: &str,
 ) -> Result<Outcome, ApiError> {
+    if crate::auth::enabled(core) && crate::auth::client_facing(req) {
+        let rest = path
+            .strip_prefix("/s3")
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let perms = crate::auth::s3_ace(req, bucket, key);
+        let bck = (!bucket.is_empty()).then_some(bucket);
+        if let Err(e) = crate::auth::authorize(core, req, bck, perms) {
+            let e = net::s3::S3Error::new(net::s3::S3ErrorCode::AccessDenied, e.message);
+            return Ok(crate::s3::send_error(core, conn, req, e).await);
+        }
+    }
     if core.node.cfg.role == Role::Proxy {
         let rest = path
             .strip_prefix("/s3")
@@ -39,29 +52,6 @@ async fn s3(
         }
     }
     Ok(crate::s3::handle(core, conn, req, path).await)
-}
-
-/// The access bits an object request needs (AIS `apc.Ace*`): reading, writing, appending,
-/// deleting, updating metadata; multipart uploads need read-write.
-fn object_ace(req: &Req) -> u64 {
-    use cluster::meta::access;
-    let multipart = req.q(native::multipart::QPARAM_UPLOAD_ID).is_some()
-        || req.q(native::multipart::QPARAM_PART_NUMBER).is_some();
-    match req.head.method.as_str() {
-        "GET" => access::GET,
-        "HEAD" => access::OBJ_HEAD,
-        "POST" => access::RW,
-        "PUT" | "DELETE" if multipart => access::RW,
-        "PUT" if req.q(native::append::QPARAM_APPEND_TYPE).is_some() => access::APPEND,
-        // A copy reads this object; the destination bucket is checked by the copy.
-        "PUT" if req.q(native::objects::QPARAM_OBJECT_TO).is_some() => access::GET,
-        "PUT" => access::PUT,
-        // A DELETE with a body is a multipart abort.
-        "DELETE" if req.has_body() => access::RW,
-        "DELETE" => access::OBJ_DELETE,
-        "PATCH" => access::OBJ_UPDATE,
-        _ => 0,
-    }
 }
 
 /// Route by path: `/v1/<resource>/...` and the easy URL `/ais/<bucket>/<object>`.
@@ -90,10 +80,20 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
         ));
     };
+    if crate::auth::enabled(core) && crate::auth::client_facing(req) {
+        crate::auth::route(core, conn, req, &resource, &rest, |r, b| {
+            bucket_key(core, r, b)
+        })
+        .await?;
+    }
     let method = req.head.method.as_str();
     let role = core.node.cfg.role;
     match resource.as_str() {
         "health" => daemon::health(core, conn, req).await,
+        "tokens" => {
+            crate::auth::tokens(core, conn, req).await?;
+            crate::reply::send_ok(conn).await
+        }
         "sort" => native::dsort::handle(core, conn, req, &rest).await,
         "download" => native::download::handle(core, conn, req, &rest).await,
         "metasync" if method == "PUT" => native::cluster::metasync(core, conn, req).await,
@@ -315,7 +315,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             if !req.redirected() {
                 // A client's request (through a proxy, or routed directly): the bucket's
                 // `access` prop decides; what the proxy redirected was checked there.
-                core.check_access(bucket, object_ace(req))?;
+                core.check_access(bucket, crate::auth::object_ace(req))?;
             }
             if role == Role::Proxy {
                 let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url)
@@ -487,11 +487,7 @@ fn check_namespace(req: &Req) -> Result<(), ApiError> {
     }
 }
 
-/// Request header of a client that sends an object request straight to the owning target
-/// core, computed from the cluster map (HRW over the active targets, then over the owning
-/// target's mountpaths, whose cores the Smap lists): no redirect hop, and a PUT's body is
-/// sent once. An aisnode extension (AIS's targets take only redirected PUTs); `docs/direct.md`.
-pub const HDR_DIRECT: &str = "Ais-Direct";
+pub use crate::req::HDR_DIRECT;
 
 /// A direct request (see [`HDR_DIRECT`]) must reach the object's owner in this node's Smap;
 /// otherwise 421 Misdirected Request names the owner, so the client refreshes its map.

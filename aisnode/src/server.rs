@@ -549,6 +549,7 @@ async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener, handed_off: bool)
                         remote: remote.clone(),
                         listener: kind,
                         body_done: true,
+                        prefetched: None,
                     };
                     let _ = send_error(&core, &mut conn, &req, &err).await;
                 }
@@ -623,6 +624,7 @@ async fn dispatch(
         remote: remote.to_string(),
         listener,
         body_done: false,
+        prefetched: None,
     };
     if core.drain.is_draining() {
         // Answer, and tell the client to take its next request elsewhere.

@@ -103,11 +103,12 @@ async fn call_with(
         });
         let mut sink = Collect::new(INTRA_BODY_BYTES_MAX);
         let parts: [&[u8]; 1] = [body];
+        let authz = with_node_token(headers);
         let req = Request {
             method,
             endpoint: &ep,
             target: &target,
-            headers,
+            headers: &authz.as_refs(),
             body: if body.is_empty() { &[] } else { &parts },
         };
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
@@ -129,6 +130,36 @@ async fn call_with(
         }
     }
     Err(Error::PeerUnreachable(last))
+}
+
+/// A call's headers plus, when this node has a signing key, `Authorization` with its own
+/// token (`crate::auth::node_token`): nodes calling each other pass the checks clients get.
+struct Headers<'a> {
+    given: &'a [(&'a str, &'a str)],
+    bearer: Option<String>,
+}
+
+impl<'a> Headers<'a> {
+    fn as_refs(&self) -> Vec<(&str, &str)> {
+        let mut v: Vec<(&str, &str)> = self.given.to_vec();
+        if let Some(b) = &self.bearer {
+            if !self
+                .given
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            {
+                v.push(("Authorization", b.as_str()));
+            }
+        }
+        v
+    }
+}
+
+fn with_node_token<'a>(given: &'a [(&'a str, &'a str)]) -> Headers<'a> {
+    Headers {
+        given,
+        bearer: crate::auth::node_token().map(|t| format!("Bearer {t}")),
+    }
 }
 
 /// Idle clients kept per thread for [`get_pooled`] (each keeps its own keep-alive
@@ -157,11 +188,12 @@ pub async fn get_pooled(
         })
     });
     let mut sink = Collect::new(INTRA_BODY_BYTES_MAX);
+    let authz = with_node_token(headers);
     let req = Request {
         method: "GET",
         endpoint: &ep,
         target: &target,
-        headers,
+        headers: &authz.as_refs(),
         body: &[],
     };
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);

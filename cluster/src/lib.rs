@@ -26,6 +26,7 @@ pub mod meta;
 pub mod node;
 
 // Layer 3.
+pub mod auth;
 pub mod backend;
 pub mod blob;
 pub mod buckets;

@@ -11,5 +11,6 @@ pub mod conn;
 pub mod fuzzing;
 pub mod hex;
 pub mod http;
+pub mod jwt;
 pub mod s3;
 pub mod time;

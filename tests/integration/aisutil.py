@@ -36,8 +36,9 @@ def bck_url(endpoint, bucket, query="provider=ais"):
     return f"{url}?{query}" if query else url
 
 
-def make_client(endpoint, read_timeout_s=120.0):
-    """An SDK client whose errors surface at once (no status retries, few network retries)."""
+def make_client(endpoint, read_timeout_s=120.0, token=None):
+    """An SDK client whose errors surface at once (no status retries, few network retries);
+    `token`: an AuthN token it sends as `Authorization: Bearer`."""
     from aistore.sdk import Client
     from aistore.sdk.retry_config import NETWORK_RETRY_EXCEPTIONS, RetryConfig
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
@@ -52,4 +53,4 @@ def make_client(endpoint, read_timeout_s=120.0):
             reraise=True,
         ),
     )
-    return Client(endpoint, timeout=(5.0, read_timeout_s), retry_config=retry)
+    return Client(endpoint, timeout=(5.0, read_timeout_s), retry_config=retry, token=token)

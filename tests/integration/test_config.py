@@ -176,7 +176,9 @@ def test_set_config_msg_through_a_non_primary_proxy_is_relayed(cluster):
     ("msg", {"rebalance": {"max_rate": -1}}, 400, "rebalance.max_rate"),
     ("msg", {"keepalivetracker": {"proxy": 3}}, 400, "keepalivetracker.proxy"),
     # Reported, not honoured: refused by name.
-    ("msg", {"auth": {"enabled": True}}, 501, "auth.enabled"),
+    # Authentication needs the nodes' signing key (AIS_AUTHN_SECRET_KEY; test_auth.py).
+    ("msg", {"auth": {"enabled": True}}, 400, "AIS_AUTHN_SECRET_KEY"),
+    ("msg", {"auth": {"signature": {"method": "HS256", "key": "k"}}}, 501, "auth.signature"),
     ("query", {"versioning.enabled": "false"}, 501, "versioning.enabled"),
     ("msg", {"rebalance": {"enabled": False}}, 501, "rebalance.enabled"),
     # AIS's, not this node's: refused by name.

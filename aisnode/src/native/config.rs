@@ -37,7 +37,16 @@ pub enum Scope {
     Node,
 }
 
-async fn set(core: &Core, scope: Scope, patch: Patch, transient: bool) -> Result<(), ApiError> {
+async fn set(
+    core: &Core,
+    req: &Req,
+    scope: Scope,
+    patch: Patch,
+    transient: bool,
+) -> Result<(), ApiError> {
+    if let Scope::Cluster = scope {
+        turning_auth_on(core, req, &patch)?;
+    }
     match scope {
         Scope::Cluster => cluster::config::set_cluster(&core.node, patch, transient)
             .await
@@ -45,6 +54,31 @@ async fn set(core: &Core, scope: Scope, patch: Patch, transient: bool) -> Result
         Scope::Node => cluster::config::set_node(&core.node, patch, transient).await?,
     }
     Ok(())
+}
+
+/// A change that turns client authentication on needs this node's signing key and, as in
+/// AIS, a valid admin token in the request itself (whoever enables it can still get in).
+fn turning_auth_on(core: &Core, req: &Req, patch: &Patch) -> Result<(), ApiError> {
+    let cur = core.node.config.load();
+    if cur.cluster.auth.required() {
+        return Ok(());
+    }
+    let Ok(p) = patch.to_json(&cur.effective.to_json()) else {
+        return Ok(()); // the change itself is refused, with its own reason
+    };
+    let on = ["client_auth_required", "enabled"]
+        .iter()
+        .any(|k| p["auth"][k].as_bool() == Some(true) || p["auth"][k].as_str() == Some("true"));
+    if !on {
+        return Ok(());
+    }
+    if cluster::auth::secret().is_none() {
+        return Err(ApiError::bad_request(format!(
+            "auth.client_auth_required: this node has no signing key: start every node with {} (HS256 secret) first",
+            cluster::auth::ENV_SECRET
+        )));
+    }
+    crate::auth::authorize(core, req, None, cluster::meta::access::ADMIN)
 }
 
 /// `PUT /v1/cluster/set-config?...` (cluster) or `PUT /v1/daemon/set-config?...` (node).
@@ -55,7 +89,7 @@ pub async fn set_query(
     scope: Scope,
 ) -> Result<Outcome, ApiError> {
     discard_body(conn, req).await?;
-    set(core, scope, query_patch(req), req.q_true("transient")).await?;
+    set(core, req, scope, query_patch(req), req.q_true("transient")).await?;
     send_ok(conn).await
 }
 
@@ -70,7 +104,14 @@ pub async fn action(
 ) -> Result<Outcome, ApiError> {
     match (msg.action.as_str(), scope) {
         ("set-config", _) => {
-            set(core, scope, Patch::Json(msg.value), req.q_true("transient")).await?;
+            set(
+                core,
+                req,
+                scope,
+                Patch::Json(msg.value),
+                req.q_true("transient"),
+            )
+            .await?;
         }
         ("reset-config", Scope::Cluster) => {
             cluster::config::reset_cluster(&core.node).await?;

@@ -133,43 +133,45 @@ pub async fn handle(
             return Outcome::Handoff(owner);
         }
     }
-    let request_id = format!("{}{:x}", core.id, time::now_unix_ns());
-    let result = route(core, conn, req, &t).await;
-    match result {
+    match route(core, conn, req, &t).await {
         Ok(o) => o,
-        Err(e) => {
-            let e = e.with_request_id(&request_id);
-            let close = !req.body_done || !req.head.keep_alive;
-            // 501 is an answer (an operation we do not serve), not a failure.
-            if e.status() >= 500 && e.status() != 501 {
-                tracing::warn!(code = e.as_str(), message = %e.message, "S3 request failed");
-            }
-            let body = if req.head.method == "HEAD" || e.status() == 304 {
-                String::new()
-            } else {
-                e.to_xml()
-            };
-            let mut hs: Vec<(&str, &str)> = vec![
-                ("Content-Type", "application/xml"),
-                ("x-amz-request-id", &request_id),
-                ("Server", "AIStore"),
-            ];
-            if close {
-                hs.push(("Connection", "close"));
-            }
-            let mut out = Vec::new();
-            let len = body.len().to_string();
-            hs.push(("Content-Length", &len));
-            http::write_response_head(&mut out, e.status(), &hs);
-            if req.head.method != "HEAD" {
-                out.extend_from_slice(body.as_bytes());
-            }
-            if conn.write_all(&out).await.is_err() || close {
-                Outcome::Close
-            } else {
-                Outcome::KeepAlive
-            }
-        }
+        Err(e) => send_error(core, conn, req, e).await,
+    }
+}
+
+/// Answer `e` as S3 does (XML, with a request ID).
+pub async fn send_error(core: &Core, conn: &mut Conn, req: &Req, e: S3Error) -> Outcome {
+    let request_id = format!("{}{:x}", core.id, time::now_unix_ns());
+    let e = e.with_request_id(&request_id);
+    let close = !req.body_done || !req.head.keep_alive;
+    // 501 is an answer (an operation we do not serve), not a failure.
+    if e.status() >= 500 && e.status() != 501 {
+        tracing::warn!(code = e.as_str(), message = %e.message, "S3 request failed");
+    }
+    let body = if req.head.method == "HEAD" || e.status() == 304 {
+        String::new()
+    } else {
+        e.to_xml()
+    };
+    let mut hs: Vec<(&str, &str)> = vec![
+        ("Content-Type", "application/xml"),
+        ("x-amz-request-id", &request_id),
+        ("Server", "AIStore"),
+    ];
+    if close {
+        hs.push(("Connection", "close"));
+    }
+    let mut out = Vec::new();
+    let len = body.len().to_string();
+    hs.push(("Content-Length", &len));
+    http::write_response_head(&mut out, e.status(), &hs);
+    if req.head.method != "HEAD" {
+        out.extend_from_slice(body.as_bytes());
+    }
+    if conn.write_all(&out).await.is_err() || close {
+        Outcome::Close
+    } else {
+        Outcome::KeepAlive
     }
 }
 

@@ -116,6 +116,69 @@ pub fn bucket_allows(cname: &str, access: u64, ace: u64) -> Result<(), String> {
     ))
 }
 
+/// Cluster-wide bits (AIS `ClusterAccessRW | AceAdmin`).
+pub const CLUSTER_BITS: u64 =
+    LIST_BUCKETS | SHOW_CLUSTER | CREATE_BUCKET | DESTROY_BUCKET | MOVE_BUCKET | ADMIN;
+/// Bucket-scoped bits (AIS `AccessRW | AccessBucketAdmin | AcePromote`).
+pub const BUCKET_BITS: u64 = RW | PATCH | BCK_SET_ACL | OBJ_UPDATE | PROMOTE;
+
+/// Whether a token's `claims` grant `perms` on cluster `cluster_uuid` and, for bucket-scoped
+/// bits, on bucket (`name`, `provider`), as AIS checks a token: an admin token may do
+/// anything; cluster bits need the cluster's ACL entry (or the entry for any cluster, id "");
+/// bucket bits need the bucket's own entry if the token has one, else the cluster's entry.
+/// The error names the user and what is missing (answered with 403).
+pub fn token_allows(
+    claims: &net::jwt::Claims,
+    cluster_uuid: &str,
+    bck: Option<(&str, &str)>,
+    perms: u64,
+) -> Result<(), String> {
+    if claims.admin {
+        return Ok(());
+    }
+    let denied = |what: String| {
+        Err(format!(
+            "user `{}` has insufficient permissions: {what}",
+            claims.sub
+        ))
+    };
+    if perms == 0 {
+        return denied("no operation is granted".into());
+    }
+    let acls = claims.clusters.as_deref().unwrap_or(&[]);
+    let cluster = acls
+        .iter()
+        .find(|a| a.id == cluster_uuid)
+        .or_else(|| acls.iter().find(|a| a.id.is_empty()))
+        .map(|a| a.perm.0);
+    let clu = perms & CLUSTER_BITS;
+    if clu != 0 && cluster.is_none_or(|p| p & clu != clu) {
+        return denied(format!(
+            "[{}] on the cluster",
+            describe(clu & !cluster.unwrap_or(0), true)
+        ));
+    }
+    let obj = perms & BUCKET_BITS;
+    if obj != 0 {
+        let Some((name, provider)) = bck else {
+            return denied(format!("[{}] without a bucket", describe(obj, true)));
+        };
+        let own = claims.buckets.iter().find(|b| {
+            b.bck.namespace.uuid == cluster_uuid
+                && b.bck.name == name
+                && (b.bck.provider == provider || (b.bck.provider.is_empty() && provider == "ais"))
+        });
+        let granted = own.map(|b| b.perm.0).or(cluster).unwrap_or(0);
+        if granted & obj != obj {
+            return denied(format!(
+                "[{}] on bucket {provider}://{name}",
+                describe(obj & !granted, true)
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +202,80 @@ mod tests {
         );
         assert_eq!(op_name(DESTROY_BUCKET), "DESTROY-BUCKET");
         assert_eq!(op_name(3), "<unknown access>");
+    }
+
+    #[test]
+    fn token_permissions_as_ais_checks_them() {
+        use net::jwt::{AclBucket, AclNamespace, BucketAcl, Claims, ClusterAcl, Perm};
+        let clu = |id: &str, p: u64| ClusterAcl {
+            id: id.into(),
+            perm: Perm(p),
+        };
+        let bck = |n: &str, uuid: &str, p: u64| BucketAcl {
+            bck: AclBucket {
+                name: n.into(),
+                provider: "ais".into(),
+                namespace: AclNamespace {
+                    uuid: uuid.into(),
+                    name: String::new(),
+                },
+            },
+            perm: Perm(p),
+        };
+        let c = Claims {
+            sub: "alice".into(),
+            clusters: Some(vec![clu("U1", LIST_BUCKETS | SHOW_CLUSTER | RO)]),
+            buckets: vec![bck("w", "U1", RW)],
+            ..Default::default()
+        };
+        let b = |n| Some((n, "ais"));
+        assert_eq!(token_allows(&c, "U1", None, LIST_BUCKETS), Ok(()));
+        assert_eq!(
+            token_allows(&c, "U1", b("any"), GET),
+            Ok(()),
+            "cluster ACL covers buckets without their own"
+        );
+        assert_eq!(
+            token_allows(&c, "U1", b("w"), PUT),
+            Ok(()),
+            "the bucket's own entry"
+        );
+        let e = token_allows(&c, "U1", b("any"), PUT).unwrap_err();
+        assert_eq!(
+            e,
+            "user `alice` has insufficient permissions: [PUT] on bucket ais://any"
+        );
+        assert!(token_allows(&c, "U1", None, CREATE_BUCKET)
+            .unwrap_err()
+            .contains("[CREATE-BUCKET] on the cluster"));
+        assert!(token_allows(&c, "U1", None, ADMIN).is_err());
+        assert!(
+            token_allows(&c, "U1", None, GET).is_err(),
+            "bucket bits need a bucket"
+        );
+        assert!(token_allows(&c, "U1", None, 0).is_err());
+        // Another cluster: no entry, so nothing; an entry with id "" is for any cluster.
+        assert!(token_allows(&c, "U2", b("w"), GET).is_err());
+        let any = Claims {
+            clusters: Some(vec![clu("", RO)]),
+            ..c.clone()
+        };
+        assert_eq!(token_allows(&any, "U2", b("x"), GET), Ok(()));
+        // A bucket entry decides alone, even if it grants less than the cluster's.
+        let narrow = Claims {
+            buckets: vec![bck("w", "U1", PUT)],
+            ..c.clone()
+        };
+        assert!(token_allows(&narrow, "U1", b("w"), GET).is_err());
+        let admin = Claims {
+            admin: true,
+            clusters: None,
+            ..Default::default()
+        };
+        assert_eq!(
+            token_allows(&admin, "U9", None, ADMIN | DESTROY_BUCKET),
+            Ok(())
+        );
     }
 
     #[test]

@@ -48,13 +48,20 @@ pub const SETTABLE: &[&str] = &[
     "lru.capacity_upd_time",
     "lru.batch_size",
     "lru.enabled",
+    // Cluster-wide only (not in OVERRIDABLE): the last AUTH_SETTABLE entries.
+    "auth.client_auth_required",
+    "auth.enabled",
 ];
 
-/// The fields a node override may hold: every settable one (AIS lets a node override its
-/// keepalive trackers; the rebalance throttle is per target anyway). AIS's cluster-only
-/// sections (`proxy`, `rebalance.enabled`, `versioning`, `features`, ...) are reported
-/// fields here, so they cannot be overridden either.
-pub const OVERRIDABLE: &[&str] = SETTABLE;
+/// The `auth` fields at the end of [`SETTABLE`]: one node cannot turn authentication off for
+/// itself.
+const AUTH_SETTABLE: usize = 2;
+
+/// The fields a node override may hold: every settable one but `auth` (AIS lets a node
+/// override its keepalive trackers; the rebalance throttle is per target anyway). AIS's
+/// cluster-only sections (`proxy`, `rebalance.enabled`, `versioning`, `features`, ...) are
+/// reported fields here, so they cannot be overridden either.
+pub const OVERRIDABLE: &[&str] = SETTABLE.split_at(SETTABLE.len() - AUTH_SETTABLE).0;
 
 /// AIS configuration sections and fields this node does not have: named, they are refused
 /// as not implemented (501), not as unknown (400).
@@ -262,12 +269,22 @@ impl Default for RebalanceConf {
     }
 }
 
-/// AIS `auth`: there is no authentication here.
+/// AIS `auth`: `client_auth_required` (or the older `enabled`, read as the same) makes every
+/// client request carry an AuthN token (`cluster::auth`). The signing key is not part of the
+/// config: each node reads it from `AIS_AUTHN_SECRET_KEY` (HS256), so it never shows in
+/// config output or metasync; `auth.signature` (a key in the config) is refused by name.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConf {
     pub enabled: bool,
     pub client_auth_required: bool,
+}
+
+impl AuthConf {
+    /// Client requests need a token.
+    pub fn required(&self) -> bool {
+        self.enabled || self.client_auth_required
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -932,7 +949,11 @@ mod tests {
                 "keepalivetracker.nope",
                 false,
             ),
-            (json!({"auth": {"enabled": true}}), "auth.enabled", true),
+            (
+                json!({"auth": {"signature": {"key": "k"}}}),
+                "auth.signature",
+                true,
+            ),
             (
                 json!({"rebalance": {"enabled": false}}),
                 "rebalance.enabled",

@@ -1,0 +1,189 @@
+//! Client authentication with AIS AuthN tokens (issue 18): the node's signing key, token
+//! validation (signature, expiry, revocation), the revoked-token list and the node's own
+//! token for intra-cluster calls.
+//!
+//! - The key is HS256's shared secret from `AIS_AUTHN_SECRET_KEY` (AIS's variable), read
+//!   once at start; it is never in the config, logs or answers. Without it, authentication
+//!   cannot be enabled, and a node that finds it enabled in the cluster config refuses
+//!   every checked request (fail closed).
+//! - Checked requests (the cluster config's `auth.client_auth_required`): every client request
+//!   a proxy takes (and a target takes without a proxy: `Ais-Direct`), native and S3; the
+//!   permission each one needs is the caller's (`cluster::meta::access`). Nodes calling each
+//!   other carry [`node_token`], an admin token of the node signed with the same key.
+//! - Revocation: `DELETE /v1/tokens` adds a token to this process's list and the node that
+//!   took it passes it to every node of the cluster map.
+
+use crate::meta::access;
+use net::jwt::{self, Claims, JwtError};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// AIS's environment variable for the HMAC signing key.
+pub const ENV_SECRET: &str = "AIS_AUTHN_SECRET_KEY";
+/// Lifetime of a node's own token; it is signed again when less than half is left.
+pub const NODE_TOKEN_TTL_S: i64 = 600;
+/// Revoked tokens kept at most (each until it expires; beyond this the oldest expiry goes).
+pub const REVOKED_MAX: usize = 100_000;
+
+/// Why a request is refused: 401 (no token, or not a valid one) or 403 (not allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub status: u16,
+    pub message: String,
+}
+
+fn unauthorized(message: impl Into<String>) -> Denied {
+    Denied {
+        status: 401,
+        message: message.into(),
+    }
+}
+
+/// The signing key, if this node has one.
+pub fn secret() -> Option<&'static [u8]> {
+    static KEY: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    KEY.get_or_init(|| {
+        std::env::var(ENV_SECRET)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(String::into_bytes)
+    })
+    .as_deref()
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Revoked tokens and when each expires (after which it is refused anyway and dropped).
+fn revoked() -> &'static Mutex<HashMap<String, i64>> {
+    static R: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Add tokens to the revoked list (invalid ones are ignored: they are refused anyway).
+pub fn revoke(tokens: &[String]) {
+    let Some(key) = secret() else { return };
+    let now = now_s();
+    let mut r = revoked().lock().expect("revoked list lock");
+    r.retain(|_, exp| *exp > now);
+    for t in tokens {
+        if let Ok(c) = jwt::verify_hs256(t, key, now) {
+            r.insert(t.clone(), c.exp.unwrap_or(now));
+        }
+    }
+    while r.len() > REVOKED_MAX {
+        let oldest = r
+            .iter()
+            .min_by_key(|(_, e)| **e)
+            .map(|(t, _)| t.clone())
+            .expect("non-empty");
+        r.remove(&oldest);
+    }
+}
+
+/// The claims of a valid token: signed with this node's key, not expired, not revoked.
+pub fn validate(token: &str) -> Result<Claims, Denied> {
+    let Some(key) = secret() else {
+        return Err(unauthorized(format!(
+            "authentication is enabled but this node has no signing key ({ENV_SECRET})"
+        )));
+    };
+    let claims = jwt::verify_hs256(token, key, now_s())
+        .map_err(|e: JwtError| unauthorized(format!("invalid token: {e}")))?;
+    if revoked()
+        .lock()
+        .expect("revoked list lock")
+        .contains_key(token)
+    {
+        return Err(unauthorized("invalid token: token revoked"));
+    }
+    Ok(claims)
+}
+
+/// The token a request carries: `Authorization: Bearer <token>`, else (S3 clients)
+/// `X-Amz-Security-Token`.
+pub fn token_of<'a>(authorization: Option<&'a str>, amz_token: Option<&'a str>) -> Option<&'a str> {
+    authorization
+        .and_then(jwt::bearer)
+        .or(amz_token.filter(|t| !t.is_empty()))
+}
+
+/// Check a request that needs `perms` (on bucket `bck`: name and provider, for bucket bits)
+/// in cluster `cluster_uuid` and carries `token`.
+pub fn check(
+    token: Option<&str>,
+    cluster_uuid: &str,
+    bck: Option<(&str, &str)>,
+    perms: u64,
+) -> Result<Claims, Denied> {
+    let token = token.ok_or_else(|| unauthorized("token required"))?;
+    let claims = validate(token)?;
+    access::token_allows(&claims, cluster_uuid, bck, perms).map_err(|message| Denied {
+        status: 403,
+        message,
+    })?;
+    Ok(claims)
+}
+
+/// This node's admin token for calls to other nodes (none without a key), signed again when
+/// half its lifetime is gone.
+pub fn node_token() -> Option<String> {
+    let key = secret()?;
+    static CACHE: OnceLock<Mutex<Option<(String, i64)>>> = OnceLock::new();
+    let now = now_s();
+    let mut c = CACHE
+        .get_or_init(|| Mutex::new(None))
+        .lock()
+        .expect("node token lock");
+    if let Some((t, exp)) = &*c {
+        if *exp - now > NODE_TOKEN_TTL_S / 2 {
+            return Some(t.clone());
+        }
+    }
+    let claims = Claims {
+        admin: true,
+        sub: format!("aisnode/{}", std::process::id()),
+        exp: Some(now + NODE_TOKEN_TTL_S),
+        iat: Some(now),
+        ..Default::default()
+    };
+    let t = jwt::sign_hs256(&claims, key);
+    *c = Some((t.clone(), now + NODE_TOKEN_TTL_S));
+    Some(t)
+}
+
+/// Marks a revocation passed on by another node (not passed on again).
+pub const HDR_REVOKE_RELAYED: &str = "Ais-Revoke-Relayed";
+
+/// Pass revoked `tokens` to every other node of the cluster map (best effort: a node that
+/// does not answer now gets none; its copy of the list is in memory only).
+pub async fn relay_revoked(node: &std::sync::Arc<crate::daemon::Node>, tokens: &[String]) {
+    #[derive(serde::Serialize)]
+    struct TokenList<'a> {
+        tokens: &'a [String],
+        version: &'static str,
+    }
+    let body = serde_json::to_vec(&TokenList {
+        tokens,
+        version: "0",
+    })
+    .expect("token list serializes");
+    let smap = node.smap.load();
+    let me = [node.proxy_id.as_str(), node.target_id.as_str()];
+    for sn in smap.pmap.values().chain(smap.tmap.values()) {
+        if me.contains(&sn.daemon_id.as_str()) {
+            continue;
+        }
+        let url = format!("{}/v1/tokens", sn.intra_control_net.direct_url);
+        let hdrs = [
+            ("Content-Type", "application/json"),
+            (HDR_REVOKE_RELAYED, "true"),
+        ];
+        if let Err(e) = crate::intra::call("DELETE", &url, &hdrs, &body).await {
+            tracing::warn!(node = %sn.daemon_id, error = %e, "revoked tokens not passed on");
+        }
+    }
+}

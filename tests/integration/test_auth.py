@@ -1,0 +1,249 @@
+"""Client authentication with AIS AuthN tokens (issue 18, first part): HS256 tokens signed with
+the secret every node gets in AIS_AUTHN_SECRET_KEY, enabled with `auth.client_auth_required`
+by an admin. Then every client request needs a token whose permissions (AIS's access bits, per
+cluster and per bucket) cover it: 401 without a valid one (none, malformed, another key,
+expired, `alg` none, revoked), 403 without the permission, and a refused request changes
+nothing. Checked with the SDK (`Client(token=...)`), raw HTTP and boto3 (token in
+X-Amz-Security-Token), on one node and in a 1-proxy/2-target cluster whose nodes keep talking
+to each other with their own tokens.
+
+Tokens are made here as AIS's AuthN makes them (claims `sub`, `exp`, `admin`, `clusters`,
+`buckets`; docs/authn.md in NVIDIA/aistore): the AuthN service itself is not built yet.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+import requests
+from aistore.sdk.errors import AISError
+
+from aisutil import make_client, obj_url
+from clusterutil import Cluster
+from conftest import AisNode, _start_or_fail
+
+pytestmark = pytest.mark.timeout(300)
+
+T = 30
+SECRET = "test-secret-of-this-cluster"
+GET, OBJ_HEAD, PUT, OBJ_DELETE, BCK_HEAD, OBJ_LIST = 1, 2, 4, 16, 256, 512
+LIST_BUCKETS, SHOW_CLUSTER, CREATE_BUCKET = 4096, 8192, 16384
+RO = GET | OBJ_HEAD | BCK_HEAD | OBJ_LIST
+RW = RO | PUT | 8 | OBJ_DELETE | 32
+
+
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token(sub="alice", admin=False, clusters=None, buckets=None, ttl=600, key=SECRET, alg="HS256"):
+    claims = {"clusters": clusters, "admin": admin, "sub": sub, "exp": int(time.time()) + ttl,
+              "iat": int(time.time())}
+    if buckets:
+        claims["buckets"] = buckets
+    head = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = b64(hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{sig}"
+
+
+def bearer(t):
+    return {"Authorization": f"Bearer {t}"}
+
+
+def cluster_uuid(ep, tok):
+    r = requests.get(f"{ep}/v1/daemon?what=smap", headers=bearer(tok), timeout=T)
+    assert r.status_code == 200, r.text
+    return r.json()["uuid"]
+
+
+def set_auth(ep, on, headers=None):
+    return requests.put(f"{ep}/v1/cluster/set-config?auth.client_auth_required={str(on).lower()}",
+                        headers=headers or {}, timeout=T)
+
+
+def config_auth(ep, headers):
+    r = requests.get(f"{ep}/v1/cluster?what=config", headers=headers, timeout=T)
+    assert r.status_code == 200, r.text
+    return r.json()["auth"]["client_auth_required"]
+
+
+def refused(r, status, words=""):
+    __tracebackhide__ = True
+    msg = r.text or r.headers.get("Hdr-Error", "")
+    assert r.status_code == status, (r.status_code, msg)
+    assert words in msg, msg
+
+
+@pytest.fixture
+def keyed_node(aisnode_binary, tmp_path):
+    n = AisNode(aisnode_binary, tmp_path / "n", num_mountpaths=1)
+    n.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET}
+    _start_or_fail(n)
+    yield n
+    n.close()
+
+
+def test_enabling_needs_a_key_and_an_admin_token(node, keyed_node):
+    # A node started without the secret cannot turn authentication on.
+    r = set_auth(node.endpoint, True, bearer(token(admin=True)))
+    refused(r, 400, "AIS_AUTHN_SECRET_KEY")
+    ep = keyed_node.endpoint
+    admin = bearer(token(admin=True))
+    # Without a token, with a user's token, with one signed by another key: refused, still off.
+    refused(set_auth(ep, True), 401, "token required")
+    refused(set_auth(ep, True, bearer(token(clusters=[{"id": "", "perm": str(RW)}]))), 403)
+    refused(set_auth(ep, True, bearer(token(admin=True, key="other"))), 401, "signature")
+    assert config_auth(ep, {}) is False
+    assert set_auth(ep, True, admin).status_code == 200
+    assert config_auth(ep, admin) is True
+    # Per-node overrides cannot turn it off.
+    r = requests.put(f"{ep}/v1/daemon/set-config?auth.client_auth_required=false", headers=admin, timeout=T)
+    assert r.status_code in (400, 501), r.text
+    assert config_auth(ep, admin) is True
+    assert set_auth(ep, False, admin).status_code == 200
+    assert requests.get(f"{ep}/v1/buckets", timeout=T).status_code == 200
+
+
+def test_tokens_and_permissions_on_one_node(keyed_node):
+    ep = keyed_node.endpoint
+    admin_t = token(admin=True)
+    c = make_client(ep, token=admin_t)
+    c.bucket("ab").create()
+    c.bucket("ab").object("o").get_writer().put_content(b"hello")
+    c.bucket("other").create()
+    assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+    uuid = cluster_uuid(ep, admin_t)
+    url = obj_url(ep, "ab", "o")
+
+    # 401: no token, malformed, another key, expired, alg none.
+    refused(requests.get(url, timeout=T), 401, "token required")
+    refused(requests.get(f"{ep}/v1/buckets", timeout=T), 401, "token required")
+    for bad in ["x.y.z", token(key="wrong"), token(ttl=-5), token(alg="none"), "Basic abc"]:
+        h = {"Authorization": bad} if bad.startswith("Basic") else bearer(bad)
+        refused(requests.get(url, headers=h, timeout=T), 401)
+        refused(requests.put(url, data=b"evil", headers=h, timeout=T), 401)
+    # HEAD carries the error in Hdr-Error.
+    r = requests.head(url, timeout=T)
+    assert r.status_code == 401 and "token required" in r.headers.get("Hdr-Error", "")
+
+    # A read-only user of this cluster: reads pass, writes and bucket creation are 403.
+    ro_t = token(clusters=[{"id": uuid, "perm": str(RO | LIST_BUCKETS | SHOW_CLUSTER)}])
+    ro = make_client(ep, token=ro_t)
+    assert ro.bucket("ab").object("o").get_reader().read_all() == b"hello"
+    assert [e.name for e in ro.bucket("ab").list_all_objects()] == ["o"]
+    assert "ab" in [b.name for b in ro.cluster().list_buckets()]
+    with pytest.raises(AISError) as e:
+        ro.bucket("ab").object("o").get_writer().put_content(b"overwrite")
+    assert e.value.status_code == 403
+    refused(requests.delete(url, headers=bearer(ro_t), timeout=T), 403, "insufficient permissions")
+    refused(requests.post(f"{ep}/v1/buckets/newb", json={"action": "create-bck"}, headers=bearer(ro_t),
+                          timeout=T), 403, "CREATE-BUCKET")
+    refused(requests.delete(f"{ep}/v1/buckets/ab", json={"action": "destroy-bck"}, headers=bearer(ro_t),
+                            timeout=T), 403)
+    refused(requests.put(f"{ep}/v1/cluster/set-config?auth.client_auth_required=false",
+                         headers=bearer(ro_t), timeout=T), 403)
+    # A token for another cluster grants nothing here.
+    other = token(clusters=[{"id": "not-this-one", "perm": str(RW)}])
+    refused(requests.get(url, headers=bearer(other), timeout=T), 403)
+
+    # A bucket-scoped writer: PUT into its bucket, not into another.
+    bw_t = token(clusters=[{"id": uuid, "perm": str(LIST_BUCKETS)}],
+                 buckets=[{"bck": {"name": "ab", "provider": "ais", "namespace": {"uuid": uuid, "name": ""}},
+                           "perm": str(RW)}])
+    bw = make_client(ep, token=bw_t)
+    bw.bucket("ab").object("w").get_writer().put_content(b"written")
+    with pytest.raises(AISError) as e:
+        bw.bucket("other").object("w").get_writer().put_content(b"no")
+    assert e.value.status_code == 403
+
+    # Nothing refused changed anything.
+    assert sorted(e.name for e in c.bucket("ab").list_all_objects()) == ["o", "w"]
+    assert c.bucket("ab").object("o").get_reader().read_all() == b"hello"
+    assert [e.name for e in c.bucket("other").list_all_objects()] == []
+    assert "newb" not in [b.name for b in c.cluster().list_buckets()]
+
+    # Validation and revocation (`/v1/tokens`, as AuthN calls it): only an admin revokes.
+    assert requests.post(f"{ep}/v1/tokens", json={}, headers=bearer(ro_t), timeout=T).status_code == 200
+    refused(requests.post(f"{ep}/v1/tokens", json={}, headers=bearer(token(key="x")), timeout=T), 401)
+    refused(requests.delete(f"{ep}/v1/tokens", json={"token": ro_t}, headers=bearer(ro_t), timeout=T), 403)
+    r = requests.delete(f"{ep}/v1/tokens", json={"tokens": [ro_t], "version": "0"}, headers=bearer(admin_t),
+                        timeout=T)
+    assert r.status_code == 200, r.text
+    refused(requests.get(url, headers=bearer(ro_t), timeout=T), 401, "revoked")
+    assert c.bucket("ab").object("o").get_reader().read_all() == b"hello"
+
+    # Health stays open (probes); turning authentication off opens the API again.
+    assert requests.get(f"{ep}/v1/health", timeout=T).status_code == 200
+    assert set_auth(ep, False, bearer(admin_t)).status_code == 200
+    assert requests.get(url, allow_redirects=True, timeout=T).status_code == 200
+
+
+def test_s3_with_a_token(keyed_node):
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    ep = keyed_node.endpoint
+    admin_t = token(admin=True)
+    assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+    uuid = cluster_uuid(ep, admin_t)
+
+    def s3(tok=None):
+        return boto3.client("s3", endpoint_url=f"{ep}/s3", aws_access_key_id="k", aws_secret_access_key="s",
+                            aws_session_token=tok, region_name="us-east-1",
+                            config=Config(retries={"total_max_attempts": 1}))
+
+    s3(admin_t).create_bucket(Bucket="s3tok")
+    s3(admin_t).put_object(Bucket="s3tok", Key="k", Body=b"v")
+    ro_t = token(clusters=[{"id": uuid, "perm": str(RO | LIST_BUCKETS)}])
+    assert s3(ro_t).get_object(Bucket="s3tok", Key="k")["Body"].read() == b"v"
+    for tok in (None, ro_t, token(key="wrong")):
+        with pytest.raises(ClientError) as e:
+            s3(tok).put_object(Bucket="s3tok", Key="k", Body=b"overwritten")
+        assert e.value.response["Error"]["Code"] == "AccessDenied", e.value.response
+    with pytest.raises(ClientError):
+        s3().list_buckets()
+    assert s3(admin_t).get_object(Bucket="s3tok", Key="k")["Body"].read() == b"v"
+
+
+def test_a_cluster_with_authentication(aisnode_binary, tmp_path):
+    c = Cluster(aisnode_binary, tmp_path, proxies=1, targets=2, mountpaths=1, target_cores=2)
+    for n in c.nodes:
+        n.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET}
+    try:
+        c.start()
+        ep = c.primary.endpoint
+        admin_t = token(admin=True)
+        assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+        uuid = cluster_uuid(ep, admin_t)
+        admin = make_client(ep, token=admin_t)
+        admin.bucket("cb").create()
+        for i in range(20):
+            admin.bucket("cb").object(f"o{i}").get_writer().put_content(f"data{i}".encode())
+        assert len(admin.bucket("cb").list_all_objects()) == 20
+        user = make_client(ep, token=token(clusters=[{"id": uuid, "perm": str(RO)}]))
+        assert user.bucket("cb").object("o3").get_reader().read_all() == b"data3"
+        with pytest.raises(AISError) as e:
+            user.bucket("cb").object("o3").get_writer().put_content(b"x")
+        assert e.value.status_code == 403
+        refused(requests.get(obj_url(ep, "cb", "o1"), timeout=T), 401, "token required")
+        # The nodes still talk to each other (keepalives, metasync with their own tokens): a
+        # change of the cluster map reaches the targets.
+        time.sleep(2)
+        r = requests.get(f"{ep}/v1/cluster?what=smap", headers=bearer(admin_t), timeout=T)
+        assert r.status_code == 200 and len(r.json()["tmap"]) == 2, r.text
+        admin.bucket("cb2").create()
+        admin.bucket("cb2").object("x").get_writer().put_content(b"y")
+        assert admin.bucket("cb2").object("x").get_reader().read_all() == b"y"
+        # A revocation at the proxy reaches every node.
+        t = token(clusters=[{"id": uuid, "perm": str(RO)}], sub="bob")
+        assert requests.get(obj_url(ep, "cb", "o1"), headers=bearer(t), timeout=T).status_code == 200
+        r = requests.delete(f"{ep}/v1/tokens", json={"token": t}, headers=bearer(admin_t), timeout=T)
+        assert r.status_code == 200, r.text
+        refused(requests.get(obj_url(ep, "cb", "o1"), headers=bearer(t), timeout=T), 401, "revoked")
+    finally:
+        c.close()
