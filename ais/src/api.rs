@@ -18,8 +18,8 @@
 
 use crate::error::{Error, Result};
 use net::client::{
-    parse_http_url, BodySink, Client, ClientConfig, Collect, Endpoint, Request, ResponseHead,
-    Unsigned,
+    parse_http_url, parse_token_file, Bearer, BodySink, Client, ClientConfig, Collect, Endpoint,
+    Request, ResponseHead,
 };
 use std::time::{Duration, Instant};
 
@@ -114,7 +114,29 @@ pub struct Api {
     endpoint: Endpoint,
     /// A path prefix of the endpoint URL (usually empty).
     base_path: String,
+    /// AuthN token sent with every request ([`auth_token`]).
+    token: Option<String>,
     client: Client,
+}
+
+/// The AuthN token, as AIS's CLI finds it: `AIS_AUTHN_TOKEN` (the token itself), else the file
+/// `AIS_AUTHN_TOKEN_FILE` or `~/.config/ais/cli/auth.token` (AuthN's `{"token": ...}`).
+fn auth_token() -> Option<String> {
+    if let Some(t) = std::env::var("AIS_AUTHN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        return Some(t);
+    }
+    let file = std::env::var("AIS_AUTHN_TOKEN_FILE")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .map(|h| format!("{h}/.config/ais/cli/auth.token"))
+        })?;
+    parse_token_file(&std::fs::read_to_string(file).ok()?)
 }
 
 impl Api {
@@ -127,6 +149,7 @@ impl Api {
             url,
             endpoint,
             base_path,
+            token: auth_token(),
             client: Client::new(ClientConfig {
                 user_agent: format!("ais/rust/{}", env!("CARGO_PKG_VERSION")),
                 // A file put through the proxy: the 307 comes before the body, which then
@@ -173,7 +196,12 @@ impl Api {
         let deadline = Instant::now() + timeout;
         let r = self
             .client
-            .execute(&req, &mut Unsigned, &mut guarded, deadline)
+            .execute(
+                &req,
+                &mut Bearer(self.token.clone()),
+                &mut guarded,
+                deadline,
+            )
             .await
             .map_err(|e| Error::from_client(&self.url, &e))?;
         if let Some((status, body, hdr)) = guarded.error {

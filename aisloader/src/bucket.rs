@@ -33,6 +33,8 @@ pub enum Api {
     Ais {
         endpoint: Endpoint,
         provider: String,
+        /// AuthN token (`-tokenfile`).
+        token: Option<String>,
     },
     S3 {
         endpoint: Endpoint,
@@ -118,6 +120,11 @@ impl Control {
         let bodies: [&[u8]; 1] = [body];
         let prefixed;
         let (endpoint, mut signer, target): (&Endpoint, Signer, &str) = match &self.api {
+            Api::Ais {
+                endpoint,
+                token: Some(t),
+                ..
+            } => (endpoint, Signer::Bearer(t.clone()), target),
             Api::Ais { endpoint, .. } => (endpoint, Signer::None, target),
             Api::S3 {
                 endpoint,
@@ -377,6 +384,8 @@ impl Control {
 pub enum Signer {
     None,
     S3(Box<S3Signer>),
+    /// An AuthN token (native API).
+    Bearer(String),
 }
 
 impl HopSigner for Signer {
@@ -384,6 +393,9 @@ impl HopSigner for Signer {
         match self {
             Signer::None => Unsigned.sign(method, authority, target, out),
             Signer::S3(s) => s.sign(method, authority, target, out),
+            Signer::Bearer(t) => {
+                net::http::push_header_line(out, "Authorization", &format!("Bearer {t}"));
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ pub static FLAGS: &[FlagDef] = &[
     flag!("timeout", Duration, "10m", "client HTTP timeout - used in LIST/GET/PUT/DELETE"),
     flag!("ip", Str, DEFAULT_IP, "AIS proxy/gateway IP address or hostname"),
     flag!("port", Str, DEFAULT_PORT, "AIS proxy/gateway port"),
-    flag!("tokenfile", Str, "", "authentication token (FQN) [not supported]"),
+    flag!("tokenfile", Str, "", "authentication token (FQN): a file with an AuthN token, AuthN's JSON {\"token\": ...} or the bare token, sent as 'Authorization: Bearer' (native API)"),
     flag!("randomproxy", Bool, "false", "when true, select random gateway (\"proxy\") to execute I/O request [not supported]"),
     flag!("direct", Bool, "false", "aisnode extension: send every object request straight to the target core that owns the object, computed from the cluster map (no redirect hop; a PUT's body is sent once); native API only"),
     flag!("s3endpoint", Str, "", "S3 endpoint to read/write s3 bucket directly (with no AIStore), e.g. http://host:9000; env S3_ENDPOINT"),
@@ -120,7 +120,6 @@ pub static FLAGS: &[FlagDef] = &[
 
 /// Flags accepted only at their default value.
 const UNSUPPORTED: &[&str] = &[
-    "tokenfile",
     "randomproxy",
     "s3profile",
     "bprops",
@@ -191,6 +190,8 @@ pub struct Params {
     pub skip_list: bool,
     /// Route object requests by the cluster map straight to the owning core (`-direct`).
     pub direct: bool,
+    /// `-tokenfile`: the AuthN token every native request carries.
+    pub token: Option<String>,
     /// `-expect-continue`: PUT bodies of at least this many bytes wait for `100 Continue`
     /// (native API; `None`: never).
     pub expect_continue_min_bytes: Option<u64>,
@@ -432,6 +433,17 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
             "invalid option: '-direct' routes by an AIS cluster map; it does not apply to '-s3endpoint'",
         ));
     }
+    let token = match fs.str("tokenfile") {
+        "" => None,
+        f => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| invalid(format!("failed to read -tokenfile {f}: {e}")))?;
+            Some(
+                net::client::parse_token_file(&text)
+                    .ok_or_else(|| invalid(format!("-tokenfile {f}: no token in it")))?,
+            )
+        }
+    };
     let expect_continue_min_bytes = match size("expect-continue")? {
         Some(n) if n > 0 && s3_endpoint.is_none() => Some(n),
         _ => None,
@@ -567,6 +579,7 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
         skip_list,
         direct,
         expect_continue_min_bytes,
+        token,
         read_off,
         read_len,
         latest: fs.bool("latest"),

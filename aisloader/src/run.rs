@@ -141,6 +141,7 @@ fn api(p: &Params) -> Result<Api> {
         Target::Ais { url } => Api::Ais {
             endpoint: parse_http_url(url).map_err(Error::Url)?.0,
             provider: p.provider.clone(),
+            token: p.token.clone(),
         },
         Target::S3 {
             url,
@@ -590,9 +591,10 @@ struct Worker {
 async fn worker(core: Rc<Core>, w: u64) {
     let spec = core.spec.clone();
     let p = &spec.p;
-    let mut signer = match &spec.sig {
-        Some(sig) => Signer::S3(Box::new(S3Signer::new(sig.clone()))),
-        None => Signer::None,
+    let mut signer = match (&spec.sig, &p.token) {
+        (Some(sig), _) => Signer::S3(Box::new(S3Signer::new(sig.clone()))),
+        (None, Some(t)) => Signer::Bearer(t.clone()),
+        (None, None) => Signer::None,
     };
     if let Signer::S3(s) = &mut signer {
         s.range = spec.range.clone();

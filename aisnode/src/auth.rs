@@ -4,10 +4,10 @@
 //! (ais/prxauth.go and the handlers that call it). A missing or invalid token is 401, a
 //! token without the permission 403; either way nothing runs.
 //!
-//! Checked: requests a proxy (or a `--role all` node's public port) takes from clients, and
-//! requests a target core takes without a proxy (`Ais-Direct`). Requests a proxy redirected
+//! Checked: every request a proxy (or a `--role all` node's public port) takes, and requests a
+//! target core takes without a proxy (`Ais-Direct`). Requests a proxy redirected to a target
 //! are not checked again (the SDK drops the token on a redirect to another port, as AIS's
-//! targets expect). Not checked: `/v1/health`, `/metrics`, and the intra-cluster control
+//! targets expect); the redirect marker itself is not signed yet. Not checked: `/v1/health`, `/metrics`, and the intra-cluster control
 //! endpoints (metasync, vote, keepalive, join): other nodes call them.
 
 use crate::core::Core;
@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::reply::{read_body, CONTROL_BODY_BYTES_MAX};
 use crate::req::{Listener, Req, HDR_DIRECT};
 use cluster::meta::access::*;
+use cluster::node::Role;
 use net::api::ActMsg;
 use net::conn::Conn;
 
@@ -23,9 +24,14 @@ pub fn enabled(core: &Core) -> bool {
     core.node.config.load().cluster.auth.required()
 }
 
-/// A request from a client rather than one a proxy redirected.
-pub fn client_facing(req: &Req) -> bool {
-    (req.listener == Listener::Public && !req.redirected()) || req.head.header(HDR_DIRECT).is_some()
+/// A request to check: everything a proxy (or a single node's public port) takes, whatever
+/// its query says (`pid`/`utm` only mark requests to targets), and what a target takes
+/// without a proxy (`Ais-Direct`). Nodes calling each other carry their own token.
+pub fn client_facing(core: &Core, req: &Req) -> bool {
+    match (core.node.cfg.role, req.listener) {
+        (Role::Proxy | Role::All, Listener::Public) => true,
+        _ => req.head.header(HDR_DIRECT).is_some(),
+    }
 }
 
 /// Check that the request's token grants `perms` (on bucket `bck_key` for bucket bits).

@@ -21,7 +21,7 @@ async fn s3(
     req: &mut Req,
     path: &str,
 ) -> Result<Outcome, ApiError> {
-    if crate::auth::enabled(core) && crate::auth::client_facing(req) {
+    if crate::auth::enabled(core) && crate::auth::client_facing(core, req) {
         let rest = path
             .strip_prefix("/s3")
             .unwrap_or("")
@@ -80,7 +80,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
         ));
     };
-    if crate::auth::enabled(core) && crate::auth::client_facing(req) {
+    if crate::auth::enabled(core) && crate::auth::client_facing(core, req) {
         crate::auth::route(core, conn, req, &resource, &rest, |r, b| {
             bucket_key(core, r, b)
         })

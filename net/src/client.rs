@@ -545,6 +545,30 @@ impl HopSigner for Unsigned {
     fn sign(&mut self, _: &str, _: &str, _: &str, _: &mut Vec<u8>) {}
 }
 
+/// Adds `Authorization: Bearer <token>` (an AIS AuthN token) when there is one.
+pub struct Bearer(pub Option<String>);
+
+impl HopSigner for Bearer {
+    fn sign(&mut self, _: &str, _: &str, _: &str, out: &mut Vec<u8>) {
+        if let Some(t) = &self.0 {
+            crate::http::push_header_line(out, "Authorization", &format!("Bearer {t}"));
+        }
+    }
+}
+
+/// An AuthN token as a file holds it: AuthN's JSON `{"token": "..."}` or the bare token.
+pub fn parse_token_file(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct TokenMsg {
+        token: String,
+    }
+    let t = match serde_json::from_str::<TokenMsg>(text) {
+        Ok(m) => m.token,
+        Err(_) => text.trim().to_owned(),
+    };
+    (!t.is_empty() && !t.contains(char::is_whitespace)).then_some(t)
+}
+
 /// Outcome of [`Client::execute`]: the final response's status (the head is in
 /// [`Client::head`]).
 #[derive(Debug, Clone, Copy)]
@@ -1795,6 +1819,24 @@ mod tests {
         );
         assert!(waited >= EXPECT_CONTINUE_WAIT, "{waited:?}");
         assert_eq!(small, Ok(200));
+    }
+
+    #[test]
+    fn token_files_and_the_bearer_header() {
+        assert_eq!(
+            parse_token_file(r#"{"token": "a.b.c"}"#),
+            Some("a.b.c".into())
+        );
+        assert_eq!(parse_token_file("a.b.c\n"), Some("a.b.c".into()));
+        assert_eq!(parse_token_file(""), None);
+        assert_eq!(parse_token_file(r#"{"token": ""}"#), None);
+        assert_eq!(parse_token_file("two words"), None);
+        let mut out = Vec::new();
+        Bearer(Some("t0k".into())).sign("GET", "h:1", "/", &mut out);
+        assert_eq!(out, b"Authorization: Bearer t0k\r\n");
+        out.clear();
+        Bearer(None).sign("GET", "h:1", "/", &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

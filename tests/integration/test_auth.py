@@ -122,6 +122,9 @@ def test_tokens_and_permissions_on_one_node(keyed_node):
     # 401: no token, malformed, another key, expired, alg none.
     refused(requests.get(url, timeout=T), 401, "token required")
     refused(requests.get(f"{ep}/v1/buckets", timeout=T), 401, "token required")
+    # A forged redirect marker does not make a request to the public port a node's own.
+    refused(requests.get(f"{ep}/v1/buckets?pid=x&utm=1", timeout=T), 401, "token required")
+    refused(requests.put(url + "&pid=x&utm=1", data=b"evil", allow_redirects=False, timeout=T), 401)
     for bad in ["x.y.z", token(key="wrong"), token(ttl=-5), token(alg="none"), "Basic abc"]:
         h = {"Authorization": bad} if bad.startswith("Basic") else bearer(bad)
         refused(requests.get(url, headers=h, timeout=T), 401)
@@ -247,3 +250,52 @@ def test_a_cluster_with_authentication(aisnode_binary, tmp_path):
         refused(requests.get(obj_url(ep, "cb", "o1"), headers=bearer(t), timeout=T), 401, "revoked")
     finally:
         c.close()
+
+
+def test_aisloader_and_cli_with_a_token(keyed_node, tmp_path):
+    """aisloader's `-tokenfile` (AuthN's JSON file) and the CLI's AIS_AUTHN_TOKEN / token file:
+    with the token their requests pass, without it they are refused."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from test_cli import cli_binary_path
+
+    ep = keyed_node.endpoint
+    loader = Path(os.environ.get("AISLOADER_BIN", Path(keyed_node.binary).parent / "aisloader"))
+    assert loader.is_file(), f"aisloader binary {loader} not found: cargo build --release, or set AISLOADER_BIN"
+    cli = cli_binary_path()
+    assert cli.is_file(), f"ais CLI not found at {cli}"
+    admin_t = token(admin=True)
+    make_client(ep, token=admin_t).bucket("lb").create()
+    assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+    tok_file = tmp_path / "auth.token"
+    tok_file.write_text(json.dumps({"token": admin_t}))
+    port = ep.rsplit(":", 1)[1]
+
+    def loader_run(*extra):
+        argv = [str(loader), "-ip=127.0.0.1", f"-port={port}", "-bucket=ais://lb", "-pctput=100",
+                "-minsize=1KiB", "-maxsize=1KiB", "-maxputs=20", "-numworkers=2", "-duration=20s",
+                "-skiplist", "-cleanup=false", "-quiet", "-statsinterval=0", f"-json={tmp_path / 'out.json'}", *extra]
+        (tmp_path / "out.json").unlink(missing_ok=True)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        out = json.loads((tmp_path / "out.json").read_text()) if (tmp_path / "out.json").exists() else None
+        return r, out
+
+    r, out = loader_run(f"-tokenfile={tok_file}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert out["put"]["ops"] == 20 and out["errors_total"] == 0, out
+    r, out = loader_run()
+    assert r.returncode != 0 or out["put"]["ops"] == 0, (r.stdout, out)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIS_AUTHN")}
+    env["AIS_ENDPOINT"] = ep
+    env["HOME"] = str(tmp_path)  # no token file in the default place
+    r = subprocess.run([str(cli), "ls", "ais://lb"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode != 0 and "401" in r.stderr, (r.stdout, r.stderr)
+    r = subprocess.run([str(cli), "ls", "ais://lb"], capture_output=True, text=True,
+                       env={**env, "AIS_AUTHN_TOKEN": admin_t}, timeout=60)
+    assert r.returncode == 0 and r.stdout.count("\n") >= 20, (r.stdout, r.stderr)
+    r = subprocess.run([str(cli), "ls", "ais://lb"], capture_output=True, text=True,
+                       env={**env, "AIS_AUTHN_TOKEN_FILE": str(tok_file)}, timeout=60)
+    assert r.returncode == 0, r.stderr
