@@ -312,9 +312,10 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     ),
                 ));
             }
-            if !req.redirected() {
-                // A client's request (through a proxy, or routed directly): the bucket's
-                // `access` prop decides; what the proxy redirected was checked there.
+            if !req.redirected() || crate::auth::client_facing(core, req) {
+                // A client's request (on a proxy's port, whatever its query, or routed
+                // directly): the bucket's `access` prop decides; what a proxy redirected was
+                // checked there.
                 core.check_access(bucket, crate::auth::object_ace(req))?;
             }
             if role == Role::Proxy {

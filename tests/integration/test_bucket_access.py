@@ -62,6 +62,8 @@ def exercise_read_only(endpoint, bucket, other):
 
     # Every kind of write is refused by name.
     denied(requests.put(url, data=b"new", allow_redirects=False, timeout=TIMEOUT_S), "PUT")
+    # A forged redirect marker on the proxy's port changes nothing.
+    denied(requests.put(url + "&pid=x&utm=1", data=b"new", allow_redirects=True, timeout=TIMEOUT_S), "PUT")
     denied(requests.put(obj_url(endpoint, bucket, "brand-new"), data=b"x", allow_redirects=False,
                         timeout=TIMEOUT_S), "PUT")
     denied(requests.put(url + "&append_type=append", data=b"tail", allow_redirects=False, timeout=TIMEOUT_S),
