@@ -12,7 +12,7 @@
 
 use crate::core::Core;
 use crate::error::ApiError;
-use crate::reply::{read_body, CONTROL_BODY_BYTES_MAX};
+use crate::reply::{parse_json, read_body, CONTROL_BODY_BYTES_MAX};
 use crate::req::{Listener, Req, HDR_DIRECT};
 use cluster::meta::access::*;
 use cluster::node::Role;
@@ -41,10 +41,7 @@ pub fn authorize(
     bck_key: Option<&str>,
     perms: u64,
 ) -> Result<(), ApiError> {
-    let token = cluster::auth::token_of(
-        req.head.header("authorization"),
-        req.head.header("x-amz-security-token"),
-    );
+    let token = request_token(req);
     let uuid = core.smap().uuid.clone();
     let bck = bck_key.map(|k| {
         let (provider, name) = engine::layout::split_key(k);
@@ -53,6 +50,14 @@ pub fn authorize(
     cluster::auth::check(token, &uuid, bck, perms)
         .map(|_| ())
         .map_err(|d| ApiError::new(d.status, d.message))
+}
+
+/// The token a request carries (`Authorization: Bearer`, or S3's `X-Amz-Security-Token`).
+fn request_token(req: &Req) -> Option<&str> {
+    cluster::auth::token_of(
+        req.head.header("authorization"),
+        req.head.header("x-amz-security-token"),
+    )
 }
 
 /// The bits an action on a bucket needs (`POST|PUT|PATCH|DELETE|GET /v1/buckets/B`).
@@ -158,12 +163,7 @@ pub async fn route(
 /// The request's action message, read now and kept for the handler (`Req::prefetched`).
 async fn prefetch_actmsg(conn: &mut Conn, req: &mut Req) -> Result<ActMsg, ApiError> {
     let body = read_body(conn, req, CONTROL_BODY_BYTES_MAX).await?;
-    let msg = if body.iter().all(u8::is_ascii_whitespace) {
-        ActMsg::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))?
-    };
+    let msg = parse_json(&body)?.unwrap_or_default();
     req.prefetched = Some(body);
     Ok(msg)
 }
@@ -207,7 +207,10 @@ pub async fn tokens(core: &Core, conn: &mut Conn, req: &mut Req) -> Result<(), A
     match req.head.method.as_str() {
         "POST" => {
             let _ = read_body(conn, req, CONTROL_BODY_BYTES_MAX).await?;
-            authorize(core, req, None, 0).or_else(|e| if e.status == 403 { Ok(()) } else { Err(e) })
+            let token = request_token(req).ok_or_else(|| ApiError::new(401, "token required"))?;
+            cluster::auth::validate(token)
+                .map(|_| ())
+                .map_err(|d| ApiError::new(d.status, d.message))
         }
         "DELETE" => {
             let body = read_body(conn, req, CONTROL_BODY_BYTES_MAX).await?;
@@ -220,9 +223,14 @@ pub async fn tokens(core: &Core, conn: &mut Conn, req: &mut Req) -> Result<(), A
             if all.is_empty() {
                 return Err(ApiError::bad_request("empty token list"));
             }
-            if enabled(core) || cluster::auth::secret().is_some() {
-                authorize(core, req, None, ADMIN)?;
+            if cluster::auth::secret().is_none() {
+                // Nothing to check the tokens with: refused, not taken and dropped.
+                return Err(ApiError::bad_request(format!(
+                    "cannot revoke tokens: this node has no signing key ({})",
+                    cluster::auth::ENV_SECRET
+                )));
             }
+            authorize(core, req, None, ADMIN)?;
             cluster::auth::revoke(&all);
             // Every node of the map learns it (a node's own call is not passed on again).
             if req.head.header(cluster::auth::HDR_REVOKE_RELAYED).is_none() {

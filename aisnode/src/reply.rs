@@ -42,10 +42,15 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     req: &mut Req,
 ) -> Result<Option<T>, ApiError> {
     let body = read_body(conn, req, CONTROL_BODY_BYTES_MAX).await?;
+    parse_json(&body)
+}
+
+/// A control body as JSON; `None` if it is empty.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&body)
+    serde_json::from_slice(body)
         .map(Some)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON control message: {e}")))
 }

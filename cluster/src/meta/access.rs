@@ -98,11 +98,15 @@ pub fn describe(access: u64, all: bool) -> String {
     }
 }
 
+/// Bits a bucket's `access` prop never withholds without client authentication: reading,
+/// PATCH and ACL changes (a bucket cannot be locked against its own repair).
+pub const ALWAYS_ALLOWED: u64 = PATCH | BCK_SET_ACL | RO;
+
 /// Check `ace` (the bits a request needs) against a bucket's `access` prop as AIS does
-/// without client authentication: reading, PATCH and ACL changes are always allowed. The
-/// error is AIS's message (answered with 403).
+/// without client authentication ([`ALWAYS_ALLOWED`] pass). The error is AIS's message
+/// (answered with 403).
 pub fn bucket_allows(cname: &str, access: u64, ace: u64) -> Result<(), String> {
-    let need = ace & !(PATCH | BCK_SET_ACL | RO);
+    let need = ace & !ALWAYS_ALLOWED;
     if access & need == need {
         return Ok(());
     }
