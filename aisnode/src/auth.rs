@@ -21,7 +21,7 @@ use net::conn::Conn;
 
 /// Authentication is on in the cluster config.
 pub fn enabled(core: &Core) -> bool {
-    core.node.config.load().cluster.auth.required()
+    core.config().cluster.auth.required()
 }
 
 /// A request to check: everything a proxy (or a single node's public port) takes, whatever

@@ -23,6 +23,7 @@ pub struct Core {
     pub(crate) smap: LocalView<Smap>,
     pub(crate) bmd: LocalView<Bmd>,
     pub(crate) mps: LocalView<MpSet>,
+    pub(crate) config: LocalView<cluster::meta::config::ConfigView>,
     /// Hand-off channel to each other core (`None` at our own index).
     pub(crate) senders: Vec<Option<ConnectedSender<Handoff>>>,
     pub(crate) conns: Cell<usize>,
@@ -40,6 +41,10 @@ impl Core {
     }
     pub fn bmd(&self) -> Arc<Bmd> {
         self.bmd.get(&self.node.bmd)
+    }
+    /// The configuration in force (one atomic load unless it changed).
+    pub fn config(&self) -> Arc<cluster::meta::config::ConfigView> {
+        self.config.get(&self.node.config)
     }
     /// This target's mountpath set (a snapshot; one atomic load unless it changed).
     pub fn mps(&self) -> Arc<MpSet> {

@@ -348,6 +348,7 @@ async fn core_main(
         smap: LocalView::default(),
         bmd: LocalView::default(),
         mps: LocalView::default(),
+        config: LocalView::default(),
         senders,
         conns: Cell::new(0),
         next_req: Cell::new(0),
