@@ -4,11 +4,12 @@
 //! (ais/prxauth.go and the handlers that call it). A missing or invalid token is 401, a
 //! token without the permission 403; either way nothing runs.
 //!
-//! Checked: every request a proxy (or a `--role all` node's public port) takes, and requests a
-//! target core takes without a proxy (`Ais-Direct`). Requests a proxy redirected to a target
-//! are not checked again (the SDK drops the token on a redirect to another port, as AIS's
-//! targets expect); the redirect marker itself is not signed yet. Not checked: `/v1/health`, `/metrics`, and the intra-cluster control
-//! endpoints (metasync, vote, keepalive, join): other nodes call them.
+//! Checked: every request a proxy (or a `--role all` node's public port) takes, and on a
+//! target every request that neither a proxy signed (a redirect's `sig`, a forward's
+//! `Ais-Forward-Sig`: `cluster::auth`) nor a node sent with its own token. So a client that
+//! reaches a target's ports directly, with or without a forged `pid`/`utm`, is checked like
+//! one at the proxy. The intra-cluster control endpoints (metasync, vote, keepalive, join)
+//! take nodes only. Not checked: `/v1/health` and `/metrics`.
 
 use crate::core::Core;
 use crate::error::ApiError;
@@ -24,14 +25,33 @@ pub fn enabled(core: &Core) -> bool {
     core.config().cluster.auth.required()
 }
 
-/// A request to check: everything a proxy (or a single node's public port) takes, whatever
-/// its query says (`pid`/`utm` only mark requests to targets), and what a target takes
-/// without a proxy (`Ais-Direct`). Nodes calling each other carry their own token.
-pub fn client_facing(core: &Core, req: &Req) -> bool {
-    match (core.node.cfg.role, req.listener) {
-        (Role::Proxy | Role::All, Listener::Public) => true,
-        _ => req.head.header(HDR_DIRECT).is_some(),
+/// A request to check (authentication, and the bucket `access` prop): every request a proxy
+/// (or a single node's public port) takes, whatever its query says; on a target, everything
+/// but what a node of this cluster checked or sent. With the cluster key (`cluster::auth`)
+/// that is a redirect or forward the proxy signed, or a call carrying a node's own token; a
+/// bare `pid`/`utm` proves nothing. Without a key nothing can be verified (and authentication
+/// cannot be on): a redirect marker is taken at its word, as AIS's targets take it, and only
+/// direct requests (`Ais-Direct`) are checked. `path` is the decoded path.
+pub fn client_facing(core: &Core, req: &Req, path: &str) -> bool {
+    if matches!(
+        (core.node.cfg.role, req.listener),
+        (Role::Proxy | Role::All, Listener::Public)
+    ) {
+        return true;
     }
+    if cluster::auth::secret().is_none() {
+        return !req.redirected() || req.head.header(HDR_DIRECT).is_some();
+    }
+    let m = req.head.method.as_str();
+    let q = req.head.query.as_str();
+    !(cluster::auth::redirect_signed(m, path, q, req.q("utm"))
+        || cluster::auth::forward_signed(
+            m,
+            path,
+            q,
+            req.head.header(cluster::auth::HDR_FORWARD_SIG),
+        )
+        || cluster::auth::from_node(req.head.header("authorization")))
 }
 
 /// Check that the request's token grants `perms` (on bucket `bck_key` for bucket bits).
@@ -117,9 +137,16 @@ pub async fn route(
     let rest_t = rest.trim_end_matches('/');
     let (perms, bck): (u64, Option<String>) = match resource {
         // Each handles its own: tokens (revocation needs admin, validation any token).
-        "health" | "metasync" | "vote" | "tokens" => return Ok(()),
-        "cluster" if method == "POST" && matches!(rest_t, "autoreg" | "join") => return Ok(()),
-        "cluster" if method == "POST" && rest_t.starts_with("keepalive/") => return Ok(()),
+        "health" | "tokens" => return Ok(()),
+        // Intra-cluster control: nodes only (their calls carry a node token and never get
+        // here); an admin user is still refused.
+        "metasync" | "vote" => return intra_only(core, req, &method, resource, rest),
+        "cluster" if method == "POST" && matches!(rest_t, "autoreg" | "join") => {
+            return intra_only(core, req, &method, resource, rest)
+        }
+        "cluster" if method == "POST" && rest_t.starts_with("keepalive/") => {
+            return intra_only(core, req, &method, resource, rest)
+        }
         "objects" => match rest.split_once('/') {
             Some((b, _)) => (object_ace(req), Some(bucket_key(req, b)?)),
             // Bucket-level object actions (promote, blob download).
@@ -158,6 +185,24 @@ pub async fn route(
         _ => (ADMIN, None),
     };
     authorize(core, req, bck.as_deref(), perms)
+}
+
+/// An intra-cluster endpoint called by a client: 401 without a valid token, else 403.
+fn intra_only(
+    core: &Core,
+    req: &Req,
+    method: &str,
+    resource: &str,
+    rest: &str,
+) -> Result<(), ApiError> {
+    if cluster::auth::from_node(req.head.header("authorization")) {
+        return Ok(());
+    }
+    authorize(core, req, None, ADMIN)?;
+    Err(ApiError::new(
+        403,
+        format!("{method} /v1/{resource}/{rest}: an intra-cluster endpoint, for nodes of this cluster only"),
+    ))
 }
 
 /// The request's action message, read now and kept for the handler (`Req::prefetched`).

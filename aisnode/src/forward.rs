@@ -94,7 +94,9 @@ pub async fn forward_or_404(
 
     let mut head = format!("{} {} HTTP/1.1\r\n", req.head.method, req.target());
     for (k, v) in &req.head.headers {
-        if HOP_BY_HOP.contains(&k.as_str()) {
+        if HOP_BY_HOP.contains(&k.as_str())
+            || k.eq_ignore_ascii_case(cluster::auth::HDR_FORWARD_SIG)
+        {
             continue;
         }
         head.push_str(k);
@@ -105,6 +107,12 @@ pub async fn forward_or_404(
     head.push_str(&format!(
         "{FORWARDED_BY}: {proxy_id}\r\nConnection: close\r\n"
     ));
+    // With a cluster key the target can tell this from a client claiming to be forwarded.
+    if let Ok(path) = net::http::percent_decode_path(&req.head.path) {
+        if let Some(sig) = cluster::auth::sign_forward(&req.head.method, &path, &req.head.query) {
+            head.push_str(&format!("{}: {sig}\r\n", cluster::auth::HDR_FORWARD_SIG));
+        }
+    }
     match req.head.body {
         BodyKind::Empty => {}
         BodyKind::Length(n) => head.push_str(&format!("Content-Length: {n}\r\n")),

@@ -21,7 +21,7 @@ async fn s3(
     req: &mut Req,
     path: &str,
 ) -> Result<Outcome, ApiError> {
-    if crate::auth::enabled(core) && crate::auth::client_facing(core, req) {
+    if crate::auth::enabled(core) && crate::auth::client_facing(core, req, path) {
         let rest = path
             .strip_prefix("/s3")
             .unwrap_or("")
@@ -80,7 +80,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
         ));
     };
-    if crate::auth::enabled(core) && crate::auth::client_facing(core, req) {
+    if crate::auth::enabled(core) && crate::auth::client_facing(core, req, &path) {
         crate::auth::route(core, conn, req, &resource, &rest, |r, b| {
             bucket_key(core, r, b)
         })
@@ -312,11 +312,14 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                     ),
                 ));
             }
-            if !req.redirected() || crate::auth::client_facing(core, req) {
+            let ace = crate::auth::object_ace(req);
+            if ace & !cluster::meta::access::ALWAYS_ALLOWED != 0
+                && crate::auth::client_facing(core, req, &path)
+            {
                 // A client's request (on a proxy's port, whatever its query, or routed
                 // directly): the bucket's `access` prop decides; what a proxy redirected was
                 // checked there.
-                core.check_access(bucket, crate::auth::object_ace(req))?;
+                core.check_access(bucket, ace)?;
             }
             if role == Role::Proxy {
                 let Some(url) = placement::owner(&core.smap(), bucket, object).map(|o| o.url)

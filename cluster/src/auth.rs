@@ -145,7 +145,7 @@ pub fn node_token() -> Option<String> {
     }
     let claims = Claims {
         admin: true,
-        sub: format!("aisnode/{}", std::process::id()),
+        sub: format!("{NODE_SUB_PREFIX}{}", std::process::id()),
         exp: Some(now + NODE_TOKEN_TTL_S),
         iat: Some(now),
         ..Default::default()
@@ -153,6 +153,104 @@ pub fn node_token() -> Option<String> {
     let t = jwt::sign_hs256(&claims, key);
     *c = Some((t.clone(), now + NODE_TOKEN_TTL_S));
     Some(t)
+}
+
+/// `sub` of a node's own token ([`node_token`]); AuthN user names cannot contain `/`.
+pub const NODE_SUB_PREFIX: &str = "aisnode/";
+
+/// Whether `authorization` (the header) carries a valid token of a node of this cluster
+/// (signed with the key, not expired, [`NODE_SUB_PREFIX`]).
+pub fn from_node(authorization: Option<&str>) -> bool {
+    authorization
+        .and_then(jwt::bearer)
+        .and_then(|t| validate(t).ok())
+        .is_some_and(|c| c.admin && c.sub.starts_with(NODE_SUB_PREFIX))
+}
+
+/// Query parameter a proxy appends (last) to a redirect it checked: the HMAC of the method,
+/// the decoded path and the query before it (which ends with `pid` and `utm`). A target
+/// serves a signed redirect without checking the client again; with a key configured, an
+/// unsigned `pid`/`utm` is no proof of anything.
+pub const QPARAM_SIG: &str = "sig";
+/// Header a node adds to a request it streams on to a target (S3 requests a proxy passes
+/// through, get-from-neighbour): `<utm>.<HMAC of method, decoded path, query and utm>`.
+pub const HDR_FORWARD_SIG: &str = "Ais-Forward-Sig";
+/// How long after the proxy issued it a signed redirect or forward is honoured.
+pub const SIGNED_TTL_S: i64 = 600;
+
+fn sig_parts<'a>(
+    kind: &'a [u8],
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    utm: &'a str,
+) -> [&'a [u8]; 9] {
+    [
+        kind,
+        b"\n",
+        method.as_bytes(),
+        b"\n",
+        path.as_bytes(),
+        b"?",
+        query.as_bytes(),
+        b"\n",
+        utm.as_bytes(),
+    ]
+}
+
+/// `utm` (base 36 Unix nanoseconds) is no older than [`SIGNED_TTL_S`] nor in the future
+/// beyond the same skew.
+fn fresh(utm: &str) -> bool {
+    let Ok(ns) = u64::from_str_radix(utm, 36) else {
+        return false;
+    };
+    let age_s = now_s() - (ns / 1_000_000_000) as i64;
+    age_s.abs() <= SIGNED_TTL_S
+}
+
+/// The `sig` value of a redirect of `method` to `path` (decoded) `?query` (ending with
+/// `utm=<utm>`); `None` without a key.
+pub fn sign_redirect(method: &str, path: &str, query: &str, utm: &str) -> Option<String> {
+    let key = secret()?;
+    Some(jwt::hmac_b64(
+        key,
+        &sig_parts(b"redirect", method, path, query, utm),
+    ))
+}
+
+/// Whether a request on a target carries this cluster's redirect signature: `query` is the
+/// raw query, whose last parameter is `sig`; `utm` its `utm` parameter.
+pub fn redirect_signed(method: &str, path: &str, query: &str, utm: Option<&str>) -> bool {
+    let (Some(key), Some(utm)) = (secret(), utm) else {
+        return false;
+    };
+    let Some(i) = query.rfind("&sig=") else {
+        return false;
+    };
+    let (signed, sig) = (&query[..i], &query[i + 5..]);
+    fresh(utm) && jwt::hmac_b64_ok(key, &sig_parts(b"redirect", method, path, signed, utm), sig)
+}
+
+/// The [`HDR_FORWARD_SIG`] value for passing `method path?query` on; `None` without a key.
+pub fn sign_forward(method: &str, path: &str, query: &str) -> Option<String> {
+    let key = secret()?;
+    let utm = net::time::base36(net::time::now_unix_ns() as u64);
+    let sig = jwt::hmac_b64(key, &sig_parts(b"forward", method, path, query, &utm));
+    Some(format!("{utm}.{sig}"))
+}
+
+/// Whether `header` is a valid [`HDR_FORWARD_SIG`] for `method path?query`.
+pub fn forward_signed(method: &str, path: &str, query: &str, header: Option<&str>) -> bool {
+    let (Some(key), Some((utm, sig))) = (secret(), header.and_then(|h| h.split_once('.'))) else {
+        return false;
+    };
+    fresh(utm) && jwt::hmac_b64_ok(key, &sig_parts(b"forward", method, path, query, utm), sig)
+}
+
+/// `Authorization` with this node's token, for calls to other nodes made outside
+/// `crate::intra` (raw transfers); `None` without a key.
+pub fn node_authorization() -> Option<String> {
+    node_token().map(|t| format!("Bearer {t}"))
 }
 
 /// Marks a revocation passed on by another node (not passed on again).

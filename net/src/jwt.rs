@@ -141,6 +141,29 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key")
 }
 
+/// HMAC-SHA256 of the concatenation of `parts` under `key`, base64url without padding (the
+/// proxy's signature on a redirect, `cluster::auth::sign_redirect`).
+pub fn hmac_b64(key: &[u8], parts: &[&[u8]]) -> String {
+    let mut m = mac(key);
+    for p in parts {
+        m.update(p);
+    }
+    URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+}
+
+/// Whether `sig` (base64url) is the HMAC-SHA256 of `parts` under `key`; compared in constant
+/// time.
+pub fn hmac_b64_ok(key: &[u8], parts: &[&[u8]], sig: &str) -> bool {
+    let Ok(raw) = URL_SAFE_NO_PAD.decode(sig) else {
+        return false;
+    };
+    let mut m = mac(key);
+    for p in parts {
+        m.update(p);
+    }
+    m.verify_slice(&raw).is_ok()
+}
+
 fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, JwtError> {
     URL_SAFE_NO_PAD
         .decode(part)

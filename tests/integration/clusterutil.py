@@ -107,8 +107,12 @@ class ClusterNode(AisNode):
         assert len(ids) == 1, f"{self.name}: mountpaths carry different IDs {ids}"
         return ids.pop()
 
+    # Headers of this module's own queries (an admin token once authentication is on).
+    auth_headers = {}
+
     def smap(self, timeout=3.0):
-        r = requests.get(f"{self.endpoint}/v1/daemon?what=smap", timeout=timeout)
+        r = requests.get(f"{self.endpoint}/v1/daemon?what=smap", headers=self.auth_headers,
+                         timeout=timeout)
         r.raise_for_status()
         return r.json()
 
@@ -327,7 +331,8 @@ class Cluster:
         waiting = []
         for tid, sn in smap["tmap"].items():
             url = sn["public_net"]["direct_url"]
-            r = requests.get(f"{url}/v1/daemon?what=jobs", timeout=10)
+            r = requests.get(f"{url}/v1/daemon?what=jobs", headers=self.primary.auth_headers,
+                             timeout=10)
             if r.status_code != 200:
                 waiting.append(f"{tid}: what=jobs {r.status_code}")
                 continue

@@ -299,3 +299,92 @@ def test_aisloader_and_cli_with_a_token(keyed_node, tmp_path):
     r = subprocess.run([str(cli), "ls", "ais://lb"], capture_output=True, text=True,
                        env={**env, "AIS_AUTHN_TOKEN_FILE": str(tok_file)}, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_targets_take_only_what_a_node_signed(aisnode_binary, tmp_path):
+    """With authentication on, a target serves a redirect only with the proxy's signature on
+    it (method, path, query, time), a forwarded request only with the forward signature, and
+    anything else only with a token that grants it: a client that reaches a target's ports
+    directly, forging `pid`/`utm` or not, is checked like one at the proxy. The intra-cluster
+    endpoints take nodes only. Rebalance (transfers between targets with node tokens) still
+    moves every object."""
+    c = Cluster(aisnode_binary, tmp_path, proxies=1, targets=2, mountpaths=1, target_cores=2)
+    admin_t = token(admin=True)
+    for n in c.nodes:
+        n.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET}
+        n.auth_headers = bearer(admin_t)
+    try:
+        c.start()
+        ep = c.primary.endpoint
+        assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+        uuid = cluster_uuid(ep, admin_t)
+        admin = make_client(ep, token=admin_t)
+        admin.bucket("sb").create()
+        for i in range(30):
+            admin.bucket("sb").object(f"o{i}").get_writer().put_content(f"data{i}".encode())
+        ro = bearer(token(clusters=[{"id": uuid, "perm": str(RO)}]))
+
+        def content(name):
+            return admin.bucket("sb").object(name).get_reader().read_all()
+
+        # A signed redirect is served without the token (clients drop it on another port).
+        r = requests.get(obj_url(ep, "sb", "o1"), headers=ro, allow_redirects=False, timeout=T)
+        assert r.status_code == 301, r.text
+        loc = r.headers["Location"]
+        assert "&sig=" in loc and "pid=" in loc and "utm=" in loc, loc
+        r = requests.get(loc, timeout=T)
+        assert r.status_code == 200 and r.content == b"data1", (r.status_code, r.text)
+        unsigned = loc[: loc.rindex("&sig=")]
+        sig = loc[loc.rindex("&sig=") + 5:]
+        bad_sig = unsigned + "&sig=" + ("A" if sig[0] != "A" else "B") + sig[1:]
+        for url in (unsigned, bad_sig, loc.replace("/o1?", "/o2?"), unsigned + "&sig="):
+            refused(requests.get(url, timeout=T), 401, "token required")
+        # The GET's signature does not make a PUT or a DELETE.
+        refused(requests.put(loc, data=b"forged", timeout=T), 401, "token required")
+        refused(requests.delete(loc, timeout=T), 401, "token required")
+        # A redirect of a PUT the proxy refused never exists; a forged one is refused.
+        smap = c.primary.smap()
+        turls = [t["public_net"]["direct_url"] for t in smap["tmap"].values()]
+        forged = f"/v1/objects/sb/new?provider=ais&pid={c.primary.persisted_id()}&utm=1"
+        for tu in turls:
+            refused(requests.put(tu + forged, data=b"x", timeout=T), 401, "token required")
+            refused(requests.put(tu + forged, data=b"x", headers=ro, timeout=T), 403)
+            refused(requests.get(f"{tu}/v1/objects/sb/o2?provider=ais", timeout=T), 401)
+            r = requests.get(f"{tu}/v1/objects/sb/o2?provider=ais", headers=ro, timeout=T)
+            assert r.status_code == 200 and r.content == b"data2", (r.status_code, r.text)
+            # S3 straight to a target, with or without a made-up forward signature.
+            for h in ({}, {"Ais-Forward-Sig": "1.AAAA"}, {"Ais-Forwarded-By": "p1"}):
+                r = requests.get(f"{tu}/s3/sb/o2", headers=h, timeout=T)
+                assert r.status_code == 403 and "AccessDenied" in r.text, (r.status_code, r.text)
+                r = requests.put(f"{tu}/s3/sb/s3new", data=b"x", headers=h, timeout=T)
+                assert r.status_code == 403 and "AccessDenied" in r.text, (r.status_code, r.text)
+            # Intra-cluster control endpoints: nodes only.
+            refused(requests.put(f"{tu}/v1/metasync", data=b"{}", timeout=T), 401)
+            refused(requests.put(f"{tu}/v1/metasync", data=b"{}", headers=bearer(admin_t), timeout=T),
+                    403, "intra-cluster")
+        refused(requests.post(f"{ep}/v1/cluster/keepalive/x", data=b"{}", headers=ro, timeout=T), 403)
+        refused(requests.post(f"{ep}/v1/cluster/autoreg", data=b"{}", timeout=T), 401)
+        # S3 through the proxy (forwarded with its signature) still works with a token.
+        r = requests.get(f"{ep}/s3/sb/o3", headers={"X-Amz-Security-Token": ro["Authorization"][7:]},
+                         timeout=T)
+        assert r.status_code == 200 and r.content == b"data3", (r.status_code, r.text)
+        # Nothing refused changed anything.
+        names = sorted(e.name for e in admin.bucket("sb").list_all_objects())
+        assert names == sorted(f"o{i}" for i in range(30)), names
+        assert content("o1") == b"data1" and content("o2") == b"data2"
+        # A third target joins: rebalance moves objects between targets with node tokens.
+        t = c.add_target_node("target2")
+        t.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET}
+        t.auth_headers = bearer(admin_t)
+        t.spawn()
+        c.wait_converged(c.nodes, deadline_s=60)
+        c.wait_rebalanced(deadline_s=60)
+        for i in range(30):
+            assert content(f"o{i}") == f"data{i}".encode()
+        moved = 0
+        for n in c.targets[:2]:
+            r = requests.get(f"{n.endpoint}/v1/daemon?what=jobs", headers=bearer(admin_t), timeout=T)
+            moved += sum(int(j.get("objects", 0)) for j in r.json() if j.get("kind") == "rebalance")
+        assert moved > 0
+    finally:
+        c.close()

@@ -30,10 +30,18 @@ pub async fn redirect(
         RedirectTo::Core(k) => format!("http://{}:{}", core.node.cfg.host, core.node.core_port(k)),
         RedirectTo::Url(u) => u,
     };
-    let location = format!(
-        "{base}{}?{}{sep}pid={}&utm={utm}",
-        req.head.path, req.head.query, core.node.proxy_id
+    let mut query = format!(
+        "{}{sep}pid={}&utm={utm}",
+        req.head.query, core.node.proxy_id
     );
+    // With a cluster key the target can tell this redirect from a forged `pid`/`utm`.
+    if let Ok(path) = net::http::percent_decode_path(&req.head.path) {
+        if let Some(sig) = cluster::auth::sign_redirect(&req.head.method, &path, &query, &utm) {
+            query.push_str("&sig=");
+            query.push_str(&sig);
+        }
+    }
+    let location = format!("{base}{}?{query}", req.head.path);
     let mut close = false;
     if req.has_body() {
         if req.head.expect_continue {

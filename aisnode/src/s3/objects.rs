@@ -1012,11 +1012,16 @@ async fn remote_lom(base: &str, bucket: &str, key: &str) -> S3Result<Option<Lom>
         follow_redirects: false,
         ..Default::default()
     });
+    let authz = cluster::auth::node_authorization();
+    let headers: Vec<(&str, &str)> = authz
+        .iter()
+        .map(|a| ("Authorization", a.as_str()))
+        .collect();
     let req = Request {
         method: "HEAD",
         endpoint: &ep,
         target: &target,
-        headers: &[],
+        headers: &headers,
         body: &[],
     };
     let deadline = std::time::Instant::now() + REMOTE_COPY_TIMEOUT;
@@ -1198,7 +1203,11 @@ async fn copy_remote(
     while off < end {
         let n = (end - off).min(REMOTE_COPY_CHUNK_BYTES);
         let range = format!("bytes={off}-{}", off + n - 1);
-        let headers = [("Range", range.as_str())];
+        let authz = cluster::auth::node_authorization();
+        let mut headers = vec![("Range", range.as_str())];
+        if let Some(a) = &authz {
+            headers.push(("Authorization", a.as_str()));
+        }
         let req = Request {
             method: "GET",
             endpoint: &ep,
