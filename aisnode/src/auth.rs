@@ -351,7 +351,9 @@ pub async fn tokens(core: &Core, conn: &mut Conn, req: &mut Req) -> Result<(), A
                 )));
             }
             authorize(core, req, None, ADMIN)?;
-            cluster::auth::revoke(&all);
+            if cluster::auth::revoke(&all) {
+                cluster::auth::persist_revoked(&core.node).await;
+            }
             // Every node of the map learns it (a node's own call is not passed on again).
             if req.head.header(cluster::auth::HDR_REVOKE_RELAYED).is_none() {
                 cluster::auth::relay_revoked(&core.node, &all).await;

@@ -328,6 +328,11 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Tokens revoked before a restart stay refused.
+    if let Err(e) = cluster::auth::load_revoked(&node.confdir) {
+        eprintln!("aisnode: revoked tokens: {e}");
+        std::process::exit(1);
+    }
     let stop = server::StopOpts {
         drain_timeout_ms: a.drain_timeout_ms,
         drain_grace_ms: a.drain_grace_ms,

@@ -63,15 +63,17 @@ fn revoked() -> &'static Mutex<HashMap<String, i64>> {
     R.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Add tokens to the revoked list (invalid ones are ignored: they are refused anyway).
-pub fn revoke(tokens: &[String]) {
-    let Some(key) = secret() else { return };
+/// Add tokens to the revoked list (invalid ones are ignored: they are refused anyway);
+/// whether any was new.
+pub fn revoke(tokens: &[String]) -> bool {
+    let Some(key) = secret() else { return false };
     let now = now_s();
     let mut r = revoked().lock().expect("revoked list lock");
     r.retain(|_, exp| *exp > now);
+    let mut added = false;
     for t in tokens {
         if let Ok(c) = jwt::verify_hs256(t, key, now) {
-            r.insert(t.clone(), c.exp.unwrap_or(now));
+            added |= r.insert(t.clone(), c.exp.unwrap_or(now)).is_none();
         }
     }
     while r.len() > REVOKED_MAX {
@@ -82,6 +84,53 @@ pub fn revoke(tokens: &[String]) {
             .expect("non-empty");
         r.remove(&oldest);
     }
+    added
+}
+
+/// The revoked tokens that have not expired yet.
+pub fn revoked_tokens() -> Vec<String> {
+    let now = now_s();
+    let mut r = revoked().lock().expect("revoked list lock");
+    r.retain(|_, exp| *exp > now);
+    r.keys().cloned().collect()
+}
+
+/// The revoked list as AIS's `TokenList` (what `DELETE /v1/tokens` takes and metasync
+/// carries as `Tokens`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct TokenList {
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// File in the node's `conf/` keeping the revoked list across restarts.
+pub const REVOKED_FILE: &str = ".ais.revoked";
+
+/// Write the revoked list to `conf/` (on the blocking thread): a restarted node keeps
+/// refusing what was revoked, and metasync hands the list to nodes that join later.
+pub async fn persist_revoked(node: &crate::daemon::Node) {
+    let list = TokenList {
+        tokens: revoked_tokens(),
+        version: "0".into(),
+    };
+    let path = node.confdir.join(REVOKED_FILE);
+    let r = glommio::executor()
+        .spawn_blocking(move || crate::node::store::persist(&path, 2, &list))
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "revoked tokens not persisted");
+    }
+}
+
+/// Load the revoked list persisted in `confdir` (at start, before serving).
+pub fn load_revoked(confdir: &std::path::Path) -> Result<usize, String> {
+    let list: Option<TokenList> =
+        crate::node::store::load(&confdir.join(REVOKED_FILE)).map_err(|e| e.to_string())?;
+    let tokens = list.map(|l| l.tokens).unwrap_or_default();
+    revoke(&tokens);
+    Ok(tokens.len())
 }
 
 /// The claims of a valid token: signed with this node's key, not expired, not revoked.

@@ -480,6 +480,8 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8], caller: Option<&str>)
         bmd: Option<Bmd>,
         #[serde(rename = "Config")]
         config: Option<serde_json::Value>,
+        #[serde(rename = "Tokens")]
+        tokens: Option<crate::auth::TokenList>,
     }
     let json = jsp::decode(body).map_err(|e| Error::BadRequest(e.to_string()))?;
     let p: Payload = serde_json::from_slice(json)
@@ -527,6 +529,11 @@ pub async fn apply_metasync(node: &Arc<Node>, body: &[u8], caller: Option<&str>)
     }
     if let Some(c) = p.config {
         crate::config::apply_synced_json(node, &c).await?;
+    }
+    if let Some(t) = p.tokens {
+        if crate::auth::revoke(&t.tokens) {
+            crate::auth::persist_revoked(node).await;
+        }
     }
     Ok(())
 }

@@ -37,6 +37,19 @@ pub async fn metasync(
     }
     // Every push carries the cluster config too; a node applies it by the version rule.
     payload.insert("Config".into(), node.config.load().cluster.to_json());
+    // And the revoked tokens (a set that only grows until they expire: merged, no version),
+    // so a node that joins or comes back refuses them too.
+    let revoked = crate::auth::revoked_tokens();
+    if !revoked.is_empty() {
+        let list = crate::auth::TokenList {
+            tokens: revoked,
+            version: "0".into(),
+        };
+        payload.insert(
+            "Tokens".into(),
+            serde_json::to_value(list).expect("token list serializes"),
+        );
+    }
     let json = serde_json::to_vec(&payload).expect("payload serializes");
     let framed = Rc::new(jsp::encode(1, &json));
     let cur = node.smap.load();

@@ -372,6 +372,10 @@ def test_targets_take_only_what_a_node_signed(aisnode_binary, tmp_path):
         names = sorted(e.name for e in admin.bucket("sb").list_all_objects())
         assert names == sorted(f"o{i}" for i in range(30)), names
         assert content("o1") == b"data1" and content("o2") == b"data2"
+        # A token revoked now: a target that joins later learns it through metasync.
+        revoked = token(clusters=[{"id": uuid, "perm": str(RO)}], sub="carol")
+        r = requests.delete(f"{ep}/v1/tokens", json={"token": revoked}, headers=bearer(admin_t), timeout=T)
+        assert r.status_code == 200, r.text
         # A third target joins: rebalance moves objects between targets with node tokens.
         t = c.add_target_node("target2")
         t.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET}
@@ -381,6 +385,15 @@ def test_targets_take_only_what_a_node_signed(aisnode_binary, tmp_path):
         c.wait_rebalanced(deadline_s=60)
         for i in range(30):
             assert content(f"o{i}") == f"data{i}".encode()
+        for n in c.targets:
+            refused(requests.get(f"{n.endpoint}/v1/objects/sb/o2?provider=ais", headers=bearer(revoked),
+                                 timeout=T), 401, "revoked")
+        # And the primary, restarted (nobody pushes metadata to it), still refuses it: the list
+        # is persisted.
+        c.primary.restart()
+        refused(requests.get(obj_url(ep, "sb", "o2"), headers=bearer(revoked), allow_redirects=False,
+                             timeout=T), 401, "revoked")
+        c.wait_converged(c.nodes, deadline_s=60)
         moved = 0
         for n in c.targets[:2]:
             r = requests.get(f"{n.endpoint}/v1/daemon?what=jobs", headers=bearer(admin_t), timeout=T)
