@@ -61,7 +61,16 @@ pub fn authorize(
     bck_key: Option<&str>,
     perms: u64,
 ) -> Result<(), ApiError> {
-    let token = request_token(req);
+    authorize_token(core, request_token(req), bck_key, perms)
+}
+
+/// [`authorize`] with the token given (an S3 user's, `--s3-keys`).
+pub fn authorize_token(
+    core: &Core,
+    token: Option<&str>,
+    bck_key: Option<&str>,
+    perms: u64,
+) -> Result<(), ApiError> {
     let uuid = core.smap().uuid.clone();
     let bck = bck_key.map(|k| {
         let (provider, name) = engine::layout::split_key(k);
@@ -73,7 +82,7 @@ pub fn authorize(
 }
 
 /// The token a request carries (`Authorization: Bearer`, or S3's `X-Amz-Security-Token`).
-fn request_token(req: &Req) -> Option<&str> {
+pub fn request_token(req: &Req) -> Option<&str> {
     cluster::auth::token_of(
         req.head.header("authorization"),
         req.head.header("x-amz-security-token"),

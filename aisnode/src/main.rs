@@ -140,6 +140,12 @@ struct Args {
     /// S3 secret key (env AIS_S3_SECRET_KEY).
     #[arg(long, env = "AIS_S3_SECRET_KEY", hide_env_values = true)]
     s3_secret_key: Option<String>,
+    /// More S3 access keys, each mapped to an AuthN user: a JSON file
+    /// `[{"access_key": .., "secret_key": .., "token": <the user's AuthN token>}]` (env
+    /// AIS_S3_KEYS_FILE). With authentication on, a request signed with a key gets its user's
+    /// permissions (docs/configuration.md, "S3 users").
+    #[arg(long, env = "AIS_S3_KEYS_FILE")]
+    s3_keys: Option<PathBuf>,
 }
 
 fn parse_host_port(s: &str) -> Result<(String, u16), String> {
@@ -282,6 +288,13 @@ fn main() {
     } else {
         serde_json::json!({ "rebalance": throttle })
     };
+    let s3_users = match a.s3_keys.as_deref().map(read_s3_users).transpose() {
+        Ok(u) => u.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("aisnode: --s3-keys: {e}");
+            std::process::exit(2);
+        }
+    };
     let cfg = NodeConfig {
         role,
         host: a.host,
@@ -319,7 +332,19 @@ fn main() {
                 eprintln!("aisnode: --s3-access-key and --s3-secret-key go together");
                 std::process::exit(2);
             }
-        },
+        }
+        .into_iter()
+        .chain(
+            s3_users
+                .iter()
+                .map(|u| (u.access_key.clone(), u.secret_key.clone())),
+        )
+        .collect(),
+        s3_key_tokens: s3_users
+            .iter()
+            .filter(|u| !u.token.is_empty())
+            .map(|u| (u.access_key.clone(), u.token.clone()))
+            .collect(),
     };
     let node = match Node::init(cfg).and_then(|n| cluster::config::load(&n).map(|()| n)) {
         Ok(n) => n,
@@ -341,6 +366,40 @@ fn main() {
         eprintln!("aisnode: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// One entry of the `--s3-keys` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3User {
+    access_key: String,
+    secret_key: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// Read the `--s3-keys` file: every key and secret non-empty, no access key twice.
+fn read_s3_users(path: &std::path::Path) -> Result<Vec<S3User>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let users: Vec<S3User> =
+        serde_json::from_slice(&raw).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut seen = std::collections::HashSet::new();
+    for u in &users {
+        if u.access_key.is_empty() || u.secret_key.is_empty() {
+            return Err(format!(
+                "{}: empty access_key or secret_key",
+                path.display()
+            ));
+        }
+        if !seen.insert(u.access_key.as_str()) {
+            return Err(format!(
+                "{}: access key {:?} twice",
+                path.display(),
+                u.access_key
+            ));
+        }
+    }
+    Ok(users)
 }
 
 /// The start-up values of the cluster configuration: defaults, then the `--config` file,

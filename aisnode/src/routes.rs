@@ -29,7 +29,16 @@ async fn s3(
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         let perms = crate::auth::s3_ace(req, bucket, key);
         let bck = (!bucket.is_empty()).then_some(bucket);
-        if let Err(e) = crate::auth::authorize(core, req, bck, perms) {
+        // A token (`X-Amz-Security-Token`, AIS's way), else the one of the user whose access
+        // key signed the request (`--s3-keys`).
+        let token = match crate::auth::request_token(req) {
+            Some(t) => Some(t.to_string()),
+            None => match crate::s3::auth::key_token(core, req) {
+                Ok(t) => t,
+                Err(e) => return Ok(crate::s3::send_error(core, conn, req, e).await),
+            },
+        };
+        if let Err(e) = crate::auth::authorize_token(core, token.as_deref(), bck, perms) {
             let e = net::s3::S3Error::new(net::s3::S3ErrorCode::AccessDenied, e.message);
             return Ok(crate::s3::send_error(core, conn, req, e).await);
         }

@@ -213,6 +213,74 @@ def test_s3_with_a_token(keyed_node):
     assert s3(admin_t).get_object(Bucket="s3tok", Key="k")["Body"].read() == b"v"
 
 
+def test_s3_users_with_their_own_access_keys(aisnode_binary, tmp_path):
+    """`--s3-keys`: several S3 access keys, each mapped to an AuthN user's token. A request
+    signed with a key (header or presigned) gets that user's permissions once the signature is
+    verified; a wrong secret, an expired presigned URL or a revoked user's key is refused."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    alice_t = token(sub="alice", clusters=[{"id": "", "perm": str(RW | LIST_BUCKETS)}])
+    bob_t = token(sub="bob", clusters=[{"id": "", "perm": str(RO)}])
+    keys = tmp_path / "s3keys.json"
+    keys.write_text(json.dumps([
+        {"access_key": "ALICEKEY", "secret_key": "alice-secret", "token": alice_t},
+        {"access_key": "BOBKEY", "secret_key": "bob-secret", "token": bob_t},
+    ]))
+    n = AisNode(aisnode_binary, tmp_path / "n", num_mountpaths=1)
+    n.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET, "AIS_S3_KEYS_FILE": str(keys)}
+    _start_or_fail(n)
+    try:
+        ep = n.endpoint
+        admin_t = token(admin=True)
+        assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+        make_client(ep, token=admin_t).bucket("users").create()
+
+        def s3(ak, sk):
+            return boto3.client("s3", endpoint_url=f"{ep}/s3", aws_access_key_id=ak,
+                                aws_secret_access_key=sk, region_name="us-east-1",
+                                config=Config(retries={"total_max_attempts": 1}, signature_version="s3v4"))
+
+        alice, bob = s3("ALICEKEY", "alice-secret"), s3("BOBKEY", "bob-secret")
+        alice.put_object(Bucket="users", Key="a", Body=b"from alice")
+        assert "users" in [b["Name"] for b in alice.list_buckets()["Buckets"]]
+        assert bob.get_object(Bucket="users", Key="a")["Body"].read() == b"from alice"
+
+        def denied(fn, code="AccessDenied"):
+            with pytest.raises(ClientError) as e:
+                fn()
+            assert e.value.response["Error"]["Code"] == code, e.value.response
+
+        denied(lambda: bob.put_object(Bucket="users", Key="a", Body=b"from bob"))
+        denied(lambda: bob.delete_object(Bucket="users", Key="a"))
+        denied(lambda: bob.list_buckets())
+        denied(lambda: s3("ALICEKEY", "not-her-secret").put_object(Bucket="users", Key="a", Body=b"x"),
+               "SignatureDoesNotMatch")
+        denied(lambda: s3("EVEKEY", "eve").get_object(Bucket="users", Key="a"))
+        # Presigned URLs carry the user's permissions, until they expire.
+        url = alice.generate_presigned_url("get_object", Params={"Bucket": "users", "Key": "a"},
+                                           ExpiresIn=60)
+        r = requests.get(url, timeout=T)
+        assert r.status_code == 200 and r.content == b"from alice", r.text
+        url = alice.generate_presigned_url("get_object", Params={"Bucket": "users", "Key": "a"},
+                                           ExpiresIn=1)
+        time.sleep(2.1)
+        r = requests.get(url, timeout=T)
+        assert r.status_code == 403 and "AccessDenied" in r.text, r.text
+        put_url = bob.generate_presigned_url("put_object", Params={"Bucket": "users", "Key": "a"},
+                                             ExpiresIn=60)
+        r = requests.put(put_url, data=b"via bob's URL", timeout=T)
+        assert r.status_code == 403 and "AccessDenied" in r.text, r.text
+        # Revoking the user's token takes its keys' rights away.
+        r = requests.delete(f"{ep}/v1/tokens", json={"token": alice_t}, headers=bearer(admin_t), timeout=T)
+        assert r.status_code == 200, r.text
+        denied(lambda: alice.get_object(Bucket="users", Key="a"))
+        assert bob.get_object(Bucket="users", Key="a")["Body"].read() == b"from alice"
+    finally:
+        n.close()
+
+
 def test_a_cluster_with_authentication(aisnode_binary, tmp_path):
     c = Cluster(aisnode_binary, tmp_path, proxies=1, targets=2, mountpaths=1, target_cores=2)
     for n in c.nodes:

@@ -23,6 +23,35 @@ fn signed_paths(raw_path: &str) -> Vec<String> {
     v
 }
 
+/// The AuthN token of the user whose access key signed the request (`--s3-keys`), the
+/// signature verified; `None` when the request names no such key.
+pub(crate) fn key_token(core: &Core, req: &Req) -> S3Result<Option<String>> {
+    let map = &core.node.cfg.s3_key_tokens;
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let parts = RequestParts {
+        method: &req.head.method,
+        raw_path: &req.head.path,
+        raw_query: &req.head.query,
+        headers: &req.head.headers,
+    };
+    let ak = if sigv2::is_v2(&parts) {
+        sigv2::parse(&parts)?.map(|a| a.access_key)
+    } else {
+        match sigv4::parse_auth(&parts)? {
+            AuthKind::Anonymous => None,
+            AuthKind::Header(a) | AuthKind::Presigned(a) => Some(a.access_key),
+        }
+    };
+    let Some(token) = ak.and_then(|ak| map.iter().find(|(k, _)| *k == ak).map(|(_, t)| t)) else {
+        return Ok(None);
+    };
+    // The key alone is no proof: the signature (and its time) must be good.
+    authenticate(core, req)?;
+    Ok(Some(token.clone()))
+}
+
 /// Verify the request's signature when access keys are configured. Returns the SigV4 signing
 /// context (for aws-chunked bodies with chunk signatures), `None` for SigV2 and anonymous.
 pub(crate) fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningContext>> {

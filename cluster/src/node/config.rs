@@ -24,6 +24,9 @@ pub struct NodeConfig {
     pub fsync: bool,
     /// S3 access keys (access key, secret). Empty: anonymous S3 access.
     pub s3_credentials: Vec<(String, String)>,
+    /// S3 access keys mapped to an AuthN user: (access key, that user's token). With
+    /// authentication on, a request signed with such a key has the token's permissions.
+    pub s3_key_tokens: Vec<(String, String)>,
     /// Serve S3 at the root of the public port too (AIS's `S3-API-via-Root` feature), for
     /// tools that drop the endpoint's path; `/v1/...` and `/ais/...` keep their meaning.
     pub s3_via_root: bool,
