@@ -1,0 +1,756 @@
+//! AuthN's HTTP API (cmd/authn/hserv.go in NVIDIA/aistore; docs/authn-wire.md §3): routes,
+//! who may call each one, tokens (claims §4, expiry rules), cluster registration and the
+//! revocation push. Sans-socket: [`Service::handle`] takes a parsed request and returns the
+//! response, so every rule here is tested without a server.
+//!
+//! # Invariants
+//!
+//! * Every authentication or authorization failure is 401, as AIS's AuthN answers it (not
+//!   403): no token, a token that fails the signature or expiry check, a revoked token, a
+//!   non-admin token where an admin is needed.
+//! * The state lock is never held across a call to a cluster or a bcrypt verification: a
+//!   registration checks, calls the cluster, then stores (checking again); a revocation stores
+//!   the token, then pushes it.
+//! * A revocation is pushed to every registered cluster before it is acknowledged, so a
+//!   client that logged out finds its token refused by the cluster at once.
+//!
+//! # What this module does not do
+//!
+//! * RSA: `GET /v1/public-key`, `GET /.well-known/jwks.json` and `POST /v1/rotate-key` answer
+//!   400 as AIS's AuthN does with an HMAC signer.
+
+use crate::aisreq::{self, TokenList};
+use crate::config::{ConfigToUpdate, Effective, EXPIRY_MIN};
+use crate::store::{CluAcl, Db, Fail, Role, UserMsg, UserView, ADMIN_ROLE};
+use net::jwt::{self, AclBucket, AclNamespace, BucketAcl, Claims, ClusterAcl};
+use serde::{Deserialize, Serialize};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// AuthN's own token for calls to a cluster lives this long (AIS `selfTokenTTL`).
+pub const SELF_TOKEN_TTL_S: i64 = 300;
+/// The subject of AuthN's own token.
+pub const SELF_SUBJECT: &str = "AuthN";
+/// The name in error bodies (`node`) and in messages.
+pub const SERVICE_NAME: &str = "AuthN";
+
+/// A request as the server parsed it.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Raw path (percent-encoded), without the query.
+    pub path: &'a str,
+    pub authorization: Option<&'a str>,
+    pub amz_token: Option<&'a str>,
+    pub remote_addr: &'a str,
+    pub body: &'a [u8],
+}
+
+/// A response: status, extra headers, body (JSON when `json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub json: bool,
+}
+
+impl Response {
+    fn ok() -> Response {
+        Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+            json: false,
+        }
+    }
+    fn json<T: Serialize>(v: &T) -> Response {
+        let mut body = serde_json::to_vec(v).expect("response serializes");
+        body.push(b'\n');
+        Response {
+            body,
+            json: true,
+            ..Response::ok()
+        }
+    }
+}
+
+/// `POST /v1/users/{id}`.
+#[derive(Debug, Deserialize)]
+struct LoginMsg {
+    #[serde(default)]
+    password: Option<String>,
+    /// Nanoseconds; `null`: the configured default.
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenMsg {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RegisteredClusters {
+    clusters: std::collections::BTreeMap<String, CluAcl>,
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What the service holds: the database and the configuration in effect.
+#[derive(Debug)]
+pub struct State {
+    pub db: Db,
+    pub cfg: Effective,
+}
+
+/// The AuthN service.
+#[derive(Debug)]
+pub struct Service {
+    state: Mutex<State>,
+}
+
+type Result<T> = std::result::Result<T, Fail>;
+
+fn unauthorized(m: impl Into<String>) -> Fail {
+    Fail::new(401, m)
+}
+
+fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Fail::new(400, format!("invalid JSON body: {e}")))
+}
+
+/// The one item after a route prefix (`/v1/users/bob` → `bob`), percent-decoded; `None` for
+/// the collection itself; 400 for more than one item.
+fn item(rest: &str) -> Result<Option<String>> {
+    let rest = rest.trim_matches('/');
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    if rest.contains('/') {
+        return Err(Fail::new(400, "invalid request: too many path items"));
+    }
+    net::http::percent_decode_path(rest)
+        .map(Some)
+        .map_err(|e| Fail::new(400, format!("invalid path item {rest:?}: {e}")))
+}
+
+fn need_item(rest: &str) -> Result<String> {
+    item(rest)?.ok_or_else(|| Fail::new(400, "invalid request: the path names no item"))
+}
+
+/// AIS's JSON error body.
+pub fn error_body(f: &Fail, req: &Request) -> Response {
+    let body = net::api::ErrBody {
+        tcode: "",
+        message: &f.message,
+        method: req.method,
+        url_path: req.path,
+        remote_addr: req.remote_addr,
+        caller: "",
+        node: SERVICE_NAME,
+        status: f.status,
+    }
+    .to_json();
+    Response {
+        status: f.status,
+        headers: Vec::new(),
+        body: body.into_bytes(),
+        json: true,
+    }
+}
+
+impl Service {
+    pub fn new(db: Db, cfg: Effective) -> Service {
+        Service {
+            state: Mutex::new(State { db, cfg }),
+        }
+    }
+
+    /// The state, for reading or a short change (never held across I/O to a cluster).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic under the lock aborts the process (panic = "abort"), so it is never poisoned.
+        self.state.lock().expect("state lock")
+    }
+
+    pub fn handle(&self, req: &Request) -> Response {
+        match self.route(req) {
+            Ok(r) => r,
+            Err(f) => {
+                if f.status >= 500 {
+                    tracing::error!(
+                        method = req.method,
+                        path = req.path,
+                        status = f.status,
+                        "{}",
+                        f.message
+                    );
+                }
+                if f.status == 405 {
+                    // The methods allowed travel in the message of a 405.
+                    let allow = f.message;
+                    let f = Fail::new(
+                        405,
+                        format!(
+                            "{} {}: method not allowed (allowed: {allow})",
+                            req.method, req.path
+                        ),
+                    );
+                    let mut r = error_body(&f, req);
+                    r.headers.push(("Allow", allow));
+                    return r;
+                }
+                error_body(&f, req)
+            }
+        }
+    }
+
+    fn route(&self, req: &Request) -> Result<Response> {
+        let path = req.path;
+        let m = req.method;
+        let seg = |prefix: &str| -> Option<&str> {
+            let rest = path.strip_prefix(prefix)?;
+            (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+        };
+        if let Some(rest) = seg("/v1/users") {
+            return match m {
+                "POST" => match item(rest)? {
+                    None => self.add_user(req),
+                    Some(id) => self.login(&id, req),
+                },
+                "GET" => match item(rest)? {
+                    None => self.list_users(req),
+                    Some(id) => self.get_user(&id, req),
+                },
+                "PUT" => self.update_user(&need_item(rest)?, req),
+                "DELETE" => self.delete_user(&need_item(rest)?, req),
+                _ => Err(Fail::new(405, "DELETE, GET, POST, PUT")),
+            };
+        }
+        if let Some(rest) = seg("/v1/roles") {
+            return match m {
+                "GET" => match item(rest)? {
+                    None => Ok(Response::json(&self.lock().db.roles())),
+                    Some(name) => Ok(Response::json(&self.lock().db.role(&name)?)),
+                },
+                "POST" => self.add_role(rest, req),
+                "PUT" => self.update_role(&need_item(rest)?, req),
+                "DELETE" => self.delete_role(&need_item(rest)?, req),
+                _ => Err(Fail::new(405, "DELETE, GET, POST, PUT")),
+            };
+        }
+        if let Some(rest) = seg("/v1/clusters") {
+            return match m {
+                "GET" => self.get_clusters(rest),
+                "POST" => self.register_cluster(rest, req),
+                "PUT" => self.update_cluster(&need_item(rest)?, req),
+                "DELETE" => self.delete_cluster(rest, req),
+                _ => Err(Fail::new(405, "DELETE, GET, POST, PUT")),
+            };
+        }
+        if let Some(rest) = seg("/v1/tokens") {
+            item(rest)?.map_or(Ok(()), |_| {
+                Err(Fail::new(400, "invalid request: too many path items"))
+            })?;
+            return match m {
+                "DELETE" => self.revoke(req),
+                _ => Err(Fail::new(405, "DELETE")),
+            };
+        }
+        if let Some(rest) = seg("/v1/daemon") {
+            item(rest)?.map_or(Ok(()), |_| {
+                Err(Fail::new(400, "invalid request: too many path items"))
+            })?;
+            return match m {
+                "GET" => {
+                    self.admin(req)?;
+                    Ok(Response::json(&self.lock().cfg.shown()))
+                }
+                "PUT" => self.update_config(req),
+                _ => Err(Fail::new(405, "GET, PUT")),
+            };
+        }
+        if seg("/.well-known/openid-configuration").is_some() {
+            if m != "GET" {
+                return Err(Fail::new(405, "GET"));
+            }
+            let iss = self.lock().cfg.issuer.trim_end_matches('/').to_owned();
+            return Ok(Response::json(&serde_json::json!({
+                "issuer": iss,
+                "token_endpoint": format!("{iss}/v1/tokens"),
+                "userinfo_endpoint": format!("{iss}/v1/users"),
+                "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+                "id_token_signing_alg_values_supported": ["HS256", "RS256"],
+            })));
+        }
+        if seg("/.well-known/jwks.json").is_some() {
+            if m != "GET" {
+                return Err(Fail::new(405, "GET"));
+            }
+            return Err(Fail::new(400, "JWKS not available for current signing method (HS256; this AuthN does not sign with RSA)"));
+        }
+        if seg("/v1/public-key").is_some() {
+            if m != "GET" {
+                return Err(Fail::new(405, "GET"));
+            }
+            return Err(Fail::new(400, "current signing method does not have a public key (HS256; this AuthN does not sign with RSA)"));
+        }
+        if seg("/v1/rotate-key").is_some() {
+            if m != "POST" {
+                return Err(Fail::new(405, "POST"));
+            }
+            self.admin(req)?;
+            return Err(Fail::new(400, "rotation not supported for current signing method (HS256; this AuthN does not sign with RSA)"));
+        }
+        Err(Fail::new(
+            404,
+            format!("{} {path}: no such AuthN endpoint", req.method),
+        ))
+    }
+
+    // ---- tokens --------------------------------------------------------------------------
+
+    /// The claims of the request's token: signed with our secret, not expired, not revoked.
+    fn claims(&self, req: &Request) -> Result<Claims> {
+        let token = req
+            .authorization
+            .and_then(jwt::bearer)
+            .or(req.amz_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| unauthorized("token required"))?;
+        let st = self.lock();
+        if st.db.is_revoked(token) {
+            return Err(unauthorized(
+                "not authorized (invalid token: token revoked)",
+            ));
+        }
+        jwt::verify_hs256(token, st.cfg.secret.as_bytes(), now_s())
+            .map_err(|e| unauthorized(format!("not authorized (invalid token: {e})")))
+    }
+
+    fn admin(&self, req: &Request) -> Result<Claims> {
+        let c = self.claims(req)?;
+        if !c.admin {
+            return Err(unauthorized(format!(
+                "not authorized: requires admin (user {}, {})",
+                c.sub,
+                expires_in(&c)
+            )));
+        }
+        Ok(c)
+    }
+
+    fn login(&self, id: &str, req: &Request) -> Result<Response> {
+        let msg: LoginMsg = parse(req.body)?;
+        let password = msg.password.unwrap_or_default();
+        if password.is_empty() {
+            return Err(unauthorized("empty password"));
+        }
+        let wrap = |f: Fail| f.failed_to("generate token for", id);
+        let hash = self.lock().db.t.users.get(id).map(|u| u.pass.clone());
+        let ok = hash.is_some_and(|h| crate::store::password_matches(&password, &h));
+        if !ok {
+            return Err(wrap(unauthorized("invalid credentials")));
+        }
+        let st = self.lock();
+        let user = st
+            .db
+            .user(id)
+            .map_err(|_| wrap(unauthorized("invalid credentials")))?;
+        let now = now_s();
+        let exp = expiry(&st.cfg, msg.expires_in, now).map_err(wrap)?;
+        let claims = user_claims(&st.db, &user, &st.cfg.issuer, now, exp);
+        let token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+        Ok(Response::json(&serde_json::json!({ "token": token })))
+    }
+
+    fn revoke(&self, req: &Request) -> Result<Response> {
+        let msg: TokenMsg = parse(req.body)?;
+        let token = msg.token.unwrap_or_default();
+        if token.is_empty() {
+            return Err(Fail::new(400, "empty token"));
+        }
+        let now = now_s();
+        let (clusters, secret) = {
+            let mut st = self.lock();
+            // The signature only: revoking a revoked token again is fine.
+            let c = jwt::verify_hs256(&token, st.cfg.secret.as_bytes(), now)
+                .map_err(|e| unauthorized(format!("invalid token: {e}")))?;
+            st.db
+                .revoke(&token, c.exp.unwrap_or(now), now)
+                .map_err(|f| f.failed_to("revoke token", "<token>"))?;
+            let clusters: Vec<CluAcl> = st.db.t.clusters.values().cloned().collect();
+            (clusters, st.cfg.clone())
+        };
+        tracing::info!(clusters = clusters.len(), "token revoked");
+        push_revoked(&clusters, &[token], &secret);
+        Ok(Response::ok())
+    }
+
+    // ---- users ---------------------------------------------------------------------------
+
+    fn add_user(&self, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        let msg: UserMsg = parse(req.body)?;
+        // bcrypt outside the lock.
+        let pass = if msg.pass.is_empty() {
+            String::new()
+        } else {
+            crate::store::hash_password(&msg.pass).map_err(|f| f.failed_to("add user", &msg.id))?
+        };
+        self.lock()
+            .db
+            .add_user_hashed(&msg, pass)
+            .map_err(|f| f.failed_to("add user", &msg.id))?;
+        tracing::info!(user = %msg.id, "user added");
+        Ok(Response::ok())
+    }
+
+    fn list_users(&self, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        Ok(Response::json(&self.lock().db.users()))
+    }
+
+    fn get_user(&self, id: &str, req: &Request) -> Result<Response> {
+        let c = self.claims(req)?;
+        if !c.admin && c.sub != id {
+            return Err(unauthorized("not authorized: requires admin or self"));
+        }
+        Ok(Response::json(&self.lock().db.user(id)?))
+    }
+
+    fn update_user(&self, id: &str, req: &Request) -> Result<Response> {
+        let msg: UserMsg =
+            serde_json::from_slice(req.body).map_err(|_| Fail::new(400, "Invalid request"))?;
+        let c = self.claims(req)?;
+        let roles = msg.roles.iter().flatten().next().is_some();
+        if !c.admin && !(c.sub == id && !roles) {
+            return Err(unauthorized(format!(
+                "not authorized: (user {}, {})",
+                c.sub,
+                expires_in(&c)
+            )));
+        }
+        let pass = if msg.pass.is_empty() {
+            None
+        } else {
+            Some(
+                crate::store::hash_password(&msg.pass)
+                    .map_err(|f| f.failed_to("update user", id))?,
+            )
+        };
+        self.lock()
+            .db
+            .update_user_hashed(id, &msg, pass)
+            .map_err(|f| f.failed_to("update user", id))?;
+        Ok(Response::ok())
+    }
+
+    fn delete_user(&self, id: &str, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        self.lock()
+            .db
+            .delete_user(id)
+            .map_err(|f| f.failed_to("delete user", id))?;
+        tracing::info!(user = %id, "user deleted");
+        Ok(Response::ok())
+    }
+
+    // ---- roles ---------------------------------------------------------------------------
+
+    fn add_role(&self, rest: &str, req: &Request) -> Result<Response> {
+        if item(rest)?.is_some() {
+            return Err(Fail::new(400, "invalid request: too many path items"));
+        }
+        self.admin(req)?;
+        let role: Role = parse(req.body)?;
+        self.lock()
+            .db
+            .add_role(&role)
+            .map_err(|f| f.failed_to("add role", &role.name))?;
+        Ok(Response::ok())
+    }
+
+    fn update_role(&self, name: &str, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        let upd: Role =
+            serde_json::from_slice(req.body).map_err(|_| Fail::new(400, "Invalid request"))?;
+        self.lock()
+            .db
+            .update_role(name, &upd)
+            .map_err(|f| f.failed_to("update role", name))?;
+        Ok(Response::ok())
+    }
+
+    fn delete_role(&self, name: &str, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        self.lock()
+            .db
+            .delete_role(name)
+            .map_err(|f| f.failed_to("delete role", name))?;
+        Ok(Response::ok())
+    }
+
+    // ---- clusters ------------------------------------------------------------------------
+
+    fn get_clusters(&self, rest: &str) -> Result<Response> {
+        let st = self.lock();
+        let clusters = match item(rest)? {
+            None => st.db.t.clusters.clone(),
+            Some(id) => {
+                let c = st.db.cluster(&id)?;
+                [(c.id.clone(), c)].into_iter().collect()
+            }
+        };
+        Ok(Response::json(&RegisteredClusters { clusters }))
+    }
+
+    fn register_cluster(&self, rest: &str, req: &Request) -> Result<Response> {
+        if item(rest)?.is_some() {
+            return Err(Fail::new(400, "invalid request: too many path items"));
+        }
+        self.admin(req)?;
+        let clu: CluAcl = parse(req.body)?;
+        let wrap = |f: Fail| f.failed_to("add cluster", &clu.id);
+        let (cfg, revoked) = {
+            let st = self.lock();
+            st.db.check_new_cluster(&clu).map_err(wrap)?;
+            (st.cfg.clone(), st.db.revoked_live(now_s()))
+        };
+        // The cluster must accept our tokens, and learn the tokens revoked so far.
+        validate_cluster(&clu, &cfg).map_err(wrap)?;
+        if !revoked.is_empty() {
+            let body = serde_json::to_vec(&TokenList {
+                tokens: &revoked,
+                version: "0",
+            })
+            .expect("token list serializes");
+            call_cluster(&clu, &cfg, "DELETE", &body, "sync-tokens").map_err(wrap)?;
+        }
+        self.lock().db.add_cluster(&clu).map_err(wrap)?;
+        tracing::info!(cluster = %clu.id, alias = %clu.alias, "cluster registered");
+        Ok(Response::ok())
+    }
+
+    fn update_cluster(&self, id: &str, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        let upd: CluAcl = parse(req.body)?;
+        let wrap = |f: Fail| f.failed_to("update cluster", id);
+        let (clu, cfg) = {
+            let st = self.lock();
+            (
+                st.db.updated_cluster(id, &upd).map_err(wrap)?,
+                st.cfg.clone(),
+            )
+        };
+        validate_cluster(&clu, &cfg).map_err(wrap)?;
+        self.lock().db.put_cluster(&clu).map_err(wrap)?;
+        Ok(Response::ok())
+    }
+
+    fn delete_cluster(&self, rest: &str, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        let Some(id) = item(rest)? else {
+            return Err(Fail::new(400, "cluster name or ID not defined")
+                .failed_to("delete cluster", "undefined"));
+        };
+        self.lock()
+            .db
+            .delete_cluster(&id)
+            .map_err(|f| f.failed_to("delete cluster", &id))?;
+        tracing::info!(cluster = %id, "cluster unregistered");
+        Ok(Response::ok())
+    }
+
+    // ---- configuration -------------------------------------------------------------------
+
+    fn update_config(&self, req: &Request) -> Result<Response> {
+        self.admin(req)?;
+        let u: ConfigToUpdate = serde_json::from_slice(req.body)
+            .map_err(|e| Fail::new(400, format!("Invalid request: {e}")))?;
+        let mut st = self.lock();
+        let mut cfg = st.cfg.clone();
+        cfg.update(&u).map_err(|e| Fail::new(400, e))?;
+        cfg.save()
+            .map_err(|e| Fail::new(500, format!("writing {}: {e}", cfg.file_path.display())))?;
+        st.cfg = cfg;
+        tracing::info!("configuration updated");
+        Ok(Response::ok())
+    }
+}
+
+/// `expires in 23h59m` or `expired`, as AIS's claims describe themselves.
+fn expires_in(c: &Claims) -> String {
+    match c.exp {
+        Some(e) if e > now_s() => format!(
+            "token expires in {}",
+            cluster::meta::config::format_go_duration(Duration::from_secs((e - now_s()) as u64))
+        ),
+        _ => "token expired".into(),
+    }
+}
+
+/// A token's expiry (Unix seconds) for a login asking `expires_in_ns` at `now`.
+fn expiry(cfg: &Effective, expires_in_ns: Option<i64>, now: i64) -> Result<i64> {
+    let max = cfg.file.auth.max_token_age.0;
+    let d = match expires_in_ns {
+        None => cfg.file.auth.expiration_time.0,
+        Some(0) => max,
+        Some(ns) if ns < 0 || (ns as u128) < EXPIRY_MIN.as_nanos() => {
+            return Err(Fail::new(
+                400,
+                format!(
+                    "invalid requested expiry date: must be 0 or >= {}",
+                    cluster::meta::config::format_go_duration(EXPIRY_MIN)
+                ),
+            ))
+        }
+        Some(ns) => Duration::from_nanos(ns as u64),
+    };
+    if d > max {
+        return Err(Fail::new(
+            400,
+            format!(
+                "invalid requested expiry date: cannot exceed configured max token age: {}",
+                cluster::meta::config::format_go_duration(max)
+            ),
+        ));
+    }
+    Ok(now + d.as_secs() as i64)
+}
+
+/// The claims of a token for `user` (AIS `buildClaims`): an admin (role `Admin`) gets
+/// `admin: true` and every registered cluster as audience; anyone else the union of their
+/// roles' ACLs, cluster aliases replaced by UUIDs, and those UUIDs as audience.
+pub fn user_claims(db: &Db, user: &UserView, iss: &str, now: i64, exp: i64) -> Claims {
+    let base = Claims {
+        iss: iss.to_owned(),
+        sub: user.id.clone(),
+        exp: Some(exp),
+        iat: Some(now),
+        ..Default::default()
+    };
+    if user.roles.iter().any(|r| r.name == ADMIN_ROLE) {
+        return Claims {
+            admin: true,
+            aud: db.t.clusters.keys().cloned().collect(),
+            ..base
+        };
+    }
+    let mut clusters: Vec<CluAcl> = Vec::new();
+    let mut buckets = Vec::new();
+    for r in &user.roles {
+        crate::store::merge_cluster_acls(&mut clusters, &r.clusters, true);
+        crate::store::merge_bucket_acls(&mut buckets, &r.buckets, true);
+    }
+    for c in &mut clusters {
+        if let Some(id) = db.cluster_id(&c.id) {
+            c.id = id;
+        }
+    }
+    let mut aud: Vec<String> = clusters
+        .iter()
+        .map(|c| c.id.clone())
+        .chain(buckets.iter().map(|b| b.bck.namespace.uuid.clone()))
+        .filter(|id| !id.is_empty())
+        .collect();
+    aud.sort();
+    aud.dedup();
+    Claims {
+        clusters: (!clusters.is_empty()).then(|| {
+            clusters
+                .iter()
+                .map(|c| ClusterAcl {
+                    id: c.id.clone(),
+                    perm: c.perm,
+                })
+                .collect()
+        }),
+        buckets: buckets
+            .iter()
+            .map(|b| BucketAcl {
+                bck: AclBucket {
+                    name: b.bck.name.clone(),
+                    provider: b.bck.provider.clone(),
+                    namespace: AclNamespace {
+                        uuid: b.bck.namespace.uuid.clone(),
+                        name: b.bck.namespace.name.clone(),
+                    },
+                },
+                perm: b.perm,
+            })
+            .collect(),
+        aud,
+        ..base
+    }
+}
+
+/// AuthN's own admin token for calls to cluster `cluster_id` (AIS `selfToken`).
+pub fn self_token(cfg: &Effective, cluster_id: &str, now: i64) -> String {
+    let c = Claims {
+        admin: true,
+        iss: cfg.issuer.clone(),
+        sub: SELF_SUBJECT.into(),
+        aud: vec![cluster_id.to_owned()],
+        exp: Some(now + SELF_TOKEN_TTL_S),
+        iat: Some(now),
+        ..Default::default()
+    };
+    jwt::sign_hs256(&c, cfg.secret.as_bytes())
+}
+
+fn call_cluster(
+    clu: &CluAcl,
+    cfg: &Effective,
+    method: &str,
+    body: &[u8],
+    what: &str,
+) -> Result<()> {
+    let token = self_token(cfg, &clu.id, now_s());
+    aisreq::call(
+        clu,
+        method,
+        "/v1/tokens",
+        body,
+        &token,
+        cfg.file.timeout.default_timeout.0,
+        what,
+    )
+}
+
+/// Ask the cluster whether it accepts our tokens (`POST /v1/tokens`; the body tells which
+/// key: the SHA-256 of the secret, as AIS sends it; nodes ignore it).
+fn validate_cluster(clu: &CluAcl, cfg: &Effective) -> Result<()> {
+    use sha2::Digest as _;
+    let sum = sha2::Sha256::digest(cfg.secret.as_bytes());
+    let body = serde_json::to_vec(&serde_json::json!({
+        "secret": net::hex::encode(&sum),
+        "public_key": null,
+    }))
+    .expect("validation body serializes");
+    call_cluster(clu, cfg, "POST", &body, "validate-signer")
+}
+
+/// Pass revoked `tokens` to every cluster, in parallel, and wait for all (a failure is
+/// logged: the cluster gets the token again when it is registered anew).
+fn push_revoked(clusters: &[CluAcl], tokens: &[String], cfg: &Effective) {
+    let body = serde_json::to_vec(&TokenList {
+        tokens,
+        version: "0",
+    })
+    .expect("token list serializes");
+    std::thread::scope(|s| {
+        for clu in clusters {
+            let body = &body;
+            s.spawn(move || {
+                if let Err(f) = call_cluster(clu, cfg, "DELETE", body, "broadcast-revoked") {
+                    tracing::warn!(cluster = %clu.id, status = f.status, "revoked token not delivered: {}", f.message);
+                }
+            });
+        }
+    });
+}
