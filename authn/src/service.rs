@@ -428,7 +428,9 @@ impl Service {
             serde_json::from_slice(req.body).map_err(|_| Fail::new(400, "Invalid request"))?;
         let c = self.claims(req)?;
         let roles = msg.roles.iter().flatten().next().is_some();
-        if !c.admin && !(c.sub == id && !roles) {
+        // An admin may change anything; a user only their own password.
+        let own_password = c.sub == id && !roles;
+        if !c.admin && !own_password {
             return Err(unauthorized(format!(
                 "not authorized: (user {}, {})",
                 c.sub,
@@ -644,13 +646,16 @@ pub fn user_claims(db: &Db, user: &UserView, iss: &str, now: i64, exp: i64) -> C
     let mut clusters: Vec<CluAcl> = Vec::new();
     let mut buckets = Vec::new();
     for r in &user.roles {
-        crate::store::merge_cluster_acls(&mut clusters, &r.clusters, true);
-        crate::store::merge_bucket_acls(&mut buckets, &r.buckets, true);
-    }
-    for c in &mut clusters {
-        if let Some(id) = db.cluster_id(&c.id) {
-            c.id = id;
+        // Aliases become UUIDs before the union, so that two roles naming one cluster, one
+        // by alias and one by UUID, add up (AIS resolves after merging and keeps both).
+        let mut acls = r.clusters.clone();
+        for c in &mut acls {
+            if let Some(id) = db.cluster_id(&c.id) {
+                c.id = id;
+            }
         }
+        crate::store::merge_cluster_acls(&mut clusters, &acls, true);
+        crate::store::merge_bucket_acls(&mut buckets, &r.buckets, true);
     }
     let mut aud: Vec<String> = clusters
         .iter()
@@ -753,4 +758,676 @@ fn push_revoked(clusters: &[CluAcl], tokens: &[String], cfg: &Effective) {
             });
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Config, Env};
+    use cluster::meta::access;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    const SECRET: &str = "unit-test-secret";
+
+    fn service(dir: &std::path::Path) -> Service {
+        let env = Env {
+            secret: Some(SECRET.into()),
+            ..Default::default()
+        };
+        let cfg = config::effective(Config::default(), &dir.join("authn.json"), &env).unwrap();
+        let db = Db::open(&cfg.db_path, "admin", Some("adminpw")).unwrap();
+        Service::new(db, cfg)
+    }
+
+    fn call(s: &Service, method: &str, path: &str, token: Option<&str>, body: &str) -> Response {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        s.handle(&Request {
+            method,
+            path,
+            authorization: auth.as_deref(),
+            body: body.as_bytes(),
+            ..Default::default()
+        })
+    }
+
+    fn text(r: &Response) -> String {
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    fn login(s: &Service, user: &str, pass: &str) -> String {
+        let r = call(
+            s,
+            "POST",
+            &format!("/v1/users/{user}"),
+            None,
+            &format!(r#"{{"password":"{pass}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The admin's token with a lifetime of `secs`.
+    fn login_for(s: &Service, secs: u64) -> String {
+        let body = format!(
+            r#"{{"password":"adminpw","expires_in":{}}}"#,
+            secs * 1_000_000_000
+        );
+        let r = call(s, "POST", "/v1/users/admin", None, &body);
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    fn claims(t: &str) -> Claims {
+        jwt::verify_hs256(t, SECRET.as_bytes(), now_s()).unwrap()
+    }
+
+    /// What a fake cluster saw of one request: request line, body, claims of the token.
+    type Seen = (String, String, Claims);
+
+    /// A fake cluster proxy on 127.0.0.1 answering `status` to every request and recording
+    /// each (method, path, authorization, body).
+    fn fake_cluster(status: u16, n: usize) -> (String, std::thread::JoinHandle<Vec<Seen>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..n {
+                let (mut c, _) = l.accept().unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let k = c.read(&mut chunk).unwrap();
+                    buf.extend_from_slice(&chunk[..k]);
+                    let t = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(i) = t.find("\r\n\r\n") {
+                        let cl: usize = t
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Content-Length: "))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if buf.len() >= i + 4 + cl {
+                            break (t[..i].to_owned(), t[i + 4..i + 4 + cl].to_owned());
+                        }
+                    }
+                };
+                let line = head.lines().next().unwrap().to_owned();
+                let tok = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Authorization: Bearer "))
+                    .unwrap()
+                    .to_owned();
+                got.push((line, body, claims(&tok)));
+                let msg = if status == 200 {
+                    ""
+                } else {
+                    r#"{"message":"cluster says no"}"#
+                };
+                write!(
+                    c,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{msg}",
+                    msg.len()
+                )
+                .unwrap();
+            }
+            got
+        });
+        (url, h)
+    }
+
+    #[test]
+    fn login_and_expiry_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        let t = login(&s, "admin", "adminpw");
+        let c = claims(&t);
+        assert!(c.admin && c.sub == "admin" && c.clusters.is_none());
+        assert_eq!(c.iss, "http://localhost:52001");
+        let day = c.exp.unwrap() - c.iat.unwrap();
+        assert_eq!(day, 24 * 3600);
+        // Header and claim layout as AIS writes them.
+        let payload: serde_json::Value = {
+            use base64::Engine as _;
+            let p = t.split('.').nth(1).unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(payload["clusters"], serde_json::Value::Null);
+        let r = call(
+            &s,
+            "POST",
+            "/v1/users/admin",
+            None,
+            r#"{"password":"wrong"}"#,
+        );
+        assert_eq!(r.status, 401);
+        assert!(
+            text(&r)
+                .contains("AuthN: failed to generate token for admin, err: invalid credentials"),
+            "{}",
+            text(&r)
+        );
+        let r = call(&s, "POST", "/v1/users/nobody", None, r#"{"password":"x"}"#);
+        assert!(r.status == 401 && text(&r).contains("invalid credentials"));
+        let r = call(&s, "POST", "/v1/users/admin", None, r#"{"password":""}"#);
+        assert!(r.status == 401 && text(&r).contains("empty password"));
+        let exp = |ns: &str| {
+            call(
+                &s,
+                "POST",
+                "/v1/users/admin",
+                None,
+                &format!(r#"{{"password":"adminpw","expires_in":{ns}}}"#),
+            )
+        };
+        let r = exp("0");
+        let c = claims(
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["token"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(c.exp.unwrap() - c.iat.unwrap(), 2160 * 3600);
+        let r = exp("120000000000");
+        let c = claims(
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["token"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(c.exp.unwrap() - c.iat.unwrap(), 120);
+        for bad in ["59000000000", "-1", "7776001000000000"] {
+            let r = exp(bad);
+            assert!(
+                r.status == 400 && text(&r).contains("invalid requested expiry date"),
+                "{bad}: {}",
+                text(&r)
+            );
+        }
+        let r = exp("null");
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            call(&s, "POST", "/v1/users/admin", None, "not json").status,
+            400
+        );
+    }
+
+    #[test]
+    fn admin_only_endpoints_answer_401_to_everyone_else() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        let r = call(
+            &s,
+            "POST",
+            "/v1/users",
+            Some(&admin),
+            r#"{"id":"bob","pass":"bobpw","roles":[]}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let bob = login(&s, "bob", "bobpw");
+        let other_key = jwt::sign_hs256(&claims(&admin), b"another key");
+        for (method, path, body) in [
+            ("POST", "/v1/users", r#"{"id":"eve","pass":"x"}"#),
+            ("GET", "/v1/users", ""),
+            ("DELETE", "/v1/users/bob", ""),
+            ("POST", "/v1/roles", r#"{"name":"r"}"#),
+            ("PUT", "/v1/roles/Guest", r#"{"desc":"x"}"#),
+            ("DELETE", "/v1/roles/Admin", ""),
+            ("POST", "/v1/clusters", r#"{"id":"U"}"#),
+            ("DELETE", "/v1/clusters/U", ""),
+            ("GET", "/v1/daemon", ""),
+            ("PUT", "/v1/daemon", r#"{"auth":{"secret":"mine"}}"#),
+            ("POST", "/v1/rotate-key", ""),
+        ] {
+            let r = call(&s, method, path, None, body);
+            assert!(
+                r.status == 401 && text(&r).contains("token required"),
+                "{method} {path}: {}",
+                text(&r)
+            );
+            let r = call(&s, method, path, Some(&bob), body);
+            assert!(
+                r.status == 401 && text(&r).contains("requires admin"),
+                "{method} {path}: {}",
+                text(&r)
+            );
+            let r = call(&s, method, path, Some(&other_key), body);
+            assert!(
+                r.status == 401 && text(&r).contains("signature"),
+                "{method} {path}: {}",
+                text(&r)
+            );
+        }
+        // Nothing changed: eve does not exist, bob still does, the secret is the same.
+        assert!(s.lock().db.user("eve").is_err());
+        assert!(s.lock().db.user("bob").is_ok());
+        assert_eq!(s.lock().cfg.secret, SECRET);
+        // Open to anyone: roles and clusters.
+        assert_eq!(call(&s, "GET", "/v1/roles", None, "").status, 200);
+        assert_eq!(call(&s, "GET", "/v1/roles/Admin/", None, "").status, 200);
+        assert_eq!(
+            text(&call(&s, "GET", "/v1/clusters", None, "")),
+            "{\"clusters\":{}}\n"
+        );
+        // Self or admin.
+        assert_eq!(call(&s, "GET", "/v1/users/bob", Some(&bob), "").status, 200);
+        let r = call(&s, "GET", "/v1/users/admin", Some(&bob), "");
+        assert!(r.status == 401 && text(&r).contains("requires admin or self"));
+        let r = call(&s, "GET", "/v1/users/admin", Some(&admin), "");
+        assert_eq!(text(&r), "{\"id\":\"admin\",\"roles\":[{\"name\":\"Admin\",\"desc\":\"AuthN administrator\",\"clusters\":null,\"buckets\":null,\"admin\":true}]}\n");
+        // Self may change its password, not its roles.
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/users/bob",
+            Some(&bob),
+            r#"{"id":"bob","roles":[{"name":"Admin"}]}"#,
+        );
+        assert_eq!(r.status, 401);
+        assert!(s.lock().db.user("bob").unwrap().roles.is_empty());
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/users/bob",
+            Some(&bob),
+            r#"{"id":"bob","pass":"newpw","password":null}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        login(&s, "bob", "newpw");
+        // The config shows no secret.
+        let r = call(&s, "GET", "/v1/daemon", Some(&admin), "");
+        assert!(
+            !text(&r).contains(SECRET) && text(&r).contains("\"port\":52001"),
+            "{}",
+            text(&r)
+        );
+    }
+
+    #[test]
+    fn sdk_error_mapping_substrings() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        let chk = |r: Response, status: u16, has: &str, not: &[&str]| {
+            let t = text(&r);
+            assert_eq!(r.status, status, "{t}");
+            assert!(t.contains(has), "{t}");
+            for n in not {
+                assert!(!t.contains(n), "{t} has {n:?}");
+            }
+        };
+        chk(
+            call(&s, "GET", "/v1/users/ghost", Some(&admin), ""),
+            404,
+            "user ",
+            &[],
+        );
+        chk(
+            call(&s, "DELETE", "/v1/users/ghost", Some(&admin), ""),
+            404,
+            "user ",
+            &[],
+        );
+        chk(
+            call(&s, "GET", "/v1/roles/ghost", None, ""),
+            404,
+            "role ",
+            &["user "],
+        );
+        chk(
+            call(&s, "DELETE", "/v1/roles/ghost", Some(&admin), ""),
+            404,
+            "role ",
+            &["user "],
+        );
+        chk(
+            call(&s, "GET", "/v1/clusters/ghost", None, ""),
+            404,
+            "cluster ",
+            &["role ", "user "],
+        );
+        chk(
+            call(
+                &s,
+                "POST",
+                "/v1/users",
+                Some(&admin),
+                r#"{"id":"admin","pass":"x"}"#,
+            ),
+            409,
+            "user ",
+            &[],
+        );
+        chk(
+            call(
+                &s,
+                "POST",
+                "/v1/roles",
+                Some(&admin),
+                r#"{"name":"Admin","desc":""}"#,
+            ),
+            409,
+            "role ",
+            &["user "],
+        );
+        chk(
+            call(
+                &s,
+                "POST",
+                "/v1/users",
+                Some(&admin),
+                r#"{"id":"x","pass":""}"#,
+            ),
+            400,
+            "invalid credentials",
+            &[],
+        );
+        chk(
+            call(&s, "DELETE", "/v1/users/admin", Some(&admin), ""),
+            403,
+            "built-in",
+            &[],
+        );
+        let r = call(&s, "PATCH", "/v1/users", Some(&admin), "");
+        assert_eq!(r.headers, [("Allow", "DELETE, GET, POST, PUT".to_owned())]);
+        chk(r, 405, "method not allowed", &[]);
+        chk(
+            call(&s, "GET", "/v1/nothing", None, ""),
+            404,
+            "no such AuthN endpoint",
+            &[],
+        );
+        chk(
+            call(&s, "GET", "/v1/users/a/b", Some(&admin), ""),
+            400,
+            "too many path items",
+            &[],
+        );
+        chk(
+            call(&s, "GET", "/v1/public-key", None, ""),
+            400,
+            "public key",
+            &[],
+        );
+        chk(
+            call(&s, "GET", "/.well-known/jwks.json", None, ""),
+            400,
+            "JWKS",
+            &[],
+        );
+        chk(
+            call(&s, "POST", "/v1/rotate-key", Some(&admin), ""),
+            400,
+            "rotation",
+            &[],
+        );
+        chk(
+            call(&s, "GET", "/.well-known/openid-configuration", None, ""),
+            200,
+            "\"jwks_uri\":\"http://localhost:52001/.well-known/jwks.json\"",
+            &[],
+        );
+        // The error body is AIS's.
+        let v: serde_json::Value =
+            serde_json::from_slice(&call(&s, "GET", "/v1/roles/x", None, "").body).unwrap();
+        assert_eq!(
+            (
+                v["status"].as_u64(),
+                v["node"].as_str(),
+                v["url_path"].as_str()
+            ),
+            (Some(404), Some("AuthN"), Some("/v1/roles/x"))
+        );
+    }
+
+    #[test]
+    fn token_acls_are_the_union_of_the_roles_with_aliases_resolved() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        {
+            let mut st = s.lock();
+            st.db.t.clusters.insert(
+                "UUID1".into(),
+                CluAcl {
+                    id: "UUID1".into(),
+                    alias: "prod".into(),
+                    urls: vec!["http://h:1".into()],
+                    ..Default::default()
+                },
+            );
+        }
+        let admin = login(&s, "admin", "adminpw");
+        let role = |name: &str, clu_id: &str, perm: u64, bucket: Option<&str>| {
+            let b = bucket.map_or("null".to_owned(), |b| {
+                format!(r#"[{{"bck":{{"name":"{b}","provider":"ais","namespace":{{"uuid":"UUID1","name":""}}}},"perm":"{}"}}]"#, access::RW)
+            });
+            let body = format!(
+                r#"{{"name":"{name}","desc":"","clusters":[{{"id":"{clu_id}","perm":"{perm}"}}],"buckets":{b},"admin":false}}"#
+            );
+            let r = call(&s, "POST", "/v1/roles", Some(&admin), &body);
+            assert_eq!(r.status, 200, "{}", text(&r));
+        };
+        role("r1", "prod", access::LIST_BUCKETS, Some("b1"));
+        role("r2", "UUID1", access::RO, None);
+        role("r3", "OTHER", access::GET, None);
+        let r = call(
+            &s,
+            "POST",
+            "/v1/users",
+            Some(&admin),
+            r#"{"id":"u","pass":"p","roles":[{"name":"r1"},{"name":"r2"},{"name":"r3"},{"name":"nope"}]}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let c = claims(&login(&s, "u", "p"));
+        assert!(!c.admin);
+        let clu = c.clusters.clone().unwrap();
+        // r1 named the cluster by alias: the token carries its UUID, OR'd with r2's entry.
+        assert_eq!(clu[0].id, "UUID1");
+        assert_eq!(clu[0].perm.0, access::LIST_BUCKETS | access::RO);
+        assert_eq!((clu[1].id.as_str(), clu[1].perm.0), ("OTHER", access::GET));
+        assert_eq!(c.buckets[0].bck.name, "b1");
+        assert_eq!(c.aud, ["OTHER", "UUID1"]);
+        // The node's own check agrees.
+        let allows =
+            |bck: Option<(&str, &str)>, p| access::token_allows(&c, "UUID1", bck, p).is_ok();
+        assert!(allows(None, access::LIST_BUCKETS));
+        assert!(allows(Some(("b1", "ais")), access::PUT));
+        assert!(!allows(Some(("b2", "ais")), access::PUT));
+        assert!(allows(Some(("b2", "ais")), access::GET));
+        assert!(!allows(None, access::CREATE_BUCKET));
+        // A role update replaces the cluster perm; the next login shows it.
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/roles/r2",
+            Some(&admin),
+            r#"{"name":"r2","desc":"","clusters":[{"id":"UUID1","perm":"53248"}],"buckets":null,"admin":false}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let r = call(&s, "GET", "/v1/roles/r2", None, "");
+        assert!(
+            text(&r).contains(r#""clusters":[{"id":"UUID1","alias":"prod","perm":"53248"}]"#),
+            "{}",
+            text(&r)
+        );
+        let c = claims(&login(&s, "u", "p"));
+        assert_eq!(c.clusters.unwrap()[0].perm.0, access::LIST_BUCKETS | 53248);
+        // The admin's token names every registered cluster.
+        assert_eq!(claims(&admin).aud, ["UUID1"]);
+    }
+
+    #[test]
+    fn registration_asks_the_cluster_and_revocation_reaches_it_before_the_answer() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        // A cluster that refuses our token: not registered, its status passes through.
+        let (url, h) = fake_cluster(401, 1);
+        let r = call(
+            &s,
+            "POST",
+            "/v1/clusters",
+            Some(&admin),
+            &format!(r#"{{"id":"CLU1","alias":"c1","urls":["{url}"]}}"#),
+        );
+        h.join().unwrap();
+        assert_eq!(r.status, 401, "{}", text(&r));
+        assert!(text(&r).contains("cluster says no"), "{}", text(&r));
+        assert!(s.lock().db.t.clusters.is_empty() && s.lock().db.role("Guest-c1").is_err());
+        // One revoked token exists before the next registration: the cluster gets it.
+        // (Another lifetime than `admin`'s: two logins in one second give the same token.)
+        let t = login_for(&s, 3600);
+        assert_ne!(t, admin);
+        let r = call(
+            &s,
+            "DELETE",
+            "/v1/tokens",
+            None,
+            &format!(r#"{{"token":"{t}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let r = call(&s, "GET", "/v1/users", Some(&t), "");
+        assert!(
+            r.status == 401 && text(&r).contains("revoked"),
+            "{}",
+            text(&r)
+        );
+        assert_eq!(
+            call(
+                &s,
+                "DELETE",
+                "/v1/tokens",
+                None,
+                &format!(r#"{{"token":"{t}"}}"#)
+            )
+            .status,
+            200,
+            "idempotent"
+        );
+        let (url, h) = fake_cluster(200, 2);
+        let r = call(
+            &s,
+            "POST",
+            "/v1/clusters",
+            Some(&admin),
+            &format!(r#"{{"id":"CLU1","alias":"c1","urls":["{url}"]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let got = h.join().unwrap();
+        assert_eq!(got[0].0, "POST /v1/tokens HTTP/1.1");
+        let c = &got[0].2;
+        assert!(c.admin && c.sub == "AuthN" && c.aud == ["CLU1"]);
+        assert!(c.exp.unwrap() - now_s() <= SELF_TOKEN_TTL_S);
+        assert_eq!(got[1].0, "DELETE /v1/tokens HTTP/1.1");
+        assert_eq!(got[1].1, format!(r#"{{"tokens":["{t}"],"version":"0"}}"#));
+        assert_eq!(
+            s.lock().db.role("BucketOwner-c1").unwrap().clusters[0]
+                .perm
+                .0,
+            access::RW
+        );
+        let r = call(&s, "GET", "/v1/clusters/c1", None, "");
+        assert_eq!(text(&r), format!("{{\"clusters\":{{\"CLU1\":{{\"id\":\"CLU1\",\"alias\":\"c1\",\"urls\":[\"{url}\"],\"perm\":\"0\"}}}}}}\n"));
+        let r = call(
+            &s,
+            "POST",
+            "/v1/clusters",
+            Some(&admin),
+            &format!(r#"{{"id":"CLU2","alias":"c1","urls":["{url}"]}}"#),
+        );
+        assert!(
+            r.status == 409 && text(&r).contains("already registered"),
+            "{}",
+            text(&r)
+        );
+        // Logout: the cluster hears of it before the answer.
+        let user_t = login_for(&s, 7200);
+        let (url2, h) = fake_cluster(200, 1);
+        s.lock().db.t.clusters.get_mut("CLU1").unwrap().urls = vec![url2];
+        let r = call(
+            &s,
+            "DELETE",
+            "/v1/tokens",
+            None,
+            &format!(r#"{{"token":"{user_t}"}}"#),
+        );
+        assert_eq!(r.status, 200);
+        let got = h.join().unwrap();
+        assert_eq!(got[0].0, "DELETE /v1/tokens HTTP/1.1");
+        assert_eq!(
+            got[0].1,
+            format!(r#"{{"tokens":["{user_t}"],"version":"0"}}"#)
+        );
+        // Revocation needs a token signed by us.
+        let r = call(&s, "DELETE", "/v1/tokens", None, r#"{"token":""}"#);
+        assert!(r.status == 400 && text(&r).contains("empty token"));
+        let forged = jwt::sign_hs256(&claims(&admin), b"x");
+        assert_eq!(
+            call(
+                &s,
+                "DELETE",
+                "/v1/tokens",
+                None,
+                &format!(r#"{{"token":"{forged}"}}"#)
+            )
+            .status,
+            401
+        );
+    }
+
+    #[test]
+    fn a_new_secret_signs_new_tokens_and_is_saved() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/daemon",
+            Some(&admin),
+            r#"{"auth":{"secret":"rotated","expiration_time":"1h"}}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(
+            call(&s, "GET", "/v1/users", Some(&admin), "").status,
+            401,
+            "old tokens stop working"
+        );
+        let r = call(
+            &s,
+            "POST",
+            "/v1/users/admin",
+            None,
+            r#"{"password":"adminpw"}"#,
+        );
+        let t = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let c = jwt::verify_hs256(&t, b"rotated", now_s()).unwrap();
+        assert_eq!(c.exp.unwrap() - c.iat.unwrap(), 3600);
+        let saved = std::fs::read_to_string(d.path().join("authn.json")).unwrap();
+        assert!(saved.contains("\"expiration_time\": \"1h0m0s\""), "{saved}");
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/daemon",
+            Some(&t),
+            r#"{"auth":{"expiration_time":"1s"}}"#,
+        );
+        assert_eq!(r.status, 400);
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/daemon",
+            Some(&t),
+            r#"{"net":{"http":{"port":1}}}"#,
+        );
+        assert_eq!(r.status, 400);
+    }
 }
