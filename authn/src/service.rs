@@ -363,8 +363,15 @@ impl Service {
             .map_err(|_| wrap(unauthorized("invalid credentials")))?;
         let now = now_s();
         let exp = expiry(&st.cfg, msg.expires_in, now).map_err(wrap)?;
-        let claims = user_claims(&st.db, &user, &st.cfg.issuer, now, exp);
-        let token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+        let mut claims = user_claims(&st.db, &user, &st.cfg.issuer, now, exp);
+        let mut token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+        // Tokens are deterministic (AIS's claims have no nonce): a login in the same second
+        // as a logout would get the revoked token back. Never hand one out: expire a second
+        // later instead.
+        while st.db.is_revoked(&token) {
+            claims.exp = claims.exp.map(|e| e + 1);
+            token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+        }
         Ok(Response::json(&serde_json::json!({ "token": token })))
     }
 
@@ -1309,6 +1316,10 @@ mod tests {
             200,
             "idempotent"
         );
+        // The same login again (same second, same lifetime) gets a token that is not revoked.
+        let again = login_for(&s, 3600);
+        assert_ne!(again, t);
+        assert_eq!(call(&s, "GET", "/v1/users", Some(&again), "").status, 200);
         let (url, h) = fake_cluster(200, 2);
         let r = call(
             &s,
