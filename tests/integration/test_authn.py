@@ -156,6 +156,59 @@ def test_roles_grant_exactly_their_operations(setup):
         admin.user_manager().get("sneaky")
 
 
+def test_each_permission_allows_its_own_operation_only(setup):
+    """One role per permission bit (bucket bits on bucket `ab`, cluster bits on the cluster):
+    its user may do that one operation and gets 403 for each of the others."""
+    s = setup
+    admin, ais_admin = s["admin"], s["ais_admin"]
+    ab = lambda c: c.bucket("ab")  # noqa: E731
+
+    def prepare_delete():
+        ais_admin.bucket("ab").object("victim").get_writer().put_content(b"v")
+
+    def prepare_destroy():
+        if "victimb" not in {b.name for b in ais_admin.cluster().list_buckets()}:
+            ais_admin.bucket("victimb").create()
+
+    # permission -> (scope, operation, preparation)
+    ops = {
+        A.GET: ("bucket", lambda c: ab(c).object("o").get_reader().read_all(), None),
+        A.OBJ_HEAD: ("bucket", lambda c: ab(c).object("o").head(), None),
+        A.PUT: ("bucket", lambda c: ab(c).object("put-by-user").get_writer().put_content(b"p"), None),
+        A.OBJ_DELETE: ("bucket", lambda c: ab(c).object("victim").delete(), prepare_delete),
+        A.OBJ_LIST: ("bucket", lambda c: ab(c).list_all_objects(), None),
+        A.BCK_HEAD: ("bucket", lambda c: ab(c).head(), None),
+        A.LIST_BUCKETS: ("cluster", lambda c: c.cluster().list_buckets(), None),
+        A.SHOW_CLUSTER: ("cluster", lambda c: c.cluster().get_info(), None),
+        A.CREATE_BUCKET: ("cluster", lambda c: c.bucket("createdb").create(), None),
+        A.DESTROY_BUCKET: ("cluster", lambda c: c.bucket("victimb").delete(), prepare_destroy),
+    }
+    for perm, (scope, _, _) in ops.items():
+        name = f"only-{perm.name.lower().replace('_', '-')}"
+        admin.role_manager().create(name, f"{perm.name} only", ALIAS, [perm],
+                                    bucket_name="ab" if scope == "bucket" else None)
+        client, _ = user_with(s, f"u-{name}", [name])
+        for other, (_, op, prepare) in ops.items():
+            if prepare:
+                prepare()
+            if other == perm:
+                op(client)
+            else:
+                with pytest.raises(AISError) as e:
+                    op(client)
+                assert e.value.status_code == 403, (perm.name, other.name, str(e.value))
+        if perm == A.CREATE_BUCKET:
+            ais_admin.bucket("createdb").delete()
+    # Nothing refused changed anything: the objects are the original, the one PUT and the
+    # delete victim (put back before each try); no bucket was created (the victim bucket
+    # was destroyed by the last user, the one allowed to).
+    assert ais_admin.bucket("ab").object("o").get_reader().read_all() == b"ab-data"
+    assert sorted(e.name for e in ais_admin.bucket("ab").list_all_objects()) == ["o", "put-by-user", "victim"]
+    assert {b.name for b in ais_admin.cluster().list_buckets()} == {"ab", "other"}
+    ais_admin.bucket("ab").object("victim").delete()
+    ais_admin.bucket("ab").object("put-by-user").delete()
+
+
 def test_credentials_logout_and_changes(setup):
     s = setup
     a, admin = s["authn"], s["admin"]
