@@ -7,7 +7,8 @@
 //! # Invariants
 //!
 //! * Every read and write on a client socket has a deadline ([`IO_TIMEOUT_MS`]; an idle
-//!   keep-alive connection is closed after [`IDLE_TIMEOUT_MS`]).
+//!   keep-alive connection is closed after [`IDLE_TIMEOUT_MS`]); a whole request must arrive
+//!   within [`REQUEST_READ_MS`] of its first byte (else 408).
 //! * A request whose framing cannot be trusted (bad head, body too large, bad chunk) is
 //!   answered and its connection closed.
 //! * After [`Server::stop`], no new connection is served and no new request is started on a
@@ -31,6 +32,9 @@ use std::time::{Duration, Instant};
 pub const BODY_BYTES_MAX: usize = 1 << 20;
 /// Deadline of each read and write while a request is being received or answered.
 pub const IO_TIMEOUT_MS: u64 = 30_000;
+/// A request's head and body must arrive within this long of its first byte (a client that
+/// trickles bytes cannot hold a connection thread for longer).
+pub const REQUEST_READ_MS: u64 = 60_000;
 /// An idle keep-alive connection is closed after this long.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// Connections served at once; more are answered 503 and closed.
@@ -48,6 +52,7 @@ pub struct Server {
     stopping: Arc<AtomicBool>,
     conns: Arc<AtomicUsize>,
     in_flight: Arc<AtomicUsize>,
+    request_read: Duration,
 }
 
 impl Server {
@@ -62,7 +67,13 @@ impl Server {
             stopping: Arc::new(AtomicBool::new(false)),
             conns: Arc::new(AtomicUsize::new(0)),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            request_read: Duration::from_millis(REQUEST_READ_MS),
         })
+    }
+
+    /// How long a request may take to arrive (default [`REQUEST_READ_MS`]; tests shorten it).
+    pub fn set_request_read(&mut self, d: Duration) {
+        self.request_read = d;
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -97,6 +108,7 @@ impl Server {
                 refuse_busy(stream);
                 continue;
             }
+            let request_read = self.request_read;
             let (service, stopping, conns, in_flight) = (
                 self.service.clone(),
                 self.stopping.clone(),
@@ -106,7 +118,7 @@ impl Server {
             let spawned = std::thread::Builder::new()
                 .name("authn-conn".into())
                 .spawn(move || {
-                    serve_conn(stream, &service, &stopping, &in_flight);
+                    serve_conn(stream, &service, &stopping, &in_flight, request_read);
                     conns.fetch_sub(1, Ordering::AcqRel);
                 });
             if let Err(e) = spawned {
@@ -181,6 +193,16 @@ fn write_response(
     s.write_all(&out)
 }
 
+/// Read more bytes into `buf` before `deadline`; `Ok(false)` on end of stream.
+fn fill_by(s: &mut TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> std::io::Result<bool> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(std::io::ErrorKind::TimedOut.into());
+    }
+    s.set_read_timeout(Some(left.min(Duration::from_millis(IO_TIMEOUT_MS))))?;
+    fill(s, buf)
+}
+
 /// Read more bytes into `buf`; `Ok(false)` on end of stream.
 fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
     let start = buf.len();
@@ -192,8 +214,22 @@ fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
 }
 
 /// A request body read in full, or why not (answered, then the connection is closed).
-fn read_body(s: &mut TcpStream, buf: &mut Vec<u8>, kind: BodyKind) -> Result<Vec<u8>, Fail> {
-    let io = |e: std::io::Error| Fail::new(400, format!("reading the request body: {e}"));
+fn read_body(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    kind: BodyKind,
+    deadline: Instant,
+) -> Result<Vec<u8>, Fail> {
+    let io = |e: std::io::Error| {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ) {
+            Fail::new(408, format!("the request body did not arrive in time: {e}"))
+        } else {
+            Fail::new(400, format!("reading the request body: {e}"))
+        }
+    };
     match kind {
         BodyKind::Empty => Ok(Vec::new()),
         BodyKind::Length(n) => {
@@ -207,7 +243,7 @@ fn read_body(s: &mut TcpStream, buf: &mut Vec<u8>, kind: BodyKind) -> Result<Vec
             }
             let n = n as usize;
             while buf.len() < n {
-                if !fill(s, buf).map_err(io)? {
+                if !fill_by(s, buf, deadline).map_err(io)? {
                     return Err(Fail::new(400, "connection closed inside the request body"));
                 }
             }
@@ -232,7 +268,7 @@ fn read_body(s: &mut TcpStream, buf: &mut Vec<u8>, kind: BodyKind) -> Result<Vec
                 if p.done {
                     return Ok(body);
                 }
-                if p.consumed == 0 && p.written == 0 && !fill(s, buf).map_err(io)? {
+                if p.consumed == 0 && p.written == 0 && !fill_by(s, buf, deadline).map_err(io)? {
                     return Err(Fail::new(400, "connection closed inside the request body"));
                 }
             }
@@ -240,7 +276,13 @@ fn read_body(s: &mut TcpStream, buf: &mut Vec<u8>, kind: BodyKind) -> Result<Vec
     }
 }
 
-fn serve_conn(mut s: TcpStream, service: &Service, stopping: &AtomicBool, in_flight: &AtomicUsize) {
+fn serve_conn(
+    mut s: TcpStream,
+    service: &Service,
+    stopping: &AtomicBool,
+    in_flight: &AtomicUsize,
+    request_read: Duration,
+) {
     let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let _ = s.set_nodelay(true);
     if s.set_write_timeout(Some(Duration::from_millis(IO_TIMEOUT_MS)))
@@ -250,25 +292,39 @@ fn serve_conn(mut s: TcpStream, service: &Service, stopping: &AtomicBool, in_fli
     }
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     loop {
-        // The head: an idle connection waits up to IDLE_TIMEOUT_MS for its first byte.
-        let idle = buf.is_empty();
-        let wait = if idle { IDLE_TIMEOUT_MS } else { IO_TIMEOUT_MS };
-        if s.set_read_timeout(Some(Duration::from_millis(wait)))
-            .is_err()
-        {
-            return;
-        }
-        let (head, consumed) = match http::parse_request_head(&buf) {
-            Ok(Some(h)) => h,
-            Ok(None) => {
-                match fill(&mut s, &mut buf) {
-                    Ok(true) => continue,
-                    // Closed, idle or timed out between requests: nothing to answer.
-                    _ => return,
-                }
+        // Idle: wait up to IDLE_TIMEOUT_MS for the first byte of the next request.
+        if buf.is_empty() {
+            if s.set_read_timeout(Some(Duration::from_millis(IDLE_TIMEOUT_MS)))
+                .is_err()
+            {
+                return;
             }
-            Err(e) => {
-                let f = Fail::new(e.status(), e.to_string());
+            match fill(&mut s, &mut buf) {
+                Ok(true) => {}
+                // Closed, or idle too long: nothing to answer.
+                _ => return,
+            }
+        }
+        let deadline = Instant::now() + request_read;
+        let parsed = loop {
+            match http::parse_request_head(&buf) {
+                Ok(Some(h)) => break Ok(h),
+                Ok(None) => match fill_by(&mut s, &mut buf, deadline) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        break Err(Fail::new(
+                            408,
+                            format!("the request head did not arrive in time: {e}"),
+                        ))
+                    }
+                },
+                Err(e) => break Err(Fail::new(e.status(), e.to_string())),
+            }
+        };
+        let (head, consumed) = match parsed {
+            Ok(h) => h,
+            Err(f) => {
                 let r = error_body(&f, &Request::default());
                 let _ = write_response(&mut s, r.status, &[], &r.body, true, true);
                 return;
@@ -282,7 +338,7 @@ fn serve_conn(mut s: TcpStream, service: &Service, stopping: &AtomicBool, in_fli
         }
         buf.drain(..consumed);
         in_flight.fetch_add(1, Ordering::AcqRel);
-        let keep = serve_request(&mut s, &mut buf, &head, &peer, service);
+        let keep = serve_request(&mut s, &mut buf, &head, &peer, service, deadline);
         in_flight.fetch_sub(1, Ordering::AcqRel);
         if !keep || stopping.load(Ordering::Acquire) {
             let _ = s.shutdown(Shutdown::Both);
@@ -298,12 +354,8 @@ fn serve_request(
     head: &http::RequestHead,
     peer: &str,
     service: &Service,
+    deadline: Instant,
 ) -> bool {
-    if s.set_read_timeout(Some(Duration::from_millis(IO_TIMEOUT_MS)))
-        .is_err()
-    {
-        return false;
-    }
     if head.expect_continue
         && head.body != BodyKind::Empty
         && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
@@ -316,7 +368,7 @@ fn serve_request(
         remote_addr: peer,
         ..Default::default()
     };
-    let body = match read_body(s, buf, head.body) {
+    let body = match read_body(s, buf, head.body, deadline) {
         Ok(b) => b,
         Err(f) => {
             let r = error_body(&f, &req_for_errors);

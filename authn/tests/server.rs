@@ -11,13 +11,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn start(dir: &std::path::Path) -> (Server, std::net::SocketAddr) {
+    start_with(dir, None)
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    request_read: Option<Duration>,
+) -> (Server, std::net::SocketAddr) {
     let env = Env {
         secret: Some("k".into()),
         ..Default::default()
     };
     let cfg = config::effective(Config::default(), &dir.join("authn.json"), &env).unwrap();
     let db = Db::open(&cfg.db_path, "admin", Some("pw")).unwrap();
-    let s = Server::bind("127.0.0.1", 0, Arc::new(Service::new(db, cfg))).unwrap();
+    let mut s = Server::bind("127.0.0.1", 0, Arc::new(Service::new(db, cfg))).unwrap();
+    if let Some(d) = request_read {
+        s.set_request_read(d);
+    }
     let addr = s.local_addr();
     (s, addr)
 }
@@ -121,4 +131,42 @@ fn keep_alive_chunked_limits_and_stop() {
         let mut b = [0u8; 1];
         assert!(!matches!(c.read(&mut b), Ok(1)));
     }
+}
+
+#[test]
+fn a_request_that_trickles_in_is_cut_off_with_408() {
+    let d = tempfile::tempdir().unwrap();
+    let (server, addr) = start_with(d.path(), Some(Duration::from_millis(300)));
+    let stopper = server.stopper();
+    let accept = std::thread::spawn(move || server.run());
+    // A head that never ends, one byte at a time.
+    let mut c = conn(addr);
+    let mut answered = None;
+    for b in b"GET /v1/roles HTTP/1.1\r\nX-Slow: "
+        .iter()
+        .cycle()
+        .take(200)
+    {
+        if c.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        c.set_nonblocking(true).unwrap();
+        let mut peek = [0u8; 1];
+        let got = c.peek(&mut peek);
+        c.set_nonblocking(false).unwrap();
+        if matches!(got, Ok(1)) {
+            answered = Some(response(&mut c).0);
+            break;
+        }
+    }
+    assert_eq!(answered.as_deref(), Some("HTTP/1.1 408 Request Timeout"));
+    // A body that does not arrive: the same.
+    let mut c = conn(addr);
+    c.write_all(b"POST /v1/users/admin HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    let (status, _, body) = response(&mut c);
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout", "{body}");
+    stopper.stop();
+    accept.join().unwrap();
 }
