@@ -144,6 +144,20 @@ fn need_item(rest: &str) -> Result<String> {
     item(rest)?.ok_or_else(|| Fail::new(400, "invalid request: the path names no item"))
 }
 
+/// 405 naming the methods `allow`ed (also in `Allow`).
+fn method_not_allowed(req: &Request, allow: &'static str) -> Response {
+    let f = Fail::new(
+        405,
+        format!(
+            "{} {}: method not allowed (allowed: {allow})",
+            req.method, req.path
+        ),
+    );
+    let mut r = error_body(&f, req);
+    r.headers.push(("Allow", allow.to_owned()));
+    r
+}
+
 /// AIS's JSON error body.
 pub fn error_body(f: &Fail, req: &Request) -> Response {
     let body = net::api::ErrBody {
@@ -191,20 +205,6 @@ impl Service {
                         f.message
                     );
                 }
-                if f.status == 405 {
-                    // The methods allowed travel in the message of a 405.
-                    let allow = f.message;
-                    let f = Fail::new(
-                        405,
-                        format!(
-                            "{} {}: method not allowed (allowed: {allow})",
-                            req.method, req.path
-                        ),
-                    );
-                    let mut r = error_body(&f, req);
-                    r.headers.push(("Allow", allow));
-                    return r;
-                }
                 error_body(&f, req)
             }
         }
@@ -229,7 +229,7 @@ impl Service {
                 },
                 "PUT" => self.update_user(&need_item(rest)?, req),
                 "DELETE" => self.delete_user(&need_item(rest)?, req),
-                _ => Err(Fail::new(405, "DELETE, GET, POST, PUT")),
+                _ => Ok(method_not_allowed(req, "DELETE, GET, POST, PUT")),
             };
         }
         if let Some(rest) = seg("/v1/roles") {
@@ -241,7 +241,7 @@ impl Service {
                 "POST" => self.add_role(rest, req),
                 "PUT" => self.update_role(&need_item(rest)?, req),
                 "DELETE" => self.delete_role(&need_item(rest)?, req),
-                _ => Err(Fail::new(405, "DELETE, GET, POST, PUT")),
+                _ => Ok(method_not_allowed(req, "DELETE, GET, POST, PUT")),
             };
         }
         if let Some(rest) = seg("/v1/clusters") {
@@ -250,7 +250,7 @@ impl Service {
                 "POST" => self.register_cluster(rest, req),
                 "PUT" => self.update_cluster(&need_item(rest)?, req),
                 "DELETE" => self.delete_cluster(rest, req),
-                _ => Err(Fail::new(405, "DELETE, GET, POST, PUT")),
+                _ => Ok(method_not_allowed(req, "DELETE, GET, POST, PUT")),
             };
         }
         if let Some(rest) = seg("/v1/tokens") {
@@ -259,7 +259,7 @@ impl Service {
             })?;
             return match m {
                 "DELETE" => self.revoke(req),
-                _ => Err(Fail::new(405, "DELETE")),
+                _ => Ok(method_not_allowed(req, "DELETE")),
             };
         }
         if let Some(rest) = seg("/v1/daemon") {
@@ -272,12 +272,12 @@ impl Service {
                     Ok(Response::json(&self.lock().cfg.shown()))
                 }
                 "PUT" => self.update_config(req),
-                _ => Err(Fail::new(405, "GET, PUT")),
+                _ => Ok(method_not_allowed(req, "GET, PUT")),
             };
         }
         if seg("/.well-known/openid-configuration").is_some() {
             if m != "GET" {
-                return Err(Fail::new(405, "GET"));
+                return Ok(method_not_allowed(req, "GET"));
             }
             let iss = self.lock().cfg.issuer.trim_end_matches('/').to_owned();
             return Ok(Response::json(&serde_json::json!({
@@ -290,19 +290,19 @@ impl Service {
         }
         if seg("/.well-known/jwks.json").is_some() {
             if m != "GET" {
-                return Err(Fail::new(405, "GET"));
+                return Ok(method_not_allowed(req, "GET"));
             }
             return Err(Fail::new(400, "JWKS not available for current signing method (HS256; this AuthN does not sign with RSA)"));
         }
         if seg("/v1/public-key").is_some() {
             if m != "GET" {
-                return Err(Fail::new(405, "GET"));
+                return Ok(method_not_allowed(req, "GET"));
             }
             return Err(Fail::new(400, "current signing method does not have a public key (HS256; this AuthN does not sign with RSA)"));
         }
         if seg("/v1/rotate-key").is_some() {
             if m != "POST" {
-                return Err(Fail::new(405, "POST"));
+                return Ok(method_not_allowed(req, "POST"));
             }
             self.admin(req)?;
             return Err(Fail::new(400, "rotation not supported for current signing method (HS256; this AuthN does not sign with RSA)"));
