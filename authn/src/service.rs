@@ -382,7 +382,7 @@ impl Service {
             return Err(Fail::new(400, "empty token"));
         }
         let now = now_s();
-        let (clusters, secret) = {
+        let (clusters, cfg) = {
             let mut st = self.lock();
             // The signature only: revoking a revoked token again is fine.
             let c = jwt::verify_hs256(&token, st.cfg.secret.as_bytes(), now)
@@ -394,7 +394,7 @@ impl Service {
             (clusters, st.cfg.clone())
         };
         tracing::info!(clusters = clusters.len(), "token revoked");
-        push_revoked(&clusters, &[token], &secret);
+        push_revoked(&clusters, &[token], &cfg);
         Ok(Response::ok())
     }
 
