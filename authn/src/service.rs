@@ -1392,6 +1392,123 @@ mod tests {
     }
 
     #[test]
+    fn cluster_update_is_validated_and_delete_takes_id_or_alias() {
+        let d = tempfile::tempdir().unwrap();
+        let s = service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        let (url, h) = fake_cluster(200, 1);
+        let reg = format!(r#"{{"id":"CLU1","alias":"a1","urls":["{url}"]}}"#);
+        assert_eq!(
+            call(&s, "POST", "/v1/clusters", Some(&admin), &reg).status,
+            200
+        );
+        h.join().unwrap();
+        {
+            let mut st = s.lock();
+            st.db.t.clusters.insert(
+                "CLU2".into(),
+                CluAcl {
+                    id: "CLU2".into(),
+                    alias: "a2".into(),
+                    urls: vec!["http://127.0.0.1:1".into()],
+                    ..Default::default()
+                },
+            );
+        }
+        // The SDK's update: alias may be null, urls empty (no change); the cluster is asked.
+        let (url2, h) = fake_cluster(200, 1);
+        let upd = format!(r#"{{"id":"CLU1","alias":"renamed","urls":["{url2}"]}}"#);
+        let r = call(&s, "PUT", "/v1/clusters/CLU1", Some(&admin), &upd);
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(h.join().unwrap()[0].0, "POST /v1/tokens HTTP/1.1");
+        let c = s.lock().db.cluster("renamed").unwrap();
+        assert_eq!(
+            (c.id.as_str(), c.urls.clone()),
+            ("CLU1", vec![url2.clone()])
+        );
+        let (url3, h) = fake_cluster(200, 1);
+        s.lock().db.t.clusters.get_mut("CLU1").unwrap().urls = vec![url3];
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/clusters/CLU1",
+            Some(&admin),
+            r#"{"id":"CLU1","alias":null,"urls":[]}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        h.join().unwrap();
+        assert_eq!(s.lock().db.cluster("CLU1").unwrap().alias, "renamed");
+        // Refused: an alias in use, a cluster that says no, an alias instead of the id, no id.
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/clusters/CLU1",
+            Some(&admin),
+            r#"{"id":"CLU1","alias":"a2"}"#,
+        );
+        assert!(
+            r.status == 409 && text(&r).contains("is used for cluster"),
+            "{}",
+            text(&r)
+        );
+        let (url4, h) = fake_cluster(401, 1);
+        let bad = format!(r#"{{"id":"CLU1","urls":["{url4}"]}}"#);
+        assert_eq!(
+            call(&s, "PUT", "/v1/clusters/CLU1", Some(&admin), &bad).status,
+            401
+        );
+        h.join().unwrap();
+        assert_ne!(
+            s.lock().db.cluster("CLU1").unwrap().urls,
+            [url4],
+            "a refused update is not kept"
+        );
+        assert_eq!(
+            call(
+                &s,
+                "PUT",
+                "/v1/clusters/renamed",
+                Some(&admin),
+                r#"{"id":"CLU1"}"#
+            )
+            .status,
+            404
+        );
+        assert_eq!(
+            call(
+                &s,
+                "PUT",
+                "/v1/clusters/CLU1",
+                Some(&admin),
+                r#"{"alias":"x"}"#
+            )
+            .status,
+            400
+        );
+        // Delete by alias, then by id; the predefined roles stay.
+        assert_eq!(
+            call(&s, "DELETE", "/v1/clusters/renamed", Some(&admin), "").status,
+            200
+        );
+        assert_eq!(
+            call(&s, "DELETE", "/v1/clusters/CLU2", Some(&admin), "").status,
+            200
+        );
+        let r = call(&s, "DELETE", "/v1/clusters/CLU2", Some(&admin), "");
+        assert!(
+            r.status == 404 && text(&r).contains("cluster "),
+            "{}",
+            text(&r)
+        );
+        assert_eq!(
+            call(&s, "DELETE", "/v1/clusters", Some(&admin), "").status,
+            400
+        );
+        assert!(s.lock().db.t.clusters.is_empty());
+        assert!(s.lock().db.role("Guest-a1").is_ok());
+    }
+
+    #[test]
     fn a_new_secret_signs_new_tokens_and_is_saved() {
         let d = tempfile::tempdir().unwrap();
         let s = service(d.path());
