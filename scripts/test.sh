@@ -8,7 +8,7 @@
 #      versions (PY_PINS), reinstalled when they differ;
 #   4. cargo build --release --workspace, cargo fmt --check, cargo clippy -D warnings,
 #      cargo test --release --workspace;
-#   5. runs the Python integration tests against target/release/aisnode.
+#   5. runs the Python integration tests against target/release/aisnode (and target/release/authn).
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k crash -x`.
 set -euo pipefail
 
@@ -132,4 +132,6 @@ cargo test --release --workspace
 # ---- 5. integration tests -------------------------------------------------------------------
 step "pytest tests/integration"
 export AISNODE_BIN="$ROOT/target/release/aisnode"
+# The AuthN service (workspace member `authn`, built above) for test_authn.py.
+export AUTHN_BIN="$ROOT/target/release/authn"
 exec "$VENV/bin/python" -m pytest -q --durations=30 tests/integration "$@"

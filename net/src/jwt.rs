@@ -95,11 +95,34 @@ pub struct Claims {
     /// The user.
     #[serde(default)]
     pub sub: String,
+    /// The clusters the token is for (their UUIDs); a JSON array, or a single string as
+    /// RFC 7519 also allows. Nodes do not check it (AIS checks it only when configured).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "string_or_strings"
+    )]
+    pub aud: Vec<String>,
     /// Expiry, Unix seconds.
     #[serde(default)]
     pub exp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+}
+
+/// `aud` as RFC 7519 writes it: one string, an array of strings, or null.
+fn string_or_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Raw>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Raw::One(s)) => vec![s],
+        Some(Raw::Many(v)) => v,
+    })
 }
 
 /// Why a token was refused (each answered with 401 by a node).
@@ -254,6 +277,20 @@ mod tests {
         assert_eq!(c.buckets[0].bck.name, "nnn");
         assert_eq!(c.buckets[0].bck.namespace.uuid, "Kx9rT2bQp");
         assert_eq!(c.buckets[0].perm, Perm(783));
+        assert_eq!(c.aud, ["Kx9rT2bQp"]);
+    }
+
+    #[test]
+    fn aud_is_an_array_or_one_string_and_signs_back_byte_for_byte() {
+        // Claims as AIS's AuthN orders them re-sign to AIS's exact token.
+        let c = verify_hs256(AIS_TOKEN, KEY, NOW).unwrap();
+        assert_eq!(sign_hs256(&c, KEY), AIS_TOKEN);
+        let one: Claims = serde_json::from_str(r#"{"sub":"a","aud":"U1"}"#).unwrap();
+        assert_eq!(one.aud, ["U1"]);
+        let none: Claims = serde_json::from_str(r#"{"sub":"a","aud":null}"#).unwrap();
+        assert!(none.aud.is_empty());
+        let no_aud = serde_json::to_string(&Claims::default()).unwrap();
+        assert!(!no_aud.contains("aud"), "{no_aud}");
     }
 
     #[test]
