@@ -352,11 +352,12 @@ pub async fn tokens(core: &Core, conn: &mut Conn, req: &mut Req) -> Result<(), A
             if all.is_empty() {
                 return Err(ApiError::bad_request("empty token list"));
             }
-            if cluster::auth::secret().is_none() {
+            if cluster::auth::client_key().is_none() {
                 // Nothing to check the tokens with: refused, not taken and dropped.
                 return Err(ApiError::bad_request(format!(
-                    "cannot revoke tokens: this node has no signing key ({})",
-                    cluster::auth::ENV_SECRET
+                    "cannot revoke tokens: this node has no key for tokens ({} or {})",
+                    cluster::auth::ENV_SECRET,
+                    cluster::auth::ENV_PUBLIC_KEY
                 )));
             }
             authorize(core, req, None, ADMIN)?;

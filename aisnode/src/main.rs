@@ -353,6 +353,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(e) = cluster::auth::check_keys() {
+        eprintln!("aisnode: {e}");
+        std::process::exit(2);
+    }
     // Tokens revoked before a restart stay refused.
     if let Err(e) = cluster::auth::load_revoked(&node.confdir) {
         eprintln!("aisnode: revoked tokens: {e}");

@@ -18,8 +18,14 @@ use net::jwt::{self, Claims, JwtError};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-/// AIS's environment variable for the HMAC signing key.
+/// AIS's environment variable for AuthN's HMAC signing key (HS256 tokens).
 pub const ENV_SECRET: &str = "AIS_AUTHN_SECRET_KEY";
+/// AIS's environment variable for AuthN's RSA public key (RS256/384/512 tokens): PEM, or the
+/// base64 of the PKIX DER. Takes precedence over the secret for clients' tokens, as in AIS.
+pub const ENV_PUBLIC_KEY: &str = "AIS_AUTHN_PUBLIC_KEY";
+/// The nodes' own shared key (node tokens, signed redirects); default: the AuthN secret.
+/// Needed with an RSA public key, which cannot sign.
+pub const ENV_INTRA_KEY: &str = "AIS_INTRA_CLUSTER_KEY";
 /// Lifetime of a node's own token; it is signed again when less than half is left.
 pub const NODE_TOKEN_TTL_S: i64 = 600;
 /// Revoked tokens kept at most (each until it expires; beyond this the oldest expiry goes).
@@ -39,16 +45,85 @@ fn unauthorized(message: impl Into<String>) -> Denied {
     }
 }
 
-/// The signing key, if this node has one.
+fn env_bytes(name: &str) -> Option<Vec<u8>> {
+    std::env::var(name)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(String::into_bytes)
+}
+
+/// The key nodes sign their own tokens and the proxies their redirects with (HMAC):
+/// [`ENV_INTRA_KEY`], else [`ENV_SECRET`]. Without it nothing a node sends can be told from
+/// what a client sends, and authentication cannot be on.
 pub fn secret() -> Option<&'static [u8]> {
     static KEY: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    KEY.get_or_init(|| env_bytes(ENV_INTRA_KEY).or_else(|| env_bytes(ENV_SECRET)))
+        .as_deref()
+}
+
+/// What verifies clients' tokens: AuthN's RSA public key ([`ENV_PUBLIC_KEY`]) or its HMAC
+/// secret ([`ENV_SECRET`]); an unparsable public key is an error ([`check_keys`]).
+fn client_key_parsed() -> &'static Result<Option<(bool, Vec<u8>)>, String> {
+    static KEY: OnceLock<Result<Option<(bool, Vec<u8>)>, String>> = OnceLock::new();
     KEY.get_or_init(|| {
-        std::env::var(ENV_SECRET)
-            .ok()
-            .filter(|k| !k.is_empty())
-            .map(String::into_bytes)
+        if let Ok(pem) = std::env::var(ENV_PUBLIC_KEY) {
+            if !pem.trim().is_empty() {
+                return jwt::rsa_public_key(&pem)
+                    .map(|k| Some((true, k)))
+                    .map_err(|e| format!("{ENV_PUBLIC_KEY}: {e}"));
+            }
+        }
+        Ok(env_bytes(ENV_SECRET).map(|k| (false, k)))
     })
-    .as_deref()
+}
+
+/// The key of clients' tokens, if this node has one.
+pub fn client_key() -> Option<jwt::VerifyKey<'static>> {
+    match client_key_parsed() {
+        Ok(Some((true, k))) => Some(jwt::VerifyKey::Rsa(k)),
+        Ok(Some((false, k))) => Some(jwt::VerifyKey::Hmac(k)),
+        _ => None,
+    }
+}
+
+/// At start: the keys in the environment are usable (a bad public key stops the node).
+pub fn check_keys() -> Result<(), String> {
+    client_key_parsed()
+        .as_ref()
+        .map(|_| ())
+        .map_err(Clone::clone)
+}
+
+/// Why authentication cannot be turned on with this node's keys, if it cannot.
+pub fn keys_missing() -> Option<String> {
+    if client_key().is_none() {
+        return Some(format!(
+            "this node has no key for clients' tokens: start every node with {ENV_SECRET} (HS256) or {ENV_PUBLIC_KEY} (RS256)"
+        ));
+    }
+    if secret().is_none() {
+        return Some(format!(
+            "this node has no key of its own for intra-cluster calls: with {ENV_PUBLIC_KEY}, start every node with {ENV_INTRA_KEY} too"
+        ));
+    }
+    None
+}
+
+/// Verify `token` (no revocation check): a client's with the client key, or a node's own
+/// (HS256 with [`secret`]).
+fn verify_any(token: &str, now: i64) -> Result<Claims, JwtError> {
+    let first = match client_key() {
+        Some(k) => jwt::verify(token, k, now),
+        None => Err(JwtError::Signature),
+    };
+    match (first, secret()) {
+        (Ok(c), _) => Ok(c),
+        (Err(e), Some(k)) => match jwt::verify_hs256(token, k, now) {
+            Ok(c) if c.sub.starts_with(NODE_SUB_PREFIX) => Ok(c),
+            _ => Err(e),
+        },
+        (Err(e), None) => Err(e),
+    }
 }
 
 fn now_s() -> i64 {
@@ -66,13 +141,15 @@ fn revoked() -> &'static Mutex<HashMap<String, i64>> {
 /// Add tokens to the revoked list (invalid ones are ignored: they are refused anyway);
 /// whether any was new.
 pub fn revoke(tokens: &[String]) -> bool {
-    let Some(key) = secret() else { return false };
+    if client_key().is_none() && secret().is_none() {
+        return false;
+    }
     let now = now_s();
     let mut r = revoked().lock().expect("revoked list lock");
     r.retain(|_, exp| *exp > now);
     let mut added = false;
     for t in tokens {
-        if let Ok(c) = jwt::verify_hs256(t, key, now) {
+        if let Ok(c) = verify_any(t, now) {
             added |= r.insert(t.clone(), c.exp.unwrap_or(now)).is_none();
         }
     }
@@ -135,12 +212,12 @@ pub fn load_revoked(confdir: &std::path::Path) -> Result<usize, String> {
 
 /// The claims of a valid token: signed with this node's key, not expired, not revoked.
 pub fn validate(token: &str) -> Result<Claims, Denied> {
-    let Some(key) = secret() else {
+    if client_key().is_none() && secret().is_none() {
         return Err(unauthorized(format!(
-            "authentication is enabled but this node has no signing key ({ENV_SECRET})"
+            "authentication is enabled but this node has no key ({ENV_SECRET} or {ENV_PUBLIC_KEY})"
         )));
-    };
-    let claims = jwt::verify_hs256(token, key, now_s())
+    }
+    let claims = verify_any(token, now_s())
         .map_err(|e: JwtError| unauthorized(format!("invalid token: {e}")))?;
     if revoked()
         .lock()

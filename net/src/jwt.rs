@@ -130,7 +130,7 @@ fn string_or_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Strin
 pub enum JwtError {
     /// Not three base64url parts, or a part that does not decode to JSON of the right shape.
     Malformed(String),
-    /// A signing algorithm other than HS256.
+    /// A signing algorithm other than the key's (HS256 for HMAC, RS256/384/512 for RSA).
     Algorithm(String),
     /// The signature does not match.
     Signature,
@@ -146,7 +146,7 @@ impl std::fmt::Display for JwtError {
             JwtError::Malformed(why) => write!(f, "malformed token: {why}"),
             JwtError::Algorithm(a) => write!(
                 f,
-                "token signed with {a:?}: this node verifies HS256 tokens only"
+                "token signed with {a:?}, not the algorithm of this node's key (HS256 with AIS_AUTHN_SECRET_KEY, RS256/384/512 with AIS_AUTHN_PUBLIC_KEY)"
             ),
             JwtError::Signature => f.write_str("token signature is invalid"),
             JwtError::Expired => f.write_str("token expired"),
@@ -193,8 +193,96 @@ fn decode_part(part: &str, what: &str) -> Result<Vec<u8>, JwtError> {
         .map_err(|e| JwtError::Malformed(format!("{what}: {e}")))
 }
 
-/// Verify `token` with the HMAC `key` at Unix time `now_s`: its claims, or why not.
-pub fn verify_hs256(token: &str, key: &[u8], now_s: i64) -> Result<Claims, JwtError> {
+/// A key that verifies client tokens: AuthN's HMAC secret (HS256) or its RSA public key
+/// (RS256, RS384, RS512; `PKCS#1` `RSAPublicKey` DER, see [`rsa_public_key`]).
+#[derive(Debug, Clone, Copy)]
+pub enum VerifyKey<'a> {
+    Hmac(&'a [u8]),
+    Rsa(&'a [u8]),
+}
+
+/// An RSA public key as AIS takes it (`AIS_AUTHN_PUBLIC_KEY`, `auth.signature.key`): PEM
+/// (`PUBLIC KEY`, i.e. PKIX, or `RSA PUBLIC KEY`, PKCS#1) or the raw base64 of the PKIX DER.
+/// Returns the PKCS#1 `RSAPublicKey` DER that [`VerifyKey::Rsa`] holds.
+pub fn rsa_public_key(text: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::general_purpose::STANDARD;
+    let text = text.trim();
+    let (label, b64) = match text.strip_prefix("-----BEGIN ") {
+        Some(rest) => {
+            let (label, rest) = rest
+                .split_once("-----")
+                .ok_or("PEM: no end of the BEGIN line")?;
+            let end = format!("-----END {label}-----");
+            let body = rest.split(end.as_str()).next().unwrap_or("");
+            if !rest.contains(end.as_str()) {
+                return Err(format!("PEM: no {end:?}"));
+            }
+            (
+                label.to_string(),
+                body.split_whitespace().collect::<String>(),
+            )
+        }
+        None => ("PUBLIC KEY".to_string(), text.split_whitespace().collect()),
+    };
+    let der = STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|e| format!("base64: {e}"))?;
+    match label.as_str() {
+        "RSA PUBLIC KEY" => Ok(der),
+        "PUBLIC KEY" => spki_rsa(&der),
+        other => Err(format!(
+            "PEM {other:?}: expected PUBLIC KEY or RSA PUBLIC KEY"
+        )),
+    }
+}
+
+/// One DER element at the start of `b`: (tag, contents, rest).
+fn der(b: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
+    let bad = || "DER: truncated".to_string();
+    let (&tag, b) = b.split_first().ok_or_else(bad)?;
+    let (&l0, mut b) = b.split_first().ok_or_else(bad)?;
+    let len = if l0 < 0x80 {
+        usize::from(l0)
+    } else {
+        let n = usize::from(l0 & 0x7f);
+        if n == 0 || n > 4 || b.len() < n {
+            return Err(bad());
+        }
+        let mut len = 0usize;
+        for &x in &b[..n] {
+            len = (len << 8) | usize::from(x);
+        }
+        b = &b[n..];
+        len
+    };
+    if b.len() < len {
+        return Err(bad());
+    }
+    Ok((tag, &b[..len], &b[len..]))
+}
+
+/// The `RSAPublicKey` inside a PKIX `SubjectPublicKeyInfo` of algorithm rsaEncryption.
+fn spki_rsa(spki: &[u8]) -> Result<Vec<u8>, String> {
+    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let (tag, body, _) = der(spki)?;
+    if tag != 0x30 {
+        return Err("PKIX: not a SEQUENCE".into());
+    }
+    let (tag, alg, rest) = der(body)?;
+    let (otag, oid, _) = der(alg)?;
+    if tag != 0x30 || otag != 0x06 || oid != RSA_ENCRYPTION {
+        return Err("not an RSA public key (algorithm is not rsaEncryption)".into());
+    }
+    let (tag, bits, _) = der(rest)?;
+    match bits.split_first() {
+        Some((0, key)) if tag == 0x03 => Ok(key.to_vec()),
+        _ => Err("PKIX: bad subjectPublicKey BIT STRING".into()),
+    }
+}
+
+/// Verify `token` with `key` at Unix time `now_s`: its claims, or why not. The header's
+/// `alg` must match the key's kind (HS256 for HMAC; RS256/384/512 for RSA).
+pub fn verify(token: &str, key: VerifyKey<'_>, now_s: i64) -> Result<Claims, JwtError> {
     if token.len() > TOKEN_BYTES_MAX {
         return Err(JwtError::Malformed(format!(
             "{} bytes (at most {TOKEN_BYTES_MAX})",
@@ -211,15 +299,27 @@ pub fn verify_hs256(token: &str, key: &[u8], now_s: i64) -> Result<Claims, JwtEr
     };
     let header: Header = serde_json::from_slice(&decode_part(h, "header")?)
         .map_err(|e| JwtError::Malformed(format!("header: {e}")))?;
-    if header.alg != "HS256" {
-        return Err(JwtError::Algorithm(header.alg));
-    }
     let sig = decode_part(s, "signature")?;
-    let mut m = mac(key);
-    m.update(h.as_bytes());
-    m.update(b".");
-    m.update(p.as_bytes());
-    m.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
+    let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+    match (key, header.alg.as_str()) {
+        (VerifyKey::Hmac(k), "HS256") => {
+            let mut m = mac(k);
+            m.update(signed);
+            m.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
+        }
+        (VerifyKey::Rsa(k), alg @ ("RS256" | "RS384" | "RS512")) => {
+            use ring::signature as rs;
+            let params: &rs::RsaParameters = match alg {
+                "RS256" => &rs::RSA_PKCS1_2048_8192_SHA256,
+                "RS384" => &rs::RSA_PKCS1_2048_8192_SHA384,
+                _ => &rs::RSA_PKCS1_2048_8192_SHA512,
+            };
+            rs::UnparsedPublicKey::new(params, k)
+                .verify(signed, &sig)
+                .map_err(|_| JwtError::Signature)?;
+        }
+        _ => return Err(JwtError::Algorithm(header.alg)),
+    }
     let claims: Claims = serde_json::from_slice(&decode_part(p, "claims")?)
         .map_err(|e| JwtError::Malformed(format!("claims: {e}")))?;
     match claims.exp {
@@ -230,6 +330,42 @@ pub fn verify_hs256(token: &str, key: &[u8], now_s: i64) -> Result<Claims, JwtEr
         return Err(JwtError::NoSubject);
     }
     Ok(claims)
+}
+
+/// Sign `claims` with RS256 and an RSA private key (PKCS#8 DER, or PKCS#1 `RSAPrivateKey`
+/// DER); `kid` goes into the header when given.
+pub fn sign_rs256(
+    claims: &Claims,
+    private_der: &[u8],
+    kid: Option<&str>,
+) -> Result<String, String> {
+    use ring::signature as rs;
+    let kp = rs::RsaKeyPair::from_pkcs8(private_der)
+        .or_else(|_| rs::RsaKeyPair::from_der(private_der))
+        .map_err(|e| format!("RSA private key: {e}"))?;
+    let header = match kid {
+        Some(k) => serde_json::json!({"alg": "RS256", "kid": k, "typ": "JWT"}),
+        None => serde_json::json!({"alg": "RS256", "typ": "JWT"}),
+    };
+    let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize")));
+    let mut sig = vec![0u8; kp.public().modulus_len()];
+    kp.sign(
+        &rs::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        out.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|e| format!("RSA signing: {e}"))?;
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(sig));
+    Ok(out)
+}
+
+/// Verify `token` with the HMAC `key` at Unix time `now_s`: its claims, or why not.
+pub fn verify_hs256(token: &str, key: &[u8], now_s: i64) -> Result<Claims, JwtError> {
+    verify(token, VerifyKey::Hmac(key), now_s)
 }
 
 /// Sign `claims` with HS256 (a node's own token for intra-cluster calls, tests).
@@ -362,5 +498,84 @@ mod tests {
         assert_eq!(bearer("bearer abc"), None);
         assert_eq!(bearer("Bearer "), None);
         assert_eq!(bearer("Basic abc"), None);
+    }
+
+    /// RS256 with a key made by openssl: the PKIX PEM (and its bare base64) verifies what the
+    /// PKCS#8 key signed; another key, HS256 against an RSA key (the classic algorithm
+    /// confusion), and a tampered token do not.
+    #[test]
+    fn rs256_round_trip_and_algorithm_confusion() {
+        let dir = std::env::temp_dir().join(format!("jwt-rsa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("k.pem");
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("openssl").args(args).status();
+            assert!(st.map(|s| s.success()).unwrap_or(false), "openssl {args:?}");
+        };
+        let k = key.to_str().unwrap();
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            k,
+        ]);
+        let pubf = dir.join("pub.pem");
+        run(&["pkey", "-in", k, "-pubout", "-out", pubf.to_str().unwrap()]);
+        let derf = dir.join("k.der");
+        run(&[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            k,
+            "-outform",
+            "DER",
+            "-out",
+            derf.to_str().unwrap(),
+        ]);
+        let pem = std::fs::read_to_string(&pubf).unwrap();
+        let private = std::fs::read(&derf).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let public = rsa_public_key(&pem).unwrap();
+        let bare: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(rsa_public_key(&bare).unwrap(), public);
+        let claims = Claims {
+            sub: "alice".into(),
+            exp: Some(2_000),
+            ..Default::default()
+        };
+        let t = sign_rs256(&claims, &private, Some("k1")).unwrap();
+        assert_eq!(
+            verify(&t, VerifyKey::Rsa(&public), 1_000).unwrap().sub,
+            "alice"
+        );
+        assert_eq!(
+            verify(&t, VerifyKey::Rsa(&public), 3_000),
+            Err(JwtError::Expired)
+        );
+        assert!(matches!(
+            verify(&t, VerifyKey::Hmac(b"k"), 1_000),
+            Err(JwtError::Algorithm(_))
+        ));
+        // HS256 signed with the public key's bytes must not pass as RSA.
+        let confused = sign_hs256(&claims, pem.as_bytes());
+        assert!(matches!(
+            verify(&confused, VerifyKey::Rsa(&public), 1_000),
+            Err(JwtError::Algorithm(_))
+        ));
+        let mut bad = t.clone().into_bytes();
+        let n = bad.len() - 5;
+        bad[n] = if bad[n] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(
+            verify(&bad, VerifyKey::Rsa(&public), 1_000),
+            Err(JwtError::Signature)
+        );
+        assert!(
+            rsa_public_key("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----").is_err()
+        );
     }
 }

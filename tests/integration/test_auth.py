@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
 import time
 
 import pytest
@@ -24,7 +25,7 @@ from aistore.sdk.errors import AISError
 
 from aisutil import make_client, obj_url
 from clusterutil import Cluster
-from conftest import AisNode, _start_or_fail
+from conftest import AisNode, NodeError, _start_or_fail
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -280,6 +281,75 @@ def test_s3_users_with_their_own_access_keys(aisnode_binary, tmp_path):
         assert bob.get_object(Bucket="users", Key="a")["Body"].read() == b"from alice"
     finally:
         n.close()
+
+
+def rs256_token(key_pem, tmp_path, **kw):
+    """A token as AIS's AuthN signs it by default (RS256), signed with openssl."""
+    claims = {"clusters": kw.get("clusters"), "admin": kw.get("admin", False), "sub": kw.get("sub", "rsa-user"),
+              "exp": int(time.time()) + kw.get("ttl", 600), "iat": int(time.time())}
+    signing = f"{b64(json.dumps({'alg': 'RS256', 'kid': 'k1', 'typ': 'JWT'}).encode())}." \
+              f"{b64(json.dumps(claims).encode())}"
+    (tmp_path / "signing").write_text(signing)
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key_pem), str(tmp_path / "signing")],
+                         capture_output=True, check=True, timeout=T).stdout
+    return f"{signing}.{b64(sig)}"
+
+
+def test_rs256_tokens_with_the_authn_public_key(aisnode_binary, tmp_path):
+    """AIS's AuthN signs with RSA by default: nodes given AIS_AUTHN_PUBLIC_KEY verify RS256 tokens
+    (and refuse HS256 ones, whatever key signed them), and sign their own calls with
+    AIS_INTRA_CLUSTER_KEY, without which authentication cannot be turned on."""
+    key = tmp_path / "authn.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", str(key)], check=True, capture_output=True, timeout=T)
+    pub = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], check=True, capture_output=True,
+                         timeout=T).stdout.decode()
+    admin_t = rs256_token(key, tmp_path, admin=True, sub="admin")
+    # Without a key of its own the cluster could not check its nodes' calls.
+    n = AisNode(aisnode_binary, tmp_path / "lone", num_mountpaths=1)
+    n.extra_env = {"AIS_AUTHN_PUBLIC_KEY": pub}
+    _start_or_fail(n)
+    try:
+        refused(set_auth(n.endpoint, True, bearer(admin_t)), 400, "AIS_INTRA_CLUSTER_KEY")
+    finally:
+        n.close()
+    bad = AisNode(aisnode_binary, tmp_path / "bad", num_mountpaths=1)
+    bad.extra_env = {"AIS_AUTHN_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----"}
+    with pytest.raises(NodeError):
+        bad.start()
+    bad.close()
+    assert "AIS_AUTHN_PUBLIC_KEY" in bad.log_path.read_text()
+
+    c = Cluster(aisnode_binary, tmp_path / "c", proxies=1, targets=1, mountpaths=1, target_cores=2)
+    for node in c.nodes:
+        node.extra_env = {"AIS_AUTHN_PUBLIC_KEY": pub, "AIS_INTRA_CLUSTER_KEY": "intra-only-secret"}
+        node.auth_headers = bearer(admin_t)
+    try:
+        c.start()
+        ep = c.primary.endpoint
+        assert set_auth(ep, True, bearer(admin_t)).status_code == 200
+        uuid = cluster_uuid(ep, admin_t)
+        admin = make_client(ep, token=admin_t)
+        admin.bucket("rsa").create()
+        admin.bucket("rsa").object("o").get_writer().put_content(b"signed with RSA")
+        ro = rs256_token(key, tmp_path, clusters=[{"id": uuid, "perm": str(RO)}])
+        assert make_client(ep, token=ro).bucket("rsa").object("o").get_reader().read_all() == b"signed with RSA"
+        refused(requests.put(obj_url(ep, "rsa", "o"), data=b"x", headers=bearer(ro), timeout=T), 403)
+        # HS256 tokens are refused, with the intra key or the public key's text as the secret.
+        for k in ("intra-only-secret", pub):
+            refused(requests.get(obj_url(ep, "rsa", "o"), headers=bearer(token(admin=True, key=k)),
+                                 timeout=T), 401)
+        refused(requests.get(obj_url(ep, "rsa", "o"), headers=bearer(rs256_token(key, tmp_path, admin=True, ttl=-5)),
+                             timeout=T), 401, "expired")
+        # The nodes keep talking (keepalives, metasync with their own HS256 tokens).
+        time.sleep(2)
+        assert len(c.primary.smap()["tmap"]) == 1
+        r = requests.delete(f"{ep}/v1/tokens", json={"token": ro}, headers=bearer(admin_t), timeout=T)
+        assert r.status_code == 200, r.text
+        refused(requests.get(obj_url(ep, "rsa", "o"), headers=bearer(ro), timeout=T), 401, "revoked")
+        assert admin.bucket("rsa").object("o").get_reader().read_all() == b"signed with RSA"
+    finally:
+        c.close()
 
 
 def test_a_cluster_with_authentication(aisnode_binary, tmp_path):

@@ -72,10 +72,9 @@ fn turning_auth_on(core: &Core, req: &Req, patch: &Patch) -> Result<(), ApiError
     if !on {
         return Ok(());
     }
-    if cluster::auth::secret().is_none() {
+    if let Some(why) = cluster::auth::keys_missing() {
         return Err(ApiError::bad_request(format!(
-            "auth.client_auth_required: this node has no signing key: start every node with {} (HS256 secret) first",
-            cluster::auth::ENV_SECRET
+            "auth.client_auth_required: {why}"
         )));
     }
     crate::auth::authorize(core, req, None, cluster::meta::access::ADMIN)
