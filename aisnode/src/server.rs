@@ -77,8 +77,8 @@ fn start_err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> StartEr
 pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
     // Block SIGTERM/SIGINT here, before any thread exists, so every thread inherits the mask
     // and the main thread alone takes them with sigwait below.
-    let sigs = termination_signals();
-    block_signals(&sigs);
+    let sigs = net::signals::termination_signals();
+    net::signals::block_signals(&sigs);
     let node = Arc::new(node);
     let drain = Arc::new(Drain::default());
     cluster::fshc::register(&node);
@@ -176,7 +176,7 @@ pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
         }
     );
     crate::notify::ready_when_healthy(node.clone());
-    let sig = wait_signal(&sigs);
+    let sig = net::signals::wait_signal(&sigs);
     tracing::info!(signal = sig, "stopping on signal");
     eprintln!("aisnode: stopping on signal {sig}");
     crate::notify::send("STOPPING=1\nSTATUS=draining");
@@ -269,37 +269,6 @@ fn bind_probe(host: &str, port: u16) -> std::io::Result<()> {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             Err(e) => return Err(e),
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn termination_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialize and fill a sigset_t we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        set
-    }
-}
-
-#[allow(unsafe_code)]
-fn block_signals(set: &libc::sigset_t) {
-    // SAFETY: `set` is initialized; a null old-set pointer is allowed.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
-    assert_eq!(rc, 0, "pthread_sigmask failed");
-}
-
-#[allow(unsafe_code)]
-fn wait_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig: libc::c_int = 0;
-    loop {
-        // SAFETY: `set` is initialized and `sig` is a valid out-pointer.
-        let rc = unsafe { libc::sigwait(set, &mut sig) };
-        if rc == 0 {
-            return sig;
         }
     }
 }

@@ -53,37 +53,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-#[allow(unsafe_code)]
-fn termination_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialize and fill a sigset_t we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        set
-    }
-}
-
-#[allow(unsafe_code)]
-fn block_signals(set: &libc::sigset_t) {
-    // SAFETY: `set` is initialized; a null old-set pointer is allowed.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
-    assert_eq!(rc, 0, "pthread_sigmask failed");
-}
-
-#[allow(unsafe_code)]
-fn wait_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig: libc::c_int = 0;
-    loop {
-        // SAFETY: `set` is initialized and `sig` is a valid out-pointer.
-        let rc = unsafe { libc::sigwait(set, &mut sig) };
-        if rc == 0 {
-            return sig;
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -112,8 +81,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     // Block SIGTERM/SIGINT before any thread exists: every thread inherits the mask and the
     // main thread alone takes them with sigwait.
-    let sigs = termination_signals();
-    block_signals(&sigs);
+    let sigs = net::signals::termination_signals();
+    net::signals::block_signals(&sigs);
     let env = Env::from_process();
     let path = config::config_path(args.config.as_deref(), &env)?;
     let cfg = config::load(&path, &env)?;
@@ -144,7 +113,7 @@ fn run(args: &Args) -> Result<(), String> {
         .name("authn-accept".into())
         .spawn(move || server.run())
         .map_err(|e| format!("cannot start the accept thread: {e}"))?;
-    let sig = wait_signal(&sigs);
+    let sig = net::signals::wait_signal(&sigs);
     tracing::info!(signal = sig, "stopping");
     stopper.stop();
     let _ = accept.join();

@@ -13,4 +13,5 @@ pub mod hex;
 pub mod http;
 pub mod jwt;
 pub mod s3;
+pub mod signals;
 pub mod time;

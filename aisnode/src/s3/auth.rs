@@ -23,6 +23,15 @@ fn signed_paths(raw_path: &str) -> Vec<String> {
     v
 }
 
+fn request_parts(req: &Req) -> RequestParts<'_> {
+    RequestParts {
+        method: &req.head.method,
+        raw_path: &req.head.path,
+        raw_query: &req.head.query,
+        headers: &req.head.headers,
+    }
+}
+
 /// The AuthN token of the user whose access key signed the request (`--s3-keys`), the
 /// signature verified; `None` when the request names no such key.
 pub(crate) fn key_token(core: &Core, req: &Req) -> S3Result<Option<String>> {
@@ -30,12 +39,7 @@ pub(crate) fn key_token(core: &Core, req: &Req) -> S3Result<Option<String>> {
     if map.is_empty() {
         return Ok(None);
     }
-    let parts = RequestParts {
-        method: &req.head.method,
-        raw_path: &req.head.path,
-        raw_query: &req.head.query,
-        headers: &req.head.headers,
-    };
+    let parts = request_parts(req);
     let ak = if sigv2::is_v2(&parts) {
         sigv2::parse(&parts)?.map(|a| a.access_key)
     } else {
@@ -61,12 +65,7 @@ pub(crate) fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningCon
         // something we do not know) is ignored.
         return Ok(None);
     }
-    let parts = RequestParts {
-        method: &req.head.method,
-        raw_path: &req.head.path,
-        raw_query: &req.head.query,
-        headers: &req.head.headers,
-    };
+    let parts = request_parts(req);
     let now = time::now_unix_ns() / 1_000_000_000;
     let lookup = |ak: &str| creds.iter().find(|(k, _)| k == ak).map(|(_, s)| s.clone());
     if sigv2::is_v2(&parts) {
