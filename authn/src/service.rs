@@ -16,8 +16,10 @@
 //!
 //! # What this module does not do
 //!
-//! * RSA: `GET /v1/public-key`, `GET /.well-known/jwks.json` and `POST /v1/rotate-key` answer
-//!   400 as AIS's AuthN does with an HMAC signer.
+//! * Key rotation: `POST /v1/rotate-key` answers 400 with an RSA signer, as AIS's AuthN does
+//!   for an externally provisioned key (this one cannot generate keys), and 400 with an HMAC
+//!   signer, as AIS's. `GET /v1/public-key` and `GET /.well-known/jwks.json` answer 400 with
+//!   an HMAC signer, as AIS's.
 
 use crate::aisreq::{self, TokenList};
 use crate::config::{ConfigToUpdate, Effective, EXPIRY_MIN};
@@ -292,20 +294,50 @@ impl Service {
             if m != "GET" {
                 return Ok(method_not_allowed(req, "GET"));
             }
-            return Err(Fail::new(400, "JWKS not available for current signing method (HS256; this AuthN does not sign with RSA)"));
+            let st = self.lock();
+            let key = st.cfg.rsa().ok_or_else(|| {
+                Fail::new(400, "JWKS not available for current signing method (HS256)")
+            })?;
+            let mut r = Response::json(&key.jwks());
+            r.headers.push((
+                "Cache-Control",
+                format!("max-age={}, public", crate::signer::JWKS_MAX_AGE_S),
+            ));
+            return Ok(r);
         }
         if seg("/v1/public-key").is_some() {
             if m != "GET" {
                 return Ok(method_not_allowed(req, "GET"));
             }
-            return Err(Fail::new(400, "current signing method does not have a public key (HS256; this AuthN does not sign with RSA)"));
+            let st = self.lock();
+            let key = st.cfg.rsa().ok_or_else(|| {
+                Fail::new(
+                    400,
+                    "current signing method does not have a public key (HS256)",
+                )
+            })?;
+            return Ok(Response::json(
+                &serde_json::json!({ "public_key": key.public_pem() }),
+            ));
         }
         if seg("/v1/rotate-key").is_some() {
             if m != "POST" {
                 return Ok(method_not_allowed(req, "POST"));
             }
             self.admin(req)?;
-            return Err(Fail::new(400, "rotation not supported for current signing method (HS256; this AuthN does not sign with RSA)"));
+            let st = self.lock();
+            return Err(match (st.cfg.rsa(), &st.cfg.rsa_path) {
+                (Some(k), Some(path)) => Fail::new(
+                    400,
+                    format!(
+                        "key rotation is not supported when the RSA key is externally provisioned (this AuthN does not generate RSA keys: to rotate, replace {} with a new key, e.g. `{}`, restart AuthN and give the nodes the new public key; current key id {})",
+                        path.display(),
+                        crate::signer::genkey_hint(path, k.bits() as u32),
+                        k.kid()
+                    ),
+                ),
+                _ => Fail::new(400, "rotation not supported for current signing method (HS256)"),
+            });
         }
         Err(Fail::new(
             404,
@@ -328,7 +360,8 @@ impl Service {
                 "not authorized (invalid token: token revoked)",
             ));
         }
-        jwt::verify_hs256(token, st.cfg.secret.as_bytes(), now_s())
+        st.cfg
+            .verify(token, now_s())
             .map_err(|e| unauthorized(format!("not authorized (invalid token: {e})")))
     }
 
@@ -364,13 +397,13 @@ impl Service {
         let now = now_s();
         let exp = expiry(&st.cfg, msg.expires_in, now).map_err(wrap)?;
         let mut claims = user_claims(&st.db, &user, &st.cfg.issuer, now, exp);
-        let mut token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+        let mut token = st.cfg.sign(&claims);
         // Tokens are deterministic (AIS's claims have no nonce): a login in the same second
         // as a logout would get the revoked token back. Never hand one out: expire a second
         // later instead.
         while st.db.is_revoked(&token) {
             claims.exp = claims.exp.map(|e| e + 1);
-            token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+            token = st.cfg.sign(&claims);
         }
         Ok(Response::json(&serde_json::json!({ "token": token })))
     }
@@ -385,7 +418,9 @@ impl Service {
         let (clusters, cfg) = {
             let mut st = self.lock();
             // The signature only: revoking a revoked token again is fine.
-            let c = jwt::verify_hs256(&token, st.cfg.secret.as_bytes(), now)
+            let c = st
+                .cfg
+                .verify(&token, now)
                 .map_err(|e| unauthorized(format!("invalid token: {e}")))?;
             st.db
                 .revoke(&token, c.exp.unwrap_or(now), now)
@@ -712,7 +747,7 @@ pub fn self_token(cfg: &Effective, cluster_id: &str, now: i64) -> String {
         iat: Some(now),
         ..Default::default()
     };
-    jwt::sign_hs256(&c, cfg.secret.as_bytes())
+    cfg.sign(&c)
 }
 
 fn call_cluster(
@@ -735,15 +770,9 @@ fn call_cluster(
 }
 
 /// Ask the cluster whether it accepts our tokens (`POST /v1/tokens`; the body tells which
-/// key: the SHA-256 of the secret, as AIS sends it; nodes ignore it).
+/// key, as AIS sends it: the SHA-256 of the secret or the public key's PEM; nodes ignore it).
 fn validate_cluster(clu: &CluAcl, cfg: &Effective) -> Result<()> {
-    use sha2::Digest as _;
-    let sum = sha2::Sha256::digest(cfg.secret.as_bytes());
-    let body = serde_json::to_vec(&serde_json::json!({
-        "secret": net::hex::encode(&sum),
-        "public_key": null,
-    }))
-    .expect("validation body serializes");
+    let body = serde_json::to_vec(&cfg.validation_body()).expect("validation body serializes");
     call_cluster(clu, cfg, "POST", &body, "validate-signer")
 }
 
@@ -831,8 +860,8 @@ mod tests {
         jwt::verify_hs256(t, SECRET.as_bytes(), now_s()).unwrap()
     }
 
-    /// What a fake cluster saw of one request: request line, body, claims of the token.
-    type Seen = (String, String, Claims);
+    /// What a fake cluster saw of one request: request line, body, the bearer token.
+    type Seen = (String, String, String);
 
     /// A fake cluster proxy on 127.0.0.1 answering `status` to every request and recording
     /// each (method, path, authorization, body).
@@ -866,7 +895,7 @@ mod tests {
                     .find_map(|l| l.strip_prefix("Authorization: Bearer "))
                     .unwrap()
                     .to_owned();
-                got.push((line, body, claims(&tok)));
+                got.push((line, body, tok));
                 let msg = if status == 200 {
                     ""
                 } else {
@@ -1331,7 +1360,7 @@ mod tests {
         assert_eq!(r.status, 200, "{}", text(&r));
         let got = h.join().unwrap();
         assert_eq!(got[0].0, "POST /v1/tokens HTTP/1.1");
-        let c = &got[0].2;
+        let c = &claims(&got[0].2);
         assert!(c.admin && c.sub == "AuthN" && c.aud == ["CLU1"]);
         assert!(c.exp.unwrap() - now_s() <= SELF_TOKEN_TTL_S);
         assert_eq!(got[1].0, "DELETE /v1/tokens HTTP/1.1");
