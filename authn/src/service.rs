@@ -1587,4 +1587,155 @@ mod tests {
         );
         assert_eq!(r.status, 400);
     }
+
+    /// A service signing with a new RSA key in `dir` (no secret: AIS's default signer).
+    fn rsa_service(dir: &std::path::Path) -> Service {
+        crate::signer::tests::genkey(dir, config::RSA_KEY_FILE);
+        let cfg =
+            config::effective(Config::default(), &dir.join("authn.json"), &Env::default()).unwrap();
+        let db = Db::open(&cfg.db_path, "admin", Some("adminpw")).unwrap();
+        Service::new(db, cfg)
+    }
+
+    fn json_of(r: &Response) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn header_of(t: &str) -> serde_json::Value {
+        use base64::Engine as _;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rsa_signer_serves_its_public_key_and_jwks_and_signs_rs256() {
+        let d = tempfile::tempdir().unwrap();
+        let s = rsa_service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        // The public key as a node takes it (AIS_AUTHN_PUBLIC_KEY) verifies the token.
+        let r = call(&s, "GET", "/v1/public-key", None, "");
+        assert!(r.status == 200 && r.json, "{}", text(&r));
+        let pem = json_of(&r)["public_key"].as_str().unwrap().to_owned();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{pem}");
+        let der = jwt::rsa_public_key(&pem).unwrap();
+        let c = jwt::verify(&admin, jwt::VerifyKey::Rsa(&der), now_s()).unwrap();
+        assert!(c.admin && c.sub == "admin");
+        let kid = s.lock().cfg.rsa().unwrap().kid().to_owned();
+        assert_eq!(
+            header_of(&admin),
+            serde_json::json!({"alg":"RS256","kid":kid,"typ":"JWT"})
+        );
+        // JWKS: one RSA signing key under the tokens' kid, cacheable for a day as AIS's.
+        let r = call(&s, "GET", "/.well-known/jwks.json", None, "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(
+            r.headers,
+            vec![("Cache-Control", "max-age=86400, public".to_owned())]
+        );
+        let jwks = json_of(&r);
+        let k = &jwks["keys"][0];
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            (
+                k["kty"].as_str(),
+                k["use"].as_str(),
+                k["alg"].as_str(),
+                k["kid"].as_str()
+            ),
+            (Some("RSA"), Some("sig"), Some("RS256"), Some(kid.as_str()))
+        );
+        let r = call(&s, "GET", "/.well-known/openid-configuration", None, "");
+        assert_eq!(
+            json_of(&r)["jwks_uri"],
+            "http://localhost:52001/.well-known/jwks.json"
+        );
+        // Rotation: admin only, then refused as AIS refuses it for an external key.
+        assert_eq!(call(&s, "POST", "/v1/rotate-key", None, "").status, 401);
+        let r = call(&s, "POST", "/v1/rotate-key", Some(&admin), "");
+        assert!(
+            r.status == 400
+                && text(&r).contains("externally provisioned")
+                && text(&r).contains("openssl genpkey"),
+            "{}",
+            text(&r)
+        );
+        assert_eq!(call(&s, "GET", "/v1/public-key", None, "").body, {
+            let mut b = serde_json::to_vec(&serde_json::json!({ "public_key": pem })).unwrap();
+            b.push(b'\n');
+            b
+        });
+        // Admin endpoints take the RS256 token; an HS256 token made with the public key
+        // as the secret (algorithm confusion) or with the old HMAC secret is refused.
+        assert_eq!(call(&s, "GET", "/v1/users", Some(&admin), "").status, 200);
+        for forged in [
+            jwt::sign_hs256(&c, pem.as_bytes()),
+            jwt::sign_hs256(&c, SECRET.as_bytes()),
+        ] {
+            let r = call(&s, "GET", "/v1/users", Some(&forged), "");
+            assert!(
+                r.status == 401 && text(&r).contains("HS256"),
+                "{}",
+                text(&r)
+            );
+        }
+        // Registration sends the public key; the cluster gets an RS256 self-token.
+        let (url, h) = fake_cluster(200, 1);
+        let r = call(
+            &s,
+            "POST",
+            "/v1/clusters",
+            Some(&admin),
+            &format!(r#"{{"id":"CLU1","alias":"c1","urls":["{url}"]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let got = h.join().unwrap();
+        assert_eq!(got[0].0, "POST /v1/tokens HTTP/1.1");
+        let body: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+        assert_eq!(body["public_key"].as_str(), Some(pem.as_str()));
+        let st = jwt::verify(&got[0].2, jwt::VerifyKey::Rsa(&der), now_s()).unwrap();
+        assert!(st.admin && st.sub == SELF_SUBJECT && st.aud == ["CLU1"]);
+        // Logout of an RS256 token: revoked here and pushed to the cluster.
+        let t = login_for(&s, 3600);
+        let (url2, h) = fake_cluster(200, 1);
+        s.lock().db.t.clusters.get_mut("CLU1").unwrap().urls = vec![url2];
+        let r = call(
+            &s,
+            "DELETE",
+            "/v1/tokens",
+            None,
+            &format!(r#"{{"token":"{t}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(
+            h.join().unwrap()[0].1,
+            format!(r#"{{"tokens":["{t}"],"version":"0"}}"#)
+        );
+        let r = call(&s, "GET", "/v1/users", Some(&t), "");
+        assert!(
+            r.status == 401 && text(&r).contains("revoked"),
+            "{}",
+            text(&r)
+        );
+        // A secret set at run time switches to HS256 (as AIS's): no public key any more.
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/daemon",
+            Some(&admin),
+            r#"{"auth":{"secret":"hmac-now"}}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(call(&s, "GET", "/v1/public-key", None, "").status, 400);
+        assert_eq!(
+            call(&s, "GET", "/.well-known/jwks.json", None, "").status,
+            400
+        );
+        let t = login(&s, "admin", "adminpw");
+        assert_eq!(header_of(&t)["alg"], "HS256");
+        assert!(jwt::verify_hs256(&t, b"hmac-now", now_s()).is_ok());
+    }
 }
