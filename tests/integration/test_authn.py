@@ -23,6 +23,7 @@ from aistore.sdk.errors import AISError
 from aisutil import make_client
 from authnutil import ADMIN_PASS, ADMIN_USER, AuthnServer, authn_binary_path
 from clusterutil import Cluster
+from conftest import NodeError
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -303,6 +304,12 @@ def test_rs256_authn_with_a_cluster(aisnode_binary, tmp_path):
                     "-out", str(key)], check=True, capture_output=True, timeout=T)
     want_pub = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], check=True, capture_output=True,
                               timeout=T).stdout.decode()
+    # No secret and no key: AIS's AuthN would generate one; ours says how to make one.
+    nokey = AuthnServer(binary, tmp_path / "nokey", None)
+    with pytest.raises(NodeError):
+        nokey.start()
+    nokey.close()
+    assert nokey.last_returncode == 1 and "openssl genpkey -algorithm RSA" in nokey.log_tail(), nokey.log_tail()
     a = AuthnServer(binary, tmp_path / "authn", None)
     a.extra_env = {"AIS_AUTHN_PRIVATE_KEY_FILE": str(key)}
     c = Cluster(aisnode_binary, tmp_path / "cluster", proxies=1, targets=1, mountpaths=1, target_cores=2)
