@@ -104,10 +104,14 @@ fn run(args: &Args) -> Result<(), String> {
     );
     let port = cfg.port;
     let issuer = cfg.issuer.clone();
+    let alg = cfg.alg();
+    if let (Some(k), Some(p)) = (cfg.rsa(), &cfg.rsa_path) {
+        tracing::info!(key = %p.display(), kid = k.kid(), bits = k.bits(), "RSA signing key loaded");
+    }
     let service = Arc::new(Service::new(db, cfg));
     let server = Server::bind(&args.host, port, service)
         .map_err(|e| format!("cannot listen on {}:{port}: {e}", args.host))?;
-    tracing::info!(addr = %server.local_addr(), issuer = %issuer, "AuthN listening (HTTP, HS256)");
+    tracing::info!(addr = %server.local_addr(), issuer = %issuer, alg, "AuthN listening (HTTP)");
     let stopper = server.stopper();
     let accept = std::thread::Builder::new()
         .name("authn-accept".into())

@@ -16,8 +16,10 @@
 //!
 //! # What this module does not do
 //!
-//! * RSA: `GET /v1/public-key`, `GET /.well-known/jwks.json` and `POST /v1/rotate-key` answer
-//!   400 as AIS's AuthN does with an HMAC signer.
+//! * Key rotation: `POST /v1/rotate-key` answers 400 with an RSA signer, as AIS's AuthN does
+//!   for an externally provisioned key (this one cannot generate keys), and 400 with an HMAC
+//!   signer, as AIS's. `GET /v1/public-key` and `GET /.well-known/jwks.json` answer 400 with
+//!   an HMAC signer, as AIS's.
 
 use crate::aisreq::{self, TokenList};
 use crate::config::{ConfigToUpdate, Effective, EXPIRY_MIN};
@@ -292,20 +294,50 @@ impl Service {
             if m != "GET" {
                 return Ok(method_not_allowed(req, "GET"));
             }
-            return Err(Fail::new(400, "JWKS not available for current signing method (HS256; this AuthN does not sign with RSA)"));
+            let st = self.lock();
+            let key = st.cfg.rsa().ok_or_else(|| {
+                Fail::new(400, "JWKS not available for current signing method (HS256)")
+            })?;
+            let mut r = Response::json(&key.jwks());
+            r.headers.push((
+                "Cache-Control",
+                format!("max-age={}, public", crate::signer::JWKS_MAX_AGE_S),
+            ));
+            return Ok(r);
         }
         if seg("/v1/public-key").is_some() {
             if m != "GET" {
                 return Ok(method_not_allowed(req, "GET"));
             }
-            return Err(Fail::new(400, "current signing method does not have a public key (HS256; this AuthN does not sign with RSA)"));
+            let st = self.lock();
+            let key = st.cfg.rsa().ok_or_else(|| {
+                Fail::new(
+                    400,
+                    "current signing method does not have a public key (HS256)",
+                )
+            })?;
+            return Ok(Response::json(
+                &serde_json::json!({ "public_key": key.public_pem() }),
+            ));
         }
         if seg("/v1/rotate-key").is_some() {
             if m != "POST" {
                 return Ok(method_not_allowed(req, "POST"));
             }
             self.admin(req)?;
-            return Err(Fail::new(400, "rotation not supported for current signing method (HS256; this AuthN does not sign with RSA)"));
+            let st = self.lock();
+            return Err(match (st.cfg.rsa(), &st.cfg.rsa_path) {
+                (Some(k), Some(path)) => Fail::new(
+                    400,
+                    format!(
+                        "key rotation is not supported when the RSA key is externally provisioned (this AuthN does not generate RSA keys: to rotate, replace {} with a new key, e.g. `{}`, restart AuthN and give the nodes the new public key; current key id {})",
+                        path.display(),
+                        crate::signer::genkey_hint(path, k.bits() as u32),
+                        k.kid()
+                    ),
+                ),
+                _ => Fail::new(400, "rotation not supported for current signing method (HS256)"),
+            });
         }
         Err(Fail::new(
             404,
@@ -328,7 +360,8 @@ impl Service {
                 "not authorized (invalid token: token revoked)",
             ));
         }
-        jwt::verify_hs256(token, st.cfg.secret.as_bytes(), now_s())
+        st.cfg
+            .verify(token, now_s())
             .map_err(|e| unauthorized(format!("not authorized (invalid token: {e})")))
     }
 
@@ -364,13 +397,13 @@ impl Service {
         let now = now_s();
         let exp = expiry(&st.cfg, msg.expires_in, now).map_err(wrap)?;
         let mut claims = user_claims(&st.db, &user, &st.cfg.issuer, now, exp);
-        let mut token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+        let mut token = st.cfg.sign(&claims);
         // Tokens are deterministic (AIS's claims have no nonce): a login in the same second
         // as a logout would get the revoked token back. Never hand one out: expire a second
         // later instead.
         while st.db.is_revoked(&token) {
             claims.exp = claims.exp.map(|e| e + 1);
-            token = jwt::sign_hs256(&claims, st.cfg.secret.as_bytes());
+            token = st.cfg.sign(&claims);
         }
         Ok(Response::json(&serde_json::json!({ "token": token })))
     }
@@ -385,7 +418,9 @@ impl Service {
         let (clusters, cfg) = {
             let mut st = self.lock();
             // The signature only: revoking a revoked token again is fine.
-            let c = jwt::verify_hs256(&token, st.cfg.secret.as_bytes(), now)
+            let c = st
+                .cfg
+                .verify(&token, now)
                 .map_err(|e| unauthorized(format!("invalid token: {e}")))?;
             st.db
                 .revoke(&token, c.exp.unwrap_or(now), now)
@@ -712,7 +747,7 @@ pub fn self_token(cfg: &Effective, cluster_id: &str, now: i64) -> String {
         iat: Some(now),
         ..Default::default()
     };
-    jwt::sign_hs256(&c, cfg.secret.as_bytes())
+    cfg.sign(&c)
 }
 
 fn call_cluster(
@@ -735,15 +770,9 @@ fn call_cluster(
 }
 
 /// Ask the cluster whether it accepts our tokens (`POST /v1/tokens`; the body tells which
-/// key: the SHA-256 of the secret, as AIS sends it; nodes ignore it).
+/// key, as AIS sends it: the SHA-256 of the secret or the public key's PEM; nodes ignore it).
 fn validate_cluster(clu: &CluAcl, cfg: &Effective) -> Result<()> {
-    use sha2::Digest as _;
-    let sum = sha2::Sha256::digest(cfg.secret.as_bytes());
-    let body = serde_json::to_vec(&serde_json::json!({
-        "secret": net::hex::encode(&sum),
-        "public_key": null,
-    }))
-    .expect("validation body serializes");
+    let body = serde_json::to_vec(&cfg.validation_body()).expect("validation body serializes");
     call_cluster(clu, cfg, "POST", &body, "validate-signer")
 }
 
@@ -831,8 +860,8 @@ mod tests {
         jwt::verify_hs256(t, SECRET.as_bytes(), now_s()).unwrap()
     }
 
-    /// What a fake cluster saw of one request: request line, body, claims of the token.
-    type Seen = (String, String, Claims);
+    /// What a fake cluster saw of one request: request line, body, the bearer token.
+    type Seen = (String, String, String);
 
     /// A fake cluster proxy on 127.0.0.1 answering `status` to every request and recording
     /// each (method, path, authorization, body).
@@ -866,7 +895,7 @@ mod tests {
                     .find_map(|l| l.strip_prefix("Authorization: Bearer "))
                     .unwrap()
                     .to_owned();
-                got.push((line, body, claims(&tok)));
+                got.push((line, body, tok));
                 let msg = if status == 200 {
                     ""
                 } else {
@@ -1331,7 +1360,7 @@ mod tests {
         assert_eq!(r.status, 200, "{}", text(&r));
         let got = h.join().unwrap();
         assert_eq!(got[0].0, "POST /v1/tokens HTTP/1.1");
-        let c = &got[0].2;
+        let c = &claims(&got[0].2);
         assert!(c.admin && c.sub == "AuthN" && c.aud == ["CLU1"]);
         assert!(c.exp.unwrap() - now_s() <= SELF_TOKEN_TTL_S);
         assert_eq!(got[1].0, "DELETE /v1/tokens HTTP/1.1");
@@ -1557,5 +1586,156 @@ mod tests {
             r#"{"net":{"http":{"port":1}}}"#,
         );
         assert_eq!(r.status, 400);
+    }
+
+    /// A service signing with a new RSA key in `dir` (no secret: AIS's default signer).
+    fn rsa_service(dir: &std::path::Path) -> Service {
+        crate::signer::tests::genkey(dir, config::RSA_KEY_FILE);
+        let cfg =
+            config::effective(Config::default(), &dir.join("authn.json"), &Env::default()).unwrap();
+        let db = Db::open(&cfg.db_path, "admin", Some("adminpw")).unwrap();
+        Service::new(db, cfg)
+    }
+
+    fn json_of(r: &Response) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn header_of(t: &str) -> serde_json::Value {
+        use base64::Engine as _;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rsa_signer_serves_its_public_key_and_jwks_and_signs_rs256() {
+        let d = tempfile::tempdir().unwrap();
+        let s = rsa_service(d.path());
+        let admin = login(&s, "admin", "adminpw");
+        // The public key as a node takes it (AIS_AUTHN_PUBLIC_KEY) verifies the token.
+        let r = call(&s, "GET", "/v1/public-key", None, "");
+        assert!(r.status == 200 && r.json, "{}", text(&r));
+        let pem = json_of(&r)["public_key"].as_str().unwrap().to_owned();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{pem}");
+        let der = jwt::rsa_public_key(&pem).unwrap();
+        let c = jwt::verify(&admin, jwt::VerifyKey::Rsa(&der), now_s()).unwrap();
+        assert!(c.admin && c.sub == "admin");
+        let kid = s.lock().cfg.rsa().unwrap().kid().to_owned();
+        assert_eq!(
+            header_of(&admin),
+            serde_json::json!({"alg":"RS256","kid":kid,"typ":"JWT"})
+        );
+        // JWKS: one RSA signing key under the tokens' kid, cacheable for a day as AIS's.
+        let r = call(&s, "GET", "/.well-known/jwks.json", None, "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(
+            r.headers,
+            vec![("Cache-Control", "max-age=86400, public".to_owned())]
+        );
+        let jwks = json_of(&r);
+        let k = &jwks["keys"][0];
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            (
+                k["kty"].as_str(),
+                k["use"].as_str(),
+                k["alg"].as_str(),
+                k["kid"].as_str()
+            ),
+            (Some("RSA"), Some("sig"), Some("RS256"), Some(kid.as_str()))
+        );
+        let r = call(&s, "GET", "/.well-known/openid-configuration", None, "");
+        assert_eq!(
+            json_of(&r)["jwks_uri"],
+            "http://localhost:52001/.well-known/jwks.json"
+        );
+        // Rotation: admin only, then refused as AIS refuses it for an external key.
+        assert_eq!(call(&s, "POST", "/v1/rotate-key", None, "").status, 401);
+        let r = call(&s, "POST", "/v1/rotate-key", Some(&admin), "");
+        assert!(
+            r.status == 400
+                && text(&r).contains("externally provisioned")
+                && text(&r).contains("openssl genpkey"),
+            "{}",
+            text(&r)
+        );
+        assert_eq!(call(&s, "GET", "/v1/public-key", None, "").body, {
+            let mut b = serde_json::to_vec(&serde_json::json!({ "public_key": pem })).unwrap();
+            b.push(b'\n');
+            b
+        });
+        // Admin endpoints take the RS256 token; an HS256 token made with the public key
+        // as the secret (algorithm confusion) or with the old HMAC secret is refused.
+        assert_eq!(call(&s, "GET", "/v1/users", Some(&admin), "").status, 200);
+        for forged in [
+            jwt::sign_hs256(&c, pem.as_bytes()),
+            jwt::sign_hs256(&c, SECRET.as_bytes()),
+        ] {
+            let r = call(&s, "GET", "/v1/users", Some(&forged), "");
+            assert!(
+                r.status == 401 && text(&r).contains("HS256"),
+                "{}",
+                text(&r)
+            );
+        }
+        // Registration sends the public key; the cluster gets an RS256 self-token.
+        let (url, h) = fake_cluster(200, 1);
+        let r = call(
+            &s,
+            "POST",
+            "/v1/clusters",
+            Some(&admin),
+            &format!(r#"{{"id":"CLU1","alias":"c1","urls":["{url}"]}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let got = h.join().unwrap();
+        assert_eq!(got[0].0, "POST /v1/tokens HTTP/1.1");
+        let body: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+        assert_eq!(body["public_key"].as_str(), Some(pem.as_str()));
+        let st = jwt::verify(&got[0].2, jwt::VerifyKey::Rsa(&der), now_s()).unwrap();
+        assert!(st.admin && st.sub == SELF_SUBJECT && st.aud == ["CLU1"]);
+        // Logout of an RS256 token: revoked here and pushed to the cluster.
+        let t = login_for(&s, 3600);
+        let (url2, h) = fake_cluster(200, 1);
+        s.lock().db.t.clusters.get_mut("CLU1").unwrap().urls = vec![url2];
+        let r = call(
+            &s,
+            "DELETE",
+            "/v1/tokens",
+            None,
+            &format!(r#"{{"token":"{t}"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(
+            h.join().unwrap()[0].1,
+            format!(r#"{{"tokens":["{t}"],"version":"0"}}"#)
+        );
+        let r = call(&s, "GET", "/v1/users", Some(&t), "");
+        assert!(
+            r.status == 401 && text(&r).contains("revoked"),
+            "{}",
+            text(&r)
+        );
+        // A secret set at run time switches to HS256 (as AIS's): no public key any more.
+        let r = call(
+            &s,
+            "PUT",
+            "/v1/daemon",
+            Some(&admin),
+            r#"{"auth":{"secret":"hmac-now"}}"#,
+        );
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(call(&s, "GET", "/v1/public-key", None, "").status, 400);
+        assert_eq!(
+            call(&s, "GET", "/.well-known/jwks.json", None, "").status,
+            400
+        );
+        let t = login(&s, "admin", "adminpw");
+        assert_eq!(header_of(&t)["alg"], "HS256");
+        assert!(jwt::verify_hs256(&t, b"hmac-now", now_s()).is_ok());
     }
 }

@@ -35,7 +35,9 @@ def authn_binary_path():
 
 
 class AuthnServer:
-    """One `authn` process: `-config <conf_dir>`, port from AIS_AUTHN_PORT."""
+    """One `authn` process: `-config <conf_dir>`, port from AIS_AUTHN_PORT. `secret` None: no
+    AIS_AUTHN_SECRET_KEY (AuthN signs RS256 with its RSA key, e.g. AIS_AUTHN_PRIVATE_KEY_FILE in
+    `extra_env`)."""
 
     def __init__(self, binary, base_dir, secret, su_pass=ADMIN_PASS):
         self.binary = Path(binary)
@@ -48,6 +50,7 @@ class AuthnServer:
         self.log_path = self.base_dir / "authn.log"
         self.proc = None
         self.last_returncode = None
+        self.extra_env = {}
         # AIS's shape; the secret comes from the environment, as AIS's deployments pass it.
         (self.conf_dir / "authn.json").write_text(json.dumps({
             "log": {"dir": "", "level": "3"},
@@ -72,8 +75,11 @@ class AuthnServer:
         if self.is_alive():
             raise NodeError(f"authn pid {self.pid} is already running")
         env = dict(os.environ)
+        env.pop("AIS_AUTHN_SECRET_KEY", None)
+        if self.secret is not None:
+            env["AIS_AUTHN_SECRET_KEY"] = self.secret
+        env.update(self.extra_env)
         env.update({
-            "AIS_AUTHN_SECRET_KEY": self.secret,
             "AIS_AUTHN_SU_NAME": ADMIN_USER,
             "AIS_AUTHN_SU_PASS": self.su_pass,
             "AIS_AUTHN_PORT": str(self.port),

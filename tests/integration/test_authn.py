@@ -4,8 +4,14 @@ creates roles (cluster-wide and bucket-scoped permissions) and users; each user'
 lets the SDK's bucket and object calls through, or not (401/403), exactly as its roles say,
 and a refused call changes nothing. Also: wrong passwords, logout (the cluster refuses the
 token at once, "revoked"), user and role updates and deletion, and an AuthN restart that keeps
-users, roles, clusters and revoked tokens.
+users, roles, clusters and revoked tokens. And AuthN signing RS256 with an RSA key (AIS's
+default), its public key given to a 1-proxy/1-target cluster.
 """
+
+import base64
+import json
+import subprocess
+import time
 
 import pytest
 import requests
@@ -17,6 +23,7 @@ from aistore.sdk.errors import AISError
 from aisutil import make_client
 from authnutil import ADMIN_PASS, ADMIN_USER, AuthnServer, authn_binary_path
 from clusterutil import Cluster
+from conftest import NodeError
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -281,3 +288,78 @@ def test_restart_keeps_everything(setup):
     r = requests.get(f"{a.endpoint}/v1/users/dave", headers={"Authorization": f"Bearer {revoked}"}, timeout=T)
     assert r.status_code == 401 and "revoked" in r.text, r.text
     denied(lambda: make_client(s["ep"], token=revoked).cluster().list_buckets(), 401, "revoked")
+
+
+def test_rs256_authn_with_a_cluster(aisnode_binary, tmp_path):
+    """AuthN without an HMAC secret signs RS256 with its RSA key; the nodes get the public key
+    it serves (AIS_AUTHN_PUBLIC_KEY) and AIS_INTRA_CLUSTER_KEY for their own calls. The SDK
+    registers the cluster and manages a role and a user whose token works exactly as the role
+    says; logout revokes it at the cluster."""
+    t0 = time.monotonic()
+    binary = authn_binary_path()
+    if not binary.is_file():
+        pytest.fail(f"authn binary not found at {binary}; cargo build --release -p authn, or set AUTHN_BIN")
+    key = tmp_path / "authn_rsa.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", str(key)], check=True, capture_output=True, timeout=T)
+    want_pub = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout"], check=True, capture_output=True,
+                              timeout=T).stdout.decode()
+    # No secret and no key: AIS's AuthN would generate one; ours says how to make one.
+    nokey = AuthnServer(binary, tmp_path / "nokey", None)
+    with pytest.raises(NodeError):
+        nokey.start()
+    nokey.close()
+    assert nokey.last_returncode == 1 and "openssl genpkey -algorithm RSA" in nokey.log_tail(), nokey.log_tail()
+    a = AuthnServer(binary, tmp_path / "authn", None)
+    a.extra_env = {"AIS_AUTHN_PRIVATE_KEY_FILE": str(key)}
+    c = Cluster(aisnode_binary, tmp_path / "cluster", proxies=1, targets=1, mountpaths=1, target_cores=2)
+    try:
+        # AuthN first: the nodes need its public key at start.
+        a.start()
+        r = requests.get(f"{a.endpoint}/v1/public-key", timeout=T)
+        assert r.status_code == 200, r.text
+        pub = r.json()["public_key"]
+        assert pub == want_pub
+        r = requests.get(f"{a.endpoint}/.well-known/jwks.json", timeout=T)
+        assert r.status_code == 200 and r.headers["Cache-Control"] == "max-age=86400, public", r.text
+        (jwk,) = r.json()["keys"]
+        assert (jwk["kty"], jwk["use"], jwk["alg"], jwk["e"]) == ("RSA", "sig", "RS256", "AQAB")
+
+        admin = authn_client(a, ADMIN_USER, ADMIN_PASS)
+        admin_t = admin.client.token
+        header = json.loads(base64.urlsafe_b64decode(admin_t.split(".")[0] + "=="))
+        assert header == {"alg": "RS256", "kid": jwk["kid"], "typ": "JWT"}
+        for n in c.nodes:
+            n.extra_env = {"AIS_AUTHN_PUBLIC_KEY": pub, "AIS_INTRA_CLUSTER_KEY": "rsa-test-intra-key"}
+            n.auth_headers = {"Authorization": f"Bearer {admin_t}"}
+        c.start()
+        ep = c.primary.endpoint
+        r = requests.put(f"{ep}/v1/cluster/set-config?auth.client_auth_required=true",
+                         headers={"Authorization": f"Bearer {admin_t}"}, timeout=T)
+        assert r.status_code == 200, r.text
+        info = admin.cluster_manager().register(ALIAS, [ep])
+        ais_admin = make_client(ep, token=admin_t)
+        ais_admin.bucket("rb").create()
+        ais_admin.bucket("rb").object("o").get_writer().put_content(b"rsa-data")
+        ais_admin.bucket("other").create()
+
+        admin.role_manager().create("rb-read", "read bucket rb", ALIAS, [A.GET, A.OBJ_LIST], bucket_name="rb")
+        admin.user_manager().create("rsauser", ["rb-read"], PASS)
+        user_authn = authn_client(a, "rsauser")
+        user = make_client(ep, token=user_authn.client.token)
+        assert user.bucket("rb").object("o").get_reader().read_all() == b"rsa-data"
+        assert [e.name for e in user.bucket("rb").list_all_objects()] == ["o"]
+        denied(lambda: user.bucket("rb").object("o").get_writer().put_content(b"x"), 403)
+        denied(lambda: user.bucket("rb").object("o").delete(), 403)
+        denied(lambda: user.bucket("other").list_all_objects(), 403)
+        denied(lambda: user.cluster().list_buckets(), 403)
+        denied(lambda: make_client(ep).bucket("rb").object("o").get_reader().read_all(), 401, "token required")
+        assert admin.cluster_manager().get(cluster_alias=ALIAS).id == info.id
+
+        user_authn.logout()
+        denied(lambda: user.bucket("rb").object("o").get_reader().read_all(), 401, "revoked")
+        assert ais_admin.bucket("rb").object("o").get_reader().read_all() == b"rsa-data"
+    finally:
+        c.close()
+        a.close()
+    assert time.monotonic() - t0 < 30, "keep this test short"
