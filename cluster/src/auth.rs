@@ -63,8 +63,11 @@ pub fn secret() -> Option<&'static [u8]> {
 
 /// What verifies clients' tokens: AuthN's RSA public key ([`ENV_PUBLIC_KEY`]) or its HMAC
 /// secret ([`ENV_SECRET`]); an unparsable public key is an error ([`check_keys`]).
-fn client_key_parsed() -> &'static Result<Option<(bool, Vec<u8>)>, String> {
-    static KEY: OnceLock<Result<Option<(bool, Vec<u8>)>, String>> = OnceLock::new();
+/// The client key as read from the environment: (is RSA, key bytes), or why it is unusable.
+type ClientKey = Result<Option<(bool, Vec<u8>)>, String>;
+
+fn client_key_parsed() -> &'static ClientKey {
+    static KEY: OnceLock<ClientKey> = OnceLock::new();
     KEY.get_or_init(|| {
         if let Ok(pem) = std::env::var(ENV_PUBLIC_KEY) {
             if !pem.trim().is_empty() {

@@ -1,11 +1,12 @@
-//! AIS AuthN tokens: JSON Web Tokens signed with HS256 (RFC 7519, RFC 7515), the claims AIS's
-//! AuthN issues (`sub`, `exp`, `admin`, `clusters`, `buckets`; docs/authn.md in NVIDIA/aistore).
-//! Sans-IO: parse and verify a token against a shared secret and a clock, or sign one.
+//! AIS AuthN tokens: JSON Web Tokens signed with HS256 or RS256/384/512 (RFC 7519, RFC 7515),
+//! the claims AIS's AuthN issues (`sub`, `exp`, `admin`, `clusters`, `buckets`, `aud`;
+//! docs/authn.md in NVIDIA/aistore). Sans-IO: parse and verify a token against a key and a
+//! clock, or sign one.
 //!
 //! Verification is strict, as AIS's: three base64url parts without padding, header `alg`
-//! exactly `HS256`, a signature that matches in constant time, a non-empty `sub` and an `exp`
-//! in the future. Tokens signed with RSA (AuthN's default when it has no secret) are refused
-//! by name: this node verifies HMAC tokens only.
+//! matching the key (HS256 for AuthN's secret, RS256/384/512 for its RSA public key; any other
+//! pairing is refused by name), a signature that matches (HMAC compared in constant time), a
+//! non-empty `sub` and an `exp` in the future.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
