@@ -14,3 +14,4 @@ pub mod http;
 pub mod jwt;
 pub mod s3;
 pub mod time;
+pub mod tls;
