@@ -78,7 +78,7 @@ fn main() {
             let page = Rc::new(page);
             loop {
                 if let Ok(s) = l.accept().await {
-                    glommio::spawn_local(serve(Conn::new(s), port, body.clone(), page.clone()))
+                    glommio::spawn_local(serve(Conn::new(net::tls::Stream::Plain(s)), port, body.clone(), page.clone()))
                         .detach();
                 }
             }

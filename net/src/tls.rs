@@ -24,6 +24,9 @@
 //! No OCSP, no CRLs, no session resumption across nodes, no client-certificate modes that
 //! accept a certificate without verifying it (AIS's `client_auth_tls` 1 and 2 are refused).
 
+/// The rustls this module builds on, for crates that hold its configs.
+pub use rustls;
+
 use glommio::net::TcpStream;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -57,7 +60,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A TLS setting or file that could not be used; names the file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TlsError(pub String);
 
 impl fmt::Display for TlsError {
@@ -232,7 +235,7 @@ pub fn server_config(
 
 /// How a client checks servers and which certificate it shows (AIS's `AIS_CLIENT_CA`,
 /// `AIS_SKIP_VERIFY_CRT`, `AIS_CRT`/`AIS_CRT_KEY`; a node's `net.http` for its peers).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientTlsOpts {
     /// PEM file of the CA(s) that sign server certificates. Without it (and without
     /// `skip_verify`) no server is trusted: there is no system trust store here.
@@ -244,6 +247,41 @@ pub struct ClientTlsOpts {
     /// Name to verify servers' certificates against instead of the host in the URL
     /// (AIS's `domain_tls`).
     pub server_name: Option<String>,
+}
+
+impl ClientTlsOpts {
+    /// AIS's client environment (`AIS_CLIENT_CA`, `AIS_SKIP_VERIFY_CRT`, `AIS_CRT`,
+    /// `AIS_CRT_KEY`) read through `get`; `skip_verify` when the variable is unset is the
+    /// tool's own default (AIS's aisloader: true, the CLI: false). A certificate without its
+    /// key (or the reverse) is an error naming both variables.
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        skip_verify_default: bool,
+    ) -> Result<ClientTlsOpts, TlsError> {
+        let skip_verify = match get("AIS_SKIP_VERIFY_CRT") {
+            None => skip_verify_default,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "t" | "true" | "y" | "yes" | "on" => true,
+                "0" | "f" | "false" | "n" | "no" | "off" => false,
+                _ => return Err(TlsError(format!("AIS_SKIP_VERIFY_CRT={v:?}: expected true or false"))),
+            },
+        };
+        let cert = match (get("AIS_CRT"), get("AIS_CRT_KEY")) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            _ => {
+                return Err(TlsError(
+                    "AIS_CRT and AIS_CRT_KEY go together (client certificate and its key)".into(),
+                ))
+            }
+        };
+        Ok(ClientTlsOpts {
+            ca: get("AIS_CLIENT_CA").map(PathBuf::from),
+            skip_verify,
+            cert,
+            server_name: None,
+        })
+    }
 }
 
 /// A client TLS setting: the rustls config and the optional fixed server name.

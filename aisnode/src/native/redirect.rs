@@ -27,7 +27,12 @@ pub async fn redirect(
     let utm = time::base36(time::now_unix_ns() as u64);
     let sep = if req.head.query.is_empty() { "" } else { "&" };
     let base = match owner {
-        RedirectTo::Core(k) => format!("http://{}:{}", core.node.cfg.host, core.node.core_port(k)),
+        RedirectTo::Core(k) => format!(
+            "{}://{}:{}",
+            core.node.tls.scheme(cluster::node::tls::Network::Public),
+            core.node.cfg.host,
+            core.node.core_port(k)
+        ),
         RedirectTo::Url(u) => u,
     };
     let location = format!(
