@@ -150,7 +150,10 @@ impl Api {
             let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
             let opts = net::tls::ClientTlsOpts::from_env(get, false)
                 .map_err(|e| Error::Usage(e.to_string()))?;
-            Some(net::tls::ClientTls::new(&opts).map_err(|e| Error::Usage(e.to_string()))?)
+            let c = net::tls::ClientTls::new(&opts).map_err(|e| Error::Usage(e.to_string()))?;
+            // Every client of this process (workers of multi-object commands too).
+            net::tls::set_default_client(c.clone());
+            Some(c)
         } else {
             None
         };

@@ -17,6 +17,10 @@ pub enum RedirectTo {
     Url(String),
 }
 
+/// Most time a redirected request's body is drained after the answer, on a connection the
+/// client closes next.
+pub const REDIRECT_DRAIN_AFTER_MS: u64 = 2_000;
+
 pub async fn redirect(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -40,10 +44,18 @@ pub async fn redirect(
         req.head.path, req.head.query, core.node.proxy_id
     );
     let mut close = false;
+    let mut drain_after = false;
     if req.has_body() {
         if req.head.expect_continue {
             // The client has not sent the body; answer now and close rather than read it.
             close = true;
+        } else if !req.head.keep_alive {
+            // The client closes after this exchange. AIS's SDK over HTTPS sends the head
+            // (Content-Length, `Connection: close`) without the body to learn the Location,
+            // then sends the body to the target: answer first. A client that does send the
+            // body gets it drained afterwards (bounded), so it sees no reset.
+            close = true;
+            drain_after = true;
         } else {
             // Clients send the whole body before reading the response: consume it so the
             // client reliably sees the redirect.
@@ -64,6 +76,15 @@ pub async fn redirect(
         headers.push(("Connection", "close"));
     }
     conn.respond(status, &headers, body).await.map_err(io_err)?;
+    if drain_after {
+        let _ = futures_lite::future::or(
+            async {
+                let _ = conn.body(req.head.body).drain().await;
+            },
+            glommio::timer::sleep(std::time::Duration::from_millis(REDIRECT_DRAIN_AFTER_MS)),
+        )
+        .await;
+    }
     Ok(if close {
         Outcome::Close
     } else {
