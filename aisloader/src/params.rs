@@ -1018,16 +1018,36 @@ mod tests {
             ..Env::default()
         };
         assert!(parse(&args(&["-pctput=100"]), &no_keys, &mut Vec::new()).is_err());
-        assert!(parse(
+        // https:// takes AIS's TLS variables (AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT, ...).
+        let Ok(Command::Run(p, _)) = parse(
             &args(&[
                 "-s3endpoint=https://s3.amazonaws.com",
                 "-s3accesskey=a",
-                "-s3secretkey=b"
+                "-s3secretkey=b",
+                "-bucket=s3://b",
             ]),
             &Env::default(),
-            &mut Vec::new()
-        )
-        .is_err());
+            &mut Vec::new(),
+        ) else {
+            panic!("an https S3 endpoint parses")
+        };
+        assert_eq!(p.tls, Some(net::tls::ClientTlsOpts::default()));
+        let https = Env {
+            ais_endpoint: Some("https://10.0.0.1:51080".into()),
+            tls_error: Some("AIS_CRT and AIS_CRT_KEY go together".into()),
+            ..Env::default()
+        };
+        let e = parse(&args(&["-bucket=ais://b"]), &https, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("AIS_CRT"), "{e}");
+        let plain = Env {
+            tls_error: Some("ignored for http".into()),
+            ..Env::default()
+        };
+        let Ok(Command::Run(p, _)) = parse(&args(&["-bucket=ais://b"]), &plain, &mut Vec::new())
+        else {
+            panic!("plain endpoint parses")
+        };
+        assert_eq!(p.tls, None);
     }
 
     #[test]

@@ -1685,8 +1685,14 @@ mod tests {
             (ep.host.as_str(), ep.authority.as_str(), t.as_str()),
             ("::1", "[::1]:81", "/?q")
         );
+        let (ep, t) = parse_http_url("HTTPS://10.0.0.1:8443/v1?x").unwrap();
+        assert_eq!(
+            (ep.authority.as_str(), ep.tls, ep.scheme(), t.as_str()),
+            ("10.0.0.1:8443", true, "https", "/v1?x")
+        );
+        assert!(!parse_http_url("http://10.0.0.1").unwrap().0.tls);
         for bad in [
-            "https://x/",
+            "https:/x/",
             "http://:80/",
             "http://x:0/",
             "http://x:99999/",

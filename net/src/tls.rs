@@ -450,7 +450,10 @@ pub enum AcceptError {
 }
 
 impl TlsStream {
-    fn new(tcp: TcpStream, conn: rustls::Connection) -> TlsStream {
+    fn new(tcp: TcpStream, mut conn: rustls::Connection) -> TlsStream {
+        // Records of up to this much plaintext go out per socket write (rustls's default
+        // of 64 KiB makes four times as many writes for a large GET).
+        conn.set_buffer_limit(Some(TLS_WRITE_BUFFER_BYTES));
         TlsStream {
             tcp,
             conn,
@@ -577,6 +580,9 @@ impl TlsStream {
     pub async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let n = self.conn.writer().write(data)?;
+            if n == 0 && !self.conn.wants_write() {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
             data = &data[n..];
             self.flush().await?;
         }

@@ -2,7 +2,7 @@
 //! `ais tls load-certificate` / `ais tls show`): `PUT /v1/daemon/load-x509` re-reads this
 //! node's `net.http.server_crt`/`server_key`; `PUT /v1/cluster/load-x509[/NODE_ID]` on a
 //! proxy does it on itself and asks every node (or the one named) to; `GET
-//! /v1/daemon?what=certificate` describes the certificate in use. New handshakes use the
+//! /v1/daemon?what=tls_certificate` describes the certificate in use. New handshakes use the
 //! new certificate; established connections keep theirs. A node without TLS answers 400, as
 //! AIS does.
 
@@ -88,7 +88,7 @@ pub async fn load_cluster(
     send_ok(conn).await
 }
 
-/// `GET /v1/daemon?what=certificate`: 404 without TLS (AIS: no certificates loaded).
+/// `GET /v1/daemon?what=tls_certificate`: 404 without TLS (AIS: no certificates loaded).
 pub async fn info(core: &Rc<Core>, conn: &mut Conn) -> Result<Outcome, ApiError> {
     let Some(store) = &core.node.tls.store else {
         return Err(ApiError::new(404, "no X.509 certificates loaded (plain HTTP)"));

@@ -336,3 +336,79 @@ fn a_session_moved_to_another_thread_mid_connection_keeps_working() {
     a.join().unwrap();
     b.join().unwrap();
 }
+
+/// Serve `n` connections of HTTP/1.1 over TLS: each request head gets a 200 with its path as
+/// the body, kept alive; `/redirect` gets a 307 to `/final` on the same server.
+async fn https_server(l: TcpListener, cfg: Arc<ServerConfig>, n: usize) -> usize {
+    let mut served = 0;
+    for _ in 0..n {
+        let tcp = l.accept().await.unwrap();
+        tcp.set_read_timeout(Some(T)).unwrap();
+        let Ok(mut s) = TlsStream::accept(tcp, cfg.clone()).await else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                let k = s.read(&mut b).await.unwrap_or(0);
+                if k == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&b[..k]);
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 4);
+            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+            served += 1;
+            let resp = if path == "/redirect" {
+                let loc = format!("https://127.0.0.1:{}/final", l.local_addr().unwrap().port());
+                format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n")
+            } else {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}", path.len())
+            };
+            s.write_all(resp.as_bytes()).await.unwrap();
+        }
+    }
+    served
+}
+
+#[test]
+fn net_client_speaks_https_reuses_pooled_sessions_follows_https_redirects_and_refuses_a_wrong_ca() {
+    use crate::client::{parse_http_url, Client, ClientConfig, ClientError, Collect, Request, Unsigned};
+    let pki = Pki::new("client");
+    let store = CertStore::load(&pki.p("server.crt"), &pki.p("server.key")).unwrap();
+    let cfg = server_config(store, None, ClientAuth::None).unwrap();
+    let good = client(ClientTlsOpts { ca: Some(pki.p("ca.crt")), ..Default::default() });
+    let wrong = client(ClientTlsOpts { ca: Some(pki.p("ca2.crt")), ..Default::default() });
+    run(async move {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let srv = glommio::spawn_local(https_server(l, cfg, 2));
+        let (ep, _) = parse_http_url(&format!("https://127.0.0.1:{port}/")).unwrap();
+        let mut c = Client::new(ClientConfig { tls: Some(good), ..Default::default() });
+        for path in ["/a", "/b", "/redirect"] {
+            let mut sink = Collect::new(1024);
+            let req = Request { method: "GET", endpoint: &ep, target: path, headers: &[], body: &[] };
+            let r = c
+                .execute(&req, &mut Unsigned, &mut sink, std::time::Instant::now() + T)
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200);
+            let want = if path == "/redirect" { "/final" } else { path };
+            assert_eq!(sink.body, want.as_bytes());
+        }
+        assert_eq!(c.connects(), 1, "one TLS session carried every request");
+        drop(c); // its pooled connection closes; the one-at-a-time server moves on
+        let mut w = Client::new(ClientConfig { tls: Some(wrong), ..Default::default() });
+        let mut sink = Collect::new(1024);
+        let req = Request { method: "GET", endpoint: &ep, target: "/x", headers: &[], body: &[] };
+        let e = w
+            .execute(&req, &mut Unsigned, &mut sink, std::time::Instant::now() + T)
+            .await
+            .unwrap_err();
+        assert!(matches!(&e, ClientError::Tls { error, .. } if error.contains("UnknownIssuer")), "{e}");
+        assert_eq!(srv.await, 4);
+    });
+}
