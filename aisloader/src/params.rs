@@ -1025,6 +1025,7 @@ mod tests {
                 "-s3accesskey=a",
                 "-s3secretkey=b",
                 "-bucket=s3://b",
+                "-cleanup=false",
             ]),
             &Env::default(),
             &mut Vec::new(),
@@ -1037,14 +1038,18 @@ mod tests {
             tls_error: Some("AIS_CRT and AIS_CRT_KEY go together".into()),
             ..Env::default()
         };
-        let e = parse(&args(&["-bucket=ais://b"]), &https, &mut Vec::new()).unwrap_err();
+        let e = parse(&args(&["-bucket=ais://b", "-cleanup=false"]), &https, &mut Vec::new())
+            .unwrap_err();
         assert!(e.to_string().contains("AIS_CRT"), "{e}");
         let plain = Env {
             tls_error: Some("ignored for http".into()),
             ..Env::default()
         };
-        let Ok(Command::Run(p, _)) = parse(&args(&["-bucket=ais://b"]), &plain, &mut Vec::new())
-        else {
+        let Ok(Command::Run(p, _)) = parse(
+            &args(&["-bucket=ais://b", "-cleanup=false"]),
+            &plain,
+            &mut Vec::new(),
+        ) else {
             panic!("plain endpoint parses")
         };
         assert_eq!(p.tls, None);
