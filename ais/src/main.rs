@@ -20,8 +20,8 @@ mod progress;
 
 use clap::{CommandFactory, Parser};
 use cli::{
-    BucketCmd, Cli, ClusterCmd, Cmd, ConfigCmd, JobCmd, ObjectCmd, PropsCmd, Shell, ShowCmd, TlsCmd,
-    StorageCmd,
+    BucketCmd, Cli, ClusterCmd, Cmd, ConfigCmd, JobCmd, ObjectCmd, PropsCmd, Shell, ShowCmd,
+    StorageCmd, TlsCmd,
 };
 use error::{Error, Result};
 

@@ -1038,8 +1038,12 @@ mod tests {
             tls_error: Some("AIS_CRT and AIS_CRT_KEY go together".into()),
             ..Env::default()
         };
-        let e = parse(&args(&["-bucket=ais://b", "-cleanup=false"]), &https, &mut Vec::new())
-            .unwrap_err();
+        let e = parse(
+            &args(&["-bucket=ais://b", "-cleanup=false"]),
+            &https,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("AIS_CRT"), "{e}");
         let plain = Env {
             tls_error: Some("ignored for http".into()),

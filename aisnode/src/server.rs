@@ -27,12 +27,12 @@ use crate::drain::Drain;
 use crate::error::ApiError;
 use crate::reply::send_error;
 use crate::req::{Listener, Outcome, Req};
+use cluster::node::tls::Network;
 use cluster::node::{LocalView, Role};
 use cluster::Node;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
-use cluster::node::tls::Network;
 use net::conn::{Conn, ConnError};
 use net::http::{self, BodyKind, RequestHead};
 use net::tls::rustls::ServerConfig;
@@ -553,7 +553,9 @@ const PLAIN_TO_TLS_BODY: &str = "this port speaks HTTPS: use https://\n";
 /// The TLS handshake of an accepted connection (bounded by the head deadline), then serve
 /// it. A client speaking plain HTTP gets a plain-text 400.
 async fn accept_tls(core: Rc<Core>, s: TcpStream, kind: Listener, cfg: Arc<ServerConfig>) {
-    let t = Some(std::time::Duration::from_millis(net::conn::HEADER_TIMEOUT_MS));
+    let t = Some(std::time::Duration::from_millis(
+        net::conn::HEADER_TIMEOUT_MS,
+    ));
     if s.set_read_timeout(t).is_err() || s.set_write_timeout(t).is_err() {
         return;
     }

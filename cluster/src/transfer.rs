@@ -10,8 +10,8 @@ use engine::layout::Bck;
 use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, READ_BUFFER_BYTES};
 use net::client::Endpoint;
-use net::tls::Stream;
 use net::time;
+use net::tls::Stream;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -182,8 +182,7 @@ async fn connect(pool: &Pool, ep: &Endpoint, addr: &str) -> Result<Stream, Error
 
 /// A new connection to `addr` (never a pooled one).
 async fn connect_new(ep: &Endpoint) -> Result<Stream, Error> {
-    let deadline =
-        std::time::Instant::now() + Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS);
+    let deadline = std::time::Instant::now() + Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS);
     let s = net::client::connect_stream(ep, deadline)
         .await
         .map_err(|e| Error::PeerUnreachable(format!("connect {}: {e}", ep.authority)))?;

@@ -123,7 +123,10 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::BadUrl(u) => {
-                write!(f, "invalid URL {u:?}: expected http[s]://host[:port][/path]")
+                write!(
+                    f,
+                    "invalid URL {u:?}: expected http[s]://host[:port][/path]"
+                )
             }
             ClientError::Resolve { authority, error } => {
                 write!(f, "cannot resolve {authority}: {error}")
@@ -1328,9 +1331,7 @@ impl Client {
             return Ok(i);
         }
         let ep = Endpoint::parse_authority(authority)
-            .map_err(|_| {
-                ClientError::BadLocation(format!("Location {loc:?} has a bad host:port"))
-            })?
+            .map_err(|_| ClientError::BadLocation(format!("Location {loc:?} has a bad host:port")))?
             .with_tls(tls);
         if let Some(i) = self
             .endpoints
@@ -1342,11 +1343,7 @@ impl Client {
         Ok(self.insert_endpoint(ep))
     }
 
-    async fn connect(
-        &mut self,
-        endpoint: usize,
-        deadline: Instant,
-    ) -> Result<Stream, ClientError> {
+    async fn connect(&mut self, endpoint: usize, deadline: Instant) -> Result<Stream, ClientError> {
         let ep = &mut self.endpoints[endpoint];
         if ep.addrs.is_empty() {
             ep.addrs = resolve_addrs(&ep.host, ep.port, &ep.authority)?;
@@ -1491,11 +1488,7 @@ pub async fn read_some(
     stream.read(buf).await.map_err(|e| map_io(e, what))
 }
 
-async fn write_all(
-    stream: &mut Stream,
-    data: &[u8],
-    deadline: Instant,
-) -> Result<(), ClientError> {
+async fn write_all(stream: &mut Stream, data: &[u8], deadline: Instant) -> Result<(), ClientError> {
     write_all_within(stream, data, deadline, "writing request").await
 }
 

@@ -121,13 +121,15 @@ impl fmt::Debug for CertStore {
 fn certified_key(crt: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let chain = load_certs(crt)?;
     let k = load_key(key)?;
-    CertifiedKey::from_der(chain, k, &provider()).map(Arc::new).map_err(|e| {
-        TlsError(format!(
-            "certificate {} and key {}: {e}",
-            crt.display(),
-            key.display()
-        ))
-    })
+    CertifiedKey::from_der(chain, k, &provider())
+        .map(Arc::new)
+        .map_err(|e| {
+            TlsError(format!(
+                "certificate {} and key {}: {e}",
+                crt.display(),
+                key.display()
+            ))
+        })
 }
 
 impl CertStore {
@@ -204,12 +206,10 @@ pub fn server_config(
         .map_err(|e| TlsError(e.to_string()))?;
     let builder = match (auth, client_ca) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
-        (_, None) => {
-            return Err(TlsError(
-                "client_auth_tls 3 or 4 needs client_ca_tls (the CA that signs client certificates)"
-                    .into(),
-            ))
-        }
+        (_, None) => return Err(TlsError(
+            "client_auth_tls 3 or 4 needs client_ca_tls (the CA that signs client certificates)"
+                .into(),
+        )),
         (a, Some(ca)) => {
             let roots = Arc::new(load_roots(ca)?);
             let v = WebPkiClientVerifier::builder_with_provider(roots, provider());
@@ -263,7 +263,11 @@ impl ClientTlsOpts {
             Some(v) => match v.to_ascii_lowercase().as_str() {
                 "1" | "t" | "true" | "y" | "yes" | "on" => true,
                 "0" | "f" | "false" | "n" | "no" | "off" => false,
-                _ => return Err(TlsError(format!("AIS_SKIP_VERIFY_CRT={v:?}: expected true or false"))),
+                _ => {
+                    return Err(TlsError(format!(
+                        "AIS_SKIP_VERIFY_CRT={v:?}: expected true or false"
+                    )))
+                }
             },
         };
         let cert = match (get("AIS_CRT"), get("AIS_CRT_KEY")) {
@@ -468,13 +472,9 @@ impl TlsStream {
     /// Server handshake on an accepted connection (the caller sets its deadline with the
     /// socket's read and write timeouts).
     pub async fn accept(tcp: TcpStream, cfg: Arc<ServerConfig>) -> Result<TlsStream, AcceptError> {
-        let conn = rustls::ServerConnection::new(cfg)
-            .map_err(|e| AcceptError::Io(tls_err(e)))?;
+        let conn = rustls::ServerConnection::new(cfg).map_err(|e| AcceptError::Io(tls_err(e)))?;
         let mut s = TlsStream::new(tcp, conn.into());
-        let n = s
-            .tcp_read()
-            .await
-            .map_err(AcceptError::Io)?;
+        let n = s.tcp_read().await.map_err(AcceptError::Io)?;
         if n == 0 {
             return Err(AcceptError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
@@ -510,9 +510,7 @@ impl TlsStream {
     /// rustls wants to send on an error go out before the error is returned.
     async fn feed(&mut self) -> io::Result<()> {
         if self.cpos < self.cend {
-            let used = self
-                .conn
-                .read_tls(&mut &self.cbuf[self.cpos..self.cend])?;
+            let used = self.conn.read_tls(&mut &self.cbuf[self.cpos..self.cend])?;
             self.cpos += used;
         } else if self.eof {
             self.conn.read_tls(&mut &[][..])?;

@@ -24,7 +24,9 @@ fn reload(core: &Core) -> Result<(), ApiError> {
              (net.http.use_https is off on every network)",
         ));
     };
-    store.reload().map_err(|e| ApiError::internal(e.to_string()))?;
+    store
+        .reload()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     tracing::info!(server_crt = %store.crt_path().display(), "X.509 certificate reloaded");
     Ok(())
 }
@@ -91,7 +93,10 @@ pub async fn load_cluster(
 /// `GET /v1/daemon?what=tls_certificate`: 404 without TLS (AIS: no certificates loaded).
 pub async fn info(core: &Rc<Core>, conn: &mut Conn) -> Result<Outcome, ApiError> {
     let Some(store) = &core.node.tls.store else {
-        return Err(ApiError::new(404, "no X.509 certificates loaded (plain HTTP)"));
+        return Err(ApiError::new(
+            404,
+            "no X.509 certificates loaded (plain HTTP)",
+        ));
     };
     let mut m = serde_json::Map::new();
     m.insert(

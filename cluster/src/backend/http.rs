@@ -29,12 +29,12 @@
 //!   streamed body cannot be sent twice).
 
 use super::{BackendError, RemoteSource};
-use net::tls::Stream;
 use net::client::{
     connect_any, parse_response_head, read_some, remaining, resolve_addrs, write_all_within,
     ClientError, Framing, ResponseHead,
 };
 use net::http::ChunkedDecoder;
+use net::tls::Stream;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1088,4 +1088,26 @@ mod tests {
         c.versioning.enabled = false;
         assert_eq!(c.check_reported().unwrap_err().path, "versioning.enabled");
     }
+
+    #[test]
+    fn tls_fields_are_set_at_start_up_and_refused_at_run_time() {
+        let c = ClusterConfig::from_json(&json!({"net": {"http": {
+            "use_https": true, "server_crt": "/c.pem", "server_key": "/k.pem",
+            "client_auth_tls": 3, "data_https": false}}}))
+        .unwrap();
+        c.check_reported().unwrap();
+        assert_eq!(c.net.http.https(), [true, true, false]);
+        assert_eq!(HttpConf::default().https(), [false, false, false]);
+        let e = apply_patch(
+            &c,
+            &json!({"net": {"http": {"use_https": false}}}),
+            SETTABLE,
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "net.http.use_https");
+        assert!(e.not_implemented, "{e}");
+        // AIS's other net.http fields stay refused by name.
+        let e = ClusterConfig::from_json(&json!({"net": {"http": {"idle_conns": 3}}})).unwrap_err();
+        assert!(e.not_implemented && e.path == "net.http.idle_conns", "{e}");
+    }
 }

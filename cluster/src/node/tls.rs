@@ -9,8 +9,8 @@
 //! client certificate, so intra-cluster calls pass a listener that requires one.
 
 use crate::meta::config::HttpConf;
-use net::tls::{self, CertStore, ClientAuth, ClientTls, ClientTlsOpts};
 use net::tls::rustls::ServerConfig;
+use net::tls::{self, CertStore, ClientAuth, ClientTls, ClientTlsOpts};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -57,12 +57,13 @@ impl NodeTls {
             );
         }
         if h.client_ca_tls.is_empty() && !h.skip_verify {
-            return Err("net.http: HTTPS needs client_ca_tls (the CA that signs the nodes' \
+            return Err(
+                "net.http: HTTPS needs client_ca_tls (the CA that signs the nodes' \
                         certificates, to verify peers) or skip_verify"
-                .into());
+                    .into(),
+            );
         }
-        let auth = ClientAuth::from_ais(h.client_auth_tls)
-            .map_err(|e| format!("net.http.{e}"))?;
+        let auth = ClientAuth::from_ais(h.client_auth_tls).map_err(|e| format!("net.http.{e}"))?;
         let crt = PathBuf::from(&h.server_crt);
         let key = PathBuf::from(&h.server_key);
         let store = CertStore::load(&crt, &key).map_err(|e| format!("net.http: {e}"))?;

@@ -34,9 +34,21 @@ impl Pki {
             openssl(
                 &dir,
                 &[
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.crt"),
-                    "-days", "2", "-subj", &format!("/CN={ca}"),
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    &format!("{ca}.key"),
+                    "-out",
+                    &format!("{ca}.crt"),
+                    "-days",
+                    "2",
+                    "-subj",
+                    &format!("/CN={ca}"),
                 ],
             );
         }
@@ -45,21 +57,47 @@ impl Pki {
             "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
         )
         .unwrap();
-        for (name, ca) in [("server", "ca"), ("server2", "ca"), ("client", "ca"), ("other", "ca2")] {
+        for (name, ca) in [
+            ("server", "ca"),
+            ("server2", "ca"),
+            ("client", "ca"),
+            ("other", "ca2"),
+        ] {
             openssl(
                 &dir,
                 &[
-                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj",
+                    "req",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                    "-subj",
                     &format!("/CN={name}"),
                 ],
             );
             openssl(
                 &dir,
                 &[
-                    "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.crt"),
-                    "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-out",
-                    &format!("{name}.crt"), "-days", "2", "-extfile", "ext.cnf",
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    &format!("{ca}.crt"),
+                    "-CAkey",
+                    &format!("{ca}.key"),
+                    "-CAcreateserial",
+                    "-out",
+                    &format!("{name}.crt"),
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "ext.cnf",
                 ],
             );
         }
@@ -108,7 +146,11 @@ async fn echo_server(l: TcpListener, cfg: Arc<ServerConfig>) -> Result<u64, Stri
 }
 
 /// Connect, send `msg`, read it back; the server's result.
-async fn echo_once(cfg: Arc<ServerConfig>, client: ClientTls, msg: Vec<u8>) -> (Result<(), String>, Result<u64, String>) {
+async fn echo_once(
+    cfg: Arc<ServerConfig>,
+    client: ClientTls,
+    msg: Vec<u8>,
+) -> (Result<(), String>, Result<u64, String>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let srv = glommio::spawn_local(echo_server(l, cfg));
@@ -147,9 +189,18 @@ fn handshake_with_the_ca_echoes_a_large_message_and_a_wrong_ca_is_refused() {
     let pki = Pki::new("basic");
     let store = CertStore::load(&pki.p("server.crt"), &pki.p("server.key")).unwrap();
     let cfg = server_config(store, None, ClientAuth::None).unwrap();
-    let good = client(ClientTlsOpts { ca: Some(pki.p("ca.crt")), ..Default::default() });
-    let wrong = client(ClientTlsOpts { ca: Some(pki.p("ca2.crt")), ..Default::default() });
-    let skip = client(ClientTlsOpts { skip_verify: true, ..Default::default() });
+    let good = client(ClientTlsOpts {
+        ca: Some(pki.p("ca.crt")),
+        ..Default::default()
+    });
+    let wrong = client(ClientTlsOpts {
+        ca: Some(pki.p("ca2.crt")),
+        ..Default::default()
+    });
+    let skip = client(ClientTlsOpts {
+        skip_verify: true,
+        ..Default::default()
+    });
     let msg: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let (c, s) = run({
         let (cfg, msg) = (cfg.clone(), msg.clone());
@@ -162,7 +213,10 @@ fn handshake_with_the_ca_echoes_a_large_message_and_a_wrong_ca_is_refused() {
         async move { echo_once(cfg, wrong, b"x".to_vec()).await }
     });
     let c = c.unwrap_err();
-    assert!(c.contains("UnknownIssuer") || c.contains("unknown issuer"), "{c}");
+    assert!(
+        c.contains("UnknownIssuer") || c.contains("unknown issuer"),
+        "{c}"
+    );
     assert!(s.is_err(), "the server sees the client's alert: {s:?}");
     let (c, _) = run(async move { echo_once(cfg, skip, b"hello".to_vec()).await });
     assert_eq!(c, Ok(()));
@@ -178,7 +232,10 @@ fn required_client_certificate_refuses_a_client_without_one() {
         cert: Some((pki.p("client.crt"), pki.p("client.key"))),
         ..Default::default()
     });
-    let without = client(ClientTlsOpts { ca: Some(pki.p("ca.crt")), ..Default::default() });
+    let without = client(ClientTlsOpts {
+        ca: Some(pki.p("ca.crt")),
+        ..Default::default()
+    });
     let foreign = client(ClientTlsOpts {
         ca: Some(pki.p("ca.crt")),
         cert: Some((pki.p("other.crt"), pki.p("other.key"))),
@@ -218,14 +275,21 @@ fn reload_serves_the_new_certificate_to_new_handshakes_and_a_bad_file_keeps_the_
     let first = store.chain()[0].clone();
     std::fs::write(&crt, b"garbage").unwrap();
     assert!(store.reload().is_err());
-    assert_eq!(store.chain()[0], first, "a failed reload keeps the old certificate");
+    assert_eq!(
+        store.chain()[0],
+        first,
+        "a failed reload keeps the old certificate"
+    );
     std::fs::copy(pki.p("server2.crt"), &crt).unwrap();
     std::fs::copy(pki.p("server2.key"), &key).unwrap();
     store.reload().unwrap();
     let second = store.chain()[0].clone();
     assert_ne!(first, second);
     let cfg = server_config(store, None, ClientAuth::None).unwrap();
-    let ca = client(ClientTlsOpts { ca: Some(pki.p("ca.crt")), ..Default::default() });
+    let ca = client(ClientTlsOpts {
+        ca: Some(pki.p("ca.crt")),
+        ..Default::default()
+    });
     let seen = run(async move {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
@@ -264,7 +328,10 @@ fn a_session_moved_to_another_thread_mid_connection_keeps_working() {
     let pki = Pki::new("move");
     let store = CertStore::load(&pki.p("server.crt"), &pki.p("server.key")).unwrap();
     let cfg = server_config(store, None, ClientAuth::None).unwrap();
-    let ca = client(ClientTlsOpts { ca: Some(pki.p("ca.crt")), ..Default::default() });
+    let ca = client(ClientTlsOpts {
+        ca: Some(pki.p("ca.crt")),
+        ..Default::default()
+    });
     let (tx, rx) = std::sync::mpsc::channel::<(std::os::fd::OwnedFd, TlsState)>();
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -366,7 +433,10 @@ async fn https_server(l: TcpListener, cfg: Arc<ServerConfig>, n: usize) -> usize
                 let loc = format!("https://127.0.0.1:{}/final", l.local_addr().unwrap().port());
                 format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n")
             } else {
-                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}", path.len())
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}",
+                    path.len()
+                )
             };
             s.write_all(resp.as_bytes()).await.unwrap();
         }
@@ -376,23 +446,45 @@ async fn https_server(l: TcpListener, cfg: Arc<ServerConfig>, n: usize) -> usize
 
 #[test]
 fn net_client_speaks_https_reuses_pooled_sessions_follows_https_redirects_and_refuses_a_wrong_ca() {
-    use crate::client::{parse_http_url, Client, ClientConfig, ClientError, Collect, Request, Unsigned};
+    use crate::client::{
+        parse_http_url, Client, ClientConfig, ClientError, Collect, Request, Unsigned,
+    };
     let pki = Pki::new("client");
     let store = CertStore::load(&pki.p("server.crt"), &pki.p("server.key")).unwrap();
     let cfg = server_config(store, None, ClientAuth::None).unwrap();
-    let good = client(ClientTlsOpts { ca: Some(pki.p("ca.crt")), ..Default::default() });
-    let wrong = client(ClientTlsOpts { ca: Some(pki.p("ca2.crt")), ..Default::default() });
+    let good = client(ClientTlsOpts {
+        ca: Some(pki.p("ca.crt")),
+        ..Default::default()
+    });
+    let wrong = client(ClientTlsOpts {
+        ca: Some(pki.p("ca2.crt")),
+        ..Default::default()
+    });
     run(async move {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let srv = glommio::spawn_local(https_server(l, cfg, 2));
         let (ep, _) = parse_http_url(&format!("https://127.0.0.1:{port}/")).unwrap();
-        let mut c = Client::new(ClientConfig { tls: Some(good), ..Default::default() });
+        let mut c = Client::new(ClientConfig {
+            tls: Some(good),
+            ..Default::default()
+        });
         for path in ["/a", "/b", "/redirect"] {
             let mut sink = Collect::new(1024);
-            let req = Request { method: "GET", endpoint: &ep, target: path, headers: &[], body: &[] };
+            let req = Request {
+                method: "GET",
+                endpoint: &ep,
+                target: path,
+                headers: &[],
+                body: &[],
+            };
             let r = c
-                .execute(&req, &mut Unsigned, &mut sink, std::time::Instant::now() + T)
+                .execute(
+                    &req,
+                    &mut Unsigned,
+                    &mut sink,
+                    std::time::Instant::now() + T,
+                )
                 .await
                 .unwrap();
             assert_eq!(r.status, 200);
@@ -401,14 +493,31 @@ fn net_client_speaks_https_reuses_pooled_sessions_follows_https_redirects_and_re
         }
         assert_eq!(c.connects(), 1, "one TLS session carried every request");
         drop(c); // its pooled connection closes; the one-at-a-time server moves on
-        let mut w = Client::new(ClientConfig { tls: Some(wrong), ..Default::default() });
+        let mut w = Client::new(ClientConfig {
+            tls: Some(wrong),
+            ..Default::default()
+        });
         let mut sink = Collect::new(1024);
-        let req = Request { method: "GET", endpoint: &ep, target: "/x", headers: &[], body: &[] };
+        let req = Request {
+            method: "GET",
+            endpoint: &ep,
+            target: "/x",
+            headers: &[],
+            body: &[],
+        };
         let e = w
-            .execute(&req, &mut Unsigned, &mut sink, std::time::Instant::now() + T)
+            .execute(
+                &req,
+                &mut Unsigned,
+                &mut sink,
+                std::time::Instant::now() + T,
+            )
             .await
             .unwrap_err();
-        assert!(matches!(&e, ClientError::Tls { error, .. } if error.contains("UnknownIssuer")), "{e}");
+        assert!(
+            matches!(&e, ClientError::Tls { error, .. } if error.contains("UnknownIssuer")),
+            "{e}"
+        );
         assert_eq!(srv.await, 4);
     });
 }
