@@ -395,6 +395,7 @@ async fn core_main(
     cluster::metrics::register_core(k);
     if k == 0 {
         start_stats_tick(&core);
+        start_cert_watch(&core);
     }
     for t in recv_tasks {
         let r = t.await;
@@ -814,6 +815,43 @@ fn start_stats_tick(core: &Rc<Core>) {
             disks.dedup();
             cluster::metrics::tick(&disks);
             glommio::timer::sleep(core.node.cfg.stats_interval).await;
+        }
+    })
+    .detach();
+}
+
+/// How often core 0 checks whether the certificate or key file changed (then reloads them,
+/// as `load-x509` does).
+pub const CERT_CHECK_MS: u64 = 2_000;
+
+/// Reload the node's certificate when its files change (rotation without calling
+/// `load-x509`); the stat and the reads run on the blocking pool, off the executor.
+fn start_cert_watch(core: &Rc<Core>) {
+    let Some(store) = core.node.tls.store.clone() else {
+        return;
+    };
+    glommio::spawn_local(async move {
+        let mut failing = String::new();
+        loop {
+            glommio::timer::sleep(std::time::Duration::from_millis(CERT_CHECK_MS)).await;
+            let s = store.clone();
+            match glommio::executor()
+                .spawn_blocking(move || s.reload_if_changed())
+                .await
+            {
+                Ok(true) => {
+                    failing.clear();
+                    tracing::info!(server_crt = %store.crt_path().display(), "X.509 certificate changed on disk; reloaded");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let m = e.to_string();
+                    if m != failing {
+                        tracing::warn!(error = %m, "X.509 files changed but do not load; the previous certificate stays in use");
+                        failing = m;
+                    }
+                }
+            }
         }
     })
     .detach();

@@ -110,6 +110,19 @@ pub struct CertStore {
     crt: PathBuf,
     key: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
+    /// Modification time and size of both files when they were last loaded.
+    loaded: std::sync::Mutex<Option<FileStamps>>,
+}
+
+type FileStamps = [(std::time::SystemTime, u64); 2];
+
+fn stamps(crt: &Path, key: &Path) -> Option<FileStamps> {
+    let st = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())))
+    };
+    Some([st(crt)?, st(key)?])
 }
 
 impl fmt::Debug for CertStore {
@@ -134,20 +147,36 @@ fn certified_key(crt: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> 
 
 impl CertStore {
     pub fn load(crt: &Path, key: &Path) -> Result<Arc<CertStore>, TlsError> {
+        let before = stamps(crt, key);
         let ck = certified_key(crt, key)?;
         Ok(Arc::new(CertStore {
             crt: crt.to_path_buf(),
             key: key.to_path_buf(),
             current: RwLock::new(ck),
+            loaded: std::sync::Mutex::new(before),
         }))
     }
 
     /// Read the files again; on success new handshakes use the new certificate (sessions
-    /// already established keep theirs). On failure the old one stays.
+    /// already established keep theirs). On failure the old one stays. Blocking (file reads).
     pub fn reload(&self) -> Result<(), TlsError> {
+        let before = stamps(&self.crt, &self.key);
         let ck = certified_key(&self.crt, &self.key)?;
         *self.current.write().expect("cert lock") = ck;
+        *self.loaded.lock().expect("stamp lock") = before;
         Ok(())
+    }
+
+    /// [`CertStore::reload`] if either file changed (modification time or size) since it
+    /// was last loaded: `Ok(true)` reloaded, `Ok(false)` unchanged. A pair that does not load
+    /// (a rotation half done: new certificate, old key) is tried again at the next call.
+    /// Blocking (`stat`, file reads).
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        let now = stamps(&self.crt, &self.key);
+        if now.is_none() || now == *self.loaded.lock().expect("stamp lock") {
+            return Ok(false);
+        }
+        self.reload().map(|()| true)
     }
 
     /// The DER of the certificate in use (leaf first).

@@ -285,6 +285,22 @@ fn reload_serves_the_new_certificate_to_new_handshakes_and_a_bad_file_keeps_the_
     store.reload().unwrap();
     let second = store.chain()[0].clone();
     assert_ne!(first, second);
+    assert!(
+        !store.reload_if_changed().unwrap(),
+        "nothing changed since the reload"
+    );
+    // A rotation half done (new certificate, old key) does not load; once the key follows,
+    // the next check picks the pair up.
+    std::fs::copy(pki.p("server.crt"), &crt).unwrap();
+    assert!(store.reload_if_changed().is_err());
+    assert_eq!(store.chain()[0], second);
+    std::fs::copy(pki.p("server.key"), &key).unwrap();
+    assert!(store.reload_if_changed().unwrap());
+    assert_eq!(store.chain()[0], first);
+    std::fs::copy(pki.p("server2.crt"), &crt).unwrap();
+    std::fs::copy(pki.p("server2.key"), &key).unwrap();
+    assert!(store.reload_if_changed().unwrap());
+    assert_eq!(store.chain()[0], second);
     let cfg = server_config(store, None, ClientAuth::None).unwrap();
     let ca = client(ClientTlsOpts {
         ca: Some(pki.p("ca.crt")),
