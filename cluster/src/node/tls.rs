@@ -103,3 +103,44 @@ impl NodeTls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(v: serde_json::Value) -> HttpConf {
+        serde_json::from_value(v).expect("an HttpConf")
+    }
+
+    #[test]
+    fn plain_by_default_and_https_settings_that_cannot_work_are_refused_by_name() {
+        let t = NodeTls::from_conf(&HttpConf::default()).unwrap();
+        assert_eq!(t.https, [false; 3]);
+        assert!(t.listener(Network::Public).is_none() && t.store.is_none());
+        assert_eq!(t.scheme(Network::Data), "http");
+        let cases = [
+            (
+                serde_json::json!({"use_https": true}),
+                "server_crt and server_key",
+            ),
+            (
+                serde_json::json!({"control_https": true, "server_crt": "/c", "server_key": "/k"}),
+                "client_ca_tls",
+            ),
+            (
+                serde_json::json!({"use_https": true, "server_crt": "/c", "server_key": "/k",
+                                   "skip_verify": true, "client_auth_tls": 1}),
+                "client_auth_tls 1",
+            ),
+            (
+                serde_json::json!({"use_https": true, "server_crt": "/nonexistent.pem",
+                                   "server_key": "/k", "skip_verify": true}),
+                "/nonexistent.pem",
+            ),
+        ];
+        for (v, want) in cases {
+            let e = NodeTls::from_conf(&conf(v.clone())).unwrap_err();
+            assert!(e.contains(want), "{v}: {e}");
+        }
+    }
+}
