@@ -30,6 +30,7 @@ import pytest
 import requests
 
 import conftest
+import hrw
 from clusterutil import Cluster
 from conftest import AisNode, NodeError
 from test_cli import cli_binary_path
@@ -346,6 +347,24 @@ def test_required_client_certificate_refuses_a_client_without_one(aisnode_binary
         assert sdk.bucket("m").object("x").get_reader().read_all() == b"mutual"
         with pytest.raises(Exception):
             sdk_client(n.endpoint, ca_cert=ca).cluster().list_buckets()
+        # S3 on one keep-alive TLS connection to the public port of a 2-core node: objects
+        # owned by the other core move the connection (its TLS session) there and back.
+        s3 = boto3.client(
+            "s3", endpoint_url=f"{n.endpoint}/s3", verify=ca, aws_access_key_id="k", aws_secret_access_key="s",
+            region_name="us-east-1",
+            config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                                          connect_timeout=5, read_timeout=30, client_cert=good,
+                                          max_pool_connections=1))
+        blobs = {f"k{i}": os.urandom(50_000 + i) for i in range(12)}
+        for k, v in blobs.items():
+            s3.put_object(Bucket="m", Key=k, Body=v)
+        for k, v in blobs.items():
+            assert s3.get_object(Bucket="m", Key=k)["Body"].read() == v, k
+        # Both cores own some of these objects, so whichever core accepted the connection,
+        # it was handed off (session and all) at least once.
+        owners = {n.mountpath_core(n.mountpaths.index(hrw.choose_mountpath(n.mountpaths, "m", k)))
+                  for k in blobs}
+        assert owners == {0, 1}, owners
     finally:
         env.restore()
         n.close()
