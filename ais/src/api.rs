@@ -145,6 +145,18 @@ impl Api {
         let (endpoint, path) = parse_http_url(&url)
             .map_err(|e| Error::Usage(format!("invalid AIS_ENDPOINT {url:?}: {e}")))?;
         let base_path = path.trim_end_matches('/').to_owned();
+        // AIS's CLI variables; verification is on unless AIS_SKIP_VERIFY_CRT says otherwise.
+        let tls = if endpoint.tls {
+            let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let opts = net::tls::ClientTlsOpts::from_env(get, false)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            let c = net::tls::ClientTls::new(&opts).map_err(|e| Error::Usage(e.to_string()))?;
+            // Every client of this process (workers of multi-object commands too).
+            net::tls::set_default_client(c.clone());
+            Some(c)
+        } else {
+            None
+        };
         Ok(Api {
             url,
             endpoint,
@@ -155,6 +167,7 @@ impl Api {
                 // A file put through the proxy: the 307 comes before the body, which then
                 // crosses the network once (curl's threshold).
                 expect_continue_min_bytes: Some(1 << 20),
+                tls,
                 ..ClientConfig::default()
             }),
         })
@@ -312,7 +325,8 @@ mod tests {
     #[test]
     fn endpoint_urls() {
         assert!(Api::new("http://127.0.0.1:8080/").is_ok());
-        assert!(Api::new("https://x:1").is_err());
+        assert!(Api::new("https://x:1").is_ok());
+        assert!(Api::new("ftp://x:1").is_err());
         assert!(Api::new("localhost:8080").is_err());
     }
 }

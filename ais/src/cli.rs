@@ -48,6 +48,9 @@ pub enum Cmd {
     /// Show the cluster and its performance
     #[command(subcommand)]
     Show(ShowCmd),
+    /// Load (reload) the TLS certificate of every node or one; show the one in use
+    #[command(subcommand)]
+    Tls(TlsCmd),
     /// Print a shell completion script: source <(ais completion bash)
     Completion {
         #[arg(value_enum)]
@@ -186,6 +189,20 @@ pub struct GetArgs {
     /// Size units of the summary
     #[arg(long, value_enum, default_value_t = Units::Iec)]
     pub units: Units,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TlsCmd {
+    /// Re-read the certificate and key files on every node (or NODE_ID) without a restart
+    LoadCertificate {
+        /// A node's ID (default: every node of the cluster)
+        node: Option<String>,
+    },
+    /// The certificate a node uses: file, SHA-256 fingerprint, chain length
+    Show {
+        /// A node's ID (default: the node behind AIS_ENDPOINT)
+        node: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -63,7 +63,12 @@ fn url_of(base_url: &str, authority: &str) -> String {
     if base_url.contains(authority) {
         base_url.to_owned()
     } else {
-        format!("http://{authority}")
+        let scheme = if base_url.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{authority}")
     }
 }
 

@@ -21,7 +21,7 @@ mod progress;
 use clap::{CommandFactory, Parser};
 use cli::{
     BucketCmd, Cli, ClusterCmd, Cmd, ConfigCmd, JobCmd, ObjectCmd, PropsCmd, Shell, ShowCmd,
-    StorageCmd,
+    StorageCmd, TlsCmd,
 };
 use error::{Error, Result};
 
@@ -86,6 +86,31 @@ async fn run(cmd: Cmd, url: String) -> Result<()> {
             cluster::show(api, json).await
         }
         Cmd::Cluster(ClusterCmd::AddRemoveNodes(c)) => cluster::nodes(api, &c).await,
+        Cmd::Tls(TlsCmd::LoadCertificate { node }) => {
+            let path = match &node {
+                Some(id) => format!("/v1/cluster/load-x509/{id}"),
+                None => "/v1/cluster/load-x509".to_owned(),
+            };
+            api.call("PUT", &path, &[], b"").await?;
+            format::emit(&format!(
+                "Done: TLS certificate reloaded on {}\n",
+                node.as_deref().unwrap_or("every node")
+            ))
+        }
+        Cmd::Tls(TlsCmd::Show { node }) => {
+            let v = match &node {
+                Some(id) => {
+                    api.get_json(
+                        "/v1/reverse/daemon?what=tls_certificate",
+                        &[("Ais-Node-Id", id)],
+                    )
+                    .await?
+                }
+                None => api.get_json("/v1/daemon?what=tls_certificate", &[]).await?,
+            };
+            let text = serde_json::to_string_pretty(&v).expect("JSON value serializes");
+            format::emit(&format!("{text}\n"))
+        }
         Cmd::Storage(StorageCmd::Mountpath(c)) => cluster::mountpath(api, &c).await,
         Cmd::Job(JobCmd::Ls {
             kind,

@@ -78,8 +78,13 @@ fn main() {
             let page = Rc::new(page);
             loop {
                 if let Ok(s) = l.accept().await {
-                    glommio::spawn_local(serve(Conn::new(s), port, body.clone(), page.clone()))
-                        .detach();
+                    glommio::spawn_local(serve(
+                        Conn::new(net::tls::Stream::Plain(s)),
+                        port,
+                        body.clone(),
+                        page.clone(),
+                    ))
+                    .detach();
                 }
             }
         })

@@ -28,6 +28,21 @@ fn main() {
     for n in &notes {
         println!("{n}");
     }
+    let tls = match &cmd {
+        Command::Run(p, _) => p.tls.as_ref(),
+        Command::CleanupOnly(p) => p.tls.as_ref(),
+        _ => None,
+    };
+    if let Some(o) = tls {
+        match net::tls::ClientTls::new(o) {
+            // Every client of this process (workers, listing, bucket set-up) uses it.
+            Ok(c) => net::tls::set_default_client(c),
+            Err(e) => {
+                eprintln!("aisloader: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let result = match cmd {
         Command::Usage => {
             print!("{}", params::usage());

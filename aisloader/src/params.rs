@@ -169,6 +169,8 @@ pub enum Target {
 /// Validated run parameters.
 #[derive(Debug, Clone)]
 pub struct Params {
+    /// TLS client settings for an `https://` endpoint (from the environment).
+    pub tls: Option<net::tls::ClientTlsOpts>,
     pub target: Target,
     pub bucket: String,
     /// `ais`, `aws`, `gcp`, `azure`, `oci`.
@@ -260,16 +262,24 @@ pub struct Env {
     pub aws_secret_access_key: Option<String>,
     /// Nanoseconds for `-seed=0`.
     pub now_ns: u64,
+    /// `AIS_CLIENT_CA`, `AIS_SKIP_VERIFY_CRT` (default true, as AIS's aisloader), `AIS_CRT`,
+    /// `AIS_CRT_KEY`: used when the endpoint is `https://`.
+    pub tls: net::tls::ClientTlsOpts,
+    /// Why the TLS variables could not be used (reported only for an `https://` endpoint).
+    pub tls_error: Option<String>,
 }
 
 impl Env {
     pub fn from_process() -> Env {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let tls = net::tls::ClientTlsOpts::from_env(get, true);
         Env {
             ais_endpoint: get("AIS_ENDPOINT"),
             s3_endpoint: get("S3_ENDPOINT"),
             aws_access_key_id: get("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
+            tls: tls.clone().unwrap_or_default(),
+            tls_error: tls.err().map(|e| e.to_string()),
             now_ns: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64),
@@ -560,7 +570,19 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
         }
     };
 
+    let tls = match &target {
+        Target::Ais { url } | Target::S3 { url, .. }
+            if url.to_ascii_lowercase().starts_with("https://") =>
+        {
+            if let Some(e) = &env.tls_error {
+                return Err(invalid(e.clone()));
+            }
+            Some(env.tls.clone())
+        }
+        _ => None,
+    };
     let params = Params {
+        tls,
         target,
         bucket,
         provider,
@@ -645,11 +667,6 @@ fn normalize_http_url(url: &str, what: &str) -> Result<String, ParamError> {
     } else {
         format!("http://{u}")
     };
-    if u.to_ascii_lowercase().starts_with("https://") {
-        return Err(invalid(format!(
-            "{what} {url:?}: HTTPS is not supported by this aisloader"
-        )));
-    }
     net::client::parse_http_url(&u).map_err(|e| invalid(format!("{what}: {e}")))?;
     Ok(u)
 }
@@ -1001,16 +1018,45 @@ mod tests {
             ..Env::default()
         };
         assert!(parse(&args(&["-pctput=100"]), &no_keys, &mut Vec::new()).is_err());
-        assert!(parse(
+        // https:// takes AIS's TLS variables (AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT, ...).
+        let Ok(Command::Run(p, _)) = parse(
             &args(&[
                 "-s3endpoint=https://s3.amazonaws.com",
                 "-s3accesskey=a",
-                "-s3secretkey=b"
+                "-s3secretkey=b",
+                "-bucket=s3://b",
+                "-cleanup=false",
             ]),
             &Env::default(),
-            &mut Vec::new()
+            &mut Vec::new(),
+        ) else {
+            panic!("an https S3 endpoint parses")
+        };
+        assert_eq!(p.tls, Some(net::tls::ClientTlsOpts::default()));
+        let https = Env {
+            ais_endpoint: Some("https://10.0.0.1:51080".into()),
+            tls_error: Some("AIS_CRT and AIS_CRT_KEY go together".into()),
+            ..Env::default()
+        };
+        let e = parse(
+            &args(&["-bucket=ais://b", "-cleanup=false"]),
+            &https,
+            &mut Vec::new(),
         )
-        .is_err());
+        .unwrap_err();
+        assert!(e.to_string().contains("AIS_CRT"), "{e}");
+        let plain = Env {
+            tls_error: Some("ignored for http".into()),
+            ..Env::default()
+        };
+        let Ok(Command::Run(p, _)) = parse(
+            &args(&["-bucket=ais://b", "-cleanup=false"]),
+            &plain,
+            &mut Vec::new(),
+        ) else {
+            panic!("plain endpoint parses")
+        };
+        assert_eq!(p.tls, None);
     }
 
     #[test]

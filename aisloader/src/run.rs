@@ -605,6 +605,7 @@ async fn worker(core: Rc<Core>, w: u64) {
             follow_redirects: true,
             user_agent: "aisloader".to_owned(),
             expect_continue_min_bytes: p.expect_continue_min_bytes,
+            tls: None,
         }),
         rng: Xoshiro256pp::new(p.seed ^ (w + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         target: String::with_capacity(256),

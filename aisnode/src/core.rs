@@ -11,10 +11,13 @@ use std::cell::Cell;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-/// A connection moving to the core that owns its request's object.
+/// A connection moving to the core that owns its request's object: the descriptor, the
+/// plaintext already read (the request head rewound), and for a TLS connection its session
+/// (rustls state and ciphertext not yet decrypted), which is `Send` and moves too.
 pub struct Handoff {
     pub fd: OwnedFd,
     pub buf: Vec<u8>,
+    pub tls: Option<net::tls::TlsState>,
 }
 
 pub struct Core {

@@ -8,8 +8,6 @@ use crate::core::Core;
 use crate::error::ApiError;
 use crate::req::{Outcome, Req};
 use cluster::gfn::{self, GfnMark};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 use net::client::{Framing, ResponseHead};
 use net::conn::Conn;
 use net::http::BodyKind;
@@ -82,12 +80,11 @@ pub async fn forward_or_404(
             Err(bad_gateway(what))
         }
     };
-    let mut up =
-        match TcpStream::connect_timeout(addr.as_str(), Duration::from_millis(connect_ms)).await {
-            Ok(s) => s,
-            Err(e) => return unavailable(format!("connecting to target {addr}: {e}")),
-        };
-    let _ = up.set_nodelay(true);
+    let deadline = std::time::Instant::now() + Duration::from_millis(connect_ms);
+    let mut up = match net::client::connect_stream(&ep, deadline).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(format!("connecting to target {addr}: {e}")),
+    };
     let io_t = Some(Duration::from_millis(FORWARD_IO_TIMEOUT_MS));
     let _ = up.set_read_timeout(io_t);
     let _ = up.set_write_timeout(io_t);

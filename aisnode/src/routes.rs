@@ -130,6 +130,13 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             };
             native::cluster::remote_ais(core, conn, req, a).await
         }
+        "cluster" if method == "PUT" && x509_path(&rest).is_some() => {
+            let id = x509_path(&rest).flatten();
+            native::x509::load_cluster(core, conn, req, id).await
+        }
+        "daemon" if method == "PUT" && rest.trim_end_matches('/') == "load-x509" => {
+            native::x509::load_daemon(core, conn, req).await
+        }
         "cluster" if method == "PUT" && rest.is_empty() && role == Role::All => {
             // Job start/stop (maintenance actions answer that this is the only target).
             native::cluster::action(core, conn, req).await
@@ -628,4 +635,12 @@ pub fn count_redirect(op: cluster::metrics::Op, req: &Req) {
     let now = net::time::now_unix_ns() as u64;
     add(n, 1);
     add(ns, now.saturating_sub(utm));
+}
+
+/// `load-x509` (all nodes: `Some(None)`) or `load-x509/NODE_ID` (`Some(Some(id))`).
+fn x509_path(rest: &str) -> Option<Option<&str>> {
+    match rest.trim_end_matches('/').strip_prefix("load-x509")? {
+        "" => Some(None),
+        r => r.strip_prefix('/').filter(|id| !id.contains('/')).map(Some),
+    }
 }

@@ -6,6 +6,15 @@
 //! connection's descriptor and its buffered bytes move, the owner re-reads the head and
 //! serves it. The route table is `routes.rs`.
 //!
+//! TLS (`net.http`, per network): a listener with a server config does the handshake on
+//! the accepting core (under the head deadline) before the connection is served. A TLS
+//! connection is handed off like a plain one: rustls is sans-IO and its session state is
+//! `Send`, so the session (and the ciphertext read but not yet decrypted) moves with the
+//! descriptor and the owner core continues it (`net::tls::TlsStream::into_parts`). Neither
+//! a redirect (an extra round trip, and S3 clients do not follow it) nor serving on the
+//! accepting core (its I/O would cross to another core's mountpaths) is needed. Plain HTTP
+//! sent to a TLS port gets a plain-text 400 naming the mismatch, then the connection closes.
+//!
 //! Stopping (SIGTERM, SIGINT, or the API raising SIGTERM): the node first has the primary
 //! flag it shut down for a while (`cluster::lifecycle`), so proxies stop redirecting to it;
 //! then it drains (`drain.rs`): every response says `Connection: close`, after a short
@@ -18,6 +27,7 @@ use crate::drain::Drain;
 use crate::error::ApiError;
 use crate::reply::send_error;
 use crate::req::{Listener, Outcome, Req};
+use cluster::node::tls::Network;
 use cluster::node::{LocalView, Role};
 use cluster::Node;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
@@ -25,6 +35,8 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement, PoolPlacement};
 use net::conn::{Conn, ConnError};
 use net::http::{self, BodyKind, RequestHead};
+use net::tls::rustls::ServerConfig;
+use net::tls::{AcceptError, Stream, TlsStream};
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
@@ -84,6 +96,10 @@ pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
     cluster::fshc::register(&node);
     let n = node.cfg.cores;
     let host = node.cfg.host.clone();
+    check_shared_listeners(&node)?;
+    if let Some(c) = &node.tls.client {
+        net::tls::set_default_client(c.clone());
+    }
     // glommio binds with SO_REUSEPORT, which would silently share a port with another
     // process of the same user; probe each port exclusively first for a clear error.
     let mut ports = vec![node.cfg.port];
@@ -166,7 +182,8 @@ pub fn run(node: Node, stop: StopOpts) -> Result<(), StartError> {
         .collect::<Vec<_>>()
         .join(", ");
     eprintln!(
-        "aisnode ready: http://{}:{} ({what}, {n} cores{})",
+        "aisnode ready: {}://{}:{} ({what}, {n} cores{})",
+        node.tls.scheme(Network::Public),
         node.cfg.host,
         node.cfg.port,
         if mps.is_empty() {
@@ -297,7 +314,8 @@ async fn core_main(
     let own = listen(&host, node.core_port(k), &drain)?;
     let mut extra = Vec::new();
     for (h, p) in node.extra_listen() {
-        extra.push(listen(&h, p, &drain)?);
+        let tls = node.tls.listener(network_of(&node, &h, p));
+        extra.push((listen(&h, p, &drain)?, tls));
     }
     // Receivers connect concurrently with our senders, or two cores would wait on each other.
     let recv_tasks: Vec<_> = recvs
@@ -346,6 +364,7 @@ async fn core_main(
     cluster::metrics::register_core(k);
     if k == 0 {
         start_stats_tick(&core);
+        start_cert_watch(&core);
     }
     for t in recv_tasks {
         let r = t.await;
@@ -353,7 +372,11 @@ async fn core_main(
         glommio::spawn_local(async move {
             while let Some(h) = r.recv().await {
                 // SAFETY-free: OwnedFd guarantees the descriptor is open and ours.
-                let stream = unsafe_stream(h.fd);
+                let tcp = unsafe_stream(h.fd);
+                let stream = match h.tls {
+                    Some(st) => Stream::Tls(Box::new(TlsStream::from_parts(tcp, st))),
+                    None => Stream::Plain(tcp),
+                };
                 let conn = Conn::from_parts(stream, h.buf);
                 glommio::spawn_local(serve(core.clone(), conn, Listener::Core, true)).detach();
             }
@@ -378,11 +401,17 @@ async fn core_main(
             cluster::ec::resume(&core.node);
         }
     }
-    for l in extra {
-        glommio::spawn_local(accept_loop(core.clone(), l, Listener::Public)).detach();
+    for (l, tls) in extra {
+        glommio::spawn_local(accept_loop(core.clone(), l, Listener::Public, tls)).detach();
     }
-    let a = glommio::spawn_local(accept_loop(core.clone(), public, Listener::Public));
-    let b = glommio::spawn_local(accept_loop(core, own, Listener::Core));
+    let public_tls = core.node.tls.listener(Network::Public);
+    let a = glommio::spawn_local(accept_loop(
+        core.clone(),
+        public,
+        Listener::Public,
+        public_tls.clone(),
+    ));
+    let b = glommio::spawn_local(accept_loop(core, own, Listener::Core, public_tls));
     a.await;
     b.await;
     // The listeners closed (the node is stopping): the connections this core still serves
@@ -433,7 +462,12 @@ async fn closing(core: &Core) {
     let _ = core.closing.acquire(1).await;
 }
 
-async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
+async fn accept_loop(
+    core: Rc<Core>,
+    l: TcpListener,
+    kind: Listener,
+    tls: Option<Arc<ServerConfig>>,
+) {
     loop {
         let accepted = futures_lite::future::or(async { Some(l.accept().await) }, async {
             closing(&core).await;
@@ -453,7 +487,21 @@ async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
                     drop(s);
                     continue;
                 }
-                glommio::spawn_local(serve(core.clone(), Conn::new(s), kind, false)).detach();
+                match &tls {
+                    None => {
+                        glommio::spawn_local(serve(
+                            core.clone(),
+                            Conn::new(Stream::Plain(s)),
+                            kind,
+                            false,
+                        ))
+                        .detach();
+                    }
+                    Some(cfg) => {
+                        glommio::spawn_local(accept_tls(core.clone(), s, kind, cfg.clone()))
+                            .detach();
+                    }
+                }
             }
             Err(_) if core.drain.is_draining() => {
                 // Most likely the drain shut the socket down; the listener is dropped (and
@@ -467,6 +515,70 @@ async fn accept_loop(core: Rc<Core>, l: TcpListener, kind: Listener) {
             }
         }
     }
+}
+
+/// What a client that sent plain HTTP to a TLS port reads before the connection closes.
+const PLAIN_TO_TLS_BODY: &str = "this port speaks HTTPS: use https://\n";
+
+/// The TLS handshake of an accepted connection (bounded by the head deadline), then serve
+/// it. A client speaking plain HTTP gets a plain-text 400.
+async fn accept_tls(core: Rc<Core>, s: TcpStream, kind: Listener, cfg: Arc<ServerConfig>) {
+    let t = Some(std::time::Duration::from_millis(
+        net::conn::HEADER_TIMEOUT_MS,
+    ));
+    if s.set_read_timeout(t).is_err() || s.set_write_timeout(t).is_err() {
+        return;
+    }
+    match TlsStream::accept(s, cfg).await {
+        Ok(t) => serve(core, Conn::new(Stream::Tls(Box::new(t))), kind, false).await,
+        Err(AcceptError::NotTls(mut s)) => {
+            use futures_lite::AsyncWriteExt;
+            let msg = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\
+                 Content-Length: {}\r\n\r\n{PLAIN_TO_TLS_BODY}",
+                PLAIN_TO_TLS_BODY.len()
+            );
+            let _ = s.write_all(msg.as_bytes()).await;
+            let _ = s.shutdown(std::net::Shutdown::Both).await;
+        }
+        Err(AcceptError::Io(e)) => {
+            tracing::debug!(core = core.id, error = %e, "TLS handshake failed");
+        }
+    }
+}
+
+/// The network of an extra listener (intra-control or intra-data) at `host:port`.
+fn network_of(node: &Node, host: &str, port: u16) -> Network {
+    let at = (host.to_string(), port);
+    if node.cfg.intra_control.as_ref() == Some(&at) {
+        Network::Control
+    } else {
+        Network::Data
+    }
+}
+
+/// Networks that share a listener must agree on TLS.
+fn check_shared_listeners(node: &Node) -> Result<(), StartError> {
+    let public = (node.cfg.host.clone(), node.cfg.port);
+    let control = node.cfg.intra_control.clone().unwrap_or(public.clone());
+    let data = node.cfg.intra_data.clone().unwrap_or(public.clone());
+    let nets = [
+        (Network::Public, &public),
+        (Network::Control, &control),
+        (Network::Data, &data),
+    ];
+    for (i, (na, a)) in nets.iter().enumerate() {
+        for (nb, b) in &nets[i + 1..] {
+            if a == b && node.tls.https[*na as usize] != node.tls.https[*nb as usize] {
+                return Err(StartError(format!(
+                    "net.http: the {na:?} and {nb:?} networks share {}:{} but not their \
+                     HTTPS setting (give them separate addresses or the same setting)",
+                    a.0, a.1
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serve one connection. `handed_off`: another core passed it on with its request still
@@ -555,6 +667,13 @@ async fn serve(core: Rc<Core>, mut conn: Conn, kind: Listener, handed_off: bool)
 async fn handoff(core: &Core, conn: Conn, to: usize) -> bool {
     assert_ne!(to, core.id, "a hand-off never targets its own core");
     let (stream, buf) = conn.into_parts_rewound();
+    let (stream, tls) = match stream {
+        Stream::Plain(s) => (s, None),
+        Stream::Tls(t) => {
+            let (s, st) = t.into_parts();
+            (s, Some(st))
+        }
+    };
     // SAFETY: the descriptor belongs to `stream`, alive for this borrow.
     #[allow(unsafe_code)]
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
@@ -570,7 +689,7 @@ async fn handoff(core: &Core, conn: Conn, to: usize) -> bool {
         tracing::error!(to, "no hand-off channel to core");
         return false;
     };
-    if s.send(Handoff { fd, buf }).await.is_err() {
+    if s.send(Handoff { fd, buf, tls }).await.is_err() {
         tracing::error!(to, "hand-off channel closed");
         return false;
     }
@@ -665,6 +784,43 @@ fn start_stats_tick(core: &Rc<Core>) {
             disks.dedup();
             cluster::metrics::tick(&disks);
             glommio::timer::sleep(core.node.cfg.stats_interval).await;
+        }
+    })
+    .detach();
+}
+
+/// How often core 0 checks whether the certificate or key file changed (then reloads them,
+/// as `load-x509` does).
+pub const CERT_CHECK_MS: u64 = 2_000;
+
+/// Reload the node's certificate when its files change (rotation without calling
+/// `load-x509`); the stat and the reads run on the blocking pool, off the executor.
+fn start_cert_watch(core: &Rc<Core>) {
+    let Some(store) = core.node.tls.store.clone() else {
+        return;
+    };
+    glommio::spawn_local(async move {
+        let mut failing = String::new();
+        loop {
+            glommio::timer::sleep(std::time::Duration::from_millis(CERT_CHECK_MS)).await;
+            let s = store.clone();
+            match glommio::executor()
+                .spawn_blocking(move || s.reload_if_changed())
+                .await
+            {
+                Ok(true) => {
+                    failing.clear();
+                    tracing::info!(server_crt = %store.crt_path().display(), "X.509 certificate changed on disk; reloaded");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let m = e.to_string();
+                    if m != failing {
+                        tracing::warn!(error = %m, "X.509 files changed but do not load; the previous certificate stays in use");
+                        failing = m;
+                    }
+                }
+            }
         }
     })
     .detach();

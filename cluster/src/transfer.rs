@@ -9,9 +9,9 @@ use crate::error::Error;
 use engine::layout::Bck;
 use engine::mountpath::Mountpath;
 use engine::object::{ObjectReader, READ_BUFFER_BYTES};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use net::client::Endpoint;
 use net::time;
+use net::tls::Stream;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,11 +49,11 @@ pub struct Dest<'a> {
 /// costs more than a small object's transfer).
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<HashMap<String, Vec<TcpStream>>>,
+    idle: RefCell<HashMap<String, Vec<Stream>>>,
 }
 
 impl Pool {
-    fn take(&self, addr: &str) -> Option<TcpStream> {
+    fn take(&self, addr: &str) -> Option<Stream> {
         self.idle
             .borrow_mut()
             .get_mut(addr)
@@ -64,7 +64,7 @@ impl Pool {
     fn forget(&self, addr: &str) {
         self.idle.borrow_mut().remove(addr);
     }
-    fn give(&self, addr: &str, s: TcpStream) {
+    fn give(&self, addr: &str, s: Stream) {
         let mut m = self.idle.borrow_mut();
         let v = m.entry(addr.to_string()).or_default();
         if v.len() < TRANSFER_POOL_PER_DEST_MAX {
@@ -96,7 +96,7 @@ pub async fn send(
     let (ep, _) = net::client::parse_http_url(&format!("{}/", to.base_url))
         .map_err(|e| Error::PeerUnreachable(e.to_string()))?;
     let addr = format!("{}:{}", ep.host, ep.port);
-    let mut up = match connect(pool, &addr).await {
+    let mut up = match connect(pool, &ep, &addr).await {
         Ok(s) => s,
         Err(e) => {
             rd.close().await;
@@ -178,18 +178,19 @@ pub async fn send(
 }
 
 /// A connection to `addr` from the pool, or a new one.
-async fn connect(pool: &Pool, addr: &str) -> Result<TcpStream, Error> {
+async fn connect(pool: &Pool, ep: &Endpoint, addr: &str) -> Result<Stream, Error> {
     if let Some(s) = pool.take(addr) {
         return Ok(s);
     }
-    connect_new(addr).await
+    connect_new(ep).await
 }
 
 /// A new connection to `addr` (never a pooled one).
-async fn connect_new(addr: &str) -> Result<TcpStream, Error> {
-    let s = TcpStream::connect_timeout(addr, Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS))
+async fn connect_new(ep: &Endpoint) -> Result<Stream, Error> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(TRANSFER_CONNECT_TIMEOUT_MS);
+    let s = net::client::connect_stream(ep, deadline)
         .await
-        .map_err(|e| Error::PeerUnreachable(format!("connect {addr}: {e}")))?;
+        .map_err(|e| Error::PeerUnreachable(format!("connect {}: {e}", ep.authority)))?;
     let t = Some(Duration::from_millis(TRANSFER_IO_TIMEOUT_MS));
     let _ = s.set_read_timeout(t);
     let _ = s.set_write_timeout(t);
@@ -199,7 +200,7 @@ async fn connect_new(addr: &str) -> Result<TcpStream, Error> {
 
 /// Read the destination's reply to a PUT whose body was sent; 200 gives the connection back
 /// to the pool (if it can be reused), anything else is an error.
-async fn finish(pool: &Pool, addr: &str, mut up: TcpStream) -> Result<(), Error> {
+async fn finish(pool: &Pool, addr: &str, mut up: Stream) -> Result<(), Error> {
     let mut resp = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
     let (status, reusable) = loop {
@@ -265,7 +266,7 @@ pub async fn put_file(
         let reused = pooled.is_some();
         let up = match pooled.take() {
             Some(s) => s,
-            None => connect_new(&addr).await?,
+            None => connect_new(&ep).await?,
         };
         match put_file_on(pool, up, &addr, target, headers, path, size).await {
             Err(Error::PeerUnreachable(_)) if reused => pool.forget(&addr),
@@ -276,7 +277,7 @@ pub async fn put_file(
 
 async fn put_file_on(
     pool: &Pool,
-    mut up: TcpStream,
+    mut up: Stream,
     addr: &str,
     target: &str,
     headers: &[(&str, &str)],
@@ -304,7 +305,7 @@ async fn put_file_on(
 
 /// Write `size` bytes of `file` to `up`, read on the blocking thread a chunk at a time.
 async fn stream_file(
-    up: &mut TcpStream,
+    up: &mut Stream,
     mut file: std::fs::File,
     path: &std::path::Path,
     size: u64,
@@ -358,7 +359,7 @@ pub async fn send_file(
         .spawn_blocking(move || std::fs::File::open(p))
         .await
         .map_err(|e| Error::BadRequest(format!("promote: {}: {e}", path.display())))?;
-    let mut up = connect(pool, &addr).await?;
+    let mut up = connect(pool, &ep, &addr).await?;
     let target = format!(
         "/v1/objects/{}&pid={}&utm={}",
         crate::meta::url_obj_q(to.bucket, to.object),

@@ -22,7 +22,10 @@
 //!
 //! # What it does not do
 //!
-//! * No TLS (`https://` is refused), no HTTP/2, no proxies, no cookies, no content codings.
+//! * `https://` (and `https://` redirects) through [`crate::tls`]: the request's
+//!   [`ClientConfig::tls`], else the process's [`crate::tls::default_client`]; pooled
+//!   connections are keyed by scheme and authority, so a TLS session is reused like a plain one.
+//! * No HTTP/2, no proxies, no cookies, no content codings.
 //! * Name resolution uses the blocking resolver once per `host:port` per client, then caches the
 //!   address; IP literals (what AIS puts into redirects) never block.
 //! * No retries except one: a request that fails on a *reused* idle connection before any byte
@@ -30,7 +33,7 @@
 //!   idle connection; this is what every keep-alive client must do).
 
 use crate::http::ChunkedDecoder;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use crate::tls::{ClientTls, Stream, TlsStream};
 use glommio::net::TcpStream;
 use std::fmt;
 use std::io;
@@ -66,7 +69,7 @@ const _: () = assert!(RESPONSE_HEAD_BYTES_MAX <= READ_BUFFER_BYTES_MIN);
 /// Why a request failed. [`ClientError::kind`] gives a short stable label for counting.
 #[derive(Debug)]
 pub enum ClientError {
-    /// The URL is not `http://host[:port][/path]`.
+    /// The URL is not `http[s]://host[:port][/path]`.
     BadUrl(String),
     /// `host:port` did not resolve.
     Resolve { authority: String, error: String },
@@ -92,6 +95,9 @@ pub enum ClientError {
     BadLocation(String),
     /// More than [`REDIRECTS_MAX`] redirects.
     TooManyRedirects { last_location: String },
+    /// The TLS handshake failed (untrusted certificate, refused client certificate, not a TLS
+    /// server), or `https://` without TLS client settings.
+    Tls { authority: String, error: String },
 }
 
 impl ClientError {
@@ -108,6 +114,7 @@ impl ClientError {
             ClientError::ShortBody { .. } => "short-body",
             ClientError::Protocol(_) => "protocol",
             ClientError::BadLocation(_) | ClientError::TooManyRedirects { .. } => "redirect",
+            ClientError::Tls { .. } => "tls",
         }
     }
 }
@@ -116,7 +123,10 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::BadUrl(u) => {
-                write!(f, "invalid URL {u:?}: expected http://host[:port][/path]")
+                write!(
+                    f,
+                    "invalid URL {u:?}: expected http[s]://host[:port][/path]"
+                )
             }
             ClientError::Resolve { authority, error } => {
                 write!(f, "cannot resolve {authority}: {error}")
@@ -143,6 +153,9 @@ impl fmt::Display for ClientError {
             ),
             ClientError::Protocol(m) => write!(f, "invalid HTTP response: {m}"),
             ClientError::BadLocation(m) => write!(f, "unusable redirect: {m}"),
+            ClientError::Tls { authority, error } => {
+                write!(f, "TLS with {authority} failed: {error}")
+            }
             ClientError::TooManyRedirects { last_location } => write!(
                 f,
                 "more than REDIRECTS_MAX ({REDIRECTS_MAX}) redirects, last to {last_location}"
@@ -157,17 +170,34 @@ impl std::error::Error for ClientError {}
 // URLs
 // ---------------------------------------------------------------------------------------------
 
-/// Where requests go: host and port (scheme is always `http`).
+/// Where requests go: host, port and whether it speaks TLS (`https`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// Host name or IP literal (IPv6 without brackets).
     pub host: String,
     pub port: u16,
-    /// `host:port` as sent in `Host` (IPv6 in brackets); also the connection-pool key.
+    /// `host:port` as sent in `Host` (IPv6 in brackets); with `tls`, the connection-pool key.
     pub authority: String,
+    /// `https`.
+    pub tls: bool,
 }
 
 impl Endpoint {
+    /// An `https` endpoint.
+    pub fn with_tls(mut self, tls: bool) -> Endpoint {
+        self.tls = tls;
+        self
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     pub fn new(host: &str, port: u16) -> Endpoint {
         let authority = if host.contains(':') {
             format!("[{host}]:{port}")
@@ -178,6 +208,7 @@ impl Endpoint {
             host: host.to_owned(),
             port,
             authority,
+            tls: false,
         }
     }
 
@@ -212,14 +243,21 @@ impl Endpoint {
     }
 }
 
-/// Split `http://authority/target` into the endpoint and the request target (`/` if absent).
+/// Split `http[s]://authority/target` into the endpoint and the request target (`/` if absent).
 pub fn parse_http_url(url: &str) -> Result<(Endpoint, String), ClientError> {
-    let rest = strip_prefix_ignore_case(url, "http://")
-        .ok_or_else(|| ClientError::BadUrl(url.to_owned()))?;
+    let (tls, rest) = match strip_prefix_ignore_case(url, "http://") {
+        Some(r) => (false, r),
+        None => (
+            true,
+            strip_prefix_ignore_case(url, "https://")
+                .ok_or_else(|| ClientError::BadUrl(url.to_owned()))?,
+        ),
+    };
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, target) = rest.split_at(split);
-    let endpoint =
-        Endpoint::parse_authority(authority).map_err(|_| ClientError::BadUrl(url.to_owned()))?;
+    let endpoint = Endpoint::parse_authority(authority)
+        .map_err(|_| ClientError::BadUrl(url.to_owned()))?
+        .with_tls(tls);
     let target = match target {
         "" => "/".to_owned(),
         t if t.starts_with('?') => format!("/{t}"),
@@ -602,6 +640,9 @@ pub struct ClientConfig {
     /// The hop after a redirect sends its body at once (no second wait).
     /// `None`: never.
     pub expect_continue_min_bytes: Option<u64>,
+    /// TLS settings for `https://` endpoints; `None`: the process's
+    /// [`crate::tls::default_client`].
+    pub tls: Option<ClientTls>,
 }
 
 /// How long a request with `Expect: 100-continue` waits for the server's interim answer before
@@ -615,17 +656,19 @@ impl Default for ClientConfig {
             follow_redirects: true,
             user_agent: String::new(),
             expect_continue_min_bytes: None,
+            tls: None,
         }
     }
 }
 
 struct EndpointState {
     authority: String,
+    tls: bool,
     host: String,
     port: u16,
     /// Resolved addresses; the first one connected last time.
     addrs: Vec<SocketAddr>,
-    idle: Vec<TcpStream>,
+    idle: Vec<Stream>,
 }
 
 /// An HTTP/1.1 client owned by one task. Not `Send`: it lives on one glommio executor.
@@ -800,7 +843,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     async fn exchange_on<K: BodySink, S: HopSigner>(
         &mut self,
-        mut stream: TcpStream,
+        mut stream: Stream,
         reused: bool,
         hop: &Hop<'_>,
         target: &str,
@@ -878,7 +921,7 @@ impl Client {
     /// `self.head`.
     async fn await_continue(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         deadline: Instant,
     ) -> Result<bool, ClientError> {
         write_all(stream, &self.wbuf, deadline).await?;
@@ -941,7 +984,7 @@ impl Client {
     /// redirect (`Ok(None)`) or stream the body into `sink`.
     async fn finish_exchange<K: BodySink>(
         &mut self,
-        mut stream: TcpStream,
+        mut stream: Stream,
         hop: &Hop<'_>,
         sink: &mut K,
         deadline: Instant,
@@ -984,7 +1027,7 @@ impl Client {
     }
 
     /// Return `stream` to the idle pool if the exchange left it clean and reusable.
-    fn release(&mut self, endpoint: usize, stream: TcpStream, force_close: bool) {
+    fn release(&mut self, endpoint: usize, stream: Stream, force_close: bool) {
         let clean = !force_close
             && self.head.keep_alive
             && self.head.framing != Framing::UntilClose
@@ -1036,7 +1079,7 @@ impl Client {
 
     async fn write_request(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         hop: &Hop<'_>,
         deadline: Instant,
     ) -> Result<(), ClientError> {
@@ -1059,7 +1102,7 @@ impl Client {
     /// that arrived with it stay in `buf[start..end]`.
     async fn read_head(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         request_was_head: bool,
         deadline: Instant,
     ) -> Result<(), ClientError> {
@@ -1113,7 +1156,7 @@ impl Client {
     /// Stream the body of `self.head` into `sink`; returns the number of body bytes.
     async fn read_body<K: BodySink>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         sink: &mut K,
         deadline: Instant,
     ) -> Result<u64, ClientError> {
@@ -1217,7 +1260,7 @@ impl Client {
         if let Some(i) = self
             .endpoints
             .iter()
-            .position(|e| e.authority == ep.authority)
+            .position(|e| e.authority == ep.authority && e.tls == ep.tls)
         {
             return i;
         }
@@ -1231,6 +1274,7 @@ impl Client {
         }
         self.endpoints.push(EndpointState {
             authority: ep.authority,
+            tls: ep.tls,
             host: ep.host,
             port: ep.port,
             addrs: Vec::new(),
@@ -1263,9 +1307,13 @@ impl Client {
             target.push_str(loc);
             return Ok(current);
         }
-        let Some(rest) = strip_prefix_ignore_case(loc, "http://") else {
+        let (tls, rest) = if let Some(r) = strip_prefix_ignore_case(loc, "http://") {
+            (false, r)
+        } else if let Some(r) = strip_prefix_ignore_case(loc, "https://") {
+            (true, r)
+        } else {
             return Err(ClientError::BadLocation(format!(
-                "Location {loc:?} is neither http:// nor an absolute path"
+                "Location {loc:?} is neither http(s):// nor an absolute path"
             )));
         };
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -1278,28 +1326,24 @@ impl Client {
         if let Some(i) = self
             .endpoints
             .iter()
-            .position(|e| e.authority.eq_ignore_ascii_case(authority))
+            .position(|e| e.tls == tls && e.authority.eq_ignore_ascii_case(authority))
         {
             return Ok(i);
         }
-        let ep = Endpoint::parse_authority(authority).map_err(|_| {
-            ClientError::BadLocation(format!("Location {loc:?} has a bad host:port"))
-        })?;
+        let ep = Endpoint::parse_authority(authority)
+            .map_err(|_| ClientError::BadLocation(format!("Location {loc:?} has a bad host:port")))?
+            .with_tls(tls);
         if let Some(i) = self
             .endpoints
             .iter()
-            .position(|e| e.authority == ep.authority)
+            .position(|e| e.authority == ep.authority && e.tls == ep.tls)
         {
             return Ok(i);
         }
         Ok(self.insert_endpoint(ep))
     }
 
-    async fn connect(
-        &mut self,
-        endpoint: usize,
-        deadline: Instant,
-    ) -> Result<TcpStream, ClientError> {
+    async fn connect(&mut self, endpoint: usize, deadline: Instant) -> Result<Stream, ClientError> {
         let ep = &mut self.endpoints[endpoint];
         if ep.addrs.is_empty() {
             ep.addrs = resolve_addrs(&ep.host, ep.port, &ep.authority)?;
@@ -1308,7 +1352,57 @@ impl Client {
         // Try the address that worked first next time.
         ep.addrs.swap(0, i);
         self.connects += 1;
-        Ok(s)
+        if !ep.tls {
+            return Ok(Stream::Plain(s));
+        }
+        let tls = self.cfg.tls.clone().or_else(crate::tls::default_client);
+        connect_tls(s, tls.as_ref(), &ep.host, &ep.authority, deadline).await
+    }
+}
+
+/// A new connection to `ep` by `deadline` (TCP_NODELAY; the TLS handshake for `https`
+/// with the process's [`crate::tls::default_client`]), for callers that speak HTTP on the
+/// stream themselves (object transfers, the reverse proxy).
+pub async fn connect_stream(ep: &Endpoint, deadline: Instant) -> Result<Stream, ClientError> {
+    let addrs = resolve_addrs(&ep.host, ep.port, &ep.authority)?;
+    let (s, _) = connect_any(&addrs, &ep.authority, deadline).await?;
+    if !ep.tls {
+        return Ok(Stream::Plain(s));
+    }
+    let tls = crate::tls::default_client();
+    connect_tls(s, tls.as_ref(), &ep.host, &ep.authority, deadline).await
+}
+
+/// The TLS handshake on a connected stream, by `deadline`.
+pub async fn connect_tls(
+    s: TcpStream,
+    tls: Option<&ClientTls>,
+    host: &str,
+    authority: &str,
+    deadline: Instant,
+) -> Result<Stream, ClientError> {
+    let Some(tls) = tls else {
+        return Err(ClientError::Tls {
+            authority: authority.to_owned(),
+            error: "https:// without TLS client settings (CA file or skip-verify)".to_owned(),
+        });
+    };
+    let left = remaining(deadline).ok_or(ClientError::Timeout {
+        what: "TLS handshake",
+    })?;
+    s.set_read_timeout(Some(left))
+        .map_err(|e| map_io(e.into(), "TLS handshake"))?;
+    s.set_write_timeout(Some(left))
+        .map_err(|e| map_io(e.into(), "TLS handshake"))?;
+    match TlsStream::connect(s, tls, host).await {
+        Ok(t) => Ok(Stream::Tls(Box::new(t))),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ClientError::Timeout {
+            what: "TLS handshake",
+        }),
+        Err(e) => Err(ClientError::Tls {
+            authority: authority.to_owned(),
+            error: e.to_string(),
+        }),
     }
 }
 
@@ -1382,7 +1476,7 @@ pub fn map_io(e: io::Error, what: &'static str) -> ClientError {
 
 /// One read into `buf` by `deadline`.
 pub async fn read_some(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut [u8],
     deadline: Instant,
     what: &'static str,
@@ -1390,21 +1484,17 @@ pub async fn read_some(
     let left = remaining(deadline).ok_or(ClientError::Timeout { what })?;
     stream
         .set_read_timeout(Some(left))
-        .map_err(|e| map_io(e.into(), what))?;
+        .map_err(|e| map_io(e, what))?;
     stream.read(buf).await.map_err(|e| map_io(e, what))
 }
 
-async fn write_all(
-    stream: &mut TcpStream,
-    data: &[u8],
-    deadline: Instant,
-) -> Result<(), ClientError> {
+async fn write_all(stream: &mut Stream, data: &[u8], deadline: Instant) -> Result<(), ClientError> {
     write_all_within(stream, data, deadline, "writing request").await
 }
 
 /// Write all of `data` by `deadline` (`what`: the step, for errors).
 pub async fn write_all_within(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     data: &[u8],
     deadline: Instant,
     what: &'static str,
@@ -1412,7 +1502,7 @@ pub async fn write_all_within(
     let left = remaining(deadline).ok_or(ClientError::Timeout { what })?;
     stream
         .set_write_timeout(Some(left))
-        .map_err(|e| map_io(e.into(), what))?;
+        .map_err(|e| map_io(e, what))?;
     stream.write_all(data).await.map_err(|e| map_io(e, what))
 }
 
@@ -1588,8 +1678,14 @@ mod tests {
             (ep.host.as_str(), ep.authority.as_str(), t.as_str()),
             ("::1", "[::1]:81", "/?q")
         );
+        let (ep, t) = parse_http_url("HTTPS://10.0.0.1:8443/v1?x").unwrap();
+        assert_eq!(
+            (ep.authority.as_str(), ep.tls, ep.scheme(), t.as_str()),
+            ("10.0.0.1:8443", true, "https", "/v1?x")
+        );
+        assert!(!parse_http_url("http://10.0.0.1").unwrap().0.tls);
         for bad in [
-            "https://x/",
+            "https:/x/",
             "http://:80/",
             "http://x:0/",
             "http://x:99999/",

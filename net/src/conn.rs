@@ -1,4 +1,4 @@
-//! One HTTP/1.1 server connection on a glommio `TcpStream`: reads request heads under a
+//! One HTTP/1.1 server connection on a [`Stream`] (plain glommio `TcpStream` or TLS): reads request heads under a
 //! deadline, streams request bodies (Content-Length or chunked) without holding them whole,
 //! and writes responses. Parsing itself is sans-IO in [`crate::http`].
 //!
@@ -9,8 +9,7 @@
 //! buffered bytes, which is how a request is handed to the core that owns its object.
 
 use crate::http::{self, BodyKind, ChunkedDecoder, HttpError, RequestHead};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use crate::tls::Stream;
 use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
@@ -62,7 +61,7 @@ fn map_io(e: io::Error, what: &'static str) -> ConnError {
 }
 
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -102,12 +101,12 @@ fn response_head_status(data: &[u8]) -> Option<(u16, Option<usize>)> {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> Conn {
+    pub fn new(stream: Stream) -> Conn {
         Conn::from_parts(stream, Vec::new())
     }
 
     /// Rebuild a connection from a stream and bytes already read from it.
-    pub fn from_parts(stream: TcpStream, leftover: Vec<u8>) -> Conn {
+    pub fn from_parts(stream: Stream, leftover: Vec<u8>) -> Conn {
         let _ = stream.set_nodelay(true);
         let mut buf = vec![0u8; CONN_BUFFER_BYTES.max(leftover.len())];
         buf[..leftover.len()].copy_from_slice(&leftover);
@@ -123,7 +122,7 @@ impl Conn {
     }
 
     /// Put the last head back in front of the buffered bytes and return stream and bytes.
-    pub fn into_parts_rewound(self) -> (TcpStream, Vec<u8>) {
+    pub fn into_parts_rewound(self) -> (Stream, Vec<u8>) {
         let mut v = self.last_head;
         v.extend_from_slice(&self.buf[self.start..self.end]);
         (self.stream, v)
@@ -155,7 +154,7 @@ impl Conn {
         let t = timeout.max(Duration::from_millis(1));
         self.stream
             .set_read_timeout(Some(t))
-            .map_err(|e| ConnError::Io(e.into()))?;
+            .map_err(ConnError::Io)?;
         let n = self
             .stream
             .read(&mut self.buf[self.end..])
@@ -228,7 +227,7 @@ impl Conn {
         self.stats.bytes_out += body as u64;
         self.stream
             .set_write_timeout(Some(Duration::from_millis(BODY_IO_TIMEOUT_MS)))
-            .map_err(|e| ConnError::Io(e.into()))?;
+            .map_err(ConnError::Io)?;
         self.stream
             .write_all(data)
             .await
@@ -257,7 +256,7 @@ impl Conn {
     }
 
     pub async fn close(self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both).await;
+        self.stream.shutdown().await;
     }
 }
 
@@ -307,7 +306,7 @@ impl Body<'_> {
                 } else {
                     c.stream
                         .set_read_timeout(Some(io_timeout))
-                        .map_err(|e| ConnError::Io(e.into()))?;
+                        .map_err(ConnError::Io)?;
                     let n = c
                         .stream
                         .read(&mut out[..want])

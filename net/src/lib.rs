@@ -15,3 +15,4 @@ pub mod jwt;
 pub mod s3;
 pub mod signals;
 pub mod time;
+pub mod tls;

@@ -110,6 +110,9 @@ def _tcp_accepts(port, timeout_s=0.5):
 class AisNode:
     """One aisnode process: proxy + target on `port`, core k also on `port + 1 + k`."""
 
+    # "https" for a node whose public network speaks TLS (test_tls.py).
+    scheme = "http"
+
     def __init__(self, binary, base_dir, cores=CORES, num_mountpaths=2, explicit_mountpaths=True):
         self.binary = Path(binary)
         self.base_dir = Path(base_dir)
@@ -136,14 +139,14 @@ class AisNode:
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def pid(self):
         return self.proc.pid if self.proc is not None else None
 
     def core_endpoint(self, k):
-        return f"http://127.0.0.1:{self.core_ports[k]}"
+        return f"{self.scheme}://127.0.0.1:{self.core_ports[k]}"
 
     def mountpath_core(self, i):
         """Contract: mountpath i belongs to core i % cores."""

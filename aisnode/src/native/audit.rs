@@ -105,7 +105,6 @@ pub const WHATS: &[(&str, &str)] = &[
     ("sysinfo", "CPU, memory and capacity of every node"),
     ("node_stats", "node statistics"),
     ("target_ips", "the IP addresses of every target"),
-    ("tls_certificate", "TLS certificate information"),
     ("log", "a node's log"),
     ("metrics", "metric names"),
     ("disk", "disk utilization and capacity"),

@@ -72,6 +72,7 @@ pub async fn query(
     };
     let what = req.q("what").unwrap_or("").to_string();
     match what.as_str() {
+        "tls_certificate" => super::x509::info(core, conn).await,
         "status" | "qryxstats" if resource == "cluster" => {
             let v = cluster::jobs::query(&core.node, &core.smap(), &what, body.as_ref()).await?;
             send_json(conn, &v).await

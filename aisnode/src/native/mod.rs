@@ -22,3 +22,4 @@ pub mod multipart;
 pub mod objects;
 pub mod promote;
 pub mod redirect;
+pub mod x509;

@@ -17,6 +17,10 @@ pub enum RedirectTo {
     Url(String),
 }
 
+/// Most time a redirected request's body is drained after the answer, on a connection the
+/// client closes next.
+pub const REDIRECT_DRAIN_AFTER_MS: u64 = 2_000;
+
 pub async fn redirect(
     core: &Rc<Core>,
     conn: &mut Conn,
@@ -27,7 +31,12 @@ pub async fn redirect(
     let utm = time::base36(time::now_unix_ns() as u64);
     let sep = if req.head.query.is_empty() { "" } else { "&" };
     let base = match owner {
-        RedirectTo::Core(k) => format!("http://{}:{}", core.node.cfg.host, core.node.core_port(k)),
+        RedirectTo::Core(k) => format!(
+            "{}://{}:{}",
+            core.node.tls.scheme(cluster::node::tls::Network::Public),
+            core.node.cfg.host,
+            core.node.core_port(k)
+        ),
         RedirectTo::Url(u) => u,
     };
     let mut query = format!(
@@ -43,10 +52,18 @@ pub async fn redirect(
     }
     let location = format!("{base}{}?{query}", req.head.path);
     let mut close = false;
+    let mut drain_after = false;
     if req.has_body() {
         if req.head.expect_continue {
             // The client has not sent the body; answer now and close rather than read it.
             close = true;
+        } else if !req.head.keep_alive {
+            // The client closes after this exchange. AIS's SDK over HTTPS sends the head
+            // (Content-Length, `Connection: close`) without the body to learn the Location,
+            // then sends the body to the target: answer first. A client that does send the
+            // body gets it drained afterwards (bounded), so it sees no reset.
+            close = true;
+            drain_after = true;
         } else {
             // Clients send the whole body before reading the response: consume it so the
             // client reliably sees the redirect.
@@ -67,6 +84,15 @@ pub async fn redirect(
         headers.push(("Connection", "close"));
     }
     conn.respond(status, &headers, body).await.map_err(io_err)?;
+    if drain_after {
+        let _ = futures_lite::future::or(
+            async {
+                let _ = conn.body(req.head.body).drain().await;
+            },
+            glommio::timer::sleep(std::time::Duration::from_millis(REDIRECT_DRAIN_AFTER_MS)),
+        )
+        .await;
+    }
     Ok(if close {
         Outcome::Close
     } else {

@@ -29,12 +29,12 @@
 //!   streamed body cannot be sent twice).
 
 use super::{BackendError, RemoteSource};
-use glommio::net::TcpStream;
 use net::client::{
     connect_any, parse_response_head, read_some, remaining, resolve_addrs, write_all_within,
     ClientError, Framing, ResponseHead,
 };
 use net::http::ChunkedDecoder;
+use net::tls::Stream;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,7 +61,7 @@ const _: () = assert!(CONN_BUFFER_BYTES >= net::client::RESPONSE_HEAD_BYTES_MAX)
 const _: () = assert!(PUT_REUSE_IDLE_MS_MAX < IDLE_CONN_MS_MAX);
 
 struct Idle {
-    stream: TcpStream,
+    stream: Stream,
     since: Instant,
 }
 
@@ -86,7 +86,7 @@ impl Pool {
 
     /// The most recently pooled connection to `authority` if it idled less than `max_idle`.
     /// Connections past [`IDLE_CONN_MS_MAX`] are closed on the way.
-    fn take(&self, authority: &str, max_idle: Duration) -> Option<TcpStream> {
+    fn take(&self, authority: &str, max_idle: Duration) -> Option<Stream> {
         let mut idle = self.idle.borrow_mut();
         let v = idle.get_mut(authority)?;
         // Oldest first: drop the expired ones.
@@ -101,7 +101,7 @@ impl Pool {
         }
     }
 
-    fn give(&self, authority: &str, stream: TcpStream) {
+    fn give(&self, authority: &str, stream: Stream) {
         let mut idle = self.idle.borrow_mut();
         if idle.len() >= POOL_ENDPOINTS_MAX && !idle.contains_key(authority) {
             idle.clear();
@@ -139,11 +139,11 @@ impl Pool {
         port: u16,
         authority: &str,
         deadline: Instant,
-    ) -> Result<TcpStream, ClientError> {
+    ) -> Result<Stream, ClientError> {
         let addrs = self.resolve(host, port, authority)?;
         let (s, _) = connect_any(&addrs, authority, deadline).await?;
         self.connects.set(self.connects.get() + 1);
-        Ok(s)
+        Ok(Stream::Plain(s))
     }
 }
 
@@ -155,6 +155,7 @@ pub fn transport_error(e: &ClientError, endpoint: &str) -> BackendError {
         ClientError::Timeout { .. } => (503, "Timeout"),
         ClientError::Io { .. } | ClientError::Closed => (502, "ConnectionError"),
         ClientError::ShortBody { .. } => (502, "ShortBody"),
+        ClientError::Tls { .. } => (502, "TlsError"),
         ClientError::Protocol(_)
         | ClientError::BadLocation(_)
         | ClientError::TooManyRedirects { .. } => (502, "BadResponse"),
@@ -183,7 +184,7 @@ pub struct Io {
 
 /// The body of a response, pulled by the caller. Owns its connection until the body ends.
 pub struct RemoteBody {
-    conn: Option<TcpStream>,
+    conn: Option<Stream>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -439,7 +440,7 @@ pub async fn exchange<S: RemoteSource>(
 /// One attempt. The error says whether it happened before any response byte arrived.
 async fn exchange_on<S: RemoteSource>(
     pool: &Rc<Pool>,
-    mut stream: TcpStream,
+    mut stream: Stream,
     dest: &Dest<'_>,
     head: &[u8],
     body: &mut Body<'_, S>,
@@ -566,7 +567,7 @@ enum SendError {
 
 /// Stream exactly `size` bytes from `src`; a source that ends early or fails is `SourceError`.
 async fn send_body<S: RemoteSource + ?Sized>(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     size: u64,
     src: &mut S,
     step_timeout: Duration,

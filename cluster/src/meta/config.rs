@@ -301,11 +301,57 @@ impl Default for L4Conf {
     }
 }
 
+/// AIS's `net.http` TLS fields (its names and meanings) and our per-network switches.
+/// Read when the node starts (listeners, the scheme of its URLs in the Smap, its client for
+/// peers); a change at run time is refused like every reported field (restart to change).
+/// The certificate itself can be re-read at run time (`PUT /v1/daemon/load-x509`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpConf {
+    /// HTTPS on every network unless a per-network switch below says otherwise.
     pub use_https: bool,
+    /// PEM certificate (chain) and key of this node.
+    pub server_crt: String,
+    pub server_key: String,
+    /// PEM CA that signs client certificates (`client_auth_tls` 3 or 4).
+    pub client_ca_tls: String,
+    /// Go's `tls.ClientAuthType`: 0 none, 3 verify if given, 4 require and verify.
+    pub client_auth_tls: i64,
+    /// Intra-cluster calls accept any peer certificate (self-signed setups).
+    pub skip_verify: bool,
+    /// The name peers' certificates are verified against (empty: the host in the URL).
+    pub domain_tls: String,
+    /// Ours, not AIS's: HTTPS on the public network (the public port and every core port;
+    /// clients and proxies' redirects go there). `null`: `use_https`.
+    pub public_https: Option<bool>,
+    /// Ours: HTTPS on the intra-control network's listener. `null`: `use_https`.
+    pub control_https: Option<bool>,
+    /// Ours: HTTPS on the intra-data network's listener. `null`: `use_https`.
+    pub data_https: Option<bool>,
 }
+
+impl HttpConf {
+    /// HTTPS on the (public, intra-control, intra-data) networks.
+    pub fn https(&self) -> [bool; 3] {
+        [self.public_https, self.control_https, self.data_https]
+            .map(|o| o.unwrap_or(self.use_https))
+    }
+}
+
+/// `net.http` fields a start-up config (`--config`) may set; at run time they are reported
+/// (a change is refused: TLS is set up when the node starts).
+pub const START_ONLY: &[&str] = &[
+    "net.http.use_https",
+    "net.http.server_crt",
+    "net.http.server_key",
+    "net.http.client_ca_tls",
+    "net.http.client_auth_tls",
+    "net.http.skip_verify",
+    "net.http.domain_tls",
+    "net.http.public_https",
+    "net.http.control_https",
+    "net.http.data_https",
+];
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -535,7 +581,8 @@ impl ClusterConfig {
             lastupdate_time: self.lastupdate_time.clone(),
             ..ClusterConfig::default()
         };
-        check_unchanged(&base.to_json(), &self.to_json(), SETTABLE)
+        let allowed: Vec<&str> = SETTABLE.iter().chain(START_ONLY).copied().collect();
+        check_unchanged(&base.to_json(), &self.to_json(), &allowed)
     }
 }
 
@@ -1040,5 +1087,27 @@ mod tests {
         c.check_reported().unwrap();
         c.versioning.enabled = false;
         assert_eq!(c.check_reported().unwrap_err().path, "versioning.enabled");
+    }
+
+    #[test]
+    fn tls_fields_are_set_at_start_up_and_refused_at_run_time() {
+        let c = ClusterConfig::from_json(&json!({"net": {"http": {
+            "use_https": true, "server_crt": "/c.pem", "server_key": "/k.pem",
+            "client_auth_tls": 3, "data_https": false}}}))
+        .unwrap();
+        c.check_reported().unwrap();
+        assert_eq!(c.net.http.https(), [true, true, false]);
+        assert_eq!(HttpConf::default().https(), [false, false, false]);
+        let e = apply_patch(
+            &c,
+            &json!({"net": {"http": {"use_https": false}}}),
+            SETTABLE,
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "net.http.use_https");
+        assert!(e.not_implemented, "{e}");
+        // AIS's other net.http fields stay refused by name.
+        let e = ClusterConfig::from_json(&json!({"net": {"http": {"idle_conns": 3}}})).unwrap_err();
+        assert!(e.not_implemented && e.path == "net.http.idle_conns", "{e}");
     }
 }

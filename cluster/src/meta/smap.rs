@@ -14,10 +14,15 @@ pub struct NetInfo {
 
 impl NetInfo {
     pub fn new(host: &str, port: u16) -> NetInfo {
+        NetInfo::with_scheme("http", host, port)
+    }
+
+    /// `scheme`: `http` or `https` (the network's TLS).
+    pub fn with_scheme(scheme: &str, host: &str, port: u16) -> NetInfo {
         NetInfo {
             node_ip_addr: host.into(),
             daemon_port: port.to_string(),
-            direct_url: format!("http://{host}:{port}"),
+            direct_url: format!("{scheme}://{host}:{port}"),
         }
     }
 }

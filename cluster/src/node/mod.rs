@@ -9,6 +9,7 @@ mod confview;
 pub mod mpset;
 pub mod published;
 pub mod store;
+pub mod tls;
 
 pub use config::{NodeConfig, Role};
 pub use mpset::MpSet;
@@ -78,6 +79,8 @@ pub struct NodeState {
     /// The cluster configuration, this node's override and the two combined (what the node
     /// uses); loaded and replaced by `crate::config`.
     pub config: Published<meta::config::ConfigView>,
+    /// TLS of the three networks, from the start-up config's `net.http`.
+    pub tls: tls::NodeTls,
 }
 
 impl NodeState {
@@ -185,7 +188,9 @@ impl NodeState {
                 bmd.uuid
             )));
         }
+        let tls = tls::NodeTls::from_conf(&cfg.initial_config.net.http).map_err(Error::Config)?;
         let node = NodeState {
+            tls,
             proxy_id,
             target_id,
             mountpaths: Published::new(mpset),
@@ -501,19 +506,20 @@ impl NodeState {
     }
 
     fn build_smap(&self, uuid: &str) -> Smap {
+        use tls::Network;
         let host = &self.cfg.host;
-        let public = NetInfo::new(host, self.cfg.port);
+        let public = NetInfo::with_scheme(self.tls.scheme(Network::Public), host, self.cfg.port);
         let control = self
             .cfg
             .intra_control
             .as_ref()
-            .map(|(h, p)| NetInfo::new(h, *p))
+            .map(|(h, p)| NetInfo::with_scheme(self.tls.scheme(Network::Control), h, *p))
             .unwrap_or_else(|| public.clone());
         let data = self
             .cfg
             .intra_data
             .as_ref()
-            .map(|(h, p)| NetInfo::new(h, *p))
+            .map(|(h, p)| NetInfo::with_scheme(self.tls.scheme(Network::Data), h, *p))
             .unwrap_or_else(|| public.clone());
         let proxy = Snode {
             public_net: public.clone(),
@@ -533,7 +539,11 @@ impl NodeState {
         let cores = (0..self.cfg.cores)
             .map(|c| CoreInfo {
                 core: c,
-                direct_url: format!("http://{host}:{}", self.core_port(c)),
+                direct_url: format!(
+                    "{}://{host}:{}",
+                    self.tls.scheme(Network::Public),
+                    self.core_port(c)
+                ),
                 mountpaths: mps
                     .avail
                     .iter()
