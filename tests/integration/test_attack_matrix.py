@@ -3,7 +3,8 @@ table (`docs/route-table.json`, written and checked by aisnode's `auth::ROUTES` 
 fail when `routes.rs` dispatches a resource the table lacks), called with no credentials, a
 malformed token, a token signed with another key, an expired token, a revoked token, a token with
 `alg: none` (those five as admin tokens: the worst case if a check were missing) and a valid token
-without the route's permission. Each answers 401 or 403 (S3: 403 AccessDenied) on the proxy and
+without the route's permission, over HTTP and over HTTPS (TLS on all three networks). Each answers
+401 or 403 (S3: 403 AccessDenied) on the proxy and
 on a target's own port, no error body carries the key or a node's directories, and nothing
 changes: buckets, objects, bucket props, cluster map and config are compared before and after.
 
@@ -23,6 +24,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+import conftest
 import rawhttp
 from aisutil import make_client
 from clusterutil import Cluster
@@ -55,17 +57,36 @@ def bearer(t):
     return {"Authorization": f"Bearer {t}"}
 
 
-@pytest.fixture(scope="module")
-def authed(aisnode_binary, tmp_path_factory):
-    base = tmp_path_factory.mktemp("attack")
+@pytest.fixture(scope="module", params=["http", "https"])
+def authed(request, aisnode_binary, tmp_path_factory):
+    """A 1-proxy/2-target cluster with authentication on; over HTTPS, TLS on all three networks
+    (test_tls.py's CA and certificates; `requests` trusts the CA through the environment)."""
+    scheme = request.param
+    base = tmp_path_factory.mktemp(f"attack-{scheme}")
     c = Cluster(aisnode_binary, base, proxies=1, targets=2, mountpaths=1, target_cores=2)
     admin_t = token(admin=True, sub="admin")
+    env = None
+    if scheme == "https":
+        from test_tls import CaEnv, make_pki, tls_config
+        pki = make_pki(base / "pki")
+        cfg = base / "ais.json"
+        cfg.write_text(json.dumps(tls_config(pki, 0)))
+        env = CaEnv()
+        env.use(pki / "ca.crt")
+        for n in c.nodes:
+            n.scheme = "https"
+            ctl, data = conftest.pick_port_range(1), conftest.pick_port_range(1)
+            n.extra_args += ["--config", str(cfg), "--intra-control", f"127.0.0.1:{ctl}",
+                             "--intra-data", f"127.0.0.1:{data}"]
+        for n in c.nodes[1:]:
+            n.primary_url = c.primary.endpoint
     for n in c.nodes:
         n.extra_env = {"AIS_AUTHN_SECRET_KEY": SECRET}
         n.auth_headers = bearer(admin_t)
     try:
         c.start()
         ep = c.primary.endpoint
+        assert ep.startswith(f"{scheme}://"), ep
         r = requests.put(f"{ep}/v1/cluster/set-config?auth.client_auth_required=true",
                          headers=bearer(admin_t), timeout=T)
         assert r.status_code == 200, r.text
@@ -77,7 +98,11 @@ def authed(aisnode_binary, tmp_path_factory):
             admin.bucket("mx").object(f"o{i}").get_writer().put_content(f"content-{i}".encode())
         yield c, admin_t, uuid, base
     finally:
-        c.close()
+        try:
+            c.close()
+        finally:
+            if env is not None:
+                env.restore()
 
 
 def snapshot(c, admin_t):
@@ -149,6 +174,7 @@ def bad_credentials(c, admin_t):
 
 def test_every_route_refuses_bad_credentials_and_changes_nothing(authed):
     c, admin_t, uuid, base = authed
+    scheme = c.primary.endpoint.split(":")[0]
     smap = requests.get(f"{c.primary.endpoint}/v1/daemon?what=smap", headers=bearer(admin_t),
                         timeout=T).json()
     tid = sorted(smap["tmap"])[0]
@@ -180,6 +206,7 @@ def test_every_route_refuses_bad_credentials_and_changes_nothing(authed):
                 if SECRET in text or str(base) in text:
                     leaks.append(f"{what}: {text[:300]}")
     assert calls > 500, calls
+    assert target_url.startswith(f"{scheme}://"), target_url
     assert not failures, f"{len(failures)} of {calls} calls not refused as expected:\n" + "\n".join(failures)
     assert not leaks, "error bodies leak the key or node directories:\n" + "\n".join(leaks)
     after = snapshot(c, admin_t)
@@ -204,6 +231,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.parametrize("authed", ["http"], indirect=True)
 def test_hostile_names_stay_inside_the_mountpaths(authed):
     c, admin_t, _uuid, base = authed
     marker = f"hostile{int(time.time() * 1000) % 1000000}"
