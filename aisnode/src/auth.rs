@@ -623,7 +623,7 @@ mod tests {
                     let p = path
                         .strip_prefix("/v1/")
                         .or_else(|| path.strip_prefix("/v1"))
-                        .map(|p| p.to_string())
+                        .map(str::to_string)
                         .unwrap_or_else(|| format!("objects/{}", &path["/ais/".len()..]));
                     let (resource, rest) = p.split_once('/').unwrap_or((p.as_str(), ""));
                     let body = fill(rt.body);
