@@ -61,33 +61,6 @@ impl std::fmt::Debug for RsaKey {
     }
 }
 
-/// The label and base64 body of the first PEM block in `text`, and whether it carries
-/// RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`, as OpenSSL's legacy encrypted keys do).
-fn pem_block(text: &str) -> Result<(String, String, bool), String> {
-    let start = text
-        .find("-----BEGIN ")
-        .ok_or("not a PEM file (no -----BEGIN line)")?;
-    let rest = &text[start + "-----BEGIN ".len()..];
-    let (label, rest) = rest
-        .split_once("-----")
-        .ok_or("PEM: no end of the BEGIN line")?;
-    let end = format!("-----END {label}-----");
-    let body = rest
-        .split_once(end.as_str())
-        .ok_or_else(|| format!("PEM: no {end:?}"))?
-        .0;
-    let mut headers = false;
-    let mut b64 = String::new();
-    for line in body.lines() {
-        if line.contains(':') {
-            headers = true;
-        } else {
-            b64.extend(line.split_whitespace());
-        }
-    }
-    Ok((label.to_owned(), b64, headers))
-}
-
 /// DER length octets of `len`.
 fn der_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
@@ -144,7 +117,7 @@ impl RsaKey {
     /// A key from the text of a PEM file: `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY`
     /// (PKCS#1), unencrypted.
     pub fn from_pem(text: &str) -> Result<RsaKey, String> {
-        let (label, b64, headers) = pem_block(text)?;
+        let (label, b64, headers) = net::jwt::pem_block(text)?;
         let encrypted = "the key is encrypted, which this AuthN does not support: decrypt it (openssl pkey -in KEY -out PLAIN) or make a new one";
         let der = STANDARD
             .decode(b64.as_bytes())
@@ -239,26 +212,7 @@ impl RsaKey {
 
     /// `claims` signed with RS256, header `{"alg":"RS256","kid":..,"typ":"JWT"}`.
     pub fn sign(&self, claims: &Claims) -> String {
-        let header = serde_json::json!({"alg": "RS256", "kid": self.kid, "typ": "JWT"});
-        let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
-        out.push('.');
-        out.push_str(
-            &URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize")),
-        );
-        let mut sig = vec![0u8; self.pair.public().modulus_len()];
-        self.pair
-            .sign(
-                &rs::RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                out.as_bytes(),
-                &mut sig,
-            )
-            // Fails only on a wrong output length (sized above) or a broken RNG (PKCS#1 v1.5
-            // signing uses it for blinding only): nothing a caller could handle.
-            .expect("RSA signing");
-        out.push('.');
-        out.push_str(&URL_SAFE_NO_PAD.encode(sig));
-        out
+        net::jwt::sign_rs256(claims, &self.pair, Some(&self.kid))
     }
 }
 

@@ -202,28 +202,43 @@ pub enum VerifyKey<'a> {
     Rsa(&'a [u8]),
 }
 
+/// The label and base64 body of the first PEM block in `text`, and whether it carries
+/// RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`, as OpenSSL's legacy encrypted keys do).
+pub fn pem_block(text: &str) -> Result<(String, String, bool), String> {
+    let start = text
+        .find("-----BEGIN ")
+        .ok_or("not a PEM file (no -----BEGIN line)")?;
+    let rest = &text[start + "-----BEGIN ".len()..];
+    let (label, rest) = rest
+        .split_once("-----")
+        .ok_or("PEM: no end of the BEGIN line")?;
+    let end = format!("-----END {label}-----");
+    let body = rest
+        .split_once(end.as_str())
+        .ok_or_else(|| format!("PEM: no {end:?}"))?
+        .0;
+    let mut headers = false;
+    let mut b64 = String::new();
+    for line in body.lines() {
+        if line.contains(':') {
+            headers = true;
+        } else {
+            b64.extend(line.split_whitespace());
+        }
+    }
+    Ok((label.to_owned(), b64, headers))
+}
+
 /// An RSA public key as AIS takes it (`AIS_AUTHN_PUBLIC_KEY`, `auth.signature.key`): PEM
 /// (`PUBLIC KEY`, i.e. PKIX, or `RSA PUBLIC KEY`, PKCS#1) or the raw base64 of the PKIX DER.
 /// Returns the PKCS#1 `RSAPublicKey` DER that [`VerifyKey::Rsa`] holds.
 pub fn rsa_public_key(text: &str) -> Result<Vec<u8>, String> {
     use base64::engine::general_purpose::STANDARD;
-    let text = text.trim();
-    let (label, b64) = match text.strip_prefix("-----BEGIN ") {
-        Some(rest) => {
-            let (label, rest) = rest
-                .split_once("-----")
-                .ok_or("PEM: no end of the BEGIN line")?;
-            let end = format!("-----END {label}-----");
-            let body = rest.split(end.as_str()).next().unwrap_or("");
-            if !rest.contains(end.as_str()) {
-                return Err(format!("PEM: no {end:?}"));
-            }
-            (
-                label.to_string(),
-                body.split_whitespace().collect::<String>(),
-            )
-        }
-        None => ("PUBLIC KEY".to_string(), text.split_whitespace().collect()),
+    let (label, b64) = if text.contains("-----BEGIN ") {
+        let (label, b64, _) = pem_block(text)?;
+        (label, b64)
+    } else {
+        ("PUBLIC KEY".to_string(), text.split_whitespace().collect())
     };
     let der = STANDARD
         .decode(b64.as_bytes())
@@ -333,17 +348,9 @@ pub fn verify(token: &str, key: VerifyKey<'_>, now_s: i64) -> Result<Claims, Jwt
     Ok(claims)
 }
 
-/// Sign `claims` with RS256 and an RSA private key (PKCS#8 DER, or PKCS#1 `RSAPrivateKey`
-/// DER); `kid` goes into the header when given.
-pub fn sign_rs256(
-    claims: &Claims,
-    private_der: &[u8],
-    kid: Option<&str>,
-) -> Result<String, String> {
-    use ring::signature as rs;
-    let kp = rs::RsaKeyPair::from_pkcs8(private_der)
-        .or_else(|_| rs::RsaKeyPair::from_der(private_der))
-        .map_err(|e| format!("RSA private key: {e}"))?;
+/// Sign `claims` with RS256 and the RSA key pair `kp` (the AuthN service's signer); `kid`
+/// goes into the header when given.
+pub fn sign_rs256(claims: &Claims, kp: &ring::signature::RsaKeyPair, kid: Option<&str>) -> String {
     let header = match kid {
         Some(k) => serde_json::json!({"alg": "RS256", "kid": k, "typ": "JWT"}),
         None => serde_json::json!({"alg": "RS256", "typ": "JWT"}),
@@ -353,15 +360,17 @@ pub fn sign_rs256(
     out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize")));
     let mut sig = vec![0u8; kp.public().modulus_len()];
     kp.sign(
-        &rs::RSA_PKCS1_SHA256,
+        &ring::signature::RSA_PKCS1_SHA256,
         &ring::rand::SystemRandom::new(),
         out.as_bytes(),
         &mut sig,
     )
-    .map_err(|e| format!("RSA signing: {e}"))?;
+    // Fails only on a wrong output length (sized above) or a broken RNG (PKCS#1 v1.5 signing
+    // uses it for blinding only): nothing a caller could handle.
+    .expect("RSA signing");
     out.push('.');
     out.push_str(&URL_SAFE_NO_PAD.encode(sig));
-    Ok(out)
+    out
 }
 
 /// Verify `token` with the HMAC `key` at Unix time `now_s`: its claims, or why not.
@@ -548,7 +557,8 @@ mod tests {
             exp: Some(2_000),
             ..Default::default()
         };
-        let t = sign_rs256(&claims, &private, Some("k1")).unwrap();
+        let kp = ring::signature::RsaKeyPair::from_pkcs8(&private).unwrap();
+        let t = sign_rs256(&claims, &kp, Some("k1"));
         assert_eq!(
             verify(&t, VerifyKey::Rsa(&public), 1_000).unwrap().sub,
             "alice"
