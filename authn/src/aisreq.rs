@@ -111,21 +111,10 @@ fn read_response(s: &mut TcpStream, head_request: bool) -> Result<Reply, String>
             buf.drain(..c);
         }
     };
-    let mut rest = buf.split_off(consumed);
+    let rest = buf.split_off(consumed);
     let body = match head.framing {
         Framing::None => Vec::new(),
-        Framing::Length(n) => {
-            let want = (n as usize).min(RESPONSE_BODY_BYTES_MAX);
-            while rest.len() < want {
-                let k = s.read(&mut chunk).map_err(|e| e.to_string())?;
-                if k == 0 {
-                    break;
-                }
-                rest.extend_from_slice(&chunk[..k]);
-            }
-            rest.truncate(want);
-            rest
-        }
+        Framing::Length(n) => read_up_to(s, rest, (n as usize).min(RESPONSE_BODY_BYTES_MAX))?,
         Framing::Chunked => {
             let mut dec = net::http::ChunkedDecoder::new();
             let mut body = Vec::new();
@@ -159,22 +148,26 @@ fn read_response(s: &mut TcpStream, head_request: bool) -> Result<Reply, String>
                 input = chunk[..k].to_vec();
             }
         }
-        Framing::UntilClose => {
-            while rest.len() < RESPONSE_BODY_BYTES_MAX {
-                let k = s.read(&mut chunk).map_err(|e| e.to_string())?;
-                if k == 0 {
-                    break;
-                }
-                rest.extend_from_slice(&chunk[..k]);
-            }
-            rest.truncate(RESPONSE_BODY_BYTES_MAX);
-            rest
-        }
+        Framing::UntilClose => read_up_to(s, rest, RESPONSE_BODY_BYTES_MAX)?,
     };
     Ok(Reply {
         status: head.status,
         body,
     })
+}
+
+/// `have` plus what `s` sends until `want` bytes or the end of the stream, cut at `want`.
+fn read_up_to(s: &mut TcpStream, mut have: Vec<u8>, want: usize) -> Result<Vec<u8>, String> {
+    let mut chunk = [0u8; 16 * 1024];
+    while have.len() < want {
+        let k = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if k == 0 {
+            break;
+        }
+        have.extend_from_slice(&chunk[..k]);
+    }
+    have.truncate(want);
+    Ok(have)
 }
 
 /// The message of an error reply: AIS's JSON `message`, else the text (shortened).
