@@ -89,7 +89,12 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
             format!("invalid URL path {raw:?}: expected /v1/<resource>/..."),
         ));
     };
-    if crate::auth::enabled(core) && crate::auth::client_facing(core, req, &path) {
+    // Whether a node of this cluster checked or sent the request (a signature or token check,
+    // done at most once per request).
+    let facing = std::cell::OnceCell::new();
+    let client_facing =
+        |req: &Req| *facing.get_or_init(|| crate::auth::client_facing(core, req, &path));
+    if crate::auth::enabled(core) && client_facing(req) {
         crate::auth::route(core, conn, req, &resource, &rest, |r, b| {
             bucket_key(core, r, b)
         })
@@ -329,9 +334,7 @@ pub async fn route(core: &Rc<Core>, conn: &mut Conn, req: &mut Req) -> Result<Ou
                 ));
             }
             let ace = crate::auth::object_ace(req);
-            if ace & !cluster::meta::access::ALWAYS_ALLOWED != 0
-                && crate::auth::client_facing(core, req, &path)
-            {
+            if ace & !cluster::meta::access::ALWAYS_ALLOWED != 0 && client_facing(req) {
                 // A client's request (on a proxy's port, whatever its query, or routed
                 // directly): the bucket's `access` prop decides; what a proxy redirected was
                 // checked there.

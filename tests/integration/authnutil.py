@@ -12,14 +12,13 @@ Environment:
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import requests
 
-from conftest import _OPEN_NODES, POLL_INTERVAL_S, REPO_ROOT, START_DEADLINE_S, STOP_DEADLINE_S, NodeError, \
+from conftest import _OPEN_NODES, terminate, POLL_INTERVAL_S, REPO_ROOT, START_DEADLINE_S, STOP_DEADLINE_S, NodeError, \
     pick_port_range
 
 ADMIN_USER = "admin"
@@ -112,14 +111,8 @@ class AuthnServer:
         """SIGTERM, then SIGKILL after the deadline. Returns (returncode, needed_sigkill)."""
         if not self.is_alive():
             return self.last_returncode, False
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.last_returncode = self.proc.wait(timeout=deadline_s)
-            return self.last_returncode, False
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.last_returncode = self.proc.wait(timeout=STOP_DEADLINE_S)
-            return self.last_returncode, True
+        self.last_returncode, killed = terminate(self.proc, deadline_s)
+        return self.last_returncode, killed
 
     def close(self):
         try:

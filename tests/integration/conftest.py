@@ -107,6 +107,16 @@ def _tcp_accepts(port, timeout_s=0.5):
         return False
 
 
+def terminate(proc, deadline_s=STOP_DEADLINE_S):
+    """SIGTERM `proc`, then SIGKILL after the deadline; (returncode, needed_sigkill)."""
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(timeout=deadline_s), False
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=STOP_DEADLINE_S), True
+
+
 class AisNode:
     """One aisnode process: proxy + target on `port`, core k also on `port + 1 + k`."""
 
@@ -244,16 +254,11 @@ class AisNode:
         """SIGTERM, then SIGKILL after the deadline. Returns (returncode, needed_sigkill)."""
         if not self.is_alive():
             return self.last_returncode, False
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.last_returncode = self.proc.wait(timeout=deadline_s)
-            return self.last_returncode, False
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.last_returncode = self.proc.wait(timeout=STOP_DEADLINE_S)
+        self.last_returncode, killed = terminate(self.proc, deadline_s)
+        if killed:
             with open(self.log_path, "ab") as log:
                 log.write(f"\n===== test harness: SIGTERM ignored for {deadline_s}s, sent SIGKILL\n".encode())
-            return self.last_returncode, True
+        return self.last_returncode, killed
 
     def ensure_running(self, deadline_s=START_DEADLINE_S):
         """Bring a node shared by several tests back to a known state before the next one: running
