@@ -13,6 +13,7 @@
 #   node's CPU, as a real backend would not); curl runs where the scheduler puts it.
 # SPLIT=2: as SPLIT=1, and curl on CPU 0 with the node: the remote has CPU 1 to itself in
 #   every pass, so the passes differ only in the path.
+# Then GETs of the same bytes in an ais:// bucket between two warm passes: warm / ais.
 # PROFILE=FILE: record the node's cold pass with `perf record -g` into FILE.
 # BENCH_DIR: where the node's mountpaths go (default /var/tmp). Not a loop device over a file:
 #   its buffered write path bounds O_DIRECT writes (fio: 476 MiB/s at 16 ms per 256 KiB write
@@ -66,7 +67,16 @@ with open(f"{d}/direct.cfg", "w") as f:
 with open(f"{d}/cold.cfg", "w") as f:
     for n in names:
         f.write(f'url = "http://127.0.0.1:{port}/v1/objects/cold/{n}?provider=aws"\noutput = "/dev/null"\n')
+# The same bytes as objects of an ais:// bucket, for the warm GET's comparison.
+with open(f"{d}/obj.bin", "wb") as f:
+    f.write(data)
+with open(f"{d}/ais_put.cfg", "w") as f, open(f"{d}/ais_get.cfg", "w") as g:
+    for n in names:
+        f.write(f'url = "http://127.0.0.1:{port}/v1/objects/local/{n}"\nupload-file = "{d}/obj.bin"\noutput = "/dev/null"\n')
+        g.write(f'url = "http://127.0.0.1:{port}/v1/objects/local/{n}"\noutput = "/dev/null"\n')
 PYEOF
+curl -sf -X POST -H 'Content-Type: application/json' -d '{"action":"create-bck"}' "http://127.0.0.1:$PORT/v1/buckets/local" >/dev/null
+curl -s --fail -L -Z --parallel-max 8 -K $D/ais_put.cfg >/dev/null
 ticks() { awk '{print $14+$15}' /proc/$PID/stat; }
 mticks() { awk '{print $14+$15}' /proc/$MOTO/stat; }
 run() { # label cfg -> MiB/s
@@ -85,5 +95,7 @@ c=$(run "cold GET through the node (curl -L)" $D/cold.cfg)
 if [ -n "${PROFILE:-}" ]; then kill -INT $PERF; wait $PERF || true; fi
 d2=$(run "direct GET from the remote again" $D/direct.cfg)
 w=$(run "warm GET through the node (same objects)" $D/cold.cfg)
-echo "cold / direct: $(echo "$c / (($d1 + $d2) / 2)" | bc -l | cut -c1-4); warm / direct: $(echo "$w / (($d1 + $d2) / 2)" | bc -l | cut -c1-4)"
+a=$(run "GET of the same bytes from an ais:// bucket" $D/ais_get.cfg)
+w2=$(run "warm GET again" $D/cold.cfg)
+echo "cold / direct: $(echo "$c / (($d1 + $d2) / 2)" | bc -l | cut -c1-4); warm / direct: $(echo "$w / (($d1 + $d2) / 2)" | bc -l | cut -c1-4); warm / ais: $(echo "($w + $w2) / 2 / $a" | bc -l | cut -c1-4)"
 [ "${REMOTE:-moto}" = rclone ] || grep -c "\"GET /cold/" $D/moto.log | sed "s/^/moto GETs of the cold bucket (expect N): /"; grep -o "\"[A-Z]* /cold[^ ]*" $D/moto.log | cut -c2-5 | sort | uniq -c | sed "s/^/moto requests on the cold bucket by method: /"
