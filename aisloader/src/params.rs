@@ -115,6 +115,7 @@ pub static FLAGS: &[FlagDef] = &[
     flag!("s3accesskey", Str, "", "S3 access key (default: env AWS_ACCESS_KEY_ID)"),
     flag!("s3secretkey", Str, "", "S3 secret key (default: env AWS_SECRET_ACCESS_KEY)"),
     flag!("s3region", Str, "us-east-1", "S3 region used in request signing"),
+    flag!("ramp", Duration, "0s", "with -duration: the -json summary also reports each operation's throughput over the steady part of the run, from this long after the start to the deadline (a closed loop's start and its drain after the deadline, when the outstanding requests finish on fewer and fewer disks, are left out)"),
     flag!("expect-continue", Str, "1MiB", "native API: PUT bodies of at least this size are sent with 'Expect: 100-continue', so the proxy's redirect comes before the body and the body crosses the network once; the proxy closes that connection, so smaller bodies are cheaper sent twice (0 - never; the body then goes to the proxy and again to the target)"),
 ];
 
@@ -194,6 +195,8 @@ pub struct Params {
     pub direct: bool,
     /// `-tokenfile`: the AuthN token every native request carries.
     pub token: Option<String>,
+    /// `-ramp`: the steady window of the JSON summary starts this long after the start.
+    pub ramp_ns: u64,
     /// `-expect-continue`: PUT bodies of at least this many bytes wait for `100 Continue`
     /// (native API; `None`: never).
     pub expect_continue_min_bytes: Option<u64>,
@@ -454,6 +457,14 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
             )
         }
     };
+    let ramp_ns = fs.duration_ns("ramp");
+    if ramp_ns < 0 || duration.is_some_and(|d| d > 0 && ramp_ns as u64 >= d) {
+        return Err(invalid(format!(
+            "invalid option: -ramp {} (at least 0 and shorter than -duration)",
+            fs.str("ramp")
+        )));
+    }
+    let ramp_ns = ramp_ns as u64;
     let expect_continue_min_bytes = match size("expect-continue")? {
         Some(n) if n > 0 && s3_endpoint.is_none() => Some(n),
         _ => None,
@@ -601,6 +612,7 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
         skip_list,
         direct,
         expect_continue_min_bytes,
+        ramp_ns,
         token,
         read_off,
         read_len,
@@ -920,6 +932,10 @@ mod tests {
             Ok(Command::CleanupOnly(_))
         ));
         assert!(err(&["-duration=-1s"]).contains("-duration"));
+        assert_eq!(params(&["-duration=5s", "-ramp=1s"]).ramp_ns, 1_000_000_000);
+        assert_eq!(params(&["-duration=5s"]).ramp_ns, 0);
+        assert!(err(&["-duration=5s", "-ramp=5s"]).contains("-ramp 5s"));
+        assert!(err(&["-duration=5s", "-ramp=-1s"]).contains("-ramp"));
         let mut notes = Vec::new();
         parse(&["-quiet".into()], &Env::default(), &mut notes).unwrap();
         assert_eq!(notes, ["\nDuration not specified - running for 1m0s\n"]);

@@ -19,7 +19,7 @@ use crate::content::{
 use crate::format::{go_duration, local_hms, pretty_number, stats_header};
 use crate::params::{Params, Target};
 use crate::s3::{S3Signer, EMPTY_SHA256, UNSIGNED_PAYLOAD};
-use crate::stats::{CoreCounters, CoreResult, IntervalRow, Op, Report, Snap, OPS};
+use crate::stats::{CoreCounters, CoreResult, IntervalRow, Op, Report, Snap, Steady, OPS};
 use crate::{Error, Result};
 use glommio::{LocalExecutorBuilder, Placement};
 use net::client::{
@@ -448,6 +448,10 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
     let mut prev = [Snap::default(); 2];
     let mut merged = CoreResult::default();
     let mut finished = 0;
+    // The steady window (`-ramp` to the deadline): counters taken when each edge passes.
+    let ramp_at = end.map(|_| start + Duration::from_nanos(p.ramp_ns));
+    let mut window_from: Option<(Instant, [Snap; 2])> = None;
+    let mut steady: Option<Steady> = None;
     while finished < cores {
         let now = Instant::now();
         let mut wake = now + Duration::from_millis(CONTROL_POLL_MS);
@@ -459,6 +463,9 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
                 wake = wake.min(e);
             }
         }
+        if let (Some(r), None) = (ramp_at, &window_from) {
+            wake = wake.min(r);
+        }
         match rx.recv_timeout(wake.saturating_duration_since(now)) {
             Ok(r) => {
                 merged.merge(&r);
@@ -468,6 +475,19 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
+        if window_from.is_none() && ramp_at.is_some_and(|r| now >= r) {
+            window_from = Some((now, totals(&shared)));
+        }
+        if end.is_some_and(|e| now >= e) && steady.is_none() {
+            if let Some((from, at_ramp)) = &window_from {
+                let at_end = totals(&shared);
+                steady = Some(Steady {
+                    from_s: from.duration_since(start).as_secs_f64(),
+                    to_s: now.duration_since(start).as_secs_f64(),
+                    ops: [at_end[0].since(&at_ramp[0]), at_end[1].since(&at_ramp[1])],
+                });
+            }
+        }
         if end.is_some_and(|e| now >= e) || STOP_SIGNALED.load(Relaxed) {
             shared.stop.store(true, Relaxed);
         }
@@ -499,11 +519,23 @@ pub fn run_workload(p: &Params, listed: Vec<Listed>, out: &mut StatsOut) -> Resu
     };
     Ok(Report {
         duration_ns: run_end.duration_since(start).as_nanos() as u64,
+        steady,
         result: merged,
         cpu_secs: cpu,
         rate: p.rate,
         workers: p.workers,
         cores: p.cores,
+    })
+}
+
+/// Every core's counters of each operation, summed.
+fn totals(shared: &Shared) -> [Snap; 2] {
+    OPS.map(|op| {
+        let mut t = Snap::default();
+        for c in &shared.counters {
+            t.add(&c.ops[op as usize].snap());
+        }
+        t
     })
 }
 

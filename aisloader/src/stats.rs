@@ -341,6 +341,8 @@ impl IntervalRow<'_> {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub duration_ns: u64,
+    /// The steady window (`-ramp` to the deadline) of a run with a duration.
+    pub steady: Option<Steady>,
     pub result: CoreResult,
     /// Loader process CPU seconds (user, system), if known.
     pub cpu_secs: Option<(f64, f64)>,
@@ -348,6 +350,15 @@ pub struct Report {
     pub rate: f64,
     pub workers: u64,
     pub cores: u64,
+}
+
+/// What completed between the end of the ramp and the deadline (seconds from the start).
+#[derive(Debug, Clone, Copy)]
+pub struct Steady {
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Indexed by `Op as usize`.
+    pub ops: [Snap; 2],
 }
 
 impl Report {
@@ -487,6 +498,20 @@ impl Report {
             if op == Op::Get {
                 v["ttfb_us"] = pct(&summarize(&self.result.ttfb_get));
             }
+            if let Some(st) = &self.steady {
+                let w = &st.ops[i];
+                let span = st.to_s - st.from_s;
+                let per_s = |x: u64| if span > 0.0 { x as f64 / span } else { 0.0 };
+                v["steady"] = serde_json::json!({
+                    "from_s": st.from_s,
+                    "to_s": st.to_s,
+                    "ops": w.count,
+                    "bytes": w.bytes,
+                    "errors": w.errors,
+                    "ops_per_s": per_s(w.count),
+                    "throughput_bytes_per_s": per_s(w.bytes),
+                });
+            }
             ops.insert(op.key().to_owned(), v);
         }
         let mut errors = serde_json::Map::new();
@@ -568,6 +593,7 @@ mod tests {
         assert_eq!(r.first_error[&(Op::Get, "http-404".to_owned())], "first");
         assert_eq!(r.totals[Op::Get as usize].errors, 2);
         let rep = Report {
+            steady: None,
             duration_ns: 2_000_000_000,
             result: r,
             cpu_secs: None,
@@ -634,6 +660,7 @@ mod tests {
         r.record_ok(Op::Put, 1024, 755_308, None);
         r.record_ok(Op::Put, 1024, 1_234_000_000, None);
         let rep = Report {
+            steady: None,
             duration_ns: 2_000_000_000,
             result: r,
             cpu_secs: Some((0.5, 0.25)),

@@ -207,6 +207,7 @@ fn mixed_verified_run_against_aisnode_has_no_errors_and_cleans_up() {
         "-json",
         json_s,
         "-statsinterval=1",
+        "-ramp=1s",
     ]);
     let out = text(&run);
     assert!(run.status.success(), "mixed phase failed: {out}");
@@ -240,6 +241,27 @@ fn mixed_verified_run_against_aisnode_has_no_errors_and_cleans_up() {
     assert!(summary["get"]["ttfb_us"]["count"].as_u64().unwrap() == gets);
     let secs = summary["duration_s"].as_f64().unwrap();
     assert!((2.5..30.0).contains(&secs), "duration {secs}");
+    // -ramp=1s: the steady window runs from 1 s to the 3 s deadline and holds part of the
+    // run's operations, counted at a rate over that window.
+    for op in ["get", "put"] {
+        let st = &summary[op]["steady"];
+        let (from, to) = (st["from_s"].as_f64().unwrap(), st["to_s"].as_f64().unwrap());
+        assert!(
+            (1.0..1.5).contains(&from) && (3.0..3.5).contains(&to),
+            "{st}"
+        );
+        let n = st["ops"].as_u64().unwrap();
+        assert!(
+            n > 0 && n < summary[op]["ops"].as_u64().unwrap(),
+            "{op}: {st}"
+        );
+        let rate = st["ops_per_s"].as_f64().unwrap();
+        assert!(
+            (rate - n as f64 / (to - from)).abs() < 1e-6 * rate.max(1.0),
+            "{st}"
+        );
+        assert!(st["bytes"].as_u64().unwrap() <= summary[op]["bytes"].as_u64().unwrap());
+    }
 
     // -cleanup=true destroyed the bucket.
     let (status, body) =

@@ -354,12 +354,18 @@ async fn fetch<S: ColdSink>(
     let mut got = 0u64;
     let mut last: Vec<u8> = Vec::new();
     let th = t0.elapsed();
-    let (mut tr, mut ts, mut ta, mut nr) = (std::time::Duration::ZERO, std::time::Duration::ZERO, std::time::Duration::ZERO, 0u32);
+    let (mut tr, mut ts, mut ta, mut nr) = (
+        std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+        0u32,
+    );
     loop {
         let buf = w.spare();
         let q = std::time::Instant::now();
         let r = body.read(buf).await;
-        tr += q.elapsed(); nr += 1;
+        tr += q.elapsed();
+        nr += 1;
         let n = match r {
             Ok(n) => n,
             Err(e) => {
@@ -382,7 +388,7 @@ async fn fetch<S: ColdSink>(
         } else {
             let q = std::time::Instant::now();
             if streaming && sink.data(&buf[..n]).await.is_err() {
-            streaming = false; // the client went away; the object is still stored
+                streaming = false; // the client went away; the object is still stored
             }
             ts += q.elapsed();
         }
@@ -413,7 +419,15 @@ async fn fetch<S: ColdSink>(
     }
     let q = std::time::Instant::now();
     let cr = w.commit(&opts).await;
-    eprintln!("COLD head={:?} reads={nr} read={:?} send={:?} adv={:?} commit={:?} total={:?}", th, tr, ts, ta, q.elapsed(), t0.elapsed());
+    eprintln!(
+        "COLD head={:?} reads={nr} read={:?} send={:?} adv={:?} commit={:?} total={:?}",
+        th,
+        tr,
+        ts,
+        ta,
+        q.elapsed(),
+        t0.elapsed()
+    );
     if let Err(e) = cr {
         if sent_head {
             tracing::error!(bucket = %cname, object, error = %e, "cold GET: commit failed");

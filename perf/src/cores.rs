@@ -56,6 +56,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                         duration_s: cfg.cores_duration_s,
                         put_cap_bytes: cfg.put_cap_bytes,
                         direct: false,
+                        ramp_s: 0.0,
                     },
                     &[&node.server],
                     &disks,

@@ -45,6 +45,9 @@ pub struct Sample {
     pub disk_write_bytes: u64,
     /// Seconds a `sync` right after the run took (PUT runs of section 4; 0 elsewhere).
     pub sync_s: f64,
+    /// When `bytes_per_s` is a steady window's (`Load::ramp_s`): the whole run's figure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole_run_bytes_per_s: Option<f64>,
     pub command: String,
 }
 
@@ -183,6 +186,11 @@ pub struct Load<'a> {
     /// `aisloader -direct`: requests routed by the cluster map straight to the owning core
     /// (no redirect hop; a PUT's body sent once), aisnode's `docs/direct.md`.
     pub direct: bool,
+    /// With a ramp (seconds, > 0): the throughput is aisloader's steady window, from the
+    /// ramp to the deadline (`-ramp`), not the whole run. A closed loop of many requests per
+    /// disk drains after the deadline on fewer and fewer disks (objects land on disks at
+    /// random), which the whole-run figure counts against N disks more than against one.
+    pub ramp_s: f64,
 }
 
 fn counters(disks: &[DiskCounter]) -> (u64, u64) {
@@ -256,6 +264,9 @@ pub fn aisloader(
     if load.direct {
         cmd.arg("-direct");
     }
+    if load.ramp_s > 0.0 {
+        cmd.arg(format!("-ramp={}ms", (load.ramp_s * 1000.0) as u64));
+    }
     cmd.args(["-statsinterval=0", "-quiet"]);
     cmd.arg(format!("-json={}", json.display()));
     let log = cfg.work.join("logs/aisloader.log");
@@ -294,6 +305,19 @@ pub fn aisloader(
     let v: serde_json::Value = serde_json::from_str(&text).context("parse aisloader JSON")?;
     let op = if load.put { "put" } else { "get" };
     let mut s = sample_from_aisloader_json(&v, op, &seen, proc::render(&cmd));
+    if load.ramp_s > 0.0 {
+        let st = &v[op]["steady"];
+        match (
+            st["ops_per_s"].as_f64(),
+            st["throughput_bytes_per_s"].as_f64(),
+        ) {
+            (Some(ops), Some(bytes)) => {
+                s.whole_run_bytes_per_s = Some(s.bytes_per_s);
+                (s.ops_per_s, s.bytes_per_s) = (ops, bytes);
+            }
+            _ => bail!("{tag}: aisloader reported no steady window (-ramp); output:\n{out}"),
+        }
+    }
     if let Some(cpu) = cpu_in_last(&cpu_samples, s.duration_s) {
         s.server_cpu_s = cpu;
     }
@@ -414,6 +438,7 @@ pub fn sample_from_aisloader_json(
         disk_read_bytes: f(seen.disk_read_bytes as f64) as u64,
         disk_write_bytes: f(seen.disk_write_bytes as f64) as u64,
         sync_s: 0.0,
+        whole_run_bytes_per_s: None,
         command,
     }
 }
@@ -589,6 +614,7 @@ pub fn fio(cfg: &Config, job: &FioJob, disks: &[DiskCounter]) -> Result<Sample> 
         disk_read_bytes: ((disk1.0 - disk0.0) as f64 * frac) as u64,
         disk_write_bytes: ((disk1.1 - disk0.1) as f64 * frac) as u64,
         sync_s: 0.0,
+        whole_run_bytes_per_s: None,
         command: proc::render(&cmd),
     })
 }

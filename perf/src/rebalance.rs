@@ -1035,6 +1035,7 @@ fn one_class(
             duration_s: FILL_DURATION_MAX_S,
             put_cap_bytes: class.fill_bytes,
             direct: false,
+            ramp_s: 0.0,
         },
         &cl.proxy
             .iter()

@@ -320,9 +320,11 @@ pub fn write(
     if !scaling_rows.is_empty() {
         let _ = writeln!(
             w,
-            "**Linearity** T(N) / (N × T(1)), {} objects, each disk throttled to {} MiB/s:\n",
+            "**Linearity** T(N) / (N × T(1)), {} objects, each disk throttled to {} MiB/s. T is aisloader's steady window (`-ramp`: from {:.2} s after the start to the deadline): the closed loop's drain after the deadline, when the outstanding requests finish on fewer and fewer disks, is left out. Whole-run figures: {}.\n",
             size_label(cfg.scaling_size),
-            cfg.disk_rate_bytes / MIB
+            cfg.disk_rate_bytes / MIB,
+            (cfg.scaling_duration_s / 4.0).min(1.0),
+            whole_run_linearity(res, cfg)
         );
         let _ = writeln!(
             w,
@@ -1641,4 +1643,27 @@ fn rebalance_section(
         let _ = writeln!(w);
     }
     Ok(())
+}
+
+/// The linearity of the whole-run figures (drain included), "GET N=2 0.97, ..." for the
+/// report's note.
+fn whole_run_linearity(res: &Results, cfg: &Config) -> String {
+    let whole = |op: &str, n: usize| {
+        res.find("scaling", "aisnode", op, cfg.scaling_size, n)
+            .and_then(|r| r.median())
+            .and_then(|s| s.whole_run_bytes_per_s.or(Some(s.bytes_per_s)))
+    };
+    let mut v = Vec::new();
+    for op in ["get", "put"] {
+        for &n in cfg.scaling_ns.iter().filter(|&&n| n > 1) {
+            if let Some(r) = ratio(whole(op, n), whole(op, 1).map(|t| t * n as f64)) {
+                v.push(format!("{} N={n} {r:.2}", op.to_uppercase()));
+            }
+        }
+    }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
