@@ -98,4 +98,4 @@ w=$(run "warm GET through the node (same objects)" $D/cold.cfg)
 a=$(run "GET of the same bytes from an ais:// bucket" $D/ais_get.cfg)
 w2=$(run "warm GET again" $D/cold.cfg)
 echo "cold / direct: $(echo "$c / (($d1 + $d2) / 2)" | bc -l | cut -c1-4); warm / direct: $(echo "$w / (($d1 + $d2) / 2)" | bc -l | cut -c1-4); warm / ais: $(echo "($w + $w2) / 2 / $a" | bc -l | cut -c1-4)"
-[ "${REMOTE:-moto}" = rclone ] || grep -c "\"GET /cold/" $D/moto.log | sed "s/^/moto GETs of the cold bucket (expect N): /"; grep -o "\"[A-Z]* /cold[^ ]*" $D/moto.log | cut -c2-5 | sort | uniq -c | sed "s/^/moto requests on the cold bucket by method: /"
+curl -s http://127.0.0.1:$PORT/metrics | grep -E "^ais_[a-z]+_aws_get_count" | head -1 | sed "s/^/the node's reads from the remote (expect N): /"
