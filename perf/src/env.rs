@@ -20,6 +20,8 @@ pub struct Environment {
     pub fs_type: String,
     pub fs_source: String,
     pub mount_options: String,
+    /// ext4's journal: "jbd2", "none", or empty (not ext4, or not readable).
+    pub fs_journal: String,
     pub block_device: String,
     pub scheduler: String,
     pub rotational: String,
@@ -69,6 +71,24 @@ pub fn mount_of(path: &Path) -> (String, String, String, String) {
         }
     }
     best
+}
+
+/// The journal of an ext4 file system on block device `name`, from its `journal_task` in
+/// sysfs (`<none>` without a journal): "jbd2", "none", or empty when not ext4 or unreadable.
+pub fn ext4_journal(fs_type: &str, name: &str) -> String {
+    if fs_type != "ext4" {
+        return String::new();
+    }
+    let task = std::fs::read_to_string(format!("/sys/fs/ext4/{name}/journal_task"));
+    journal_of_task(task.as_deref().ok())
+}
+
+fn journal_of_task(task: Option<&str>) -> String {
+    match task.map(str::trim) {
+        None | Some("") => String::new(),
+        Some("<none>") => "none".to_owned(),
+        Some(_) => "jbd2".to_owned(),
+    }
 }
 
 /// major:minor of the device holding `path`.
@@ -162,6 +182,7 @@ pub fn capture(work: &Path, bin: &Path, repo: &Path) -> Environment {
             }
             None => ("unknown".into(), String::new(), String::new()),
         };
+    let fs_journal = ext4_journal(&fs_type, &block_device);
     let cgroup_blkio = if Path::new("/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device").exists()
     {
         "cgroup v1 blkio throttle available".to_owned()
@@ -198,6 +219,7 @@ pub fn capture(work: &Path, bin: &Path, repo: &Path) -> Environment {
         fs_type,
         fs_source,
         mount_options: opts,
+        fs_journal,
         block_device,
         scheduler,
         rotational,
@@ -206,5 +228,19 @@ pub fn capture(work: &Path, bin: &Path, repo: &Path) -> Environment {
         load_before: std::fs::read_to_string("/proc/loadavg")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext4_journal_from_its_task() {
+        assert_eq!(journal_of_task(Some("<none>\n")), "none");
+        assert_eq!(journal_of_task(Some("20240\n")), "jbd2");
+        assert_eq!(journal_of_task(Some("")), "");
+        assert_eq!(journal_of_task(None), "");
+        assert_eq!(ext4_journal("xfs", "vda"), "");
     }
 }
