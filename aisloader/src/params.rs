@@ -458,9 +458,11 @@ pub fn parse(args: &[String], env: &Env, notes: &mut Vec<String>) -> Result<Comm
         }
     };
     let ramp_ns = fs.duration_ns("ramp");
-    if ramp_ns < 0 || duration.is_some_and(|d| d > 0 && ramp_ns as u64 >= d) {
+    // A run without a deadline (`-duration=0`, or a PUT size bound alone) has no steady
+    // window: a ramp there would be ignored, so it is refused.
+    if ramp_ns < 0 || (ramp_ns > 0 && duration.is_none_or(|d| ramp_ns as u64 >= d)) {
         return Err(invalid(format!(
-            "invalid option: -ramp {} (at least 0 and shorter than -duration)",
+            "invalid option: -ramp {} (at least 0 and shorter than -duration; a run without a deadline has none)",
             fs.str("ramp")
         )));
     }
@@ -936,6 +938,9 @@ mod tests {
         assert_eq!(params(&["-duration=5s"]).ramp_ns, 0);
         assert!(err(&["-duration=5s", "-ramp=5s"]).contains("-ramp 5s"));
         assert!(err(&["-duration=5s", "-ramp=-1s"]).contains("-ramp"));
+        assert!(err(&["-totalputsize=1MiB", "-ramp=1s"]).contains("-ramp 1s"));
+        assert!(err(&["-duration=0", "-maxputs=10", "-ramp=1s"]).contains("-ramp 1s"));
+        assert_eq!(params(&["-totalputsize=1MiB", "-ramp=0s"]).ramp_ns, 0);
         let mut notes = Vec::new();
         parse(&["-quiet".into()], &Env::default(), &mut notes).unwrap();
         assert_eq!(notes, ["\nDuration not specified - running for 1m0s\n"]);
