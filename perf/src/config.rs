@@ -176,6 +176,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The scaling section's ramp (`aisloader -ramp`): a quarter of a run, at most 1 s.
+    pub fn scaling_ramp_s(&self) -> f64 {
+        (self.scaling_duration_s / 4.0).min(1.0)
+    }
+
     pub fn from_args(a: &RunArgs) -> Result<Config> {
         let mut sections = Vec::new();
         for s in a.only.split(',').map(str::trim).filter(|s| !s.is_empty()) {

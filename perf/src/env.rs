@@ -75,7 +75,7 @@ pub fn mount_of(path: &Path) -> (String, String, String, String) {
 
 /// The journal of an ext4 file system on block device `name`, from its `journal_task` in
 /// sysfs (`<none>` without a journal): "jbd2", "none", or empty when not ext4 or unreadable.
-pub fn ext4_journal(fs_type: &str, name: &str) -> String {
+fn ext4_journal(fs_type: &str, name: &str) -> String {
     if fs_type != "ext4" {
         return String::new();
     }

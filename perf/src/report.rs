@@ -323,7 +323,7 @@ pub fn write(
             "**Linearity** T(N) / (N × T(1)), {} objects, each disk throttled to {} MiB/s. T is aisloader's steady window (`-ramp`: from {:.2} s after the start to the deadline): the closed loop's drain after the deadline, when the outstanding requests finish on fewer and fewer disks, is left out. Whole-run figures: {}.\n",
             size_label(cfg.scaling_size),
             cfg.disk_rate_bytes / MIB,
-            (cfg.scaling_duration_s / 4.0).min(1.0),
+            cfg.scaling_ramp_s(),
             whole_run_linearity(res, cfg)
         );
         let _ = writeln!(
@@ -1655,10 +1655,8 @@ fn journal_remark(journal: &str) -> &'static str {
         "none" => {
             ", **without a journal**: ext4 then skips every free inode freed in the last minute \
              (six if its inode table block is still dirty), reading its table entry to find out, \
-             so after many deletes creating a file costs far more CPU (`perf record` of 1 MiB PUTs \
-             on such a file system after earlier runs' deletes: 58% of aisnode's CPU in \
-             `__ext4_new_inode`, against 1% on a fresh ext4 with a journal); PUT rows and fio's \
-             new-file rows meet it at different moments"
+             so after many deletes creating a file costs far more CPU, and PUT rows and fio's \
+             new-file rows meet that at different moments (perf/micro/README.md, `put4k.sh`)"
         }
         _ => "",
     }
@@ -1670,7 +1668,7 @@ fn whole_run_linearity(res: &Results, cfg: &Config) -> String {
     let whole = |op: &str, n: usize| {
         res.find("scaling", "aisnode", op, cfg.scaling_size, n)
             .and_then(|r| r.median())
-            .and_then(|s| s.whole_run_bytes_per_s.or(Some(s.bytes_per_s)))
+            .map(|s| s.whole_run_bytes_per_s.unwrap_or(s.bytes_per_s))
     };
     let mut v = Vec::new();
     for op in ["get", "put"] {

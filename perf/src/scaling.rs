@@ -305,7 +305,7 @@ pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
                     duration_s: cfg.scaling_duration_s,
                     put_cap_bytes: 0,
                     direct: false,
-                    ramp_s: (cfg.scaling_duration_s / 4.0).min(1.0),
+                    ramp_s: cfg.scaling_ramp_s(),
                 },
                 &[&node.server],
                 &counters[..n],
