@@ -353,20 +353,9 @@ async fn fetch<S: ColdSink>(
     let mut sent_head = streaming;
     let mut got = 0u64;
     let mut last: Vec<u8> = Vec::new();
-    let th = t0.elapsed();
-    let (mut tr, mut ts, mut ta, mut nr) = (
-        std::time::Duration::ZERO,
-        std::time::Duration::ZERO,
-        std::time::Duration::ZERO,
-        0u32,
-    );
     loop {
         let buf = w.spare();
-        let q = std::time::Instant::now();
-        let r = body.read(buf).await;
-        tr += q.elapsed();
-        nr += 1;
-        let n = match r {
+        let n = match body.read(buf).await {
             Ok(n) => n,
             Err(e) => {
                 w.abort().await;
@@ -385,17 +374,10 @@ async fn fetch<S: ColdSink>(
             // The last piece goes to the client only after the commit: a reader that got the
             // whole object finds it stored, and a failed commit cuts the response.
             last = buf[..n].to_vec();
-        } else {
-            let q = std::time::Instant::now();
-            if streaming && sink.data(&buf[..n]).await.is_err() {
-                streaming = false; // the client went away; the object is still stored
-            }
-            ts += q.elapsed();
+        } else if streaming && sink.data(&buf[..n]).await.is_err() {
+            streaming = false; // the client went away; the object is still stored
         }
-        let q = std::time::Instant::now();
-        let ar = w.advance(n, |_| {}).await;
-        ta += q.elapsed();
-        if let Err(e) = ar {
+        if let Err(e) = w.advance(n, |_| {}).await {
             w.abort().await;
             if sent_head {
                 tracing::error!(bucket = %cname, object, error = %e, "cold GET: storing failed");
@@ -417,18 +399,7 @@ async fn fetch<S: ColdSink>(
             ),
         });
     }
-    let q = std::time::Instant::now();
-    let cr = w.commit(&opts).await;
-    eprintln!(
-        "COLD head={:?} reads={nr} read={:?} send={:?} adv={:?} commit={:?} total={:?}",
-        th,
-        tr,
-        ts,
-        ta,
-        q.elapsed(),
-        t0.elapsed()
-    );
-    if let Err(e) = cr {
+    if let Err(e) = w.commit(&opts).await {
         if sent_head {
             tracing::error!(bucket = %cname, object, error = %e, "cold GET: commit failed");
             return Ok(Served::Cut);
