@@ -25,7 +25,6 @@ MOTO_PORT=18541; PORT=18550
 PIN=""; CORES=2
 CPIN=""
 if [ "${SPLIT:-0}" = 1 ]; then PIN="taskset -c 1"; CORES=1; fi
-# SPLIT=2: as SPLIT=1, and curl on CPU 0 with the node (moto alone on CPU 1 in both passes).
 if [ "${SPLIT:-0}" = 2 ]; then PIN="taskset -c 1"; CORES=1; CPIN="taskset -c 0"; fi
 # REMOTE=rclone: `rclone serve s3` (Go, over a directory on the same file system) instead of
 # moto_server (Python, one interpreter lock), with AWS-shaped keys (rclone checks them).
@@ -44,7 +43,7 @@ S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT AWS_ACCESS_KEY_ID=$KEY AWS_SECRET_ACCESS
 PID=$!
 trap 'kill $PID $MOTO 2>/dev/null; wait $PID $MOTO 2>/dev/null; rm -rf $D' EXIT
 for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/v1/health >/dev/null && curl -s http://127.0.0.1:$MOTO_PORT >/dev/null && break; sleep 0.1; done
-# Objects in moto (two buckets: one read directly, one through the node), presigned URLs.
+# Objects in the remote's bucket `cold` (read directly with presigned URLs and through the node).
 "$PY" - $PORT $MOTO_PORT $N $KIB $D $KEY $SECRET <<'PYEOF'
 import os, sys, threading, boto3
 from botocore.config import Config
@@ -53,13 +52,12 @@ s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{mport}", aws_access_key
                   aws_secret_access_key=sys.argv[7], region_name="us-east-1", config=Config(max_pool_connections=16, signature_version="s3v4"))
 data = os.urandom(KIB * 1024)
 names = [f"o{i:05d}" for i in range(N)]
-for b in ("cold",):
-    s3.create_bucket(Bucket=b)
-    def put(j):
-        for n in names[j::8]:
-            s3.put_object(Bucket=b, Key=n, Body=data)
-    ts = [threading.Thread(target=put, args=(j,)) for j in range(8)]
-    [t.start() for t in ts]; [t.join() for t in ts]
+s3.create_bucket(Bucket="cold")
+def put(j):
+    for n in names[j::8]:
+        s3.put_object(Bucket="cold", Key=n, Body=data)
+ts = [threading.Thread(target=put, args=(j,)) for j in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
 with open(f"{d}/direct.cfg", "w") as f:
     for n in names:
         url = s3.generate_presigned_url("get_object", Params={"Bucket": "cold", "Key": n}, ExpiresIn=3600)
@@ -80,7 +78,7 @@ curl -s --fail -L -Z --parallel-max 8 -K $D/ais_put.cfg >/dev/null
 ticks() { awk '{print $14+$15}' /proc/$PID/stat; }
 mticks() { awk '{print $14+$15}' /proc/$MOTO/stat; }
 run() { # label cfg -> MiB/s
-    local t0 t1 c0 c1 bytes
+    local t0 t1 c0 c1 m0 m1 bytes
     c0=$(ticks); m0=$(mticks); t0=$(date +%s.%N)
     bytes=$($CPIN curl -s --fail -L -Z --parallel-max $PAR --parallel-immediate -K "$2" -w '%{size_download}\n' | awk '{s+=$1} END {print s}')
     t1=$(date +%s.%N); c1=$(ticks); m1=$(mticks)
