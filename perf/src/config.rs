@@ -46,8 +46,11 @@ pub struct RunArgs {
     /// Directory with release aisnode and aisloader.
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
-    /// Comma-separated sections: fio,node,scaling,peers,cores,rebalance.
-    #[arg(long, default_value = "fio,node,scaling,peers,cores,rebalance")]
+    /// Comma-separated sections: fio,node,scaling,peers,cores,rebalance,requests.
+    #[arg(
+        long,
+        default_value = "fio,node,scaling,peers,cores,rebalance,requests"
+    )]
     pub only: String,
     /// Short runs, two sizes, N = 1, 2: for developing the harness, not for reports.
     #[arg(long)]
@@ -99,6 +102,7 @@ pub enum Section {
     Peers,
     Cores,
     Rebalance,
+    Requests,
 }
 
 impl Section {
@@ -110,6 +114,7 @@ impl Section {
             Section::Peers => "peers",
             Section::Cores => "cores",
             Section::Rebalance => "rebalance",
+            Section::Requests => "requests",
         }
     }
 }
@@ -191,8 +196,9 @@ impl Config {
                 "peers" => Section::Peers,
                 "cores" => Section::Cores,
                 "rebalance" => Section::Rebalance,
+                "requests" => Section::Requests,
                 other => {
-                    bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores,rebalance)")
+                    bail!("unknown section {other:?} in --only (fio,node,scaling,peers,cores,rebalance,requests)")
                 }
             });
         }

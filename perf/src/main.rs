@@ -27,12 +27,14 @@ mod proc;
 mod rebalance;
 mod registry;
 mod report;
+mod requests;
 mod results;
 mod scaling;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use config::{Cli, Cmd, Config, RunArgs, Section};
+use proc::have;
 use results::Results;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -75,14 +77,6 @@ fn cleanup(work: &std::path::Path, remove_work_dir: bool) -> Result<()> {
     } else {
         bail!("could not undo: {}", failures.join("; "))
     }
-}
-
-fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null"))
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {
@@ -245,6 +239,9 @@ fn run(args: &RunArgs) -> Result<()> {
     }
     if cfg.has(Section::Rebalance) {
         plan.push(("rebalance", rebalance::run));
+    }
+    if cfg.has(Section::Requests) {
+        plan.push(("requests", requests::run));
     }
     for (name, f) in plan {
         let ts = Instant::now();

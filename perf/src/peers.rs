@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::env::DiskCounter;
 use crate::measure::{self, Endpoint, Load, Row};
 use crate::node::{Node, NodeSpec, S3_ACCESS_KEY, S3_SECRET_KEY};
-use crate::proc::{self, Server};
+use crate::proc::{self, have, Server};
 use crate::results::Results;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -39,14 +39,6 @@ pub struct System {
 pub struct Garage {
     config: PathBuf,
     key_id: String,
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null"))
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn log_path(cfg: &Config, name: &str) -> PathBuf {

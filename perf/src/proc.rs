@@ -285,6 +285,15 @@ pub fn run(
     Ok((status.success(), output))
 }
 
+/// Whether `program` is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program} >/dev/null"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Run a quick helper command (mkfs, losetup, mount, git, uname): stdout on success.
 pub fn quick(program: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(program)

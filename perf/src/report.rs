@@ -1076,6 +1076,7 @@ pub fn write(
     if !res.rebalance.is_empty() || res.notes.iter().any(|(s, _)| s == "rebalance") {
         rebalance_section(cfg, res, w, assets, &stem, ncpu)?;
     }
+    crate::requests::report(res, w);
     let other_notes: Vec<&(String, String)> = res
         .notes
         .iter()

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::env::{dev_of, DiskCounter};
 use crate::measure::{self, Endpoint, FioJob, Load, Row, MIB};
 use crate::node::{Node, NodeSpec};
-use crate::proc::{self, quick};
+use crate::proc::{self, have, quick};
 use crate::registry::{self, Resource};
 use crate::results::Results;
 use anyhow::{bail, Context, Result};
@@ -154,14 +154,6 @@ impl Drop for Cgroup {
             Some(e) => eprintln!("perf [scaling]: {e} (left in the registry for `perf cleanup`)"),
         }
     }
-}
-
-fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program} >/dev/null"))
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Why the section cannot run here, if it cannot.
