@@ -497,17 +497,6 @@ pub fn report(res: &Results, w: &mut String) {
             "nginx GET",
         );
     }
-    let machine = |sys: &str, op: &str| {
-        res.find(SECTION, sys, op, SIZE, 1)
-            .and_then(|r| median_run(r).map(|s| machine_us_per_op(r, s)))
-    };
-    if let (Some(g), Some(f)) = (machine("aisnode", "get"), machine("fio", "read")) {
-        let _ = writeln!(
-            w,
-            "\nBy the machine's figures, which count kernel threads' work for each (a loop device's worker, block completions): a GET straight to the core takes {g:.1} µs, {:.2} × fio's read ({f:.1} µs).",
-            g / f.max(1e-9)
-        );
-    }
     if let Some(put) = us("aisnode", "put") {
         row(
             w,
@@ -521,6 +510,17 @@ pub fn report(res: &Results, w: &mut String) {
         if let Some(ng_put) = us("nginx", "put") {
             let _ = writeln!(w, "\nA PUT here costs {:.2} × nginx's WebDAV PUT of the same bytes ({put:.1} against {ng_put:.1} µs of server CPU), which writes through the page cache and stores no checksum or metadata.", put / ng_put);
         }
+    }
+    let machine = |sys: &str, op: &str| {
+        res.find(SECTION, sys, op, SIZE, 1)
+            .and_then(|r| median_run(r).map(|s| machine_us_per_op(r, s)))
+    };
+    if let (Some(g), Some(f)) = (machine("aisnode", "get"), machine("fio", "read")) {
+        let _ = writeln!(
+            w,
+            "\nBy the machine's figures, which count kernel threads' work for each (a loop device's worker, block completions): a GET straight to the core takes {g:.1} µs, {:.2} × fio's read ({f:.1} µs).",
+            g / f.max(1e-9)
+        );
     }
     let _ = writeln!(w);
 }
