@@ -9,7 +9,8 @@
 //! 4. peers (s3s-fs, garage, rclone, nginx) through the same aisloader in S3 mode;
 //! 5. 1 vs 2 cores on small objects;
 //! 6. rebalance: a fourth target joins a loaded 3-target cluster (throughput vs fio, foreground
-//!    latency during vs before).
+//!    latency during vs before);
+//! 7. requests: CPU per 4 KiB request of one core beside nginx and fio in the same run.
 //!
 //! It only starts processes and reads /proc; nothing depends on this crate. Everything it
 //! creates outside itself is recorded (registry.rs) and removed on every exit path; `perf
@@ -100,7 +101,10 @@ fn check(args: &RunArgs) -> Result<Vec<String>> {
     if !root {
         problems.push("not root: section 3 (loop devices, mount, cgroup blkio) is skipped and section 4 cannot drop the page cache before GET runs".into());
     }
-    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling) || cfg.has(Section::Rebalance))
+    if (cfg.has(Section::Fio)
+        || cfg.has(Section::Scaling)
+        || cfg.has(Section::Rebalance)
+        || cfg.has(Section::Requests))
         && !have("fio")
     {
         problems.push("fio missing: `apt-get install fio`".into());
@@ -122,6 +126,13 @@ fn check(args: &RunArgs) -> Result<Vec<String>> {
         ] {
             if !have(p) {
                 problems.push(format!("{p} missing (its comparison is skipped): {how}"));
+            }
+        }
+    }
+    if cfg.has(Section::Requests) {
+        for (p, how) in requests::TOOLS {
+            if !have(p) {
+                problems.push(format!("{p} missing (section 7 is skipped): {how}"));
             }
         }
     }
@@ -201,7 +212,10 @@ fn run(args: &RunArgs) -> Result<()> {
     let mut res = Results::default();
     let env = env::capture(&cfg.work, &cfg.bin, &cfg.repo);
     let mut cfg = cfg;
-    if (cfg.has(Section::Fio) || cfg.has(Section::Scaling) || cfg.has(Section::Rebalance))
+    if (cfg.has(Section::Fio)
+        || cfg.has(Section::Scaling)
+        || cfg.has(Section::Rebalance)
+        || cfg.has(Section::Requests))
         && have("fio")
         && !measure::fio_engine_works(&cfg.work, "io_uring")
     {

@@ -26,6 +26,13 @@ use std::process::Command;
 use std::time::Duration;
 
 pub const SECTION: &str = "requests";
+/// What the section runs besides aisnode, and how to get it.
+pub const TOOLS: [(&str, &str); 4] = [
+    ("wrk", "apt-get install wrk"),
+    ("nginx", "apt-get install nginx-light"),
+    ("curl", "apt-get install curl"),
+    ("fio", "apt-get install fio"),
+];
 pub const SIZE: u64 = 4 * KIB;
 const WRK_S: u64 = 5;
 const WRK_CONNS: u32 = 16;
@@ -251,11 +258,7 @@ fn start_nginx(cfg: &Config, dir: &Path) -> Result<(Server, u16)> {
 }
 
 pub fn run(cfg: &Config, res: &mut Results) -> Result<()> {
-    for (p, how) in [
-        ("wrk", "apt-get install wrk"),
-        ("nginx", "apt-get install nginx-light"),
-        ("curl", "apt-get install curl"),
-    ] {
+    for (p, how) in TOOLS {
         if !proc::have(p) {
             res.note(SECTION, format!("{p} missing ({how}): section skipped"));
             return Ok(());
@@ -412,7 +415,7 @@ pub fn report(res: &Results, w: &mut String) {
         rows[0].samples.len(),
         rows[0].samples.first().map_or(0.0, |s| s.duration_s).round(),
     );
-    let _ = writeln!(w, "| request | server | requests/s | p50 ms | p99 ms | server CPU µs/request | machine CPU µs/request | runs (server µs) |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(w, "| request | server | requests/s | p50 ms | p99 ms | server CPU µs/request | machine CPU µs/request | runs (server µs) | errors |\n|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let Some(s) = median_run(r) else { continue };
         let what = match (r.system.as_str(), r.op.as_str()) {
@@ -432,13 +435,14 @@ pub fn report(res: &Results, w: &mut String) {
         let machine = format!("{:.1}", machine_us_per_op(r, s));
         let _ = writeln!(
             w,
-            "| {what} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {machine} | {} |",
+            "| {what} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {machine} | {} | {} |",
             r.system,
             s.ops_per_s,
             s.p50_us / 1e3,
             s.p99_us / 1e3,
             us_of(r, s),
-            runs.join(", ")
+            runs.join(", "),
+            r.samples.iter().map(|x| x.errors).sum::<u64>()
         );
     }
     let us = |sys: &str, op: &str| {
