@@ -152,40 +152,90 @@ fn walk(
         Err(e) => return Err(Error::io("readdir", dir, e)),
     };
     let mut ents: Vec<(String, bool)> = Vec::new();
+    // Only what can be listed is kept: files named `> after` under `prefix`, and directories
+    // that can hold such names. A page deep into a large flat directory then sorts only the
+    // names after its start, not the whole directory.
+    let mut full = String::new();
     for e in rd {
         let e = e.map_err(|e| Error::io("readdir", dir, e))?;
         let Ok(name) = e.file_name().into_string() else {
             continue;
         };
         let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        ents.push((name, is_dir));
+        full.clear();
+        if !rel.is_empty() {
+            full.push_str(rel);
+            full.push('/');
+        }
+        full.push_str(&name);
+        let keep = if is_dir {
+            full.push('/');
+            let d = full.as_str();
+            // The dir can contain matching names, and names after `after`: every name
+            // inside is <= after when d < after and is not its prefix.
+            (d.starts_with(prefix) || prefix.starts_with(d))
+                && (after.is_empty() || d >= after || after.starts_with(d))
+        } else {
+            full.starts_with(prefix) && full.as_str() > after
+        };
+        if keep {
+            ents.push((name, is_dir));
+        }
     }
-    let key = |(n, d): &(String, bool)| if *d { format!("{n}/") } else { n.clone() };
-    ents.sort_by_key(key);
+    // Walk order: the first `need` entries sorted (each yields at least one name unless it is
+    // an empty or vanished directory), then the rest only if those did not fill the page.
+    let need = limit.saturating_sub(out.len());
+    if ents.len() > need {
+        ents.select_nth_unstable_by(need, walk_order);
+    }
+    let at = need.min(ents.len());
+    let (head, tail) = ents.split_at_mut(at);
+    head.sort_unstable_by(walk_order);
+    if walk_sorted(head, dir, rel, prefix, after, limit, with_md, out)? {
+        return Ok(true);
+    }
+    tail.sort_unstable_by(walk_order);
+    walk_sorted(tail, dir, rel, prefix, after, limit, with_md, out)
+}
+
+/// The order a directory's entries are walked in: by `name`, with `/` appended to a
+/// directory's (the byte order of the full object names below it). No allocation.
+fn walk_order(a: &(String, bool), b: &(String, bool)) -> std::cmp::Ordering {
+    let (x, y) = (a.0.as_bytes(), b.0.as_bytes());
+    let n = x.len().min(y.len());
+    x[..n].cmp(&y[..n]).then_with(|| {
+        let slash = |d: bool| if d { &b"/"[..] } else { &b""[..] };
+        x[n..]
+            .iter()
+            .chain(slash(a.1))
+            .cmp(y[n..].iter().chain(slash(b.1)))
+    })
+}
+
+/// Walk `ents` (filtered and sorted by [`walk`]) into `out`; true once `out` holds `limit`.
+#[allow(clippy::too_many_arguments)]
+fn walk_sorted(
+    ents: &[(String, bool)],
+    dir: &Path,
+    rel: &str,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+    out: &mut Vec<ListEntry>,
+) -> Result<bool> {
     for (name, is_dir) in ents {
         let full = if rel.is_empty() {
             name.clone()
         } else {
             format!("{rel}/{name}")
         };
-        if is_dir {
-            let dprefix = format!("{full}/");
-            // Prefix filter: descend only if the dir can contain matching names.
-            if !(dprefix.starts_with(prefix) || prefix.starts_with(&dprefix)) {
-                continue;
-            }
-            // Start filter: every name inside is <= after when dprefix < after and is not its prefix.
-            if !after.is_empty() && dprefix.as_str() < after && !after.starts_with(&dprefix) {
-                continue;
-            }
-            if walk(&dir.join(&name), &full, prefix, after, limit, with_md, out)? {
+        if *is_dir {
+            if walk(&dir.join(name), &full, prefix, after, limit, with_md, out)? {
                 return Ok(true);
             }
         } else {
-            if !full.starts_with(prefix) || full.as_str() <= after {
-                continue;
-            }
-            let Some(e) = entry(full, &dir.join(&name), with_md) else {
+            let Some(e) = entry(full, &dir.join(name), with_md) else {
                 continue;
             };
             out.push(e);
@@ -248,6 +298,75 @@ mod tests {
             .map(|e| e.name)
             .collect();
         assert_eq!(pre2, vec!["a/c/d"]);
+    }
+
+    #[test]
+    fn pages_of_every_size_match_the_sorted_names_for_any_prefix_and_start() {
+        // Names whose directory and file forms interleave in byte order ('-' < '.' < '/' <
+        // '0'), several levels deep, and a flat run large enough that pages start mid-dir.
+        let t = tempfile::tempdir().unwrap();
+        let mp = Mountpath::init(t.path()).unwrap();
+        let b = Bck::ais("b");
+        mp.create_bucket(&b).unwrap();
+        let mut names: Vec<String> = [
+            "a-b", "a.b", "a/x-", "a/x/y", "a/x0", "a0/z", "a00", "b", "ba", "c/d/e/f", "c/d-",
+            "c/d0", "c/d/e0",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let dir = ["", "m/", "m/n/", "m-"][(x % 4) as usize];
+            names.push(format!("{dir}{:x}{i}", x % 4096));
+        }
+        mk(
+            &mp,
+            &b,
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        names.sort();
+        names.dedup();
+        for prefix in ["", "a", "a/", "m", "m/n", "m-", "c/d", "zz"] {
+            let want: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
+            for page in [1usize, 2, 3, 7, 64, 1000] {
+                let mut got = Vec::new();
+                let mut after = String::new();
+                loop {
+                    let p = list(&mp, &b, prefix, &after, page, false).unwrap();
+                    assert!(p.len() <= page);
+                    let Some(last) = p.last() else { break };
+                    after = last.name.clone();
+                    got.extend(p.into_iter().map(|e| e.name));
+                }
+                assert_eq!(
+                    got.iter().collect::<Vec<_>>(),
+                    want,
+                    "prefix {prefix:?} page {page}"
+                );
+            }
+            // A start name that is not itself an object.
+            for after in ["a-", "a/x.", "m/", "m/n/8", "c/d/e"] {
+                let want2: Vec<&String> = want
+                    .iter()
+                    .copied()
+                    .filter(|n| n.as_str() > after)
+                    .collect();
+                let got2: Vec<String> = list(&mp, &b, prefix, after, 10_000, false)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.name)
+                    .collect();
+                assert_eq!(
+                    got2.iter().collect::<Vec<_>>(),
+                    want2,
+                    "prefix {prefix:?} after {after:?}"
+                );
+            }
+        }
     }
 
     #[test]
