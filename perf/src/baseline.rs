@@ -13,11 +13,13 @@ use crate::config::{Config, Section};
 use crate::env::DiskCounter;
 use crate::measure::{self, Endpoint, FioJob, Load, Row};
 use crate::node::{Node, NodeSpec};
+use crate::proc;
 use crate::results::Results;
 use anyhow::{Context, Result};
 
-/// How late a GET profile starts recording: after aisloader listed the bucket.
-const GET_PROFILE_DELAY_MS: u64 = 5000;
+/// Longest wait for a GET profile's run to start serving GETs (aisloader lists the bucket
+/// first: 100k+ objects after the PUT rows).
+const GET_PROFILE_WAIT_S: u64 = 300;
 
 /// Most files one "new files" fio run creates (4 KiB objects: 256 MiB).
 const NEW_FILES_MAX: u64 = 65_536;
@@ -238,17 +240,32 @@ fn profile_small(
             if put { "put" } else { "get" },
             if direct { "-direct" } else { "" }
         );
-        // A GET run first lists the bucket (100k+ objects): it runs longer and the recording
-        // starts once the listing is over.
-        let delay_ms = if put { 0 } else { GET_PROFILE_DELAY_MS };
-        let run_s = cfg.node_duration_s + delay_ms as f64 / 1000.0;
-        let Some(p) = measure::Profiler::start(cfg, n.server.pid, run_s, delay_ms, &tag) else {
+        if !measure::profiler_works() {
             res.note(
                 "node",
                 "perf is not available: no profiles of the 4 KiB rows",
             );
             return Ok(());
-        };
+        }
+        // A GET run first lists the bucket (100k+ objects, not part of its duration): the
+        // recording starts once the node counts GETs, from a thread watching its metrics,
+        // and lasts the rest of the run.
+        let run_s = cfg.node_duration_s;
+        let record_s = (run_s - 0.5).max(1.0);
+        let (pid, port, cfg2, tag2) = (n.server.pid, n.port, cfg.clone(), tag.clone());
+        let profiler = std::thread::spawn(move || {
+            if !put {
+                let t0 = std::time::Instant::now();
+                let base = get_count(port).unwrap_or(0);
+                while get_count(port).unwrap_or(0) <= base {
+                    if t0.elapsed().as_secs() > GET_PROFILE_WAIT_S {
+                        return None;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+            measure::Profiler::start(&cfg2, pid, record_s, &tag2)
+        });
         let _ = measure::aisloader(
             cfg,
             &Load {
@@ -267,12 +284,27 @@ fn profile_small(
             &format!("node-profile-{tag}"),
         )?;
         n.server.check_running()?;
-        match p.finish() {
+        match profiler
+            .join()
+            .ok()
+            .flatten()
+            .and_then(measure::Profiler::finish)
+        {
             Some(text) => res.profiles.push((label, text)),
             None => res.note("node", format!("perf record of {label} failed")),
         }
     }
     Ok(())
+}
+
+/// The node's count of GET requests served (`ais_target_get_count` in its `/metrics`).
+fn get_count(port: u16) -> Option<u64> {
+    let text = proc::quick("curl", &["-s", &format!("http://127.0.0.1:{port}/metrics")]).ok()?;
+    text.lines()
+        .filter(|l| l.starts_with("ais_target_get_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .reduce(|a, b| a + b)
 }
 
 /// One aisloader run of section 2 (PUT or GET, through the proxy or direct), reported as it

@@ -666,6 +666,17 @@ pub fn size_tag(size: u64) -> String {
     }
 }
 
+/// Whether `perf record` can run here (installed, and allowed to sample).
+pub fn profiler_works() -> bool {
+    Command::new("perf")
+        .args(["record", "-q", "-o", "/dev/null", "--", "true"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A `perf record -g` of process `pid` for `seconds`, started now in the background; `None`
 /// when `perf` cannot run here (not installed, or not allowed).
 pub struct Profiler {
@@ -674,23 +685,11 @@ pub struct Profiler {
 }
 
 impl Profiler {
-    /// `delay_ms`: start recording that late (a GET run lists the bucket first); the
-    /// recording ends `seconds` after the start either way.
-    pub fn start(
-        cfg: &Config,
-        pid: i32,
-        seconds: f64,
-        delay_ms: u64,
-        tag: &str,
-    ) -> Option<Profiler> {
+    pub fn start(cfg: &Config, pid: i32, seconds: f64, tag: &str) -> Option<Profiler> {
         let data = cfg.work.join(format!("profile-{tag}.data"));
         let _ = std::fs::remove_file(&data);
         let mut cmd = Command::new("perf");
         cmd.args(["record", "-q", "-F", "999", "-g"]);
-        if delay_ms > 0 {
-            // perf refuses `-D 0`.
-            cmd.args(["-D", &delay_ms.to_string()]);
-        }
         let child = cmd
             .args(["-p", &pid.to_string(), "-o"])
             .arg(&data)

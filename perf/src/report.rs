@@ -995,7 +995,7 @@ pub fn write(
         let _ = writeln!(w, "### Where a 4 KiB request's CPU goes\n");
         let _ = writeln!(
             w,
-            "`perf record -F 999 -g` of the aisnode process during one extra run of each 4 KiB row (not counted above; GET runs last 5 s longer and their profiles start 5 s in, after aisloader's listing of the bucket). Per profile: the symbols with the most self time (kernel `[k]` and user `[.]`), then aisnode's user-space functions by inclusive time. Full text in [`{stem}/profiles.txt`]({stem}/profiles.txt).\n"
+            "`perf record -F 999 -g` of the aisnode process during one extra run of each 4 KiB row (not counted above; a GET run first lists the bucket, and its recording starts once the node counts GETs (its `/metrics`), so the listing is not in it). Per profile: the symbols with the most self time (kernel `[k]` and user `[.]`), then aisnode's user-space functions by inclusive time. Full text in [`{stem}/profiles.txt`]({stem}/profiles.txt).\n"
         );
         let mut all = String::new();
         for (label, text) in &res.profiles {
