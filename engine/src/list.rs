@@ -38,7 +38,13 @@ pub fn list(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(Error::io("stat", &root, e)),
     }
-    walk(&root, "", prefix, after, limit, with_md, &mut out)?;
+    let page = Page {
+        prefix,
+        after,
+        limit,
+        with_md,
+    };
+    walk(&root, "", &page, &mut out)?;
     if mp.has_escaped() {
         let esc = list_escaped(mp, bck, prefix, after, limit, with_md)?;
         if !esc.is_empty() {
@@ -136,15 +142,16 @@ fn entry(name: String, path: &Path, with_md: bool) -> Option<ListEntry> {
     Some(ListEntry { name, size, lom })
 }
 
-fn walk(
-    dir: &Path,
-    rel: &str,
-    prefix: &str,
-    after: &str,
+/// What one page asks for (see [`list`]).
+struct Page<'a> {
+    prefix: &'a str,
+    after: &'a str,
     limit: usize,
     with_md: bool,
-    out: &mut Vec<ListEntry>,
-) -> Result<bool> {
+}
+
+fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<ListEntry>) -> Result<bool> {
+    let (prefix, after) = (page.prefix, page.after);
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         // A directory removed by a concurrent DELETE simply has nothing left to list.
@@ -184,18 +191,18 @@ fn walk(
     }
     // Walk order: the first `need` entries sorted (each yields at least one name unless it is
     // an empty or vanished directory), then the rest only if those did not fill the page.
-    let need = limit.saturating_sub(out.len());
+    let need = page.limit.saturating_sub(out.len());
     if ents.len() > need {
         ents.select_nth_unstable_by(need, walk_order);
     }
     let at = need.min(ents.len());
     let (head, tail) = ents.split_at_mut(at);
     head.sort_unstable_by(walk_order);
-    if walk_sorted(head, dir, rel, prefix, after, limit, with_md, out)? {
+    if walk_sorted(head, dir, rel, page, out)? {
         return Ok(true);
     }
     tail.sort_unstable_by(walk_order);
-    walk_sorted(tail, dir, rel, prefix, after, limit, with_md, out)
+    walk_sorted(tail, dir, rel, page, out)
 }
 
 /// The order a directory's entries are walked in: by `name`, with `/` appended to a
@@ -213,15 +220,11 @@ fn walk_order(a: &(String, bool), b: &(String, bool)) -> std::cmp::Ordering {
 }
 
 /// Walk `ents` (filtered and sorted by [`walk`]) into `out`; true once `out` holds `limit`.
-#[allow(clippy::too_many_arguments)]
 fn walk_sorted(
     ents: &[(String, bool)],
     dir: &Path,
     rel: &str,
-    prefix: &str,
-    after: &str,
-    limit: usize,
-    with_md: bool,
+    page: &Page,
     out: &mut Vec<ListEntry>,
 ) -> Result<bool> {
     for (name, is_dir) in ents {
@@ -231,15 +234,15 @@ fn walk_sorted(
             format!("{rel}/{name}")
         };
         if *is_dir {
-            if walk(&dir.join(name), &full, prefix, after, limit, with_md, out)? {
+            if walk(&dir.join(name), &full, page, out)? {
                 return Ok(true);
             }
         } else {
-            let Some(e) = entry(full, &dir.join(name), with_md) else {
+            let Some(e) = entry(full, &dir.join(name), page.with_md) else {
                 continue;
             };
             out.push(e);
-            if out.len() >= limit {
+            if out.len() >= page.limit {
                 return Ok(true);
             }
         }
