@@ -225,6 +225,13 @@ fn profile_small(
     bucket: &str,
     disks: &[DiskCounter],
 ) -> Result<()> {
+    if !measure::profiler_works() {
+        res.note(
+            "node",
+            "perf is not available: no profiles of the 4 KiB rows",
+        );
+        return Ok(());
+    }
     for (put, direct) in [(true, false), (true, true), (false, false), (false, true)] {
         let label = format!(
             "{} 4 KiB{}",
@@ -240,13 +247,6 @@ fn profile_small(
             if put { "put" } else { "get" },
             if direct { "-direct" } else { "" }
         );
-        if !measure::profiler_works() {
-            res.note(
-                "node",
-                "perf is not available: no profiles of the 4 KiB rows",
-            );
-            return Ok(());
-        }
         // A GET run first lists the bucket (100k+ objects, not part of its duration): the
         // recording starts once the node counts GETs, from a thread watching its metrics,
         // and lasts the rest of the run.
@@ -299,8 +299,9 @@ fn profile_small(
 
 /// The node's count of GET requests served (`ais_target_get_count` in its `/metrics`).
 fn get_count(port: u16) -> Option<u64> {
-    let text = proc::quick("curl", &["-s", &format!("http://127.0.0.1:{port}/metrics")]).ok()?;
-    text.lines()
+    let (_, body) = proc::http_get(port, "/metrics").ok()?;
+    String::from_utf8_lossy(&body)
+        .lines()
         .filter(|l| l.starts_with("ais_target_get_count"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .map(|v| v as u64)

@@ -10,6 +10,7 @@ use crate::registry::{self, Resource};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -442,4 +443,87 @@ pub fn free_port_run(base: u16, count: u16) -> Result<u16> {
         return Ok(first);
     }
     bail!("no run of {count} free ports after {base}")
+}
+
+/// Deadline of one connect, read or write of [`http_get`].
+const HTTP_TIMEOUT_MS: u64 = 5_000;
+
+/// GET `path` from 127.0.0.1:`port`: (status, body). One connection per request.
+pub fn http_get(port: u16, path: &str) -> Result<(u16, Vec<u8>)> {
+    let t = Some(Duration::from_millis(HTTP_TIMEOUT_MS));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(HTTP_TIMEOUT_MS))
+        .with_context(|| format!("connect {addr}"))?;
+    s.set_read_timeout(t)?;
+    s.set_write_timeout(t)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    let mut head: Option<(usize, u16, Option<usize>, bool)> = None;
+    loop {
+        let n = s
+            .read(&mut chunk)
+            .map_err(|e| anyhow!("read from {addr}: {e}"))?;
+        buf.extend_from_slice(&chunk[..n]);
+        if head.is_none() {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let status: u16 = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|x| x.parse().ok())
+                    .with_context(|| format!("bad status line from {addr}: {text:?}"))?;
+                let mut len = None;
+                let mut chunked = false;
+                for l in text.lines().skip(1) {
+                    if let Some((k, v)) = l.split_once(':') {
+                        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+                        if k == "content-length" {
+                            len = v.parse().ok();
+                        } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                            chunked = true;
+                        }
+                    }
+                }
+                head = Some((end + 4, status, len, chunked));
+            }
+        }
+        if let Some((start, status, len, chunked)) = head {
+            let body = &buf[start..];
+            let complete = match (len, chunked) {
+                (Some(l), _) => body.len() >= l,
+                (None, true) => body.ends_with(b"0\r\n\r\n"),
+                (None, false) => n == 0,
+            };
+            if complete || n == 0 {
+                let body = if chunked {
+                    dechunk(body)
+                } else {
+                    body[..len.unwrap_or(body.len()).min(body.len())].to_vec()
+                };
+                return Ok((status, body));
+            }
+        } else if n == 0 {
+            bail!("{addr} closed before a complete response head");
+        }
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&b[..i])
+            .ok()
+            .and_then(|x| usize::from_str_radix(x.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 || b.len() < i + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + size]);
+        b = &b[(i + 4 + size).min(b.len())..];
+    }
+    out
 }
