@@ -870,6 +870,7 @@ fn start_open_cache(core: &Rc<Core>, cap: usize) {
             since_sweep += OPEN_CACHE_CHECK_MS;
             if since_sweep >= OPEN_CACHE_SWEEP_MS {
                 engine::opencache::sweep();
+                engine::dircache::DIRS.sweep();
                 since_sweep = 0;
             }
         }

@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod cksum;
+pub mod dircache;
 pub mod ec;
 pub mod ecstore;
 pub mod error;

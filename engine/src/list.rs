@@ -1,8 +1,11 @@
 //! Listing a bucket's objects on one mountpath in name order, with prefix and an exclusive
 //! start name, stopping after `limit` entries. Blocking (readdir); callers run it off the
 //! reactor. Directories are walked in the order of `name + "/"`, which is exactly the byte
-//! order of the full object names they contain, so the walk can stop early.
+//! order of the full object names they contain, so the walk can stop early. A large directory
+//! unchanged for a while is read once and its sorted names kept between pages
+//! ([`crate::dircache`]): a page then finds its start by binary search.
 
+use crate::dircache::{DirCache, Sorted, DIRS};
 use crate::error::Error;
 use crate::layout::{needs_escape, unescape_rel, Bck, CT_ESCAPED, CT_OBJECT};
 use crate::lom::Lom;
@@ -28,6 +31,19 @@ pub fn list(
     limit: usize,
     with_md: bool,
 ) -> Result<Vec<ListEntry>> {
+    list_in(&DIRS, mp, bck, prefix, after, limit, with_md)
+}
+
+/// [`list`] with large directories' names kept in `dirs`.
+fn list_in(
+    dirs: &DirCache,
+    mp: &Mountpath,
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+) -> Result<Vec<ListEntry>> {
     let root = bck.dir(&mp.path).join(CT_OBJECT);
     let mut out = Vec::new();
     if limit == 0 {
@@ -43,6 +59,7 @@ pub fn list(
         after,
         limit,
         with_md,
+        dirs,
     };
     walk(&root, "", &page, &mut out)?;
     if mp.has_escaped() {
@@ -142,16 +159,44 @@ fn entry(name: String, path: &Path, with_md: bool) -> Option<ListEntry> {
     Some(ListEntry { name, size, lom })
 }
 
-/// What one page asks for (see [`list`]).
+/// What one page asks for (see [`list`]), and where large directories' names are kept.
 struct Page<'a> {
     prefix: &'a str,
     after: &'a str,
     limit: usize,
     with_md: bool,
+    dirs: &'a DirCache,
+}
+
+/// Sets `full` to the entry's name below the bucket (`rel/name`, with `/` appended for a
+/// directory) and says whether the page can list it: a file named `> after` under `prefix`,
+/// or a directory that can hold such names.
+fn keeps(full: &mut String, rel: &str, name: &str, is_dir: bool, page: &Page) -> bool {
+    let (prefix, after) = (page.prefix, page.after);
+    full.clear();
+    if !rel.is_empty() {
+        full.push_str(rel);
+        full.push('/');
+    }
+    full.push_str(name);
+    if is_dir {
+        full.push('/');
+        let d = full.as_str();
+        // The dir can contain matching names, and names after `after`: every name
+        // inside is <= after when d < after and is not its prefix.
+        (d.starts_with(prefix) || prefix.starts_with(d))
+            && (after.is_empty() || d >= after || after.starts_with(d))
+    } else {
+        full.starts_with(prefix) && full.as_str() > after
+    }
 }
 
 fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<ListEntry>) -> Result<bool> {
-    let (prefix, after) = (page.prefix, page.after);
+    match page.dirs.sorted(dir) {
+        Ok(Some(names)) => return walk_cached(&names, dir, rel, page, out),
+        Ok(None) => {}
+        Err(e) => return Err(Error::io("readdir", dir, e)),
+    }
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         // A directory removed by a concurrent DELETE simply has nothing left to list.
@@ -159,9 +204,8 @@ fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<ListEntry>) -> Result<
         Err(e) => return Err(Error::io("readdir", dir, e)),
     };
     let mut ents: Vec<(String, bool)> = Vec::new();
-    // Only what can be listed is kept: files named `> after` under `prefix`, and directories
-    // that can hold such names. A page deep into a large flat directory then sorts only the
-    // names after its start, not the whole directory.
+    // Only what can be listed is kept. A page deep into a large flat directory then sorts
+    // only the names after its start, not the whole directory.
     let mut full = String::new();
     for e in rd {
         let e = e.map_err(|e| Error::io("readdir", dir, e))?;
@@ -169,23 +213,7 @@ fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<ListEntry>) -> Result<
             continue;
         };
         let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        full.clear();
-        if !rel.is_empty() {
-            full.push_str(rel);
-            full.push('/');
-        }
-        full.push_str(&name);
-        let keep = if is_dir {
-            full.push('/');
-            let d = full.as_str();
-            // The dir can contain matching names, and names after `after`: every name
-            // inside is <= after when d < after and is not its prefix.
-            (d.starts_with(prefix) || prefix.starts_with(d))
-                && (after.is_empty() || d >= after || after.starts_with(d))
-        } else {
-            full.starts_with(prefix) && full.as_str() > after
-        };
-        if keep {
+        if keeps(&mut full, rel, &name, is_dir, page) {
             ents.push((name, is_dir));
         }
     }
@@ -197,52 +225,11 @@ fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<ListEntry>) -> Result<
     }
     let at = need.min(ents.len());
     let (head, tail) = ents.split_at_mut(at);
-    head.sort_unstable_by(walk_order);
-    if walk_sorted(head, dir, rel, page, out)? {
-        return Ok(true);
-    }
-    tail.sort_unstable_by(walk_order);
-    walk_sorted(tail, dir, rel, page, out)
-}
-
-/// The order a directory's entries are walked in: by `name`, with `/` appended to a
-/// directory's (the byte order of the full object names below it). No allocation.
-fn walk_order(a: &(String, bool), b: &(String, bool)) -> std::cmp::Ordering {
-    let (x, y) = (a.0.as_bytes(), b.0.as_bytes());
-    let n = x.len().min(y.len());
-    x[..n].cmp(&y[..n]).then_with(|| {
-        let slash = |d: bool| if d { &b"/"[..] } else { &b""[..] };
-        x[n..]
-            .iter()
-            .chain(slash(a.1))
-            .cmp(y[n..].iter().chain(slash(b.1)))
-    })
-}
-
-/// Walk `ents` (filtered and sorted by [`walk`]) into `out`; true once `out` holds `limit`.
-fn walk_sorted(
-    ents: &[(String, bool)],
-    dir: &Path,
-    rel: &str,
-    page: &Page,
-    out: &mut Vec<ListEntry>,
-) -> Result<bool> {
-    for (name, is_dir) in ents {
-        let full = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        if *is_dir {
-            if walk(&dir.join(name), &full, page, out)? {
-                return Ok(true);
-            }
-        } else {
-            let Some(e) = entry(full, &dir.join(name), page.with_md) else {
-                continue;
-            };
-            out.push(e);
-            if out.len() >= page.limit {
+    for part in [head, tail] {
+        part.sort_unstable_by(walk_order);
+        for (name, is_dir) in part.iter() {
+            keeps(&mut full, rel, name, *is_dir, page);
+            if visit(dir, name, *is_dir, &full, page, out)? {
                 return Ok(true);
             }
         }
@@ -250,9 +237,106 @@ fn walk_sorted(
     Ok(false)
 }
 
+/// [`walk`] over a directory's cached names (in walk order): the page's start and prefix are
+/// found by binary search, so a page costs what it lists, not the directory's size.
+fn walk_cached(
+    names: &Sorted,
+    dir: &Path,
+    rel: &str,
+    page: &Page,
+    out: &mut Vec<ListEntry>,
+) -> Result<bool> {
+    let base = if rel.is_empty() {
+        String::new()
+    } else {
+        format!("{rel}/")
+    };
+    // The first name at or after `bound` (a name as seen from inside `dir`), or the directory
+    // just before it whose names `bound` falls among.
+    let from = |bound: &str| {
+        let i = names.partition_point(|n, d| order(n, d, bound, false).is_lt());
+        match i.checked_sub(1).map(|j| names.get(j)) {
+            Some((n, true))
+                if bound.len() > n.len()
+                    && bound.starts_with(n)
+                    && bound.as_bytes()[n.len()] == b'/' =>
+            {
+                i - 1
+            }
+            _ => i,
+        }
+    };
+    let mut start = 0;
+    match page.after.strip_prefix(base.as_str()) {
+        Some(a) => start = from(a),
+        // `after` sorts past every name in here.
+        None if page.after > base.as_str() => return Ok(false),
+        None => {}
+    }
+    match page.prefix.strip_prefix(base.as_str()) {
+        Some(p) => start = start.max(from(p)),
+        None if !base.starts_with(page.prefix) => return Ok(false),
+        None => {}
+    }
+    let mut full = String::new();
+    for i in start..names.len() {
+        let (name, is_dir) = names.get(i);
+        if !keeps(&mut full, rel, name, is_dir, page) {
+            if full.as_str() > page.prefix && !full.starts_with(page.prefix) {
+                break; // past the names under the prefix
+            }
+            continue;
+        }
+        if visit(dir, name, is_dir, &full, page, out)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Lists one kept entry of `dir`: a directory's names (recursively) or a file. `full` is as
+/// [`keeps`] left it. True once `out` holds the page.
+fn visit(
+    dir: &Path,
+    name: &str,
+    is_dir: bool,
+    full: &str,
+    page: &Page,
+    out: &mut Vec<ListEntry>,
+) -> Result<bool> {
+    if is_dir {
+        return walk(&dir.join(name), &full[..full.len() - 1], page, out);
+    }
+    if let Some(e) = entry(full.to_string(), &dir.join(name), page.with_md) {
+        out.push(e);
+    }
+    Ok(out.len() >= page.limit)
+}
+
+/// The order a directory's entries are walked in: by `name`, with `/` appended to a
+/// directory's (the byte order of the full object names below it). No allocation.
+pub(crate) fn walk_order(a: &(String, bool), b: &(String, bool)) -> std::cmp::Ordering {
+    order(&a.0, a.1, &b.0, b.1)
+}
+
+/// Compares `x` and `y`, each with `/` appended when its flag is set.
+fn order(x: &str, x_dir: bool, y: &str, y_dir: bool) -> std::cmp::Ordering {
+    let (x, y) = (x.as_bytes(), y.as_bytes());
+    let n = x.len().min(y.len());
+    x[..n].cmp(&y[..n]).then_with(|| {
+        let slash = |d: bool| if d { &b"/"[..] } else { &b""[..] };
+        x[n..]
+            .iter()
+            .chain(slash(x_dir))
+            .cmp(y[n..].iter().chain(slash(y_dir)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dircache::SETTLE;
+    use std::time::Duration;
 
     fn mk(mp: &Mountpath, b: &Bck, names: &[&str]) {
         for n in names {
@@ -333,43 +417,95 @@ mod tests {
         );
         names.sort();
         names.dedup();
-        for prefix in ["", "a", "a/", "m", "m/n", "m-", "c/d", "zz"] {
-            let want: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
-            for page in [1usize, 2, 3, 7, 64, 1000] {
-                let mut got = Vec::new();
-                let mut after = String::new();
-                loop {
-                    let p = list(&mp, &b, prefix, &after, page, false).unwrap();
-                    assert!(p.len() <= page);
-                    let Some(last) = p.last() else { break };
-                    after = last.name.clone();
-                    got.extend(p.into_iter().map(|e| e.name));
+        // Read per page (never settled), and from cached sorted names (every directory).
+        let never = DirCache::new(Duration::from_secs(u64::MAX / 4), 0, 1 << 30);
+        let always = DirCache::new(Duration::ZERO, 0, 1 << 30);
+        for (dirs, cached) in [(&never, false), (&always, true)] {
+            for prefix in ["", "a", "a/", "m", "m/n", "m-", "c/d", "zz"] {
+                let want: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
+                for page in [1usize, 2, 3, 7, 64, 1000] {
+                    let mut got = Vec::new();
+                    let mut after = String::new();
+                    loop {
+                        let p = list_in(dirs, &mp, &b, prefix, &after, page, false).unwrap();
+                        assert!(p.len() <= page);
+                        let Some(last) = p.last() else { break };
+                        after = last.name.clone();
+                        got.extend(p.into_iter().map(|e| e.name));
+                    }
+                    assert_eq!(
+                        got.iter().collect::<Vec<_>>(),
+                        want,
+                        "prefix {prefix:?} page {page} cached {cached}"
+                    );
                 }
-                assert_eq!(
-                    got.iter().collect::<Vec<_>>(),
-                    want,
-                    "prefix {prefix:?} page {page}"
-                );
-            }
-            // A start name that is not itself an object.
-            for after in ["a-", "a/x.", "m/", "m/n/8", "c/d/e"] {
-                let want2: Vec<&String> = want
-                    .iter()
-                    .copied()
-                    .filter(|n| n.as_str() > after)
-                    .collect();
-                let got2: Vec<String> = list(&mp, &b, prefix, after, 10_000, false)
-                    .unwrap()
-                    .into_iter()
-                    .map(|e| e.name)
-                    .collect();
-                assert_eq!(
-                    got2.iter().collect::<Vec<_>>(),
-                    want2,
-                    "prefix {prefix:?} after {after:?}"
-                );
+                // A start name that is not itself an object.
+                for after in ["a-", "a/x.", "m/", "m/n/8", "c/d/e"] {
+                    let want2: Vec<&String> = want
+                        .iter()
+                        .copied()
+                        .filter(|n| n.as_str() > after)
+                        .collect();
+                    let got2: Vec<String> = list_in(dirs, &mp, &b, prefix, after, 10_000, false)
+                        .unwrap()
+                        .into_iter()
+                        .map(|e| e.name)
+                        .collect();
+                    assert_eq!(
+                        got2.iter().collect::<Vec<_>>(),
+                        want2,
+                        "prefix {prefix:?} after {after:?} cached {cached}"
+                    );
+                }
             }
         }
+        assert_eq!(never.held().0, 0);
+        assert!(always.held().0 >= 5, "{:?}", always.held());
+    }
+
+    #[test]
+    fn a_cached_directory_changed_between_pages_lists_its_new_state() {
+        let t = tempfile::tempdir().unwrap();
+        let mp = Mountpath::init(t.path()).unwrap();
+        let b = Bck::ais("b");
+        mp.create_bucket(&b).unwrap();
+        let names: Vec<String> = (0..600).map(|i| format!("o{i:04}")).collect();
+        mk(
+            &mp,
+            &b,
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let dirs = DirCache::new(SETTLE, 512, 1 << 30);
+        let page = |after: &str| -> Vec<String> {
+            list_in(&dirs, &mp, &b, "", after, 100, false)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        // Written just now: read per page, not kept.
+        assert_eq!(page(""), names[..100]);
+        assert_eq!(dirs.held().0, 0);
+        std::thread::sleep(SETTLE + Duration::from_millis(100));
+        assert_eq!(page(""), names[..100]);
+        assert_eq!(dirs.held().0, 1, "a settled directory of 600 names is kept");
+        assert_eq!(page("o0099"), names[100..200]);
+        // One name removed, one added, one replaced by a larger file, in the kept directory.
+        fs::remove_file(b.fqn(&mp.path, "o0250")).unwrap();
+        fs::write(b.fqn(&mp.path, "o0250x"), b"new").unwrap();
+        fs::write(b.fqn(&mp.path, "o0260"), vec![7u8; 5000]).unwrap();
+        let p = list_in(&dirs, &mp, &b, "", "o0199", 100, false).unwrap();
+        let got: Vec<&str> = p.iter().map(|e| e.name.as_str()).collect();
+        let mut want: Vec<&str> = names[200..301].iter().map(String::as_str).collect();
+        want.retain(|n| *n != "o0250");
+        want.insert(50, "o0250x");
+        assert_eq!(got[..100], want[..100]);
+        assert_eq!(p.iter().find(|e| e.name == "o0260").unwrap().size, 5000);
+        assert_eq!(
+            dirs.held().0,
+            0,
+            "a changed directory is dropped until it settles"
+        );
     }
 
     #[test]

@@ -166,3 +166,45 @@ def test_list_while_putting(node):
     want = {**preload, **writer.acked}
     assert [n for n, _ in final] == sorted(want), "after the writes: the listing is not exactly the objects PUT"
     assert dict(final) == want
+
+
+FLAT = 1500  # one flat directory per mountpath, each large enough to be kept between pages
+
+
+def test_list_of_a_settled_bucket_sees_changes_between_pages(node):
+    """A bucket written more than two seconds ago is listed from its directories' names kept
+    between pages; a name added, one deleted and one rewritten with another size, all past
+    the cursor between two pages, show in the rest of that same listing."""
+    client = make_client(node.endpoint)
+    bucket = client.bucket("settled").create()
+    s = requests.Session()
+    want = {}
+
+    def put(name, size):
+        r = s.put(obj_url(node.endpoint, "settled", name), data=det_bytes(name, size), timeout=REQ_TIMEOUT)
+        assert r.status_code == 200, f"PUT {name}: {r.status_code} {r.text[:200]}"
+        want[name] = size
+
+    for k in range(FLAT):
+        put(f"f-{k:06d}", size_of(f"f-{k:06d}"))
+    for rnd in range(3):
+        time.sleep(2.5)  # past the settling time: the directories' names are kept
+        listed, uuid, token, pages = [], "", "", 0
+        while True:
+            page = bucket.list_objects(props="name,size", page_size=100, uuid=uuid, continuation_token=token)
+            listed += [(e.name, e.size) for e in page.entries]
+            pages += 1
+            if pages == 3 + rnd * 4:
+                later = sorted(n for n in want if n > listed[-1][0])
+                gone, near, resized = later[len(later) // 2], later[10], later[20]
+                r = s.delete(obj_url(node.endpoint, "settled", gone), timeout=REQ_TIMEOUT)
+                assert r.status_code == 200, f"DELETE {gone}: {r.status_code}"
+                del want[gone]
+                put(f"{near}-new", 77)
+                put(resized, want[resized] + 5000)
+            if not page.continuation_token:
+                break
+            uuid, token = page.uuid, page.continuation_token
+        assert pages > 3 + rnd * 4, f"round {rnd}: only {pages} pages"
+        assert [n for n, _ in listed] == sorted(want), f"round {rnd}: the listing is not exactly the objects"
+        assert dict(listed) == want, f"round {rnd}: sizes differ"
