@@ -13,8 +13,9 @@
 //! with the ones read just before the names were: a name created, removed or renamed in the
 //! directory moves its ctime. The kernel stamps ctime from a coarse clock (and some file
 //! systems keep whole seconds), so two changes close together can leave it equal: a directory
-//! is cached only when its ctime lay [`SETTLE`] before the moment of that `stat`, after which
-//! any change must stamp a later ctime. A directory written to more recently is read on every
+//! is cached only when its ctime lay [`crate::opencache::settle_ns`] (50 ms, or 2 s for whole
+//! seconds) before the moment of that `stat`, after which any change must stamp a later
+//! ctime. A directory written to more recently is read on every
 //! page, as before (a bucket being filled while it is listed).
 //!
 //! Memory. At most [`MAX_BYTES`] of names (packed, about 8 bytes per name beyond its text);
@@ -32,8 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long before the `stat` preceding its readdir a directory's ctime must lie for its names
-/// to be cached (above the coarsest timestamp granularity of a local file system, one second).
+/// The longest a directory's ctime must lie before the `stat` preceding its readdir for its
+/// names to be cached (see [`crate::opencache::settle_ns`]).
 pub const SETTLE: Duration = Duration::from_secs(2);
 /// Directories with fewer names are read per page (as cheap as the page itself).
 pub const MIN_NAMES: usize = 512;
@@ -63,16 +64,20 @@ impl Stamp {
         }
     }
 
-    /// Its ctime lies at least `settle` before `now`.
-    fn settled(&self, now: SystemTime, settle: Duration) -> bool {
+    /// Its ctime lies at least `settle` (by default as its granularity needs) before `now`.
+    fn settled(&self, now: SystemTime, settle: Option<Duration>) -> bool {
         let Ok(now) = now.duration_since(UNIX_EPOCH) else {
             return false;
         };
-        let Some(limit) = now.checked_sub(settle) else {
-            return false;
-        };
         let (s, ns) = self.ctime;
-        s >= 0 && Duration::new(s as u64, ns.clamp(0, 999_999_999) as u32) <= limit
+        if s < 0 {
+            return false;
+        }
+        let ctime = Duration::new(s as u64, ns.clamp(0, 999_999_999) as u32);
+        let settle = settle.unwrap_or_else(|| {
+            Duration::from_nanos(crate::opencache::settle_ns(ctime.as_nanos() as i64) as u64)
+        });
+        now.checked_sub(settle).is_some_and(|limit| ctime <= limit)
     }
 }
 
@@ -145,14 +150,15 @@ struct Held {
 
 /// Directories' sorted names, validated per lookup (see the module documentation).
 pub struct DirCache {
-    settle: Duration,
+    /// `None`: as the ctime's granularity needs.
+    settle: Option<Duration>,
     min_names: usize,
     max_bytes: usize,
     held: Mutex<(HashMap<PathBuf, Held>, usize)>,
 }
 
 impl DirCache {
-    pub fn new(settle: Duration, min_names: usize, max_bytes: usize) -> DirCache {
+    pub fn new(settle: Option<Duration>, min_names: usize, max_bytes: usize) -> DirCache {
         DirCache {
             settle,
             min_names,
@@ -265,7 +271,7 @@ fn drop_idle(map: &mut HashMap<PathBuf, Held>, bytes: &mut usize, now: Instant) 
 }
 
 /// The cache the listings of this process share.
-pub static DIRS: LazyLock<DirCache> = LazyLock::new(|| DirCache::new(SETTLE, MIN_NAMES, MAX_BYTES));
+pub static DIRS: LazyLock<DirCache> = LazyLock::new(|| DirCache::new(None, MIN_NAMES, MAX_BYTES));
 
 #[cfg(test)]
 mod tests {
@@ -292,7 +298,7 @@ mod tests {
         );
         let small = dir_of(t.path(), "small", 10);
         let one = 600 * 4 + 2 + 4 + 602 * 8 + 64;
-        let dc = DirCache::new(Duration::ZERO, 512, 2 * one + 100);
+        let dc = DirCache::new(Some(Duration::ZERO), 512, 2 * one + 100);
         let s = dc.sorted(&a).unwrap().unwrap();
         assert_eq!(s.len(), 602);
         // Walk order: the directory `n1` sorts as `n1/`, after the file `n1-x` ('-' < '/').
@@ -314,9 +320,26 @@ mod tests {
         assert_eq!(dc.held().0, 2, "a small directory is read, not kept");
         assert!(dc.sorted(&t.path().join("none")).unwrap().is_none());
         // Not settled: the caller reads it.
-        let young = DirCache::new(Duration::from_secs(3600), 0, 1 << 20);
+        let young = DirCache::new(Some(Duration::from_secs(3600)), 0, 1 << 20);
         assert!(young.sorted(&a).unwrap().is_none());
         dc.sweep();
         assert_eq!(dc.held().0, 2, "used just now: kept");
+    }
+
+    #[test]
+    fn a_ctime_in_whole_seconds_must_lie_two_seconds_back_one_with_nanoseconds_50_ms() {
+        let at = |s: i64, ns: i64| Stamp {
+            dev: 1,
+            ino: 1,
+            mtime: (s, ns),
+            ctime: (s, ns),
+        };
+        let t = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(s * 1000 + ms);
+        assert!(!at(100, 0).settled(t(101, 900), None));
+        assert!(at(100, 0).settled(t(102, 0), None));
+        assert!(!at(100, 7).settled(t(100, 40), None));
+        assert!(at(100, 7).settled(t(100, 60), None));
+        assert!(!at(100, 7).settled(t(99, 0), None), "a ctime in the future");
+        assert!(at(100, 7).settled(t(100, 1), Some(Duration::ZERO)));
     }
 }

@@ -418,8 +418,8 @@ mod tests {
         names.sort();
         names.dedup();
         // Read per page (never settled), and from cached sorted names (every directory).
-        let never = DirCache::new(Duration::from_secs(u64::MAX / 4), 0, 1 << 30);
-        let always = DirCache::new(Duration::ZERO, 0, 1 << 30);
+        let never = DirCache::new(Some(Duration::from_secs(u64::MAX / 4)), 0, 1 << 30);
+        let always = DirCache::new(Some(Duration::ZERO), 0, 1 << 30);
         for (dirs, cached) in [(&never, false), (&always, true)] {
             for prefix in ["", "a", "a/", "m", "m/n", "m-", "c/d", "zz"] {
                 let want: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();
@@ -475,7 +475,7 @@ mod tests {
             &b,
             &names.iter().map(String::as_str).collect::<Vec<_>>(),
         );
-        let dirs = DirCache::new(SETTLE, 512, 1 << 30);
+        let dirs = DirCache::new(Some(SETTLE), 512, 1 << 30);
         let page = |after: &str| -> Vec<String> {
             list_in(&dirs, &mp, &b, "", after, 100, false)
                 .unwrap()

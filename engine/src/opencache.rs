@@ -16,9 +16,10 @@
 //!
 //! The kernel stamps ctime from a coarse clock (one scheduler tick), so two changes within
 //! one tick can leave ctime equal. An entry is therefore trusted without re-reading its xattr
-//! only when its ctime lies [`SETTLE_NS`] (far more than a tick) before the moment its
-//! metadata was last read: any change after that moment must stamp a later ctime. A
-//! younger entry re-reads the xattr through its descriptor on every hit until it settles.
+//! only when its ctime lies [`settle_ns`] before the moment its metadata was last read (far
+//! more than a tick, or two seconds on a file system that keeps whole seconds): any change
+//! after that moment must stamp a later ctime. A younger entry re-reads the xattr through
+//! its descriptor on every hit until it settles.
 //!
 //! Each executor thread that calls [`enable`] has its own cache (shard-nothing: no locks);
 //! other threads bypass it. Entries unused between two [`sweep`]s are closed, so a deleted
@@ -33,8 +34,20 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// How long before the moment its metadata was read an entry's ctime must lie for the entry
-/// to be trusted without re-reading the xattr (far above the kernel's timestamp granularity).
+/// to be trusted without re-reading the xattr (far above the kernel's clock tick).
 pub const SETTLE_NS: i64 = 50_000_000;
+
+/// How long before a moment a file's ctime must lie for any change after that moment to be
+/// sure to stamp a later ctime: [`SETTLE_NS`], or two seconds when `ctime_ns` has no
+/// sub-second part (a file system that keeps whole seconds, such as ext4 with 128-byte
+/// inodes, stamps two changes within one second alike).
+pub fn settle_ns(ctime_ns: i64) -> i64 {
+    if ctime_ns % 1_000_000_000 == 0 {
+        2_000_000_000
+    } else {
+        SETTLE_NS
+    }
+}
 
 /// The inode state an entry was validated against.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -217,7 +230,7 @@ pub(crate) fn lookup(path: &Path) -> Lookup {
         }
         e.used = true;
         c.hits += 1;
-        if e.stamp.ctime_ns + SETTLE_NS < e.read_at_ns {
+        if e.stamp.ctime_ns + settle_ns(e.stamp.ctime_ns) < e.read_at_ns {
             let mut lom = e.lom.clone();
             lom.atime_ns = cur.1;
             Lookup::Hit(e.file.clone(), lom)
