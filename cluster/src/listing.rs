@@ -241,7 +241,9 @@ fn with_shard_files(
 }
 
 /// Up to `limit` objects of `bck` named `> after` with `prefix` over all `mps`, in name
-/// order, each name once (blocking: readdir).
+/// order, each name once (the first mountpath's copy that is there), with the mountpath that
+/// holds it (blocking: readdir). Names are merged before any file is read: a page stats
+/// `limit` objects, not `limit` per mountpath.
 fn objects(
     mps: &[Arc<engine::mountpath::Mountpath>],
     bck: &Bck,
@@ -250,15 +252,18 @@ fn objects(
     limit: usize,
     with_md: bool,
 ) -> engine::Result<Vec<(engine::list::ListEntry, String)>> {
-    let mut all = Vec::new();
-    for m in mps {
-        let part = engine::list::list(m, bck, prefix, after, limit, with_md)?;
-        all.extend(part.into_iter().map(|e| (e, m.path_str.clone())));
-    }
-    all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    all.dedup_by(|a, b| a.0.name == b.0.name);
-    all.truncate(limit);
-    Ok(all)
+    let found = |after: &str, want: usize| {
+        let mut all = Vec::new();
+        for (i, m) in mps.iter().enumerate() {
+            let part = engine::list::names(m, bck, prefix, after, want)?;
+            all.extend(part.into_iter().map(|f| (f, i)));
+        }
+        Ok(all)
+    };
+    Ok(engine::list::fill(limit, after, with_md, found)?
+        .into_iter()
+        .map(|(e, i)| (e, mps[i].path_str.clone()))
+        .collect())
 }
 
 /// The virtual directory `name` is in, one level below `prefix` (AIS `LsNoRecursion`):

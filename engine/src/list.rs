@@ -12,7 +12,7 @@ use crate::lom::Lom;
 use crate::mountpath::Mountpath;
 use crate::Result;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct ListEntry {
@@ -44,6 +44,44 @@ fn list_in(
     limit: usize,
     with_md: bool,
 ) -> Result<Vec<ListEntry>> {
+    let found = |after: &str, want: usize| {
+        let v = names_in(dirs, mp, bck, prefix, after, want)?;
+        Ok(v.into_iter().map(|f| (f, ())).collect())
+    };
+    Ok(fill(limit, after, with_md, found)?
+        .into_iter()
+        .map(|(e, ())| e)
+        .collect())
+}
+
+/// A name a walk found and the file that holds it, not yet `stat`ed.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// The first `limit` names `> after` starting with `prefix` on `mp`, in byte order, without
+/// reading their files: a caller merging several mountpaths stats only the names it keeps
+/// (see [`fill`]).
+pub fn names(
+    mp: &Mountpath,
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<Found>> {
+    names_in(&DIRS, mp, bck, prefix, after, limit)
+}
+
+fn names_in(
+    dirs: &DirCache,
+    mp: &Mountpath,
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<Found>> {
     let root = bck.dir(&mp.path).join(CT_OBJECT);
     let mut out = Vec::new();
     if limit == 0 {
@@ -58,16 +96,56 @@ fn list_in(
         prefix,
         after,
         limit,
-        with_md,
         dirs,
     };
     walk(&root, "", &page, &mut out)?;
     if mp.has_escaped() {
-        let esc = list_escaped(mp, bck, prefix, after, limit, with_md)?;
+        let esc = list_escaped(mp, bck, prefix, after, limit)?;
         if !esc.is_empty() {
             out.extend(esc);
             out.sort_by(|a, b| a.name.cmp(&b.name));
             out.truncate(limit);
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `limit` listing entries named `> after`, from the names `found(start, want)` gives:
+/// the first `want` names `> start` of each source it merges (any order; a name may come from
+/// several sources, each tagged with a `T`: the first of them whose file is still there is
+/// listed). Only the names listed are `stat`ed (and their metadata read when `with_md`); a
+/// name whose file vanished since the readdir is replaced by asking for more.
+pub fn fill<T: Clone>(
+    limit: usize,
+    after: &str,
+    with_md: bool,
+    mut found: impl FnMut(&str, usize) -> Result<Vec<(Found, T)>>,
+) -> Result<Vec<(ListEntry, T)>> {
+    let mut out = Vec::new();
+    let mut cursor = after.to_string();
+    while out.len() < limit {
+        let want = limit - out.len();
+        let mut got = found(&cursor, want)?;
+        got.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let mut distinct = 0;
+        let mut i = 0;
+        while i < got.len() && distinct < want {
+            let end = i + got[i..]
+                .iter()
+                .take_while(|f| f.0.name == got[i].0.name)
+                .count();
+            distinct += 1;
+            cursor.clone_from(&got[i].0.name);
+            for f in &got[i..end] {
+                if let Some(e) = entry(&f.0.name, &f.0.path, with_md) {
+                    out.push((e, f.1.clone()));
+                    break;
+                }
+            }
+            i = end;
+        }
+        if distinct < want {
+            break; // every source ran out
         }
     }
     Ok(out)
@@ -83,9 +161,8 @@ fn list_escaped(
     prefix: &str,
     after: &str,
     limit: usize,
-    with_md: bool,
-) -> Result<Vec<ListEntry>> {
-    let mut found: Vec<(String, std::path::PathBuf)> = Vec::new();
+) -> Result<Vec<Found>> {
+    let mut found: Vec<Found> = Vec::new();
     walk_escaped(
         &bck.dir(&mp.path).join(CT_ESCAPED),
         &mut Vec::new(),
@@ -94,20 +171,14 @@ fn list_escaped(
                 // A plain-path name at its escaped path is a conflict fallback; if its plain path
                 // holds the object (a crash between the two steps of a later PUT), that one is it.
                 if needs_escape(&name) || !is_file(&bck.plain_fqn(&mp.path, &name)) {
-                    found.push((name, path));
+                    found.push(Found { name, path });
                 }
             }
         },
     )?;
-    found.sort();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
     found.truncate(limit);
-    let mut out = Vec::with_capacity(found.len());
-    for (name, path) in found {
-        if let Some(e) = entry(name, &path, with_md) {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    Ok(found)
 }
 
 pub(crate) fn walk_escaped(
@@ -146,7 +217,7 @@ fn is_file(p: &Path) -> bool {
 }
 
 /// A listing entry for the object file at `path`; `None` if it went away meanwhile.
-fn entry(name: String, path: &Path, with_md: bool) -> Option<ListEntry> {
+fn entry(name: &str, path: &Path, with_md: bool) -> Option<ListEntry> {
     let (size, lom) = if with_md {
         match crate::object::read_lom_path(path) {
             Ok(l) => (l.size, Some(l)),
@@ -156,15 +227,18 @@ fn entry(name: String, path: &Path, with_md: bool) -> Option<ListEntry> {
     } else {
         (fs::metadata(path).ok()?.len(), None)
     };
-    Some(ListEntry { name, size, lom })
+    Some(ListEntry {
+        name: name.to_string(),
+        size,
+        lom,
+    })
 }
 
-/// What one page asks for (see [`list`]), and where large directories' names are kept.
+/// What one page asks for (see [`names`]), and where large directories' names are kept.
 struct Page<'a> {
     prefix: &'a str,
     after: &'a str,
     limit: usize,
-    with_md: bool,
     dirs: &'a DirCache,
 }
 
@@ -191,7 +265,7 @@ fn keeps(full: &mut String, rel: &str, name: &str, is_dir: bool, page: &Page) ->
     }
 }
 
-fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<ListEntry>) -> Result<bool> {
+fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<Found>) -> Result<bool> {
     match page.dirs.sorted(dir) {
         Ok(Some(names)) => return walk_cached(&names, dir, rel, page, out),
         Ok(None) => {}
@@ -244,7 +318,7 @@ fn walk_cached(
     dir: &Path,
     rel: &str,
     page: &Page,
-    out: &mut Vec<ListEntry>,
+    out: &mut Vec<Found>,
 ) -> Result<bool> {
     let base = if rel.is_empty() {
         String::new()
@@ -302,14 +376,15 @@ fn visit(
     is_dir: bool,
     full: &str,
     page: &Page,
-    out: &mut Vec<ListEntry>,
+    out: &mut Vec<Found>,
 ) -> Result<bool> {
     if is_dir {
         return walk(&dir.join(name), &full[..full.len() - 1], page, out);
     }
-    if let Some(e) = entry(full.to_string(), &dir.join(name), page.with_md) {
-        out.push(e);
-    }
+    out.push(Found {
+        name: full.to_string(),
+        path: dir.join(name),
+    });
     Ok(out.len() >= page.limit)
 }
 
@@ -506,6 +581,80 @@ mod tests {
             0,
             "a changed directory is dropped until it settles"
         );
+    }
+
+    #[test]
+    fn fill_stats_only_merged_names_and_replaces_vanished_ones() {
+        // Two sources as two mountpaths' readdirs: names found whose files are then gone
+        // (n05, n06 on the first), and a name on both whose first copy is gone (n05).
+        let t = tempfile::tempdir().unwrap();
+        let src: Vec<Vec<Found>> = [(0..20, "a"), (20..30, "b")]
+            .into_iter()
+            .map(|(r, d)| {
+                fs::create_dir(t.path().join(d)).unwrap();
+                let mut v: Vec<Found> = r
+                    .map(|i| {
+                        let name = format!("n{i:02}");
+                        let path = t.path().join(d).join(&name);
+                        fs::write(&path, vec![0u8; i]).unwrap();
+                        Found { name, path }
+                    })
+                    .collect();
+                if d == "b" {
+                    let path = t.path().join("b/n05");
+                    fs::write(&path, b"b").unwrap();
+                    v.insert(
+                        0,
+                        Found {
+                            name: "n05".into(),
+                            path,
+                        },
+                    );
+                }
+                v
+            })
+            .collect();
+        fs::remove_file(t.path().join("a/n05")).unwrap();
+        fs::remove_file(t.path().join("a/n06")).unwrap();
+        let asked = std::cell::Cell::new(0);
+        let found = |after: &str, want: usize| {
+            let mut all = Vec::new();
+            for (i, s) in src.iter().enumerate() {
+                asked.set(asked.get() + 1);
+                let part = s.iter().filter(|f| f.name.as_str() > after).take(want);
+                all.extend(part.cloned().map(|f| (f, i)));
+            }
+            Ok(all)
+        };
+        let page = fill(8, "", false, found).unwrap();
+        let got: Vec<(&str, u64, usize)> = page
+            .iter()
+            .map(|(e, i)| (e.name.as_str(), e.size, *i))
+            .collect();
+        let want = [
+            ("n00", 0, 0),
+            ("n01", 1, 0),
+            ("n02", 2, 0),
+            ("n03", 3, 0),
+            ("n04", 4, 0),
+            ("n05", 1, 1),
+            ("n07", 7, 0),
+            ("n08", 8, 0),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(asked.get(), 4, "one more round for the vanished n06");
+        let mut all = Vec::new();
+        let mut after = String::new();
+        loop {
+            let p = fill(3, &after, false, found).unwrap();
+            assert!(p.len() <= 3);
+            let Some(last) = p.last() else { break };
+            after = last.0.name.clone();
+            all.extend(p.into_iter().map(|(e, _)| e.name));
+        }
+        let mut names: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
+        names.retain(|n| n != "n06");
+        assert_eq!(all, names);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# usage: list.sh BIN_A [BIN_B]   (env SECS=20: how long wrk fills the bucket; PS: page size)
+# usage: list.sh BIN_A [BIN_B]   (env SECS=20: how long wrk fills the bucket; PS: page size;
+#   MPS: number of mountpaths, default the node's two)
 # Listing cost of one flat bucket: fill it with 4 KiB objects (wrk + put.lua straight to the
 # core for SECS seconds), then list every name with `ais ls --name-only` (pages of the
 # cluster's maximum, or PS names), twice per binary, alternating; node CPU and wall time.
@@ -7,8 +8,10 @@ BIN_A=${1:?aisnode binary}; BIN_B=${2:-$1}; SECS=${SECS:-20}
 AIS=${AIS_BIN:-target/release/ais}
 D=$(mktemp -d ${BENCH_DIR:-/var/tmp}/list.XXXX)
 PID=
+MP_ARGS=()
+for i in $(seq ${MPS:-0}); do mkdir -p $D/m$i; MP_ARGS+=(--mountpath $D/m$i); done
 start() {
-  $1 --port 18080 --core-port-base 18100 --data-dir $D --cores 1 --no-fsync >>$D/log 2>&1 &
+  $1 --port 18080 --core-port-base 18100 --data-dir $D --cores 1 --no-fsync "${MP_ARGS[@]}" >>$D/log 2>&1 &
   PID=$!
   for i in $(seq 100); do curl -sf http://127.0.0.1:18080/v1/health >/dev/null && break; sleep 0.1; done
 }
