@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # usage: list.sh BIN_A [BIN_B]   (env SECS=20: how long wrk fills the bucket; PS: page size;
-#   MPS: number of mountpaths, default the node's two)
+#   MPS: number of mountpaths, default the node's two; S3=1: list with boto3's ListObjectsV2
+#   paginator through /s3, 1000 keys a page, instead of the ais CLI; PY: its python)
 # Listing cost of one flat bucket: fill it with 4 KiB objects (wrk + put.lua straight to the
 # core for SECS seconds), then list every name with `ais ls --name-only` (pages of the
 # cluster's maximum, or PS names), twice per binary, alternating; node CPU and wall time.
@@ -24,7 +25,15 @@ stop
 for r in 1 2; do for b in $BIN_A $BIN_B; do
   start $b
   t0=$(awk '{print $14+$15}' /proc/$PID/stat); s0=$(date +%s.%N)
-  n=$(AIS_ENDPOINT=http://127.0.0.1:18080 $AIS ls ais://b --name-only -H ${PS:+--page-size $PS} | wc -l)
+  if [ -n "${S3:-}" ]; then
+    n=$(${PY:-.venv/bin/python} -c '
+import boto3
+c = boto3.client("s3", endpoint_url="http://127.0.0.1:18080/s3", aws_access_key_id="k",
+                 aws_secret_access_key="s", region_name="us-east-1")
+print(sum(p.get("KeyCount", 0) for p in c.get_paginator("list_objects_v2").paginate(Bucket="b")))')
+  else
+    n=$(AIS_ENDPOINT=http://127.0.0.1:18080 $AIS ls ais://b --name-only -H ${PS:+--page-size $PS} | wc -l)
+  fi
   s1=$(date +%s.%N); t1=$(awk '{print $14+$15}' /proc/$PID/stat)
   echo "$b: $n names, $(python3 -c "print('%.2f s wall, %.2f s node CPU' % ($s1-$s0, ($t1-$t0)/100))")"
   stop
