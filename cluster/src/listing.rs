@@ -252,18 +252,30 @@ fn objects(
     limit: usize,
     with_md: bool,
 ) -> engine::Result<Vec<(engine::list::ListEntry, String)>> {
-    let found = |after: &str, want: usize| {
-        let mut all = Vec::new();
-        for (i, m) in mps.iter().enumerate() {
-            let part = engine::list::names(m, bck, prefix, after, want)?;
-            all.extend(part.into_iter().map(|f| (f, i)));
-        }
-        Ok(all)
-    };
+    let found = |after: &str, want: usize| names(mps, bck, prefix, after, want, false);
     Ok(engine::list::fill(limit, after, with_md, found)?
         .into_iter()
         .map(|(e, i)| (e, mps[i].path_str.clone()))
         .collect())
+}
+
+/// The first `want` names `> after` with `prefix` on each of `mps`, tagged with the
+/// mountpath's index; no file read (blocking: readdir). With `collapse`, a directory below
+/// the prefix is one name, `dir/` (see [`engine::list::names`]).
+fn names(
+    mps: &[Arc<engine::mountpath::Mountpath>],
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    want: usize,
+    collapse: bool,
+) -> engine::Result<Vec<(engine::list::Found, usize)>> {
+    let mut all = Vec::new();
+    for (i, m) in mps.iter().enumerate() {
+        let part = engine::list::names(m, bck, prefix, after, want, collapse)?;
+        all.extend(part.into_iter().map(|f| (f, i)));
+    }
+    Ok(all)
 }
 
 /// The virtual directory `name` is in, one level below `prefix` (AIS `LsNoRecursion`):
@@ -277,7 +289,8 @@ pub fn dir_below(prefix: &str, name: &str) -> Option<String> {
 /// One page of a non-recursive listing (AIS `LsNoRecursion`, as for an S3 delimiter `/`):
 /// the objects directly under `prefix` and, unless `no_dirs`, one entry per virtual
 /// directory below it (`prefix` + one more path level + `/`), all `> after`, in name order.
-/// A directory's subtree is skipped, not listed and dropped.
+/// A directory's subtree is skipped, not listed and dropped: names are read without their
+/// files, and only the objects listed are `stat`ed.
 fn one_level(
     mps: &[Arc<engine::mountpath::Mountpath>],
     bck: &Bck,
@@ -290,32 +303,35 @@ fn one_level(
     let mut last_dir = String::new();
     while out.len() < q.page_size {
         let want = q.page_size - out.len();
-        let batch = objects(mps, bck, &q.prefix, &cursor, want, with_md)?;
+        let batch = engine::list::group(names(mps, bck, &q.prefix, &cursor, want, true)?);
         let exhausted = batch.len() < want;
-        let mut skipped = false;
-        for (e, mp) in batch {
-            match dir_below(&q.prefix, &e.name) {
+        for copies in batch.iter().take(want) {
+            let name = &copies[0].0.name;
+            if *name <= cursor {
+                continue; // inside a directory already passed
+            }
+            match dir_below(&q.prefix, name) {
                 None => {
-                    cursor.clone_from(&e.name);
-                    out.push(Item::Object(e, mp));
+                    cursor.clone_from(name);
+                    if let Some((e, i)) = engine::list::first_present(copies, with_md) {
+                        out.push(Item::Object(e, mps[i].path_str.clone()));
+                    }
                 }
                 Some(dir) => {
                     // Next: what sorts after the directory's subtree (the cursor always grows).
                     let past = format!("{dir}{AFTER_ALL}");
-                    cursor = if past > e.name { past } else { e.name };
+                    cursor = if past > *name { past } else { name.clone() };
                     if dir != last_dir && !no_dirs && dir > q.after {
                         out.push(Item::Dir(dir.clone()));
                     }
                     last_dir = dir;
-                    skipped = true;
-                    break;
                 }
             }
             if out.len() == q.page_size {
                 break;
             }
         }
-        if exhausted && !skipped {
+        if exhausted {
             break;
         }
     }
@@ -711,6 +727,31 @@ mod tests {
             }
         }
         assert_eq!(got, ["a/", "a0", "b/", "top", "z"]);
+        // Every page size, under two prefixes: a directory met mid-batch is skipped and the
+        // batch goes on past it.
+        for (prefix, want) in [
+            ("", vec!["a/", "a0", "b/", "top", "z"]),
+            ("a/", vec!["a/1", "a/2", "a/x/", "a/y/"]),
+        ] {
+            for size in 1..=6 {
+                let (mut got, mut after) = (Vec::new(), String::new());
+                loop {
+                    let page = names(
+                        &one_level(&mps, &b, &q(prefix, &after, size), false, false).unwrap(),
+                    );
+                    assert!(page.len() <= size);
+                    let Some(last) = page.last() else { break };
+                    after.clone_from(last);
+                    got.extend(page);
+                }
+                assert_eq!(got, want, "prefix {prefix:?} page {size}");
+            }
+        }
+        // A name on both mountpaths (as while resilver copies it) is listed once.
+        std::fs::write(b.fqn(&mps[1].path, "a0"), b"second").unwrap();
+        std::fs::write(b.fqn(&mps[0].path, "top"), b"second").unwrap();
+        let all = one_level(&mps, &b, &q("", "", 100), false, false).unwrap();
+        assert_eq!(names(&all), ["a/", "a0", "b/", "top", "z"]);
         // A partial last path element: S3-delimiter semantics.
         let partial = one_level(&mps, &b, &q("a/x", "", 100), false, false).unwrap();
         assert_eq!(names(&partial), ["a/x/"]);

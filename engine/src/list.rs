@@ -45,8 +45,17 @@ fn list_in(
     with_md: bool,
 ) -> Result<Vec<ListEntry>> {
     let found = |after: &str, want: usize| {
-        let v = names_in(dirs, mp, bck, prefix, after, want)?;
-        Ok(v.into_iter().map(|f| (f, ())).collect())
+        let page = Page {
+            prefix,
+            after,
+            limit: want,
+            collapse: false,
+            dirs,
+        };
+        Ok(names_in(mp, bck, &page)?
+            .into_iter()
+            .map(|f| (f, ()))
+            .collect())
     };
     Ok(fill(limit, after, with_md, found)?
         .into_iter()
@@ -63,28 +72,31 @@ pub struct Found {
 
 /// The first `limit` names `> after` starting with `prefix` on `mp`, in byte order, without
 /// reading their files: a caller merging several mountpaths stats only the names it keeps
-/// (see [`fill`]).
+/// (see [`fill`]). With `collapse`, a directory below the prefix is one name, `dir/` (its
+/// path the directory's), instead of the names inside it: the names a non-recursive listing
+/// needs, found without walking subtrees. Escaped names are returned whole either way.
 pub fn names(
     mp: &Mountpath,
     bck: &Bck,
     prefix: &str,
     after: &str,
     limit: usize,
+    collapse: bool,
 ) -> Result<Vec<Found>> {
-    names_in(&DIRS, mp, bck, prefix, after, limit)
+    let page = Page {
+        prefix,
+        after,
+        limit,
+        collapse,
+        dirs: &DIRS,
+    };
+    names_in(mp, bck, &page)
 }
 
-fn names_in(
-    dirs: &DirCache,
-    mp: &Mountpath,
-    bck: &Bck,
-    prefix: &str,
-    after: &str,
-    limit: usize,
-) -> Result<Vec<Found>> {
+fn names_in(mp: &Mountpath, bck: &Bck, page: &Page) -> Result<Vec<Found>> {
     let root = bck.dir(&mp.path).join(CT_OBJECT);
     let mut out = Vec::new();
-    if limit == 0 {
+    if page.limit == 0 {
         return Ok(out);
     }
     match fs::metadata(&root) {
@@ -92,19 +104,13 @@ fn names_in(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(Error::io("stat", &root, e)),
     }
-    let page = Page {
-        prefix,
-        after,
-        limit,
-        dirs,
-    };
-    walk(&root, "", &page, &mut out)?;
+    walk(&root, "", page, &mut out)?;
     if mp.has_escaped() {
-        let esc = list_escaped(mp, bck, prefix, after, limit)?;
+        let esc = list_escaped(mp, bck, page.prefix, page.after, page.limit)?;
         if !esc.is_empty() {
             out.extend(esc);
             out.sort_by(|a, b| a.name.cmp(&b.name));
-            out.truncate(limit);
+            out.truncate(page.limit);
         }
     }
     Ok(out)
@@ -125,30 +131,36 @@ pub fn fill<T: Clone>(
     let mut cursor = after.to_string();
     while out.len() < limit {
         let want = limit - out.len();
-        let mut got = found(&cursor, want)?;
-        got.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-        let mut distinct = 0;
-        let mut i = 0;
-        while i < got.len() && distinct < want {
-            let end = i + got[i..]
-                .iter()
-                .take_while(|f| f.0.name == got[i].0.name)
-                .count();
-            distinct += 1;
-            cursor.clone_from(&got[i].0.name);
-            for f in &got[i..end] {
-                if let Some(e) = entry(&f.0.name, &f.0.path, with_md) {
-                    out.push((e, f.1.clone()));
-                    break;
-                }
-            }
-            i = end;
+        let names = group(found(&cursor, want)?);
+        for copies in names.iter().take(want) {
+            cursor.clone_from(&copies[0].0.name);
+            out.extend(first_present(copies, with_md));
         }
-        if distinct < want {
+        if names.len() < want {
             break; // every source ran out
         }
     }
     Ok(out)
+}
+
+/// Names gathered from several sources, sorted, each with its copies in the order gathered.
+pub fn group<T>(mut found: Vec<(Found, T)>) -> Vec<Vec<(Found, T)>> {
+    found.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let mut out: Vec<Vec<(Found, T)>> = Vec::new();
+    for f in found {
+        match out.last_mut() {
+            Some(g) if g[0].0.name == f.0.name => g.push(f),
+            _ => out.push(vec![f]),
+        }
+    }
+    out
+}
+
+/// The listing entry of the first of `copies` (one name's) whose file is still there.
+pub fn first_present<T: Clone>(copies: &[(Found, T)], with_md: bool) -> Option<(ListEntry, T)> {
+    copies
+        .iter()
+        .find_map(|(f, t)| Some((entry(&f.name, &f.path, with_md)?, t.clone())))
 }
 
 /// The objects stored at escaped paths (`%ox`, see [`crate::layout::escaped_rel`]) with
@@ -239,6 +251,7 @@ struct Page<'a> {
     prefix: &'a str,
     after: &'a str,
     limit: usize,
+    collapse: bool,
     dirs: &'a DirCache,
 }
 
@@ -379,6 +392,16 @@ fn visit(
     out: &mut Vec<Found>,
 ) -> Result<bool> {
     if is_dir {
+        if page.collapse && full.len() > page.prefix.len() && full.starts_with(page.prefix) {
+            // A directory below the prefix: one name, `dir/`, unless the page starts past it.
+            if full > page.after {
+                out.push(Found {
+                    name: full.to_string(),
+                    path: dir.join(name),
+                });
+            }
+            return Ok(out.len() >= page.limit);
+        }
         return walk(&dir.join(name), &full[..full.len() - 1], page, out);
     }
     out.push(Found {
@@ -512,6 +535,37 @@ mod tests {
                         got.iter().collect::<Vec<_>>(),
                         want,
                         "prefix {prefix:?} page {page} cached {cached}"
+                    );
+                }
+                // Collapsed: the names directly under the prefix and one `dir/` per directory
+                // below it, as a non-recursive listing pages through them.
+                let mut want_c: Vec<String> = want
+                    .iter()
+                    .map(|n| match n[prefix.len()..].find('/') {
+                        Some(i) => n[..prefix.len() + i + 1].to_string(),
+                        None => (*n).clone(),
+                    })
+                    .collect();
+                want_c.dedup();
+                for size in [1usize, 3, 1000] {
+                    let (mut got, mut after) = (Vec::new(), String::new());
+                    loop {
+                        let page = Page {
+                            prefix,
+                            after: &after,
+                            limit: size,
+                            collapse: true,
+                            dirs,
+                        };
+                        let p = names_in(&mp, &b, &page).unwrap();
+                        assert!(p.len() <= size);
+                        let Some(last) = p.last() else { break };
+                        after = last.name.clone();
+                        got.extend(p.into_iter().map(|f| f.name));
+                    }
+                    assert_eq!(
+                        got, want_c,
+                        "collapsed: prefix {prefix:?} page {size} cached {cached}"
                     );
                 }
                 // A start name that is not itself an object.

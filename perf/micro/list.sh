@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # usage: list.sh BIN_A [BIN_B]   (env SECS=20: how long wrk fills the bucket; PS: page size;
 #   MPS: number of mountpaths, default the node's two; S3=1: list with boto3's ListObjectsV2
-#   paginator through /s3, 1000 keys a page, instead of the ais CLI; PY: its python)
+#   paginator through /s3, 1000 keys a page, instead of the ais CLI; PY: its python; with
+#   PUT_DIRS=N the objects are spread over N directories, and S3=1 lists with Delimiter '/')
 # Listing cost of one flat bucket: fill it with 4 KiB objects (wrk + put.lua straight to the
 # core for SECS seconds), then list every name with `ais ls --name-only` (pages of the
 # cluster's maximum, or PS names), twice per binary, alternating; node CPU and wall time.
@@ -30,7 +31,9 @@ for r in 1 2; do for b in $BIN_A $BIN_B; do
 import boto3
 c = boto3.client("s3", endpoint_url="http://127.0.0.1:18080/s3", aws_access_key_id="k",
                  aws_secret_access_key="s", region_name="us-east-1")
-print(sum(p.get("KeyCount", 0) for p in c.get_paginator("list_objects_v2").paginate(Bucket="b")))')
+kw = {"Delimiter": "/"} if "'"${PUT_DIRS:-}"'" else {}
+pages = c.get_paginator("list_objects_v2").paginate(Bucket="b", **kw)
+print(sum(p.get("KeyCount", 0) for p in pages))')
   else
     n=$(AIS_ENDPOINT=http://127.0.0.1:18080 $AIS ls ais://b --name-only -H ${PS:+--page-size $PS} | wc -l)
   fi

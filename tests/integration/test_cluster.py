@@ -28,6 +28,7 @@ from aistore.sdk.errors import AISError, ErrBckAlreadyExists, ErrBckNotFound, Er
 import hrw
 from aisutil import KiB, MiB, bck_url, det_bytes, make_client, obj_url, xxh_hex
 from clusterutil import Cluster, ClusterNode, NodeError
+from s3util import boto3_client
 
 # pytest-timeout: the slowest, 10,000 PUTs + listings, ~25 s on a quiet box; the margin is for a
 # loaded 2-CPU CI box.
@@ -388,6 +389,16 @@ def test_list_10000_objects_in_pages(cluster, client, nonprimary):
     entries = make_client(cluster.primary.endpoint).bucket(bucket).list_all_objects(props="name,size")
     assert [e.name for e in entries] == want
     assert all(e.size == len(objs[e.name]) for e in entries)
+
+    # S3 with Delimiter "/" through a proxy: the directories as common prefixes (each on all
+    # three targets, listed once), then one directory's objects in pages across the targets.
+    s3 = boto3_client(f"{nonprimary.endpoint}/s3", unsigned=True)
+    top = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in top.get("CommonPrefixes", [])] == [f"d{i}/" for i in range(7)]
+    assert "Contents" not in top and not top["IsTruncated"]
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix="d3/", Delimiter="/", PaginationConfig={"PageSize": 300})
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == [n for n in want if n.startswith("d3/")]
     print(f"PUT {N_LIST} objects in {put_s:.1f}s ({N_LIST / put_s:.0f}/s)")
 
 

@@ -823,7 +823,9 @@ def test_list_objects_v2(s3, list_bucket, prefix, delimiter, max_keys):
 
 @pytest.mark.parametrize(
     "start_after,prefix,delimiter",
-    [("a/x/2.bin", "", None), ("b", "b", None), ("c.txt", "", "/"), ("a.txt", "", "/"), ("b/x/1.bin", "b/", None)],
+    [("a/x/2.bin", "", None), ("b", "b", None), ("c.txt", "", "/"), ("a.txt", "", "/"), ("b/x/1.bin", "b/", None),
+     # Starting inside a would-be common prefix.
+     ("a/x/2.bin", "", "/"), ("b/x/1.bin", "b/", "/")],
 )
 def test_list_objects_v2_start_after(s3, list_bucket, start_after, prefix, delimiter):
     what = f"ListObjectsV2 start-after={start_after!r} prefix={prefix!r} delimiter={delimiter!r}"

@@ -15,40 +15,51 @@ pub(crate) async fn gather(
     after: &str,
     limit: usize,
 ) -> S3Result<Vec<xml::ObjectEntry>> {
-    let q = ListQuery {
-        prefix: prefix.to_string(),
-        after: after.to_string(),
-        page_size: limit,
-        props: "name,size,custom,checksum,last-modified".into(),
-        flags: 0,
-    };
     let entries = if cluster::remote::is_remote(bucket) {
         // A remote bucket lists its backend (cluster::remote).
         cluster::remote::list(&core.node, bucket, prefix, after, limit)
             .await
             .map_err(|e| crate::error::s3_from_cluster(&e, bucket))?
     } else {
-        listing::entries(&core.node, &core.smap(), bucket, &q)
-            .await
-            .map_err(|e| internal(format!("listing {bucket}: {e}")))?
+        native(core, bucket, prefix, after, limit, 0).await?
     };
-    Ok(entries
-        .into_iter()
-        .map(|e| {
-            let etag = e
-                .custom
-                .split(", ")
-                .find_map(|kv| kv.strip_prefix("ETag="))
-                .map(|v| format!("\"{}\"", net::s3::etag::unquote(v)))
-                .unwrap_or_else(|| format!("\"{}\"", e.checksum));
-            xml::ObjectEntry {
-                key: e.name,
-                last_modified_unix_nanos: e.mtime_ns,
-                etag,
-                size_bytes: e.size.max(0) as u64,
-            }
-        })
-        .collect())
+    Ok(entries.into_iter().map(object_entry).collect())
+}
+
+/// A page of this cluster's own listing (`cluster::listing`) with the properties S3 shows.
+async fn native(
+    core: &Rc<Core>,
+    bucket: &str,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    flags: u64,
+) -> S3Result<Vec<net::api::LsoEntry>> {
+    let q = ListQuery {
+        prefix: prefix.to_string(),
+        after: after.to_string(),
+        page_size: limit,
+        props: "name,size,custom,checksum,last-modified".into(),
+        flags,
+    };
+    listing::entries(&core.node, &core.smap(), bucket, &q)
+        .await
+        .map_err(|e| internal(format!("listing {bucket}: {e}")))
+}
+
+fn object_entry(e: net::api::LsoEntry) -> xml::ObjectEntry {
+    let etag = e
+        .custom
+        .split(", ")
+        .find_map(|kv| kv.strip_prefix("ETag="))
+        .map(|v| format!("\"{}\"", net::s3::etag::unquote(v)))
+        .unwrap_or_else(|| format!("\"{}\"", e.checksum));
+    xml::ObjectEntry {
+        key: e.name,
+        last_modified_unix_nanos: e.mtime_ns,
+        etag,
+        size_bytes: e.size.max(0) as u64,
+    }
 }
 
 /// A listing page with delimiter roll-up: (contents, common prefixes, truncated, last item).
@@ -72,6 +83,31 @@ pub(crate) async fn list_page(
         }
     }
     let mut last = String::new();
+    // Delimiter `/` on this cluster's bucket: one non-recursive page, whose directories are
+    // the common prefixes, found without walking (or reading) what is under them. Unless
+    // the start lies inside a would-be common prefix (a StartAfter or Marker key under one,
+    // which the roll-up below lists as AWS does).
+    let inside = |a: &str| {
+        a.strip_prefix(prefix)
+            .and_then(|r| r.find('/'))
+            .is_some_and(|i| prefix.len() + i + 1 < a.len() && !a.ends_with(AFTER_ALL))
+    };
+    if delimiter == Some("/") && !cluster::remote::is_remote(bucket) && !inside(&after) {
+        let flags = net::api::LSO_FLAG_NO_RECURSION;
+        let page = native(core, bucket, prefix, &after, max_keys + 1, flags).await?;
+        for e in page {
+            if contents.len() + prefixes.len() >= max_keys {
+                return Ok((contents, prefixes, true, last));
+            }
+            last.clone_from(&e.name);
+            if e.flags & net::api::ENTRY_FLAG_DIR != 0 {
+                prefixes.push(e.name);
+            } else {
+                contents.push(object_entry(e));
+            }
+        }
+        return Ok((contents, prefixes, false, last));
+    }
     loop {
         let batch = gather(core, bucket, prefix, &after, max_keys + 1).await?;
         let n = batch.len();
