@@ -236,7 +236,7 @@ async fn select(
             let (m, bk, a) = (mp.clone(), b.clone(), after.clone());
             let page = glommio::executor()
                 .spawn_blocking(move || {
-                    engine::list::list(&m, &Bck::ais(&bk), "", &a, WALK_BATCH, true)
+                    engine::list::list_since(&m, &Bck::ais(&bk), "", &a, WALK_BATCH, true, now)
                 })
                 .await;
             let page = match page {

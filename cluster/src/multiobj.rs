@@ -994,9 +994,11 @@ async fn drive(node: &Arc<Node>, job: &Arc<Job>, spec: &Rc<Spec>, sel: &Selectio
                         prefix.clone(),
                         after.clone(),
                     );
+                    let since = job.start_time_ns;
                     let batch = glommio::executor()
                         .spawn_blocking(move || {
-                            engine::list::list(&m2, &Bck::ais(&b), &pf, &a, MOBJ_BATCH, false)
+                            let bck = Bck::ais(&b);
+                            engine::list::list_since(&m2, &bck, &pf, &a, MOBJ_BATCH, false, since)
                         })
                         .await;
                     let batch = match batch {

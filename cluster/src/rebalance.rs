@@ -109,6 +109,7 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<transfer::Pool>) {
     ));
     let mps = node.mountpaths.load().with_data();
     let pace = crate::xact::Pace::new(node.effective_config().rebalance.max_rate);
+    let since = net::time::now_unix_ns();
     for bucket in buckets {
         for mp in &mps {
             let mut after = String::new();
@@ -116,15 +117,22 @@ async fn run(node: &Arc<Node>, job: &Arc<Job>, pool: &Rc<transfer::Pool>) {
                 if job.is_aborted() {
                     return;
                 }
-                let batch =
-                    match crate::xact::list_batch(mp, &bucket, &after, REBALANCE_BATCH).await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::error!(bucket = %bucket, error = %e, "rebalance walk failed");
-                            job.errors.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                    };
+                let batch = match crate::xact::list_batch(
+                    mp,
+                    &bucket,
+                    &after,
+                    REBALANCE_BATCH,
+                    since,
+                )
+                .await
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(bucket = %bucket, error = %e, "rebalance walk failed");
+                        job.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                };
                 if batch.is_empty() {
                     break;
                 }

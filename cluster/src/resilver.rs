@@ -120,6 +120,7 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
     ));
     let fsync = node.cfg.fsync;
     let pace = crate::xact::Pace::new(node.effective_config().rebalance.max_rate);
+    let since = net::time::now_unix_ns();
     for bucket in buckets {
         for src in set.with_data() {
             let mut after = String::new();
@@ -127,8 +128,14 @@ async fn run_pass(node: &Arc<Node>, job: &Arc<Job>) {
                 if job.is_aborted() {
                     return;
                 }
-                let batch = match crate::xact::list_batch(&src, &bucket, &after, RESILVER_BATCH)
-                    .await
+                let batch = match crate::xact::list_batch(
+                    &src,
+                    &bucket,
+                    &after,
+                    RESILVER_BATCH,
+                    since,
+                )
+                .await
                 {
                     Ok(b) => b,
                     Err(e) => {

@@ -398,7 +398,7 @@ pub async fn next_batch(
     if job.is_aborted() {
         return None;
     }
-    match list_batch(mp, bucket, after, n).await {
+    match list_batch(mp, bucket, after, n, job.start_time_ns).await {
         Ok(b) => {
             after.clone_from(&b.last()?.name);
             Some(b)
@@ -411,18 +411,20 @@ pub async fn next_batch(
     }
 }
 
-/// The next `n` object names of `bucket` on `mp` after `after` (a job's walk), listed on the
-/// core's blocking thread.
+/// The next `n` object names of `bucket` on `mp` after `after` (a job's walk that started
+/// at `since_ns`, see [`engine::list::list_since`]), listed on the core's blocking thread.
 pub async fn list_batch(
     mp: &Arc<engine::mountpath::Mountpath>,
     bucket: &str,
     after: &str,
     n: usize,
+    since_ns: i64,
 ) -> engine::Result<Vec<engine::list::ListEntry>> {
     let (m, b, a) = (mp.clone(), bucket.to_string(), after.to_string());
     glommio::executor()
         .spawn_blocking(move || {
-            engine::list::list(&m, &engine::layout::Bck::ais(&b), "", &a, n, false)
+            let bck = engine::layout::Bck::ais(&b);
+            engine::list::list_since(&m, &bck, "", &a, n, false, since_ns)
         })
         .await
 }

@@ -146,6 +146,10 @@ struct Held {
     stamp: Stamp,
     names: Arc<Sorted>,
     used: Instant,
+    /// Unix ns just before the `stat` that preceded the readdir.
+    read_at_ns: i64,
+    /// The ctime lay far enough back then (see [`DirCache::sorted`]).
+    settled: bool,
 }
 
 /// Directories' sorted names, validated per lookup (see the module documentation).
@@ -170,7 +174,24 @@ impl DirCache {
     /// `dir`'s names in walk order, or `None` when `dir` changed within [`SETTLE`] (the
     /// caller reads it itself) or does not exist. Blocking: `stat`, and readdir on a miss.
     pub fn sorted(&self, dir: &Path) -> io::Result<Option<Arc<Sorted>>> {
+        self.lookup(dir, None)
+    }
+
+    /// [`DirCache::sorted`] for a job's walk that started at `since_ns` (Unix ns) and lists
+    /// what is there as it goes (rebalance, resilver, LRU, a multi-object job), while it
+    /// moves or removes what it lists: names read at or after `since_ns` are reused although
+    /// the directory changed since, and a directory is read and kept however recently it
+    /// changed. A walk then reads each large directory about once, not once per batch. Such
+    /// names serve other listings only as [`DirCache::sorted`] allows.
+    pub fn since(&self, dir: &Path, since_ns: i64) -> io::Result<Option<Arc<Sorted>>> {
+        self.lookup(dir, Some(since_ns))
+    }
+
+    fn lookup(&self, dir: &Path, since_ns: Option<i64>) -> io::Result<Option<Arc<Sorted>>> {
         let now = SystemTime::now();
+        let now_ns = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
         let m = match fs::metadata(dir) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -183,7 +204,10 @@ impl DirCache {
             let t = Instant::now();
             drop_idle(map, bytes, t);
             if let Some(h) = map.get_mut(dir) {
-                if h.stamp == stamp {
+                let same_dir = h.stamp.dev == stamp.dev && h.stamp.ino == stamp.ino;
+                if (h.stamp == stamp && h.settled)
+                    || (same_dir && since_ns.is_some_and(|s| h.read_at_ns >= s))
+                {
                     h.used = t;
                     return Ok(Some(h.names.clone()));
                 }
@@ -191,7 +215,8 @@ impl DirCache {
                 map.remove(dir);
             }
         }
-        if !stamp.settled(now, self.settle) {
+        let settled = stamp.settled(now, self.settle);
+        if !settled && since_ns.is_none() {
             return Ok(None);
         }
         let mut ents: Vec<(String, bool)> = Vec::new();
@@ -233,6 +258,8 @@ impl DirCache {
                 stamp,
                 names: names.clone(),
                 used: Instant::now(),
+                read_at_ns: now_ns,
+                settled,
             };
             if let Some(old) = map.insert(dir.to_path_buf(), held) {
                 *bytes -= old.names.bytes();
@@ -324,6 +351,46 @@ mod tests {
         assert!(young.sorted(&a).unwrap().is_none());
         dc.sweep();
         assert_eq!(dc.held().0, 2, "used just now: kept");
+    }
+
+    #[test]
+    fn a_walk_reuses_the_names_it_read_however_the_directory_changed_since() {
+        let t = tempfile::tempdir().unwrap();
+        let d = dir_of(t.path(), "a", 600);
+        let dc = DirCache::new(None, 512, 1 << 30);
+        let start = crate::opencache::now_ns();
+        assert!(
+            dc.sorted(&d).unwrap().is_none(),
+            "just written: not settled"
+        );
+        let s = dc.since(&d, start).unwrap().unwrap();
+        assert_eq!(
+            dc.held().0,
+            1,
+            "a walk keeps what it read although not settled"
+        );
+        fs::remove_file(d.join("n000")).unwrap();
+        fs::write(d.join("n999"), b"").unwrap();
+        let again = dc.since(&d, start).unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&s, &again),
+            "the walk's own names, changed directory or not"
+        );
+        let later = crate::opencache::now_ns();
+        let fresh = dc.since(&d, later).unwrap().unwrap();
+        assert!(
+            !Arc::ptr_eq(&s, &fresh),
+            "a walk that started later reads it again"
+        );
+        assert_eq!(
+            (fresh.get(0), fresh.get(fresh.len() - 1)),
+            (("n001", false), ("n999", false))
+        );
+        assert!(
+            dc.sorted(&d).unwrap().is_none(),
+            "a listing takes only settled names"
+        );
+        assert_eq!(dc.held().0, 0);
     }
 
     #[test]

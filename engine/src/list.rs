@@ -31,12 +31,40 @@ pub fn list(
     limit: usize,
     with_md: bool,
 ) -> Result<Vec<ListEntry>> {
-    list_in(&DIRS, mp, bck, prefix, after, limit, with_md)
+    list_in(&DIRS, None, mp, bck, prefix, after, limit, with_md)
+}
+
+/// [`list`] for a job's walk that started at `since_ns` (Unix ns) and moves or removes what
+/// it lists as it goes: a large directory is read about once per walk, not once per batch,
+/// and a batch lists the names it held when read, less those whose files are gone since
+/// (see [`DirCache::since`]). Objects added to a directory after the walk read it may be
+/// missed, as they may be by any walk already past their names.
+pub fn list_since(
+    mp: &Mountpath,
+    bck: &Bck,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+    with_md: bool,
+    since_ns: i64,
+) -> Result<Vec<ListEntry>> {
+    list_in(
+        &DIRS,
+        Some(since_ns),
+        mp,
+        bck,
+        prefix,
+        after,
+        limit,
+        with_md,
+    )
 }
 
 /// [`list`] with large directories' names kept in `dirs`.
+#[allow(clippy::too_many_arguments)]
 fn list_in(
     dirs: &DirCache,
+    since_ns: Option<i64>,
     mp: &Mountpath,
     bck: &Bck,
     prefix: &str,
@@ -51,6 +79,7 @@ fn list_in(
             limit: want,
             collapse: false,
             dirs,
+            since_ns,
         };
         Ok(names_in(mp, bck, &page)?
             .into_iter()
@@ -89,6 +118,7 @@ pub fn names(
         limit,
         collapse,
         dirs: &DIRS,
+        since_ns: None,
     };
     names_in(mp, bck, &page)
 }
@@ -253,6 +283,8 @@ struct Page<'a> {
     limit: usize,
     collapse: bool,
     dirs: &'a DirCache,
+    /// A job's walk started then (Unix ns): see [`DirCache::since`].
+    since_ns: Option<i64>,
 }
 
 /// Sets `full` to the entry's name below the bucket (`rel/name`, with `/` appended for a
@@ -279,7 +311,11 @@ fn keeps(full: &mut String, rel: &str, name: &str, is_dir: bool, page: &Page) ->
 }
 
 fn walk(dir: &Path, rel: &str, page: &Page, out: &mut Vec<Found>) -> Result<bool> {
-    match page.dirs.sorted(dir) {
+    let names = match page.since_ns {
+        Some(since) => page.dirs.since(dir, since),
+        None => page.dirs.sorted(dir),
+    };
+    match names {
         Ok(Some(names)) => return walk_cached(&names, dir, rel, page, out),
         Ok(None) => {}
         Err(e) => return Err(Error::io("readdir", dir, e)),
@@ -525,7 +561,7 @@ mod tests {
                     let mut got = Vec::new();
                     let mut after = String::new();
                     loop {
-                        let p = list_in(dirs, &mp, &b, prefix, &after, page, false).unwrap();
+                        let p = list_in(dirs, None, &mp, &b, prefix, &after, page, false).unwrap();
                         assert!(p.len() <= page);
                         let Some(last) = p.last() else { break };
                         after = last.name.clone();
@@ -556,6 +592,7 @@ mod tests {
                             limit: size,
                             collapse: true,
                             dirs,
+                            since_ns: None,
                         };
                         let p = names_in(&mp, &b, &page).unwrap();
                         assert!(p.len() <= size);
@@ -575,11 +612,12 @@ mod tests {
                         .copied()
                         .filter(|n| n.as_str() > after)
                         .collect();
-                    let got2: Vec<String> = list_in(dirs, &mp, &b, prefix, after, 10_000, false)
-                        .unwrap()
-                        .into_iter()
-                        .map(|e| e.name)
-                        .collect();
+                    let got2: Vec<String> =
+                        list_in(dirs, None, &mp, &b, prefix, after, 10_000, false)
+                            .unwrap()
+                            .into_iter()
+                            .map(|e| e.name)
+                            .collect();
                     assert_eq!(
                         got2.iter().collect::<Vec<_>>(),
                         want2,
@@ -606,7 +644,7 @@ mod tests {
         );
         let dirs = DirCache::new(Some(SETTLE), 512, 1 << 30);
         let page = |after: &str| -> Vec<String> {
-            list_in(&dirs, &mp, &b, "", after, 100, false)
+            list_in(&dirs, None, &mp, &b, "", after, 100, false)
                 .unwrap()
                 .into_iter()
                 .map(|e| e.name)
@@ -623,7 +661,7 @@ mod tests {
         fs::remove_file(b.fqn(&mp.path, "o0250")).unwrap();
         fs::write(b.fqn(&mp.path, "o0250x"), b"new").unwrap();
         fs::write(b.fqn(&mp.path, "o0260"), vec![7u8; 5000]).unwrap();
-        let p = list_in(&dirs, &mp, &b, "", "o0199", 100, false).unwrap();
+        let p = list_in(&dirs, None, &mp, &b, "", "o0199", 100, false).unwrap();
         let got: Vec<&str> = p.iter().map(|e| e.name.as_str()).collect();
         let mut want: Vec<&str> = names[200..301].iter().map(String::as_str).collect();
         want.retain(|n| *n != "o0250");
@@ -709,6 +747,33 @@ mod tests {
         let mut names: Vec<String> = (0..30).map(|i| format!("n{i:02}")).collect();
         names.retain(|n| n != "n06");
         assert_eq!(all, names);
+    }
+
+    #[test]
+    fn a_walk_that_removes_what_it_lists_lists_every_name_once() {
+        // As rebalance does: list a batch, move its objects away, list the next.
+        let t = tempfile::tempdir().unwrap();
+        let mp = Mountpath::init(t.path()).unwrap();
+        let b = Bck::ais("b");
+        mp.create_bucket(&b).unwrap();
+        let names: Vec<String> = (0..2000).map(|i| format!("o{i:05}")).collect();
+        mk(
+            &mp,
+            &b,
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let since = crate::opencache::now_ns();
+        let (mut got, mut after) = (Vec::new(), String::new());
+        loop {
+            let batch = list_since(&mp, &b, "", &after, 300, false, since).unwrap();
+            let Some(last) = batch.last() else { break };
+            after = last.name.clone();
+            for e in batch {
+                fs::remove_file(b.fqn(&mp.path, &e.name)).unwrap();
+                got.push(e.name);
+            }
+        }
+        assert_eq!(got, names);
     }
 
     #[test]
