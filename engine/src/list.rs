@@ -31,7 +31,7 @@ pub fn list(
     limit: usize,
     with_md: bool,
 ) -> Result<Vec<ListEntry>> {
-    list_in(&DIRS, None, mp, bck, prefix, after, limit, with_md)
+    list_in(mp, bck, Page::new(prefix, after, limit, &DIRS), with_md)
 }
 
 /// [`list`] for a job's walk that started at `since_ns` (Unix ns) and moves or removes what
@@ -48,45 +48,27 @@ pub fn list_since(
     with_md: bool,
     since_ns: i64,
 ) -> Result<Vec<ListEntry>> {
-    list_in(
-        &DIRS,
-        Some(since_ns),
-        mp,
-        bck,
-        prefix,
-        after,
-        limit,
-        with_md,
-    )
+    let page = Page {
+        since_ns: Some(since_ns),
+        ..Page::new(prefix, after, limit, &DIRS)
+    };
+    list_in(mp, bck, page, with_md)
 }
 
-/// [`list`] with large directories' names kept in `dirs`.
-#[allow(clippy::too_many_arguments)]
-fn list_in(
-    dirs: &DirCache,
-    since_ns: Option<i64>,
-    mp: &Mountpath,
-    bck: &Bck,
-    prefix: &str,
-    after: &str,
-    limit: usize,
-    with_md: bool,
-) -> Result<Vec<ListEntry>> {
+/// The entries of `page`'s names.
+fn list_in(mp: &Mountpath, bck: &Bck, page: Page, with_md: bool) -> Result<Vec<ListEntry>> {
     let found = |after: &str, want: usize| {
-        let page = Page {
-            prefix,
+        let p = Page {
             after,
             limit: want,
-            collapse: false,
-            dirs,
-            since_ns,
+            ..page
         };
-        Ok(names_in(mp, bck, &page)?
+        Ok(names_in(mp, bck, &p)?
             .into_iter()
             .map(|f| (f, ()))
             .collect())
     };
-    Ok(fill(limit, after, with_md, found)?
+    Ok(fill(page.limit, page.after, with_md, found)?
         .into_iter()
         .map(|(e, ())| e)
         .collect())
@@ -113,12 +95,8 @@ pub fn names(
     collapse: bool,
 ) -> Result<Vec<Found>> {
     let page = Page {
-        prefix,
-        after,
-        limit,
         collapse,
-        dirs: &DIRS,
-        since_ns: None,
+        ..Page::new(prefix, after, limit, &DIRS)
     };
     names_in(mp, bck, &page)
 }
@@ -277,6 +255,7 @@ fn entry(name: &str, path: &Path, with_md: bool) -> Option<ListEntry> {
 }
 
 /// What one page asks for (see [`names`]), and where large directories' names are kept.
+#[derive(Clone, Copy)]
 struct Page<'a> {
     prefix: &'a str,
     after: &'a str,
@@ -285,6 +264,19 @@ struct Page<'a> {
     dirs: &'a DirCache,
     /// A job's walk started then (Unix ns): see [`DirCache::since`].
     since_ns: Option<i64>,
+}
+
+impl<'a> Page<'a> {
+    fn new(prefix: &'a str, after: &'a str, limit: usize, dirs: &'a DirCache) -> Page<'a> {
+        Page {
+            prefix,
+            after,
+            limit,
+            collapse: false,
+            dirs,
+            since_ns: None,
+        }
+    }
 }
 
 /// Sets `full` to the entry's name below the bucket (`rel/name`, with `/` appended for a
@@ -472,6 +464,19 @@ mod tests {
     use crate::dircache::SETTLE;
     use std::time::Duration;
 
+    /// A mountpath at `dir` with bucket `b` holding `names`.
+    fn filled(dir: &Path, names: &[String]) -> (Mountpath, Bck) {
+        let mp = Mountpath::init(dir).unwrap();
+        let b = Bck::ais("b");
+        mp.create_bucket(&b).unwrap();
+        mk(
+            &mp,
+            &b,
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        (mp, b)
+    }
+
     fn mk(mp: &Mountpath, b: &Bck, names: &[&str]) {
         for n in names {
             let p = b.fqn(&mp.path, n);
@@ -561,7 +566,8 @@ mod tests {
                     let mut got = Vec::new();
                     let mut after = String::new();
                     loop {
-                        let p = list_in(dirs, None, &mp, &b, prefix, &after, page, false).unwrap();
+                        let p =
+                            list_in(&mp, &b, Page::new(prefix, &after, page, dirs), false).unwrap();
                         assert!(p.len() <= page);
                         let Some(last) = p.last() else { break };
                         after = last.name.clone();
@@ -587,12 +593,8 @@ mod tests {
                     let (mut got, mut after) = (Vec::new(), String::new());
                     loop {
                         let page = Page {
-                            prefix,
-                            after: &after,
-                            limit: size,
                             collapse: true,
-                            dirs,
-                            since_ns: None,
+                            ..Page::new(prefix, &after, size, dirs)
                         };
                         let p = names_in(&mp, &b, &page).unwrap();
                         assert!(p.len() <= size);
@@ -613,7 +615,7 @@ mod tests {
                         .filter(|n| n.as_str() > after)
                         .collect();
                     let got2: Vec<String> =
-                        list_in(dirs, None, &mp, &b, prefix, after, 10_000, false)
+                        list_in(&mp, &b, Page::new(prefix, after, 10_000, dirs), false)
                             .unwrap()
                             .into_iter()
                             .map(|e| e.name)
@@ -633,18 +635,11 @@ mod tests {
     #[test]
     fn a_cached_directory_changed_between_pages_lists_its_new_state() {
         let t = tempfile::tempdir().unwrap();
-        let mp = Mountpath::init(t.path()).unwrap();
-        let b = Bck::ais("b");
-        mp.create_bucket(&b).unwrap();
         let names: Vec<String> = (0..600).map(|i| format!("o{i:04}")).collect();
-        mk(
-            &mp,
-            &b,
-            &names.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
+        let (mp, b) = filled(t.path(), &names);
         let dirs = DirCache::new(Some(SETTLE), 512, 1 << 30);
         let page = |after: &str| -> Vec<String> {
-            list_in(&dirs, None, &mp, &b, "", after, 100, false)
+            list_in(&mp, &b, Page::new("", after, 100, &dirs), false)
                 .unwrap()
                 .into_iter()
                 .map(|e| e.name)
@@ -661,7 +656,7 @@ mod tests {
         fs::remove_file(b.fqn(&mp.path, "o0250")).unwrap();
         fs::write(b.fqn(&mp.path, "o0250x"), b"new").unwrap();
         fs::write(b.fqn(&mp.path, "o0260"), vec![7u8; 5000]).unwrap();
-        let p = list_in(&dirs, None, &mp, &b, "", "o0199", 100, false).unwrap();
+        let p = list_in(&mp, &b, Page::new("", "o0199", 100, &dirs), false).unwrap();
         let got: Vec<&str> = p.iter().map(|e| e.name.as_str()).collect();
         let mut want: Vec<&str> = names[200..301].iter().map(String::as_str).collect();
         want.retain(|n| *n != "o0250");
@@ -753,15 +748,8 @@ mod tests {
     fn a_walk_that_removes_what_it_lists_lists_every_name_once() {
         // As rebalance does: list a batch, move its objects away, list the next.
         let t = tempfile::tempdir().unwrap();
-        let mp = Mountpath::init(t.path()).unwrap();
-        let b = Bck::ais("b");
-        mp.create_bucket(&b).unwrap();
         let names: Vec<String> = (0..2000).map(|i| format!("o{i:05}")).collect();
-        mk(
-            &mp,
-            &b,
-            &names.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
+        let (mp, b) = filled(t.path(), &names);
         let since = crate::opencache::now_ns();
         let (mut got, mut after) = (Vec::new(), String::new());
         loop {
