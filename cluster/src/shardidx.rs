@@ -173,10 +173,11 @@ async fn walk(job: &Arc<Job>, mp: &Arc<Mountpath>, bucket: &str, msg: &IndexShar
             after.clone(),
             msg.skip_verify,
         );
+        let since = job.start_time_ns;
         let batch = glommio::executor()
             .spawn_blocking(move || {
                 let bck = Bck::ais(&b);
-                let names = engine::list::list(&m, &bck, &p, &a, WALK_BATCH, false)?;
+                let names = engine::list::list_since(&m, &bck, &p, &a, WALK_BATCH, false, since)?;
                 let done: Vec<(String, std::result::Result<Done, String>)> = names
                     .into_iter()
                     .map(|e| {
@@ -396,8 +397,9 @@ async fn local_summary(mp: &Arc<Mountpath>, bucket: &str, prefix: &str) -> Resul
             let bck = Bck::ais(&b);
             let mut s = ShardSumm::default();
             let mut after = String::new();
+            let since = net::time::now_unix_ns();
             loop {
-                let batch = engine::list::list(&m, &bck, &p, &after, 1000, true)
+                let batch = engine::list::list_since(&m, &bck, &p, &after, 1000, true, since)
                     .map_err(|e| Error::Internal(format!("{SUMMARY}: {e}")))?;
                 let Some(last) = batch.last() else {
                     return Ok(s);
