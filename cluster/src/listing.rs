@@ -11,7 +11,6 @@ use crate::node::Role;
 use engine::layout::Bck;
 use net::api::{LsoEntry, LsoMsg, LsoPage};
 use net::time;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// What one listing page asks for.
@@ -511,65 +510,112 @@ pub async fn local_tally(node: &Arc<Node>, bucket: &str, prefix: &str) -> Result
         .map_err(|e| Error::Internal(format!("summarizing {bucket}: {e}")))
 }
 
-/// A proxy: one page from every active target in parallel (msgpack), merged by name and
-/// truncated to the page size.
+/// A proxy: one page merged from every active target's entries (msgpack, targets asked in
+/// parallel), by name, each name once, truncated to the page size.
+///
+/// HRW spreads names evenly, so a target is first asked for its share of the page with a
+/// margin ([`target_quota`]), not for a whole page it would list (stat, read metadata) only
+/// for most of it to be dropped here; a target that sent its full quota while its last name
+/// sorts before the page's end is asked again after that name until the page is exact.
 pub(crate) async fn gather(smap: &Smap, bucket: &str, q: &ListQuery) -> Result<Vec<LsoEntry>> {
-    let value = serde_json::json!({
-        "prefix": q.prefix,
-        "pagesize": q.page_size,
-        "props": q.props,
-        "continuation_token": q.after,
-        "flags": q.flags.to_string(),
-    });
-    let body =
-        serde_json::to_vec(&serde_json::json!({"action": "list", "name": "", "value": value}))
+    let targets: Vec<&crate::meta::Snode> = smap.active_targets().collect();
+    let quota = target_quota(q.page_size, targets.len());
+    let mut got: Vec<Vec<LsoEntry>> = vec![Vec::new(); targets.len()];
+    let mut full = vec![false; targets.len()];
+    let mut ask: Vec<(usize, String)> = (0..targets.len()).map(|i| (i, q.after.clone())).collect();
+    while !ask.is_empty() {
+        let mut tasks = Vec::new();
+        for (i, after) in ask {
+            let t = targets[i];
+            let value = serde_json::json!({
+                "prefix": q.prefix,
+                "pagesize": quota,
+                "props": q.props,
+                "continuation_token": after,
+                "flags": q.flags.to_string(),
+            });
+            let body = serde_json::to_vec(
+                &serde_json::json!({"action": "list", "name": "", "value": value}),
+            )
             .map_err(|e| Error::Internal(e.to_string()))?;
-    let body = Rc::new(body);
-    let mut tasks = Vec::new();
-    for t in smap.active_targets() {
-        let url = format!(
-            "{}/v1/buckets/{}",
-            t.public_net.direct_url,
-            crate::meta::url_path_q(bucket)
-        );
-        let body = body.clone();
-        let id = t.daemon_id.clone();
-        tasks.push(glommio::spawn_local(async move {
-            let r = intra::call(
-                "GET",
-                &url,
-                &[
+            let url = format!(
+                "{}/v1/buckets/{}",
+                t.public_net.direct_url,
+                crate::meta::url_path_q(bucket)
+            );
+            let id = t.daemon_id.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let headers = [
                     ("Content-Type", "application/json"),
                     ("Accept", "application/msgpack"),
-                ],
-                &body,
-            )
-            .await;
-            (id, r)
-        }));
-    }
-    let mut entries: Vec<LsoEntry> = Vec::new();
-    for t in tasks {
-        let (id, r) = t.await;
-        let r =
-            r.map_err(|e| Error::Unavailable(format!("listing {bucket} on target {id}: {e}")))?;
-        if r.status != 200 {
-            return Err(Error::Peer {
-                status: r.status,
-                message: format!(
-                    "listing {bucket} on target {id}: {}",
-                    String::from_utf8_lossy(&r.body)
-                ),
-            });
+                ];
+                (i, id, intra::call("GET", &url, &headers, &body).await)
+            }));
         }
-        let page: LsoPage = rmp_serde::from_slice(&r.body)
-            .map_err(|e| Error::Internal(format!("target {id} sent a bad listing page: {e}")))?;
-        entries.extend(page.entries);
+        for t in tasks {
+            let (i, id, r) = t.await;
+            let r =
+                r.map_err(|e| Error::Unavailable(format!("listing {bucket} on target {id}: {e}")))?;
+            if r.status != 200 {
+                return Err(Error::Peer {
+                    status: r.status,
+                    message: format!(
+                        "listing {bucket} on target {id}: {}",
+                        String::from_utf8_lossy(&r.body)
+                    ),
+                });
+            }
+            let page: LsoPage = rmp_serde::from_slice(&r.body).map_err(|e| {
+                Error::Internal(format!("target {id} sent a bad listing page: {e}"))
+            })?;
+            // Full: it may have more (a page that does not move past its last name never is).
+            let moved = page.entries.last().is_some_and(|e| {
+                got[i]
+                    .last()
+                    .is_none_or(|l| e.name.as_str() > l.name.as_str())
+            });
+            full[i] = quota > 0 && page.entries.len() >= quota && moved;
+            got[i].extend(page.entries);
+        }
+        ask = ask_again(q.page_size, &got, &full)
+            .into_iter()
+            .map(|i| (i, got[i].last().map(|e| e.name.clone()).unwrap_or_default()))
+            .collect();
     }
+    let mut entries: Vec<LsoEntry> = got.into_iter().flatten().collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     entries.dedup_by(|a, b| a.name == b.name);
     entries.truncate(q.page_size);
     Ok(entries)
+}
+
+/// How many entries a proxy first asks each of `targets` for, toward a page of `page_size`:
+/// an even share and half again, plus 32 (a whole page from a lone target, or when that is
+/// no fewer).
+fn target_quota(page_size: usize, targets: usize) -> usize {
+    if targets <= 1 {
+        return page_size;
+    }
+    page_size.min(page_size.saturating_mul(3) / (2 * targets) + 32)
+}
+
+/// The targets a proxy must ask for more (after the last name each sent), given what each
+/// sent so far (`got`, sorted per target) and whether its last answer filled the quota
+/// (`full`; if not, it has nothing more): every full target whose last name sorts before the
+/// end of the page the names so far make, or any full target while they make less than a
+/// page.
+fn ask_again(page_size: usize, got: &[Vec<LsoEntry>], full: &[bool]) -> Vec<usize> {
+    let mut names: Vec<&str> = got.iter().flatten().map(|e| e.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let end = names.get(page_size.saturating_sub(1)).copied();
+    (0..got.len())
+        .filter(|&i| full[i])
+        .filter(|&i| match (end, got[i].last()) {
+            (Some(end), Some(last)) => last.name.as_str() < end,
+            _ => true,
+        })
+        .collect()
 }
 
 /// One multipart upload in progress (S3 ListMultipartUploads), as targets report it to a proxy.
@@ -686,6 +732,35 @@ mod tests {
             page_size,
             ..ListQuery::default()
         }
+    }
+
+    #[test]
+    fn a_proxy_asks_each_target_for_its_share_then_more_only_where_the_page_needs_it() {
+        assert_eq!(target_quota(1000, 1), 1000);
+        assert_eq!(target_quota(1000, 3), 532);
+        assert_eq!(target_quota(1000, 16), 125);
+        assert_eq!(target_quota(10, 3), 10);
+        let e = |names: &[&str]| -> Vec<LsoEntry> {
+            names
+                .iter()
+                .map(|n| LsoEntry {
+                    name: n.to_string(),
+                    ..LsoEntry::default()
+                })
+                .collect()
+        };
+        // Page of 4 from three targets asked for 2 each: a, b | c, d | e (short: done).
+        let got = [e(&["a", "b"]), e(&["c", "d"]), e(&["e"])];
+        // Names so far a..e: the page ends at d; the first target (full, last b < d) may
+        // hold names between b and d; the second's last is the end itself.
+        assert_eq!(ask_again(4, &got, &[true, true, false]), vec![0]);
+        // Fewer names than a page so far: every full target.
+        assert_eq!(ask_again(9, &got, &[true, true, false]), vec![0, 1]);
+        // Nobody full: the page is what there is.
+        assert!(ask_again(9, &got, &[false, false, false]).is_empty());
+        // A name on two targets (mid-rebalance) counts once.
+        let got = [e(&["a", "b"]), e(&["b", "c"])];
+        assert_eq!(ask_again(3, &got, &[true, true]), vec![0]);
     }
 
     #[test]

@@ -402,6 +402,27 @@ def test_list_10000_objects_in_pages(cluster, client, nonprimary):
     print(f"PUT {N_LIST} objects in {put_s:.1f}s ({N_LIST / put_s:.0f}/s)")
 
 
+def test_list_pages_where_one_target_holds_most_names(cluster, client, nonprimary):
+    """A proxy asks each target for its share of a page first; a target holding most of the
+    names is asked again, and every page is still exact."""
+    bucket = "listskew"
+    create_bucket(nonprimary.endpoint, bucket)
+    where = Placement(cluster, cluster.smap())
+    heavy = sorted(where.targets)[0]
+    names, k = [], 0
+    while len(names) < 700:
+        name = f"s-{k:05d}"
+        k += 1
+        if where.owner(bucket, name)[0] == heavy or k % 20 == 0:
+            names.append(name)
+    put_many(nonprimary.endpoint, bucket, {n: n.encode() for n in names})
+    want = sorted(names)
+    for page_size in (500, 97):
+        got, pages = list_names(client, bucket, page_size)
+        assert got == want, f"page_size {page_size}: {len(got)} names, {len(want)} PUT"
+        assert all(n == page_size for n in pages[:-1]), f"page_size {page_size}: {pages}"
+
+
 # ---- membership: leave, foreign node, SIGKILL -------------------------------------------------------
 
 
