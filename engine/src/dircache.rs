@@ -20,7 +20,7 @@
 //!
 //! Memory. At most [`MAX_BYTES`] of names (packed, about 8 bytes per name beyond its text);
 //! the least recently used directories go first, and any unused for [`IDLE`] are dropped by
-//! the next lookup or by [`DirCache::sweep`] (each core's open-file sweep calls it). Shared
+//! [`DirCache::sweep`] (each core's open-file sweep calls it, every few seconds). Shared
 //! by the threads that list (listing is blocking and runs off the reactors), behind one mutex
 //! held only for the map operations.
 
@@ -202,7 +202,6 @@ impl DirCache {
             let mut g = self.lock();
             let (map, bytes) = &mut *g;
             let t = Instant::now();
-            drop_idle(map, bytes, t);
             if let Some(h) = map.get_mut(dir) {
                 let same_dir = h.stamp.dev == stamp.dev && h.stamp.ino == stamp.ino;
                 if (h.stamp == stamp && h.settled)
@@ -269,11 +268,18 @@ impl DirCache {
         Ok(Some(names))
     }
 
-    /// Drops the directories no listing used for [`IDLE`] (also done by every lookup).
+    /// Drops the directories no listing used for [`IDLE`].
     pub fn sweep(&self) {
         let mut g = self.lock();
         let (map, bytes) = &mut *g;
-        drop_idle(map, bytes, Instant::now());
+        let now = Instant::now();
+        map.retain(|_, h| {
+            let keep = now.duration_since(h.used) < IDLE;
+            if !keep {
+                *bytes -= h.names.bytes();
+            }
+            keep
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, (HashMap<PathBuf, Held>, usize)> {
@@ -285,16 +291,6 @@ impl DirCache {
         let g = self.lock();
         (g.0.len(), g.1)
     }
-}
-
-fn drop_idle(map: &mut HashMap<PathBuf, Held>, bytes: &mut usize, now: Instant) {
-    map.retain(|_, h| {
-        let keep = now.duration_since(h.used) < IDLE;
-        if !keep {
-            *bytes -= h.names.bytes();
-        }
-        keep
-    });
 }
 
 /// The cache the listings of this process share.
