@@ -488,11 +488,11 @@ mod tests {
     #[test]
     fn lists_in_byte_order_across_dirs_with_paging_and_prefix() {
         let t = tempfile::tempdir().unwrap();
-        let mp = Mountpath::init(t.path()).unwrap();
-        let b = Bck::ais("b");
-        mp.create_bucket(&b).unwrap();
         let mut names = vec!["a-c", "a/b", "a/c/d", "a0", "b", "a/b0", "ab", "z/y/x"];
-        mk(&mp, &b, &names);
+        let (mp, b) = filled(
+            t.path(),
+            &names.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        );
         names.sort();
         let all: Vec<String> = list(&mp, &b, "", "", 100, false)
             .unwrap()
@@ -531,9 +531,6 @@ mod tests {
         // Names whose directory and file forms interleave in byte order ('-' < '.' < '/' <
         // '0'), several levels deep, and a flat run large enough that pages start mid-dir.
         let t = tempfile::tempdir().unwrap();
-        let mp = Mountpath::init(t.path()).unwrap();
-        let b = Bck::ais("b");
-        mp.create_bucket(&b).unwrap();
         let mut names: Vec<String> = [
             "a-b", "a.b", "a/x-", "a/x/y", "a/x0", "a0/z", "a00", "b", "ba", "c/d/e/f", "c/d-",
             "c/d0", "c/d/e0",
@@ -549,11 +546,7 @@ mod tests {
             let dir = ["", "m/", "m/n/", "m-"][(x % 4) as usize];
             names.push(format!("{dir}{:x}{i}", x % 4096));
         }
-        mk(
-            &mp,
-            &b,
-            &names.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
+        let (mp, b) = filled(t.path(), &names);
         names.sort();
         names.dedup();
         // Read per page (never settled), and from cached sorted names (every directory).
