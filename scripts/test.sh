@@ -27,6 +27,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # prometheus: test_metrics.py scrapes a cluster with a real Prometheus server.
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# s3fs: test_s3fs_fuse.py mounts a bucket with s3fs-fuse (the distribution's version).
+command -v s3fs >/dev/null 2>&1 || missing+=(s3fs)
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
 fi

@@ -1053,6 +1053,34 @@ def test_tampered_signed_request(s3_node, bucket):
     assert r.status_code == 404, "a PUT with a mismatching body must store nothing"
 
 
+def test_signature_over_the_path_without_our_s3_prefix(s3_node, bucket):
+    """s3fs, given `http://h:p/s3` as its endpoint, signs `/b/k` and sends `/s3/b/k`: accepted for
+    that path only. A signature over another key or bucket is refused and stores nothing."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    def put_signed_for(signed_path, body):
+        req = AWSRequest(
+            method="PUT",
+            url=f"{s3_node.endpoint}{signed_path}",
+            data=body,
+            headers={"x-amz-content-sha256": hashlib.sha256(body).hexdigest()},
+        )
+        S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
+        p = req.prepare()
+        return requests.put(f"{s3_node.s3_endpoint}/{bucket}/auth/noprefix", headers=dict(p.headers), data=body, timeout=30)
+
+    for wrong in (f"/{bucket}/auth/other", f"/{bucket}x/auth/noprefix", f"/s3/{bucket}/auth/other"):
+        r = put_signed_for(wrong, b"refused")
+        assert r.status_code == 403, (wrong, r.status_code, r.text[:300])
+        assert parse_s3_error(r).get("Code") == "SignatureDoesNotMatch", wrong
+    assert signed_request("HEAD", f"{s3_node.s3_endpoint}/{bucket}/auth/noprefix").status_code == 404
+    r = put_signed_for(f"/{bucket}/auth/noprefix", b"signed without the prefix")
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert signed_request("GET", f"{s3_node.s3_endpoint}/{bucket}/auth/noprefix").content == b"signed without the prefix"
+
+
 def test_anonymous_request_is_access_denied(s3_node, bucket):
     base = s3_node.s3_endpoint
     for method, url, data in (

@@ -88,14 +88,15 @@ pub(crate) fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningCon
     };
     match sigv4::verify(&parts, &auth, lookup, now) {
         Err(e) if e.code == S3ErrorCode::SignatureDoesNotMatch => {
-            // Some clients (s3cmd) put our `/s3` path prefix into the signed host instead of
-            // the signed path: `Host: h:p` + `/s3/b/k` is signed as host `h:p/s3` + `/b/k`.
-            // The signature still covers method, path, query, headers and payload.
+            // Clients configured with `http://h:p/s3` as the endpoint sign the path without
+            // our `/s3` prefix: s3fs signs `/b/k` with `Host: h:p`; s3cmd moves the prefix
+            // into the signed host (`h:p/s3`). Either signature still covers method, path,
+            // query, headers and payload, and `/s3/b/k` names nothing else on this port.
             let Some(rest) = req.head.path.strip_prefix("/s3") else {
                 return Err(e);
             };
             let path = if rest.is_empty() { "/" } else { rest };
-            let headers: Vec<(String, String)> = req
+            let prefixed_host: Vec<(String, String)> = req
                 .head
                 .headers
                 .iter()
@@ -107,15 +108,18 @@ pub(crate) fn authenticate(core: &Core, req: &Req) -> S3Result<Option<SigningCon
                     }
                 })
                 .collect();
-            let alt = RequestParts {
-                method: &req.head.method,
-                raw_path: path,
-                raw_query: &req.head.query,
-                headers: &headers,
-            };
-            sigv4::verify(&alt, &auth, lookup, now)
-                .map(Some)
-                .map_err(|_| e)
+            let verified = [&req.head.headers, &prefixed_host]
+                .into_iter()
+                .find_map(|headers| {
+                    let alt = RequestParts {
+                        method: &req.head.method,
+                        raw_path: path,
+                        raw_query: &req.head.query,
+                        headers,
+                    };
+                    sigv4::verify(&alt, &auth, lookup, now).ok()
+                });
+            verified.map(Some).ok_or(e)
         }
         other => other.map(Some),
     }
