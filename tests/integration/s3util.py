@@ -137,6 +137,18 @@ def no_server_errors():
         pytest.fail(f"the server logged {len(bad)} ERROR line(s) during the test:\n{shown}", pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_server_errors(no_server_errors):
+    """Imported by a test module: every test of it fails on a node's ERROR log line."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def s3(s3_node):
+    """A boto3 client of the module's node with keys (`s3_node`)."""
+    return boto3_client(s3_node.s3_endpoint)
+
+
 def unique_bucket(tag):
     """A fresh, valid, lowercase bucket name (tag is shortened to keep it under 63 chars)."""
     tag = "".join(c if c.isalnum() or c == "-" else "-" for c in tag.lower())[:40].strip("-")

@@ -22,7 +22,6 @@ import pytest
 import requests
 
 from s3util import (  # noqa: F401  (fixtures are used by name)
-
     ACCESS_KEY,
     CHECKSUM_MODES,
     MiB,
@@ -34,7 +33,9 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
     md5_hex,
     multipart_etag,
     no_server_errors,
+    _no_server_errors,
     parse_s3_error,
+    s3,
     s3_node,
     signed_request,
     unique_bucket,
@@ -43,16 +44,6 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
 
 # pytest-timeout: each test under 1 s on a quiet box; the margin is for a loaded 2-CPU CI box.
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
-
-
-@pytest.fixture(scope="module")
-def s3(s3_node):
-    return boto3_client(s3_node.s3_endpoint)
 
 
 @pytest.fixture(params=CHECKSUM_MODES)

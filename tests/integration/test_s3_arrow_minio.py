@@ -24,23 +24,19 @@ import pytest
 import conftest
 from s3util import (  # noqa: F401  (fixtures are used by name)
     ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
     MiB,
+    REGION,
     S3Node,
+    SECRET_KEY,
     boto3_client,
     det_bytes,
+    _no_server_errors,
     no_server_errors,
     s3_node,
     unique_bucket,
 )
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
 
 
 def _arrow_fs(endpoint):

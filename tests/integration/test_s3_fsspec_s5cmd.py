@@ -36,15 +36,16 @@ import requests
 from s3util import (  # noqa: F401  (fixtures are used by name)
     ACCESS_KEY,
     INSTALL_HINT,
+    MiB,
     REGION,
     SECRET_KEY,
     SPECIAL_TREE_NAMES,
-    MiB,
     aws_env,
     file_multipart_etag,
     first_difference,
     md5_hex,
     no_server_errors,
+    _no_server_errors,
     run_tool,
     s3_anon_node,
     s3_node,
@@ -61,11 +62,6 @@ BIG_SIZE = 23 * MiB + 5  # five parts, the last one short
 TOOL_TIMEOUT = 120  # one s5cmd invocation
 CALL_TIMEOUT = 120  # one s3fs call (fsspec's sync timeout)
 AUTHS = ["with-keys", "anonymous"]
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
 
 
 def node_for(request, auth):

@@ -10,14 +10,15 @@ import requests
 from aisutil import make_client, xxh_hex
 from aistore.sdk.errors import AISError, ErrObjNotFound
 from s3util import (  # noqa: F401  (fixtures are used by name)
-
     MiB,
     boto3_client,
     det_bytes,
     expect_client_error,
     md5_hex,
     multipart_etag,
+    _no_server_errors,
     no_server_errors,
+    s3,
     s3_node,
     unique_bucket,
     unquote_etag,
@@ -27,16 +28,6 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
 pytestmark = pytest.mark.timeout(180)
 
 SIZES = [0, 1, 4096, MiB + 1, 9 * MiB + 7]
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
-
-
-@pytest.fixture(scope="module")
-def s3(s3_node):
-    return boto3_client(s3_node.s3_endpoint)
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ import requests
 
 from s3util import (  # noqa: F401  (fixtures are used by name)
     ACCESS_KEY,
-    SECRET_KEY,
     MiB,
+    SECRET_KEY,
     aws_cmd,
     aws_env,
     boto3_client,
@@ -43,8 +43,10 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
     md5_hex,
     multipart_etag,
     no_server_errors,
+    _no_server_errors,
     parse_s3_error,
     run_tool,
+    s3,
     s3_anon_node,
     s3_node,
     s3cmd_cmd,
@@ -58,16 +60,6 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
 pytestmark = pytest.mark.timeout(300)
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
-
-
-@pytest.fixture(scope="module")
-def s3(s3_node):
-    return boto3_client(s3_node.s3_endpoint)
 
 
 def cleanup_bucket(s3, name):

@@ -20,8 +20,8 @@ import requests
 
 from s3util import (  # noqa: F401  (fixtures are used by name)
     ACCESS_KEY,
-    SECRET_KEY,
     MiB,
+    SECRET_KEY,
     assert_same_tree,
     aws_cmd,
     aws_env,
@@ -30,9 +30,11 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
     first_difference,
     make_tree,
     no_server_errors,
+    _no_server_errors,
     rclone_cmd,
     rclone_env,
     run_tool,
+    s3,
     s3_anon_node,
     s3_node,
     s3cmd_cmd,
@@ -50,16 +52,6 @@ BIG_SEED = 20250101
 TREE_FILES = 1000
 TREE_SEED = 424242
 AWS_CLI_PART = 8 * MiB  # the aws CLI's default multipart_chunksize (and threshold)
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
-
-
-@pytest.fixture(scope="module")
-def s3(s3_node):
-    return boto3_client(s3_node.s3_endpoint)
 
 
 @pytest.fixture(scope="module")

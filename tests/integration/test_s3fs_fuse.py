@@ -32,10 +32,12 @@ import pytest
 
 from s3util import (  # noqa: F401  (fixtures are used by name)
     ACCESS_KEY,
-    SECRET_KEY,
     MiB,
+    SECRET_KEY,
     boto3_client,
+    _no_server_errors,
     no_server_errors,
+    s3,
     s3_node,
     unique_bucket,
     write_random_file,
@@ -49,16 +51,6 @@ MOUNT_WAIT_S = 20.0
 
 if not os.path.exists("/dev/fuse"):
     pytest.skip("no /dev/fuse on this machine: s3fs cannot mount", allow_module_level=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(no_server_errors):
-    yield
-
-
-@pytest.fixture(scope="module")
-def s3(s3_node):
-    return boto3_client(s3_node.s3_endpoint)
 
 
 def _passwd(dirpath, secret):
