@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from email.utils import format_datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from s3util import (  # noqa: F401  (fixtures are used by name)
     _no_server_errors,
     parse_s3_error,
     s3,
+    s3_anon_node,
     s3_node,
     signed_request,
     unique_bucket,
@@ -699,6 +701,38 @@ def test_put_aws_chunked_with_crc32_trailer(s3, bucket, aws_chunked_over_http):
     chunked = [h for h in seen if b"aws-chunked" in _b(h.get("content-encoding"))]
     assert len(chunked) >= 5, f"expected aws-chunked uploads, saw headers {seen[:2]}"
     assert all(_b(h.get("x-amz-trailer")) == b"x-amz-checksum-crc32" for h in chunked)
+
+
+def test_aws_chunked_inside_http_chunked_with_a_late_last_chunk(s3_anon_node):
+    """botocore over https sends an aws-chunked body inside an HTTP-chunked one. When the end of
+    the HTTP chunk and its last chunk (`\r\n0\r\n\r\n`) arrive after the aws-chunked body
+    ended, the PUT must read them: left unread (it was, for an empty object), they were taken
+    for the next request on the connection (400)."""
+    import base64
+    import zlib
+
+    from rawhttp import RawConn
+
+    s3 = boto3_client(s3_anon_node.s3_endpoint)
+    bucket = unique_bucket("late-last-chunk")
+    s3.create_bucket(Bucket=bucket)
+    for data in (b"", b"abc"):
+        crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        inner = (f"{len(data):x}\r\n".encode() + data + b"\r\n" if data else b"")
+        inner += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+        head = (
+            f"PUT /s3/{bucket}/k HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Encoding: aws-chunked\r\nx-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n"
+            f"x-amz-decoded-content-length: {len(data)}\r\nx-amz-trailer: x-amz-checksum-crc32\r\n\r\n"
+        ).encode()
+        with RawConn(s3_anon_node.port) as c:
+            c.send(head + f"{len(inner):x}\r\n".encode() + inner)
+            time.sleep(0.3)
+            c.send(b"\r\n0\r\n\r\n")
+            assert c.read_response("PUT").status == 200
+            r = c.request("GET", f"/s3/{bucket}/k")
+            assert (r.status, r.body) == (200, data), r
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == data
 
 
 def _b(v):

@@ -9,6 +9,9 @@ with S3 keys (and one anonymous node where the auth form matters).
   uploads, and the bucket list (a snapshot is taken after every request).
 * versionId (`null` is the object; others are NoSuchVersion / 501), DeleteObjects with
   version IDs, unknown query parameters, response header overrides, `x-id`.
+* Headers asking for features the node lacks (object lock, SSE, tags, ACL grants, appends,
+  conditional deletes): 501 naming the header, nothing changed. ListBuckets' prefix, region
+  and pages; ListMultipartUploads' delimiter (501).
 * Conditional writes (PutObject, CompleteMultipartUpload, CopyObject): If-None-Match: * and
   If-Match, including a race of If-None-Match writers of one new key.
 * S3 bucket naming rules on CreateBucket (the native API keeps AIS's rules).
@@ -370,6 +373,102 @@ def test_unserved_boto3_operations_are_501_and_change_nothing(s3, bucket):
         assert_same_state(state, snapshot(s3, [bucket, empty]), "versioned PUT/DELETE")
     finally:
         cleanup_bucket(s3, empty)
+
+
+def test_headers_for_features_we_lack_are_501_and_change_nothing(s3, bucket):
+    """Object lock, server-side encryption (SSE-S3, SSE-KMS, SSE-C), tags, ACL grants and
+    canned ACLs other than private, appends (write offset) and conditional deletes, through
+    boto3's own parameters: 501 NotImplemented naming the header, and nothing changes. The
+    values that mean nothing here (ACL `private`, no tags, legal hold OFF) are served."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"precious", Metadata={"a": "b"})
+    etag = s3.head_object(Bucket=bucket, Key="k")["ETag"]
+    key32 = base64.b64encode(b"k" * 32).decode()
+    key32_md5 = base64.b64encode(hashlib.md5(b"k" * 32).digest()).decode()
+    src = {"Bucket": bucket, "Key": "k"}
+    put = dict(Bucket=bucket, Key="k", Body=b"overwritten")
+    new = dict(Bucket=bucket, Key="new", Body=b"new")
+    state = snapshot(s3, [bucket])
+    calls = [
+        ("x-amz-server-side-encryption", lambda: s3.put_object(**put, ServerSideEncryption="AES256")),
+        ("x-amz-server-side-encryption", lambda: s3.put_object(**new, ServerSideEncryption="aws:kms", SSEKMSKeyId="k1")),
+        ("x-amz-server-side-encryption", lambda: s3.copy_object(Bucket=bucket, Key="new", CopySource=src, ServerSideEncryption="AES256")),
+        ("x-amz-server-side-encryption", lambda: s3.create_multipart_upload(Bucket=bucket, Key="new", ServerSideEncryption="AES256")),
+        ("x-amz-server-side-encryption-customer", lambda: s3.put_object(
+            **new, SSECustomerAlgorithm="AES256", SSECustomerKey=key32, SSECustomerKeyMD5=key32_md5)),
+        ("x-amz-server-side-encryption-customer", lambda: s3.get_object(
+            Bucket=bucket, Key="k", SSECustomerAlgorithm="AES256", SSECustomerKey=key32, SSECustomerKeyMD5=key32_md5)),
+        ("x-amz-object-lock-mode", lambda: s3.put_object(
+            **put, ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate="2030-01-01T00:00:00Z")),
+        ("x-amz-object-lock-legal-hold", lambda: s3.put_object(**new, ObjectLockLegalHoldStatus="ON")),
+        ("x-amz-bucket-object-lock-enabled", lambda: s3.create_bucket(Bucket=unique_bucket("lock"), ObjectLockEnabledForBucket=True)),
+        ("x-amz-tagging", lambda: s3.put_object(**new, Tagging="team=a")),
+        ("x-amz-tagging", lambda: s3.copy_object(
+            Bucket=bucket, Key="new", CopySource=src, TaggingDirective="REPLACE", Tagging="team=a")),
+        ("x-amz-acl", lambda: s3.put_object(**new, ACL="public-read")),
+        ("x-amz-grant-read", lambda: s3.put_object(**new, GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')),
+        ("x-amz-object-ownership", lambda: s3.create_bucket(Bucket=unique_bucket("own"), ObjectOwnership="ObjectWriter")),
+        ("x-amz-write-offset-bytes", lambda: s3.put_object(**put, WriteOffsetBytes=8)),
+        ("if-match", lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatch='"not-the-etag"')),
+        ("if-match", lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatch=etag)),
+        ("x-amz-if-match-size", lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatchSize=8)),
+        ("conditional deletes", lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "ETag": etag}]})),
+        ("conditional deletes", lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "Size": 8}]})),
+    ]  # fmt: skip
+    for header, fn in calls:
+        try:
+            fn()
+        except s3.exceptions.ClientError as e:
+            err = e.response["Error"]
+            assert (err.get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501), (header, err)
+            assert header in err.get("Message", ""), (header, err)
+        else:
+            pytest.fail(f"{header}: accepted")
+        assert_same_state(state, snapshot(s3, [bucket]), header)
+    # Served: values that change nothing here.
+    s3.put_object(**new, ACL="private", ObjectLockLegalHoldStatus="OFF")
+    s3.copy_object(Bucket=bucket, Key="new2", CopySource=src, ACL="bucket-owner-full-control", TaggingDirective="COPY")
+    assert s3.get_object(Bucket=bucket, Key="new2")["Body"].read() == b"precious"
+    r = signed_request("PUT", f"{s3.meta.endpoint_url}/{bucket}/new3", body=b"x", headers={"x-amz-tagging": ""})
+    assert r.status_code == 200, r.text[:300]
+
+
+def test_list_buckets_prefix_and_pages(s3):
+    tag = unique_bucket("lb")
+    names = sorted(f"{tag}-{i:02d}" for i in range(5))
+    for n in names:
+        s3.create_bucket(Bucket=n)
+    try:
+        assert [b["Name"] for b in s3.list_buckets(Prefix=tag)["Buckets"]] == names
+        got, token, pages = [], None, 0
+        while True:
+            kw = {"Prefix": tag, "MaxBuckets": 2, **({"ContinuationToken": token} if token else {})}
+            r = s3.list_buckets(**kw)
+            pages += 1
+            got += [b["Name"] for b in r["Buckets"]]
+            assert r.get("Prefix") == tag
+            token = r.get("ContinuationToken")
+            if not token:
+                break
+        assert (got, pages) == (names, 3)
+        assert s3.list_buckets(Prefix=tag, BucketRegion="us-east-1")["Buckets"]
+        assert s3.list_buckets(Prefix=tag, BucketRegion="eu-west-1")["Buckets"] == []
+        for bad in ("0", "10001", "x"):
+            r = signed_request("GET", f"{s3.meta.endpoint_url}?max-buckets={bad}")
+            assert (r.status_code, parse_s3_error(r).get("Code")) == (400, "InvalidArgument"), (bad, r.text[:300])
+    finally:
+        for n in names:
+            s3.delete_bucket(Bucket=n)
+
+
+def test_list_multipart_uploads_delimiter_is_501(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="d/x")
+    try:
+        expect_client_error(
+            lambda: s3.list_multipart_uploads(Bucket=bucket, Delimiter="/"), "NotImplemented", 501, "uploads delimiter"
+        )
+        assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket, Prefix="d/")["Uploads"]] == ["d/x"]
+    finally:
+        s3.abort_multipart_upload(Bucket=bucket, Key="d/x", UploadId=up["UploadId"])
 
 
 def test_version_id_null_is_the_object(s3, bucket):

@@ -11,20 +11,55 @@ use super::*;
 use crate::error::s3_from_cluster;
 use engine::layout::Bck;
 
-pub(crate) async fn list_buckets(core: &Rc<Core>, conn: &mut Conn) -> S3Result<Outcome> {
+/// The region every bucket of this node is in (GetBucketLocation, HeadBucket).
+pub(crate) const REGION: &str = "us-east-1";
+/// ListBuckets' largest page (`max-buckets`), as AWS.
+const MAX_BUCKETS: usize = 10_000;
+
+/// ListBuckets, in name order, with AWS's `prefix`, `bucket-region` and paging
+/// (`max-buckets`, `continuation-token`: the last name of the previous page).
+pub(crate) async fn list_buckets(core: &Rc<Core>, conn: &mut Conn, req: &Req) -> S3Result<Outcome> {
+    let prefix = req.q("prefix").unwrap_or("");
+    let after = req.q("continuation-token").unwrap_or("");
+    let max = match req.q("max-buckets") {
+        None => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_BUCKETS).contains(&n) => Some(n),
+            _ => {
+                return Err(s3err(
+                    S3ErrorCode::InvalidArgument,
+                    format!("max-buckets {v:?}: expected 1 to {MAX_BUCKETS}"),
+                ))
+            }
+        },
+    };
+    let in_region = req.q("bucket-region").is_none_or(|r| r == REGION);
     let bmd = core.bmd();
-    let entries: Vec<xml::BucketEntry> = bmd
+    let mut entries: Vec<xml::BucketEntry> = bmd
         .buckets
         .iter()
+        .filter(|(name, _)| in_region && name.starts_with(prefix) && name.as_str() > after)
         .map(|(name, p)| xml::BucketEntry {
             name: name.clone(),
             creation_date_unix_nanos: p.created,
         })
         .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let next = match max {
+        Some(n) if entries.len() > n => {
+            entries.truncate(n);
+            entries.last().map(|e| e.name.clone())
+        }
+        _ => None,
+    };
+    let page = xml::BucketsPage {
+        prefix: req.q("prefix"),
+        continuation_token: next.as_deref(),
+    };
     send_xml(
         conn,
         200,
-        &xml::list_all_my_buckets(&owner(), &entries),
+        &xml::list_all_my_buckets(&owner(), &entries, &page),
         &[],
     )
     .await
@@ -65,7 +100,7 @@ pub(crate) async fn bucket_op(
             send_empty(conn, 200, &[("Location", &loc)]).await
         }
         _ if !exists => Err(no_such_bucket(bucket)),
-        "HEAD" => send_empty(conn, 200, &[("x-amz-bucket-region", "us-east-1")]).await,
+        "HEAD" => send_empty(conn, 200, &[("x-amz-bucket-region", REGION)]).await,
         "DELETE" => {
             super::check_access(core, bucket, cluster::meta::access::DESTROY_BUCKET)?;
             let node = core.node.clone();

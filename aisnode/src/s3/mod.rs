@@ -185,8 +185,9 @@ pub(crate) async fn route(
     let method = req.head.method.clone();
     if t.bucket.is_empty() {
         subresource::check(&req.query, &method, Scope::Service)?;
+        subresource::check_headers(&req.head.headers, &req.query, &method, Scope::Service)?;
         return match method.as_str() {
-            "GET" => list_buckets(core, conn).await,
+            "GET" => list_buckets(core, conn, req).await,
             _ => Err(s3err(
                 S3ErrorCode::MethodNotAllowed,
                 format!("{method} / is not allowed"),
@@ -207,6 +208,7 @@ pub(crate) async fn route(
         Scope::Object
     };
     subresource::check(&req.query, &method, scope)?;
+    subresource::check_headers(&req.head.headers, &req.query, &method, scope)?;
     if t.key.is_empty() {
         return bucket_op(core, conn, req, &t.bucket, &method).await;
     }

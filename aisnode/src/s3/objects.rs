@@ -214,6 +214,24 @@ impl Payload {
                 }
                 if dec.is_done() {
                     self.done = true;
+                    // The HTTP body must end with the aws-chunked one. Read it to its end: an
+                    // HTTP-chunked body's last chunk (`0\r\n\r\n`) may still be on the way,
+                    // and left unread it would be parsed as the next request on this
+                    // connection.
+                    let mut extra = self.end - self.start;
+                    loop {
+                        let n = body.read(&mut self.raw).await.map_err(conn_err)?;
+                        if n == 0 {
+                            break;
+                        }
+                        extra += n;
+                    }
+                    if extra > 0 {
+                        return Err(s3err(
+                            S3ErrorCode::InvalidRequest,
+                            format!("{extra} bytes after the end of the aws-chunked body"),
+                        ));
+                    }
                     return Ok(0);
                 }
                 if p.consumed > 0 {

@@ -237,6 +237,13 @@ pub(crate) fn check(query: &[(String, String)], method: &str, scope: Scope) -> S
                     value.chars().take(128).collect::<String>()
                 )));
             }
+            ("uploads", M::Get) if query.iter().any(|(k, _)| k == "delimiter") => {
+                return Err(not_implemented(
+                    "GET ?uploads&delimiter (ListMultipartUploads grouped into common prefixes) \
+                     is not implemented"
+                        .into(),
+                ));
+            }
             ("partNumber", M::Put) if !query.iter().any(|(k, _)| k == "uploadId") => {
                 return Err(not_implemented(
                     "PUT ?partNumber without uploadId on an object is not implemented".into(),
@@ -251,6 +258,158 @@ pub(crate) fn check(query: &[(String, String)], method: &str, scope: Scope) -> S
                 "query parameter {:?} is not implemented ({method} on {})",
                 name.chars().take(128).collect::<String>(),
                 scope.noun()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a request header (or the same name hoisted into a presigned URL's query) asks for
+/// that this node does not do.
+enum Header {
+    /// Any value: the feature named.
+    Refused(&'static str),
+    /// Only these values (compared ignoring case) mean nothing here; any other is refused.
+    Unless(&'static [&'static str], &'static str),
+}
+
+/// Request headers that change what a write (or read) means, for features this node does not
+/// have: object lock, server-side encryption, tags, ACL grants, appends. Without this table they
+/// would be ignored and the request answered 2xx as if they had been honoured (an object the
+/// client believes locked, encrypted or tagged). Sorted by name. Harmless ones are left out:
+/// `x-amz-storage-class`, `x-amz-expected-bucket-owner`, `x-amz-request-payer`, checksum
+/// requests (every part and object checksum sent is verified), `x-amz-tagging-directive`
+/// (nothing has tags to copy or replace).
+const HEADERS: &[(&str, Header)] = &[
+    // Every object is the owner's and private; `bucket-owner-full-control` gives the bucket
+    // owner (the same single owner) what it has. rclone and s3cmd send `private`.
+    (
+        "x-amz-acl",
+        Header::Unless(
+            &["private", "bucket-owner-full-control"],
+            "canned ACLs other than private",
+        ),
+    ),
+    (
+        "x-amz-bucket-object-lock-enabled",
+        Header::Unless(&["false"], "object lock"),
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-algorithm",
+        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key",
+        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key-md5",
+        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+    ),
+    ("x-amz-grant-full-control", Header::Refused("ACL grants")),
+    ("x-amz-grant-read", Header::Refused("ACL grants")),
+    ("x-amz-grant-read-acp", Header::Refused("ACL grants")),
+    ("x-amz-grant-write", Header::Refused("ACL grants")),
+    ("x-amz-grant-write-acp", Header::Refused("ACL grants")),
+    (
+        "x-amz-object-lock-legal-hold",
+        Header::Unless(&["OFF"], "object lock (legal hold)"),
+    ),
+    (
+        "x-amz-object-lock-mode",
+        Header::Refused("object lock (retention)"),
+    ),
+    (
+        "x-amz-object-lock-retain-until-date",
+        Header::Refused("object lock (retention)"),
+    ),
+    // ACLs disabled is the only ownership there is.
+    (
+        "x-amz-object-ownership",
+        Header::Unless(
+            &["BucketOwnerEnforced"],
+            "object ownership with ACLs enabled",
+        ),
+    ),
+    (
+        "x-amz-server-side-encryption",
+        Header::Refused("server-side encryption (objects are stored as sent)"),
+    ),
+    (
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        Header::Refused("SSE-KMS (server-side encryption with KMS keys)"),
+    ),
+    (
+        "x-amz-server-side-encryption-bucket-key-enabled",
+        Header::Unless(&["false"], "S3 Bucket Keys"),
+    ),
+    (
+        "x-amz-server-side-encryption-context",
+        Header::Refused("SSE-KMS (server-side encryption with KMS keys)"),
+    ),
+    (
+        "x-amz-server-side-encryption-customer-algorithm",
+        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+    ),
+    (
+        "x-amz-server-side-encryption-customer-key",
+        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+    ),
+    (
+        "x-amz-server-side-encryption-customer-key-md5",
+        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+    ),
+    // An empty tag set is no tags.
+    ("x-amz-tagging", Header::Unless(&[""], "object tagging")),
+    (
+        "x-amz-write-offset-bytes",
+        Header::Refused("appending to an object (PutObject with a write offset)"),
+    ),
+];
+
+/// Conditional DeleteObject (`If-Match` and its size and time forms): refused, not taken for an
+/// unconditional delete.
+const CONDITIONAL_DELETE: &[&str] = &[
+    "if-match",
+    "x-amz-if-match-last-modified-time",
+    "x-amz-if-match-size",
+];
+
+/// Check a request's headers, and the `x-amz-*` names of its query (headers a presigned URL
+/// carries), against [`HEADERS`] and, for an object DELETE, [`CONDITIONAL_DELETE`]. `Err` is
+/// `501 NotImplemented` naming the header, its value and the feature.
+pub(crate) fn check_headers(
+    headers: &[(String, String)],
+    query: &[(String, String)],
+    method: &str,
+    scope: Scope,
+) -> S3Result<()> {
+    let hoisted = query
+        .iter()
+        .filter(|(k, _)| k.len() > 6 && k[..6].eq_ignore_ascii_case("x-amz-"));
+    for (name, value) in headers.iter().chain(hoisted) {
+        let refused = HEADERS
+            .iter()
+            .find(|(h, _)| name.eq_ignore_ascii_case(h))
+            .and_then(|(_, rule)| match rule {
+                Header::Refused(what) => Some(*what),
+                Header::Unless(ok, what) => {
+                    (!ok.iter().any(|v| value.trim().eq_ignore_ascii_case(v))).then_some(*what)
+                }
+            });
+        let refused = refused.or_else(|| {
+            (method == "DELETE"
+                && scope == Scope::Object
+                && CONDITIONAL_DELETE
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h)))
+            .then_some("conditional deletes")
+        });
+        if let Some(what) = refused {
+            return Err(not_implemented(format!(
+                "{method} with {}: {:?}: {what} is not implemented",
+                name.to_ascii_lowercase(),
+                value.chars().take(128).collect::<String>()
             )));
         }
     }
@@ -339,8 +498,110 @@ mod tests {
             ),
             ni
         );
+        assert_eq!(
+            code(&[("uploads", ""), ("delimiter", "/")], "GET", Scope::Bucket),
+            ni
+        );
+        assert_eq!(
+            code(&[("uploads", ""), ("prefix", "a")], "GET", Scope::Bucket),
+            None
+        );
         // The message names the sub-resource and the method.
         let e = check(&q(&[("tagging", "")]), "DELETE", Scope::Object).unwrap_err();
         assert!(e.message.contains("DELETE ?tagging"), "{}", e.message);
+    }
+
+    fn hcode(
+        headers: &[(&str, &str)],
+        query: &[(&str, &str)],
+        method: &str,
+        scope: Scope,
+    ) -> Option<String> {
+        check_headers(&q(headers), &q(query), method, scope)
+            .err()
+            .map(|e| {
+                assert_eq!(e.code, S3ErrorCode::NotImplemented);
+                e.message
+            })
+    }
+
+    #[test]
+    fn headers_table_is_sorted_lowercase_and_unique() {
+        for w in HEADERS.windows(2) {
+            assert!(w[0].0 < w[1].0, "{} / {}", w[0].0, w[1].0);
+        }
+        for (h, _) in HEADERS {
+            assert_eq!(*h, h.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn headers_refused_and_accepted() {
+        let o = Scope::Object;
+        let m = hcode(&[("X-Amz-Server-Side-Encryption", "AES256")], &[], "PUT", o).unwrap();
+        assert!(
+            m.contains("x-amz-server-side-encryption")
+                && m.contains("AES256")
+                && m.contains("encryption"),
+            "{m}"
+        );
+        assert!(hcode(&[("x-amz-object-lock-mode", "GOVERNANCE")], &[], "PUT", o).is_some());
+        assert!(hcode(&[("x-amz-write-offset-bytes", "0")], &[], "PUT", o).is_some());
+        assert!(hcode(&[("x-amz-tagging", "a=b")], &[], "POST", o).is_some());
+        assert!(hcode(&[("x-amz-grant-read", "id=x")], &[], "PUT", Scope::Bucket).is_some());
+        assert!(hcode(
+            &[("x-amz-server-side-encryption-customer-key", "k")],
+            &[],
+            "GET",
+            o
+        )
+        .is_some());
+        assert!(hcode(&[("x-amz-acl", "public-read")], &[], "PUT", o).is_some());
+        assert!(hcode(
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            &[],
+            "PUT",
+            Scope::Bucket
+        )
+        .is_some());
+        assert!(hcode(
+            &[("x-amz-object-ownership", "ObjectWriter")],
+            &[],
+            "PUT",
+            Scope::Bucket
+        )
+        .is_some());
+        // Hoisted into a presigned URL's query.
+        assert!(hcode(
+            &[],
+            &[("x-amz-server-side-encryption", "aws:kms")],
+            "PUT",
+            o
+        )
+        .is_some());
+        // Values that mean nothing here, and headers that are not in the table.
+        for (h, v) in [
+            ("x-amz-acl", "private"),
+            ("x-amz-acl", "bucket-owner-full-control"),
+            ("x-amz-tagging", ""),
+            ("x-amz-object-lock-legal-hold", "OFF"),
+            ("x-amz-bucket-object-lock-enabled", "false"),
+            ("x-amz-object-ownership", "BucketOwnerEnforced"),
+            ("x-amz-storage-class", "STANDARD"),
+            ("x-amz-tagging-directive", "COPY"),
+            ("x-amz-meta-a", "1"),
+            ("if-match", "\"e\""),
+        ] {
+            assert_eq!(hcode(&[(h, v)], &[], "PUT", o), None, "{h}: {v}");
+        }
+        // Conditional deletes: refused on an object DELETE only.
+        for h in [
+            "If-Match",
+            "x-amz-if-match-size",
+            "x-amz-if-match-last-modified-time",
+        ] {
+            assert!(hcode(&[(h, "1")], &[], "DELETE", o).is_some(), "{h}");
+            assert_eq!(hcode(&[(h, "1")], &[], "GET", o), None, "{h}");
+        }
     }
 }

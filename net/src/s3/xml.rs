@@ -166,8 +166,15 @@ pub struct BucketEntry {
     pub creation_date_unix_nanos: i64,
 }
 
+/// ListBuckets' page: the `prefix` asked for (echoed), and the token of the next page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BucketsPage<'a> {
+    pub prefix: Option<&'a str>,
+    pub continuation_token: Option<&'a str>,
+}
+
 /// ListBuckets (`GET /`) response: `ListAllMyBucketsResult`.
-pub fn list_all_my_buckets(owner: &Owner, buckets: &[BucketEntry]) -> String {
+pub fn list_all_my_buckets(owner: &Owner, buckets: &[BucketEntry], page: &BucketsPage) -> String {
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
     w.owner("Owner", owner);
     w.open("Buckets");
@@ -181,6 +188,12 @@ pub fn list_all_my_buckets(owner: &Owner, buckets: &[BucketEntry]) -> String {
         w.close("Bucket");
     }
     w.close("Buckets");
+    if let Some(t) = page.continuation_token {
+        w.elem("ContinuationToken", t);
+    }
+    if let Some(p) = page.prefix {
+        w.elem("Prefix", p);
+    }
     w.finish("ListAllMyBucketsResult")
 }
 
@@ -1016,6 +1029,18 @@ pub fn parse_delete_objects_entries(body: &[u8]) -> Result<(Vec<DeleteEntry>, bo
             if version.replace(text.trim().to_owned()).is_some() {
                 return Err(malformed("an <Object> has more than one <VersionId>"));
             }
+        } else if ["ETag", "LastModifiedTime", "Size"]
+            .iter()
+            .any(|c| is_path(path, &[ROOT, "Object", c]))
+        {
+            // Conditional deletes: never taken for unconditional ones.
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                format!(
+                    "DeleteObjects with <{}> in an <Object> (conditional deletes) is not implemented",
+                    path.last().map(String::as_str).unwrap_or("")
+                ),
+            ));
         } else if is_path(path, &[ROOT, "Object"]) {
             let Some(k) = key.take() else {
                 return Err(malformed("every <Object> needs a <Key>"));
@@ -1234,6 +1259,7 @@ mod tests {
                 name: "b&1".into(),
                 creation_date_unix_nanos: T,
             }],
+            &BucketsPage::default(),
         );
         assert_eq!(
             xml,
@@ -1243,7 +1269,15 @@ mod tests {
              <CreationDate>2013-05-24T00:00:00.000Z</CreationDate></Bucket></Buckets>\
              </ListAllMyBucketsResult>"
         );
-        assert!(list_all_my_buckets(&owner, &[]).contains("<Buckets></Buckets>"));
+        assert!(list_all_my_buckets(&owner, &[], &BucketsPage::default())
+            .contains("<Buckets></Buckets></ListAllMyBucketsResult>"));
+        let page = BucketsPage {
+            prefix: Some("b"),
+            continuation_token: Some("b&1"),
+        };
+        assert!(list_all_my_buckets(&owner, &[], &page).contains(
+            "<Buckets></Buckets><ContinuationToken>b&amp;1</ContinuationToken><Prefix>b</Prefix>"
+        ));
     }
 
     fn entries() -> Vec<ObjectEntry> {
@@ -1518,6 +1552,18 @@ mod tests {
             code(parse_delete_objects_entries(body.as_bytes())),
             S3ErrorCode::MalformedXml
         );
+        for cond in [
+            "<ETag>\"e\"</ETag>",
+            "<Size>3</Size>",
+            "<LastModifiedTime>2020-01-01T00:00:00Z</LastModifiedTime>",
+        ] {
+            let body = format!("<Delete><Object><Key>a</Key>{cond}</Object></Delete>");
+            assert_eq!(
+                code(parse_delete_objects_entries(body.as_bytes())),
+                S3ErrorCode::NotImplemented,
+                "{cond}"
+            );
+        }
     }
 
     #[test]
@@ -2016,6 +2062,7 @@ mod response_parser_tests {
                 name: "x".into(),
                 creation_date_unix_nanos: 0,
             }],
+            &BucketsPage::default(),
         );
         assert_eq!(
             parse_list_all_my_buckets_result(rendered.as_bytes()).unwrap(),
