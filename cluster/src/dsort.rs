@@ -137,9 +137,54 @@ fn bck_name(v: &serde_json::Value, field: &str) -> std::result::Result<String, S
     Ok(name.to_string())
 }
 
-fn ext_of(v: &serde_json::Value, field: &str) -> std::result::Result<String, String> {
-    let e = v.get(field).and_then(|e| e.as_str()).unwrap_or(".tar");
-    let e = if e.is_empty() { ".tar" } else { e };
+/// AIS's `dsort-create-output-bck`: a missing output bucket is created with the input
+/// bucket's props (on the primary; from another proxy, with the defaults, through the primary).
+pub async fn create_output_bucket(node: &Arc<Node>, spec: &Spec) -> Result<()> {
+    if node.bmd.load().buckets.contains_key(&spec.output_bck) {
+        return Ok(());
+    }
+    if node.is_primary() {
+        let props = node.bmd.load().buckets.get(&spec.input_bck).cloned();
+        crate::multiobj::create_like(node, &spec.output_bck, props).await
+    } else {
+        match crate::buckets::create(node, &spec.output_bck, &serde_json::Value::Null).await {
+            Err(Error::BucketExists(_)) => Ok(()),
+            r => r,
+        }
+    }
+}
+
+/// The names a range template expands to, as AIS reads them: a name without an archive
+/// extension gets `ext` appended; one with another archive extension is not an input.
+fn with_extension(names: Vec<String>, ext: &str) -> Vec<String> {
+    let want = engine::archive::Format::by_name(ext);
+    names
+        .into_iter()
+        .filter_map(|n| match engine::archive::Format::by_name(&n) {
+            None => Some(format!("{n}{ext}")),
+            Some(f) => (Some(f) == want).then_some(n),
+        })
+        .collect()
+}
+
+/// An output shard's object name: the template's name, with the output extension unless it
+/// already has an archive extension (as AIS names them).
+pub fn output_object(name: &str, ext: &str) -> String {
+    if engine::archive::Format::by_name(name).is_some() {
+        name.to_string()
+    } else {
+        format!("{name}{ext}")
+    }
+}
+
+/// `field`'s archive extension (with its dot), or `default` when absent or empty.
+fn ext_of(
+    v: &serde_json::Value,
+    field: &str,
+    default: &str,
+) -> std::result::Result<String, String> {
+    let e = v.get(field).and_then(|e| e.as_str()).unwrap_or(default);
+    let e = if e.is_empty() { default } else { e };
     let e = if e.starts_with('.') {
         e.to_string()
     } else {
@@ -211,14 +256,20 @@ pub fn parse_spec(v: &serde_json::Value) -> std::result::Result<Spec, String> {
         }
         _ => input_bck.clone(),
     };
+    let input_extension = ext_of(v, "input_extension", ".tar")?;
     let input_names = match v.get("input_format") {
-        Some(serde_json::Value::String(t)) => expand_template(t, TEMPLATE_NAMES_MAX)?,
-        Some(f) if f.get("template").is_some() => expand_template(
-            f["template"]
-                .as_str()
-                .ok_or("dsort spec: input_format.template must be a string")?,
-            TEMPLATE_NAMES_MAX,
-        )?,
+        Some(serde_json::Value::String(t)) => {
+            with_extension(expand_template(t, TEMPLATE_NAMES_MAX)?, &input_extension)
+        }
+        Some(f) if f.get("template").is_some() => with_extension(
+            expand_template(
+                f["template"]
+                    .as_str()
+                    .ok_or("dsort spec: input_format.template must be a string")?,
+                TEMPLATE_NAMES_MAX,
+            )?,
+            &input_extension,
+        ),
         Some(f) if f.get("objnames").is_some() => f["objnames"]
             .as_array()
             .ok_or("dsort spec: input_format.objnames must be a list")?
@@ -232,7 +283,9 @@ pub fn parse_spec(v: &serde_json::Value) -> std::result::Result<Spec, String> {
         _ => return Err("dsort spec: missing input_format (template or objnames)".into()),
     };
     if input_names.is_empty() {
-        return Err("dsort spec: input_format names no shards".into());
+        return Err(format!(
+            "dsort spec: input_format names no {input_extension} shards"
+        ));
     }
     let output_template = match v.get("output_format") {
         Some(serde_json::Value::String(t)) if !t.is_empty() => t.clone(),
@@ -313,10 +366,10 @@ pub fn parse_spec(v: &serde_json::Value) -> std::result::Result<Spec, String> {
     Ok(Spec {
         input_bck,
         input_names,
-        input_extension: ext_of(v, "input_extension")?,
+        output_extension: ext_of(v, "output_extension", &input_extension)?,
+        input_extension,
         output_bck,
         output_template,
-        output_extension: ext_of(v, "output_extension")?,
         output_shard_size,
         algo,
         decreasing,
@@ -587,7 +640,7 @@ fn info_json(j: &JobState) -> serde_json::Value {
         let mut sc = phase_json(
             j.sorting_end_ns,
             j.creation_end_ns,
-            j.phase == 3 && !j.aborted,
+            j.phase == 3 && !j.aborted && !j.finished,
             j.finished,
         );
         sc.insert("to_create".into(), st.to_create.to_string().into());
@@ -813,7 +866,7 @@ async fn run(node: &Arc<Node>, id: &str, spec: &Spec, j: &Arc<Mutex<JobState>>) 
     let smap = node.smap.load();
     let mut per: HashMap<String, Vec<OutShard>> = HashMap::new();
     for s in shards {
-        let obj = format!("{}{}", s.name, spec.output_extension);
+        let obj = output_object(&s.name, &spec.output_extension);
         let owner = placement::owner(&smap, &spec.output_bck, &obj)
             .ok_or_else(|| Error::Unavailable("no targets in the cluster map".into()))?;
         per.entry(owner.target_id).or_default().push(s);
@@ -900,7 +953,8 @@ fn object_url(node: &Node, bucket: &str, object: &str) -> Result<String> {
 /// Phase 1 on a target: the records of the input shards it owns.
 pub async fn extract(node: &Node, spec: &Spec) -> Result<Extracted> {
     let smap = node.smap.load();
-    let me = node.self_id();
+    // The target's ID (`self_id` is the proxy's on an all-in-one node).
+    let me = node.target_id.as_str();
     let mut out = Extracted::default();
     for name in &spec.input_names {
         let d = placement::object_digest(&spec.input_bck, name);
@@ -1021,7 +1075,7 @@ pub async fn create(node: &Node, req: &CreateReq) -> Result<Created> {
     let spec = &req.spec;
     let mut done = Created::default();
     for s in &req.shards {
-        let obj = format!("{}{}", s.name, spec.output_extension);
+        let obj = output_object(&s.name, &spec.output_extension);
         let fmt = engine::archive::Format::by_name(&obj)
             .map(engine::tarball::ShardFormat::of)
             .unwrap_or(engine::tarball::ShardFormat::Tar);
@@ -1199,7 +1253,32 @@ mod tests {
         });
         let s = parse_spec(&ok).unwrap();
         assert_eq!(s.input_names.len(), 10);
+        // As AIS reads a range template (the SDK's DsortFramework sends `shard-{0..9}` with
+        // `input_extension`): the extension is appended; names with another archive
+        // extension are not inputs; listed names (`objnames`) are taken as they are.
+        assert_eq!(s.input_names[3], "shard-3.tar");
         assert_eq!(s.output_shard_size, 10240);
+        let mut mixed = ok.clone();
+        mixed["input_format"] = serde_json::json!({"template": "s-{0..3}.tgz"});
+        mixed["input_extension"] = serde_json::json!(".tar.gz");
+        let m = parse_spec(&mixed).unwrap();
+        assert_eq!(m.input_names, ["s-0.tgz", "s-1.tgz", "s-2.tgz", "s-3.tgz"]);
+        assert_eq!(m.output_extension, ".tar", "given");
+        mixed["input_extension"] = serde_json::json!(".zip");
+        assert!(parse_spec(&mixed).unwrap_err().contains("no .zip shards"));
+        let mut listed = ok.clone();
+        listed["input_format"] = serde_json::json!({"objnames": ["a", "b.tar"]});
+        assert_eq!(parse_spec(&listed).unwrap().input_names, ["a", "b.tar"]);
+        let mut dflt = ok.clone();
+        dflt["input_extension"] = serde_json::json!(".tgz");
+        dflt.as_object_mut().unwrap().remove("output_extension");
+        assert_eq!(
+            parse_spec(&dflt).unwrap().output_extension,
+            ".tgz",
+            "AIS: the input's"
+        );
+        assert_eq!(output_object("new-01", ".tgz"), "new-01.tgz");
+        assert_eq!(output_object("new-01.tgz", ".tgz"), "new-01.tgz");
         for (k, v, want) in [
             (
                 "input_extension",

@@ -663,7 +663,11 @@ async fn relay(
 
 /// Primary: create `bucket` with `props` (the source's, as AIS clones them; new BID and
 /// creation time), and push the BMD.
-async fn create_like(node: &Arc<Node>, bucket: &str, props: Option<Bprops>) -> Result<()> {
+pub(crate) async fn create_like(
+    node: &Arc<Node>,
+    bucket: &str,
+    props: Option<Bprops>,
+) -> Result<()> {
     let (n2, b) = (node.clone(), bucket.to_string());
     glommio::executor()
         .spawn_blocking(move || {

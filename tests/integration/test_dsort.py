@@ -264,3 +264,46 @@ def test_tgz_and_zip_input_into_compressed_output(dataset, out_ext):
             if not seen or seen[-1] != base:
                 seen.append(base)
     assert seen == sorted(samples), seen
+
+
+def test_single_node_sdk_range_without_extension_into_a_new_bucket(node):
+    """On an all-in-one node (proxy and target in one process), as the SDK's DsortFramework
+    sends a range: the template names have no extension (`shard-{000..019}` with
+    `input_extension` .tar, which AIS appends), and the output bucket does not exist (AIS creates
+    it with the input bucket's props). Before, the node extracted nothing (it took its proxy ID
+    for the target's and owned no shard) and still reported success."""
+    client = Client(node.endpoint)
+    src = client.bucket("one-in").create(exist_ok=True)
+    src.make_request("PATCH", "set-bprops", value={"checksum": {"type": "md5"}})
+    rnd = random.Random(11)
+    samples = {}
+    for s in range(20):
+        batch = []
+        for i in range(s * 5, s * 5 + 5):
+            name = f"sample-{i:04d}"
+            members = [(".bin", rnd.randbytes(rnd.randint(10, 2000)))]
+            samples[name] = dict(members)
+            batch.append((name, members))
+        src.object(f"shard-{s:03d}.tar").get_writer().put_content(make_shard(batch))
+    src.object("shard-000.zip").get_writer().put_content(b"not an input: another extension")
+    fw = DsortFramework(
+        input_shards=DsortShardsGroup(bck=src.as_model(), role="input",
+                                      format=ObjectRange(prefix="shard-", min_index=0, max_index=19, pad_width=3),
+                                      extension=".tar"),
+        output_shards=DsortShardsGroup(bck=client.bucket("one-out").as_model(), role="output",
+                                       format=ObjectRange.from_string("out-{00..99}"), extension=".tar"),
+        algorithm=DsortAlgorithm(kind="alphanumeric"),
+        description="one node",
+        output_shard_size="8KiB",
+    )
+    _, ds = run(client, fw)
+    shards = read_output(client, "one-out")
+    names = check_complete(samples, shards)
+    assert names == sorted(names)
+    assert all(s.endswith(".tar") and not s.endswith(".tar.tar") for s, _ in shards), [s for s, _ in shards]
+    out_props = client.bucket("one-out").head()  # the input's props, as AIS creates it
+    assert '"md5"' in out_props.get("Ais-Bucket-Props", ""), out_props
+    info = ds.get_job_info()
+    assert sum(int(i.metrics.local_extraction.extracted_record_count) for i in info.values()) == len(samples)
+    assert sum(int(i.metrics.local_extraction.extracted_count) for i in info.values()) == 20
+    assert all(not i.metrics.shard_creation.running and i.metrics.shard_creation.finished for i in info.values())

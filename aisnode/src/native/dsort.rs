@@ -62,18 +62,17 @@ pub async fn handle(
                 }
             }
             let spec = dsort::parse_spec(&v).map_err(ApiError::bad_request)?;
-            let bmd = core.bmd();
-            for b in [&spec.input_bck, &spec.output_bck] {
-                if !bmd.buckets.contains_key(b.as_str()) {
-                    return Err(ApiError::new(
-                        404,
-                        format!("bucket \"ais://{b}\" does not exist"),
-                    ));
-                }
+            if !core.bmd().buckets.contains_key(spec.input_bck.as_str()) {
+                return Err(ApiError::new(
+                    404,
+                    format!("bucket \"ais://{}\" does not exist", spec.input_bck),
+                ));
             }
             if core.smap().tmap.is_empty() {
                 return Err(ApiError::new(503, "dsort: no targets in the cluster map"));
             }
+            // As AIS: a missing output bucket is created with the input bucket's props.
+            dsort::create_output_bucket(&core.node, &spec).await?;
             let id = dsort::start(&core.node, spec);
             conn.respond(200, &[("Content-Type", "text/plain")], id.as_bytes())
                 .await
