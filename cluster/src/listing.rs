@@ -353,27 +353,65 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
                 .into(),
         ));
     }
+    // Replicas are counted only where there can be more than one (a mirrored bucket).
+    let mirror_props = node
+        .bmd
+        .load()
+        .buckets
+        .get(bucket)
+        .filter(|p| has("copies") && crate::mirror::copies_wanted(p) > 1)
+        .cloned();
     let n2 = node.clone();
     let (b, q2) = (bucket.to_string(), q.clone());
-    let found = glommio::executor()
+    let (found, copies) = glommio::executor()
         .spawn_blocking(move || {
             let bck = Bck::ais(&b);
             let mps = n2.mountpaths.load().with_data();
-            if no_recursion {
-                return one_level(&mps, &bck, &q2, with_md, no_dirs);
-            }
-            if arch_dir {
-                return with_shard_files(&mps, &bck, &q2, with_md);
-            }
-            let all = objects(&mps, &bck, &q2.prefix, &q2.after, q2.page_size, with_md)?;
-            Ok::<_, engine::Error>(all.into_iter().map(|(e, mp)| Item::Object(e, mp)).collect())
+            let items = if no_recursion {
+                one_level(&mps, &bck, &q2, with_md || mirror_props.is_some(), no_dirs)?
+            } else if arch_dir {
+                with_shard_files(&mps, &bck, &q2, with_md || mirror_props.is_some())?
+            } else {
+                let all = objects(
+                    &mps,
+                    &bck,
+                    &q2.prefix,
+                    &q2.after,
+                    q2.page_size,
+                    with_md || mirror_props.is_some(),
+                )?;
+                all.into_iter().map(|(e, mp)| Item::Object(e, mp)).collect()
+            };
+            // Per item, its replicas (0: not counted).
+            let copies: Vec<usize> = items
+                .iter()
+                .map(|item| match (item, &mirror_props) {
+                    (Item::Object(e, mp) | Item::Shard(e, mp), Some(p)) => {
+                        match (e.lom.as_ref(), mps.iter().find(|m| m.path_str == *mp)) {
+                            (Some(lom), Some(m)) => crate::mirror::replica_mountpaths(
+                                &n2.mountpaths.load(),
+                                Some(p),
+                                m,
+                                &b,
+                                &e.name,
+                                lom,
+                            )
+                            .len(),
+                            _ => 1,
+                        }
+                    }
+                    _ => 0,
+                })
+                .collect();
+            Ok::<_, engine::Error>((items, copies))
         })
         .await
         .map_err(|e| Error::Internal(format!("list {bucket}: {e}")))?;
     let tname = node.tname();
     Ok(found
         .into_iter()
-        .map(|item| {
+        .zip(copies)
+        .map(|(item, replicas)| {
             let (e, mp, flags) = match item {
                 Item::Object(e, mp) => (e, mp, net::api::ENTRY_FLAG_PRESENT),
                 Item::Shard(e, mp) => (
@@ -423,7 +461,11 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
                         .collect::<Vec<_>>()
                         .join(", ")
                 }),
-                copies: i16::from(has("copies")),
+                copies: if has("copies") {
+                    i16::try_from(replicas.max(1)).unwrap_or(i16::MAX)
+                } else {
+                    0
+                },
                 flags,
                 mtime_ns: if has("last-modified") {
                     lom.map(|l| l.mtime_ns).unwrap_or(0)

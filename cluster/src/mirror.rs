@@ -43,6 +43,32 @@ pub fn copy_mountpaths(set: &MpSet, bucket: &str, object: &str, n: usize) -> Vec
         .collect()
 }
 
+/// The mountpaths that hold a replica of `object`, which is on `mp` with metadata `lom`: `mp`
+/// first, then each of the bucket's copy mountpaths whose copy holds the same stored object
+/// (AIS's `lom.MirrorPaths()`; their number is its `NumCopies`). Blocking: a metadata read per
+/// copy, and only for a mirrored bucket.
+pub fn replica_mountpaths(
+    set: &MpSet,
+    props: Option<&Bprops>,
+    mp: &Mountpath,
+    bucket: &str,
+    object: &str,
+    lom: &engine::lom::Lom,
+) -> Vec<String> {
+    let mut out = vec![mp.path_str.clone()];
+    let wanted = props.map_or(1, copies_wanted);
+    let bck = Bck::ais(bucket);
+    for m in copy_mountpaths(set, bucket, object, wanted) {
+        if m.path != mp.path
+            && engine::mirror::copy_lom(&m, &bck, object)
+                .is_ok_and(|c| engine::mirror::same_object(lom, &c))
+        {
+            out.push(m.path_str.clone());
+        }
+    }
+    out
+}
+
 /// Counters of mirroring on this node: copies made and removed, objects restored from a
 /// copy, corrupted replicas found (exposed with the node's stats).
 #[derive(Debug, Default)]

@@ -194,6 +194,33 @@ def test_mirrored_put_get_delete_and_make_n_copies(node):
     assert r.status_code == 400
 
 
+def test_copies_are_reported_by_head_props_and_listing(node):
+    """What the SDK reads (`props.mirror_copies` / `mirror_paths`, `list_objects(props=
+    "copies")`) and HEAD v1 counts the replicas that exist, with their mountpaths, as AIS's
+    NumCopies and MirrorPaths; a copy that went missing is not counted. Before, always 1."""
+    from aistore.sdk import Client
+
+    create(node, "mirc")
+    client = Client(node.endpoint)
+    b = client.bucket("mirc")
+    for i in range(6):
+        b.object(f"o{i}").get_writer().put_content(det_bytes(f"o{i}", 1000 + i))
+    assert b.object("o0").props.mirror_copies == 1
+    wait_job(node, set_props(node, "mirc", {"mirror": {"enabled": True, "copies": 2}}).text)
+    roots = sorted(hrw.clean_mountpath(m) for m in node.mountpaths)
+    for i in range(6):
+        props = b.object(f"o{i}").props
+        assert props.mirror_copies == 2, i
+        assert sorted(props.mirror_paths) == roots, props.mirror_paths
+    r = requests.head(obj_url(node.endpoint, "mirc", "o1"), timeout=TIMEOUT, allow_redirects=True)  # HEAD v1
+    assert r.headers["Ais-Mirror-Copies"] == "2", r.headers
+    os.remove(copy_paths(node, "mirc", "o2", 2)[0])
+    listed = {e.name: e.copies for e in b.list_all_objects(props="name,copies")}
+    assert listed == {f"o{i}": (1 if i == 2 else 2) for i in range(6)}, listed
+    assert b.object("o2").props.mirror_copies == 1
+    assert b.object("o2").props.mirror_paths == [hrw.clean_mountpath(hrw.rank_mountpaths(node.mountpaths, "mirc", "o2")[0])]
+
+
 def flip_bit(path, rng):
     size = os.path.getsize(path)
     pos = rng.randrange(size)

@@ -842,6 +842,18 @@ async fn head(
     hs.push(("Content-Length", lom.size.to_string()));
     hs.push(("Ais-Present", "true".into()));
     let location = || format!("{tname}:{}", mp.path_str);
+    // AIS's NumCopies and MirrorPaths (mountpaths, comma-separated).
+    let mirror = || {
+        let paths = cluster::mirror::replica_mountpaths(
+            &core.node.mountpaths.load(),
+            core.bmd().buckets.get(bucket),
+            &mp,
+            bucket,
+            object,
+            &lom,
+        );
+        (paths.len().to_string(), format!("[{}]", paths.join(",")))
+    };
     match req.q("props") {
         // HEAD v1: everything.
         None => {
@@ -849,8 +861,9 @@ async fn head(
             hs.push(("Ais-Bucket-Provider", "ais".into()));
             hs.push(("Ais-Name", object.into()));
             hs.push(("Ais-Location", location()));
-            hs.push(("Ais-Mirror-Copies", "1".into()));
-            hs.push(("Ais-Mirror-Paths", format!("[{}]", fqn.display())));
+            let (copies, paths) = mirror();
+            hs.push(("Ais-Mirror-Copies", copies));
+            hs.push(("Ais-Mirror-Paths", paths));
         }
         // HEAD v2 (the SDK's `Object.head(props)`): the selected properties on top of the
         // metadata headers.
@@ -859,8 +872,9 @@ async fn head(
                 match p {
                     "location" => hs.push(("Ais-Location", location())),
                     "copies" => {
-                        hs.push(("Ais-Mirror-Copies", "1".into()));
-                        hs.push(("Ais-Mirror-Paths", format!("[{}]", fqn.display())));
+                        let (copies, paths) = mirror();
+                        hs.push(("Ais-Mirror-Copies", copies));
+                        hs.push(("Ais-Mirror-Paths", paths));
                     }
                     "last-modified" => hs.push((
                         "Last-Modified",
