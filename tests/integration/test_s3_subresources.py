@@ -22,6 +22,7 @@ with S3 keys (and one anonymous node where the auth form matters).
 """
 
 import base64
+import datetime
 import concurrent.futures
 import hashlib
 import hmac
@@ -413,6 +414,20 @@ def test_headers_for_features_we_lack_are_501_and_change_nothing(s3, bucket):
         ("x-amz-if-match-size", lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatchSize=8)),
         ("conditional deletes", lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "ETag": etag}]})),
         ("conditional deletes", lambda: s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "Size": 8}]})),
+        ("x-amz-checksum-sha512", lambda: s3.put_object(**put, ChecksumSHA512=base64.b64encode(b"x" * 64).decode())),
+        ("x-amz-checksum-xxhash64", lambda: s3.put_object(**put, ChecksumXXHASH64=base64.b64encode(b"x" * 8).decode())),
+        ("x-amz-checksum-algorithm", lambda: s3.copy_object(Bucket=bucket, Key="new", CopySource=src, ChecksumAlgorithm="SHA512")),
+        ("x-amz-checksum-type", lambda: s3.create_multipart_upload(
+            Bucket=bucket, Key="new", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")),
+        ("x-amz-object-lock-event-hold", lambda: s3.put_object(**new, ObjectLockEventHold="ON")),
+        ("archive storage classes", lambda: s3.put_object(**put, StorageClass="DEEP_ARCHIVE")),
+        ("MFA delete", lambda: s3.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Suspended", "MFADelete": "Enabled"})),
+        ("<Location>", lambda: s3.create_bucket(Bucket=unique_bucket("dirb"), CreateBucketConfiguration={
+            "Location": {"Type": "AvailabilityZone", "Name": "use1-az4"},
+            "Bucket": {"Type": "Directory", "DataRedundancy": "SingleAvailabilityZone"}})),
+        ("<Tags>", lambda: s3.create_bucket(Bucket=unique_bucket("tagb"), CreateBucketConfiguration={
+            "Tags": [{"Key": "k", "Value": "v"}]})),
     ]  # fmt: skip
     for header, fn in calls:
         try:
@@ -424,8 +439,31 @@ def test_headers_for_features_we_lack_are_501_and_change_nothing(s3, bucket):
         else:
             pytest.fail(f"{header}: accepted")
         assert_same_state(state, snapshot(s3, [bucket]), header)
+    # Multipart: a whole-object checksum or size given to Complete, a conditional abort.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    etag1 = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"part")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag1}]}
+    for header, fn in [
+        ("whole-object checksum", lambda: s3.complete_multipart_upload(
+            Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=parts, ChecksumCRC32="AAAAAA==")),
+        ("x-amz-mp-object-size", lambda: s3.complete_multipart_upload(
+            Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=parts, MpuObjectSize=12345)),
+        ("x-amz-if-match-initiated-time", lambda: s3.abort_multipart_upload(
+            Bucket=bucket, Key="mp", UploadId=up, IfMatchInitiatedTime=datetime.datetime(2000, 1, 1))),
+    ]:  # fmt: skip
+        expect_client_error(fn, "NotImplemented", 501, header)
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [up]
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=up)
+    assert_same_state(state, snapshot(s3, [bucket]), "multipart refusals")
+    # Invalid values: 400 as AWS.
+    expect_client_error(lambda: s3.put_object(**put, StorageClass="BOGUS"), "InvalidStorageClass", 400, "storage class")
+    expect_client_error(lambda: s3.copy_object(Bucket=bucket, Key="new", CopySource=src, MetadataDirective="BOGUS"),
+                        "InvalidArgument", 400, "metadata directive")
+    r = signed_request("GET", f"{s3.meta.endpoint_url}/{bucket}?list-type=3")
+    assert (r.status_code, parse_s3_error(r).get("Code")) == (400, "InvalidArgument"), r.text[:300]
+    assert_same_state(state, snapshot(s3, [bucket]), "invalid values")
     # Served: values that change nothing here.
-    s3.put_object(**new, ACL="private", ObjectLockLegalHoldStatus="OFF")
+    s3.put_object(**new, ACL="private", ObjectLockLegalHoldStatus="OFF", StorageClass="STANDARD_IA")
     s3.copy_object(Bucket=bucket, Key="new2", CopySource=src, ACL="bucket-owner-full-control", TaggingDirective="COPY")
     assert s3.get_object(Bucket=bucket, Key="new2")["Body"].read() == b"precious"
     r = signed_request("PUT", f"{s3.meta.endpoint_url}/{bucket}/new3", body=b"x", headers={"x-amz-tagging": ""})

@@ -209,6 +209,7 @@ pub(crate) async fn route(
     };
     subresource::check(&req.query, &method, scope)?;
     subresource::check_headers(&req.head.headers, &req.query, &method, scope)?;
+    subresource::check_values(&req.head.headers, &req.query)?;
     if t.key.is_empty() {
         return bucket_op(core, conn, req, &t.bucket, &method).await;
     }

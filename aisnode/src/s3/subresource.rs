@@ -295,6 +295,38 @@ const HEADERS: &[(&str, Header)] = &[
         Header::Unless(&["false"], "object lock"),
     ),
     (
+        "x-amz-checksum-algorithm",
+        Header::Unless(
+            CHECKSUMS,
+            "checksum algorithms other than CRC32, CRC32C, CRC64NVME, SHA1 and SHA256",
+        ),
+    ),
+    (
+        "x-amz-checksum-md5",
+        Header::Refused("the MD5 flexible checksum (use Content-MD5)"),
+    ),
+    (
+        "x-amz-checksum-sha512",
+        Header::Refused("the SHA512 checksum"),
+    ),
+    // A full-object multipart checksum is given to CompleteMultipartUpload, which takes none.
+    (
+        "x-amz-checksum-type",
+        Header::Unless(&["COMPOSITE"], "full-object multipart checksums"),
+    ),
+    (
+        "x-amz-checksum-xxhash128",
+        Header::Refused("the XXHASH128 checksum"),
+    ),
+    (
+        "x-amz-checksum-xxhash3",
+        Header::Refused("the XXHASH3 checksum"),
+    ),
+    (
+        "x-amz-checksum-xxhash64",
+        Header::Refused("the XXHASH64 checksum"),
+    ),
+    (
         "x-amz-copy-source-server-side-encryption-customer-algorithm",
         Header::Refused("SSE-C (server-side encryption with customer keys)"),
     ),
@@ -311,6 +343,22 @@ const HEADERS: &[(&str, Header)] = &[
     ("x-amz-grant-read-acp", Header::Refused("ACL grants")),
     ("x-amz-grant-write", Header::Refused("ACL grants")),
     ("x-amz-grant-write-acp", Header::Refused("ACL grants")),
+    (
+        "x-amz-mp-object-size",
+        Header::Refused("checking a multipart object's declared size"),
+    ),
+    (
+        "x-amz-object-lock-event-hold",
+        Header::Unless(&["OFF"], "object lock (event hold)"),
+    ),
+    (
+        "x-amz-object-lock-event-hold-duration-days",
+        Header::Refused("object lock (event hold)"),
+    ),
+    (
+        "x-amz-object-lock-event-hold-duration-years",
+        Header::Refused("object lock (event hold)"),
+    ),
     (
         "x-amz-object-lock-legal-hold",
         Header::Unless(&["OFF"], "object lock (legal hold)"),
@@ -329,6 +377,13 @@ const HEADERS: &[(&str, Header)] = &[
         Header::Unless(
             &["BucketOwnerEnforced"],
             "object ownership with ACLs enabled",
+        ),
+    ),
+    (
+        "x-amz-sdk-checksum-algorithm",
+        Header::Unless(
+            CHECKSUMS,
+            "checksum algorithms other than CRC32, CRC32C, CRC64NVME, SHA1 and SHA256",
         ),
     ),
     (
@@ -367,10 +422,14 @@ const HEADERS: &[(&str, Header)] = &[
     ),
 ];
 
-/// Conditional DeleteObject (`If-Match` and its size and time forms): refused, not taken for an
-/// unconditional delete.
+/// The flexible checksums verified here (`net::s3::checksum`).
+const CHECKSUMS: &[&str] = &["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
+
+/// Conditional DeleteObject (`If-Match` and its size and time forms) and AbortMultipartUpload
+/// (`x-amz-if-match-initiated-time`): refused, not taken for unconditional ones.
 const CONDITIONAL_DELETE: &[&str] = &[
     "if-match",
+    "x-amz-if-match-initiated-time",
     "x-amz-if-match-last-modified-time",
     "x-amz-if-match-size",
 ];
@@ -397,20 +456,97 @@ pub(crate) fn check_headers(
                     (!ok.iter().any(|v| value.trim().eq_ignore_ascii_case(v))).then_some(*what)
                 }
             });
-        let refused = refused.or_else(|| {
-            (method == "DELETE"
-                && scope == Scope::Object
-                && CONDITIONAL_DELETE
-                    .iter()
-                    .any(|h| name.eq_ignore_ascii_case(h)))
-            .then_some("conditional deletes")
-        });
+        let refused = refused
+            .or_else(|| {
+                (method == "DELETE"
+                    && scope == Scope::Object
+                    && CONDITIONAL_DELETE
+                        .iter()
+                        .any(|h| name.eq_ignore_ascii_case(h)))
+                .then_some("conditional deletes")
+            })
+            .or_else(|| {
+                // CompleteMultipartUpload: the parts' checksums are verified as they are
+                // uploaded; a checksum of the whole object given here would not be checked.
+                (method == "POST"
+                    && scope == Scope::Object
+                    && query.iter().any(|(k, _)| k == "uploadId")
+                    && net::s3::checksum::ChecksumAlgorithm::from_header_name(name).is_some())
+                .then_some("a whole-object checksum on CompleteMultipartUpload")
+            });
         if let Some(what) = refused {
             return Err(not_implemented(format!(
                 "{method} with {}: {:?}: {what} is not implemented",
                 name.to_ascii_lowercase(),
                 value.chars().take(128).collect::<String>()
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Storage classes whose objects read back at once, as here; the archive tiers (GLACIER,
+/// DEEP_ARCHIVE: read only after a restore) are refused, other names are invalid.
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+    "OUTPOSTS",
+    "SNOW",
+    "FSX_OPENZFS",
+    "FSX_ONTAP",
+];
+
+/// Values AWS refuses as invalid (400), checked before any handler: a `x-amz-metadata-directive`
+/// other than COPY / REPLACE, an unknown `x-amz-storage-class` (the archive tiers are 501), a
+/// `list-type` other than 2.
+pub(crate) fn check_values(
+    headers: &[(String, String)],
+    query: &[(String, String)],
+) -> S3Result<()> {
+    let header = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.trim())
+    };
+    if let Some(d) = header("x-amz-metadata-directive") {
+        if !matches!(d, "COPY" | "REPLACE") {
+            return Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                format!("x-amz-metadata-directive {d:?}: expected COPY or REPLACE"),
+            ));
+        }
+    }
+    if let Some(c) = header("x-amz-storage-class") {
+        if matches!(c, "GLACIER" | "DEEP_ARCHIVE") {
+            return Err(not_implemented(format!(
+                "x-amz-storage-class: {c:?}: archive storage classes (objects readable only after a restore) are not implemented"
+            )));
+        }
+        if !STORAGE_CLASSES.contains(&c) {
+            return Err(s3err(
+                S3ErrorCode::InvalidStorageClass,
+                format!(
+                    "The storage class you specified is not valid: {:?}",
+                    c.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
+    if let Some((_, t)) = query.iter().find(|(k, _)| k == "list-type") {
+        if t != "2" {
+            return Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                format!(
+                    "list-type {:?}: expected 2",
+                    t.chars().take(64).collect::<String>()
+                ),
+            ));
         }
     }
     Ok(())
@@ -594,6 +730,61 @@ mod tests {
         ] {
             assert_eq!(hcode(&[(h, v)], &[], "PUT", o), None, "{h}: {v}");
         }
+        for (h, v) in [
+            ("x-amz-checksum-sha512", "x"),
+            ("x-amz-checksum-xxhash64", "x"),
+            ("x-amz-checksum-md5", "x"),
+            ("x-amz-checksum-algorithm", "SHA512"),
+            ("x-amz-sdk-checksum-algorithm", "XXHASH3"),
+            ("x-amz-checksum-type", "FULL_OBJECT"),
+            ("x-amz-mp-object-size", "5"),
+            ("x-amz-object-lock-event-hold", "ON"),
+        ] {
+            assert!(hcode(&[(h, v)], &[], "PUT", o).is_some(), "{h}: {v}");
+        }
+        for (h, v) in [
+            ("x-amz-checksum-algorithm", "CRC32"),
+            ("x-amz-sdk-checksum-algorithm", "crc64nvme"),
+            ("x-amz-checksum-type", "COMPOSITE"),
+            ("x-amz-checksum-crc32", "AAAAAA=="),
+        ] {
+            assert_eq!(hcode(&[(h, v)], &[], "PUT", o), None, "{h}: {v}");
+        }
+        // A whole-object checksum on CompleteMultipartUpload is refused, on a part it is not.
+        let complete = [("uploadId", "u")];
+        let part = [("uploadId", "u"), ("partNumber", "1")];
+        let crc = [("x-amz-checksum-crc32", "AAAAAA==")];
+        assert!(hcode(&crc, &complete, "POST", o).is_some());
+        assert_eq!(hcode(&crc, &part, "PUT", o), None);
+        assert!(hcode(
+            &[("x-amz-if-match-initiated-time", "x")],
+            &complete,
+            "DELETE",
+            o
+        )
+        .is_some());
+        let v = |h: &[(&str, &str)], qs: &[(&str, &str)]| {
+            check_values(&q(h), &q(qs)).err().map(|e| e.code)
+        };
+        assert_eq!(
+            v(&[("x-amz-metadata-directive", "BOGUS")], &[]),
+            Some(S3ErrorCode::InvalidArgument)
+        );
+        assert_eq!(v(&[("x-amz-metadata-directive", "REPLACE")], &[]), None);
+        assert_eq!(
+            v(&[("x-amz-storage-class", "BOGUS")], &[]),
+            Some(S3ErrorCode::InvalidStorageClass)
+        );
+        assert_eq!(
+            v(&[("x-amz-storage-class", "DEEP_ARCHIVE")], &[]),
+            Some(S3ErrorCode::NotImplemented)
+        );
+        assert_eq!(v(&[("x-amz-storage-class", "STANDARD_IA")], &[]), None);
+        assert_eq!(
+            v(&[], &[("list-type", "3")]),
+            Some(S3ErrorCode::InvalidArgument)
+        );
+        assert_eq!(v(&[], &[("list-type", "2")]), None);
         // Conditional deletes: refused on an object DELETE only.
         for h in [
             "If-Match",

@@ -49,6 +49,7 @@ pub enum S3ErrorCode {
     InvalidArgument,
     /// 400: the bucket name does not follow the naming rules.
     InvalidBucketName,
+    InvalidStorageClass,
     /// 400: `Content-MD5` (or a checksum header) is not valid base64 of the right length.
     InvalidDigest,
     /// 400: a part named in CompleteMultipartUpload is missing or its ETag does not match.
@@ -108,7 +109,7 @@ pub enum S3ErrorCode {
 
 impl S3ErrorCode {
     /// Every code, for exhaustive tests and tooling.
-    pub const ALL: [S3ErrorCode; 43] = [
+    pub const ALL: [S3ErrorCode; 44] = [
         S3ErrorCode::AccessDenied,
         S3ErrorCode::AuthorizationHeaderMalformed,
         S3ErrorCode::AuthorizationQueryParametersError,
@@ -125,6 +126,7 @@ impl S3ErrorCode {
         S3ErrorCode::InvalidAccessKeyId,
         S3ErrorCode::InvalidArgument,
         S3ErrorCode::InvalidBucketName,
+        S3ErrorCode::InvalidStorageClass,
         S3ErrorCode::InvalidDigest,
         S3ErrorCode::InvalidPart,
         S3ErrorCode::InvalidPartOrder,
@@ -173,6 +175,7 @@ impl S3ErrorCode {
             S3ErrorCode::InvalidAccessKeyId => "InvalidAccessKeyId",
             S3ErrorCode::InvalidArgument => "InvalidArgument",
             S3ErrorCode::InvalidBucketName => "InvalidBucketName",
+            S3ErrorCode::InvalidStorageClass => "InvalidStorageClass",
             S3ErrorCode::InvalidDigest => "InvalidDigest",
             S3ErrorCode::InvalidPart => "InvalidPart",
             S3ErrorCode::InvalidPartOrder => "InvalidPartOrder",
@@ -217,6 +220,7 @@ impl S3ErrorCode {
             | S3ErrorCode::IncompleteBody
             | S3ErrorCode::InvalidArgument
             | S3ErrorCode::InvalidBucketName
+            | S3ErrorCode::InvalidStorageClass
             | S3ErrorCode::InvalidDigest
             | S3ErrorCode::InvalidPart
             | S3ErrorCode::InvalidPartOrder
@@ -291,6 +295,7 @@ impl S3ErrorCode {
             }
             S3ErrorCode::InvalidArgument => "Invalid Argument",
             S3ErrorCode::InvalidBucketName => "The specified bucket is not valid.",
+            S3ErrorCode::InvalidStorageClass => "The storage class you specified is not valid.",
             S3ErrorCode::InvalidDigest => "The Content-MD5 you specified is not valid.",
             S3ErrorCode::InvalidPart => {
                 "One or more of the specified parts could not be found. The part may not have \
@@ -501,6 +506,7 @@ mod tests {
             ),
             (S3ErrorCode::BucketNotEmpty, "BucketNotEmpty", 409),
             (S3ErrorCode::InvalidBucketName, "InvalidBucketName", 400),
+            (S3ErrorCode::InvalidStorageClass, "InvalidStorageClass", 400),
             (S3ErrorCode::InvalidRange, "InvalidRange", 416),
             (
                 S3ErrorCode::SignatureDoesNotMatch,

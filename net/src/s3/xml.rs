@@ -1082,6 +1082,18 @@ pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, 
     let mut location: Option<String> = None;
     let mut seen = false;
     walk_xml(body, CONFIG_XML_BYTES_MAX, ROOT, |path, text| {
+        // Directory buckets (`Location`, `Bucket`) and bucket tags: never a plain bucket.
+        if let Some(what) = ["Location", "Bucket", "Tags"]
+            .into_iter()
+            .find(|e| path.len() >= 2 && path[1] == *e)
+        {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                format!(
+                    "CreateBucket with <{what}> in CreateBucketConfiguration is not implemented"
+                ),
+            ));
+        }
         if is_path(path, &[ROOT, "LocationConstraint"]) {
             if seen {
                 return Err(malformed("more than one <LocationConstraint>"));
@@ -1096,7 +1108,8 @@ pub fn parse_create_bucket_configuration(body: &[u8]) -> Result<Option<String>, 
 }
 
 /// Parse a PutBucketVersioning body: `<Status>` `Enabled` or `Suspended` (`None` if absent).
-/// `<MfaDelete>` is ignored.
+/// `<MfaDelete>Enabled` is `NotImplemented` (never taken for a plain status change);
+/// `Disabled` asks for nothing.
 pub fn parse_versioning_configuration(body: &[u8]) -> Result<Option<VersioningStatus>, S3Error> {
     const ROOT: &str = "VersioningConfiguration";
     let mut status: Option<VersioningStatus> = None;
@@ -1110,6 +1123,14 @@ pub fn parse_versioning_configuration(body: &[u8]) -> Result<Option<VersioningSt
             if status.replace(value).is_some() {
                 return Err(malformed("more than one <Status>"));
             }
+        } else if is_path(path, &[ROOT, "MfaDelete"]) && text.trim() != "Disabled" {
+            return Err(S3Error::new(
+                S3ErrorCode::NotImplemented,
+                format!(
+                    "<MfaDelete>{}</MfaDelete> (MFA delete) is not implemented",
+                    text.trim().chars().take(64).collect::<String>()
+                ),
+            ));
         }
         Ok(())
     })?;
@@ -1915,6 +1936,15 @@ mod tests {
         ] {
             assert_eq!(code(parse_create_bucket_configuration(bad)), S3ErrorCode::MalformedXml);
         }
+        for unsupported in [
+            &b"<CreateBucketConfiguration><Location><Type>AvailabilityZone</Type><Name>z</Name></Location><Bucket><Type>Directory</Type></Bucket></CreateBucketConfiguration>"[..],
+            b"<CreateBucketConfiguration><Tags><Tag><Key>k</Key><Value>v</Value></Tag></Tags></CreateBucketConfiguration>",
+        ] {
+            assert_eq!(
+                code(parse_create_bucket_configuration(unsupported)),
+                S3ErrorCode::NotImplemented
+            );
+        }
     }
 
     #[test]
@@ -1929,6 +1959,11 @@ mod tests {
             Ok(Some(VersioningStatus::Suspended))
         );
         assert_eq!(parse("<VersioningConfiguration/>"), Ok(None));
+        assert_eq!(
+            parse("<VersioningConfiguration><Status>Suspended</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>")
+                .map_err(|e| e.code),
+            Err(S3ErrorCode::NotImplemented)
+        );
         assert_eq!(
             code(parse(
                 "<VersioningConfiguration><Status>On</Status></VersioningConfiguration>"
