@@ -383,13 +383,14 @@ async fn local(node: &Arc<Node>, bucket: &str, q: &ListQuery) -> Result<Vec<LsoE
                 all.into_iter().map(|(e, mp)| Item::Object(e, mp)).collect()
             };
             // Per item, its replicas (0: not counted).
+            let set = n2.mountpaths.load();
             let copies: Vec<usize> = items
                 .iter()
                 .map(|item| match (item, &mirror_props) {
                     (Item::Object(e, mp) | Item::Shard(e, mp), Some(p)) => {
                         match (e.lom.as_ref(), mps.iter().find(|m| m.path_str == *mp)) {
                             (Some(lom), Some(m)) => crate::mirror::replica_mountpaths(
-                                &n2.mountpaths.load(),
+                                &set,
                                 Some(p),
                                 m,
                                 &b,

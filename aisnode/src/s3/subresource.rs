@@ -296,10 +296,7 @@ const HEADERS: &[(&str, Header)] = &[
     ),
     (
         "x-amz-checksum-algorithm",
-        Header::Unless(
-            CHECKSUMS,
-            "checksum algorithms other than CRC32, CRC32C, CRC64NVME, SHA1 and SHA256",
-        ),
+        Header::Unless(CHECKSUMS, OTHER_CHECKSUMS),
     ),
     (
         "x-amz-checksum-md5",
@@ -328,15 +325,15 @@ const HEADERS: &[(&str, Header)] = &[
     ),
     (
         "x-amz-copy-source-server-side-encryption-customer-algorithm",
-        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+        Header::Refused(SSE_C),
     ),
     (
         "x-amz-copy-source-server-side-encryption-customer-key",
-        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+        Header::Refused(SSE_C),
     ),
     (
         "x-amz-copy-source-server-side-encryption-customer-key-md5",
-        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+        Header::Refused(SSE_C),
     ),
     ("x-amz-grant-full-control", Header::Refused("ACL grants")),
     ("x-amz-grant-read", Header::Refused("ACL grants")),
@@ -353,11 +350,11 @@ const HEADERS: &[(&str, Header)] = &[
     ),
     (
         "x-amz-object-lock-event-hold-duration-days",
-        Header::Refused("object lock (event hold)"),
+        Header::Refused(EVENT_HOLD),
     ),
     (
         "x-amz-object-lock-event-hold-duration-years",
-        Header::Refused("object lock (event hold)"),
+        Header::Refused(EVENT_HOLD),
     ),
     (
         "x-amz-object-lock-legal-hold",
@@ -381,10 +378,7 @@ const HEADERS: &[(&str, Header)] = &[
     ),
     (
         "x-amz-sdk-checksum-algorithm",
-        Header::Unless(
-            CHECKSUMS,
-            "checksum algorithms other than CRC32, CRC32C, CRC64NVME, SHA1 and SHA256",
-        ),
+        Header::Unless(CHECKSUMS, OTHER_CHECKSUMS),
     ),
     (
         "x-amz-server-side-encryption",
@@ -392,7 +386,7 @@ const HEADERS: &[(&str, Header)] = &[
     ),
     (
         "x-amz-server-side-encryption-aws-kms-key-id",
-        Header::Refused("SSE-KMS (server-side encryption with KMS keys)"),
+        Header::Refused(SSE_KMS),
     ),
     (
         "x-amz-server-side-encryption-bucket-key-enabled",
@@ -400,19 +394,19 @@ const HEADERS: &[(&str, Header)] = &[
     ),
     (
         "x-amz-server-side-encryption-context",
-        Header::Refused("SSE-KMS (server-side encryption with KMS keys)"),
+        Header::Refused(SSE_KMS),
     ),
     (
         "x-amz-server-side-encryption-customer-algorithm",
-        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+        Header::Refused(SSE_C),
     ),
     (
         "x-amz-server-side-encryption-customer-key",
-        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+        Header::Refused(SSE_C),
     ),
     (
         "x-amz-server-side-encryption-customer-key-md5",
-        Header::Refused("SSE-C (server-side encryption with customer keys)"),
+        Header::Refused(SSE_C),
     ),
     // An empty tag set is no tags.
     ("x-amz-tagging", Header::Unless(&[""], "object tagging")),
@@ -421,6 +415,12 @@ const HEADERS: &[(&str, Header)] = &[
         Header::Refused("appending to an object (PutObject with a write offset)"),
     ),
 ];
+
+const SSE_C: &str = "SSE-C (server-side encryption with customer keys)";
+const SSE_KMS: &str = "SSE-KMS (server-side encryption with KMS keys)";
+const EVENT_HOLD: &str = "object lock (event hold)";
+const OTHER_CHECKSUMS: &str =
+    "checksum algorithms other than CRC32, CRC32C, CRC64NVME, SHA1 and SHA256";
 
 /// The flexible checksums verified here (`net::s3::checksum`).
 const CHECKSUMS: &[&str] = &["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
@@ -447,10 +447,16 @@ pub(crate) fn check_headers(
         .iter()
         .filter(|(k, _)| k.len() > 6 && k[..6].eq_ignore_ascii_case("x-amz-"));
     for (name, value) in headers.iter().chain(hoisted) {
-        let refused = HEADERS
-            .iter()
-            .find(|(h, _)| name.eq_ignore_ascii_case(h))
-            .and_then(|(_, rule)| match rule {
+        // Every name in the table starts with `x-amz-`; it is sorted (a test checks).
+        let refused = (name.len() > 6 && name[..6].eq_ignore_ascii_case("x-amz-"))
+            .then(|| {
+                let lower = name.to_ascii_lowercase();
+                HEADERS
+                    .binary_search_by(|(h, _)| (*h).cmp(lower.as_str()))
+                    .ok()
+            })
+            .flatten()
+            .and_then(|i| match &HEADERS[i].1 {
                 Header::Refused(what) => Some(*what),
                 Header::Unless(ok, what) => {
                     (!ok.iter().any(|v| value.trim().eq_ignore_ascii_case(v))).then_some(*what)
